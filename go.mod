@@ -1,0 +1,3 @@
+module github.com/sparkgw/spark
+
+go 1.26
