@@ -1,0 +1,159 @@
+// Package config reads spark's configuration from the environment. The
+// variable names of genspark2api (seed 000) are a compatibility contract;
+// interface.md lists the rest.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is spark's whole configuration.
+type Config struct {
+	Port        int    `env:"PORT" envDefault:"7055"`
+	Host        string `env:"HOST"` // listen host; empty = all interfaces
+	APISecret   string `env:"API_SECRET"`
+	AllowNoAuth bool   `env:"ALLOW_NO_AUTH"`
+	DataDir     string `env:"DATA_DIR" envDefault:"./data"`
+	SecretKey   string `env:"SPARK_SECRET_KEY"`
+	ModelsFile  string `env:"SPARK_MODELS_FILE"`
+
+	GSCookie     string `env:"GS_COOKIE"`
+	GeminiCookie string `env:"GEMINI_COOKIE"`
+
+	GensparkBaseURL   string `env:"GENSPARK_BASE_URL" envDefault:"https://www.genspark.ai"`
+	GeminiBaseURL     string `env:"GEMINI_BASE_URL" envDefault:"https://gemini.google.com"`
+	GeminiUploadURL   string `env:"GEMINI_UPLOAD_URL" envDefault:"https://content-push.googleapis.com"`
+	GoogleAccountsURL string `env:"GOOGLE_ACCOUNTS_URL" envDefault:"https://accounts.google.com"`
+	GoogleAIBaseURL   string `env:"GOOGLE_AI_BASE_URL" envDefault:"https://generativelanguage.googleapis.com"`
+	GoogleAIAPIKey    string `env:"GOOGLE_AI_API_KEY"`
+
+	Debug                bool   `env:"DEBUG"`
+	RequestRateLimit     int    `env:"REQUEST_RATE_LIMIT" envDefault:"60"`
+	KeyRateLimit         int    `env:"KEY_RATE_LIMIT"`
+	RateLimitCookieLock  int    `env:"RATE_LIMIT_COOKIE_LOCK_DURATION" envDefault:"600"`
+	AutoDelChat          bool   `env:"AUTO_DEL_CHAT"`
+	ProxyURL             string `env:"PROXY_URL"`
+	RecaptchaProxyURL    string `env:"RECAPTCHA_PROXY_URL"`
+	AutoModelChatMapType int    `env:"AUTO_MODEL_CHAT_MAP_TYPE" envDefault:"1"`
+	ModelChatMap         string `env:"MODEL_CHAT_MAP"`
+	RoutePrefix          string `env:"ROUTE_PREFIX"`
+	ReasoningHide        bool   `env:"REASONING_HIDE"`
+	ToolCallingEnabled   bool   `env:"TOOL_CALLING_ENABLED" envDefault:"true"`
+
+	PoolStrategy          string `env:"POOL_STRATEGY" envDefault:"random"`
+	AccountMaxConcurrency int    `env:"ACCOUNT_MAX_CONCURRENCY"`
+
+	DatabaseURL string `env:"DATABASE_URL"`
+	RedisURL    string `env:"REDIS_URL"`
+}
+
+// Load reads the configuration from the environment and validates it.
+func Load() (*Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks values that would otherwise fail later and obscurely.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Port <= 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT %d out of range", c.Port))
+	}
+	for name, v := range map[string]string{
+		"GENSPARK_BASE_URL": c.GensparkBaseURL, "GEMINI_BASE_URL": c.GeminiBaseURL,
+		"GEMINI_UPLOAD_URL": c.GeminiUploadURL, "GOOGLE_ACCOUNTS_URL": c.GoogleAccountsURL,
+		"GOOGLE_AI_BASE_URL": c.GoogleAIBaseURL,
+	} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL", name))
+		}
+	}
+	if c.RecaptchaProxyURL != "" {
+		u, err := url.Parse(strings.TrimSpace(c.RecaptchaProxyURL))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("RECAPTCHA_PROXY_URL must be an http(s) URL such as http://127.0.0.1:7022"))
+		}
+	}
+	if c.RequestRateLimit < 0 || c.KeyRateLimit < 0 {
+		errs = append(errs, errors.New("REQUEST_RATE_LIMIT and KEY_RATE_LIMIT must be >= 0"))
+	}
+	if c.RateLimitCookieLock < 0 {
+		errs = append(errs, errors.New("RATE_LIMIT_COOKIE_LOCK_DURATION must be >= 0 seconds"))
+	}
+	switch c.PoolStrategy {
+	case "random", "round-robin", "least-busy":
+	default:
+		errs = append(errs, fmt.Errorf("POOL_STRATEGY %q: use random, round-robin or least-busy", c.PoolStrategy))
+	}
+	if _, err := c.ChatMap(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DatabaseURL != "" {
+		errs = append(errs, errors.New("DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite store"))
+	}
+	if c.RedisURL != "" {
+		errs = append(errs, errors.New("REDIS_URL is not supported by this build yet; unset it to keep limits in process"))
+	}
+	return errors.Join(errs...)
+}
+
+// ChatMap parses MODEL_CHAT_MAP (`model=chatId,model2=chatId2`). Unlike the
+// seed, which refuses MODEL_CHAT_MAP with AUTO_MODEL_CHAT_MAP_TYPE=1, spark
+// lets the static map win for its models and binds the others automatically.
+func (c *Config) ChatMap() (map[string]string, error) {
+	out := map[string]string{}
+	for entry := range strings.SplitSeq(c.ModelChatMap, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		model, chat, ok := strings.Cut(entry, "=")
+		model, chat = strings.TrimSpace(model), strings.TrimSpace(chat)
+		if !ok || model == "" || chat == "" {
+			return nil, fmt.Errorf("MODEL_CHAT_MAP entry %q: want model=chatId", entry)
+		}
+		out[model] = chat
+	}
+	return out, nil
+}
+
+// Cookies splits a comma-separated cookie list (GS_COOKIE, GEMINI_COOKIE).
+func Cookies(list string) []string {
+	var out []string
+	for c := range strings.SplitSeq(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Secrets splits API_SECRET into accepted client keys.
+func (c *Config) Secrets() []string { return Cookies(c.APISecret) }
+
+// RateLimitLock is RATE_LIMIT_COOKIE_LOCK_DURATION as a duration.
+func (c *Config) RateLimitLock() time.Duration {
+	return time.Duration(c.RateLimitCookieLock) * time.Second
+}
+
+// Prefix returns ROUTE_PREFIX normalised to "" or "/name".
+func (c *Config) Prefix() string {
+	p := strings.Trim(strings.TrimSpace(c.RoutePrefix), "/")
+	if p == "" {
+		return ""
+	}
+	return "/" + p
+}

@@ -1,0 +1,283 @@
+// Package gateway is the provider-neutral core between spark's client
+// front-ends and its upstreams: it resolves a model to the provider serving
+// it, leases an account from the pool, fails over to another account when a
+// failure happens before the first event, and wraps the answer stream so the
+// lease is released with its outcome, reasoning is hidden when configured,
+// and token usage is estimated once per request.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/tokens"
+)
+
+// DefaultMaxAttempts bounds how many accounts one request tries.
+const DefaultMaxAttempts = 5
+
+// MediaFetcher downloads a client-given media URL under the gateway's
+// guards (scheme, address, size and time limits).
+type MediaFetcher interface {
+	Fetch(ctx context.Context, rawURL string) (data []byte, mimeType string, err error)
+}
+
+// StreamWrapper adapts a request before it reaches the provider and the
+// provider's stream before it reaches the client (tool-call emulation).
+// Wrap returns the request to send and a function that wraps the stream;
+// returning a nil function means the wrapper does not apply.
+type StreamWrapper interface {
+	Wrap(req *llm.Request) (*llm.Request, func(llm.Stream) llm.Stream, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Registry      *provider.Registry
+	Pool          pool.Pool
+	Logger        *slog.Logger
+	MaxAttempts   int          // accounts tried per request; 0 = DefaultMaxAttempts
+	HideReasoning bool         // REASONING_HIDE=1: drop reasoning everywhere
+	Fetcher       MediaFetcher // nil: media URLs are refused with a clear error
+	Tools         StreamWrapper
+}
+
+// Service answers chat requests over the configured providers.
+type Service struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Service.
+func New(opts Options) *Service {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{opts: opts, log: opts.Logger}
+}
+
+// Models lists every configured provider's models.
+func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
+	return s.opts.Registry.Models(ctx)
+}
+
+// Chat starts answering req. The returned stream yields the answer's
+// deltas, one EventFinish, one EventUsage, then io.EOF. Failures before the
+// first event are retried on other accounts of the same provider; the error
+// returned when no account could answer is a *gw.Error.
+func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
+	if err != nil {
+		return nil, err
+	}
+	if k := match.Model.Kind; k != "" && k != llm.KindChat {
+		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
+			Message: fmt.Sprintf("model `%s` is a%s %s model; use /v1/%ss/generations", req.Model, article(string(k)), k, k)}
+	}
+	if err := s.resolveMedia(ctx, req); err != nil {
+		return nil, err
+	}
+	promptTokens := tokens.Prompt(req)
+	send, wrap := req, func(st llm.Stream) llm.Stream { return st }
+	if s.opts.Tools != nil && len(req.Tools) > 0 {
+		r, w, err := s.opts.Tools.Wrap(req)
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			send, wrap = r, w
+		}
+	}
+
+	exclude := map[string]bool{}
+	var lastErr error
+	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
+		lease, err := s.opts.Pool.Acquire(ctx, pool.Request{Provider: p.Name(), Model: match.Model.ID, Exclude: exclude})
+		if err != nil {
+			if lastErr != nil && gw.ErrorCode(err) == gw.CodeNoAccounts && len(exclude) > 0 {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "no account left to fail over to",
+					slog.String("provider", p.Name()), slog.String("last_error", string(gw.ErrorCode(lastErr))))
+			}
+			return nil, err
+		}
+		acct := lease.Account()
+		exclude[acct.ID] = true
+		st, first, err := s.open(ctx, p, acct, send, wrap)
+		if err == nil {
+			return &stream{
+				inner: st, first: first, hasFirst: true, lease: lease,
+				hide: s.opts.HideReasoning, promptTokens: promptTokens,
+			}, nil
+		}
+		lease.Release(err)
+		if ctx.Err() != nil {
+			return nil, gw.AsError(ctx.Err())
+		}
+		code := gw.ErrorCode(err)
+		if !gw.Failover(code) {
+			return nil, err
+		}
+		lastErr = err
+		s.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed, failing over",
+			slog.String("provider", p.Name()), slog.String("account", acct.Label),
+			slog.Int("attempt", attempt), slog.String("code", string(code)))
+	}
+	return nil, lastErr
+}
+
+// open starts one attempt and waits for its first event, so that failures
+// the upstream reports up front can still fail over.
+func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream) llm.Stream) (llm.Stream, llm.Event, error) {
+	st, err := p.Chat(ctx, acct, req)
+	if err != nil {
+		return nil, llm.Event{}, err
+	}
+	st = wrap(st)
+	for {
+		ev, err := st.Recv()
+		if err != nil {
+			st.Close()
+			if errors.Is(err, io.EOF) {
+				err = &gw.Error{Code: gw.CodeUpstream, Provider: p.Name(), Message: p.Name() + " returned an empty answer"}
+			}
+			return nil, llm.Event{}, err
+		}
+		if ev.Type == llm.EventReasoningDelta && s.opts.HideReasoning {
+			continue
+		}
+		return st, ev, nil
+	}
+}
+
+// resolveMedia downloads media given by URL so providers only see bytes.
+func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
+	for i := range req.Messages {
+		for j := range req.Messages[i].Parts {
+			m := req.Messages[i].Parts[j].Media
+			if m == nil || m.Data != nil || m.URL == "" {
+				continue
+			}
+			if s.opts.Fetcher == nil {
+				return &gw.Error{Code: gw.CodeInvalidRequest, Param: "messages",
+					Message: "media given by URL cannot be fetched by this gateway; send it inline as a base64 data URL"}
+			}
+			data, mimeType, err := s.opts.Fetcher.Fetch(ctx, m.URL)
+			if err != nil {
+				return err
+			}
+			m.Data = data
+			if m.MIMEType == "" {
+				m.MIMEType = mimeType
+			}
+		}
+	}
+	return nil
+}
+
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "n"
+	}
+	return ""
+}
+
+// stream wraps a provider stream: it replays the peeked first event, drops
+// reasoning when hidden, counts completion tokens once at the end, emits the
+// usage event, and releases the lease with the outcome.
+type stream struct {
+	inner        llm.Stream
+	first        llm.Event
+	hasFirst     bool
+	lease        pool.Lease
+	hide         bool
+	promptTokens int
+
+	text, reasoning strings.Builder
+	toolArgs        strings.Builder
+	finished        bool
+	usageSent       bool
+	outcome         error
+	closeOnce       sync.Once
+}
+
+func (s *stream) Recv() (llm.Event, error) {
+	for {
+		var ev llm.Event
+		if s.hasFirst {
+			ev, s.hasFirst = s.first, false
+		} else {
+			var err error
+			ev, err = s.inner.Recv()
+			if errors.Is(err, io.EOF) {
+				return s.end()
+			}
+			if err != nil {
+				if s.outcome == nil {
+					s.outcome = err
+				}
+				return llm.Event{}, err
+			}
+		}
+		switch ev.Type {
+		case llm.EventReasoningDelta:
+			if s.hide {
+				continue
+			}
+			s.reasoning.WriteString(ev.Text)
+		case llm.EventTextDelta:
+			s.text.WriteString(ev.Text)
+		case llm.EventToolCallDelta:
+			s.toolArgs.WriteString(ev.ToolCall.Name)
+			s.toolArgs.WriteString(ev.ToolCall.Arguments)
+		case llm.EventUsage:
+			// Providers' own counts are replaced by spark's single estimate.
+			continue
+		case llm.EventFinish:
+			s.finished = true
+		}
+		return ev, nil
+	}
+}
+
+// end emits the usage event once the upstream is done, then io.EOF.
+func (s *stream) end() (llm.Event, error) {
+	if !s.finished {
+		s.finished = true
+		return llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop}, nil
+	}
+	if s.usageSent {
+		return llm.Event{}, io.EOF
+	}
+	s.usageSent = true
+	reasoning := tokens.Count(s.reasoning.String())
+	u := &llm.Usage{
+		PromptTokens:     s.promptTokens,
+		CompletionTokens: tokens.Count(s.text.String()) + reasoning + tokens.Count(s.toolArgs.String()),
+		ReasoningTokens:  reasoning,
+	}
+	return llm.Event{Type: llm.EventUsage, Usage: u}, nil
+}
+
+func (s *stream) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		err = s.inner.Close()
+		outcome := s.outcome
+		if outcome == nil && !s.usageSent {
+			outcome = &gw.Error{Code: gw.CodeCanceled, Message: "stream closed before the answer ended"}
+		}
+		s.lease.Release(outcome)
+	})
+	return err
+}

@@ -1,0 +1,139 @@
+package llm
+
+import (
+	"errors"
+	"io"
+	"strings"
+)
+
+// EventType says which field of an Event is meaningful.
+type EventType uint8
+
+// Kinds of stream events.
+const (
+	// EventTextDelta carries answer text in Text.
+	EventTextDelta EventType = iota + 1
+	// EventReasoningDelta carries reasoning ("thinking") text in Text.
+	EventReasoningDelta
+	// EventToolCallDelta carries a piece of a tool call in ToolCall.
+	EventToolCallDelta
+	// EventImage carries a generated image in Media (URL or bytes).
+	EventImage
+	// EventUsage carries the token counts of the exchange in Usage.
+	EventUsage
+	// EventFinish ends the answer; FinishReason says why.
+	EventFinish
+)
+
+// ToolCallDelta is one piece of a streamed tool call. The first delta of a
+// call carries Index, ID and Name; later ones only Index and an Arguments
+// fragment. Concatenated fragments form the JSON arguments object.
+type ToolCallDelta struct {
+	Index     int
+	ID        string
+	Name      string
+	Arguments string
+}
+
+// Event is one typed element of an answer stream.
+type Event struct {
+	Type         EventType
+	Text         string
+	ToolCall     *ToolCallDelta
+	Media        *Media
+	Usage        *Usage
+	FinishReason FinishReason
+}
+
+// Stream is an answer being received. Recv returns the next event, io.EOF
+// after the last one, or an error (a *gw.Error when the upstream said why).
+// Close releases the upstream connection; it must be called exactly once and
+// is safe to call before the stream ends (the upstream request is then
+// cancelled). Streams are not safe for concurrent use.
+type Stream interface {
+	Recv() (Event, error)
+	Close() error
+}
+
+// Collect drains s into a complete answer. It does not close s.
+func Collect(s Stream) (*Answer, error) {
+	var acc Accumulator
+	for {
+		ev, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return acc.Answer(), nil
+		}
+		if err != nil {
+			return acc.Answer(), err
+		}
+		acc.Add(ev)
+	}
+}
+
+// Answer is a whole answer accumulated from events.
+type Answer struct {
+	Text         string
+	Reasoning    string
+	ToolCalls    []ToolCall
+	Images       []Media
+	Usage        *Usage
+	FinishReason FinishReason
+}
+
+// Accumulator folds events into an Answer in linear time.
+type Accumulator struct {
+	text, reasoning strings.Builder
+	args            []strings.Builder
+	a               Answer
+}
+
+// Add folds one event into the accumulator.
+func (acc *Accumulator) Add(ev Event) {
+	a := &acc.a
+	switch ev.Type {
+	case EventTextDelta:
+		acc.text.WriteString(ev.Text)
+	case EventReasoningDelta:
+		acc.reasoning.WriteString(ev.Text)
+	case EventToolCallDelta:
+		d := ev.ToolCall
+		for len(a.ToolCalls) <= d.Index {
+			a.ToolCalls = append(a.ToolCalls, ToolCall{})
+			acc.args = append(acc.args, strings.Builder{})
+		}
+		tc := &a.ToolCalls[d.Index]
+		if d.ID != "" {
+			tc.ID = d.ID
+		}
+		if d.Name != "" {
+			tc.Name = d.Name
+		}
+		acc.args[d.Index].WriteString(d.Arguments)
+	case EventImage:
+		if ev.Media != nil {
+			a.Images = append(a.Images, *ev.Media)
+		}
+	case EventUsage:
+		a.Usage = ev.Usage
+	case EventFinish:
+		a.FinishReason = ev.FinishReason
+	}
+}
+
+// Text returns the answer text accumulated so far.
+func (acc *Accumulator) Text() string { return acc.text.String() }
+
+// Reasoning returns the reasoning text accumulated so far.
+func (acc *Accumulator) Reasoning() string { return acc.reasoning.String() }
+
+// Answer returns the accumulated answer.
+func (acc *Accumulator) Answer() *Answer {
+	a := acc.a
+	a.Text = acc.text.String()
+	a.Reasoning = acc.reasoning.String()
+	a.ToolCalls = append([]ToolCall(nil), acc.a.ToolCalls...)
+	for i := range a.ToolCalls {
+		a.ToolCalls[i].Arguments = acc.args[i].String()
+	}
+	return &a
+}

@@ -1,0 +1,202 @@
+// Package llm is spark's provider-neutral model of a chat exchange: a
+// conversation of messages with typed parts, the options of one request, and
+// the stream of typed events an upstream answers with.
+//
+// Client front-ends (OpenAI Chat and Responses, Anthropic Messages) translate
+// their wire formats to and from these types; providers (Genspark, Gemini
+// web, ...) consume and produce only these types. Nothing here knows a wire
+// format.
+package llm
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Role is who wrote a message.
+type Role string
+
+// Roles of a conversation. Developer messages of the OpenAI API map to
+// RoleSystem; tool results travel as RoleTool messages.
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	RoleTool      Role = "tool"
+)
+
+// PartType says which field of a Part is meaningful.
+type PartType string
+
+// Kinds of message parts.
+const (
+	PartText       PartType = "text"
+	PartImage      PartType = "image"
+	PartFile       PartType = "file"
+	PartToolCall   PartType = "tool_call"
+	PartToolResult PartType = "tool_result"
+	PartReasoning  PartType = "reasoning"
+)
+
+// Part is one typed piece of a message.
+type Part struct {
+	Type PartType
+	// Text holds the text of PartText and PartReasoning.
+	Text string
+	// Media holds the payload of PartImage and PartFile.
+	Media *Media
+	// ToolCall holds an assistant's call (PartToolCall).
+	ToolCall *ToolCall
+	// ToolResult holds the answer to a call (PartToolResult).
+	ToolResult *ToolResult
+}
+
+// Media is an image or file attached to a message: inline bytes or a URL
+// that the gateway fetches (guarded) before handing it to an upstream.
+type Media struct {
+	MIMEType string // e.g. image/png, application/pdf; may be empty for URLs
+	Name     string // file name if the client gave one
+	Data     []byte // inline bytes (decoded base64)
+	URL      string // http(s) URL when not inline
+}
+
+// ToolCall is a function call made by the model.
+type ToolCall struct {
+	ID        string // call id (call_..., toolu_...)
+	Name      string // function name
+	Arguments string // JSON object text
+}
+
+// ToolResult is the output of a tool call, sent back by the client.
+type ToolResult struct {
+	CallID  string
+	Name    string // function name when the client API carries it
+	Content string // result text (structured results are rendered to text)
+	IsError bool
+}
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role  Role
+	Name  string // optional participant name
+	Parts []Part
+}
+
+// Text concatenates the text parts of m (reasoning excluded).
+func (m Message) Text() string {
+	var b strings.Builder
+	for _, p := range m.Parts {
+		if p.Type == PartText {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
+}
+
+// TextMessage returns a message holding a single text part.
+func TextMessage(role Role, text string) Message {
+	return Message{Role: role, Parts: []Part{{Type: PartText, Text: text}}}
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // JSON Schema of the arguments object; may be nil
+}
+
+// ToolChoiceMode controls whether and which tools the model must call.
+type ToolChoiceMode string
+
+// Tool choice modes, common to the three client APIs.
+const (
+	ToolChoiceAuto     ToolChoiceMode = "auto"
+	ToolChoiceNone     ToolChoiceMode = "none"
+	ToolChoiceRequired ToolChoiceMode = "required"
+	ToolChoiceNamed    ToolChoiceMode = "tool" // exactly the tool in ToolChoice.Name
+)
+
+// ToolChoice is the request's tool policy. The zero value means auto.
+type ToolChoice struct {
+	Mode ToolChoiceMode
+	Name string
+}
+
+// Request is one chat request in provider-neutral form.
+type Request struct {
+	// Model is the model name exactly as the client sent it.
+	Model string
+	// Messages is the conversation, system messages included.
+	Messages []Message
+	// Tools and ToolChoice describe function calling.
+	Tools      []Tool
+	ToolChoice ToolChoice
+	// ParallelToolCalls allows several calls in one turn (default true).
+	ParallelToolCalls bool
+	// Optional sampling options; upstream web apps mostly ignore them.
+	MaxTokens   int
+	Temperature *float64
+	TopP        *float64
+	Stop        []string
+	// Reasoning asks for the model's thinking when the upstream can show it.
+	Reasoning bool
+	// ReasoningEffort is the client's effort hint (low, medium, high, ...).
+	ReasoningEffort string
+	// ClientKey identifies the API key the request came with (a key id, never
+	// the secret). Conversation bindings are scoped to it.
+	ClientKey string
+}
+
+// LastUserText returns the text of the last user message.
+func (r *Request) LastUserText() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role == RoleUser {
+			return r.Messages[i].Text()
+		}
+	}
+	return ""
+}
+
+// Usage counts tokens of one exchange. spark's counts are estimates made
+// once per request with an offline tokenizer.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	ReasoningTokens  int // part of CompletionTokens
+}
+
+// TotalTokens is prompt plus completion tokens.
+func (u Usage) TotalTokens() int { return u.PromptTokens + u.CompletionTokens }
+
+// FinishReason says why the model stopped.
+type FinishReason string
+
+// Finish reasons, named as in the OpenAI API; front-ends map them to their
+// own vocabulary.
+const (
+	FinishStop          FinishReason = "stop"
+	FinishLength        FinishReason = "length"
+	FinishToolCalls     FinishReason = "tool_calls"
+	FinishContentFilter FinishReason = "content_filter"
+)
+
+// ModelInfo describes one model a provider serves.
+type ModelInfo struct {
+	ID          string // name clients use (slug)
+	DisplayName string
+	InternalID  string // upstream's own id when it differs from ID
+	Description string
+	OwnedBy     string // provider name
+	Kind        ModelKind
+	Created     int64 // unix seconds, for the OpenAI list
+}
+
+// ModelKind separates chat models from image and video models.
+type ModelKind string
+
+// Kinds of models.
+const (
+	KindChat  ModelKind = "chat"
+	KindImage ModelKind = "image"
+	KindVideo ModelKind = "video"
+)

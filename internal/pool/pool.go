@@ -1,0 +1,38 @@
+// Package pool chooses which upstream account serves each request, rests
+// accounts that the upstream limited or logged out, and brings them back on
+// their own. Its state sits behind interfaces (store, clock) so a shared
+// implementation for several replicas can replace the in-process one without
+// touching callers.
+package pool
+
+import (
+	"context"
+
+	"github.com/sparkgw/spark/internal/gw"
+)
+
+// Request says what the caller needs an account for.
+type Request struct {
+	Provider string          // provider name, e.g. "genspark"
+	Model    string          // resolved model; only accounts serving it qualify
+	Exclude  map[string]bool // account ids already tried by this request
+}
+
+// Lease is an account handed to one request. Release must be called exactly
+// once with the outcome: nil for success, the request's error otherwise
+// (its gw.Code decides the account's rest; a client cancellation does not
+// count against the account).
+type Lease interface {
+	Account() *gw.Account
+	Release(outcome error)
+}
+
+// Pool hands out accounts.
+//
+// Acquire returns a lease on an available account, or a *gw.Error with
+// CodeNoAccounts and RetryAfter set to the earliest recovery when every
+// candidate is resting, busy or disabled (or none is configured).
+// Implementations are safe for concurrent use.
+type Pool interface {
+	Acquire(ctx context.Context, req Request) (Lease, error)
+}

@@ -1,0 +1,129 @@
+// Package provider defines the one interface every upstream implements and
+// the registry that resolves a client's model name to the provider serving
+// it. Providers consume and produce only llm types and report failures as
+// *gw.Error with upstream codes (rate-limited, logged out, ...), which the
+// account pool turns into rest periods and failover.
+package provider
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// Provider is an upstream that answers chat requests with one account.
+//
+// Chat starts one upstream exchange. Errors known before the first event
+// (bad cookie, limit, challenge) are returned by Chat or by the stream's
+// first Recv as *gw.Error; the caller may then retry on another account.
+// Cancelling ctx cancels the upstream request. Implementations are safe for
+// concurrent use.
+type Provider interface {
+	// Name is the provider's registry name ("genspark", "geminiweb").
+	Name() string
+	// Models lists the models the provider serves, for /v1/models.
+	Models(ctx context.Context) []llm.ModelInfo
+	// Resolve reports how the provider serves a client model name.
+	Resolve(model string) (Match, bool)
+	// Chat starts an exchange for req with account acct.
+	Chat(ctx context.Context, acct *gw.Account, req *llm.Request) (llm.Stream, error)
+}
+
+// Match is a provider's answer to a model name.
+type Match struct {
+	// Model is the catalog entry that serves the name.
+	Model llm.ModelInfo
+	// Fallback is true when the provider would serve the name only as a
+	// catch-all (Genspark's Mixture-of-Agents for unknown models); exact
+	// matches of other providers win over it.
+	Fallback bool
+}
+
+// Registry resolves model names across the configured providers, in
+// configuration order.
+type Registry struct {
+	providers []Provider
+}
+
+// NewRegistry returns a registry over providers, in priority order.
+func NewRegistry(providers ...Provider) *Registry {
+	return &Registry{providers: providers}
+}
+
+// Providers returns the configured providers.
+func (r *Registry) Providers() []Provider { return r.providers }
+
+// Get returns the provider with the given name.
+func (r *Registry) Get(name string) (Provider, bool) {
+	for _, p := range r.providers {
+		if p.Name() == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// Resolve returns the provider serving model: an exact match of any provider
+// first, then a fallback match. It fails with CodeModelNotFound listing the
+// known ids when nothing serves the name.
+func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, error) {
+	if strings.TrimSpace(model) == "" {
+		return nil, Match{}, &gw.Error{Code: gw.CodeInvalidRequest, Message: "you must provide a model parameter", Param: "model"}
+	}
+	var fb Provider
+	var fbm Match
+	for _, p := range r.providers {
+		m, ok := p.Resolve(model)
+		if !ok {
+			continue
+		}
+		if !m.Fallback {
+			return p, m, nil
+		}
+		if fb == nil {
+			fb, fbm = p, m
+		}
+	}
+	if fb != nil {
+		return fb, fbm, nil
+	}
+	var ids []string
+	for _, m := range r.Models(ctx) {
+		if m.Kind == llm.KindChat || m.Kind == "" {
+			ids = append(ids, m.ID)
+		}
+	}
+	return nil, Match{}, &gw.Error{
+		Code:    gw.CodeModelNotFound,
+		Param:   "model",
+		Message: "The model `" + model + "` does not exist or you do not have access to it. Valid models: " + strings.Join(ids, ", "),
+	}
+}
+
+// Models lists every provider's models, first provider first, without
+// duplicate ids.
+func (r *Registry) Models(ctx context.Context) []llm.ModelInfo {
+	var out []llm.ModelInfo
+	seen := map[string]bool{}
+	for _, p := range r.providers {
+		for _, m := range p.Models(ctx) {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// Names returns the configured provider names.
+func (r *Registry) Names() []string {
+	var out []string
+	for _, p := range r.providers {
+		out = append(out, p.Name())
+	}
+	return slices.Clip(out)
+}
