@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sparkgw/spark/internal/simulator/geminisim"
 	"github.com/sparkgw/spark/internal/simulator/gensparksim"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
@@ -42,6 +43,9 @@ func New(opts Options) *Simulator {
 	s := &Simulator{Requests: simcore.NewRecorder(0), mux: http.NewServeMux()}
 	s.mux.Handle("/_sim/requests", s.Requests)
 	gensparksim.New(gensparksim.Options{
+		Recorder: s.Requests, DeltaDelay: opts.DeltaDelay, Logger: opts.Logger,
+	}).Register(s.mux)
+	geminisim.New(geminisim.Options{
 		Recorder: s.Requests, DeltaDelay: opts.DeltaDelay, Logger: opts.Logger,
 	}).Register(s.mux)
 	return s
