@@ -33,10 +33,12 @@ type MediaFetcher interface {
 
 // StreamWrapper adapts a request before it reaches the provider and the
 // provider's stream before it reaches the client (tool-call emulation).
-// Wrap returns the request to send and a function that wraps the stream;
-// returning a nil function means the wrapper does not apply.
+// Wrap returns the request to send and a function that wraps each attempt's
+// stream; a nil function means the stream is not wrapped (the returned
+// request is sent all the same). The wrap function may call reopen to start
+// another exchange on the same account (a repair request).
 type StreamWrapper interface {
-	Wrap(req *llm.Request) (*llm.Request, func(llm.Stream) llm.Stream, error)
+	Wrap(req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
 }
 
 // Options configure a Service.
@@ -89,15 +91,14 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		return nil, err
 	}
 	promptTokens := tokens.Prompt(req)
-	send, wrap := req, func(st llm.Stream) llm.Stream { return st }
-	if s.opts.Tools != nil && len(req.Tools) > 0 {
+	send := req
+	var wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream
+	if s.opts.Tools != nil {
 		r, w, err := s.opts.Tools.Wrap(req)
 		if err != nil {
 			return nil, err
 		}
-		if w != nil {
-			send, wrap = r, w
-		}
+		send, wrap = r, w
 	}
 
 	exclude := map[string]bool{}
@@ -138,12 +139,14 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 
 // open starts one attempt and waits for its first event, so that failures
 // the upstream reports up front can still fail over.
-func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream) llm.Stream) (llm.Stream, llm.Event, error) {
+func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream) (llm.Stream, llm.Event, error) {
 	st, err := p.Chat(ctx, acct, req)
 	if err != nil {
 		return nil, llm.Event{}, err
 	}
-	st = wrap(st)
+	if wrap != nil {
+		st = wrap(st, func(r *llm.Request) (llm.Stream, error) { return p.Chat(ctx, acct, r) })
+	}
 	for {
 		ev, err := st.Recv()
 		if err != nil {

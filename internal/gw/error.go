@@ -107,7 +107,7 @@ func ErrorCode(err error) Code {
 // HTTPStatus is the status a front-end answers with for code.
 func HTTPStatus(code Code) int {
 	switch code {
-	case CodeInvalidRequest, CodeModelMismatch:
+	case CodeInvalidRequest:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
@@ -127,7 +127,7 @@ func HTTPStatus(code Code) int {
 		return http.StatusServiceUnavailable
 	case CodeUpstreamTimeout:
 		return http.StatusGatewayTimeout
-	case CodeTransient, CodeProtocolChanged, CodeUpstream, CodeUpstreamRejected:
+	case CodeTransient, CodeProtocolChanged, CodeUpstream, CodeUpstreamRejected, CodeModelMismatch:
 		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
@@ -140,7 +140,7 @@ func HTTPStatus(code Code) int {
 func Failover(code Code) bool {
 	switch code {
 	case CodeRateLimited, CodeQuotaExhausted, CodeLoggedOut, CodeChallenged,
-		CodeIPBlocked, CodeTransient, CodeUnavailable, CodeUpstreamTimeout:
+		CodeIPBlocked, CodeTransient, CodeUnavailable, CodeUpstreamTimeout, CodeModelMismatch:
 		return true
 	}
 	return false

@@ -36,3 +36,16 @@ type Lease interface {
 type Pool interface {
 	Acquire(ctx context.Context, req Request) (Lease, error)
 }
+
+// CookieUpdater persists a fresh cookie for an account and makes the pool
+// use it from the next lease on (Gemini cookie rotation, an operator's
+// update). A new cookie brings a logged-out (disabled) account back.
+type CookieUpdater interface {
+	UpdateCookie(ctx context.Context, accountID, cookie string) error
+}
+
+// Snapshotter reports the state of every account, for `spark accounts` and
+// the dashboard. Statuses never hold cookies.
+type Snapshotter interface {
+	Snapshot() []AccountStatus
+}
