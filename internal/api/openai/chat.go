@@ -1,0 +1,493 @@
+package openai
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/sse"
+)
+
+// Wire types of Chat Completions answers. Optional fields use omitempty or
+// pointers so that each chunk carries exactly the keys of §1.3; there is no
+// "error" key anywhere (openai-go ends a stream on any top-level "error").
+
+type completion struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"`
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []completionChoice `json:"choices"`
+	Usage   wireUsage          `json:"usage"`
+}
+
+type completionChoice struct {
+	Index        int               `json:"index"`
+	Message      completionMessage `json:"message"`
+	Logprobs     *struct{}         `json:"logprobs"`
+	FinishReason string            `json:"finish_reason"`
+}
+
+type completionMessage struct {
+	Role             string         `json:"role"`
+	Content          *string        `json:"content"`
+	Refusal          *string        `json:"refusal"`
+	ReasoningContent string         `json:"reasoning_content,omitempty"`
+	Reasoning        string         `json:"reasoning,omitempty"`
+	ToolCalls        []wireToolCall `json:"tool_calls,omitempty"`
+}
+
+type wireUsage struct {
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	TotalTokens         int `json:"total_tokens"`
+	PromptTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
+}
+
+type chunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []chunkChoice `json:"choices"`
+	Usage   *wireUsage    `json:"usage,omitempty"`
+}
+
+type chunkChoice struct {
+	Index        int        `json:"index"`
+	Delta        chunkDelta `json:"delta"`
+	Logprobs     *struct{}  `json:"logprobs"`
+	FinishReason *string    `json:"finish_reason"`
+}
+
+type chunkDelta struct {
+	Role             string          `json:"role,omitempty"`
+	Content          *string         `json:"content,omitempty"`
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	Reasoning        string          `json:"reasoning,omitempty"`
+	ToolCalls        []toolCallDelta `json:"tool_calls,omitempty"`
+}
+
+type toolCallDelta struct {
+	Index    int           `json:"index"`
+	ID       string        `json:"id,omitempty"`
+	Type     string        `json:"type,omitempty"`
+	Function functionDelta `json:"function"`
+}
+
+type functionDelta struct {
+	Name      string  `json:"name,omitempty"`
+	Arguments *string `json:"arguments,omitempty"`
+}
+
+// MarshalJSON writes tool-call arguments as the JSON string the API
+// specifies (the request side accepts raw JSON for leniency).
+func (f wireFunction) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	}{f.Name, string(f.Arguments)})
+}
+
+// chatCompletions serves POST /v1/chat/completions.
+func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error {
+	var cr chatRequest
+	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &cr); err != nil {
+		return err
+	}
+	p, err := parseChatRequest(&cr)
+	if err != nil {
+		return err
+	}
+	cr = chatRequest{} // let the decoded media go once converted
+	ctx := r.Context()
+	p.req.ClientKey = reqctx.KeyID(ctx)
+
+	st, err := h.b.Chat(ctx, &p.req)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("openai: backend returned neither a stream nor an error")
+	}
+	defer func() { _ = st.Close() }()
+
+	id := "chatcmpl-" + rand.Text()
+	created := time.Now().Unix()
+	if p.stream {
+		h.streamChat(w, r, st, p, id, created)
+		return nil
+	}
+	return h.completeChat(w, st, p, id, created)
+}
+
+// completeChat collects the whole answer and writes one chat.completion.
+// A failure while collecting is still a real HTTP error: nothing was sent.
+func (h *Handler) completeChat(w http.ResponseWriter, st llm.Stream, p *chatParams, id string, created int64) error {
+	ans, err := llm.Collect(st)
+	if err != nil {
+		return err
+	}
+	var (
+		content strings.Builder
+		j       contentJoiner
+	)
+	content.WriteString(j.text(ans.Text))
+	for i := range ans.Images {
+		content.WriteString(j.image(&ans.Images[i]))
+	}
+	msg := completionMessage{Role: "assistant"}
+	if content.Len() > 0 || len(ans.ToolCalls) == 0 {
+		s := content.String()
+		msg.Content = &s
+	}
+	if !h.opts.HideReasoning {
+		msg.ReasoningContent = ans.Reasoning
+		if h.opts.MirrorReasoning {
+			msg.Reasoning = ans.Reasoning
+		}
+	}
+	for _, tc := range ans.ToolCalls {
+		if tc.ID == "" {
+			tc.ID = newCallID()
+		}
+		args := tc.Arguments
+		if args == "" {
+			args = "{}"
+		}
+		msg.ToolCalls = append(msg.ToolCalls, wireToolCall{ID: tc.ID, Type: "function",
+			Function: wireFunction{Name: tc.Name, Arguments: json.RawMessage(args)}})
+	}
+	writeJSON(w, http.StatusOK, completion{
+		ID:      id,
+		Object:  "chat.completion",
+		Created: created,
+		Model:   p.req.Model,
+		Choices: []completionChoice{{
+			Message:      msg,
+			FinishReason: finishReason(ans.FinishReason, len(ans.ToolCalls) > 0),
+		}},
+		Usage: toWireUsage(ans.Usage),
+	})
+	return nil
+}
+
+// finishReason returns the wire finish reason: tool_calls when calls were
+// made and the upstream said nothing more specific, stop by default.
+func finishReason(fr llm.FinishReason, toolCalls bool) string {
+	if toolCalls && (fr == "" || fr == llm.FinishStop) {
+		return string(llm.FinishToolCalls)
+	}
+	if fr == "" {
+		return string(llm.FinishStop)
+	}
+	return string(fr)
+}
+
+// toWireUsage converts u (nil = zero counts).
+func toWireUsage(u *llm.Usage) wireUsage {
+	var w wireUsage
+	if u != nil {
+		w.PromptTokens = u.PromptTokens
+		w.CompletionTokens = u.CompletionTokens
+		w.TotalTokens = u.TotalTokens()
+		w.CompletionTokensDetails.ReasoningTokens = u.ReasoningTokens
+	}
+	return w
+}
+
+// contentJoiner lays out answer content: text as it comes, each generated
+// image as a markdown image on its own paragraph.
+type contentJoiner struct {
+	n          int  // bytes of content so far
+	nl         int  // trailing newlines of the content so far
+	afterImage bool // the last piece was an image
+}
+
+// text returns the piece to send for a text delta.
+func (j *contentJoiner) text(t string) string {
+	if t == "" {
+		return ""
+	}
+	if j.afterImage && t[0] != '\n' {
+		t = "\n\n" + t
+	}
+	j.afterImage = false
+	j.note(t)
+	return t
+}
+
+// image returns the piece to send for a generated image.
+func (j *contentJoiner) image(m *llm.Media) string {
+	var sep string
+	switch {
+	case j.n == 0 || j.nl >= 2:
+	case j.nl == 1:
+		sep = "\n"
+	default:
+		sep = "\n\n"
+	}
+	t := sep + "![image](" + imageRef(m) + ")"
+	j.afterImage = true
+	j.note(t)
+	return t
+}
+
+// note records t as sent.
+func (j *contentJoiner) note(t string) {
+	j.n += len(t)
+	trimmed := strings.TrimRight(t, "\n")
+	if len(trimmed) == 0 {
+		j.nl += len(t)
+	} else {
+		j.nl = len(t) - len(trimmed)
+	}
+}
+
+// imageRef is the URL of a generated image, or a data URL of its bytes.
+func imageRef(m *llm.Media) string {
+	if m.URL != "" {
+		return m.URL
+	}
+	mt := m.MIMEType
+	if mt == "" {
+		mt = "image/png"
+	}
+	return "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(m.Data)
+}
+
+// newCallID returns a fresh tool call id.
+func newCallID() string { return "call_" + rand.Text() }
+
+// chatStreamer writes one Chat Completions stream. Its chunk value and
+// buffers are reused for every event.
+type chatStreamer struct {
+	h    *Handler
+	sw   *sse.Writer
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	c    chunk
+	ch   [1]chunkChoice
+	tc   [1]toolCallDelta
+	text string // backing store of c.Choices[0].Delta.Content
+	args string // backing store of the tool-call arguments pointer
+	fin  string // backing store of the finish reason pointer
+
+	toolIdx       []int // backend tool-call index → wire index (position)
+	sentToolCalls bool
+	finished      bool
+	layout        contentJoiner
+}
+
+// streamChat writes st as a Chat Completions event stream. Errors are
+// rendered in-band; the function returns when the stream ended, failed, or
+// the client went away (the caller then closes st, cancelling the upstream).
+func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stream, p *chatParams, id string, created int64) {
+	s := &chatStreamer{h: h, sw: sse.NewWriter(w)}
+	s.enc = json.NewEncoder(&s.buf)
+	s.enc.SetEscapeHTML(false)
+	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
+
+	// The role chunk goes out at once: clients see a 200 and a live stream
+	// while the upstream thinks.
+	d := s.delta()
+	d.Role = "assistant"
+	s.text = ""
+	d.Content = &s.text
+	if s.send() != nil {
+		s.logGone(r)
+		return
+	}
+
+	var usage *llm.Usage
+	for {
+		ev, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.fail(r, err)
+			return
+		}
+		switch ev.Type {
+		case llm.EventUsage:
+			usage = ev.Usage
+			continue
+		case llm.EventFinish:
+			err = s.finish(ev.FinishReason)
+		default:
+			err = s.event(&ev)
+		}
+		if err != nil {
+			s.logGone(r)
+			return
+		}
+	}
+	if s.finish(llm.FinishStop) != nil {
+		s.logGone(r)
+		return
+	}
+	if p.includeUsage {
+		u := toWireUsage(usage)
+		s.c.Choices = s.ch[:0]
+		s.c.Usage = &u
+		if s.send() != nil {
+			s.logGone(r)
+			return
+		}
+	}
+	if s.sw.WriteData([]byte("[DONE]")) != nil {
+		s.logGone(r)
+	}
+}
+
+// delta resets the chunk to one empty choice and returns its delta.
+func (s *chatStreamer) delta() *chunkDelta {
+	s.ch[0] = chunkChoice{}
+	s.c.Choices = s.ch[:]
+	s.c.Usage = nil
+	return &s.ch[0].Delta
+}
+
+// event writes the chunk(s) of one content event. Events after the finish
+// chunk are dropped: clients must see nothing more for the choice.
+func (s *chatStreamer) event(ev *llm.Event) error {
+	if s.finished {
+		return nil
+	}
+	switch ev.Type {
+	case llm.EventTextDelta:
+		return s.content(s.layout.text(ev.Text))
+	case llm.EventReasoningDelta:
+		if ev.Text == "" || s.h.opts.HideReasoning {
+			return nil
+		}
+		d := s.delta()
+		d.ReasoningContent = ev.Text
+		if s.h.opts.MirrorReasoning {
+			d.Reasoning = ev.Text
+		}
+		return s.send()
+	case llm.EventToolCallDelta:
+		if ev.ToolCall == nil {
+			return nil
+		}
+		return s.toolCall(ev.ToolCall)
+	case llm.EventImage:
+		if ev.Media == nil {
+			return nil
+		}
+		return s.content(s.layout.image(ev.Media))
+	}
+	return nil
+}
+
+// content writes one content delta.
+func (s *chatStreamer) content(text string) error {
+	if text == "" {
+		return nil
+	}
+	d := s.delta()
+	s.text = text
+	d.Content = &s.text
+	return s.send()
+}
+
+// toolCall writes one tool-call delta: the opening delta of a call carries
+// index, id, type, name and empty arguments; later ones index and an
+// arguments fragment only (names repeated would be concatenated by clients).
+func (s *chatStreamer) toolCall(tc *llm.ToolCallDelta) error {
+	idx := -1
+	for i, bi := range s.toolIdx {
+		if bi == tc.Index {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		idx = len(s.toolIdx)
+		s.toolIdx = append(s.toolIdx, tc.Index)
+		s.sentToolCalls = true
+		callID := tc.ID
+		if callID == "" {
+			callID = newCallID()
+		}
+		d := s.delta()
+		s.args = ""
+		s.tc[0] = toolCallDelta{Index: idx, ID: callID, Type: "function",
+			Function: functionDelta{Name: tc.Name, Arguments: &s.args}}
+		d.ToolCalls = s.tc[:]
+		if err := s.send(); err != nil {
+			return err
+		}
+	}
+	if tc.Arguments == "" {
+		return nil
+	}
+	d := s.delta()
+	s.args = tc.Arguments
+	s.tc[0] = toolCallDelta{Index: idx, Function: functionDelta{Arguments: &s.args}}
+	d.ToolCalls = s.tc[:]
+	return s.send()
+}
+
+// finish writes the finish chunk once.
+func (s *chatStreamer) finish(fr llm.FinishReason) error {
+	if s.finished {
+		return nil
+	}
+	s.finished = true
+	s.delta()
+	s.fin = finishReason(fr, s.sentToolCalls)
+	s.ch[0].FinishReason = &s.fin
+	return s.send()
+}
+
+// send encodes the current chunk as one line and writes it as an event.
+func (s *chatStreamer) send() error {
+	s.buf.Reset()
+	if err := s.enc.Encode(&s.c); err != nil {
+		return err
+	}
+	return s.sw.WriteData(bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'}))
+}
+
+// fail ends the stream with an in-band error event (no [DONE]).
+func (s *chatStreamer) fail(r *http.Request, err error) {
+	e := gw.AsError(err)
+	if e.Code == gw.CodeCanceled || r.Context().Err() != nil {
+		s.logGone(r)
+		return
+	}
+	s.h.log.LogAttrs(r.Context(), slog.LevelWarn, "openai: stream failed",
+		slog.String("request_id", reqctx.RequestID(r.Context())),
+		slog.String("code", string(e.Code)),
+		slog.Any("error", err))
+	s.buf.Reset()
+	if s.enc.Encode(errorEnvelope{Error: openAIError(e)}) == nil {
+		_ = s.sw.WriteData(bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'}))
+	}
+}
+
+// logGone notes that the client left mid-stream.
+func (s *chatStreamer) logGone(r *http.Request) {
+	s.h.log.LogAttrs(r.Context(), slog.LevelDebug, "openai: client went away mid-stream",
+		slog.String("request_id", reqctx.RequestID(r.Context())),
+		slog.Any("error", s.sw.Err()))
+}

@@ -1,0 +1,166 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sparkgw/spark/internal/gw"
+)
+
+// errorBody is the OpenAI error object. Param and Code are always present,
+// null when unknown, as the OpenAI schema requires.
+type errorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// errorEnvelope is the OpenAI error response, also used as the in-band
+// error event of a Chat Completions stream.
+type errorEnvelope struct {
+	Error errorBody `json:"error"`
+}
+
+// openAIError converts e to the OpenAI error object. Only e.Message and
+// e.Param reach the client, never e.Cause.
+func openAIError(e *gw.Error) errorBody {
+	typ, code := "server_error", string(e.Code)
+	switch e.Code {
+	case gw.CodeInvalidRequest:
+		typ, code = "invalid_request_error", ""
+	case gw.CodeModelMismatch, gw.CodeForbidden:
+		typ = "invalid_request_error"
+	case gw.CodeUnauthorized:
+		typ, code = "invalid_request_error", "invalid_api_key"
+	case gw.CodeNotFound:
+		typ, code = "invalid_request_error", ""
+	case gw.CodeModelNotFound:
+		typ, code = "invalid_request_error", "model_not_found"
+	case gw.CodeTooLarge:
+		typ, code = "invalid_request_error", "request_too_large"
+	case gw.CodeClientRateLimited, gw.CodeRateLimited, gw.CodeNoAccounts:
+		typ, code = "requests", "rate_limit_exceeded"
+	case gw.CodeQuotaExhausted:
+		typ, code = "insufficient_quota", "insufficient_quota"
+	case gw.CodeNotImplemented:
+		typ, code = "invalid_request_error", "not_implemented"
+	case gw.CodeInternal, "":
+		code = ""
+	}
+	b := errorBody{Message: e.Message, Type: typ}
+	if b.Message == "" {
+		b.Message = http.StatusText(gw.HTTPStatus(e.Code))
+	}
+	if e.Param != "" {
+		p := e.Param
+		b.Param = &p
+	}
+	if code != "" {
+		b.Code = &code
+	}
+	return b
+}
+
+// shouldNotRetry reports whether retrying the same request cannot succeed,
+// so SDKs (which retry 408, 409, 429 and 5xx twice by default) are told
+// "x-should-retry: false" and do not bill the user three times.
+func shouldNotRetry(code gw.Code) bool {
+	switch code {
+	case gw.CodeNotImplemented, gw.CodeUpstreamRejected, gw.CodeProtocolChanged, gw.CodeAttestation:
+		return true
+	}
+	s := gw.HTTPStatus(code)
+	return s >= 400 && s < 500 && s != http.StatusRequestTimeout &&
+		s != http.StatusConflict && s != http.StatusTooManyRequests
+}
+
+// WriteError renders err as an OpenAI error response: the status of
+// gw.HTTPStatus, a JSON body {"error":{"message","type","param","code"}},
+// Retry-After (whole seconds, rounded up) and retry-after-ms when the error
+// says when to retry, and x-should-retry: false for failures a retry cannot
+// fix. Errors that are not a *gw.Error get a generic message (see gw.AsError);
+// the cause of an error is never shown. It is the one error renderer of the
+// OpenAI routes; the server uses it for authentication and limit failures
+// on them. It must be called before anything was written to w.
+func WriteError(w http.ResponseWriter, err error) {
+	e := gw.AsError(err)
+	if e == nil {
+		e = &gw.Error{Code: gw.CodeInternal, Message: "internal error"}
+	}
+	writeErrorHeaders(w, e)
+	writeJSON(w, gw.HTTPStatus(e.Code), errorEnvelope{Error: openAIError(e)})
+}
+
+// writeErrorHeaders sets the retry headers for e.
+func writeErrorHeaders(w http.ResponseWriter, e *gw.Error) {
+	h := w.Header()
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10))
+		h.Set("Retry-After-Ms", strconv.FormatInt(int64((e.RetryAfter+time.Millisecond-1)/time.Millisecond), 10))
+	}
+	if shouldNotRetry(e.Code) {
+		h.Set("X-Should-Retry", "false")
+	}
+}
+
+// anthropicErrorEnvelope is the Anthropic error response.
+type anthropicErrorEnvelope struct {
+	Type  string             `json:"type"`
+	Error anthropicErrorBody `json:"error"`
+}
+
+type anthropicErrorBody struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// writeAnthropicError renders err in the Anthropic envelope, for /v1/models
+// requests made by Anthropic clients (Claude Code model discovery).
+func writeAnthropicError(w http.ResponseWriter, err error) {
+	e := gw.AsError(err)
+	status := gw.HTTPStatus(e.Code)
+	typ := "api_error"
+	switch {
+	case e.Code == gw.CodeNotFound || e.Code == gw.CodeModelNotFound:
+		typ = "not_found_error"
+	case status == http.StatusBadRequest:
+		typ = "invalid_request_error"
+	case status == http.StatusUnauthorized:
+		typ = "authentication_error"
+	case status == http.StatusForbidden:
+		typ = "permission_error"
+	case status == http.StatusRequestEntityTooLarge:
+		typ = "request_too_large"
+	case status == http.StatusTooManyRequests:
+		typ = "rate_limit_error"
+	case status == http.StatusGatewayTimeout:
+		typ = "timeout_error"
+	case status == http.StatusServiceUnavailable:
+		typ = "overloaded_error"
+	}
+	writeErrorHeaders(w, e)
+	writeJSON(w, status, anthropicErrorEnvelope{Type: "error", Error: anthropicErrorBody{Type: typ, Message: e.Message}})
+}
+
+// writeJSON writes v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only unsupported values fail, and the response types have none.
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,118 @@
+// Package openai is spark's OpenAI-compatible front-end: it serves
+// POST /v1/chat/completions and GET /v1/models[/{model}] by translating the
+// OpenAI wire format to and from the provider-neutral types of package llm.
+//
+// The wire rules follow what the official SDKs and common clients (n8n,
+// Open WebUI, NextChat, LangChain) actually parse; see
+// shared/specs/client-api-surface.md sections 0, 1 and 4.2. Authentication,
+// CORS, route aliasing and rate limits are the server middleware's job.
+package openai
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+)
+
+// DefaultMaxBodyBytes is the default request body limit (32 MiB, as the
+// Anthropic API): enough for a few inline images or a PDF.
+const DefaultMaxBodyBytes = 32 << 20
+
+// Backend answers chat requests and lists models.
+//
+// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
+// known). The stream yields text, reasoning, tool-call and image deltas, then
+// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
+// other Recv error is a mid-stream failure. The handler closes every stream
+// it gets, early when the client goes away. ctx is the client request's
+// context: it is cancelled when the client disconnects.
+type Backend interface {
+	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
+	Models(ctx context.Context) []llm.ModelInfo
+}
+
+// Options tunes a Handler. The zero value is usable.
+type Options struct {
+	// MaxBodyBytes limits request bodies; larger ones get 413.
+	// Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// HideReasoning drops reasoning text from answers (REASONING_HIDE);
+	// reasoning token counts are still reported.
+	HideReasoning bool
+	// MirrorReasoning also sends reasoning text as delta.reasoning /
+	// message.reasoning (OpenRouter/Ollama style) besides the default
+	// reasoning_content (DeepSeek/vLLM style, the most widely read field).
+	// Off by default: a client reading both fields would show it twice.
+	MirrorReasoning bool
+	// Logger receives diagnostics (mid-stream failures, clients that went
+	// away). Nil discards them.
+	Logger *slog.Logger
+}
+
+// Handler serves the OpenAI-compatible routes. It is safe for concurrent use.
+type Handler struct {
+	b    Backend
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Handler answering from b.
+func New(b Backend, opts Options) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{b: b, opts: opts, log: log}
+}
+
+// Register adds the handler's routes to mux under prefix, which is "" or a
+// path like "/hf" (no trailing slash):
+//
+//	POST {prefix}/v1/chat/completions
+//	GET  {prefix}/v1/models
+//	GET  {prefix}/v1/models/{model...}
+//
+// Model ids may contain "/" (fal-ai/flux-2), sent raw or as %2F.
+func (h *Handler) Register(mux *http.ServeMux, prefix string) {
+	mux.Handle("POST "+prefix+"/v1/chat/completions", h.handle(h.chatCompletions, WriteError))
+	mux.Handle("GET "+prefix+"/v1/models", h.handle(h.listModels, nil))
+	mux.Handle("GET "+prefix+"/v1/models/{model...}", h.handle(h.getModel, nil))
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing it.
+// A handler that has started a response body must render its own errors and
+// return nil (streams end with an in-band error event).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts fn, rendering its error with render, or with the envelope the
+// request's client family expects when render is nil.
+func (h *Handler) handle(fn handlerFunc, render func(http.ResponseWriter, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
+			level = slog.LevelWarn
+		}
+		h.log.LogAttrs(r.Context(), level, "openai: request failed",
+			slog.String("request_id", reqctx.RequestID(r.Context())),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+		if render == nil {
+			render = WriteError
+			if anthropicClient(r) {
+				render = writeAnthropicError
+			}
+		}
+		render(w, err)
+	})
+}

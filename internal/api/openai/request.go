@@ -1,0 +1,836 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// chatRequest is the subset of CreateChatCompletionRequest spark reads.
+// Unknown fields are ignored (clients add new ones monthly).
+type chatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	N                   *int            `json:"n"`
+	ReasoningEffort     string          `json:"reasoning_effort"`
+	Reasoning           json.RawMessage `json:"reasoning"`         // OpenRouter style {effort}
+	IncludeReasoning    *bool           `json:"include_reasoning"` // OpenRouter style
+	ResponseFormat      json.RawMessage `json:"response_format"`
+	Tools               []chatTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	Functions           []functionDef   `json:"functions"`     // legacy
+	FunctionCall        json.RawMessage `json:"function_call"` // legacy
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type chatMessage struct {
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"`
+	Name         string          `json:"name"`
+	Refusal      *string         `json:"refusal"`
+	ToolCalls    []wireToolCall  `json:"tool_calls"`
+	ToolCallID   string          `json:"tool_call_id"`
+	FunctionCall *wireFunction   `json:"function_call"` // legacy assistant call
+}
+
+type wireToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"`
+	Function wireFunction `json:"function"`
+}
+
+type wireFunction struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"` // a JSON string; some clients send the object
+}
+
+type contentPart struct {
+	Type       string          `json:"type"`
+	Text       string          `json:"text"`
+	Refusal    string          `json:"refusal"`
+	ImageURL   json.RawMessage `json:"image_url"` // {"url","detail"} or, leniently, a string
+	InputAudio *struct {
+		Data   string `json:"data"`
+		Format string `json:"format"`
+	} `json:"input_audio"`
+	File *struct {
+		FileID   string `json:"file_id"`
+		Filename string `json:"filename"`
+		FileData string `json:"file_data"`
+	} `json:"file"`
+}
+
+type chatTool struct {
+	Type     string          `json:"type"`
+	Function *functionDef    `json:"function"`
+	Custom   json.RawMessage `json:"custom"`
+}
+
+type functionDef struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+type toolChoiceObject struct {
+	Type     string `json:"type"`
+	Name     string `json:"name"` // Responses-style flat form, tolerated
+	Function *struct {
+		Name string `json:"name"`
+	} `json:"function"`
+	AllowedTools *struct {
+		Mode  string `json:"mode"`
+		Tools []struct {
+			Type     string `json:"type"`
+			Name     string `json:"name"`
+			Function *struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		} `json:"tools"`
+	} `json:"allowed_tools"`
+}
+
+// chatParams is a parsed request: the neutral request plus the options that
+// only shape the wire answer.
+type chatParams struct {
+	req          llm.Request
+	stream       bool
+	includeUsage bool
+}
+
+// invalid returns a 400 invalid_request error about param.
+func invalid(param, format string, args ...any) *gw.Error {
+	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
+	e.Param = param
+	return e
+}
+
+// decodeBody reads the JSON body of r into v, limited to limit bytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var (
+		tooLarge *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
+			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
+	case errors.As(err, &typeErr):
+		param := typeErr.Field
+		if param == "" {
+			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+				Message: "The request body must be a JSON object."}
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Cause: err,
+			Message: fmt.Sprintf("Invalid type for '%s': expected %s, but got a JSON %s.", param, jsonKind(typeErr.Type.String()), typeErr.Value)}
+	case errors.Is(err, io.EOF):
+		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
+	default:
+		// Reading the body failed: the client went away or sent a broken
+		// chunked encoding.
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
+	}
+}
+
+// jsonKind names a Go type in JSON terms for error messages.
+func jsonKind(goType string) string {
+	switch {
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "a boolean"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "uint"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+// parseChatRequest validates cr and converts it to neutral form.
+func parseChatRequest(cr *chatRequest) (*chatParams, error) {
+	p := &chatParams{stream: cr.Stream}
+	req := &p.req
+	if cr.StreamOptions != nil {
+		p.includeUsage = cr.StreamOptions.IncludeUsage
+	}
+	if strings.TrimSpace(cr.Model) == "" {
+		return nil, invalid("model", "you must provide a model parameter")
+	}
+	req.Model = cr.Model
+	if cr.Messages == nil {
+		return nil, invalid("messages", "Missing required parameter: 'messages'.")
+	}
+	if len(cr.Messages) == 0 {
+		return nil, invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	if cr.N != nil && *cr.N != 1 {
+		return nil, invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
+	}
+	if err := parseResponseFormat(cr.ResponseFormat); err != nil {
+		return nil, err
+	}
+
+	msgs, err := parseMessages(cr.Messages)
+	if err != nil {
+		return nil, err
+	}
+	req.Messages = msgs
+
+	if err := parseTools(cr, req); err != nil {
+		return nil, err
+	}
+	req.ParallelToolCalls = cr.ParallelToolCalls == nil || *cr.ParallelToolCalls
+
+	switch {
+	case cr.MaxCompletionTokens != nil && *cr.MaxCompletionTokens > 0:
+		req.MaxTokens = *cr.MaxCompletionTokens
+	case cr.MaxTokens != nil && *cr.MaxTokens > 0:
+		req.MaxTokens = *cr.MaxTokens
+	}
+	req.Temperature = cr.Temperature
+	req.TopP = cr.TopP
+	if req.Stop, err = parseStop(cr.Stop); err != nil {
+		return nil, err
+	}
+
+	effort := cr.ReasoningEffort
+	if effort == "" && len(cr.Reasoning) > 0 && cr.Reasoning[0] == '{' {
+		var r struct {
+			Effort string `json:"effort"`
+		}
+		if json.Unmarshal(cr.Reasoning, &r) == nil {
+			effort = r.Effort
+		}
+	}
+	if effort != "" {
+		req.ReasoningEffort = effort
+		req.Reasoning = effort != "none"
+	}
+	if cr.IncludeReasoning != nil && *cr.IncludeReasoning && effort != "none" {
+		req.Reasoning = true
+	}
+	return p, nil
+}
+
+// parseResponseFormat accepts text and json_object; json_schema is refused
+// with OpenAI's own wording, which LangChain recognises.
+func parseResponseFormat(raw json.RawMessage) error {
+	if isNull(raw) {
+		return nil
+	}
+	var rf struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &rf); err != nil {
+		return invalid("response_format", "Invalid type for 'response_format': expected an object.")
+	}
+	switch rf.Type {
+	case "", "text", "json_object":
+		return nil
+	case "json_schema":
+		return invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
+	default:
+		return invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
+	}
+}
+
+// parseStop accepts a string, an array of strings, or null.
+func parseStop(raw json.RawMessage) ([]string, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if one == "" {
+			return nil, nil
+		}
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
+	}
+	out := many[:0]
+	for _, s := range many {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// parseMessages converts the conversation. Legacy function calls, which have
+// no ids, get synthetic ones so that their results can refer to them.
+func parseMessages(in []chatMessage) ([]llm.Message, error) {
+	out := make([]llm.Message, 0, len(in))
+	var legacyIDs map[string]string // function name → id of its latest legacy call
+	for i := range in {
+		m := &in[i]
+		param := "messages[" + strconv.Itoa(i) + "]"
+		var (
+			msg llm.Message
+			err error
+		)
+		switch m.Role {
+		case "system", "developer":
+			msg = llm.Message{Role: llm.RoleSystem, Name: m.Name}
+			msg.Parts, err = parseContent(m.Content, param+".content", false)
+		case "user":
+			msg = llm.Message{Role: llm.RoleUser, Name: m.Name}
+			msg.Parts, err = parseContent(m.Content, param+".content", true)
+		case "assistant":
+			msg = llm.Message{Role: llm.RoleAssistant, Name: m.Name}
+			msg.Parts, err = parseContent(m.Content, param+".content", false)
+			if err == nil && len(msg.Parts) == 0 && m.Refusal != nil && *m.Refusal != "" {
+				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartText, Text: *m.Refusal})
+			}
+			for j := range m.ToolCalls {
+				tc := &m.ToolCalls[j]
+				tparam := param + ".tool_calls[" + strconv.Itoa(j) + "]"
+				if tc.Type != "" && tc.Type != "function" {
+					return nil, invalid(tparam+".type", "Invalid value for '%s.type': '%s'. Only function tool calls are supported.", tparam, tc.Type)
+				}
+				if tc.Function.Name == "" {
+					return nil, invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
+				}
+				args, aerr := argumentsText(tc.Function.Arguments, tparam+".function.arguments")
+				if aerr != nil {
+					return nil, aerr
+				}
+				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
+					ToolCall: &llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: args}})
+			}
+			if fc := m.FunctionCall; fc != nil && fc.Name != "" {
+				args, aerr := argumentsText(fc.Arguments, param+".function_call.arguments")
+				if aerr != nil {
+					return nil, aerr
+				}
+				if legacyIDs == nil {
+					legacyIDs = map[string]string{}
+				}
+				id := "call_fn" + strconv.Itoa(i)
+				legacyIDs[fc.Name] = id
+				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
+					ToolCall: &llm.ToolCall{ID: id, Name: fc.Name, Arguments: args}})
+			}
+		case "tool", "function":
+			callID := m.ToolCallID
+			if m.Role == "function" {
+				if m.Name == "" {
+					return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+				}
+				if callID == "" {
+					callID = legacyIDs[m.Name]
+				}
+			} else if callID == "" {
+				return nil, invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+			}
+			text, terr := toolResultText(m.Content, param+".content")
+			if terr != nil {
+				return nil, terr
+			}
+			msg = llm.Message{Role: llm.RoleTool, Parts: []llm.Part{{Type: llm.PartToolResult,
+				ToolResult: &llm.ToolResult{CallID: callID, Name: m.Name, Content: text}}}}
+		case "":
+			return nil, invalid(param+".role", "Missing required parameter: '%s.role'.", param)
+		default:
+			return nil, invalid(param+".role", "Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+// argumentsText returns tool-call arguments as JSON text: the string the
+// API specifies, or, leniently, an object some clients send instead.
+func argumentsText(raw json.RawMessage, param string) (string, error) {
+	if isNull(raw) {
+		return "{}", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", invalid(param, "Invalid type for '%s': expected a string.", param)
+		}
+		if s == "" {
+			s = "{}"
+		}
+		return s, nil
+	}
+	if raw[0] == '{' {
+		return string(raw), nil
+	}
+	return "", invalid(param, "Invalid type for '%s': expected a string.", param)
+}
+
+// parseContent converts message content: null, a string, or an array of
+// parts. Media parts are accepted only when media is true (user messages);
+// other roles carry text (and refusal) parts.
+func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+		}
+		if s == "" {
+			return nil, nil
+		}
+		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
+	case '[':
+	default:
+		return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+	}
+	var parts []contentPart
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, invalid(param, "Invalid content parts in '%s': %s", param, typeErrorDetail(err))
+	}
+	out := make([]llm.Part, 0, len(parts))
+	for j := range parts {
+		cp := &parts[j]
+		pparam := param + "[" + strconv.Itoa(j) + "]"
+		switch cp.Type {
+		case "text", "input_text", "output_text":
+			if cp.Text != "" {
+				out = append(out, llm.Part{Type: llm.PartText, Text: cp.Text})
+			}
+			continue
+		case "refusal":
+			if cp.Refusal != "" {
+				out = append(out, llm.Part{Type: llm.PartText, Text: cp.Refusal})
+			}
+			continue
+		case "":
+			return nil, invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
+		}
+		if !media {
+			return nil, invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
+		}
+		part, err := parseMediaPart(cp, pparam)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part)
+	}
+	return out, nil
+}
+
+// parseMediaPart converts an image_url, input_audio or file part.
+func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
+	switch cp.Type {
+	case "image_url", "input_image":
+		u, err := imageURL(cp.ImageURL, param+".image_url")
+		if err != nil {
+			return llm.Part{}, err
+		}
+		m, err := mediaFromURL(u, param+".image_url.url", true)
+		if err != nil {
+			return llm.Part{}, err
+		}
+		return llm.Part{Type: llm.PartImage, Media: m}, nil
+	case "input_audio":
+		a := cp.InputAudio
+		if a == nil || a.Data == "" {
+			return llm.Part{}, invalid(param+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", param)
+		}
+		format := strings.ToLower(a.Format)
+		if format == "" {
+			format = "wav"
+		}
+		m, err := mediaFromBase64OrDataURL(a.Data, param+".input_audio.data")
+		if err != nil {
+			return llm.Part{}, err
+		}
+		if m.MIMEType == "" {
+			m.MIMEType = audioMIME(format)
+		}
+		m.Name = "audio." + format
+		return llm.Part{Type: llm.PartFile, Media: m}, nil
+	case "file", "input_file":
+		f := cp.File
+		if f == nil {
+			return llm.Part{}, invalid(param+".file", "Missing required parameter: '%s.file'.", param)
+		}
+		if f.FileData == "" {
+			if f.FileID != "" {
+				return llm.Part{}, invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
+			}
+			return llm.Part{}, invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
+		}
+		m, err := mediaFromBase64OrDataURL(f.FileData, param+".file.file_data")
+		if err != nil {
+			return llm.Part{}, err
+		}
+		m.Name = f.Filename
+		if m.MIMEType == "" || m.MIMEType == "application/octet-stream" {
+			if t := mime.TypeByExtension(path.Ext(f.Filename)); t != "" {
+				m.MIMEType, _, _ = strings.Cut(t, ";")
+			}
+		}
+		if m.MIMEType == "" {
+			m.MIMEType = "application/octet-stream"
+		}
+		return llm.Part{Type: llm.PartFile, Media: m}, nil
+	default:
+		return llm.Part{}, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
+	}
+}
+
+// imageURL extracts the URL of an image_url value: {"url": ...} or,
+// leniently, a bare string.
+func imageURL(raw json.RawMessage, param string) (string, error) {
+	if isNull(raw) {
+		return "", invalid(param, "Missing required parameter: '%s'.", param)
+	}
+	var u string
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return "", invalid(param, "Invalid type for '%s': expected an object.", param)
+		}
+	} else {
+		var obj struct {
+			URL string `json:"url"`
+		}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return "", invalid(param, "Invalid type for '%s': expected an object.", param)
+		}
+		u = obj.URL
+	}
+	if u == "" {
+		return "", invalid(param+".url", "Missing required parameter: '%s.url'.", param)
+	}
+	return u, nil
+}
+
+// mediaFromURL converts a data: URL to inline bytes or keeps an http(s)
+// URL for the gateway to fetch.
+func mediaFromURL(u, param string, image bool) (*llm.Media, error) {
+	if hasPrefixFold(u, "data:") {
+		return parseDataURL(u, param)
+	}
+	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Host == "" {
+			return nil, invalid(param, "Invalid URL in '%s'.", param)
+		}
+		return &llm.Media{URL: u}, nil
+	}
+	what := "file"
+	if image {
+		what = "image"
+	}
+	return nil, invalid(param, "Invalid %s URL in '%s': expected an http(s) URL or a base64 data URL.", what, param)
+}
+
+// mediaFromBase64OrDataURL decodes a data URL or raw base64.
+func mediaFromBase64OrDataURL(s, param string) (*llm.Media, error) {
+	if hasPrefixFold(s, "data:") {
+		return parseDataURL(s, param)
+	}
+	b, ok := decodeBase64(s)
+	if !ok {
+		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
+	}
+	return &llm.Media{Data: b}, nil
+}
+
+// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
+func parseDataURL(u, param string) (*llm.Media, error) {
+	meta, data, ok := strings.Cut(u[len("data:"):], ",")
+	if !ok {
+		return nil, invalid(param, "Invalid data URL in '%s': missing ','.", param)
+	}
+	isBase64 := false
+	mt, rest, _ := strings.Cut(meta, ";")
+	for rest != "" {
+		var p string
+		p, rest, _ = strings.Cut(rest, ";")
+		if strings.EqualFold(strings.TrimSpace(p), "base64") {
+			isBase64 = true
+		}
+	}
+	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
+	if isBase64 {
+		b, ok := decodeBase64(data)
+		if !ok {
+			return nil, invalid(param, "Invalid base64 data in '%s'.", param)
+		}
+		m.Data = b
+	} else {
+		s, err := url.PathUnescape(data)
+		if err != nil {
+			return nil, invalid(param, "Invalid data URL in '%s'.", param)
+		}
+		m.Data = []byte(s)
+	}
+	if m.MIMEType == "" {
+		m.MIMEType = "text/plain"
+	}
+	return m, nil
+}
+
+// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
+// embedded whitespace.
+func decodeBase64(s string) ([]byte, bool) {
+	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, " \t\r\n") {
+		s = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	if s == "" {
+		return nil, false
+	}
+	enc := base64.StdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.URLEncoding
+	}
+	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
+		enc = enc.WithPadding(base64.NoPadding)
+	}
+	b, err := enc.DecodeString(s)
+	return b, err == nil
+}
+
+// audioMIME maps an input_audio format to its MIME type.
+func audioMIME(format string) string {
+	switch format {
+	case "mp3", "mpeg":
+		return "audio/mpeg"
+	case "wav":
+		return "audio/wav"
+	case "":
+		return "application/octet-stream"
+	}
+	if t := mime.TypeByExtension("." + format); t != "" {
+		t, _, _ = strings.Cut(t, ";")
+		return t
+	}
+	return "audio/" + format
+}
+
+// toolResultText returns the text of a tool message's content: a string or
+// an array of text parts.
+func toolResultText(raw json.RawMessage, param string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	parts, err := parseContent(raw, param, false)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// parseTools converts tools, tool_choice and their legacy forms.
+func parseTools(cr *chatRequest, req *llm.Request) error {
+	for i := range cr.Tools {
+		t := &cr.Tools[i]
+		param := "tools[" + strconv.Itoa(i) + "]"
+		switch t.Type {
+		case "function", "":
+		case "custom":
+			return invalid(param+".type", "Custom tools are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"function\":{...}}) instead.")
+		default:
+			return invalid(param+".type", "Invalid value: '%s'. Only 'function' tools are supported.", t.Type)
+		}
+		if t.Function == nil {
+			return invalid(param+".function", "Missing required parameter: '%s.function'.", param)
+		}
+		tool, err := convertFunction(t.Function, param+".function")
+		if err != nil {
+			return err
+		}
+		req.Tools = append(req.Tools, tool)
+	}
+	if len(cr.Tools) == 0 {
+		for i := range cr.Functions {
+			tool, err := convertFunction(&cr.Functions[i], "functions["+strconv.Itoa(i)+"]")
+			if err != nil {
+				return err
+			}
+			req.Tools = append(req.Tools, tool)
+		}
+	}
+
+	raw, param := cr.ToolChoice, "tool_choice"
+	if isNull(raw) && len(cr.Tools) == 0 {
+		raw, param = cr.FunctionCall, "function_call"
+	}
+	tc, err := parseToolChoice(raw, param, req)
+	if err != nil {
+		return err
+	}
+	req.ToolChoice = tc
+	return nil
+}
+
+// convertFunction converts one function definition.
+func convertFunction(f *functionDef, param string) (llm.Tool, error) {
+	if f.Name == "" {
+		return llm.Tool{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	t := llm.Tool{Name: f.Name, Description: f.Description}
+	if !isNull(f.Parameters) {
+		if f.Parameters[0] != '{' {
+			return llm.Tool{}, invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		t.Parameters = f.Parameters
+	}
+	return t, nil
+}
+
+// parseToolChoice converts tool_choice (or legacy function_call). An
+// allowed_tools choice narrows req.Tools to the allowed ones.
+func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.ToolChoice, error) {
+	if isNull(raw) {
+		return llm.ToolChoice{Mode: llm.ToolChoiceAuto}, nil
+	}
+	var tc llm.ToolChoice
+	if raw[0] == '"' {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		switch s {
+		case "auto", "":
+			tc.Mode = llm.ToolChoiceAuto
+		case "none":
+			tc.Mode = llm.ToolChoiceNone
+		case "required", "any":
+			tc.Mode = llm.ToolChoiceRequired
+		default:
+			return tc, invalid(param, "Invalid value for '%s': '%s'. Supported values are: 'none', 'auto' and 'required'.", param, s)
+		}
+	} else {
+		var o toolChoiceObject
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return tc, invalid(param, "Invalid type for '%s': expected a string or an object.", param)
+		}
+		switch {
+		case o.Type == "allowed_tools" && o.AllowedTools != nil:
+			allowed := map[string]bool{}
+			for _, t := range o.AllowedTools.Tools {
+				if t.Function != nil && t.Function.Name != "" {
+					allowed[t.Function.Name] = true
+				} else if t.Name != "" {
+					allowed[t.Name] = true
+				}
+			}
+			kept := req.Tools[:0]
+			for _, t := range req.Tools {
+				if allowed[t.Name] {
+					kept = append(kept, t)
+				}
+			}
+			req.Tools = kept
+			switch o.AllowedTools.Mode {
+			case "required":
+				tc.Mode = llm.ToolChoiceRequired
+			case "auto", "":
+				tc.Mode = llm.ToolChoiceAuto
+			default:
+				return tc, invalid(param+".allowed_tools.mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", o.AllowedTools.Mode)
+			}
+		case o.Type == "function" || (o.Type == "" && (o.Function != nil || o.Name != "")):
+			tc.Mode = llm.ToolChoiceNamed
+			if o.Function != nil {
+				tc.Name = o.Function.Name
+			}
+			if tc.Name == "" {
+				tc.Name = o.Name
+			}
+			if tc.Name == "" {
+				return tc, invalid(param+".function.name", "Missing required parameter: '%s.function.name'.", param)
+			}
+		case o.Type == "custom":
+			return tc, invalid(param+".type", "Custom tools are not supported by this gateway.")
+		default:
+			return tc, invalid(param+".type", "Invalid value for '%s.type': '%s'.", param, o.Type)
+		}
+	}
+	switch tc.Mode {
+	case llm.ToolChoiceRequired:
+		if len(req.Tools) == 0 {
+			return tc, invalid(param, "Invalid value for '%s': '%s' requires at least one tool in 'tools'.", param, tc.Mode)
+		}
+	case llm.ToolChoiceNamed:
+		found := false
+		for _, t := range req.Tools {
+			found = found || t.Name == tc.Name
+		}
+		if !found {
+			return tc, invalid(param, "Invalid value for '%s': no function named '%s' was declared in 'tools'.", param, tc.Name)
+		}
+	}
+	return tc, nil
+}
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// typeErrorDetail describes a json error inside a nested value.
+func typeErrorDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("'%s' must be %s", te.Field, jsonKind(te.Type.String()))
+	}
+	return "malformed part"
+}

@@ -1,0 +1,38 @@
+// Package reqctx carries request-scoped identity through a context: the id
+// of the client API key a request was authenticated with and the request id.
+// The server's middleware sets them; front-ends and loggers read them. It
+// imports nothing internal, so any layer may use it.
+package reqctx
+
+import "context"
+
+// ctxKey is the type of this package's context keys.
+type ctxKey int
+
+const (
+	keyIDKey ctxKey = iota
+	requestIDKey
+)
+
+// WithKeyID returns a copy of ctx carrying the client API key id (an id,
+// never the secret).
+func WithKeyID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, keyIDKey, id)
+}
+
+// KeyID returns the client API key id carried by ctx, or "".
+func KeyID(ctx context.Context) string {
+	id, _ := ctx.Value(keyIDKey).(string)
+	return id
+}
+
+// WithRequestID returns a copy of ctx carrying the request id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}

@@ -1,0 +1,154 @@
+// Package sse writes Server-Sent Events to an HTTP response the way every
+// OpenAI and Anthropic client parser accepts them: one line per data field,
+// a flush after every event, no compression, and never an id: or retry: line
+// (openai-python breaks on blank lines once it has seen one).
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// DefaultStallTimeout bounds how long writing one event may block on a client
+// that has stopped reading; see [Writer.StallTimeout].
+const DefaultStallTimeout = 2 * time.Minute
+
+// Writer writes events to one streaming response. It is not safe for
+// concurrent use. After a write fails (typically because the client went
+// away) every later call returns the same error, so callers stop producing
+// and release their upstream.
+type Writer struct {
+	// StallTimeout bounds the write of each event, so that a client which
+	// stopped reading cannot hold the stream (and its upstream) forever: the
+	// connection's write deadline is now+StallTimeout while an event is
+	// written and cleared again afterwards, however long the stream idles
+	// between events. Zero disables it. NewWriter sets DefaultStallTimeout.
+	StallTimeout time.Duration
+
+	w          http.ResponseWriter
+	rc         *http.ResponseController
+	buf        []byte
+	err        error
+	noDeadline bool // the writer cannot set deadlines
+	noFlush    bool // the writer cannot flush
+}
+
+// NewWriter prepares w for an event stream: it sets Content-Type
+// text/event-stream, Cache-Control no-cache, Connection keep-alive and
+// X-Accel-Buffering no, and removes Content-Encoding and Content-Length so
+// nothing compresses or frames the body. It also clears the connection's
+// write deadline: a server-wide WriteTimeout sized for ordinary responses
+// must not cut a long stream (StallTimeout guards each write instead).
+// The status line (200) goes out with
+// the first event, so callers create the Writer only once they know the
+// request succeeded and can still answer errors with a real status before.
+func NewWriter(w http.ResponseWriter) *Writer {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	s := &Writer{
+		StallTimeout: DefaultStallTimeout,
+		w:            w,
+		rc:           http.NewResponseController(w),
+		buf:          make([]byte, 0, 512),
+	}
+	// An error means the writer cannot set deadlines (a wrapping
+	// ResponseWriter without Unwrap); streaming still works.
+	s.noDeadline = s.rc.SetWriteDeadline(time.Time{}) != nil
+	return s
+}
+
+// WriteData writes one unnamed event, "data: <data>\n\n", and flushes it.
+// data is expected to be a single line (JSON from encoding/json is); any CR
+// or LF in it is replaced by a space, which keeps JSON valid because outside
+// strings they are insignificant whitespace and inside strings they cannot
+// occur unescaped.
+func (s *Writer) WriteData(data []byte) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.buf = append(s.buf[:0], "data: "...)
+	s.buf = appendLine(s.buf, data)
+	s.buf = append(s.buf, '\n', '\n')
+	return s.send()
+}
+
+// WriteEvent writes one named event, "event: <name>\ndata: <data>\n\n", and
+// flushes it. Anthropic clients drop frames without an event line. CR and LF
+// in name and data are replaced as in [Writer.WriteData].
+func (s *Writer) WriteEvent(name string, data []byte) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.buf = append(s.buf[:0], "event: "...)
+	s.buf = appendLine(s.buf, name)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = appendLine(s.buf, data)
+	s.buf = append(s.buf, '\n', '\n')
+	return s.send()
+}
+
+// Comment writes a comment frame, ": <text>\n\n", and flushes it. Parsers
+// ignore comments, so they serve as keepalives; they are opt-in because
+// openai-go releases before early 2026 failed on comment-only frames.
+func (s *Writer) Comment(text string) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.buf = append(s.buf[:0], ':', ' ')
+	s.buf = appendLine(s.buf, text)
+	s.buf = append(s.buf, '\n', '\n')
+	return s.send()
+}
+
+// Err returns the first write error, or nil.
+func (s *Writer) Err() error { return s.err }
+
+// send writes buf in one call and flushes it.
+func (s *Writer) send() error {
+	if s.StallTimeout > 0 && !s.noDeadline {
+		if s.rc.SetWriteDeadline(time.Now().Add(s.StallTimeout)) == nil {
+			// Cleared so no deadline outlives the event, not even into
+			// the next request on this keep-alive connection.
+			defer func() { _ = s.rc.SetWriteDeadline(time.Time{}) }()
+		}
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		s.err = fmt.Errorf("sse: write: %w", err)
+		return s.err
+	}
+	if s.noFlush {
+		return nil
+	}
+	if err := s.rc.Flush(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			s.noFlush = true
+			return nil
+		}
+		s.err = fmt.Errorf("sse: flush: %w", err)
+		return s.err
+	}
+	return nil
+}
+
+// appendLine appends src to dst with every CR and LF replaced by a space.
+func appendLine[T string | []byte](dst []byte, src T) []byte {
+	start := len(dst)
+	dst = append(dst, src...)
+	tail := dst[start:]
+	for {
+		i := bytes.IndexAny(tail, "\r\n")
+		if i < 0 {
+			return dst
+		}
+		tail[i] = ' '
+		tail = tail[i+1:]
+	}
+}

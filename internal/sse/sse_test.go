@@ -1,0 +1,253 @@
+package sse_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sparkgw/spark/internal/sse"
+)
+
+// recorder counts writes and flushes.
+type recorder struct {
+	*httptest.ResponseRecorder
+	writes, flushes int
+	failAfter       int // writes that succeed; 0 = never fail
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.writes++
+	if r.failAfter > 0 && r.writes > r.failAfter {
+		return 0, errors.New("connection reset")
+	}
+	return r.ResponseRecorder.Write(p)
+}
+
+func (r *recorder) Flush() {
+	r.flushes++
+	r.ResponseRecorder.Flush()
+}
+
+func newRecorder() *recorder { return &recorder{ResponseRecorder: httptest.NewRecorder()} }
+
+func TestHeaders(t *testing.T) {
+	rec := newRecorder()
+	rec.Header().Set("Content-Encoding", "gzip")
+	rec.Header().Set("Content-Length", "12")
+	w := sse.NewWriter(rec)
+	if err := w.WriteData([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"Content-Type":      "text/event-stream",
+		"Cache-Control":     "no-cache",
+		"Connection":        "keep-alive",
+		"X-Accel-Buffering": "no",
+		"Content-Encoding":  "",
+		"Content-Length":    "",
+	}
+	for k, v := range want {
+		if got := rec.Header().Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if rec.Code != http.StatusOK {
+		t.Errorf("status %d", rec.Code)
+	}
+}
+
+func TestFraming(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(w *sse.Writer) error
+		want  string
+	}{
+		{"Data", func(w *sse.Writer) error { return w.WriteData([]byte(`{"a":1}`)) }, "data: {\"a\":1}\n\n"},
+		{"Done", func(w *sse.Writer) error { return w.WriteData([]byte("[DONE]")) }, "data: [DONE]\n\n"},
+		{"MultiLineJSON", func(w *sse.Writer) error { return w.WriteData([]byte("{\n  \"a\": 1\r\n}")) }, "data: {   \"a\": 1  }\n\n"},
+		{"Event", func(w *sse.Writer) error { return w.WriteEvent("message_start", []byte(`{"type":"message_start"}`)) },
+			"event: message_start\ndata: {\"type\":\"message_start\"}\n\n"},
+		{"EventNameNewline", func(w *sse.Writer) error { return w.WriteEvent("a\nb", []byte(`{}`)) }, "event: a b\ndata: {}\n\n"},
+		{"Comment", func(w *sse.Writer) error { return w.Comment("ping") }, ": ping\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			w := sse.NewWriter(rec)
+			if err := tt.write(w); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.Body.String(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if rec.writes != 1 || rec.flushes != 1 {
+				t.Errorf("writes %d flushes %d, want 1 and 1", rec.writes, rec.flushes)
+			}
+		})
+	}
+}
+
+func TestSequenceFlushesEachEvent(t *testing.T) {
+	rec := newRecorder()
+	w := sse.NewWriter(rec)
+	for i := 0; i < 5; i++ {
+		if err := w.WriteData([]byte(`{"i":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.writes != 5 || rec.flushes != 5 {
+		t.Errorf("writes %d flushes %d", rec.writes, rec.flushes)
+	}
+	if strings.Count(rec.Body.String(), "data: {\"i\":1}\n\n") != 5 {
+		t.Errorf("body %q", rec.Body.String())
+	}
+}
+
+func TestWriteErrorSticks(t *testing.T) {
+	rec := newRecorder()
+	rec.failAfter = 1
+	w := sse.NewWriter(rec)
+	if err := w.WriteData([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	err := w.WriteEvent("x", []byte("{}"))
+	if err == nil || w.Err() == nil {
+		t.Fatal("write error not reported")
+	}
+	if err2 := w.Comment("ping"); !errors.Is(err2, err) && err2 != err {
+		t.Errorf("later call returned %v, want %v", err2, err)
+	}
+	if rec.writes != 2 {
+		t.Errorf("writes after failure: %d", rec.writes)
+	}
+}
+
+// TestOverNetwork streams over a real connection with a client asking for
+// gzip: the body must arrive uncompressed and incrementally.
+func TestOverNetwork(t *testing.T) {
+	step := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		_ = w.WriteData([]byte(`{"n":1}`))
+		<-step // the client must see the first event before the second is written
+		_ = w.WriteData([]byte(`{"n":2}`))
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ce := res.Header.Get("Content-Encoding"); ce != "" {
+		t.Errorf("Content-Encoding %q", ce)
+	}
+	buf := make([]byte, len("data: {\"n\":1}\n\n"))
+	if _, err := io.ReadFull(res.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf) != "data: {\"n\":1}\n\n" {
+		t.Errorf("first event %q", buf)
+	}
+	close(step)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rest) != "data: {\"n\":2}\n\n" {
+		t.Errorf("second event %q", rest)
+	}
+}
+
+func BenchmarkWriteData(b *testing.B) {
+	w := sse.NewWriter(discard{h: http.Header{}})
+	w.StallTimeout = 0
+	payload := []byte(`{"id":"chatcmpl-x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hello"}}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WriteData(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d discard) WriteHeader(int)             {}
+func (d discard) Flush()                      {}
+
+// TestStallTimeout checks that a client which stops reading makes a write
+// fail after StallTimeout instead of blocking forever.
+func TestStallTimeout(t *testing.T) {
+	result := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		w.StallTimeout = 200 * time.Millisecond
+		payload := []byte(`"` + strings.Repeat("x", 64<<10) + `"`)
+		for {
+			if err := w.WriteData(payload); err != nil {
+				result <- err
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close() // never read: the client is stuck
+	select {
+	case err := <-result:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("err = %v, want a deadline error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("write blocked on a stuck client")
+	}
+}
+
+// TestDeadlineDoesNotOutliveEvent checks that the per-event deadline is
+// cleared after the event: a handler that lingers after its last event must
+// still end the response cleanly (the final chunk is written after it
+// returns), and the keep-alive connection stays usable.
+func TestDeadlineDoesNotOutliveEvent(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		w.StallTimeout = 50 * time.Millisecond
+		_ = w.WriteData([]byte("{}"))
+		time.Sleep(200 * time.Millisecond) // well past the event's deadline
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	for range 2 {
+		res, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(b) != "data: {}\n\n" {
+			t.Fatalf("body %q, err %v", b, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
+	}
+}
