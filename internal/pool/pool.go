@@ -31,7 +31,8 @@ type Lease interface {
 //
 // Acquire returns a lease on an available account, or a *gw.Error with
 // CodeNoAccounts and RetryAfter set to the earliest recovery when every
-// candidate is resting, busy or disabled (or none is configured).
+// candidate is resting, busy or disabled (or none is configured), or
+// CodeModelNotFound when accounts exist but none serves req.Model.
 // Implementations are safe for concurrent use.
 type Pool interface {
 	Acquire(ctx context.Context, req Request) (Lease, error)

@@ -1,0 +1,287 @@
+package apikey_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sparkgw/spark/internal/apikey"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/secret"
+	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/memstore"
+	"github.com/sparkgw/spark/internal/store/sqlite"
+)
+
+// fakeKeys is a func-field fake of store.APIKeyStore.
+type fakeKeys struct {
+	CreateAPIKeyFn     func(ctx context.Context, k store.APIKey) (store.APIKey, error)
+	FindAPIKeyByHashFn func(ctx context.Context, hash []byte) (store.APIKey, error)
+	ListAPIKeysFn      func(ctx context.Context) ([]store.APIKey, error)
+	TouchAPIKeyFn      func(ctx context.Context, id string, at time.Time) error
+	DisableAPIKeyFn    func(ctx context.Context, id string) error
+}
+
+var _ store.APIKeyStore = (*fakeKeys)(nil)
+
+func (f *fakeKeys) CreateAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
+	return f.CreateAPIKeyFn(ctx, k)
+}
+func (f *fakeKeys) FindAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
+	return f.FindAPIKeyByHashFn(ctx, hash)
+}
+func (f *fakeKeys) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
+	return f.ListAPIKeysFn(ctx)
+}
+func (f *fakeKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	return f.TouchAPIKeyFn(ctx, id, at)
+}
+func (f *fakeKeys) DisableAPIKey(ctx context.Context, id string) error {
+	return f.DisableAPIKeyFn(ctx, id)
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestMint(t *testing.T) {
+	format := regexp.MustCompile(`^sk-spark-[A-Za-z0-9_-]{43}$`)
+	seen := map[string]bool{}
+	for range 100 {
+		k, err := apikey.Mint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !format.MatchString(k) {
+			t.Fatalf("key %q has the wrong format", k)
+		}
+		if seen[k] {
+			t.Fatal("duplicate key")
+		}
+		seen[k] = true
+	}
+}
+
+func TestHashAndPrefix(t *testing.T) {
+	h := apikey.Hash("sk-spark-abc")
+	if len(h) != 32 || !bytes.Equal(h, apikey.Hash("sk-spark-abc")) || bytes.Equal(h, apikey.Hash("sk-spark-abd")) {
+		t.Fatal("Hash is not a deterministic SHA-256")
+	}
+	for key, want := range map[string]string{
+		"sk-spark-AbCdEfGh": "sk-spark-AbCd",
+		"custom-secret":     "cust",
+		"ab":                "a",
+	} {
+		if got := apikey.DisplayPrefix(key); got != want {
+			t.Errorf("DisplayPrefix(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestEnsureInitial(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      string
+		existing []store.APIKey
+		disable  bool
+		mint     bool
+	}{
+		{"FirstStartMints", "", nil, false, true},
+		{"BlankEnvMints", " , ", nil, false, true},
+		{"APISecretSet", "s1,s2", nil, false, false},
+		{"KeyExists", "", []store.APIKey{{Name: "k", Prefix: "sk-spark-xxxx"}}, false, false},
+		{"DisabledKeyExists", "", []store.APIKey{{Name: "k", Prefix: "sk-spark-xxxx"}}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := memstore.New(nil)
+			for i, k := range tt.existing {
+				k.Hash = apikey.Hash(string(rune('a' + i)))
+				rec, err := st.CreateAPIKey(ctx, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.disable {
+					st.DisableAPIKey(ctx, rec.ID)
+				}
+			}
+			key, err := apikey.EnsureInitial(ctx, st, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (key != "") != tt.mint {
+				t.Fatalf("minted %v, want %v", key != "", tt.mint)
+			}
+			if !tt.mint {
+				return
+			}
+			keys, _ := st.ListAPIKeys(ctx)
+			if len(keys) != 1 || keys[0].Name != apikey.InitialKeyName || !bytes.Equal(keys[0].Hash, apikey.Hash(key)) ||
+				keys[0].Prefix != apikey.DisplayPrefix(key) {
+				t.Fatalf("stored %+v", keys)
+			}
+			again, err := apikey.EnsureInitial(ctx, st, tt.env)
+			if err != nil || again != "" {
+				t.Fatalf("second start minted again (%v)", err)
+			}
+			p, err := apikey.NewVerifier(st, tt.env, apikey.Options{}).Verify(ctx, key)
+			if err != nil || p.KeyID != keys[0].ID {
+				t.Fatalf("minted key does not verify: %v", err)
+			}
+		})
+	}
+}
+
+func TestEnsureInitialStoreError(t *testing.T) {
+	st := &fakeKeys{ListAPIKeysFn: func(context.Context) ([]store.APIKey, error) { return nil, errors.New("disk on fire") }}
+	if _, err := apikey.EnsureInitial(t.Context(), st, ""); err == nil {
+		t.Fatal("store error swallowed")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New(nil)
+	good, rec, err := apikey.Create(ctx, st, "ci", 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled, drec, _ := apikey.Create(ctx, st, "old", 0)
+	st.DisableAPIKey(ctx, drec.ID)
+	v := apikey.NewVerifier(st, "env-one, env-two", apikey.Options{})
+	envOnly := apikey.NewVerifier(nil, "env-one", apikey.Options{})
+
+	tests := []struct {
+		name    string
+		v       *apikey.Verifier
+		key     string
+		want    apikey.Principal
+		wantErr error
+	}{
+		{"StoredKey", v, good, apikey.Principal{KeyID: rec.ID, Name: "ci", RateLimit: 30}, nil},
+		{"StoredKeySpaces", v, " " + good + " ", apikey.Principal{KeyID: rec.ID, Name: "ci", RateLimit: 30}, nil},
+		{"FirstEnvKey", v, "env-one", apikey.Principal{KeyID: "env:1", Name: "API_SECRET", FromEnv: true}, nil},
+		{"SecondEnvKey", v, "env-two", apikey.Principal{KeyID: "env:2", Name: "API_SECRET", FromEnv: true}, nil},
+		{"DisabledKey", v, disabled, apikey.Principal{}, apikey.ErrInvalidKey},
+		{"UnknownKey", v, "sk-spark-nope", apikey.Principal{}, apikey.ErrInvalidKey},
+		{"PrefixOfKey", v, good[:20], apikey.Principal{}, apikey.ErrInvalidKey},
+		{"Empty", v, "", apikey.Principal{}, apikey.ErrMissingKey},
+		{"EnvOnlyAccepts", envOnly, "env-one", apikey.Principal{KeyID: "env:1", Name: "API_SECRET", FromEnv: true}, nil},
+		{"EnvOnlyRejects", envOnly, good, apikey.Principal{}, apikey.ErrInvalidKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.v.Verify(ctx, tt.key)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if gw.ErrorCode(err) != gw.CodeUnauthorized {
+					t.Fatalf("code %s, want unauthorized", gw.ErrorCode(err))
+				}
+				if tt.key != "" && bytes.Contains([]byte(err.Error()), []byte(tt.key)) {
+					t.Fatal("error reveals the presented key")
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("principal %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVerifyStoreFailure(t *testing.T) {
+	st := &fakeKeys{FindAPIKeyByHashFn: func(context.Context, []byte) (store.APIKey, error) {
+		return store.APIKey{}, errors.New("database is locked")
+	}}
+	_, err := apikey.NewVerifier(st, "", apikey.Options{}).Verify(t.Context(), "sk-spark-x")
+	if gw.ErrorCode(err) != gw.CodeInternal {
+		t.Fatalf("store failure: %v", err)
+	}
+}
+
+func TestVerifyRejectsWrongHashFromStore(t *testing.T) {
+	st := &fakeKeys{FindAPIKeyByHashFn: func(context.Context, []byte) (store.APIKey, error) {
+		return store.APIKey{ID: "key_x", Hash: apikey.Hash("something else")}, nil
+	}}
+	if _, err := apikey.NewVerifier(st, "", apikey.Options{}).Verify(t.Context(), "sk-spark-x"); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Fatalf("mismatched hash accepted: %v", err)
+	}
+}
+
+func TestVerifyTouchesAtMostOncePerInterval(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	key, rec, _ := apikey.Create(ctx, mem, "k", 0)
+	var touches []time.Time
+	st := &fakeKeys{
+		FindAPIKeyByHashFn: mem.FindAPIKeyByHash,
+		TouchAPIKeyFn: func(ctx context.Context, id string, at time.Time) error {
+			touches = append(touches, at)
+			return mem.TouchAPIKey(ctx, id, at)
+		},
+	}
+	c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v := apikey.NewVerifier(st, "", apikey.Options{Clock: c, TouchEvery: time.Minute})
+	for _, step := range []time.Duration{0, 10 * time.Second, 49 * time.Second, time.Second, time.Hour} {
+		c.Advance(step)
+		if _, err := v.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(touches) != 3 {
+		t.Fatalf("%d touches, want 3 (t=0, t=60s, t=1h)", len(touches))
+	}
+	got, _ := mem.FindAPIKeyByHash(ctx, rec.Hash)
+	if !got.LastUsedAt.Equal(c.Now()) {
+		t.Fatalf("LastUsedAt %v, want %v", got.LastUsedAt, c.Now())
+	}
+}
+
+func TestKeysStoredOnlyAsHashes(t *testing.T) {
+	s, err := secret.NewSealer(bytes.Repeat([]byte{3}, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, sqlite.FileName), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := apikey.EnsureInitial(t.Context(), db, "")
+	if err != nil || key == "" {
+		t.Fatalf("EnsureInitial: %q %v", key, err)
+	}
+	db.Close()
+	raw, err := os.ReadFile(filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretPart := key[len(apikey.DisplayPrefix(key)):]
+	if bytes.Contains(raw, []byte(secretPart)) {
+		t.Fatal("the key is in the database file")
+	}
+	if !bytes.Contains(raw, apikey.Hash(key)) {
+		t.Fatal("the key's hash is not in the database file (test reads the wrong file?)")
+	}
+}

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sparkgw/spark/internal/secret"
+)
+
+// The helpers below implement the parts of the AccountStore contract that
+// do not depend on the engine, so every engine applies the same rules.
+
+// WithCookie returns a with cookie (normalized) as its cookie, following
+// the UpdateCookie contract: the fingerprint is recomputed and a disabled
+// account becomes active with no rest, reason or failures. changed is false
+// when the cookie is the same. Errors wrap ErrInvalid.
+func WithCookie(s *secret.Sealer, a Account, cookie string, now time.Time) (next Account, changed bool, err error) {
+	cookie = NormalizeCookie(a.Provider, cookie)
+	if cookie == "" {
+		return a, false, fmt.Errorf("%w: empty cookie", ErrInvalid)
+	}
+	fp, err := Fingerprint(s, a.Provider, cookie)
+	if err != nil {
+		return a, false, err
+	}
+	if cookie == a.Cookie {
+		return a, false, nil
+	}
+	a.Cookie, a.CookieFingerprint = cookie, fp
+	if a.State == StateDisabled {
+		a.State, a.RestUntil, a.DisabledReason, a.Failures = StateActive, time.Time{}, "", 0
+	}
+	a.UpdatedAt = now
+	return a, true, nil
+}
+
+// MergeImport returns cur updated with an imported record of the same
+// login, following the ImportAccount contract: a different cookie replaces
+// the old one (with WithCookie's effects), non-empty Label and Proxy
+// replace differing ones. in must be normalized (same fingerprint); its
+// empty Label means "not given".
+func MergeImport(cur, in Account, now time.Time) (next Account, changed bool) {
+	next = cur
+	if in.Cookie != cur.Cookie {
+		next.Cookie, next.CookieFingerprint = in.Cookie, in.CookieFingerprint
+		if next.State == StateDisabled {
+			next.State, next.RestUntil, next.DisabledReason, next.Failures = StateActive, time.Time{}, "", 0
+		}
+		changed = true
+	}
+	if in.Label != "" && in.Label != cur.Label {
+		next.Label, changed = in.Label, true
+	}
+	if in.Proxy != "" && in.Proxy != cur.Proxy {
+		next.Proxy, changed = in.Proxy, true
+	}
+	if changed {
+		next.UpdatedAt = now
+	}
+	return next, changed
+}

@@ -1,0 +1,185 @@
+// Package sqlite is spark's embedded store: one SQLite file (modernc.org/sqlite,
+// pure Go) under DATA_DIR, with WAL, a busy timeout, foreign keys and goose
+// migrations embedded in the binary. Cookies and proxy URLs are sealed with
+// package secret before they reach the database; only ciphertext and keyed
+// fingerprints are written.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/sparkgw/spark/internal/secret"
+	"github.com/sparkgw/spark/internal/store"
+)
+
+// FileName is the database file spark keeps in DATA_DIR.
+const FileName = "spark.db"
+
+// busyTimeout is how long a statement waits for another writer.
+const busyTimeout = 5 * time.Second
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a [store.Store] over one SQLite file. It is safe for concurrent use.
+type DB struct {
+	db     *sql.DB
+	sealer *secret.Sealer
+	path   string
+
+	// Now returns the current time; tests may replace it before use.
+	Now func() time.Time
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed, mode 0600, parent directory 0700) the
+// database at path, typically filepath.Join(DATA_DIR, FileName), and
+// applies pending migrations. sealer encrypts cookies and proxies; the same
+// key must be used on every open.
+func Open(ctx context.Context, path string, sealer *secret.Sealer) (*DB, error) {
+	if sealer == nil {
+		return nil, errors.New("sqlite: a sealer is required")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create directory: %w", err)
+	}
+	// Create the file ourselves so it starts 0600; SQLite gives the -wal
+	// and -shm files the database file's permissions.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	d := &DB{db: db, sealer: sealer, path: abs, Now: time.Now}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows drive letter
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate")
+	return (&url.URL{Scheme: "file", Path: p}).String() + "?" + q.Encode()
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.db, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// Path returns the database file's absolute path.
+func (d *DB) Path() string { return d.path }
+
+// Close checkpoints the WAL and closes the database.
+func (d *DB) Close() error {
+	_, _ = d.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return d.db.Close()
+}
+
+func (d *DB) now() time.Time { return d.Now().UTC().Truncate(time.Microsecond) }
+
+// tx runs fn in a transaction (BEGIN IMMEDIATE), committing when it
+// returns nil.
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// micros converts a time to the stored form: unix microseconds, 0 = zero.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the inverse of micros.
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// constraint maps SQLite constraint violations to store sentinels; other
+// errors are wrapped with op.
+func constraint(op string, err error) error {
+	var se *sqlitedrv.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("sqlite: %s: %w", op, store.ErrConflict)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// norm rounds t to what the database keeps.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
