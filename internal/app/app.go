@@ -1,0 +1,242 @@
+// Package app wires spark together from its configuration: secrets, the
+// embedded store, the account pool, the providers, the gateway core, the
+// client front-ends and the HTTP server. cmd/spark and the end-to-end tests
+// build the whole gateway through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/apikey"
+	"github.com/sparkgw/spark/internal/catalog"
+	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/gateway"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/httpx"
+	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/provider/genspark"
+	"github.com/sparkgw/spark/internal/secret"
+	"github.com/sparkgw/spark/internal/server"
+	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/sqlite"
+	"github.com/sparkgw/spark/internal/tokens"
+)
+
+// App is a fully wired gateway.
+type App struct {
+	// MintedKey is the API key minted at this first start (empty otherwise);
+	// the caller shows it once.
+	MintedKey string
+
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *sqlite.DB
+	pool     *pool.Local
+	registry *provider.Registry
+	gateway  *gateway.Service
+	server   *server.Server
+	closers  []io.Closer
+}
+
+// New builds the gateway described by cfg.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	key, err := secret.LoadOrCreateKey(cfg.DataDir, cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	for _, w := range key.Warnings {
+		log.Warn(w)
+	}
+	sealer, err := secret.NewSealer(key.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName), sealer)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a.closers = append(a.closers, a.db)
+
+	for _, imp := range []struct{ provider, env, list string }{
+		{genspark.Name, "GS_COOKIE", cfg.GSCookie},
+		{"geminiweb", "GEMINI_COOKIE", cfg.GeminiCookie},
+	} {
+		cookies := config.Cookies(imp.list)
+		if len(cookies) == 0 {
+			continue
+		}
+		sum, err := store.ImportCookies(ctx, a.db, imp.provider, cookies)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", imp.env, err)
+		}
+		log.Info("accounts imported", "provider", imp.provider, "summary", fmt.Sprintf("%+v", sum))
+	}
+
+	rateRest := cfg.RateLimitLock()
+	if rateRest == 0 {
+		rateRest = -1 // RATE_LIMIT_COOKIE_LOCK_DURATION=0: do not lock
+	}
+	strategy, err := pool.ParseStrategy(cfg.PoolStrategy)
+	if err != nil {
+		return nil, err
+	}
+	a.pool, err = pool.New(ctx, pool.Options{
+		Store:                   a.db,
+		Strategy:                strategy,
+		MaxConcurrentPerAccount: cfg.AccountMaxConcurrency,
+		RateLimitRest:           rateRest,
+		Logger:                  log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+
+	clients, err := httpx.NewClients(cfg.ProxyURL)
+	if err != nil {
+		return nil, fmt.Errorf("PROXY_URL: %w", err)
+	}
+	providers, err := a.providers(ctx, clients)
+	if err != nil {
+		return nil, err
+	}
+	a.registry = provider.NewRegistry(providers...)
+
+	a.gateway = gateway.New(gateway.Options{
+		Registry:      a.registry,
+		Pool:          a.pool,
+		Logger:        log,
+		HideReasoning: cfg.ReasoningHide,
+	})
+
+	srvOpts := server.Options{
+		Logger:     log,
+		Prefix:     cfg.Prefix(),
+		WriteError: writeError,
+		Debug:      cfg.Debug,
+	}
+	if cfg.AllowNoAuth {
+		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
+	} else {
+		a.MintedKey, err = apikey.EnsureInitial(ctx, a.db, cfg.APISecret)
+		if err != nil {
+			return nil, fmt.Errorf("api key: %w", err)
+		}
+		srvOpts.Keys = keyVerifier{apikey.NewVerifier(a.db, cfg.APISecret, apikey.Options{})}
+	}
+	if cfg.RequestRateLimit > 0 {
+		if srvOpts.IPLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.RequestRateLimit}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.KeyRateLimit > 0 {
+		if srvOpts.KeyLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.KeyRateLimit}); err != nil {
+			return nil, err
+		}
+	}
+	a.server = server.New(srvOpts)
+	openai.New(a.gateway, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
+
+	tokens.Warm()
+	a.server.SetReady(true)
+	return a, nil
+}
+
+// providers builds the upstreams that have accounts (Genspark also when no
+// upstream has any, so a first start explains which variable to set).
+func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider.Provider, error) {
+	accounts, err := a.db.ListAccounts(ctx, store.AccountFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	has := map[string]bool{}
+	for _, acc := range accounts {
+		has[acc.Provider] = true
+	}
+	var out []provider.Provider
+	if has[genspark.Name] || len(has) == 0 {
+		cat, err := catalog.Load(genspark.Name, a.cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		chatMap, err := a.cfg.ChatMap()
+		if err != nil {
+			return nil, err
+		}
+		p, err := genspark.New(genspark.Config{
+			BaseURL:      a.cfg.GensparkBaseURL,
+			Clients:      clients,
+			Logger:       a.log,
+			Catalog:      cat,
+			RecaptchaURL: strings.TrimSpace(a.cfg.RecaptchaProxyURL),
+			ModelChatMap: chatMap,
+			AutoBind:     a.cfg.AutoModelChatMapType == 1,
+			AutoDelete:   a.cfg.AutoDelChat,
+			Bindings:     storeBindings{a.db},
+			Debug:        a.cfg.Debug,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("genspark: %w", err)
+		}
+		out = append(out, p)
+		a.closers = append(a.closers, p)
+	}
+	if has["geminiweb"] {
+		a.log.Warn("GEMINI_COOKIE accounts are stored but the Gemini web provider is not part of this build yet")
+	}
+	return out, nil
+}
+
+// Handler is the gateway's root HTTP handler.
+func (a *App) Handler() http.Handler { return a.server }
+
+// Pool is the account pool (for status listings and tests).
+func (a *App) Pool() *pool.Local { return a.pool }
+
+// Close releases everything New opened, newest first.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i].Close())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// keyVerifier adapts apikey.Verifier to the server's KeyVerifier.
+type keyVerifier struct{ v *apikey.Verifier }
+
+func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, error) {
+	p, err := k.v.Verify(ctx, key)
+	if err != nil {
+		if gw.ErrorCode(err) == gw.CodeUnauthorized {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	return p.KeyID, true, nil
+}
+
+// writeError renders errors in the envelope of the API the request speaks.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	openai.WriteError(w, err)
+}
