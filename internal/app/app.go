@@ -31,6 +31,7 @@ import (
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
 	"github.com/sparkgw/spark/internal/tokens"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // App is a fully wired gateway.
@@ -121,12 +122,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	}
 	a.registry = provider.NewRegistry(providers...)
 
-	a.gateway = gateway.New(gateway.Options{
+	gopts := gateway.Options{
 		Registry:      a.registry,
 		Pool:          a.pool,
 		Logger:        log,
 		HideReasoning: cfg.ReasoningHide,
-	})
+	}
+	if cfg.ToolCallingEnabled {
+		gopts.Tools = toolcall.New(toolcall.Options{Logger: log})
+	}
+	a.gateway = gateway.New(gopts)
 
 	srvOpts := server.Options{
 		Logger:     log,

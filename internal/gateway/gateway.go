@@ -106,9 +106,8 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
 		lease, err := s.opts.Pool.Acquire(ctx, pool.Request{Provider: p.Name(), Model: match.Model.ID, Exclude: exclude})
 		if err != nil {
-			if lastErr != nil && gw.ErrorCode(err) == gw.CodeNoAccounts && len(exclude) > 0 {
-				s.log.LogAttrs(ctx, slog.LevelWarn, "no account left to fail over to",
-					slog.String("provider", p.Name()), slog.String("last_error", string(gw.ErrorCode(lastErr))))
+			if lastErr != nil && gw.ErrorCode(err) == gw.CodeNoAccounts {
+				return nil, s.exhausted(ctx, p.Name(), err, lastErr)
 			}
 			return nil, err
 		}
@@ -134,7 +133,23 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 			slog.String("provider", p.Name()), slog.String("account", acct.Label),
 			slog.Int("attempt", attempt), slog.String("code", string(code)))
 	}
-	return nil, lastErr
+	retry := gw.AsError(lastErr).RetryAfter
+	return nil, s.exhausted(ctx, p.Name(), &gw.Error{Code: gw.CodeNoAccounts, Message: "All cookies are temporarily unavailable.", RetryAfter: retry}, lastErr)
+}
+
+// exhausted picks the error a client sees when failover ran out of
+// accounts: the pool's "All cookies are temporarily unavailable." (with its
+// Retry-After) when the accounts were limited, else the last upstream error,
+// which says what is wrong (a Cloudflare challenge, the upstream down).
+func (s *Service) exhausted(ctx context.Context, provider string, noAccounts, last error) error {
+	code := gw.ErrorCode(last)
+	s.log.LogAttrs(ctx, slog.LevelWarn, "no account left to fail over to",
+		slog.String("provider", provider), slog.String("last_error", string(code)))
+	switch code {
+	case gw.CodeRateLimited, gw.CodeQuotaExhausted:
+		return noAccounts
+	}
+	return last
 }
 
 // open starts one attempt and waits for its first event, so that failures

@@ -42,6 +42,7 @@ const (
 	CodeAttestation      Code = "attestation_required"      // upstream demands what spark will not forge
 	CodeModelMismatch    Code = "model_mismatch"            // upstream served another model
 	CodeUpstreamRejected Code = "upstream_rejected"         // upstream refused this content
+	CodeBadModelOutput   Code = "invalid_model_output"      // the model's answer broke spark's protocol (tool calls)
 )
 
 // Error is a failure with a client-visible code and message. Message never
@@ -127,7 +128,7 @@ func HTTPStatus(code Code) int {
 		return http.StatusServiceUnavailable
 	case CodeUpstreamTimeout:
 		return http.StatusGatewayTimeout
-	case CodeTransient, CodeProtocolChanged, CodeUpstream, CodeUpstreamRejected, CodeModelMismatch:
+	case CodeTransient, CodeProtocolChanged, CodeUpstream, CodeUpstreamRejected, CodeModelMismatch, CodeBadModelOutput:
 		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
