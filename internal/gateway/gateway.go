@@ -167,7 +167,7 @@ func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Accoun
 		if err != nil {
 			st.Close()
 			if errors.Is(err, io.EOF) {
-				err = &gw.Error{Code: gw.CodeUpstream, Provider: p.Name(), Message: p.Name() + " returned an empty answer"}
+				err = &gw.Error{Code: gw.CodeTransient, Provider: p.Name(), Message: p.Name() + " returned an empty answer"}
 			}
 			return nil, llm.Event{}, err
 		}

@@ -1,0 +1,463 @@
+package genspark
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// ParseOptions configure ParseStream.
+type ParseOptions struct {
+	// MaxLineBytes bounds one line (DefaultMaxLineBytes when <= 0); a longer
+	// line ends the stream with an error.
+	MaxLineBytes int
+	// Logger receives debug lines about skipped events; nil discards.
+	Logger *slog.Logger
+	// Debug logs every event's type, field name, keys and size (never text).
+	Debug bool
+}
+
+// UpstreamEvent is one decoded JSON payload of the ask stream (§2.3).
+// Fields of an unexpected JSON type read as empty; nothing here fails on
+// extra keys or key order.
+type UpstreamEvent struct {
+	Type       string
+	ID         string
+	MessageID  string
+	FieldName  string
+	FieldValue json.RawMessage // raw: a string, bool, object, …
+	Delta      string
+	Role       string
+	Content    string
+	// ActionType is action.type (e.g. ACTION_QUOTA_EXCEEDED).
+	ActionType   string
+	SessionState json.RawMessage
+	// Keys are the top-level keys in wire order.
+	Keys []string
+	// Fields holds every top-level value, raw.
+	Fields map[string]json.RawMessage
+}
+
+// DecodeEvent decodes one payload, with or without its `data: ` prefix.
+// ok is false when the payload is not a JSON object.
+func DecodeEvent(payload []byte) (ev UpstreamEvent, ok bool) {
+	payload, _ = cutData(bytes.TrimSpace(payload))
+	if len(payload) == 0 || payload[0] != '{' {
+		return ev, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ev, false
+	}
+	ev.Fields = map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return UpstreamEvent{}, false
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return UpstreamEvent{}, false
+		}
+		if _, dup := ev.Fields[key]; !dup {
+			ev.Keys = append(ev.Keys, key)
+		}
+		ev.Fields[key] = raw
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return UpstreamEvent{}, false
+	}
+	f := ev.Fields
+	ev.Type, _ = jsonString(f["type"])
+	ev.ID, _ = jsonString(f["id"])
+	ev.MessageID, _ = jsonString(f["message_id"])
+	ev.FieldName, _ = jsonString(f["field_name"])
+	ev.FieldValue = f["field_value"]
+	ev.Delta, _ = jsonString(f["delta"])
+	ev.Role, _ = jsonString(f["role"])
+	ev.Content, _ = jsonString(f["content"])
+	ev.ActionType, _ = jsonString(objectFields(f["action"])["type"])
+	ev.SessionState = f["session_state"]
+	return ev, true
+}
+
+// jsonString decodes raw when it is a JSON string.
+func jsonString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// objectFields decodes raw when it is a JSON object; nil otherwise.
+func objectFields(raw json.RawMessage) map[string]json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil
+	}
+	return m
+}
+
+// cutData strips an SSE `data:` prefix (with or without the space).
+func cutData(t []byte) ([]byte, bool) {
+	if rest, ok := bytes.CutPrefix(t, []byte("data:")); ok {
+		return bytes.TrimSpace(rest), true
+	}
+	return t, false
+}
+
+// isSSEField reports SSE lines that carry no data (event:, id:, retry:,
+// comments).
+func isSSEField(t []byte) bool {
+	return t[0] == ':' || bytes.HasPrefix(t, []byte("event:")) ||
+		bytes.HasPrefix(t, []byte("id:")) || bytes.HasPrefix(t, []byte("retry:"))
+}
+
+// Stream is a Genspark answer being received; it implements llm.Stream.
+// It delivers text and reasoning deltas, then one EventFinish and io.EOF;
+// failures are *gw.Error values. It emits no usage. Not safe for
+// concurrent use.
+type Stream struct {
+	ctx    context.Context // nil for ParseStream
+	r      *bufio.Reader
+	closer io.Closer
+	cancel context.CancelFunc
+	max    int
+	log    *slog.Logger
+	debug  bool
+	onDone func(projectID string)
+
+	queue     []llm.Event
+	err       error
+	closed    bool
+	project   string
+	text      bool // answer text delivered
+	reasoning bool // reasoning delivered
+	fields    map[string]*strings.Builder
+	skipped   map[string]bool
+	line      []byte
+}
+
+var _ llm.Stream = (*Stream)(nil)
+
+// ParseStream returns a Stream over an ask response body (status 2xx).
+// When body is an io.Closer, Close closes it.
+func ParseStream(body io.Reader, opts ParseOptions) *Stream {
+	return newStream(nil, body, nil, opts, nil)
+}
+
+func newStream(ctx context.Context, body io.Reader, cancel context.CancelFunc, opts ParseOptions, onDone func(string)) *Stream {
+	s := &Stream{
+		ctx:     ctx,
+		r:       bufio.NewReaderSize(body, 64<<10),
+		cancel:  cancel,
+		max:     opts.MaxLineBytes,
+		log:     opts.Logger,
+		debug:   opts.Debug,
+		onDone:  onDone,
+		fields:  map[string]*strings.Builder{},
+		skipped: map[string]bool{},
+	}
+	if c, ok := body.(io.Closer); ok {
+		s.closer = c
+	}
+	if s.max <= 0 {
+		s.max = DefaultMaxLineBytes
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// ProjectID returns the upstream chat id announced by project_start, or
+// "" when none was seen yet.
+func (s *Stream) ProjectID() string { return s.project }
+
+// Recv returns the next event, io.EOF after EventFinish, or the error that
+// ended the stream.
+func (s *Stream) Recv() (llm.Event, error) {
+	for {
+		if len(s.queue) > 0 {
+			ev := s.queue[0]
+			s.queue = s.queue[1:]
+			return ev, nil
+		}
+		if s.err != nil {
+			return llm.Event{}, s.err
+		}
+		if s.closed {
+			return llm.Event{}, newErr(gw.CodeCanceled, "stream closed", nil)
+		}
+		s.step()
+	}
+}
+
+// Close stops the stream and cancels the upstream request. It is safe to
+// call more than once and before the end of the stream.
+func (s *Stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.release()
+	return nil
+}
+
+// release cancels the request and closes the body.
+func (s *Stream) release() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.closer != nil {
+		_ = s.closer.Close()
+	}
+}
+
+// fail ends the stream with err after the queued events.
+func (s *Stream) fail(err error) {
+	s.err = err
+	s.release()
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line without its terminator; the last line
+// may lack one. It never returns more than s.max bytes.
+func (s *Stream) readLine() ([]byte, error) {
+	s.line = s.line[:0]
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		if len(s.line)+len(frag) > s.max+2 { // +2: room for "\r\n"
+			return nil, errLineTooLong
+		}
+		s.line = append(s.line, frag...)
+		switch {
+		case err == nil:
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(s.line) > 0:
+			// Last line without terminator; the next call reports EOF.
+		default:
+			return nil, err
+		}
+		line := bytes.TrimRight(s.line, "\r\n")
+		if len(line) > s.max {
+			return nil, errLineTooLong
+		}
+		return line, nil
+	}
+}
+
+// step reads and handles one line.
+func (s *Stream) step() {
+	line, err := s.readLine()
+	if err != nil {
+		s.fail(s.readError(err))
+		return
+	}
+	s.handleLine(line)
+}
+
+func (s *Stream) readError(err error) error {
+	if s.ctx != nil && s.ctx.Err() != nil {
+		return ctxErr(s.ctx.Err())
+	}
+	switch {
+	case errors.Is(err, errLineTooLong):
+		return newErr(gw.CodeUpstream, fmt.Sprintf("Genspark sent a line longer than %d bytes", s.max), nil)
+	case errors.Is(err, io.EOF):
+		return newErr(gw.CodeTransient, msgClosedEarly, nil)
+	}
+	return newErr(gw.CodeTransient, msgClosedEarly, err)
+}
+
+// handleLine dispatches one line: `data: ` payloads and bare lines are
+// handled alike, so signals are seen in both forms.
+func (s *Stream) handleLine(line []byte) {
+	t := bytes.TrimSpace(line)
+	if len(t) == 0 {
+		return
+	}
+	payload, isData := cutData(t)
+	if !isData && isSSEField(t) {
+		return
+	}
+	if len(payload) == 0 {
+		return
+	}
+	switch payload[0] {
+	case '<':
+		s.page(payload)
+		return
+	case '{':
+		if ev, ok := DecodeEvent(payload); ok {
+			s.event(&ev, len(payload))
+			return
+		}
+	}
+	if sig := detectText(payload); sig != nil {
+		s.fail(sig)
+		return
+	}
+	s.skip("non-event line", "", len(payload))
+}
+
+// page reads the rest of an HTML page (bounded) and classifies it.
+func (s *Stream) page(first []byte) {
+	buf := append([]byte(nil), first...)
+	buf = append(buf, '\n')
+	rest, err := io.ReadAll(io.LimitReader(s.r, maxErrorBody))
+	if err != nil && s.ctx != nil && s.ctx.Err() != nil {
+		s.fail(ctxErr(s.ctx.Err()))
+		return
+	}
+	buf = append(buf, rest...)
+	if sig := classifyPage(buf); sig != nil {
+		s.fail(sig)
+		return
+	}
+	s.fail(newErr(gw.CodeUpstream, "Genspark answered with an HTML page instead of an event stream", excerptErr(buf)))
+}
+
+// event handles one decoded JSON payload.
+func (s *Stream) event(ev *UpstreamEvent, size int) {
+	if s.debug {
+		s.log.Debug("genspark event", "type", ev.Type, "field", ev.FieldName, "keys", ev.Keys, "bytes", size)
+	}
+	if sig := detectJSON(ev, s.text); sig != nil {
+		s.fail(sig)
+		return
+	}
+	switch ev.Type {
+	case "project_start":
+		if ev.ID != "" {
+			s.project = ev.ID
+		}
+	case "message_field", "message_field_delta":
+		s.field(ev)
+	case "message_result":
+		s.result(ev)
+	default:
+		s.skip("unknown event type", ev.Type, size)
+	}
+}
+
+// Kinds of field names.
+const (
+	fieldUnknown = iota
+	fieldText
+	fieldReasoning
+	fieldMarker
+)
+
+// fieldKind maps a field_name to what it carries (§2.3).
+func fieldKind(name string) int {
+	switch {
+	case name == "session_state.answer",
+		strings.Contains(name, "session_state.streaming_detail_answer"),
+		name == "session_state.streaming_markmap":
+		return fieldText
+	case strings.HasPrefix(name, "session_state.answerthink"):
+		if strings.HasSuffix(name, "_is_started") || strings.HasSuffix(name, "_is_finished") {
+			return fieldMarker
+		}
+		return fieldReasoning
+	}
+	return fieldUnknown
+}
+
+// field handles message_field and message_field_delta. A `delta` string
+// is appended; a message_field without one carries the field's whole value
+// in field_value, of which only the part not yet delivered is emitted.
+func (s *Stream) field(ev *UpstreamEvent) {
+	kind := fieldKind(ev.FieldName)
+	switch kind {
+	case fieldUnknown:
+		s.skip("unknown field name", ev.FieldName, 0)
+		return
+	case fieldMarker:
+		return
+	}
+	acc := s.fields[ev.FieldName]
+	if acc == nil {
+		acc = &strings.Builder{}
+		s.fields[ev.FieldName] = acc
+	}
+	var piece string
+	if _, hasDelta := ev.Fields["delta"]; hasDelta || ev.Type == "message_field_delta" {
+		piece = ev.Delta
+	} else {
+		v, ok := jsonString(ev.FieldValue)
+		if !ok {
+			return
+		}
+		prev := acc.String()
+		if !strings.HasPrefix(v, prev) {
+			s.skip("field value that does not extend the streamed text", ev.FieldName, len(v))
+			return
+		}
+		piece = v[len(prev):]
+	}
+	if piece == "" {
+		return
+	}
+	acc.WriteString(piece)
+	if kind == fieldText {
+		s.text = true
+		s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: piece})
+	} else {
+		s.reasoning = true
+		s.queue = append(s.queue, llm.Event{Type: llm.EventReasoningDelta, Text: piece})
+	}
+}
+
+// result handles message_result: the end of the answer.
+func (s *Stream) result(ev *UpstreamEvent) {
+	if !s.text && ev.Content != "" {
+		s.text = true
+		s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: ev.Content})
+	}
+	if !s.text && !s.reasoning {
+		// An empty answer is the usual symptom of a silent limit on this
+		// account: transient, so the gateway fails over.
+		s.fail(newErr(gw.CodeTransient, msgEmpty, nil))
+		return
+	}
+	s.queue = append(s.queue, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
+	s.err = io.EOF
+	s.release()
+	if s.onDone != nil {
+		s.onDone(s.project)
+	}
+}
+
+// skip logs, once per stream, something the parser ignores: its kind and
+// upstream name (an event type or field name, never content) and size.
+func (s *Stream) skip(what, name string, size int) {
+	key := what + "\x00" + name
+	if s.skipped[key] {
+		return
+	}
+	s.skipped[key] = true
+	s.log.Debug("genspark: skipped "+what, "name", name, "bytes", size)
+}
