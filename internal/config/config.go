@@ -68,7 +68,7 @@ func Load() (*Config, error) {
 // Validate checks values that would otherwise fail later and obscurely.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Port <= 0 || c.Port > 65535 {
+	if c.Port < 0 || c.Port > 65535 { // 0 = any free port
 		errs = append(errs, fmt.Errorf("PORT %d out of range", c.Port))
 	}
 	for name, v := range map[string]string{
