@@ -1,0 +1,71 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sparkgw/spark/internal/config"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	for _, k := range []string{"PORT", "REQUEST_RATE_LIMIT", "RATE_LIMIT_COOKIE_LOCK_DURATION", "AUTO_MODEL_CHAT_MAP_TYPE", "TOOL_CALLING_ENABLED", "GENSPARK_BASE_URL", "DATA_DIR", "POOL_STRATEGY", "DATABASE_URL", "REDIS_URL"} {
+		t.Setenv(k, "")
+	}
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 7055 || c.RequestRateLimit != 60 || c.RateLimitCookieLock != 600 || c.AutoModelChatMapType != 1 ||
+		!c.ToolCallingEnabled || c.GensparkBaseURL != "https://www.genspark.ai" || c.DataDir != "./data" || c.PoolStrategy != "random" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestSeedVariablesAreRead(t *testing.T) {
+	t.Setenv("PORT", "8080")
+	t.Setenv("REASONING_HIDE", "1")
+	t.Setenv("AUTO_DEL_CHAT", "1")
+	t.Setenv("DEBUG", "true")
+	t.Setenv("ROUTE_PREFIX", "/hf/")
+	t.Setenv("MODEL_CHAT_MAP", "claude-3-7-sonnet=a649, gpt-5.2=su74")
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || !c.ReasoningHide || !c.AutoDelChat || !c.Debug || c.Prefix() != "/hf" {
+		t.Fatalf("%+v", c)
+	}
+	m, err := c.ChatMap()
+	if err != nil || m["claude-3-7-sonnet"] != "a649" || m["gpt-5.2"] != "su74" {
+		t.Fatalf("chat map %v %v", m, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"bad base url", "GENSPARK_BASE_URL", "ftp://x", "GENSPARK_BASE_URL"},
+		{"bad recaptcha", "RECAPTCHA_PROXY_URL", "::nope", "RECAPTCHA_PROXY_URL"},
+		{"bad strategy", "POOL_STRATEGY", "fastest", "POOL_STRATEGY"},
+		{"bad chat map", "MODEL_CHAT_MAP", "justamodel", "MODEL_CHAT_MAP"},
+		{"postgres not in this build", "DATABASE_URL", "postgres://x", "DATABASE_URL"},
+		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tc.key, tc.value)
+			_, err := config.Load()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want mention of %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCookiesSplit(t *testing.T) {
+	got := config.Cookies(" session_id=a , ,session_id=b;x=y ")
+	if len(got) != 2 || got[0] != "session_id=a" || got[1] != "session_id=b;x=y" {
+		t.Fatalf("%q", got)
+	}
+}
