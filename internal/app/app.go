@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/apikey"
@@ -25,6 +26,7 @@ import (
 	"github.com/sparkgw/spark/internal/limit"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
 	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/server"
@@ -47,12 +49,25 @@ type App struct {
 	registry *provider.Registry
 	gateway  *gateway.Service
 	server   *server.Server
+	gemini   *geminiweb.Provider
+	now      func() time.Time
 	closers  []io.Closer
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
+// Option adjusts how New builds the gateway (tests).
+type Option func(*App)
+
+// WithClock replaces the wall clock of time-driven work (cookie rotation).
+func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now } }
+
 // New builds the gateway described by cfg.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log}
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -162,8 +177,48 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	openai.New(a.gateway, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
 
 	tokens.Warm()
+	if a.gemini != nil {
+		bg, stop := context.WithCancel(context.Background())
+		a.stop, a.done = stop, make(chan struct{})
+		go a.rotateLoop(bg)
+	}
 	a.server.SetReady(true)
 	return a, nil
+}
+
+// rotateLoop refreshes due Gemini cookies every minute, so idle accounts
+// stay signed in (busy ones also rotate lazily before a chat).
+func (a *App) rotateLoop(ctx context.Context) {
+	defer close(a.done)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.RotateCookies(ctx)
+		}
+	}
+}
+
+// RotateCookies rotates the Gemini cookies that are due now.
+func (a *App) RotateCookies(ctx context.Context) {
+	if a.gemini == nil {
+		return
+	}
+	recs, err := a.db.ListAccounts(ctx, store.AccountFilter{})
+	if err != nil {
+		a.log.Warn("cookie rotation: list accounts", "error", err)
+		return
+	}
+	var accts []*gw.Account
+	for _, r := range recs {
+		if r.Provider == geminiweb.Name {
+			accts = append(accts, r.GW())
+		}
+	}
+	a.gemini.RotateDue(ctx, accts)
 }
 
 // providers builds the upstreams that have accounts (Genspark also when no
@@ -205,8 +260,28 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 		out = append(out, p)
 		a.closers = append(a.closers, p)
 	}
-	if has["geminiweb"] {
-		a.log.Warn("GEMINI_COOKIE accounts are stored but the Gemini web provider is not part of this build yet")
+	if has[geminiweb.Name] {
+		cat, err := catalog.Load(geminiweb.Name, a.cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		p, err := geminiweb.New(geminiweb.Config{
+			BaseURL:     a.cfg.GeminiBaseURL,
+			UploadURL:   a.cfg.GeminiUploadURL,
+			AccountsURL: a.cfg.GoogleAccountsURL,
+			Clients:     clients,
+			Logger:      a.log,
+			Catalog:     cat,
+			Cookies:     cookieSaver{a.pool},
+			AutoDelete:  a.cfg.AutoDelChat,
+			Now:         a.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("geminiweb: %w", err)
+		}
+		a.gemini = p
+		out = append(out, p)
+		a.closers = append(a.closers, p)
 	}
 	return out, nil
 }
@@ -219,12 +294,25 @@ func (a *App) Pool() *pool.Local { return a.pool }
 
 // Close releases everything New opened, newest first.
 func (a *App) Close() error {
+	if a.stop != nil {
+		a.stop()
+		<-a.done
+		a.stop = nil
+	}
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i].Close())
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// cookieSaver persists rotated cookies through the pool (which writes the
+// store and keeps its in-memory copy current).
+type cookieSaver struct{ p *pool.Local }
+
+func (c cookieSaver) SaveCookie(ctx context.Context, accountID, cookie string) error {
+	return c.p.UpdateCookie(ctx, accountID, cookie)
 }
 
 // keyVerifier adapts apikey.Verifier to the server's KeyVerifier.

@@ -67,7 +67,7 @@ func (r *Registry) Get(name string) (Provider, bool) {
 }
 
 // Resolve returns the provider serving model: an exact match of any provider
-// first, then a fallback match. It fails with CodeModelNotFound listing the
+// first, then a fallback match. It fails with CodeInvalidRequest listing the
 // known ids when nothing serves the name.
 func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, error) {
 	if strings.TrimSpace(model) == "" {
@@ -97,7 +97,7 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 		}
 	}
 	return nil, Match{}, &gw.Error{
-		Code:    gw.CodeModelNotFound,
+		Code:    gw.CodeInvalidRequest, // 400 as the Gemini seed answers; GET /v1/models/{id} keeps 404
 		Param:   "model",
 		Message: "The model `" + model + "` does not exist or you do not have access to it. Valid models: " + strings.Join(ids, ", "),
 	}
