@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/config"
@@ -175,6 +176,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	a.server = server.New(srvOpts)
 	openai.New(a.gateway, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
+	responses.New(a.gateway, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
 
 	tokens.Warm()
 	if a.gemini != nil {

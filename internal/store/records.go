@@ -23,3 +23,29 @@ type Binding struct {
 	Value     string
 	UpdatedAt time.Time
 }
+
+// StoredResponse is one response of the OpenAI Responses API as kept for
+// retrieval and continuation. The store treats Response and InputItems as
+// opaque bytes; the Responses front-end defines their JSON.
+type StoredResponse struct {
+	ID    string // resp_...
+	Owner string // id of the client API key that created it; "" when auth is off
+	// Response is the JSON of the response object as the client got it.
+	Response []byte
+	// InputItems is the JSON array of the response's normalized input
+	// items, including those inherited through previous_response_id.
+	InputItems []byte
+	CreatedAt  time.Time
+}
+
+// Sealer purposes of stored responses; the associated data is the response
+// id and its owner ("id\x00owner"), so a sealed value copied to another row
+// or owner fails to open.
+const (
+	PurposeResponse      = "response"       // StoredResponse.Response
+	PurposeResponseInput = "response-input" // StoredResponse.InputItems
+)
+
+// ResponseAAD is the associated data engines bind a stored response's sealed
+// values to.
+func ResponseAAD(id, owner string) []byte { return []byte(id + "\x00" + owner) }

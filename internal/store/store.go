@@ -1,11 +1,12 @@
 // Package store defines spark's persistent records (upstream accounts with
-// their state and recent events, client API keys, conversation bindings) and
-// the small interfaces an engine implements to keep them.
+// their state and recent events, client API keys, conversation bindings,
+// stored Responses API responses) and the small interfaces an engine
+// implements to keep them.
 //
 // Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
 // all pass the shared suite in package storetest. Callers depend on the
 // narrowest interface they need ([AccountStore], [APIKeyStore],
-// [BindingStore]); [Store] bundles them for wiring.
+// [BindingStore], [ResponseStore]); [Store] bundles them for wiring.
 //
 // Secrets: [Account.Cookie] and [Account.Proxy] are plaintext in memory and
 // must be encrypted at rest by every engine that writes to disk (see package
@@ -133,10 +134,36 @@ type BindingStore interface {
 	DeleteBinding(ctx context.Context, key string) error
 }
 
+// ResponseStore keeps responses of the OpenAI Responses API, so that
+// clients can read them back (GET /v1/responses/{id}) and continue a
+// conversation from them (previous_response_id). Every response belongs to
+// the client API key that created it: the store enforces that scoping, a
+// response of another owner is reported as ErrNotFound. Engines that write
+// to disk seal Response and InputItems (they hold prompts and answers).
+// Implementations are safe for concurrent use.
+type ResponseStore interface {
+	// PutResponse adds r. CreatedAt defaults to now. Returns ErrInvalid
+	// when ID or Response is empty and ErrConflict when the id exists.
+	PutResponse(ctx context.Context, r StoredResponse) error
+
+	// GetResponse returns the response with id that owner created, or
+	// ErrNotFound (also when it belongs to another owner).
+	GetResponse(ctx context.Context, owner, id string) (StoredResponse, error)
+
+	// DeleteResponse removes the response with id that owner created, or
+	// returns ErrNotFound (also when it belongs to another owner).
+	DeleteResponse(ctx context.Context, owner, id string) error
+
+	// PruneResponses removes every response created before cutoff, of
+	// any owner, and returns how many it removed.
+	PruneResponses(ctx context.Context, cutoff time.Time) (int, error)
+}
+
 // Store is everything spark persists, as one engine provides it.
 type Store interface {
 	AccountStore
 	APIKeyStore
 	BindingStore
+	ResponseStore
 	io.Closer
 }

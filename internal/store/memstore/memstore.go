@@ -29,6 +29,7 @@ type Store struct {
 	eventSeq int64
 	keys     []store.APIKey
 	bindings map[string]store.Binding
+	resps    map[string]store.StoredResponse
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
@@ -54,6 +55,7 @@ func New(sealer *secret.Sealer) *Store {
 		accounts: map[string]*account{},
 		events:   map[string][]store.AccountEvent{},
 		bindings: map[string]store.Binding{},
+		resps:    map[string]store.StoredResponse{},
 		Now:      time.Now,
 	}
 }

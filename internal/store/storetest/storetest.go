@@ -60,6 +60,11 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"APIKeys", testAPIKeys},
 		{"APIKeysStoredHashed", testAPIKeysStoredHashed},
 		{"Bindings", testBindings},
+		{"Responses", testResponses},
+		{"ResponsesOwnerScoped", testResponsesOwnerScoped},
+		{"ResponsesPersist", testResponsesPersist},
+		{"ResponsesPrune", testResponsesPrune},
+		{"ResponsesSealedAtRest", testResponsesSealedAtRest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
@@ -741,4 +746,133 @@ func testBindings(t *testing.T, db DB) {
 	wantErr(t, "PutBinding for a missing account", err, store.ErrNotFound)
 	_, err = s.PutBinding(ctx, store.Binding{Value: "v"})
 	wantErr(t, "PutBinding without key", err, store.ErrInvalid)
+}
+
+func sameResponse(t *testing.T, what string, got, want store.StoredResponse) {
+	t.Helper()
+	if got.ID != want.ID || got.Owner != want.Owner || !bytes.Equal(got.Response, want.Response) ||
+		!bytes.Equal(got.InputItems, want.InputItems) || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Fatalf("%s = %+v\nwant %+v", what, got, want)
+	}
+}
+
+func testResponses(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	_, err := s.GetResponse(ctx, "key_1", "resp_1")
+	wantErr(t, "GetResponse missing", err, store.ErrNotFound)
+
+	created := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("X", 3600))
+	r := store.StoredResponse{ID: "resp_1", Owner: "key_1", CreatedAt: created,
+		Response:   []byte(`{"id":"resp_1","object":"response","output":[]}`),
+		InputItems: []byte(`[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]`)}
+	want := r
+	want.Response = bytes.Clone(r.Response)
+	want.CreatedAt = created.UTC().Truncate(time.Microsecond)
+	ok(t, s.PutResponse(ctx, r))
+	r.Response[0] = 'X' // the store must have copied the bytes
+	got := must[store.StoredResponse](t)(s.GetResponse(ctx, "key_1", "resp_1"))
+	sameResponse(t, "GetResponse", got, want)
+	got.Response[0] = 'X' // nor may it share them with the caller
+	sameResponse(t, "GetResponse again", must[store.StoredResponse](t)(s.GetResponse(ctx, "key_1", "resp_1")), want)
+
+	wantErr(t, "PutResponse duplicate id", s.PutResponse(ctx, r), store.ErrConflict)
+	wantErr(t, "PutResponse without id", s.PutResponse(ctx, store.StoredResponse{Response: []byte("{}")}), store.ErrInvalid)
+	wantErr(t, "PutResponse without body", s.PutResponse(ctx, store.StoredResponse{ID: "resp_2"}), store.ErrInvalid)
+
+	// CreatedAt defaults to now; empty input items and owner are fine.
+	before := time.Now()
+	ok(t, s.PutResponse(ctx, store.StoredResponse{ID: "resp_3", Response: []byte("{}")}))
+	got3 := must[store.StoredResponse](t)(s.GetResponse(ctx, "", "resp_3"))
+	if !near(got3.CreatedAt, before, time.Now()) || len(got3.InputItems) != 0 || string(got3.Response) != "{}" {
+		t.Errorf("defaulted response = %+v", got3)
+	}
+
+	ok(t, s.DeleteResponse(ctx, "key_1", "resp_1"))
+	_, err = s.GetResponse(ctx, "key_1", "resp_1")
+	wantErr(t, "GetResponse after delete", err, store.ErrNotFound)
+	wantErr(t, "DeleteResponse twice", s.DeleteResponse(ctx, "key_1", "resp_1"), store.ErrNotFound)
+	wantErr(t, "DeleteResponse missing", s.DeleteResponse(ctx, "", "resp_missing"), store.ErrNotFound)
+}
+
+func testResponsesOwnerScoped(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	ok(t, s.PutResponse(ctx, store.StoredResponse{ID: "resp_a", Owner: "key_a", Response: []byte(`{"a":1}`)}))
+	ok(t, s.PutResponse(ctx, store.StoredResponse{ID: "resp_open", Response: []byte(`{"open":1}`)}))
+	for _, owner := range []string{"key_b", "", "KEY_A", "key_a "} {
+		_, err := s.GetResponse(ctx, owner, "resp_a")
+		wantErr(t, "GetResponse by "+owner, err, store.ErrNotFound)
+		wantErr(t, "DeleteResponse by "+owner, s.DeleteResponse(ctx, owner, "resp_a"), store.ErrNotFound)
+	}
+	_, err := s.GetResponse(ctx, "key_a", "resp_open")
+	wantErr(t, "GetResponse of an ownerless response with a key", err, store.ErrNotFound)
+	if got := must[store.StoredResponse](t)(s.GetResponse(ctx, "key_a", "resp_a")); string(got.Response) != `{"a":1}` {
+		t.Fatalf("owner read %q", got.Response)
+	}
+	// Another owner cannot take the id either.
+	wantErr(t, "PutResponse with a taken id", s.PutResponse(ctx, store.StoredResponse{ID: "resp_a", Owner: "key_b", Response: []byte("{}")}), store.ErrConflict)
+	if got := must[store.StoredResponse](t)(s.GetResponse(ctx, "key_a", "resp_a")); string(got.Response) != `{"a":1}` {
+		t.Fatalf("after a conflicting put the owner reads %q", got.Response)
+	}
+}
+
+func testResponsesPersist(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	r := store.StoredResponse{ID: "resp_p", Owner: "key_p", CreatedAt: at,
+		Response: []byte(`{"id":"resp_p"}`), InputItems: bytes.Repeat([]byte("x"), 3<<20)}
+	ok(t, s.PutResponse(ctx, r))
+	s = reopen(t, db, s)
+	sameResponse(t, "GetResponse after reopen", must[store.StoredResponse](t)(s.GetResponse(ctx, "key_p", "resp_p")), r)
+}
+
+func testResponsesPrune(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for i, owner := range []string{"k1", "k2", "k1", "k2"} {
+		ok(t, s.PutResponse(ctx, store.StoredResponse{ID: fmt.Sprintf("resp_%d", i), Owner: owner,
+			CreatedAt: base.Add(time.Duration(i) * time.Hour), Response: []byte("{}")}))
+	}
+	if n := must[int](t)(s.PruneResponses(ctx, base.Add(2*time.Hour))); n != 2 {
+		t.Fatalf("pruned %d, want 2", n)
+	}
+	for i, owner := range []string{"k1", "k2", "k1", "k2"} {
+		_, err := s.GetResponse(ctx, owner, fmt.Sprintf("resp_%d", i))
+		if (i < 2) != errors.Is(err, store.ErrNotFound) {
+			t.Errorf("resp_%d after prune: %v", i, err)
+		}
+	}
+	if n := must[int](t)(s.PruneResponses(ctx, base)); n != 0 {
+		t.Fatalf("pruned %d again, want 0", n)
+	}
+}
+
+func testResponsesSealedAtRest(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	if db.AtRest(t) == nil {
+		t.Skip("engine keeps nothing at rest")
+	}
+	secrets := []string{"PromptSecret0123456789", "AnswerSecret9876543210"}
+	ok(t, s.PutResponse(ctx, store.StoredResponse{ID: "resp_sealed", Owner: "key_s",
+		Response:   []byte(`{"output":[{"type":"message","content":[{"type":"output_text","text":"` + secrets[1] + `"}]}]}`),
+		InputItems: []byte(`[{"type":"message","role":"user","content":"` + secrets[0] + `"}]`)}))
+	check := func(when string) {
+		t.Helper()
+		raw := db.AtRest(t)
+		if !bytes.Contains(raw, []byte("resp_sealed")) {
+			t.Fatalf("%s: the response id is not in the bytes at rest; AtRest does not cover the data", when)
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(raw, []byte(sec)) {
+				t.Errorf("%s: %q found in the raw database bytes", when, sec)
+			}
+		}
+	}
+	check("while open")
+	s.Close()
+	check("after close")
 }

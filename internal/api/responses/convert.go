@@ -1,0 +1,256 @@
+package responses
+
+import (
+	"encoding/base64"
+	"mime"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// toMessages converts a conversation of items to llm messages:
+//
+//   - user messages keep text, image and file parts; system and developer
+//     messages become llm.RoleSystem; assistant messages keep their text
+//     (refusals included);
+//   - function_call items become tool-call parts of an assistant message,
+//     joining the assistant message right before them (text + calls of one
+//     turn travel together);
+//   - function_call_output items become llm.RoleTool messages; images and
+//     files in an output follow the run of tool messages as a user message,
+//     since a tool result carries text only;
+//   - reasoning items are dropped (spark's upstreams cannot take thinking
+//     back).
+//
+// names maps a call's (namespace, name) to the tool name the model sees.
+func toMessages(items []Item, names *toolNames) ([]llm.Message, error) {
+	out := make([]llm.Message, 0, len(items))
+	callNames := map[string]string{} // call id → function name, for tool results
+	var media []llm.Part             // attachments of the current run of tool outputs
+	flush := func() {
+		if len(media) == 0 {
+			return
+		}
+		parts := append([]llm.Part{{Type: llm.PartText, Text: "Attachments returned by the tool calls above:"}}, media...)
+		out = append(out, llm.Message{Role: llm.RoleUser, Parts: parts})
+		media = nil
+	}
+	for i := range items {
+		it := &items[i]
+		if it.Type != typeCallOutput {
+			flush()
+		}
+		switch it.Type {
+		case typeMessage:
+			msg, err := messageOf(it)
+			if err != nil {
+				return nil, err
+			}
+			if len(msg.Parts) > 0 {
+				out = append(out, msg)
+			}
+		case typeFunctionCall:
+			name := names.exposed(it.Namespace, it.Name)
+			callNames[it.CallID] = name
+			part := llm.Part{Type: llm.PartToolCall, ToolCall: &llm.ToolCall{ID: it.CallID, Name: name, Arguments: it.Arguments}}
+			if n := len(out); n > 0 && out[n-1].Role == llm.RoleAssistant {
+				out[n-1].Parts = append(out[n-1].Parts, part)
+			} else {
+				out = append(out, llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{part}})
+			}
+		case typeCallOutput:
+			text := it.Output
+			if it.OutputParts != nil {
+				var b strings.Builder
+				for j := range it.OutputParts {
+					p := &it.OutputParts[j]
+					if p.Type == partInputText {
+						b.WriteString(p.Text)
+						continue
+					}
+					mp, err := mediaPart(p, it.param+".output")
+					if err != nil {
+						return nil, err
+					}
+					media = append(media, mp)
+				}
+				text = b.String()
+			}
+			out = append(out, llm.Message{Role: llm.RoleTool, Parts: []llm.Part{{Type: llm.PartToolResult,
+				ToolResult: &llm.ToolResult{CallID: it.CallID, Name: callNames[it.CallID], Content: text}}}})
+		}
+	}
+	flush()
+	return out, nil
+}
+
+// messageOf converts one message item.
+func messageOf(it *Item) (llm.Message, error) {
+	var msg llm.Message
+	switch it.Role {
+	case "system", "developer":
+		msg.Role = llm.RoleSystem
+	case "assistant":
+		msg.Role = llm.RoleAssistant
+	default:
+		msg.Role = llm.RoleUser
+	}
+	for j := range it.Content {
+		p := &it.Content[j]
+		switch p.Type {
+		case partInputText, partOutputText, partRefusal:
+			if p.Text != "" {
+				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartText, Text: p.Text})
+			}
+		case partInputImage, partInputFile:
+			mp, err := mediaPart(p, it.param+".content")
+			if err != nil {
+				return msg, err
+			}
+			msg.Parts = append(msg.Parts, mp)
+		}
+	}
+	return msg, nil
+}
+
+// mediaPart converts an input_image or input_file part: data URLs and
+// base64 become bytes, http(s) URLs are kept for the gateway to fetch.
+func mediaPart(p *Part, param string) (llm.Part, error) {
+	if p.Type == partInputImage {
+		m, err := mediaFromURL(p.ImageURL, param+".image_url", true)
+		if err != nil {
+			return llm.Part{}, err
+		}
+		return llm.Part{Type: llm.PartImage, Media: m}, nil
+	}
+	var (
+		m   *llm.Media
+		err error
+	)
+	if p.FileData != "" {
+		m, err = mediaFromBase64OrDataURL(p.FileData, param+".file_data")
+	} else {
+		m, err = mediaFromURL(p.FileURL, param+".file_url", false)
+	}
+	if err != nil {
+		return llm.Part{}, err
+	}
+	m.Name = p.Filename
+	if m.Name == "" && m.URL != "" {
+		if u, perr := url.Parse(m.URL); perr == nil {
+			m.Name = path.Base(u.Path)
+			if m.Name == "/" || m.Name == "." {
+				m.Name = ""
+			}
+		}
+	}
+	if m.URL == "" && (m.MIMEType == "" || m.MIMEType == "application/octet-stream") {
+		if t := mime.TypeByExtension(path.Ext(m.Name)); t != "" {
+			m.MIMEType, _, _ = strings.Cut(t, ";")
+		}
+	}
+	if m.URL == "" && m.MIMEType == "" {
+		m.MIMEType = "application/octet-stream"
+	}
+	return llm.Part{Type: llm.PartFile, Media: m}, nil
+}
+
+// mediaFromURL converts a data: URL to inline bytes or keeps an http(s)
+// URL.
+func mediaFromURL(u, param string, image bool) (*llm.Media, error) {
+	if hasPrefixFold(u, "data:") {
+		return parseDataURL(u, param)
+	}
+	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Host == "" {
+			return nil, invalid(param, "Invalid URL in '%s'.", param)
+		}
+		return &llm.Media{URL: u}, nil
+	}
+	what := "file"
+	if image {
+		what = "image"
+	}
+	return nil, invalid(param, "Invalid %s URL in '%s': expected an http(s) URL or a base64 data URL.", what, param)
+}
+
+// mediaFromBase64OrDataURL decodes a data URL or raw base64.
+func mediaFromBase64OrDataURL(s, param string) (*llm.Media, error) {
+	if hasPrefixFold(s, "data:") {
+		return parseDataURL(s, param)
+	}
+	b, ok := decodeBase64(s)
+	if !ok {
+		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
+	}
+	return &llm.Media{Data: b}, nil
+}
+
+// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
+func parseDataURL(u, param string) (*llm.Media, error) {
+	meta, data, ok := strings.Cut(u[len("data:"):], ",")
+	if !ok {
+		return nil, invalid(param, "Invalid data URL in '%s': missing ','.", param)
+	}
+	isBase64 := false
+	mt, rest, _ := strings.Cut(meta, ";")
+	for rest != "" {
+		var p string
+		p, rest, _ = strings.Cut(rest, ";")
+		if strings.EqualFold(strings.TrimSpace(p), "base64") {
+			isBase64 = true
+		}
+	}
+	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
+	if isBase64 {
+		b, ok := decodeBase64(data)
+		if !ok {
+			return nil, invalid(param, "Invalid base64 data in '%s'.", param)
+		}
+		m.Data = b
+	} else {
+		s, err := url.PathUnescape(data)
+		if err != nil {
+			return nil, invalid(param, "Invalid data URL in '%s'.", param)
+		}
+		m.Data = []byte(s)
+	}
+	if m.MIMEType == "" {
+		m.MIMEType = "text/plain"
+	}
+	return m, nil
+}
+
+// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
+// embedded whitespace.
+func decodeBase64(s string) ([]byte, bool) {
+	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, " \t\r\n") {
+		s = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	if s == "" {
+		return nil, false
+	}
+	enc := base64.StdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.URLEncoding
+	}
+	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
+		enc = enc.WithPadding(base64.NoPadding)
+	}
+	b, err := enc.DecodeString(s)
+	return b, err == nil
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

@@ -1,0 +1,142 @@
+package responses
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/sse"
+	"github.com/sparkgw/spark/internal/store"
+)
+
+// create serves POST /v1/responses.
+//
+// Everything that can fail before the answer starts (body, parameters,
+// previous_response_id, the backend's own refusal) is a real HTTP error.
+// A streamed answer then always ends with a terminal event:
+// response.completed, response.incomplete (token cap, content filter) or
+// response.failed. background: true is served like a normal request (the
+// answer is complete when it is returned, and stored, so clients polling
+// GET /v1/responses/{id} find it done).
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
+	var cr createRequest
+	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &cr); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, err := h.parseCreate(ctx, &cr, false)
+	if err != nil {
+		return err
+	}
+	cr = createRequest{} // let the decoded input go once converted
+	p.req.ClientKey = reqctx.KeyID(ctx)
+
+	st, err := h.b.Chat(ctx, &p.req)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("responses: backend returned neither a stream nor an error")
+	}
+	// Close exactly once: early, before storing and housekeeping, and in
+	// any case on return.
+	closed := false
+	closeStream := func() {
+		if !closed {
+			closed = true
+			_ = st.Close()
+		}
+	}
+	defer closeStream()
+
+	created := h.now()
+	t := &turn{h: h, p: p, created: created,
+		resp: newResponse(newID("resp_"), created.Unix(), p, p.store && h.st != nil)}
+	if p.stream {
+		t.sw = sse.NewWriter(w)
+		h.stream(r, t, st)
+		closeStream()
+		h.maybePrune(ctx)
+		return nil
+	}
+	if err := t.consume(st); err != nil {
+		return err
+	}
+	closeStream()
+	if err := t.end(); err != nil {
+		return err
+	}
+	h.persist(ctx, t)
+	writeJSON(w, http.StatusOK, t.resp)
+	h.maybePrune(ctx)
+	return nil
+}
+
+// stream writes the answer as an event stream. It returns when the stream
+// ended, failed, or the client went away (the caller then closes st,
+// cancelling the upstream).
+func (h *Handler) stream(r *http.Request, t *turn, st llm.Stream) {
+	// response.created goes out at once: clients see a 200 and a live
+	// stream while the upstream thinks.
+	if err := t.start(); err != nil {
+		t.logGone(r, err)
+		return
+	}
+	err := t.consume(st)
+	var gone *clientGone
+	switch {
+	case errors.As(err, &gone):
+		t.logGone(r, err)
+		return
+	case err != nil:
+		t.fail(r, err)
+		return
+	}
+	if err := t.end(); err != nil {
+		t.logGone(r, err)
+		return
+	}
+	h.persist(r.Context(), t)
+	if err := t.terminal(); err != nil {
+		t.logGone(r, err)
+	}
+}
+
+// persist stores the finished response when the request asked for it (the
+// default). A response too large to store, or a store failure, is logged
+// and the answer says "store": false, so the client knows it cannot be
+// continued from.
+func (h *Handler) persist(ctx context.Context, t *turn) {
+	resp := t.resp
+	if !resp.Store {
+		return
+	}
+	log := func(msg string, attrs ...slog.Attr) {
+		resp.Store = false
+		h.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs,
+			slog.String("request_id", reqctx.RequestID(ctx)), slog.String("response_id", resp.ID))...)
+	}
+	items, err := marshal(t.p.items)
+	if err != nil {
+		log("responses: not stored: encoding failed", slog.Any("error", err))
+		return
+	}
+	body, err := marshal(resp)
+	if err != nil {
+		log("responses: not stored: encoding failed", slog.Any("error", err))
+		return
+	}
+	if size := len(items) + len(body); size > h.opts.MaxStoredBytes {
+		log("responses: not stored: too large", slog.Int("bytes", size), slog.Int("limit", h.opts.MaxStoredBytes))
+		return
+	}
+	err = h.st.PutResponse(context.WithoutCancel(ctx), store.StoredResponse{ID: resp.ID, Owner: reqctx.KeyID(ctx),
+		Response: body, InputItems: items, CreatedAt: t.created})
+	if err != nil {
+		log("responses: not stored: store failed", slog.Any("error", err))
+	}
+}

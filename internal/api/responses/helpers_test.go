@@ -1,0 +1,589 @@
+package responses_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
+
+	resp "github.com/sparkgw/spark/internal/api/responses"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/secret"
+	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/sqlite"
+)
+
+// fakeBackend answers with scripted streams and records the requests.
+type fakeBackend struct {
+	// Script, when set, gives the events of the n-th Chat call (0-based);
+	// otherwise Events/Err/ChatErr are used.
+	Script  func(n int, req *llm.Request) []llm.Event
+	Events  []llm.Event
+	Err     error // returned by Recv after the events instead of io.EOF
+	ChatErr error // returned by Chat
+	Block   bool  // streams wait for the client to go away after the events
+
+	mu      sync.Mutex
+	reqs    []*llm.Request
+	streams []*fakeStream
+}
+
+func (b *fakeBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	b.mu.Lock()
+	n := len(b.reqs)
+	b.reqs = append(b.reqs, req)
+	b.mu.Unlock()
+	if b.ChatErr != nil {
+		return nil, b.ChatErr
+	}
+	events := b.Events
+	if b.Script != nil {
+		events = b.Script(n, req)
+	}
+	s := &fakeStream{ctx: ctx, events: events, err: b.Err, block: b.Block, closed: make(chan struct{})}
+	b.mu.Lock()
+	b.streams = append(b.streams, s)
+	b.mu.Unlock()
+	return s, nil
+}
+
+func (b *fakeBackend) Models(context.Context) []llm.ModelInfo { return nil }
+
+// request returns the n-th request Chat received (negative: from the end).
+func (b *fakeBackend) request(t *testing.T, n int) *llm.Request {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 0 {
+		n += len(b.reqs)
+	}
+	if n < 0 || n >= len(b.reqs) {
+		t.Fatalf("backend got %d requests, want request %d", len(b.reqs), n)
+	}
+	return b.reqs[n]
+}
+
+func (b *fakeBackend) calls() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.reqs)
+}
+
+// checkClosed fails unless every stream was closed exactly once.
+func (b *fakeBackend) checkClosed(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, s := range b.streams {
+		select {
+		case <-s.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream %d never closed", i)
+		}
+		if n := s.closes.Load(); n != 1 {
+			t.Errorf("stream %d closed %d times", i, n)
+		}
+	}
+}
+
+// fakeStream yields scripted events, then err or io.EOF.
+type fakeStream struct {
+	ctx    context.Context
+	events []llm.Event
+	err    error
+	block  bool
+
+	i      int
+	closes atomic.Int32
+	closed chan struct{}
+}
+
+func (s *fakeStream) Recv() (llm.Event, error) {
+	if s.closes.Load() > 0 {
+		return llm.Event{}, errors.New("recv after close")
+	}
+	if s.i < len(s.events) {
+		s.i++
+		return s.events[s.i-1], nil
+	}
+	switch {
+	case s.block:
+		<-s.ctx.Done()
+		return llm.Event{}, s.ctx.Err()
+	case s.err != nil:
+		return llm.Event{}, s.err
+	}
+	return llm.Event{}, io.EOF
+}
+
+func (s *fakeStream) Close() error {
+	if s.closes.Add(1) == 1 {
+		close(s.closed)
+	}
+	return nil
+}
+
+// Event constructors.
+func text(s string) llm.Event      { return llm.Event{Type: llm.EventTextDelta, Text: s} }
+func reasoning(s string) llm.Event { return llm.Event{Type: llm.EventReasoningDelta, Text: s} }
+func finish(r llm.FinishReason) llm.Event {
+	return llm.Event{Type: llm.EventFinish, FinishReason: r}
+}
+func usage(p, c, r int) llm.Event {
+	return llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: p, CompletionTokens: c, ReasoningTokens: r}}
+}
+func toolDelta(i int, id, name, args string) llm.Event {
+	return llm.Event{Type: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{Index: i, ID: id, Name: name, Arguments: args}}
+}
+
+// done is the usual end of a stream.
+func done(r llm.FinishReason) []llm.Event { return []llm.Event{finish(r), usage(11, 7, 0)} }
+
+func events(evs ...any) []llm.Event {
+	var out []llm.Event
+	for _, e := range evs {
+		switch v := e.(type) {
+		case llm.Event:
+			out = append(out, v)
+		case []llm.Event:
+			out = append(out, v...)
+		}
+	}
+	return out
+}
+
+// testKeyHeader selects the client key id the test middleware puts in the
+// request context, as the server's auth middleware would (default key-1).
+const testKeyHeader = "X-Test-Key"
+
+// env is a Handler over a fake backend and a SQLite store in a temp dir.
+type env struct {
+	b   *fakeBackend
+	st  *sqlite.DB
+	srv *httptest.Server
+}
+
+func newEnv(t *testing.T, b *fakeBackend, opts resp.Options) *env {
+	t.Helper()
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{9}, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName), sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return newEnvWithStore(t, b, db, db, opts)
+}
+
+func newEnvWithStore(t *testing.T, b *fakeBackend, st store.ResponseStore, db *sqlite.DB, opts resp.Options) *env {
+	t.Helper()
+	mux := http.NewServeMux()
+	resp.New(b, st, opts).Register(mux, "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(testKeyHeader)
+		if key == "" {
+			key = "key-1"
+		}
+		ctx := reqctx.WithRequestID(reqctx.WithKeyID(r.Context(), key), "req-test")
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	return &env{b: b, st: db, srv: srv}
+}
+
+// client returns an official SDK client (no retries), optionally with
+// extra request options (another key).
+func (e *env) client(opts ...option.RequestOption) *oai.Client {
+	c := oai.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(e.srv.URL + "/v1/"),
+		option.WithAPIKey("sk-test"),
+		option.WithMaxRetries(0),
+		option.WithHTTPClient(e.srv.Client()),
+	}, opts...)...)
+	return &c
+}
+
+// do sends a raw request with optional header pairs and returns the
+// response with its body read.
+func (e *env) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+func (e *env) post(t *testing.T, path, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	return e.do(t, http.MethodPost, path, body, hdr...)
+}
+
+// sseEvent is one frame of a Responses stream.
+type sseEvent struct {
+	Name string
+	Data string
+	Obj  map[string]any
+}
+
+// parseSSE splits a stream body into frames, checking the framing rules:
+// every frame is exactly "event: <name>" then one "data: <json>" line and a
+// blank line; the JSON's type equals the event name; sequence numbers run
+// 0, 1, 2, ...; no top-level "error" key; no [DONE]; no id:/retry: lines.
+func parseSSE(t *testing.T, body string) []sseEvent {
+	t.Helper()
+	if !strings.HasSuffix(body, "\n\n") {
+		t.Errorf("body does not end with a blank line: %q", tail(body))
+	}
+	var (
+		out []sseEvent
+		cur *sseEvent
+	)
+	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur != nil {
+				if cur.Data == "" {
+					t.Errorf("frame %q without data", cur.Name)
+				}
+				out = append(out, *cur)
+				cur = nil
+			}
+		case strings.HasPrefix(line, "event: "):
+			if cur != nil {
+				t.Errorf("event line inside a frame: %q", line)
+			}
+			cur = &sseEvent{Name: strings.TrimPrefix(line, "event: ")}
+		case strings.HasPrefix(line, "data: "):
+			if cur == nil {
+				t.Fatalf("data line without an event line: %q", line)
+			}
+			if cur.Data != "" {
+				t.Errorf("frame with two data lines: %q", line)
+			}
+			cur.Data = strings.TrimPrefix(line, "data: ")
+		default:
+			t.Errorf("unexpected SSE line %q", line)
+		}
+	}
+	if cur != nil {
+		t.Errorf("unterminated frame %q", cur.Name)
+	}
+	for i := range out {
+		ev := &out[i]
+		if ev.Data == "[DONE]" {
+			t.Fatalf("stream sends [DONE]")
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &ev.Obj); err != nil {
+			t.Fatalf("event %d data is not a JSON object: %v: %s", i, err, ev.Data)
+		}
+		if ev.Obj["type"] != ev.Name {
+			t.Errorf("event %d: type %v under event name %q", i, ev.Obj["type"], ev.Name)
+		}
+		if _, ok := ev.Obj["error"]; ok {
+			t.Errorf("event %d (%s) has a top-level error key", i, ev.Name)
+		}
+		if seq, ok := ev.Obj["sequence_number"].(float64); !ok || int(seq) != i {
+			t.Errorf("event %d (%s): sequence_number %v", i, ev.Name, ev.Obj["sequence_number"])
+		}
+	}
+	return out
+}
+
+func names(evs []sseEvent) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Name
+	}
+	return out
+}
+
+func tail(s string) string {
+	if len(s) > 80 {
+		return s[len(s)-80:]
+	}
+	return s
+}
+
+// accumulator replays a Responses event stream with the rules openai-node
+// 7.5's ResponseStream enforces (§2.3): response.created first, lifecycle
+// events replace the snapshot, output items strictly appended, every
+// delta/done addressed to the item at its output_index by id and type,
+// unique ids, known event types only, nothing after the terminal event.
+type accumulator struct {
+	t        *testing.T
+	seq      int64
+	started  bool
+	terminal string
+	final    responses.Response
+	items    []*accItem
+	ids      map[string]bool
+}
+
+type accItem struct {
+	typ, id, callID, name, args string
+	content                     []string // output_text parts
+	summary                     []string
+	done                        bool
+}
+
+func newAccumulator(t *testing.T) *accumulator {
+	return &accumulator{t: t, ids: map[string]bool{}}
+}
+
+func (a *accumulator) item(idx int64, id, typ string) *accItem {
+	a.t.Helper()
+	if idx < 0 || idx >= int64(len(a.items)) {
+		a.t.Fatalf("event addresses output_index %d of %d items", idx, len(a.items))
+	}
+	it := a.items[idx]
+	if it.id != id || it.typ != typ {
+		a.t.Fatalf("event for %s %q at output_index %d, which holds %s %q", typ, id, idx, it.typ, it.id)
+	}
+	return it
+}
+
+func (a *accumulator) add(ev responses.ResponseStreamEventUnion) {
+	t := a.t
+	t.Helper()
+	if ev.SequenceNumber != a.seq {
+		t.Fatalf("%s: sequence_number %d, want %d", ev.Type, ev.SequenceNumber, a.seq)
+	}
+	a.seq++
+	if a.terminal != "" {
+		t.Fatalf("%s after %s", ev.Type, a.terminal)
+	}
+	if !a.started && ev.Type != "response.created" {
+		t.Fatalf("first event is %s, want response.created", ev.Type)
+	}
+	switch ev.Type {
+	case "response.created", "response.in_progress":
+		a.started = true
+		if ev.Response.Object != "response" || ev.Response.Status != "in_progress" || len(ev.Response.Output) != 0 {
+			t.Fatalf("%s: response %s", ev.Type, ev.Response.RawJSON())
+		}
+	case "response.completed", "response.incomplete", "response.failed":
+		a.terminal = ev.Type
+		a.final = ev.Response
+	case "response.output_item.added":
+		it := ev.Item
+		if ev.OutputIndex != int64(len(a.items)) {
+			t.Fatalf("output_item.added at %d with %d items", ev.OutputIndex, len(a.items))
+		}
+		if it.ID == "" || a.ids[it.ID] || (it.Type == "function_call" && (it.CallID == "" || a.ids[it.CallID])) {
+			t.Fatalf("output item with a missing or repeated id: %s", it.RawJSON())
+		}
+		a.ids[it.ID], a.ids[it.CallID] = true, it.CallID != ""
+		ai := &accItem{typ: it.Type, id: it.ID, callID: it.CallID, name: it.Name}
+		switch it.Type {
+		case "message":
+			if it.Status != "in_progress" || len(it.Content) != 0 || it.Role != "assistant" {
+				t.Fatalf("message added: %s", it.RawJSON())
+			}
+		case "function_call":
+			if it.Status != "in_progress" || it.Arguments.OfString != "" || !strings.Contains(it.RawJSON(), `"arguments":""`) {
+				t.Fatalf("function_call added: %s", it.RawJSON())
+			}
+		case "reasoning":
+			if len(it.Summary) != 0 {
+				t.Fatalf("reasoning added: %s", it.RawJSON())
+			}
+		default:
+			t.Fatalf("unexpected item type %q", it.Type)
+		}
+		a.items = append(a.items, ai)
+	case "response.content_part.added":
+		it := a.item(ev.OutputIndex, ev.ItemID, "message")
+		if ev.ContentIndex != int64(len(it.content)) || ev.Part.Type != "output_text" || ev.Part.Text != "" {
+			t.Fatalf("content_part.added %d on %d parts: %s", ev.ContentIndex, len(it.content), ev.RawJSON())
+		}
+		it.content = append(it.content, "")
+	case "response.output_text.delta":
+		it := a.item(ev.OutputIndex, ev.ItemID, "message")
+		if ev.ContentIndex >= int64(len(it.content)) || !strings.Contains(ev.RawJSON(), `"logprobs":[]`) {
+			t.Fatalf("output_text.delta: %s", ev.RawJSON())
+		}
+		it.content[ev.ContentIndex] += ev.Delta
+	case "response.output_text.done":
+		it := a.item(ev.OutputIndex, ev.ItemID, "message")
+		if ev.Text != it.content[ev.ContentIndex] {
+			t.Fatalf("output_text.done text %q, deltas gave %q", ev.Text, it.content[ev.ContentIndex])
+		}
+	case "response.content_part.done":
+		it := a.item(ev.OutputIndex, ev.ItemID, "message")
+		if ev.Part.Text != it.content[ev.ContentIndex] {
+			t.Fatalf("content_part.done text %q, deltas gave %q", ev.Part.Text, it.content[ev.ContentIndex])
+		}
+	case "response.reasoning_summary_part.added":
+		it := a.item(ev.OutputIndex, ev.ItemID, "reasoning")
+		if ev.SummaryIndex != int64(len(it.summary)) {
+			t.Fatalf("summary_part.added %d on %d parts", ev.SummaryIndex, len(it.summary))
+		}
+		it.summary = append(it.summary, "")
+	case "response.reasoning_summary_text.delta":
+		it := a.item(ev.OutputIndex, ev.ItemID, "reasoning")
+		it.summary[ev.SummaryIndex] += ev.Delta
+	case "response.reasoning_summary_text.done", "response.reasoning_summary_part.done":
+		it := a.item(ev.OutputIndex, ev.ItemID, "reasoning")
+		got := ev.Text
+		if ev.Type == "response.reasoning_summary_part.done" {
+			got = ev.Part.Text
+		}
+		if got != it.summary[ev.SummaryIndex] {
+			t.Fatalf("%s text %q, deltas gave %q", ev.Type, got, it.summary[ev.SummaryIndex])
+		}
+	case "response.function_call_arguments.delta":
+		it := a.item(ev.OutputIndex, ev.ItemID, "function_call")
+		it.args += ev.Delta
+	case "response.function_call_arguments.done":
+		it := a.item(ev.OutputIndex, ev.ItemID, "function_call")
+		if it.args == "" {
+			it.args = "{}"
+		}
+		if ev.Arguments != it.args {
+			t.Fatalf("arguments.done %q, deltas gave %q", ev.Arguments, it.args)
+		}
+	case "response.output_item.done":
+		it := a.item(ev.OutputIndex, ev.Item.ID, ev.Item.Type)
+		if it.done {
+			t.Fatalf("item %s done twice", it.id)
+		}
+		it.done = true
+		switch it.typ {
+		case "message":
+			if len(ev.Item.Content) != len(it.content) {
+				t.Fatalf("message done with %d parts, %d streamed", len(ev.Item.Content), len(it.content))
+			}
+			for i, c := range ev.Item.Content {
+				if c.Text != it.content[i] {
+					t.Fatalf("message done text %q, streamed %q", c.Text, it.content[i])
+				}
+			}
+		case "function_call":
+			if ev.Item.Arguments.OfString != it.args || ev.Item.Name != it.name || ev.Item.CallID != it.callID || ev.Item.Status != "completed" {
+				t.Fatalf("function_call done: %s (streamed %q)", ev.Item.RawJSON(), it.args)
+			}
+		}
+	default:
+		t.Fatalf("unexpected event type %q", ev.Type)
+	}
+}
+
+// check verifies the terminal response against the accumulated items.
+func (a *accumulator) check() {
+	t := a.t
+	t.Helper()
+	if a.terminal == "" {
+		t.Fatal("stream ended without a terminal event")
+	}
+	if a.terminal == "response.failed" {
+		return
+	}
+	if len(a.final.Output) != len(a.items) {
+		t.Fatalf("terminal response has %d output items, %d streamed", len(a.final.Output), len(a.items))
+	}
+	for i, it := range a.items {
+		if !it.done {
+			t.Errorf("item %d (%s) never done", i, it.id)
+		}
+		out := a.final.Output[i]
+		if out.ID != it.id || out.Type != it.typ {
+			t.Errorf("terminal output[%d] = %s %s, streamed %s %s", i, out.Type, out.ID, it.typ, it.id)
+		}
+	}
+}
+
+// streamedText is the text of all streamed output_text parts.
+func (a *accumulator) streamedText() string {
+	var b strings.Builder
+	for _, it := range a.items {
+		for _, c := range it.content {
+			b.WriteString(c)
+		}
+	}
+	return b.String()
+}
+
+// settleGoroutines waits until the goroutine count drops to at most n.
+func settleGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := runtime.NumGoroutine()
+		if got <= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("goroutines: %d, want <= %d\n%s", got, n, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// jsonObj decodes a JSON object body.
+func jsonObj(t *testing.T, body string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not a JSON object: %v: %s", err, body)
+	}
+	return m
+}
+
+// errorOf returns the OpenAI error envelope's error object of body.
+func errorOf(t *testing.T, body string) map[string]any {
+	t.Helper()
+	m := jsonObj(t, body)
+	e, ok := m["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", body)
+	}
+	for _, k := range []string{"message", "type", "param", "code"} {
+		if _, ok := e[k]; !ok {
+			t.Errorf("error object lacks %q: %s", k, body)
+		}
+	}
+	return e
+}

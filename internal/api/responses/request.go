@@ -1,0 +1,661 @@
+package responses
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// createRequest is the subset of CreateResponse spark reads. Unknown fields
+// are ignored (clients add new ones monthly); include[], prompt_cache_key,
+// safety_identifier, service_tier, top_logprobs, max_tool_calls,
+// stream_options, client_metadata and the like are accepted and ignored.
+type createRequest struct {
+	Model              string            `json:"model"`
+	Input              json.RawMessage   `json:"input"`
+	Instructions       json.RawMessage   `json:"instructions"`
+	PreviousResponseID string            `json:"previous_response_id"`
+	Conversation       json.RawMessage   `json:"conversation"`
+	Prompt             json.RawMessage   `json:"prompt"`
+	Store              *bool             `json:"store"`
+	Stream             bool              `json:"stream"`
+	Background         *bool             `json:"background"`
+	MaxOutputTokens    *int              `json:"max_output_tokens"`
+	MaxToolCalls       *int              `json:"max_tool_calls"`
+	Temperature        *float64          `json:"temperature"`
+	TopP               *float64          `json:"top_p"`
+	Truncation         string            `json:"truncation"`
+	ParallelToolCalls  *bool             `json:"parallel_tool_calls"`
+	Metadata           json.RawMessage   `json:"metadata"`
+	Reasoning          *reasoningParam   `json:"reasoning"`
+	Text               json.RawMessage   `json:"text"`
+	Tools              []json.RawMessage `json:"tools"`
+	ToolChoice         json.RawMessage   `json:"tool_choice"`
+	User               string            `json:"user"`
+}
+
+type reasoningParam struct {
+	Effort          string `json:"effort"`
+	Summary         string `json:"summary"`
+	GenerateSummary string `json:"generate_summary"` // deprecated spelling of summary
+}
+
+// params is a parsed create request: the neutral request, the conversation
+// as items, and what the response object echoes.
+type params struct {
+	req        llm.Request
+	stream     bool
+	store      bool
+	background bool
+	prevID     string
+	items      []Item // the whole input: inherited items, then the new ones
+	names      *toolNames
+	echo       echo
+}
+
+// echo holds the request fields the response object repeats.
+type echo struct {
+	instructions    json.RawMessage
+	tools           []json.RawMessage
+	toolChoice      json.RawMessage
+	text            textEcho
+	reasoning       reasoningEcho
+	metadata        map[string]string
+	temperature     *float64
+	topP            *float64
+	maxOutputTokens *int
+	maxToolCalls    *int
+	truncation      string
+	user            string
+}
+
+type textEcho struct {
+	Format    json.RawMessage `json:"format"`
+	Verbosity string          `json:"verbosity,omitempty"`
+}
+
+type reasoningEcho struct {
+	Effort  *string `json:"effort"`
+	Summary *string `json:"summary"`
+}
+
+// parseCreate validates cr and converts it. It loads the previous response
+// when previous_response_id is set. forCount relaxes what only generation
+// needs (the model), for POST /v1/responses/input_tokens.
+func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount bool) (*params, error) {
+	p := &params{stream: cr.Stream, prevID: cr.PreviousResponseID}
+	req := &p.req
+	if strings.TrimSpace(cr.Model) == "" && !forCount {
+		return nil, invalid("model", "Missing required parameter: 'model'.")
+	}
+	req.Model = cr.Model
+	p.store = cr.Store == nil || *cr.Store
+	p.background = cr.Background != nil && *cr.Background
+	if !isNull(cr.Conversation) {
+		return nil, invalid("conversation", "Conversations are not supported by this gateway; continue with 'previous_response_id' or send the whole conversation in 'input'.")
+	}
+	if !isNull(cr.Prompt) {
+		return nil, invalid("prompt", "Stored prompts ('prompt') are not supported by this gateway; send 'instructions' and 'input' instead.")
+	}
+
+	var err error
+	if p.echo.text, err = parseText(cr.Text); err != nil {
+		return nil, err
+	}
+	if p.echo.metadata, err = parseMetadata(cr.Metadata); err != nil {
+		return nil, err
+	}
+	if p.names, err = parseTools(cr.Tools, req); err != nil {
+		return nil, err
+	}
+	if req.ToolChoice, err = parseToolChoice(cr.ToolChoice, req, p.names); err != nil {
+		return nil, err
+	}
+	req.ParallelToolCalls = cr.ParallelToolCalls == nil || *cr.ParallelToolCalls
+
+	// The conversation: the previous response's input and output, then the
+	// new input. Its instructions are not carried over.
+	var inherited []Item
+	if cr.PreviousResponseID != "" {
+		if inherited, err = h.inherited(ctx, cr.PreviousResponseID); err != nil {
+			return nil, err
+		}
+	}
+	newItems, err := parseInput(cr.Input, inherited)
+	if err != nil {
+		return nil, err
+	}
+	p.items = append(inherited, newItems...)
+
+	var system []llm.Message
+	p.echo.instructions = json.RawMessage("null")
+	if !isNull(cr.Instructions) {
+		p.echo.instructions = cr.Instructions
+		if system, err = parseInstructions(cr.Instructions, p.names); err != nil {
+			return nil, err
+		}
+	}
+	conv, err := toMessages(p.items, p.names)
+	if err != nil {
+		return nil, err
+	}
+	req.Messages = append(system, conv...)
+	if !forCount {
+		hasTurn := false
+		for _, m := range req.Messages {
+			hasTurn = hasTurn || m.Role != llm.RoleSystem
+		}
+		if !hasTurn {
+			if isNull(cr.Input) && cr.PreviousResponseID == "" {
+				return nil, invalid("input", "Missing required parameter: 'input'.")
+			}
+			return nil, invalid("input", "Invalid 'input': the conversation has no user, assistant or tool content.")
+		}
+	}
+
+	if cr.MaxOutputTokens != nil {
+		if *cr.MaxOutputTokens < 1 {
+			return nil, invalid("max_output_tokens", "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *cr.MaxOutputTokens)
+		}
+		req.MaxTokens = *cr.MaxOutputTokens
+	}
+	req.Temperature, req.TopP = cr.Temperature, cr.TopP
+	if r := cr.Reasoning; r != nil {
+		summary := r.Summary
+		if summary == "" {
+			summary = r.GenerateSummary
+		}
+		req.ReasoningEffort = r.Effort
+		req.Reasoning = r.Effort != "none" && (r.Effort != "" || (summary != "" && summary != "none"))
+		if r.Effort != "" {
+			p.echo.reasoning.Effort = &r.Effort
+		}
+		if summary != "" {
+			p.echo.reasoning.Summary = &summary
+		}
+	}
+
+	p.echo.tools = cr.Tools
+	if p.echo.tools == nil {
+		p.echo.tools = []json.RawMessage{}
+	}
+	p.echo.toolChoice = cr.ToolChoice
+	if isNull(p.echo.toolChoice) {
+		p.echo.toolChoice = json.RawMessage(`"auto"`)
+	}
+	p.echo.temperature, p.echo.topP = cr.Temperature, cr.TopP
+	p.echo.maxOutputTokens, p.echo.maxToolCalls = cr.MaxOutputTokens, cr.MaxToolCalls
+	p.echo.truncation = cr.Truncation
+	if p.echo.truncation == "" {
+		p.echo.truncation = "disabled"
+	}
+	p.echo.user = cr.User
+	return p, nil
+}
+
+// inherited returns the conversation of the previous response: its input
+// items (themselves including what it inherited) and its output items.
+func (h *Handler) inherited(ctx context.Context, id string) ([]Item, error) {
+	const param = "previous_response_id"
+	sr, err := h.load(ctx, id)
+	if err != nil {
+		if gw.ErrorCode(err) == gw.CodeNotFound {
+			e := invalid(param, "Previous response with id '%s' not found.", id)
+			e.Cause = err
+			return nil, e
+		}
+		return nil, err
+	}
+	var (
+		input []json.RawMessage
+		resp  struct {
+			Output []json.RawMessage `json:"output"`
+		}
+	)
+	if len(sr.InputItems) > 0 {
+		if err := json.Unmarshal(sr.InputItems, &input); err != nil {
+			return nil, gw.Wrap(gw.CodeInternal, err, "the stored previous response is unreadable")
+		}
+	}
+	if err := json.Unmarshal(sr.Response, &resp); err != nil {
+		return nil, gw.Wrap(gw.CodeInternal, err, "the stored previous response is unreadable")
+	}
+	items := make([]Item, 0, len(input)+len(resp.Output))
+	for _, raw := range append(input, resp.Output...) {
+		it, err := parseItem(raw, param)
+		if err != nil {
+			return nil, gw.Wrap(gw.CodeInternal, err, "the stored previous response is unreadable")
+		}
+		if it.Type == typeItemRef {
+			continue
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// parseInput converts input (a string or an array of items) to items with
+// ids. item_reference items are replaced by the item they name, looked up in
+// the inherited conversation and earlier input; items whose id is already
+// in the inherited conversation are dropped (a client replaying the previous
+// response's output along with previous_response_id).
+func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+		}
+		return []Item{{Type: typeMessage, ID: newID("msg_"), Status: "completed", Role: "user",
+			Content: []Part{{Type: partInputText, Text: s}}, param: "input"}}, nil
+	case '[':
+	default:
+		return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(raw, &raws); err != nil {
+		return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+	}
+	known := make(map[string]*Item, len(inherited))
+	for i := range inherited {
+		if id := inherited[i].ID; id != "" {
+			known[id] = &inherited[i]
+		}
+	}
+	out := make([]Item, 0, len(raws))
+	for i, r := range raws {
+		param := "input[" + strconv.Itoa(i) + "]"
+		it, err := parseItem(r, param)
+		if err != nil {
+			return nil, err
+		}
+		if it.Type == typeItemRef {
+			ref := known[it.ID]
+			if ref == nil {
+				for j := range out {
+					if out[j].ID == it.ID {
+						ref = &out[j]
+						break
+					}
+				}
+			}
+			if ref == nil {
+				return nil, invalid(param+".id", "Item with id '%s' not found: item references can only name items of the previous response ('previous_response_id') or earlier input items.", it.ID)
+			}
+			it = *ref
+			it.param = param
+			out = append(out, it)
+			continue
+		}
+		if it.ID != "" && known[it.ID] != nil {
+			continue
+		}
+		if it.ID == "" {
+			switch it.Type {
+			case typeMessage:
+				it.ID = newID("msg_")
+			case typeFunctionCall:
+				it.ID = newID("fc_")
+			case typeCallOutput:
+				it.ID = newID("fco_")
+			case typeReasoning:
+				it.ID = newID("rs_")
+			}
+		}
+		if it.Status == "" && it.Type != typeReasoning {
+			it.Status = "completed"
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// parseInstructions converts instructions: a string, or (as stored prompts
+// produce) an array of input items. They become leading system messages.
+func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, error) {
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid("instructions", "Invalid type for 'instructions': expected a string.")
+		}
+		if s == "" {
+			return nil, nil
+		}
+		return []llm.Message{llm.TextMessage(llm.RoleSystem, s)}, nil
+	}
+	var raws []json.RawMessage
+	if raw[0] != '[' || json.Unmarshal(raw, &raws) != nil {
+		return nil, invalid("instructions", "Invalid type for 'instructions': expected a string.")
+	}
+	items := make([]Item, 0, len(raws))
+	for i, r := range raws {
+		it, err := parseItem(r, "instructions["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return toMessages(items, names)
+}
+
+// parseText accepts text.format text and json_object; json_schema is
+// refused with OpenAI's wording, which LangChain recognises.
+func parseText(raw json.RawMessage) (textEcho, error) {
+	te := textEcho{Format: json.RawMessage(`{"type":"text"}`), Verbosity: "medium"}
+	if isNull(raw) {
+		return te, nil
+	}
+	var t struct {
+		Format    json.RawMessage `json:"format"`
+		Verbosity string          `json:"verbosity"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return te, invalid("text", "Invalid type for 'text': expected an object.")
+	}
+	if t.Verbosity != "" {
+		te.Verbosity = t.Verbosity
+	}
+	if isNull(t.Format) {
+		return te, nil
+	}
+	var f struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(t.Format, &f); err != nil {
+		return te, invalid("text.format", "Invalid type for 'text.format': expected an object.")
+	}
+	switch f.Type {
+	case "text", "json_object":
+		te.Format = t.Format
+		return te, nil
+	case "json_schema":
+		return te, invalid("text.format", "'text.format' of type 'json_schema' is not supported with this model")
+	case "":
+		return te, invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
+	default:
+		return te, invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
+	}
+}
+
+// parseMetadata accepts an object of strings.
+func parseMetadata(raw json.RawMessage) (map[string]string, error) {
+	md := map[string]string{}
+	if isNull(raw) {
+		return md, nil
+	}
+	if err := json.Unmarshal(raw, &md); err != nil {
+		return nil, invalid("metadata", "Invalid type for 'metadata': expected an object with string values.")
+	}
+	return md, nil
+}
+
+// toolRef names a function: its namespace ("" for a top-level function
+// tool) and its name.
+type toolRef struct{ namespace, name string }
+
+// toolNames maps the functions of namespace tools (Codex sends
+// {"type":"namespace","name":"multi_agent_v1","tools":[...]}) to the flat
+// tool names the model sees, and back. A namespaced function keeps its own
+// name unless another tool has it, then it is exposed as "namespace.name".
+type toolNames struct {
+	byExposed map[string]toolRef
+	byRef     map[toolRef]string
+}
+
+// exposed returns the name the model knows the function (namespace, name)
+// by.
+func (n *toolNames) exposed(namespace, name string) string {
+	if namespace == "" || n == nil {
+		return name
+	}
+	if e, ok := n.byRef[toolRef{namespace, name}]; ok {
+		return e
+	}
+	return name
+}
+
+// ref returns the namespace and name of the tool the model called by
+// exposed name.
+func (n *toolNames) ref(exposed string) toolRef {
+	if n != nil {
+		if r, ok := n.byExposed[exposed]; ok {
+			return r
+		}
+	}
+	return toolRef{name: exposed}
+}
+
+// add registers a tool and returns its exposed name.
+func (n *toolNames) add(r toolRef) string {
+	e := r.name
+	if _, taken := n.byExposed[e]; taken && r.namespace != "" {
+		e = r.namespace + "." + r.name
+	}
+	if _, taken := n.byExposed[e]; !taken {
+		n.byExposed[e] = r
+		n.byRef[r] = e
+	}
+	return e
+}
+
+// wireTool is the lenient decoding of a tools[] entry.
+type wireTool struct {
+	Type        string            `json:"type"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Parameters  json.RawMessage   `json:"parameters"`
+	Tools       []json.RawMessage `json:"tools"`    // namespace
+	Function    *wireFunction     `json:"function"` // Chat Completions nesting, tolerated
+}
+
+type wireFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+// isWebSearch reports whether typ is OpenAI's web search tool. spark drops
+// it: the upstream web apps browse on their own when a question needs it,
+// so n8n workflows with "Web Search" switched on keep working, with the
+// answer as plain text (no web_search_call item).
+func isWebSearch(typ string) bool {
+	return typ == "web_search" || typ == "web_search_preview" || strings.HasPrefix(typ, "web_search_preview_") ||
+		strings.HasPrefix(typ, "web_search_2")
+}
+
+// parseTools converts function tools (flat, and the functions of namespace
+// tools) to req.Tools. Hosted tools other than web search and custom tools
+// are refused with a 400 naming the tool.
+func parseTools(raws []json.RawMessage, req *llm.Request) (*toolNames, error) {
+	names := &toolNames{byExposed: map[string]toolRef{}, byRef: map[toolRef]string{}}
+	for i, raw := range raws {
+		param := "tools[" + strconv.Itoa(i) + "]"
+		var t wireTool
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, invalid(param, "Invalid type for '%s': expected an object.", param)
+		}
+		switch {
+		case t.Type == "function":
+			if err := addFunction(&t, "", param, req, names); err != nil {
+				return nil, err
+			}
+		case t.Type == "namespace":
+			if t.Name == "" {
+				return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+			}
+			for j, inner := range t.Tools {
+				iparam := param + ".tools[" + strconv.Itoa(j) + "]"
+				var it wireTool
+				if err := json.Unmarshal(inner, &it); err != nil {
+					return nil, invalid(iparam, "Invalid type for '%s': expected an object.", iparam)
+				}
+				if it.Type != "function" && it.Type != "" {
+					return nil, invalid(iparam+".type", "Tool '%s' in namespace '%s' has type '%s'; only function tools are supported by this gateway.", it.Name, t.Name, it.Type)
+				}
+				if err := addFunction(&it, t.Name, iparam, req, names); err != nil {
+					return nil, err
+				}
+			}
+		case isWebSearch(t.Type):
+			// Dropped; see isWebSearch.
+		case t.Type == "custom":
+			return nil, invalid(param+".type", "Custom tools ('%s') are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"name\",\"parameters\"}) instead.", t.Name)
+		case t.Type == "":
+			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
+		default:
+			return nil, invalid(param+".type", "The built-in tool '%s' (%s) is not supported by this gateway: spark answers through consumer AI web apps, which cannot run OpenAI's hosted tools. Remove it from 'tools' (in n8n, switch that built-in tool off) or declare a function tool instead.", t.Type, param)
+		}
+	}
+	return names, nil
+}
+
+// addFunction converts one function tool.
+func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *toolNames) error {
+	name, desc, schema := t.Name, t.Description, t.Parameters
+	if name == "" && t.Function != nil {
+		name, desc, schema = t.Function.Name, t.Function.Description, t.Function.Parameters
+	}
+	if name == "" {
+		return invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
+	if !isNull(schema) {
+		if schema[0] != '{' {
+			return invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		tool.Parameters = schema
+	}
+	req.Tools = append(req.Tools, tool)
+	return nil
+}
+
+// toolChoiceObject is the lenient decoding of an object tool_choice.
+type toolChoiceObject struct {
+	Type         string          `json:"type"`
+	Name         string          `json:"name"`
+	Namespace    string          `json:"namespace"`
+	Mode         string          `json:"mode"`
+	Tools        []choiceTool    `json:"tools"`
+	AllowedTools *allowedTools   `json:"allowed_tools"` // Chat Completions nesting, tolerated
+	Function     *wireFunction   `json:"function"`
+	ServerLabel  json.RawMessage `json:"server_label"`
+}
+
+type allowedTools struct {
+	Mode  string       `json:"mode"`
+	Tools []choiceTool `json:"tools"`
+}
+
+type choiceTool struct {
+	Type      string        `json:"type"`
+	Name      string        `json:"name"`
+	Namespace string        `json:"namespace"`
+	Function  *wireFunction `json:"function"`
+}
+
+// parseToolChoice converts tool_choice. An allowed_tools choice narrows
+// req.Tools to the allowed functions.
+func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (llm.ToolChoice, error) {
+	const param = "tool_choice"
+	tc := llm.ToolChoice{Mode: llm.ToolChoiceAuto}
+	if isNull(raw) {
+		return tc, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		switch s {
+		case "auto", "":
+		case "none":
+			tc.Mode = llm.ToolChoiceNone
+		case "required":
+			tc.Mode = llm.ToolChoiceRequired
+		default:
+			return tc, invalid(param, "Invalid value for 'tool_choice': '%s'. Supported values are: 'none', 'auto' and 'required'.", s)
+		}
+	} else {
+		var o toolChoiceObject
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return tc, invalid(param, "Invalid type for 'tool_choice': expected a string or an object.")
+		}
+		switch {
+		case o.Type == "allowed_tools":
+			mode, list := o.Mode, o.Tools
+			if o.AllowedTools != nil {
+				mode, list = o.AllowedTools.Mode, o.AllowedTools.Tools
+			}
+			allowed := map[string]bool{}
+			for _, t := range list {
+				name := t.Name
+				if name == "" && t.Function != nil {
+					name = t.Function.Name
+				}
+				allowed[names.exposed(t.Namespace, name)] = true
+			}
+			kept := req.Tools[:0]
+			for _, t := range req.Tools {
+				if allowed[t.Name] {
+					kept = append(kept, t)
+				}
+			}
+			req.Tools = kept
+			switch mode {
+			case "required":
+				tc.Mode = llm.ToolChoiceRequired
+			case "auto", "":
+			default:
+				return tc, invalid(param+".mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", mode)
+			}
+		case o.Type == "function":
+			name := o.Name
+			if name == "" && o.Function != nil {
+				name = o.Function.Name
+			}
+			if name == "" {
+				return tc, invalid(param+".name", "Missing required parameter: 'tool_choice.name'.")
+			}
+			tc = llm.ToolChoice{Mode: llm.ToolChoiceNamed, Name: names.exposed(o.Namespace, name)}
+		case isWebSearch(o.Type):
+			// Web search tools are dropped; forcing one means "answer".
+		case o.Type == "custom":
+			return tc, invalid(param+".type", "Custom tools are not supported by this gateway.")
+		case o.Type == "":
+			return tc, invalid(param+".type", "Missing required parameter: 'tool_choice.type'.")
+		default:
+			return tc, invalid(param+".type", "The built-in tool '%s' is not supported by this gateway; 'tool_choice' can only name function tools.", o.Type)
+		}
+	}
+	switch tc.Mode {
+	case llm.ToolChoiceRequired:
+		if len(req.Tools) == 0 {
+			return tc, invalid(param, "Invalid value for 'tool_choice': 'required' needs at least one function tool in 'tools'.")
+		}
+	case llm.ToolChoiceNamed:
+		found := false
+		for _, t := range req.Tools {
+			found = found || t.Name == tc.Name
+		}
+		if !found {
+			return tc, invalid(param, "Invalid value for 'tool_choice': no function named '%s' was declared in 'tools'.", tc.Name)
+		}
+	}
+	return tc, nil
+}
+
+// typeErrorDetail describes a json error inside a nested value.
+func typeErrorDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("'%s' must be %s", te.Field, jsonKind(te.Type.String()))
+	}
+	return "malformed value"
+}

@@ -1,0 +1,332 @@
+// Package responses is spark's OpenAI Responses API front-end: it serves
+// POST /v1/responses (plain and streamed), the stored-response routes
+// (GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items)
+// and POST /v1/responses/input_tokens, translating the Responses wire format
+// to and from the provider-neutral types of package llm. n8n (OpenAI node v2
+// and the LangChain chat model), Codex and the newer SDKs speak only this
+// API.
+//
+// The wire rules follow what the official SDKs and those clients actually
+// parse; see shared/specs/client-api-surface.md sections 0, 2, 5.2 and 6.
+// Authentication, CORS, route aliasing and rate limits are the server
+// middleware's job; errors use the OpenAI envelope of package openai.
+//
+// Responses are stored (store defaults to true, as at OpenAI) in a
+// [store.ResponseStore], scoped to the client API key that created them, so
+// that previous_response_id and GET work; a response of another key is
+// reported as not found.
+package responses
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/store"
+)
+
+// DefaultMaxBodyBytes is the default request body limit (32 MiB, as the
+// OpenAI API): enough for a few inline images or a PDF.
+const DefaultMaxBodyBytes = 32 << 20
+
+// DefaultMaxStoredBytes bounds what one stored response may take (its
+// response object plus its input items, inherited ones included). Larger
+// responses are answered but not stored.
+const DefaultMaxStoredBytes = 8 << 20
+
+// DefaultStoreTTL is how long stored responses are kept (OpenAI keeps them
+// 30 days).
+const DefaultStoreTTL = 30 * 24 * time.Hour
+
+// pruneInterval is how often, at most, expired responses are deleted.
+const pruneInterval = time.Hour
+
+// Backend answers chat requests and lists models. It is the same interface
+// as the Chat Completions front-end's ([openai.Backend]), so one
+// implementation serves both.
+//
+// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
+// known). The stream yields text, reasoning, tool-call and image deltas, then
+// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
+// other Recv error is a mid-stream failure. The handler closes every stream
+// it gets, early when the client goes away. ctx is the client request's
+// context: it is cancelled when the client disconnects.
+type Backend = openai.Backend
+
+// Options tunes a Handler. The zero value is usable.
+type Options struct {
+	// MaxBodyBytes limits request bodies; larger ones get 413.
+	// Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// HideReasoning drops reasoning items from answers (REASONING_HIDE);
+	// reasoning token counts are still reported.
+	HideReasoning bool
+	// MaxStoredBytes bounds one stored response (response object plus
+	// input items); larger ones are not stored (the answer says
+	// "store": false) and a warning is logged. Zero means
+	// DefaultMaxStoredBytes.
+	MaxStoredBytes int
+	// StoreTTL is how long stored responses are kept; older ones are
+	// not found and are pruned from the store now and then. Zero means
+	// DefaultStoreTTL.
+	StoreTTL time.Duration
+	// Logger receives diagnostics (mid-stream failures, clients that went
+	// away, store failures). Nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time (created_at, completed_at, expiry).
+	// Nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the Responses routes. It is safe for concurrent use.
+type Handler struct {
+	b    Backend
+	st   store.ResponseStore // nil: nothing is stored
+	opts Options
+	log  *slog.Logger
+
+	pruneMu   sync.Mutex
+	lastPrune time.Time
+}
+
+// New returns a Handler answering from b and keeping responses in st. A nil
+// st disables storage: answers say "store": false, previous_response_id
+// and GET find nothing.
+func New(b Backend, st store.ResponseStore, opts Options) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxStoredBytes <= 0 {
+		opts.MaxStoredBytes = DefaultMaxStoredBytes
+	}
+	if opts.StoreTTL <= 0 {
+		opts.StoreTTL = DefaultStoreTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{b: b, st: st, opts: opts, log: log}
+}
+
+// Register adds the handler's routes to mux under prefix, which is "" or a
+// path like "/hf" (no trailing slash):
+//
+//	POST   {prefix}/v1/responses
+//	POST   {prefix}/v1/responses/input_tokens
+//	POST   {prefix}/v1/responses/compact            (404: not supported)
+//	GET    {prefix}/v1/responses/{id}
+//	DELETE {prefix}/v1/responses/{id}
+//	GET    {prefix}/v1/responses/{id}/input_items
+//	POST   {prefix}/v1/responses/{id}/cancel        (400/404: no background mode)
+func (h *Handler) Register(mux *http.ServeMux, prefix string) {
+	p := prefix + "/v1/responses"
+	mux.Handle("POST "+p, h.handle(h.create))
+	mux.Handle("POST "+p+"/input_tokens", h.handle(h.inputTokens))
+	mux.Handle("POST "+p+"/compact", h.handle(h.compact))
+	mux.Handle("GET "+p+"/{id}", h.handle(h.get))
+	mux.Handle("DELETE "+p+"/{id}", h.handle(h.delete))
+	mux.Handle("GET "+p+"/{id}/input_items", h.handle(h.inputItems))
+	mux.Handle("POST "+p+"/{id}/cancel", h.handle(h.cancel))
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing
+// it. A handler that has started a response body must render its own
+// errors and return nil (streams end with response.failed).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts fn, rendering its error in the OpenAI envelope.
+func (h *Handler) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
+			level = slog.LevelWarn
+		}
+		h.log.LogAttrs(r.Context(), level, "responses: request failed",
+			slog.String("request_id", reqctx.RequestID(r.Context())),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+		openai.WriteError(w, err)
+	})
+}
+
+// now is the handler's clock.
+func (h *Handler) now() time.Time { return h.opts.Now() }
+
+// invalid returns a 400 invalid_request error about param.
+func invalid(param, format string, args ...any) *gw.Error {
+	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
+	e.Param = param
+	return e
+}
+
+// newID returns a fresh id with prefix, e.g. resp_0a1b... (48 hex digits,
+// like OpenAI's).
+func newID(prefix string) string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// decodeBody reads the JSON body of r into v, limited to limit bytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var (
+		tooLarge *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
+			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
+	case errors.As(err, &typeErr):
+		param := typeErr.Field
+		if param == "" {
+			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+				Message: "The request body must be a JSON object."}
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Cause: err,
+			Message: fmt.Sprintf("Invalid type for '%s': expected %s, but got a JSON %s.", param, jsonKind(typeErr.Type.String()), typeErr.Value)}
+	case errors.Is(err, io.EOF):
+		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
+	default:
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
+	}
+}
+
+// jsonKind names a Go type in JSON terms for error messages.
+func jsonKind(goType string) string {
+	goType = strings.TrimLeft(goType, "*")
+	switch {
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "a boolean"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "uint"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+// marshal encodes v as one line of JSON without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// writeJSON writes v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := marshal(v)
+	if err != nil {
+		// Only unsupported values fail, and the response types have none.
+		openai.WriteError(w, err)
+		return
+	}
+	writeRawJSON(w, status, b)
+}
+
+// writeRawJSON writes b, a JSON document, with the given status.
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte{'\n'})
+}
+
+// notFound is the 404 of an unknown (or another key's, or expired)
+// response id.
+func notFound(id string) *gw.Error {
+	return gw.Errorf(gw.CodeNotFound, "Response with id '%s' not found.", id)
+}
+
+// load returns the stored response id of the request's key, or a 404
+// (unknown, another key's, expired, or storage disabled).
+func (h *Handler) load(ctx context.Context, id string) (store.StoredResponse, error) {
+	if h.st == nil || id == "" {
+		return store.StoredResponse{}, notFound(id)
+	}
+	sr, err := h.st.GetResponse(ctx, reqctx.KeyID(ctx), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// The cause (for instance a response sealed under an older
+		// master key) is logged, never shown.
+		e := notFound(id)
+		e.Cause = err
+		return store.StoredResponse{}, e
+	case err != nil:
+		return store.StoredResponse{}, gw.Wrap(gw.CodeInternal, err, "could not read the stored response")
+	}
+	if h.expired(sr.CreatedAt) {
+		return store.StoredResponse{}, notFound(id)
+	}
+	return sr, nil
+}
+
+// expired reports whether a response created at t is past its TTL.
+func (h *Handler) expired(t time.Time) bool {
+	return !t.IsZero() && h.now().Sub(t) > h.opts.StoreTTL
+}
+
+// maybePrune deletes expired responses at most once per pruneInterval.
+// It runs on a request's goroutine after its answer was written.
+func (h *Handler) maybePrune(ctx context.Context) {
+	if h.st == nil {
+		return
+	}
+	now := h.now()
+	h.pruneMu.Lock()
+	if !h.lastPrune.IsZero() && now.Sub(h.lastPrune) < pruneInterval {
+		h.pruneMu.Unlock()
+		return
+	}
+	h.lastPrune = now
+	h.pruneMu.Unlock()
+	n, err := h.st.PruneResponses(context.WithoutCancel(ctx), now.Add(-h.opts.StoreTTL))
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "responses: pruning expired responses failed", slog.Any("error", err))
+		return
+	}
+	if n > 0 {
+		h.log.LogAttrs(ctx, slog.LevelDebug, "responses: pruned expired responses", slog.Int("count", n))
+	}
+}
