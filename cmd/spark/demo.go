@@ -46,18 +46,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	key := "sk-demo-" + rand.Text()
 	cfg := &config.Config{
 		Port: max(*port, 1), Host: "127.0.0.1", APISecret: key, DataDir: dataDir,
-		GSCookie:             "session_id=demo-alpha,session_id=demo-beta,session_id=limited-demo",
-		GensparkBaseURL:      simURL,
-		GeminiBaseURL:        simURL,
-		GeminiUploadURL:      simURL,
-		GoogleAccountsURL:    simURL,
-		GoogleAIBaseURL:      simURL,
-		RecaptchaProxyURL:    simURL,
-		Debug:                *debug,
-		RateLimitCookieLock:  600,
-		AutoModelChatMapType: 1,
-		ToolCallingEnabled:   true,
-		PoolStrategy:         "round-robin",
+		GSCookie:              "session_id=demo-alpha,session_id=demo-beta,session_id=limited-demo",
+		GensparkBaseURL:       simURL,
+		GeminiBaseURL:         simURL,
+		GeminiUploadURL:       simURL,
+		GoogleAccountsURL:     simURL,
+		GoogleAIBaseURL:       simURL,
+		RecaptchaProxyURL:     simURL,
+		Debug:                 *debug,
+		RateLimitCookieLock:   600,
+		AutoModelChatMapType:  1,
+		ToolCallingEnabled:    true,
+		PoolStrategy:          "round-robin",
+		ImageProxyCookieHosts: "127.0.0.1",
+		ImageProxyTTL:         24 * time.Hour,
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/apikey"
@@ -24,6 +25,7 @@ import (
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/httpx"
+	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/limit"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
@@ -152,6 +154,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	srvOpts := server.Options{
 		Logger:     log,
 		Prefix:     cfg.Prefix(),
+		PublicURL:  cfg.PublicURL,
+		TrustProxy: cfg.TrustProxy,
 		WriteError: writeError,
 		Debug:      cfg.Debug,
 	}
@@ -175,8 +179,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 	}
 	a.server = server.New(srvOpts)
-	openai.New(a.gateway, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
-	responses.New(a.gateway, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(a.server.Mux(), "")
+	if err := a.routes(sealer, clients); err != nil {
+		return nil, err
+	}
 
 	tokens.Warm()
 	if a.gemini != nil {
@@ -221,6 +226,36 @@ func (a *App) RotateCookies(ctx context.Context) {
 		}
 	}
 	a.gemini.RotateDue(ctx, accts)
+}
+
+// routes registers every front-end on the server.
+func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
+	cfg, log, mux := a.cfg, a.log, a.server.Mux()
+	signer, err := imageproxy.NewSigner(imageproxy.KeyFromSealer(sealer), imageproxy.SignerOptions{
+		Prefix: cfg.Prefix(), TTL: cfg.ImageProxyTTL, PublicURL: cfg.PublicURL,
+	})
+	if err != nil {
+		return fmt.Errorf("image proxy: %w", err)
+	}
+	fopts := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(a.db), Clients: clients}
+	if hosts := config.Cookies(cfg.ImageProxyCookieHosts); len(hosts) > 0 {
+		fopts.CookieAllowed = imageproxy.AllowHosts(hosts...)
+	}
+	fetcher, err := imageproxy.NewFetcher(fopts)
+	if err != nil {
+		return fmt.Errorf("image proxy: %w", err)
+	}
+	imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Register(mux)
+
+	chat := chatBackend{gw: a.gateway, signer: signer}
+	openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
+	responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
+	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, Logger: log})
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	mh.Register(mux)
+	return nil
 }
 
 // providers builds the upstreams that have accounts (Genspark also when no

@@ -64,17 +64,19 @@ func start(t *testing.T, mutate func(c *config.Config)) *harness {
 
 	cfg := &config.Config{
 		Port: 7055, APISecret: testKey, DataDir: t.TempDir(),
-		GSCookie:             "session_id=alpha-account,session_id=beta-account",
-		GensparkBaseURL:      simSrv.URL,
-		GeminiBaseURL:        simSrv.URL,
-		GeminiUploadURL:      simSrv.URL,
-		GoogleAccountsURL:    simSrv.URL,
-		GoogleAIBaseURL:      simSrv.URL,
-		RateLimitCookieLock:  600,
-		AutoModelChatMapType: 1,
-		ToolCallingEnabled:   true,
-		PoolStrategy:         "random",
-		Debug:                true,
+		GSCookie:              "session_id=alpha-account,session_id=beta-account",
+		GensparkBaseURL:       simSrv.URL,
+		GeminiBaseURL:         simSrv.URL,
+		GeminiUploadURL:       simSrv.URL,
+		GoogleAccountsURL:     simSrv.URL,
+		GoogleAIBaseURL:       simSrv.URL,
+		RateLimitCookieLock:   600,
+		AutoModelChatMapType:  1,
+		ToolCallingEnabled:    true,
+		PoolStrategy:          "random",
+		ImageProxyCookieHosts: "127.0.0.1",
+		ImageProxyTTL:         time.Hour,
+		Debug:                 true,
 	}
 	if mutate != nil {
 		mutate(cfg)

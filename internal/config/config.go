@@ -46,6 +46,11 @@ type Config struct {
 	ReasoningHide        bool   `env:"REASONING_HIDE"`
 	ToolCallingEnabled   bool   `env:"TOOL_CALLING_ENABLED" envDefault:"true"`
 
+	PublicURL             string        `env:"PUBLIC_URL"`
+	TrustProxy            bool          `env:"TRUST_PROXY"`
+	ImageProxyTTL         time.Duration `env:"IMAGE_PROXY_TTL" envDefault:"24h"`
+	ImageProxyCookieHosts string        `env:"IMAGE_PROXY_COOKIE_HOSTS"`
+
 	PoolStrategy          string `env:"POOL_STRATEGY" envDefault:"random"`
 	AccountMaxConcurrency int    `env:"ACCOUNT_MAX_CONCURRENCY"`
 

@@ -9,7 +9,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -83,10 +82,6 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	if err != nil {
 		return nil, err
 	}
-	if k := match.Model.Kind; k != "" && k != llm.KindChat {
-		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
-			Message: fmt.Sprintf("model `%s` is a%s %s model; use /v1/%ss/generations", req.Model, article(string(k)), k, k)}
-	}
 	if err := s.resolveMedia(ctx, req); err != nil {
 		return nil, err
 	}
@@ -118,6 +113,7 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 			return &stream{
 				inner: st, first: first, hasFirst: true, lease: lease,
 				hide: s.opts.HideReasoning, promptTokens: promptTokens,
+				account: acct.ID,
 			}, nil
 		}
 		lease.Release(err)
@@ -203,13 +199,6 @@ func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
 	return nil
 }
 
-func article(word string) string {
-	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
-		return "n"
-	}
-	return ""
-}
-
 // stream wraps a provider stream: it replays the peeked first event, drops
 // reasoning when hidden, counts completion tokens once at the end, emits the
 // usage event, and releases the lease with the outcome.
@@ -220,6 +209,7 @@ type stream struct {
 	lease        pool.Lease
 	hide         bool
 	promptTokens int
+	account      string // id of the leased account, stamped on image media
 
 	text, reasoning strings.Builder
 	toolArgs        strings.Builder
@@ -253,6 +243,14 @@ func (s *stream) Recv() (llm.Event, error) {
 				continue
 			}
 			s.reasoning.WriteString(ev.Text)
+		case llm.EventImage:
+			// Generated media may only be fetchable with the account's
+			// cookies (Gemini): say which account produced it.
+			if ev.Media != nil && ev.Media.Account == "" {
+				m := *ev.Media
+				m.Account = s.account
+				ev.Media = &m
+			}
 		case llm.EventTextDelta:
 			s.text.WriteString(ev.Text)
 		case llm.EventToolCallDelta:

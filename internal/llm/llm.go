@@ -10,6 +10,8 @@ package llm
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +60,11 @@ type Media struct {
 	Name     string // file name if the client gave one
 	Data     []byte // inline bytes (decoded base64)
 	URL      string // http(s) URL when not inline
+	// Account is the id of the upstream account that produced a generated
+	// image or video (set on llm.EventImage media by the gateway). Fetching
+	// URL may need that account's cookies (Gemini generated images); the
+	// image proxy signs it into the URLs it mints. Empty on client media.
+	Account string
 }
 
 // ToolCall is a function call made by the model.
@@ -145,6 +152,105 @@ type Request struct {
 	// ClientKey identifies the API key the request came with (a key id, never
 	// the secret). Conversation bindings are scoped to it.
 	ClientKey string
+	// Generation holds the options of an image or video generation request
+	// (/v1/images/*, /v1/videos/generations); nil for ordinary chat, and
+	// providers then use their defaults. Providers that cannot honour an
+	// option ignore it.
+	Generation *GenerationOptions
+}
+
+// GenerationOptions are the parameters of an image or video generation. The
+// zero value of every field means "the provider's default".
+type GenerationOptions struct {
+	// N is how many images (or videos) to generate; 0 means 1. Front-ends
+	// bound it; providers clamp it to what they support.
+	N int
+	// AspectRatio is the upstream aspect ratio ("1:1", "16:9", "9:16",
+	// "4:3", "3:4", "3:2", "2:3") or "auto"; empty means the default (auto
+	// for images, 16:9 for videos). Front-ends derive it from an OpenAI
+	// size with AspectRatioForSize when the client gave a size.
+	AspectRatio string
+	// Size is the client's OpenAI size ("1024x1024", "1792x1024", "auto",
+	// ...), verbatim, for providers that take pixel sizes.
+	Size string
+	// Quality is the client's quality hint ("standard", "hd", "low",
+	// "medium", "high", "auto"); "hd" and "high" ask for high definition.
+	Quality string
+	// Style is the client's style hint ("vivid", "natural"); most
+	// upstreams ignore it.
+	Style string
+	// Duration is a video's length in seconds; 0 means the default (5).
+	Duration int
+	// AutoPrompt lets the upstream rewrite (optimise) the prompt before
+	// generating (Genspark reflection_enabled).
+	AutoPrompt bool
+}
+
+// Count returns the number of items to generate: N, at least 1.
+func (g *GenerationOptions) Count() int {
+	if g == nil || g.N < 1 {
+		return 1
+	}
+	return g.N
+}
+
+// HighDefinition reports whether Quality asks for high definition.
+func (g *GenerationOptions) HighDefinition() bool {
+	if g == nil {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(g.Quality)) {
+	case "hd", "high":
+		return true
+	}
+	return false
+}
+
+// AspectRatios are the aspect ratios AspectRatioForSize answers with, as
+// width:height.
+var AspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"}
+
+// AspectRatioForSize maps an OpenAI image size to an aspect ratio:
+//
+//	"" / "auto"                           → "auto"
+//	1024x1024, 512x512, 256x256 (any WxW) → "1:1"
+//	1792x1024 → "16:9"   1024x1792 → "9:16"
+//	1536x1024 → "3:2"    1024x1536 → "2:3"
+//	any other WxH                         → the nearest of AspectRatios
+//	a ratio itself ("16:9", "4:3", ...)   → unchanged when in AspectRatios
+//
+// ok is false for anything else (not WxH with positive integers, nor a
+// known ratio).
+func AspectRatioForSize(size string) (ratio string, ok bool) {
+	s := strings.ToLower(strings.TrimSpace(size))
+	if s == "" || s == "auto" {
+		return "auto", true
+	}
+	for _, r := range AspectRatios {
+		if s == r {
+			return r, true
+		}
+	}
+	ws, hs, found := strings.Cut(s, "x")
+	if !found {
+		return "", false
+	}
+	w, werr := strconv.Atoi(ws)
+	h, herr := strconv.Atoi(hs)
+	if werr != nil || herr != nil || w <= 0 || h <= 0 || w > 100000 || h > 100000 {
+		return "", false
+	}
+	want := math.Log(float64(w) / float64(h))
+	best, bestDist := "", math.Inf(1)
+	for _, r := range AspectRatios {
+		a, b, _ := strings.Cut(r, ":")
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		if d := math.Abs(math.Log(float64(x)/float64(y)) - want); d < bestDist {
+			best, bestDist = r, d
+		}
+	}
+	return best, true
 }
 
 // LastUserText returns the text of the last user message.

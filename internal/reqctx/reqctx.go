@@ -36,3 +36,17 @@ func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
 }
+
+const baseURLKey ctxKey = 100
+
+// WithBaseURL returns a copy of ctx carrying the gateway's external base
+// URL as the client reached it (scheme://host, no trailing slash).
+func WithBaseURL(ctx context.Context, base string) context.Context {
+	return context.WithValue(ctx, baseURLKey, base)
+}
+
+// BaseURL returns the external base URL carried by ctx, or "".
+func BaseURL(ctx context.Context) string {
+	b, _ := ctx.Value(baseURLKey).(string)
+	return b
+}

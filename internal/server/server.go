@@ -43,7 +43,8 @@ type Options struct {
 	IPLimiter  Limiter     // nil = no per-IP limit
 	KeyLimiter Limiter     // nil = no per-key limit
 	WriteError ErrorWriter
-	TrustProxy bool // take the client IP from X-Forwarded-For / X-Real-IP
+	TrustProxy bool   // take the client IP and scheme from X-Forwarded-* headers
+	PublicURL  string // external base URL for links spark mints (PUBLIC_URL)
 	Debug      bool
 }
 
@@ -132,8 +133,33 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 		id := "req_" + hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-Id", id)
 		w.Header().Set("Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(reqctx.WithRequestID(r.Context(), id)))
+		ctx := reqctx.WithRequestID(r.Context(), id)
+		ctx = reqctx.WithBaseURL(ctx, s.baseURL(r))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// baseURL is the origin the client reached the gateway at (no route
+// prefix): PUBLIC_URL when set, else
+// the request's scheme and host (forwarded headers only behind a trusted
+// proxy).
+func (s *Server) baseURL(r *http.Request) string {
+	if s.opts.PublicURL != "" {
+		return strings.TrimRight(s.opts.PublicURL, "/")
+	}
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if s.opts.TrustProxy {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/\\ ") {
+			host = h
+		}
+	}
+	return scheme + "://" + host
 }
 
 // statusRecorder captures the status for the access log and forwards
@@ -343,12 +369,18 @@ func APIKey(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("Api-Key"))
 }
 
+// isPublic reports routes whose URL is itself the capability (signed image
+// proxy links): they need no API key.
+func isPublic(r *http.Request) bool {
+	return r.URL.Path == "/v1/images/proxy" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.opts.Keys == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isAPI(r) {
+		if !isAPI(r) || isPublic(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -29,6 +29,13 @@ const (
 	defaultVideoDuration = 5
 )
 
+// MaxGenerations bounds llm.GenerationOptions.N: one request sends at most
+// this many generation asks (one task each).
+const MaxGenerations = 4
+
+// maxVideoDuration bounds a requested video length in seconds.
+const maxVideoDuration = 60
+
 // maxGenerationBody bounds a generation ask body, read whole (§2.6).
 const maxGenerationBody = 16 << 20
 
@@ -88,10 +95,15 @@ type generation struct {
 }
 
 // generate runs an image or video job for a chat request (§4.3): the last
-// user message is the prompt (its first image, if any, the reference), the
-// answer is one EventImage per generated file. The ask is sent here, so its
-// failure signals surface from Chat; the task-status wait happens in the
-// stream's first Recv.
+// user message is the prompt (its first image, if any, the reference or
+// first frame), the answer is one EventImage per generated file.
+// req.Generation, when set, chooses the aspect ratio (or the OpenAI size it
+// is mapped from), high definition, prompt optimisation
+// (reflection_enabled), a video's duration, and how many files to make: N
+// files are N asks of one task each, sent one after the other, whose tasks
+// are then awaited on one task-status stream. The asks are sent here, so
+// their failure signals surface from Chat; the task-status wait happens in
+// the stream's first Recv.
 func (p *Provider) generate(ctx context.Context, acct *gw.Account, cookie string, req *llm.Request, m llm.ModelInfo) (llm.Stream, error) {
 	g := generation{kind: m.Kind, typ: typeImage, statusURL: p.base + "/api/ig_tasks_status", noun: "image"}
 	if m.Kind == llm.KindVideo {
@@ -100,6 +112,14 @@ func (p *Provider) generate(ctx context.Context, acct *gw.Account, cookie string
 	prompt := strings.TrimSpace(req.LastUserText())
 	if prompt == "" {
 		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Message: g.noun + " generation needs a text prompt in the last user message", Param: "messages", Provider: Name}
+	}
+	opts := req.Generation
+	if opts == nil {
+		opts = &llm.GenerationOptions{}
+	}
+	aspect, err := aspectRatio(opts, g.kind)
+	if err != nil {
+		return nil, err
 	}
 	var content any = prompt
 	if ref := referenceImage(req); ref != nil {
@@ -117,12 +137,18 @@ func (p *Provider) generate(ctx context.Context, acct *gw.Account, cookie string
 		UserSInput:         prompt,
 	}
 	if g.kind == llm.KindVideo {
+		duration := opts.Duration
+		if duration <= 0 {
+			duration = defaultVideoDuration
+		}
 		body.ExtraData = videoExtra{ModelConfigs: []videoConfig{{
-			Model: model, AspectRatio: defaultVideoAspect, Duration: defaultVideoDuration,
+			Model: model, AspectRatio: aspect, Duration: min(duration, maxVideoDuration),
+			ReflectionEnabled: opts.AutoPrompt,
 		}}}
 	} else {
 		body.ExtraData = imageExtra{LLMModel: "gpt-4o", ModelConfigs: []imageConfig{{
-			Model: model, AspectRatio: "auto", Style: "auto",
+			Model: model, AspectRatio: aspect, Style: "auto",
+			HD: opts.HighDefinition(), ReflectionEnabled: opts.AutoPrompt,
 		}}}
 	}
 	client, err := p.cfg.Clients.Get(acct.Proxy)
@@ -130,37 +156,89 @@ func (p *Provider) generate(ctx context.Context, acct *gw.Account, cookie string
 		return nil, newErr(gw.CodeInternal, "Genspark account proxy is invalid", nil) // the URL may hold credentials
 	}
 	up := &upstream{p: p, client: client, cookie: cookie}
-	if body.GRecaptchaToken, err = up.recaptchaToken(ctx); err != nil {
-		return nil, err
-	}
 	sctx, cancel := context.WithCancel(ctx)
-	resp, err := up.post(sctx, p.base+"/api/copilot/ask", "*/*", body)
+	var tasks, projects []string
+	for range min(opts.Count(), MaxGenerations) {
+		projectID, ids, err := up.startGeneration(sctx, body, g)
+		if err != nil {
+			cancel()
+			// Jobs already started by this request produce files nobody
+			// will see; their chats are deleted like a finished job's.
+			p.deleteProjects(acct, cookie, projects)
+			return nil, err
+		}
+		if projectID != "" {
+			projects = append(projects, projectID)
+		}
+		tasks = append(tasks, ids...)
+	}
+	p.log.DebugContext(ctx, "generation started", "account", acct.String(), "kind", g.kind, "tasks", len(tasks))
+	return &genStream{ctx: sctx, cancel: cancel, up: up, g: g, tasks: tasks, projectIDs: projects, acct: acct}, nil
+}
+
+// startGeneration sends one generation ask (with a fresh reCAPTCHA token)
+// and returns its project id and task ids.
+func (up *upstream) startGeneration(ctx context.Context, body genBody, g generation) (projectID string, tasks []string, err error) {
+	if body.GRecaptchaToken, err = up.recaptchaToken(ctx); err != nil {
+		return "", nil, err
+	}
+	resp, err := up.post(ctx, up.p.base+"/api/copilot/ask", "*/*", body)
 	if err != nil {
-		cancel()
-		return nil, err
+		return "", nil, err
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxGenerationBody))
 	resp.Body.Close()
 	if err != nil {
-		cancel()
-		if cerr := sctx.Err(); cerr != nil {
-			return nil, ctxErr(cerr)
+		if cerr := ctx.Err(); cerr != nil {
+			return "", nil, ctxErr(cerr)
 		}
-		return nil, newErr(gw.CodeTransient, msgClosedEarly, err)
+		return "", nil, newErr(gw.CodeTransient, msgClosedEarly, err)
 	}
 	if sig := detectBody(raw); sig != nil {
-		cancel()
-		return nil, sig
+		return "", nil, sig
 	}
-	projectID, tasks := taskIDs(raw, g.kind)
+	projectID, tasks = taskIDs(raw, g.kind)
 	if len(tasks) == 0 {
-		cancel()
 		// genspark2api: "No valid task IDs received"; its maintainer ties it
 		// to a failed reCAPTCHA v3 check.
-		return nil, newErr(gw.CodeUpstream, "Genspark started no "+g.noun+" generation task", excerptErr(raw))
+		return "", nil, newErr(gw.CodeUpstream, "Genspark started no "+g.noun+" generation task", excerptErr(raw))
 	}
-	p.log.DebugContext(ctx, "generation started", "account", acct.String(), "kind", g.kind, "tasks", len(tasks))
-	return &genStream{ctx: sctx, cancel: cancel, up: up, g: g, tasks: tasks, projectID: projectID, acct: acct}, nil
+	return projectID, tasks, nil
+}
+
+// aspectRatio is the model_configs aspect_ratio of a job: the requested
+// ratio, else the one of the requested OpenAI size, else auto for images
+// and 16:9 for videos (which have no auto).
+func aspectRatio(opts *llm.GenerationOptions, kind llm.ModelKind) (string, error) {
+	ratio := strings.TrimSpace(opts.AspectRatio)
+	if ratio == "" && strings.TrimSpace(opts.Size) != "" {
+		r, ok := llm.AspectRatioForSize(opts.Size)
+		if !ok {
+			return "", &gw.Error{Code: gw.CodeInvalidRequest, Param: "size", Provider: Name,
+				Message: "size `" + opts.Size + "` is not WIDTHxHEIGHT, auto, or an aspect ratio such as 16:9"}
+		}
+		ratio = r
+	}
+	if kind == llm.KindVideo && (ratio == "" || ratio == "auto") {
+		return defaultVideoAspect, nil
+	}
+	if ratio == "" {
+		return "auto", nil
+	}
+	return ratio, nil
+}
+
+// deleteProjects deletes the chats of generation jobs in the background
+// when AutoDelete is on, except statically bound ones.
+func (p *Provider) deleteProjects(acct *gw.Account, cookie string, projects []string) {
+	if !p.cfg.AutoDelete {
+		return
+	}
+	for _, id := range projects {
+		if id != "" && !p.staticIDs[id] {
+			p.deleteLater(acct, cookie, id)
+		}
+	}
 }
 
 // referenceImage returns the first inline image of the last user message.
@@ -221,13 +299,13 @@ func taskIDs(body []byte, kind llm.ModelKind) (projectID string, ids []string) {
 // genStream waits for the tasks of one generation job and delivers the
 // results.
 type genStream struct {
-	ctx       context.Context
-	cancel    context.CancelFunc
-	up        *upstream
-	g         generation
-	tasks     []string
-	projectID string
-	acct      *gw.Account
+	ctx        context.Context
+	cancel     context.CancelFunc
+	up         *upstream
+	g          generation
+	tasks      []string
+	projectIDs []string
+	acct       *gw.Account
 
 	started bool
 	queue   []llm.Event
@@ -252,10 +330,7 @@ func (s *genStream) Recv() (llm.Event, error) {
 			}
 			s.queue = append(s.queue, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
 			s.err = io.EOF
-			p := s.up.p
-			if p.cfg.AutoDelete && s.projectID != "" && !p.staticIDs[s.projectID] {
-				p.deleteLater(s.acct, s.up.cookie, s.projectID)
-			}
+			s.up.p.deleteProjects(s.acct, s.up.cookie, s.projectIDs)
 		}
 	}
 	if len(s.queue) > 0 {

@@ -309,7 +309,8 @@ func upstreamName(model string) string {
 // For a catalog image or video model Chat runs a generation job instead
 // (§4.3): the last user message is the prompt and the answer is one
 // EventImage per generated file (URL; video files too, with a video MIME
-// type).
+// type); req.Generation (n, aspect ratio or size, quality, duration,
+// auto prompt) shapes the job.
 func (p *Provider) Chat(ctx context.Context, acct *gw.Account, req *llm.Request) (llm.Stream, error) {
 	if acct == nil {
 		return nil, newErr(gw.CodeInternal, "no account given", nil)

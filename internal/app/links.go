@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+
+	"github.com/sparkgw/spark/internal/imageproxy"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+)
+
+// chatBackend is the gateway as the chat front-ends see it: generated
+// images come out as spark-signed proxy links (absolute, on the base URL the
+// client used) instead of upstream URLs that need the account's cookies.
+type chatBackend struct {
+	gw     backend
+	signer *imageproxy.Signer
+}
+
+// backend is what every front-end needs from the gateway core.
+type backend interface {
+	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
+	Models(ctx context.Context) []llm.ModelInfo
+}
+
+func (b chatBackend) Models(ctx context.Context) []llm.ModelInfo { return b.gw.Models(ctx) }
+
+func (b chatBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	st, err := b.gw.Chat(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}, nil
+}
+
+type linkingStream struct {
+	llm.Stream
+	signer *imageproxy.Signer
+	base   string
+}
+
+func (s *linkingStream) Recv() (llm.Event, error) {
+	ev, err := s.Stream.Recv()
+	if err == nil && ev.Type == llm.EventImage && ev.Media != nil && ev.Media.URL != "" && ev.Media.Account != "" {
+		m := *ev.Media
+		m.URL = s.base + s.signer.Mint(m.URL, m.Account, 0)
+		ev.Media = &m
+	}
+	return ev, err
+}
