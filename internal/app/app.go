@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
@@ -250,6 +251,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	chat := chatBackend{gw: a.gateway, signer: signer}
 	openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
 	responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
+	anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, Logger: log})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
@@ -366,7 +368,12 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, erro
 	return p.KeyID, true, nil
 }
 
-// writeError renders errors in the envelope of the API the request speaks.
+// writeError renders errors in the envelope of the API the request speaks:
+// Anthropic's on the Messages routes, OpenAI's everywhere else.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.HasPrefix(r.URL.Path, "/v1/messages") || strings.HasPrefix(r.URL.Path, "/v1/v1/messages") {
+		anthropic.WriteError(w, err)
+		return
+	}
 	openai.WriteError(w, err)
 }

@@ -85,6 +85,11 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	if err := s.resolveMedia(ctx, req); err != nil {
 		return nil, err
 	}
+	if match.Alias != "" {
+		aliased := *req
+		aliased.Model = match.Alias
+		req = &aliased
+	}
 	promptTokens := tokens.Prompt(req)
 	send := req
 	var wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream

@@ -7,6 +7,7 @@ package provider
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -40,6 +41,10 @@ type Match struct {
 	// catch-all (Genspark's Mixture-of-Agents for unknown models); exact
 	// matches of other providers win over it.
 	Fallback bool
+	// Alias, when set, is the name the provider knows the client's model
+	// by (a dated or tiered Claude name resolved by the registry); the
+	// provider must be asked for this name.
+	Alias string
 }
 
 // Registry resolves model names across the configured providers, in
@@ -73,18 +78,14 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 	if strings.TrimSpace(model) == "" {
 		return nil, Match{}, &gw.Error{Code: gw.CodeInvalidRequest, Message: "you must provide a model parameter", Param: "model"}
 	}
-	var fb Provider
-	var fbm Match
-	for _, p := range r.providers {
-		m, ok := p.Resolve(model)
-		if !ok {
-			continue
-		}
-		if !m.Fallback {
+	p, m, fb, fbm := r.exact(model)
+	if p != nil {
+		return p, m, nil
+	}
+	for _, alias := range claudeAliases(model) {
+		if p, m, _, _ := r.exact(alias); p != nil {
+			m.Alias = alias
 			return p, m, nil
-		}
-		if fb == nil {
-			fb, fbm = p, m
 		}
 	}
 	if fb != nil {
@@ -101,6 +102,53 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 		Param:   "model",
 		Message: "The model `" + model + "` does not exist or you do not have access to it. Valid models: " + strings.Join(ids, ", "),
 	}
+}
+
+// exact returns the first provider that serves model by name (not as a
+// catch-all), and the first catch-all match.
+func (r *Registry) exact(model string) (p Provider, m Match, fb Provider, fbm Match) {
+	for _, cand := range r.providers {
+		cm, ok := cand.Resolve(model)
+		if !ok {
+			continue
+		}
+		if !cm.Fallback {
+			return cand, cm, fb, fbm
+		}
+		if fb == nil {
+			fb, fbm = cand, cm
+		}
+	}
+	return nil, Match{}, fb, fbm
+}
+
+// dateSuffix matches the release date Anthropic appends to model ids.
+var dateSuffix = regexp.MustCompile(`-(20\d{6}|latest)$`)
+
+// claudeAliases lists, in order, the names a Claude model id may be served
+// under when no upstream knows it as is (Claude Code sends dated ids such as
+// claude-sonnet-4-5-20250929): the id without its date; for
+// claude-gemini-X, the Gemini model X; then the seed's tiers: opus → the
+// strongest Gemini model, sonnet and haiku → the fast one.
+func claudeAliases(model string) []string {
+	lower := strings.ToLower(model)
+	if !strings.HasPrefix(lower, "claude") {
+		return nil
+	}
+	var out []string
+	if undated := dateSuffix.ReplaceAllString(lower, ""); undated != lower {
+		out = append(out, undated)
+	}
+	if rest, ok := strings.CutPrefix(lower, "claude-gemini-"); ok {
+		out = append(out, rest, "gemini-"+rest)
+	}
+	switch {
+	case strings.Contains(lower, "opus"):
+		out = append(out, "gemini-3-pro")
+	case strings.Contains(lower, "sonnet"), strings.Contains(lower, "haiku"):
+		out = append(out, "gemini-3-flash")
+	}
+	return out
 }
 
 // Models lists every provider's models, first provider first, without

@@ -1,0 +1,151 @@
+// Package anthropic is spark's Anthropic-compatible front-end: it serves
+// POST /v1/messages and POST /v1/messages/count_tokens by translating the
+// Anthropic Messages wire format to and from the provider-neutral types of
+// package llm, so that Claude Code and the Anthropic SDKs work unchanged.
+//
+// The wire rules follow what the official SDKs and Claude Code actually
+// parse; see shared/specs/client-api-surface.md sections 0, 3, 5.1 and 6.
+// GET /v1/models is served by the OpenAI front-end in both shapes.
+// Authentication, CORS, route aliasing and rate limits are the server
+// middleware's job; WriteError renders its failures on these routes.
+package anthropic
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+)
+
+// DefaultMaxBodyBytes is the default request body limit: 32 MiB, the limit
+// of the Anthropic Messages and count_tokens endpoints.
+const DefaultMaxBodyBytes = 32 << 20
+
+// DefaultPingInterval is a sensible Options.PingInterval for production.
+const DefaultPingInterval = 10 * time.Second
+
+// Backend answers chat requests and lists models. It is the same interface
+// as the OpenAI front-end's, so one implementation serves both.
+//
+// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
+// known). The stream yields text, reasoning, tool-call and image deltas, then
+// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
+// other Recv error is a mid-stream failure. The handler closes every stream
+// it gets, early when the client goes away or a stop sequence matched. ctx
+// is (derived from) the client request's context: it is cancelled when the
+// client disconnects or the handler stops reading, and Recv must then
+// return.
+type Backend interface {
+	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
+	Models(ctx context.Context) []llm.ModelInfo
+}
+
+// Options tunes a Handler. The zero value is usable.
+type Options struct {
+	// MaxBodyBytes limits request bodies; larger ones get 413
+	// request_too_large. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// HideReasoning drops reasoning from answers (no thinking blocks, even
+	// when the client enabled thinking); token counts still include it.
+	HideReasoning bool
+	// PingInterval, when positive, sends an "event: ping" keepalive on a
+	// stream whenever the upstream has been silent that long, so that idle
+	// timeouts of proxies and clients do not cut it. This includes the wait
+	// inside Backend.Chat (which may last until the upstream's first
+	// event): if Chat has not returned after PingInterval, the stream
+	// starts (200, message_start, ping) and a later Chat failure is sent
+	// in-band as "event: error"; failures within PingInterval remain real
+	// HTTP errors. Zero disables keepalives (the one ping right after
+	// message_start is always sent) and Chat failures are always real HTTP
+	// errors then.
+	PingInterval time.Duration
+	// Logger receives diagnostics (mid-stream failures, clients that went
+	// away). Nil discards them.
+	Logger *slog.Logger
+}
+
+// Handler serves the Anthropic-compatible routes. It is safe for concurrent
+// use.
+type Handler struct {
+	b    Backend
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Handler answering from b.
+func New(b Backend, opts Options) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.PingInterval < 0 {
+		opts.PingInterval = 0
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{b: b, opts: opts, log: log}
+}
+
+// Register adds the handler's routes to mux under prefix, which is "" or a
+// path like "/hf" (no trailing slash):
+//
+//	POST {prefix}/v1/messages
+//	POST {prefix}/v1/messages/count_tokens
+//
+// Routing is on the path only, so the beta client's "?beta=true" works.
+// Models routes are not registered here (the OpenAI front-end serves both
+// list shapes).
+func (h *Handler) Register(mux *http.ServeMux, prefix string) {
+	mux.Handle("POST "+prefix+"/v1/messages", h.handle(h.messages))
+	mux.Handle("POST "+prefix+"/v1/messages/count_tokens", h.handle(h.countTokens))
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing
+// it. A handler that has started a response body must render its own errors
+// and return nil (streams end with an in-band error event).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts fn: it makes sure the response carries a request-id and
+// renders a returned error with WriteError.
+func (h *Handler) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ensureRequestID(w, r)
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
+			level = slog.LevelWarn
+		}
+		h.log.LogAttrs(r.Context(), level, "anthropic: request failed",
+			slog.String("request_id", reqctx.RequestID(r.Context())),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+		WriteError(w, err)
+	})
+}
+
+// ensureRequestID sets the request-id response header (which the Anthropic
+// SDKs read) when the server middleware has not: from the request context,
+// or a fresh id.
+func ensureRequestID(w http.ResponseWriter, r *http.Request) string {
+	if id := w.Header().Get("Request-Id"); id != "" {
+		return id
+	}
+	id := reqctx.RequestID(r.Context())
+	if id == "" {
+		id = newRequestID()
+	}
+	w.Header().Set("Request-Id", id)
+	return id
+}
+
+// newRequestID returns a fresh request id.
+func newRequestID() string { return "req_" + rand.Text() }

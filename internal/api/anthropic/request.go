@@ -1,0 +1,968 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+)
+
+// messagesRequest is the subset of MessageCreateParams (and of the
+// count_tokens body) spark reads. Unknown fields are ignored: the SDKs and
+// Claude Code add new ones monthly (metadata, context_management,
+// container, service_tier, top_k, cache_control, betas, ...).
+type messagesRequest struct {
+	Model         string            `json:"model"`
+	MaxTokens     *int              `json:"max_tokens"`
+	Messages      []wireMessage     `json:"messages"`
+	System        json.RawMessage   `json:"system"`
+	StopSequences []string          `json:"stop_sequences"`
+	Stream        bool              `json:"stream"`
+	Temperature   *float64          `json:"temperature"`
+	TopP          *float64          `json:"top_p"`
+	Tools         []wireTool        `json:"tools"`
+	ToolChoice    *wireToolChoice   `json:"tool_choice"`
+	Thinking      *wireThinking     `json:"thinking"`
+	OutputConfig  *wireOutputConfig `json:"output_config"`
+	MCPServers    json.RawMessage   `json:"mcp_servers"`
+}
+
+type wireMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// wireBlock is any content block; which fields matter depends on Type.
+type wireBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`        // text
+	Source    json.RawMessage `json:"source"`      // image, document (object); search_result (string)
+	Title     string          `json:"title"`       // document, search_result
+	Context   string          `json:"context"`     // document
+	ID        string          `json:"id"`          // tool_use
+	Name      string          `json:"name"`        // tool_use
+	Input     json.RawMessage `json:"input"`       // tool_use
+	ToolUseID string          `json:"tool_use_id"` // tool_result
+	Content   json.RawMessage `json:"content"`     // tool_result, search_result
+	IsError   bool            `json:"is_error"`    // tool_result
+	ToolName  string          `json:"tool_name"`   // tool_reference
+}
+
+type wireSource struct {
+	Type      string          `json:"type"`
+	MediaType string          `json:"media_type"`
+	Data      string          `json:"data"`
+	URL       string          `json:"url"`
+	FileID    string          `json:"file_id"`
+	Content   json.RawMessage `json:"content"`
+}
+
+type wireTool struct {
+	Type         string          `json:"type"`
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	DeferLoading bool            `json:"defer_loading"`
+}
+
+type wireToolChoice struct {
+	Type                   string `json:"type"`
+	Name                   string `json:"name"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
+}
+
+type wireThinking struct {
+	Type    string `json:"type"`
+	Display string `json:"display"`
+}
+
+type wireOutputConfig struct {
+	Effort string          `json:"effort"`
+	Format json.RawMessage `json:"format"`
+}
+
+// params is a parsed request: the neutral request plus what only shapes the
+// wire answer.
+type params struct {
+	req    llm.Request
+	model  string // as requested, for the answer (the backend may rewrite req.Model)
+	stream bool
+	// stop holds the stop sequences, applied by the front-end because the
+	// upstreams ignore them.
+	stop []string
+	// thinking says whether reasoning is answered as thinking blocks: the
+	// client enabled thinking and did not ask for display "omitted".
+	thinking bool
+}
+
+// invalid returns a 400 invalid_request_error whose message names param the
+// way the Anthropic API does ("messages.0.content: ...").
+func invalid(param, format string, args ...any) *gw.Error {
+	msg := fmt.Sprintf(format, args...)
+	if param != "" {
+		msg = param + ": " + msg
+	}
+	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: msg}
+}
+
+// decodeBody reads the JSON body of r into v, limited to limit bytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	err := json.NewDecoder(body).Decode(v)
+	if err == nil {
+		return nil
+	}
+	var (
+		tooLarge *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
+			Message: fmt.Sprintf("Request exceeds the maximum allowed number of bytes (%d).", tooLarge.Limit)}
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err,
+			Message: fmt.Sprintf("%s: Input should be %s", typeErr.Field, jsonKind(typeErr.Type.String()))}
+	case errors.Is(err, io.EOF):
+		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+			Message: "There was an error parsing the body of your request: it is not valid JSON."}
+	default:
+		// Reading the body failed: the client went away or sent a broken
+		// chunked encoding.
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
+	}
+}
+
+// jsonKind names a Go type in JSON terms for error messages.
+func jsonKind(goType string) string {
+	switch {
+	case goType == "string":
+		return "a valid string"
+	case goType == "bool":
+		return "a valid boolean"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a valid integer"
+	case strings.HasPrefix(goType, "float"):
+		return "a valid number"
+	case strings.HasPrefix(goType, "[]"):
+		return "a valid list"
+	default:
+		return "a valid object"
+	}
+}
+
+// parseRequest validates mr and converts it to neutral form. count relaxes
+// the rules for count_tokens: max_tokens is not required, and features the
+// gateway cannot run (server tools, MCP servers, structured output) are
+// counted or ignored instead of refused, since nothing is generated.
+func parseRequest(mr *messagesRequest, count bool) (*params, error) {
+	p := &params{stream: mr.Stream && !count}
+	req := &p.req
+	if strings.TrimSpace(mr.Model) == "" {
+		return nil, invalid("model", "Field required")
+	}
+	req.Model = mr.Model
+	p.model = mr.Model
+	if !count {
+		if mr.MaxTokens == nil {
+			return nil, invalid("max_tokens", "Field required")
+		}
+		if *mr.MaxTokens < 1 {
+			return nil, invalid("max_tokens", "Input should be greater than or equal to 1")
+		}
+		req.MaxTokens = *mr.MaxTokens
+	}
+	if mr.Messages == nil {
+		return nil, invalid("messages", "Field required")
+	}
+	if len(mr.Messages) == 0 && !count {
+		return nil, invalid("messages", "at least one message is required")
+	}
+	if !count {
+		if mr.OutputConfig != nil && !isNull(mr.OutputConfig.Format) {
+			return nil, invalid("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
+		}
+		if !isNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
+			return nil, invalid("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
+		}
+	}
+
+	var c converter
+	sys, err := c.system(mr.System)
+	if err != nil {
+		return nil, err
+	}
+	if len(sys) > 0 {
+		req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Parts: sys})
+	}
+	for i := range mr.Messages {
+		if err := c.message(&mr.Messages[i], "messages."+strconv.Itoa(i)); err != nil {
+			return nil, err
+		}
+	}
+	req.Messages = append(req.Messages, c.out...)
+
+	if err := parseTools(mr, req, c.refs, count); err != nil {
+		return nil, err
+	}
+
+	req.Temperature = mr.Temperature
+	req.TopP = mr.TopP
+	for _, s := range mr.StopSequences {
+		if s != "" {
+			p.stop = append(p.stop, s)
+		}
+	}
+	req.Stop = p.stop
+
+	if t := mr.Thinking; t != nil && t.Type != "" && t.Type != "disabled" {
+		// enabled, adaptive, and future types: the client wants the model
+		// to think.
+		req.Reasoning = true
+		p.thinking = t.Display != "omitted"
+	}
+	if mr.OutputConfig != nil && mr.OutputConfig.Effort != "" {
+		req.ReasoningEffort = mr.OutputConfig.Effort
+	}
+	return p, nil
+}
+
+// converter turns Anthropic messages into neutral ones.
+type converter struct {
+	out []llm.Message
+	// names maps tool_use ids of the history to their tool names, so that
+	// results carry the name too.
+	names map[string]string
+	// refs holds the tool names of tool_reference blocks (tool search
+	// results): deferred tools they name are offered to the model.
+	refs map[string]bool
+}
+
+// system converts the system prompt: a string or an array of text blocks
+// (cache_control and citations are ignored).
+func (c *converter) system(raw json.RawMessage) ([]llm.Part, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s == "" {
+			return nil, nil
+		}
+		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
+	}
+	if raw[0] != '[' {
+		return nil, invalid("system", "Input should be a valid string or a list of text blocks")
+	}
+	var blocks []wireBlock
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return nil, invalid("system", "Input should be a list of text blocks (%s)", typeErrorDetail(err))
+	}
+	var parts []llm.Part
+	for i := range blocks {
+		b := &blocks[i]
+		if b.Type != "text" {
+			return nil, invalid("system."+strconv.Itoa(i)+".type", "Input should be 'text' (system prompts hold text blocks only), got '%s'", b.Type)
+		}
+		if b.Text != "" {
+			parts = append(parts, llm.Part{Type: llm.PartText, Text: b.Text})
+		}
+	}
+	return parts, nil
+}
+
+// message converts one message and appends the result to c.out: usually one
+// message, but each tool_result block of a user turn becomes its own
+// RoleTool message, in order.
+func (c *converter) message(m *wireMessage, param string) error {
+	var role llm.Role
+	switch m.Role {
+	case "user":
+		role = llm.RoleUser
+	case "assistant":
+		role = llm.RoleAssistant
+	case "system":
+		role = llm.RoleSystem
+	case "":
+		return invalid(param+".role", "Field required")
+	default:
+		return invalid(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
+	}
+	if isNull(m.Content) {
+		return invalid(param+".content", "Field required")
+	}
+	cparam := param + ".content"
+	if m.Content[0] == '"' {
+		var s string
+		if err := json.Unmarshal(m.Content, &s); err != nil {
+			return invalid(cparam, "Input should be a valid string or a list of content blocks")
+		}
+		if s != "" {
+			c.out = append(c.out, llm.TextMessage(role, s))
+		}
+		return nil
+	}
+	if m.Content[0] != '[' {
+		return invalid(cparam, "Input should be a valid string or a list of content blocks")
+	}
+	var blocks []wireBlock
+	if err := json.Unmarshal(m.Content, &blocks); err != nil {
+		return invalid(cparam, "Input should be a list of content blocks (%s)", typeErrorDetail(err))
+	}
+	switch role {
+	case llm.RoleAssistant:
+		return c.assistant(blocks, cparam)
+	case llm.RoleSystem:
+		parts := make([]llm.Part, 0, len(blocks))
+		for i := range blocks {
+			if blocks[i].Type != "text" {
+				return invalid(cparam+"."+strconv.Itoa(i)+".type", "Input should be 'text' in a system message, got '%s'", blocks[i].Type)
+			}
+			if blocks[i].Text != "" {
+				parts = append(parts, llm.Part{Type: llm.PartText, Text: blocks[i].Text})
+			}
+		}
+		if len(parts) > 0 {
+			c.out = append(c.out, llm.Message{Role: llm.RoleSystem, Parts: parts})
+		}
+		return nil
+	default:
+		return c.user(blocks, cparam)
+	}
+}
+
+// assistant converts an assistant turn: text and tool_use blocks. Thinking
+// and redacted_thinking blocks are dropped (they are never sent upstream),
+// as are the records of Anthropic-run server tools (server_tool_use,
+// *_tool_result, mcp_*), which only an Anthropic upstream could replay.
+func (c *converter) assistant(blocks []wireBlock, param string) error {
+	msg := llm.Message{Role: llm.RoleAssistant}
+	for i := range blocks {
+		b := &blocks[i]
+		bparam := param + "." + strconv.Itoa(i)
+		switch b.Type {
+		case "text":
+			if b.Text != "" {
+				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartText, Text: b.Text})
+			}
+		case "tool_use":
+			if b.ID == "" {
+				return invalid(bparam+".id", "Field required")
+			}
+			if b.Name == "" {
+				return invalid(bparam+".name", "Field required")
+			}
+			args, err := inputText(b.Input, bparam+".input")
+			if err != nil {
+				return err
+			}
+			if c.names == nil {
+				c.names = map[string]string{}
+			}
+			c.names[b.ID] = b.Name
+			msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
+				ToolCall: &llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: args}})
+		case "image", "document":
+			parts, err := c.media(b, bparam)
+			if err != nil {
+				return err
+			}
+			msg.Parts = append(msg.Parts, parts...)
+		case "":
+			return invalid(bparam+".type", "Field required")
+		default:
+			// thinking, redacted_thinking, server tool records, and
+			// unknown server-produced blocks.
+		}
+	}
+	if len(msg.Parts) > 0 {
+		c.out = append(c.out, msg)
+	}
+	return nil
+}
+
+// user converts a user turn. Text and media blocks collect into user
+// messages; each tool_result becomes a RoleTool message at its position.
+// Images and PDFs inside tool results cannot travel in a tool message (its
+// content is text), so they follow the results in a user message and the
+// result text says so.
+func (c *converter) user(blocks []wireBlock, param string) error {
+	var cur, deferred []llm.Part
+	flush := func() {
+		if len(cur) > 0 {
+			c.out = append(c.out, llm.Message{Role: llm.RoleUser, Parts: cur})
+			cur = nil
+		}
+	}
+	for i := range blocks {
+		b := &blocks[i]
+		bparam := param + "." + strconv.Itoa(i)
+		if b.Type == "tool_result" {
+			flush()
+			tr, media, err := c.toolResult(b, bparam)
+			if err != nil {
+				return err
+			}
+			c.out = append(c.out, llm.Message{Role: llm.RoleTool,
+				Parts: []llm.Part{{Type: llm.PartToolResult, ToolResult: tr}}})
+			deferred = append(deferred, media...)
+			continue
+		}
+		if len(deferred) > 0 {
+			cur = append(cur, deferred...)
+			deferred = nil
+		}
+		switch b.Type {
+		case "text":
+			if b.Text != "" {
+				cur = append(cur, llm.Part{Type: llm.PartText, Text: b.Text})
+			}
+		case "image", "document":
+			parts, err := c.media(b, bparam)
+			if err != nil {
+				return err
+			}
+			cur = append(cur, parts...)
+		case "search_result":
+			t, err := searchResultText(b, bparam)
+			if err != nil {
+				return err
+			}
+			cur = append(cur, llm.Part{Type: llm.PartText, Text: t})
+		case "thinking", "redacted_thinking":
+			// Not valid in user turns; never sent upstream anyway.
+		case "":
+			return invalid(bparam+".type", "Field required")
+		default:
+			return invalid(bparam+".type", "content blocks of type '%s' are not supported by this gateway in user messages (supported: text, image, document, search_result, tool_result)", b.Type)
+		}
+	}
+	cur = append(cur, deferred...)
+	flush()
+	return nil
+}
+
+// media converts an image or document block to parts.
+func (c *converter) media(b *wireBlock, param string) ([]llm.Part, error) {
+	if b.Type == "image" {
+		m, err := imageSource(b.Source, param+".source")
+		if err != nil {
+			return nil, err
+		}
+		return []llm.Part{{Type: llm.PartImage, Media: m}}, nil
+	}
+	return c.document(b, param)
+}
+
+// imageSource converts the source of an image block.
+func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
+	src, err := decodeSource(raw, param)
+	if err != nil {
+		return nil, err
+	}
+	switch src.Type {
+	case "base64":
+		m, err := base64Media(src, param)
+		if err != nil {
+			return nil, err
+		}
+		if m.MIMEType == "" {
+			m.MIMEType = http.DetectContentType(m.Data)
+		}
+		return m, nil
+	case "url":
+		return urlMedia(src.URL, param+".url")
+	case "file":
+		return nil, fileIDError(param)
+	case "":
+		return nil, invalid(param+".type", "Field required")
+	default:
+		return nil, invalid(param+".type", "Input should be 'base64', 'url' or 'file', got '%s'", src.Type)
+	}
+}
+
+// document converts a document block: PDFs (inline or by URL) become file
+// parts, text sources become text with the title and context as a header,
+// content sources become their text and image parts.
+func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
+	sparam := param + ".source"
+	src, err := decodeSource(b.Source, sparam)
+	if err != nil {
+		return nil, err
+	}
+	switch src.Type {
+	case "base64":
+		m, err := base64Media(src, sparam)
+		if err != nil {
+			return nil, err
+		}
+		if m.MIMEType == "" {
+			m.MIMEType = "application/pdf"
+		}
+		if strings.HasPrefix(m.MIMEType, "text/") {
+			return []llm.Part{{Type: llm.PartText, Text: docText(b.Title, b.Context, string(m.Data))}}, nil
+		}
+		m.Name = fileName(b.Title, m.MIMEType)
+		return []llm.Part{{Type: llm.PartFile, Media: m}}, nil
+	case "text":
+		return []llm.Part{{Type: llm.PartText, Text: docText(b.Title, b.Context, src.Data)}}, nil
+	case "content":
+		var parts []llm.Part
+		if head := docText(b.Title, b.Context, ""); head != "" {
+			parts = append(parts, llm.Part{Type: llm.PartText, Text: strings.TrimRight(head, "\n")})
+		}
+		inner, err := c.contentSource(src.Content, sparam+".content")
+		if err != nil {
+			return nil, err
+		}
+		return append(parts, inner...), nil
+	case "url":
+		m, err := urlMedia(src.URL, sparam+".url")
+		if err != nil {
+			return nil, err
+		}
+		m.Name = b.Title
+		if m.Data != nil {
+			m.Name = fileName(b.Title, m.MIMEType)
+		}
+		return []llm.Part{{Type: llm.PartFile, Media: m}}, nil
+	case "file":
+		return nil, fileIDError(sparam)
+	case "":
+		return nil, invalid(sparam+".type", "Field required")
+	default:
+		return nil, invalid(sparam+".type", "Input should be 'base64', 'text', 'content', 'url' or 'file', got '%s'", src.Type)
+	}
+}
+
+// contentSource converts the content of a "content" document source: a
+// string or text and image blocks.
+func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part, error) {
+	if isNull(raw) {
+		return nil, invalid(param, "Field required")
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+		}
+		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
+	}
+	var blocks []wireBlock
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+	}
+	var parts []llm.Part
+	for i := range blocks {
+		b := &blocks[i]
+		bparam := param + "." + strconv.Itoa(i)
+		switch b.Type {
+		case "text":
+			if b.Text != "" {
+				parts = append(parts, llm.Part{Type: llm.PartText, Text: b.Text})
+			}
+		case "image":
+			m, err := imageSource(b.Source, bparam+".source")
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, llm.Part{Type: llm.PartImage, Media: m})
+		default:
+			return nil, invalid(bparam+".type", "Input should be 'text' or 'image', got '%s'", b.Type)
+		}
+	}
+	return parts, nil
+}
+
+// toolResult converts a tool_result block. Its content (a string or blocks)
+// is rendered to text; images and PDFs are returned separately to be sent
+// after the results, with a note in the text.
+func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []llm.Part, error) {
+	if b.ToolUseID == "" {
+		return nil, nil, invalid(param+".tool_use_id", "Field required")
+	}
+	tr := &llm.ToolResult{CallID: b.ToolUseID, Name: c.names[b.ToolUseID], IsError: b.IsError}
+	raw := b.Content
+	if isNull(raw) {
+		return tr, nil, nil
+	}
+	cparam := param + ".content"
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &tr.Content); err != nil {
+			return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+		}
+		return tr, nil, nil
+	}
+	var blocks []wireBlock
+	if raw[0] != '[' || json.Unmarshal(raw, &blocks) != nil {
+		return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+	}
+	var (
+		texts []string
+		media []llm.Part
+	)
+	attached := func(what string, parts []llm.Part) {
+		media = append(media, parts...)
+		texts = append(texts, "["+what+" attached in the next message]")
+	}
+	for i := range blocks {
+		ib := &blocks[i]
+		bparam := cparam + "." + strconv.Itoa(i)
+		switch ib.Type {
+		case "text":
+			texts = append(texts, ib.Text)
+		case "image":
+			parts, err := c.media(ib, bparam)
+			if err != nil {
+				return nil, nil, err
+			}
+			attached("image", parts)
+		case "document":
+			parts, err := c.media(ib, bparam)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, p := range parts {
+				switch p.Type {
+				case llm.PartText:
+					texts = append(texts, p.Text)
+				case llm.PartImage:
+					attached("image", []llm.Part{p})
+				default:
+					attached("document", []llm.Part{p})
+				}
+			}
+		case "search_result":
+			t, err := searchResultText(ib, bparam)
+			if err != nil {
+				return nil, nil, err
+			}
+			texts = append(texts, t)
+		case "tool_reference":
+			if ib.ToolName != "" {
+				if c.refs == nil {
+					c.refs = map[string]bool{}
+				}
+				c.refs[ib.ToolName] = true
+				texts = append(texts, "Tool loaded: "+ib.ToolName)
+			}
+		default:
+			texts = append(texts, "["+ib.Type+" content omitted]")
+		}
+	}
+	tr.Content = strings.Join(texts, "\n")
+	return tr, media, nil
+}
+
+// searchResultText renders a search_result block as text.
+func searchResultText(b *wireBlock, param string) (string, error) {
+	var src string
+	if !isNull(b.Source) {
+		_ = json.Unmarshal(b.Source, &src)
+	}
+	var sb strings.Builder
+	if b.Title != "" {
+		sb.WriteString("Search result: " + b.Title + "\n")
+	}
+	if src != "" {
+		sb.WriteString("Source: " + src + "\n")
+	}
+	if sb.Len() > 0 {
+		sb.WriteString("\n")
+	}
+	var blocks []wireBlock
+	if !isNull(b.Content) {
+		if err := json.Unmarshal(b.Content, &blocks); err != nil {
+			return "", invalid(param+".content", "Input should be a list of text blocks")
+		}
+	}
+	for i, ib := range blocks {
+		if i > 0 {
+			sb.WriteString("\n")
+		}
+		sb.WriteString(ib.Text)
+	}
+	return sb.String(), nil
+}
+
+// docText renders a text document with its title and context as a header.
+func docText(title, context, body string) string {
+	var b strings.Builder
+	if title != "" {
+		b.WriteString("Document: " + title + "\n")
+	}
+	if context != "" {
+		b.WriteString("Context: " + context + "\n")
+	}
+	if b.Len() > 0 && body != "" {
+		b.WriteString("\n")
+	}
+	b.WriteString(body)
+	return b.String()
+}
+
+// fileName names an attached file after its title, with an extension that
+// matches its MIME type.
+func fileName(title, mimeType string) string {
+	ext := ""
+	if mimeType == "application/pdf" {
+		ext = ".pdf"
+	} else if exts, _ := mime.ExtensionsByType(mimeType); len(exts) > 0 {
+		ext = exts[0]
+	}
+	if title == "" {
+		return "document" + ext
+	}
+	if path.Ext(title) == "" {
+		return title + ext
+	}
+	return title
+}
+
+// decodeSource decodes the source object of an image or document block.
+func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
+	if isNull(raw) {
+		return nil, invalid(param, "Field required")
+	}
+	var src wireSource
+	if raw[0] != '{' || json.Unmarshal(raw, &src) != nil {
+		return nil, invalid(param, "Input should be a valid object")
+	}
+	return &src, nil
+}
+
+// base64Media decodes a base64 source (a data URL is accepted too).
+func base64Media(src *wireSource, param string) (*llm.Media, error) {
+	if src.Data == "" {
+		return nil, invalid(param+".data", "Field required")
+	}
+	if hasPrefixFold(src.Data, "data:") {
+		m, err := parseDataURL(src.Data, param+".data")
+		if err != nil {
+			return nil, err
+		}
+		if src.MediaType != "" {
+			m.MIMEType = strings.ToLower(src.MediaType)
+		}
+		return m, nil
+	}
+	b, ok := decodeBase64(src.Data)
+	if !ok {
+		return nil, invalid(param+".data", "invalid base64 data")
+	}
+	return &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(src.MediaType)), Data: b}, nil
+}
+
+// urlMedia keeps an http(s) URL for the gateway to fetch, or decodes a data
+// URL.
+func urlMedia(u, param string) (*llm.Media, error) {
+	if u == "" {
+		return nil, invalid(param, "Field required")
+	}
+	if hasPrefixFold(u, "data:") {
+		return parseDataURL(u, param)
+	}
+	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
+		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
+			return &llm.Media{URL: u}, nil
+		}
+	}
+	return nil, invalid(param, "invalid URL: expected an http(s) URL")
+}
+
+// fileIDError refuses Files API references.
+func fileIDError(param string) *gw.Error {
+	return invalid(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
+}
+
+// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
+func parseDataURL(u, param string) (*llm.Media, error) {
+	meta, data, ok := strings.Cut(u[len("data:"):], ",")
+	if !ok {
+		return nil, invalid(param, "invalid data URL: missing ','")
+	}
+	isBase64 := false
+	mt, rest, _ := strings.Cut(meta, ";")
+	for rest != "" {
+		var p string
+		p, rest, _ = strings.Cut(rest, ";")
+		if strings.EqualFold(strings.TrimSpace(p), "base64") {
+			isBase64 = true
+		}
+	}
+	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
+	if isBase64 {
+		b, ok := decodeBase64(data)
+		if !ok {
+			return nil, invalid(param, "invalid base64 data")
+		}
+		m.Data = b
+	} else {
+		s, err := url.PathUnescape(data)
+		if err != nil {
+			return nil, invalid(param, "invalid data URL")
+		}
+		m.Data = []byte(s)
+	}
+	return m, nil
+}
+
+// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
+// embedded whitespace.
+func decodeBase64(s string) ([]byte, bool) {
+	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, " \t\r\n") {
+		s = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	if s == "" {
+		return nil, false
+	}
+	enc := base64.StdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.URLEncoding
+	}
+	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
+		enc = enc.WithPadding(base64.NoPadding)
+	}
+	b, err := enc.DecodeString(s)
+	return b, err == nil
+}
+
+// inputText returns a tool_use input as compact JSON object text.
+func inputText(raw json.RawMessage, param string) (string, error) {
+	if isNull(raw) {
+		return "{}", nil
+	}
+	raw = bytes.TrimSpace(raw)
+	if raw[0] == '"' {
+		// Lenient: some clients send the arguments as a JSON string.
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if strings.TrimSpace(s) == "" {
+				return "{}", nil
+			}
+			raw = json.RawMessage(s)
+		}
+	}
+	var buf bytes.Buffer
+	if raw[0] != '{' || json.Compact(&buf, raw) != nil {
+		return "", invalid(param, "Input should be a valid object")
+	}
+	return buf.String(), nil
+}
+
+// parseTools converts tools and tool_choice. Only custom tools (name,
+// description, input_schema; type absent or "custom") can run here: the
+// versioned Anthropic tools (web_search_*, web_fetch_*, code_execution_*,
+// bash_*, text_editor_*, computer_*, memory_*, tool_search_*, ...) are
+// refused with one message naming them all. Deferred tools (defer_loading)
+// are hidden from the model, as Anthropic hides them, until a
+// tool_reference in the conversation names them.
+func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, count bool) error {
+	var builtin []string
+	for i := range mr.Tools {
+		t := &mr.Tools[i]
+		param := "tools." + strconv.Itoa(i)
+		if t.Type != "" && t.Type != "custom" {
+			if count {
+				req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Type})
+				continue
+			}
+			builtin = append(builtin, fmt.Sprintf("'%s' (%s)", t.Type, t.Name))
+			continue
+		}
+		if t.Name == "" {
+			return invalid(param+".name", "Field required")
+		}
+		if isNull(t.InputSchema) {
+			return invalid(param+".input_schema", "Field required")
+		}
+		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
+			return invalid(param+".input_schema", "Input should be a valid object")
+		}
+		named := mr.ToolChoice != nil && mr.ToolChoice.Type == "tool" && mr.ToolChoice.Name == t.Name
+		if t.DeferLoading && !refs[t.Name] && !named {
+			continue
+		}
+		req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
+	}
+	if len(builtin) > 0 {
+		return invalid("tools", "this gateway runs only custom tools (name, description, input_schema); these Anthropic server or built-in tools cannot run here: %s", strings.Join(builtin, ", "))
+	}
+
+	req.ParallelToolCalls = true
+	req.ToolChoice = llm.ToolChoice{Mode: llm.ToolChoiceAuto}
+	tc := mr.ToolChoice
+	if tc == nil {
+		return nil
+	}
+	req.ParallelToolCalls = !tc.DisableParallelToolUse
+	switch tc.Type {
+	case "auto", "":
+		return nil
+	case "none":
+		req.ToolChoice.Mode = llm.ToolChoiceNone
+		return nil
+	case "any":
+		if len(req.Tools) == 0 {
+			return invalid("tool_choice", "tool_choice 'any' requires at least one tool in 'tools'")
+		}
+		req.ToolChoice.Mode = llm.ToolChoiceRequired
+		return nil
+	case "tool":
+		if tc.Name == "" {
+			return invalid("tool_choice.name", "Field required")
+		}
+		for _, t := range req.Tools {
+			if t.Name == tc.Name {
+				req.ToolChoice = llm.ToolChoice{Mode: llm.ToolChoiceNamed, Name: tc.Name}
+				return nil
+			}
+		}
+		return invalid("tool_choice.name", "no tool named '%s' was declared in 'tools'", tc.Name)
+	default:
+		return invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
+	}
+}
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// typeErrorDetail describes a json error inside a nested value.
+func typeErrorDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("'%s' should be %s", te.Field, jsonKind(te.Type.String()))
+	}
+	return "malformed block"
+}
