@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/sparkgw/spark/internal/app"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
@@ -160,5 +163,51 @@ func TestBothUpstreamsServed(t *testing.T) {
 	}
 	if !owners["genspark"] || !owners["geminiweb"] {
 		t.Fatalf("model owners %v", owners)
+	}
+}
+
+// A rotated __Secure-1PSIDTS is persisted: after a restart with the same
+// GEMINI_COOKIE the gateway sends the fresh value, not the stale one.
+func TestGeminiRotationSurvivesRestart(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	dataDir := t.TempDir()
+	cfg := func(c *config.Config) { geminiOnly(c); c.DataDir = dataDir }
+
+	h := start(t, cfg, app.WithClock(clock))
+	if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gemini-3-flash", Messages: userMsg("first"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	h.app.RotateCookies(context.Background())
+	var fresh string
+	for _, e := range h.requests("accounts") {
+		if v, ok := e.Facts["new_psidts"].(string); ok && v != "" {
+			fresh = v
+		}
+	}
+	if fresh == "" {
+		t.Fatal("no rotation reached the simulator")
+	}
+	h.stop()
+
+	h2 := startWith(t, h.sim, h.simURL, cfg, app.WithClock(clock))
+	h2.sim.Requests.Reset()
+	if _, err := h2.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gemini-3-flash", Messages: userMsg("after restart"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gens := h2.generates()
+	if len(gens) == 0 {
+		t.Fatal("no StreamGenerate after restart")
+	}
+	if cookie := gens[len(gens)-1].Header["Cookie"]; !strings.Contains(cookie, fresh) {
+		t.Fatal("after a restart the gateway did not send the rotated __Secure-1PSIDTS")
 	}
 }

@@ -32,6 +32,7 @@ type harness struct {
 	url    string // gateway base URL, without /v1
 	logs   *syncBuffer
 	client openai.Client
+	stop   func() // stops the gateway (idempotent enough for Cleanup)
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -54,13 +55,19 @@ func (s *syncBuffer) String() string {
 
 // start runs a simulator and a gateway configured by mutate (applied over
 // a config with two healthy Genspark accounts and the test key).
-func start(t *testing.T, mutate func(c *config.Config)) *harness {
+func start(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}}
-	h.sim = simulator.New(simulator.Options{})
-	simSrv := httptest.NewServer(h.sim)
+	sim := simulator.New(simulator.Options{})
+	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	h.simURL = simSrv.URL
+	return startWith(t, sim, simSrv.URL, mutate, opts...)
+}
+
+// startWith starts a gateway in front of an already running simulator.
+func startWith(t *testing.T, sim *simulator.Simulator, simURL string, mutate func(c *config.Config), opts ...app.Option) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &syncBuffer{}, sim: sim, simURL: simURL}
+	simSrv := struct{ URL string }{simURL}
 
 	cfg := &config.Config{
 		Port: 7055, APISecret: testKey, DataDir: t.TempDir(),
@@ -85,16 +92,17 @@ func start(t *testing.T, mutate func(c *config.Config)) *harness {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(context.Background(), cfg, log)
+	a, err := app.New(context.Background(), cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
 	h.app = a
 	gwSrv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
+	h.stop = func() {
 		gwSrv.Close()
 		a.Close()
-	})
+	}
+	t.Cleanup(h.stop)
 	h.url = gwSrv.URL + cfg.Prefix()
 	h.client = openai.NewClient(
 		option.WithBaseURL(h.url+"/v1/"),

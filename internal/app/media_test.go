@@ -75,4 +75,3 @@ func TestChatImageIsAProxyLink(t *testing.T) {
 		t.Fatalf("proxy answered %d %q", img.StatusCode, img.Header.Get("Content-Type"))
 	}
 }
-

@@ -52,6 +52,11 @@ type Account struct {
 	// provider and the cookie's identifying value (CookieIdentity); it
 	// makes imports idempotent without storing the cookie in the clear.
 	CookieFingerprint string
+	// ImportHash is a keyed hash of the cookie string as last imported from
+	// GS_COOKIE / GEMINI_COOKIE. A re-import of the same string leaves the
+	// stored cookie alone (it may have been rotated since: a restart keeps
+	// the fresh cookie); a different string means the operator changed it.
+	ImportHash string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -15,6 +15,7 @@ const (
 	PurposeCookie   = "account-cookie"   // Account.Cookie, associated data = account id
 	PurposeProxy    = "account-proxy"    // Account.Proxy, associated data = account id
 	PurposeIdentity = "account-identity" // CookieFingerprint MAC
+	PurposeImport   = "account-import"   // ImportHash MAC
 )
 
 // identityCookies names, per provider, the cookie that identifies a login:
@@ -99,4 +100,10 @@ func NewID(prefix string) string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return prefix + hex.EncodeToString(b)
+}
+
+// ImportHash is the keyed hash of a cookie string as imported (see
+// Account.ImportHash).
+func ImportHash(s *secret.Sealer, cookie string) string {
+	return hex.EncodeToString(s.MAC(PurposeImport, []byte(cookie)))
 }

@@ -36,13 +36,16 @@ func WithCookie(s *secret.Sealer, a Account, cookie string, now time.Time) (next
 
 // MergeImport returns cur updated with an imported record of the same
 // login, following the ImportAccount contract: a different cookie replaces
-// the old one (with WithCookie's effects), non-empty Label and Proxy
+// the old one (with WithCookie's effects) unless it is the very string
+// imported last time (same ImportHash: the stored cookie was rotated since
+// and is fresher), non-empty Label and Proxy
 // replace differing ones. in must be normalized (same fingerprint); its
 // empty Label means "not given".
 func MergeImport(cur, in Account, now time.Time) (next Account, changed bool) {
 	next = cur
-	if in.Cookie != cur.Cookie {
-		next.Cookie, next.CookieFingerprint = in.Cookie, in.CookieFingerprint
+	sameImport := in.ImportHash != "" && in.ImportHash == cur.ImportHash
+	if in.Cookie != cur.Cookie && !sameImport {
+		next.Cookie, next.CookieFingerprint, next.ImportHash = in.Cookie, in.CookieFingerprint, in.ImportHash
 		if next.State == StateDisabled {
 			next.State, next.RestUntil, next.DisabledReason, next.Failures = StateActive, time.Time{}, "", 0
 		}

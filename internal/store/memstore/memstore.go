@@ -154,6 +154,7 @@ func (s *Store) ImportAccount(_ context.Context, a store.Account) (store.Account
 	if err != nil {
 		return store.Account{}, "", err
 	}
+	a.ImportHash = store.ImportHash(s.sealer, a.Cookie)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, cur := range s.accounts {

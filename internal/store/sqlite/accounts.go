@@ -14,7 +14,7 @@ import (
 
 const accountColumns = `id, provider, label, cookie_sealed, cookie_fingerprint, proxy_sealed,
 	state, rest_until, disabled_reason, last_error_code, last_error_message, last_error_at,
-	failures, created_at, updated_at`
+	failures, created_at, updated_at, import_hash`
 
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
@@ -34,7 +34,7 @@ func (d *DB) scanAccount(s scanner) (store.Account, error) {
 	)
 	err := s.Scan(&a.ID, &a.Provider, &a.Label, &cookie, &a.CookieFingerprint, &proxy,
 		&state, &restUntil, &a.DisabledReason, &code, &a.LastError.Message, &errAt,
-		&a.Failures, &created, &updated)
+		&a.Failures, &created, &updated, &a.ImportHash)
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -113,10 +113,10 @@ func (d *DB) insertAccount(ctx context.Context, q querier, a store.Account) erro
 		return err
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Provider, a.Label, cookie, a.CookieFingerprint, proxy,
 		string(a.State), micros(a.RestUntil), a.DisabledReason, string(a.LastError.Code), a.LastError.Message,
-		micros(a.LastError.At), a.Failures, micros(a.CreatedAt), micros(a.UpdatedAt))
+		micros(a.LastError.At), a.Failures, micros(a.CreatedAt), micros(a.UpdatedAt), a.ImportHash)
 	if err != nil {
 		return constraint("create account", err)
 	}
@@ -131,9 +131,9 @@ func (d *DB) writeAccount(ctx context.Context, q querier, a store.Account) error
 	}
 	res, err := q.ExecContext(ctx, `UPDATE accounts SET label = ?, cookie_sealed = ?, cookie_fingerprint = ?,
 		proxy_sealed = ?, state = ?, rest_until = ?, disabled_reason = ?, last_error_code = ?,
-		last_error_message = ?, last_error_at = ?, failures = ?, updated_at = ? WHERE id = ?`,
+		last_error_message = ?, last_error_at = ?, failures = ?, updated_at = ?, import_hash = ? WHERE id = ?`,
 		a.Label, cookie, a.CookieFingerprint, proxy, string(a.State), micros(a.RestUntil), a.DisabledReason,
-		string(a.LastError.Code), a.LastError.Message, micros(a.LastError.At), a.Failures, micros(a.UpdatedAt), a.ID)
+		string(a.LastError.Code), a.LastError.Message, micros(a.LastError.At), a.Failures, micros(a.UpdatedAt), a.ImportHash, a.ID)
 	if err != nil {
 		return constraint("update account", err)
 	}
@@ -170,6 +170,7 @@ func (d *DB) ImportAccount(ctx context.Context, a store.Account) (store.Account,
 	if err != nil {
 		return store.Account{}, "", err
 	}
+	a.ImportHash = store.ImportHash(d.sealer, a.Cookie)
 	var out store.Account
 	var res store.ImportResult
 	err = d.tx(ctx, func(tx *sql.Tx) error {

@@ -52,6 +52,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ListAccounts", testListAccounts},
 		{"UpdateCookie", testUpdateCookie},
 		{"UpdateCookiePersists", testUpdateCookiePersists},
+		{"ReimportKeepsRotatedCookie", testReimportKeepsRotatedCookie},
 		{"UpdateAccountState", testUpdateAccountState},
 		{"Events", testEvents},
 		{"EventsBounded", testEventsBounded},
@@ -473,6 +474,37 @@ func testUpdateCookiePersists(t *testing.T, db DB) {
 	if evs := must[[]store.AccountEvent](t)(s.ListEvents(ctx, a.ID, 0)); len(evs) != 1 {
 		t.Fatalf("%d events after reopen", len(evs))
 	}
+}
+
+// A restart re-imports the same environment cookie: the rotated cookie in
+// the store must survive; a changed environment cookie replaces it.
+func testReimportKeepsRotatedCookie(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	env := gemini("p9", "from-env")
+	a, _ := mustImport(t, s, "geminiweb", env)
+	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p9", "rotated")))
+	s = reopen(t, db, s)
+	got, res := mustImport(t, s, "geminiweb", env)
+	if got.Cookie != gemini("p9", "rotated") || res != store.ImportUnchanged {
+		t.Fatalf("re-import of the same env cookie: result %s, rotated cookie kept=%v", res, got.Cookie == gemini("p9", "rotated"))
+	}
+	if stored := must[store.Account](t)(s.GetAccount(ctx, a.ID)); stored.Cookie != gemini("p9", "rotated") {
+		t.Fatal("the stored cookie lost its rotation")
+	}
+	got, res = mustImport(t, s, "geminiweb", gemini("p9", "operator-new"))
+	if got.Cookie != gemini("p9", "operator-new") || res != store.ImportUpdated {
+		t.Fatalf("a changed env cookie: result %s, replaced=%v", res, got.Cookie == gemini("p9", "operator-new"))
+	}
+}
+
+func mustImport(t *testing.T, s store.Store, provider, cookie string) (store.Account, store.ImportResult) {
+	t.Helper()
+	a, res, err := s.ImportAccount(t.Context(), store.Account{Provider: provider, Cookie: cookie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, res
 }
 
 func testUpdateAccountState(t *testing.T, db DB) {
