@@ -105,16 +105,17 @@ func TestCountTokensAndAnthropicModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claude, gemini bool
+	var claude, gemini, twin bool
 	for _, m := range page.Data {
-		claude = claude || strings.HasPrefix(m.ID, "claude-")
+		claude = claude || strings.HasPrefix(m.ID, "claude-sonnet")
+		twin = twin || m.ID == "claude-gemini-3-flash"
 		gemini = gemini || strings.HasPrefix(m.ID, "gemini-")
 		if m.DisplayName == "" || m.CreatedAt.IsZero() && m.JSON.CreatedAt.Raw() == "" {
 			t.Fatalf("model %+v lacks Anthropic fields", m)
 		}
 	}
-	if !claude || !gemini {
-		t.Fatalf("Anthropic model list lacks a group: claude=%v gemini=%v", claude, gemini)
+	if !claude || !gemini || !twin {
+		t.Fatalf("Anthropic model list lacks a group: claude=%v gemini=%v claude-gemini=%v", claude, gemini, twin)
 	}
 	// Errors on Messages routes use the Anthropic envelope.
 	resp, body := h.post("/v1/messages", "", `{"model":"x","max_tokens":5,"messages":[]}`)

@@ -129,7 +129,8 @@ var dateSuffix = regexp.MustCompile(`-(20\d{6}|latest)$`)
 // under when no upstream knows it as is (Claude Code sends dated ids such as
 // claude-sonnet-4-5-20250929): the id without its date; for
 // claude-gemini-X, the Gemini model X; then the seed's tiers: opus → the
-// strongest Gemini model, sonnet and haiku → the fast one.
+// strongest Gemini model, sonnet, haiku and any other Claude name → the
+// fast one.
 func claudeAliases(model string) []string {
 	lower := strings.ToLower(model)
 	if !strings.HasPrefix(lower, "claude") {
@@ -145,7 +146,7 @@ func claudeAliases(model string) []string {
 	switch {
 	case strings.Contains(lower, "opus"):
 		out = append(out, "gemini-3-pro")
-	case strings.Contains(lower, "sonnet"), strings.Contains(lower, "haiku"):
+	default: // sonnet, haiku and unknown Claude families: the fast model
 		out = append(out, "gemini-3-flash")
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -57,7 +58,7 @@ func anthropicClient(r *http.Request) bool {
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) error {
 	models := h.b.Models(r.Context())
 	if anthropicClient(r) {
-		page, err := anthropicPage(models, r)
+		page, err := anthropicPage(withClaudeNames(models), r)
 		if err != nil {
 			return err
 		}
@@ -80,6 +81,9 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) error {
 		return h.listModels(w, r)
 	}
 	models := h.b.Models(r.Context())
+	if anthropicClient(r) {
+		models = withClaudeNames(models)
+	}
 	for i := range models {
 		if models[i].ID != id {
 			continue
@@ -192,4 +196,24 @@ func anthropicPage(models []llm.ModelInfo, r *http.Request) (anthropicModelList,
 		page.FirstID, page.LastID = &first, &last
 	}
 	return page, nil
+}
+
+// withClaudeNames adds a claude-<slug> twin of every Gemini chat model, as
+// the Gemini gateway seed lists them for Anthropic clients: Claude Code only
+// offers ids that contain "claude", and the registry maps claude-gemini-X
+// back to X.
+func withClaudeNames(models []llm.ModelInfo) []llm.ModelInfo {
+	out := models
+	for _, m := range models {
+		if (m.Kind == llm.KindChat || m.Kind == "") && strings.HasPrefix(m.ID, "gemini-") {
+			twin := m
+			twin.ID = "claude-" + m.ID
+			if m.DisplayName != "" {
+				twin.DisplayName = "Gemini " + strings.TrimPrefix(m.DisplayName, "Gemini ") + " (as Claude)"
+			}
+			twin.InternalID = m.ID
+			out = append(out[:len(out):len(out)], twin)
+		}
+	}
+	return out
 }
