@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
+	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/fetch"
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/httpx"
@@ -31,6 +33,7 @@ import (
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/provider/googleai"
 	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/server"
@@ -54,6 +57,7 @@ type App struct {
 	gateway  *gateway.Service
 	server   *server.Server
 	gemini   *geminiweb.Provider
+	fetcher  *fetch.Fetcher
 	now      func() time.Time
 	closers  []io.Closer
 	stop     context.CancelFunc
@@ -141,11 +145,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	a.registry = provider.NewRegistry(providers...)
 
+	// Client-given media URLs are fetched directly (not through PROXY_URL),
+	// so the address guard checks the very connection that is made.
+	a.fetcher, err = fetch.New(fetch.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
 	gopts := gateway.Options{
 		Registry:      a.registry,
 		Pool:          a.pool,
 		Logger:        log,
 		HideReasoning: cfg.ReasoningHide,
+		Fetcher:       a.fetcher,
 	}
 	if cfg.ToolCallingEnabled {
 		gopts.Tools = toolcall.New(toolcall.Options{Logger: log})
@@ -252,11 +263,26 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
 	responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
 	anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
-	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, Logger: log})
+	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
 	mh.Register(mux)
+
+	embedder, err := googleai.New(googleai.Config{
+		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("google ai: %w", err)
+	}
+	chatModel := "claude-sonnet-4-5"
+	if a.gemini != nil {
+		chatModel = "gemini-3-flash"
+	}
+	extras.New(extras.Options{
+		Chat: a.gateway, Embedder: embedder,
+		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: chatModel, Logger: log,
+	}).Register(mux, "")
 	return nil
 }
 

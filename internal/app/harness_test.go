@@ -83,6 +83,7 @@ func startWith(t *testing.T, sim *simulator.Simulator, simURL string, mutate fun
 		PoolStrategy:          "random",
 		ImageProxyCookieHosts: "127.0.0.1",
 		ImageProxyTTL:         time.Hour,
+		GoogleAIAPIKey:        "sim-google-key",
 		Debug:                 true,
 	}
 	if mutate != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/simulator/geminisim"
 	"github.com/sparkgw/spark/internal/simulator/gensparksim"
+	"github.com/sparkgw/spark/internal/simulator/googleaisim"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
 
@@ -48,6 +49,7 @@ func New(opts Options) *Simulator {
 	geminisim.New(geminisim.Options{
 		Recorder: s.Requests, DeltaDelay: opts.DeltaDelay, Logger: opts.Logger,
 	}).Register(s.mux)
+	googleaisim.New(googleaisim.Options{Recorder: s.Requests, Logger: opts.Logger}).Register(s.mux)
 	return s
 }
 

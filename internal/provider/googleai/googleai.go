@@ -345,7 +345,7 @@ func apiError(resp *http.Response, raw []byte, model string) *gw.Error {
 		e.Message = "the Google AI API rate limit or quota of the configured key is exhausted; retry later"
 	case resp.StatusCode == http.StatusNotFound || status == "NOT_FOUND":
 		e.Code = gw.CodeModelNotFound
-		e.Message = fmt.Sprintf("The embedding model `%s` does not exist or is not available from the Google AI API.", model)
+		e.Message = fmt.Sprintf("The embedding model `%s` does not exist or is not available from the Google AI API (text-embedding-004 and embedding-001 are retired; use %s or gemini-embedding-2).", model, DefaultModel)
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		e.Code = gw.CodeTooLarge
 		e.Message = "the input is too large for the Google AI API"

@@ -1,0 +1,236 @@
+// Package extras serves the OpenAI-compatible endpoints beyond chat:
+//
+//	POST {prefix}/v1/embeddings             — through an Embedder (the official Google AI API)
+//	POST {prefix}/v1/moderations            — emulated: a chat model scores the 13 categories
+//	POST {prefix}/v1/audio/transcriptions   — emulated: a chat model transcribes the audio
+//	POST {prefix}/v1/audio/translations     — emulated: a chat model translates it to English
+//	POST {prefix}/v1/audio/speech           — 501: no configured upstream synthesizes speech
+//
+// Wire shapes follow shared/specs/client-api-surface.md §4.1, §4.3 and §4.5;
+// errors use the OpenAI envelope of openai.WriteError. Emulated answers are
+// best-effort: they come from prompting a general chat model, not from
+// OpenAI's classifier or a dedicated speech recognizer.
+package extras
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
+)
+
+// Limits.
+const (
+	// DefaultMaxBodyBytes bounds JSON request bodies (32 MiB).
+	DefaultMaxBodyBytes = 32 << 20
+	// DefaultMaxUploadBytes bounds an uploaded audio file (25 MB, OpenAI's
+	// limit).
+	DefaultMaxUploadBytes = 25 << 20
+	// MaxEmbeddingInputs is OpenAI's cap on inputs per embeddings request.
+	MaxEmbeddingInputs = 2048
+	// MaxModerationInputs bounds inputs per moderation request: each one is
+	// a chat exchange with an upstream account.
+	MaxModerationInputs = 32
+)
+
+// DefaultEmbeddingModel is the Google model used when a client names an
+// OpenAI embedding model (or none) and Options.DefaultEmbeddingModel is empty.
+const DefaultEmbeddingModel = "gemini-embedding-001"
+
+// ChatBackend answers chat requests; openai.Backend and the gateway service
+// satisfy it. The stream yields deltas, one llm.EventFinish, one
+// llm.EventUsage, then io.EOF.
+type ChatBackend interface {
+	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
+}
+
+// Embedder embeds texts (googleai.Client satisfies it). model is a Google
+// model name; dimensions > 0 asks for truncated vectors. It returns one
+// vector per input, in order, or a *gw.Error.
+type Embedder interface {
+	Embed(ctx context.Context, model string, inputs []string, dimensions int) ([][]float32, error)
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Chat is the backend used to emulate moderations and audio. Nil makes
+	// those endpoints answer 501.
+	Chat ChatBackend
+	// Embedder serves /v1/embeddings. Nil makes the endpoint answer 503
+	// saying GOOGLE_AI_API_KEY is needed (pass a nil interface, not a nil
+	// pointer).
+	Embedder Embedder
+	// DefaultEmbeddingModel replaces OpenAI embedding model names;
+	// empty means DefaultEmbeddingModel.
+	DefaultEmbeddingModel string
+	// DefaultChatModel is the chat model that emulates moderations and
+	// audio (e.g. "gemini-3-flash"). Required for those endpoints.
+	DefaultChatModel string
+	// MaxBodyBytes bounds JSON bodies; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxUploadBytes bounds uploaded audio files; zero means
+	// DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	// Logger receives diagnostics; nil discards.
+	Logger *slog.Logger
+}
+
+// Handler serves the extra endpoints. It is safe for concurrent use.
+type Handler struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if opts.DefaultEmbeddingModel == "" {
+		opts.DefaultEmbeddingModel = DefaultEmbeddingModel
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{opts: opts, log: opts.Logger}
+}
+
+// Register adds the routes to mux under prefix ("" or like "/hf", no
+// trailing slash).
+func (h *Handler) Register(mux *http.ServeMux, prefix string) {
+	mux.Handle("POST "+prefix+"/v1/embeddings", h.handle(h.embeddings))
+	mux.Handle("POST "+prefix+"/v1/moderations", h.handle(h.moderations))
+	mux.Handle("POST "+prefix+"/v1/audio/transcriptions", h.handle(h.transcriptions))
+	mux.Handle("POST "+prefix+"/v1/audio/translations", h.handle(h.translations))
+	mux.Handle("POST "+prefix+"/v1/audio/speech", h.handle(h.speech))
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts fn, rendering its error in the OpenAI envelope.
+func (h *Handler) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
+			level = slog.LevelWarn
+		}
+		h.log.LogAttrs(r.Context(), level, "extras: request failed",
+			slog.String("request_id", reqctx.RequestID(r.Context())),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+		openai.WriteError(w, err)
+	})
+}
+
+// speech answers 501: neither Genspark nor Gemini web synthesizes speech
+// the way /v1/audio/speech needs.
+func (h *Handler) speech(w http.ResponseWriter, r *http.Request) error {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opts.MaxBodyBytes))
+	return &gw.Error{Code: gw.CodeNotImplemented, Message: "speech synthesis is not supported by the configured upstreams"}
+}
+
+func invalid(param, format string, args ...any) *gw.Error {
+	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// decodeBody reads r's JSON body into v within the body limit.
+func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var (
+		tooLarge *http.MaxBytesError
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
+			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err,
+			Message: fmt.Sprintf("Invalid type for '%s'.", typeErr.Field)}
+	case errors.Is(err, io.EOF):
+		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
+	default:
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
+	}
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return gw.Wrap(gw.CodeInternal, err, "internal error")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// writeText writes s as a text/plain response.
+func writeText(w http.ResponseWriter, s string) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, s)
+	return nil
+}
+
+// open starts one chat exchange on the default chat model.
+func (h *Handler) open(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	if h.opts.Chat == nil || h.opts.DefaultChatModel == "" {
+		return nil, &gw.Error{Code: gw.CodeNotImplemented, Message: "this endpoint is emulated through a chat model, and none is configured"}
+	}
+	req.Model = h.opts.DefaultChatModel
+	req.ClientKey = reqctx.KeyID(ctx)
+	return h.opts.Chat.Chat(ctx, req)
+}
+
+// complete runs one chat exchange and returns the answer text.
+func (h *Handler) complete(ctx context.Context, req *llm.Request) (string, error) {
+	st, err := h.open(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	ans, err := llm.Collect(st)
+	if err != nil {
+		return "", err
+	}
+	return ans.Text, nil
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

@@ -1,0 +1,81 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+)
+
+func TestEmbeddingsFloatAndBase64(t *testing.T) {
+	h := start(t, nil)
+	in := openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha", "beta"}}
+	floats, err := h.client.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "text-embedding-3-small", Input: in, EncodingFormat: openai.EmbeddingNewParamsEncodingFormatFloat, Dimensions: openai.Int(256),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(floats.Data) != 2 || len(floats.Data[0].Embedding) != 256 {
+		t.Fatalf("got %d vectors of %d", len(floats.Data), len(floats.Data[0].Embedding))
+	}
+	// Raw HTTP for base64, since the Go SDK decodes floats itself.
+	resp, body := h.post("/v1/embeddings", testKey, `{"model":"text-embedding-3-small","input":["alpha","beta"],"encoding_format":"base64","dimensions":256}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	i := strings.Index(body, `"embedding":"`) + len(`"embedding":"`)
+	raw, err := base64.StdEncoding.DecodeString(body[i : i+strings.IndexByte(body[i:], '"')])
+	if err != nil || len(raw) != 256*4 {
+		t.Fatalf("base64 embedding: %v (%d bytes)", err, len(raw))
+	}
+	for k := range 256 {
+		got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*k:]))
+		if got != float32(floats.Data[0].Embedding[k]) {
+			t.Fatalf("dimension %d: base64 %v, float %v", k, got, floats.Data[0].Embedding[k])
+		}
+	}
+	if n := len(h.requests("googleai")); n != 2 {
+		t.Fatalf("%d Google AI calls", n)
+	}
+}
+
+// Client-given image URLs that point inside the network are refused before
+// any connection, whatever the front-end.
+func TestMediaURLGuard(t *testing.T) {
+	h := start(t, nil)
+	for _, u := range []string{h.simURL + "/genspark-cdn/image/x.png", "http://10.0.0.1/a.png", "http://169.254.169.254/latest/meta-data", "http://[::1]/x.png", "http://localhost/x.png", "file:///etc/passwd"} {
+		_, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gpt-5.2", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+				openai.TextContentPart("look"), openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: u}),
+			})},
+		})
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: want 400, got %v", u, err)
+		}
+	}
+	if n := len(h.asks()); n != 0 {
+		t.Fatalf("%d asks reached the upstream", n)
+	}
+}
+
+func TestModerationAndSpeech(t *testing.T) {
+	h := start(t, nil)
+	resp, body := h.post("/v1/audio/speech", testKey, `{"model":"tts-1","input":"hi","voice":"alloy"}`)
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, `"error"`) {
+		t.Fatalf("speech: %d %s", resp.StatusCode, body)
+	}
+	// The simulator echoes instead of scoring, so moderation must fail
+	// loudly (502), never invent scores.
+	resp, body = h.post("/v1/moderations", testKey, `{"input":"hello"}`)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("moderation over an echoing model: %d %s", resp.StatusCode, body)
+	}
+}
