@@ -22,7 +22,7 @@ go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz (short)"
 fuzz() { # package target
-  go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" "$1"
+  go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" -fuzzminimizetime=5s "$1"
 }
 while read -r pkg target; do
   [ -n "$pkg" ] && fuzz "$pkg" "$target"
