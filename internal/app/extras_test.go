@@ -79,3 +79,20 @@ func TestModerationAndSpeech(t *testing.T) {
 		t.Fatalf("moderation over an echoing model: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestAttachmentLimits(t *testing.T) {
+	h := start(t, nil)
+	png := "data:image/png;base64," + base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\nxxxx"))
+	var parts []string
+	for range 11 {
+		parts = append(parts, `{"type":"image_url","image_url":{"url":"`+png+`"}}`)
+	}
+	resp, body := h.post("/v1/chat/completions", testKey,
+		`{"model":"gpt-5.2","messages":[{"role":"user","content":[{"type":"text","text":"x"},`+strings.Join(parts, ",")+`]}]}`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "at most 10") {
+		t.Fatalf("11 images: %d %s", resp.StatusCode, body)
+	}
+	if n := len(h.asks()); n != 0 {
+		t.Fatalf("%d asks", n)
+	}
+}

@@ -9,6 +9,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -179,8 +180,31 @@ func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Accoun
 	}
 }
 
-// resolveMedia downloads media given by URL so providers only see bytes.
+// Attachment limits of one request, whatever the client API.
+const (
+	MaxFiles     = 10
+	MaxFileBytes = 25 << 20
+)
+
+// resolveMedia checks the attachment limits and downloads media given by
+// URL so providers only see bytes.
 func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
+	files := 0
+	for _, m := range req.Messages {
+		for _, p := range m.Parts {
+			if p.Media == nil {
+				continue
+			}
+			if files++; files > MaxFiles {
+				return &gw.Error{Code: gw.CodeInvalidRequest, Param: "messages",
+					Message: fmt.Sprintf("too many images or files: at most %d per request", MaxFiles)}
+			}
+			if len(p.Media.Data) > MaxFileBytes {
+				return &gw.Error{Code: gw.CodeInvalidRequest, Param: "messages",
+					Message: fmt.Sprintf("an image or file is %d bytes; the limit is %d MB", len(p.Media.Data), MaxFileBytes>>20)}
+			}
+		}
+	}
 	for i := range req.Messages {
 		for j := range req.Messages[i].Parts {
 			m := req.Messages[i].Parts[j].Media
@@ -194,6 +218,10 @@ func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
 			data, mimeType, err := s.opts.Fetcher.Fetch(ctx, m.URL)
 			if err != nil {
 				return err
+			}
+			if len(data) > MaxFileBytes {
+				return &gw.Error{Code: gw.CodeInvalidRequest, Param: "messages",
+					Message: fmt.Sprintf("the file at a media URL is larger than %d MB", MaxFileBytes>>20)}
 			}
 			m.Data = data
 			if m.MIMEType == "" {
