@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -132,4 +133,17 @@ func TestAccountsCommand(t *testing.T) {
 	if strings.Contains(out.String(), "topsecret") {
 		t.Fatalf("accounts output shows a cookie:\n%s", out.String())
 	}
+}
+
+func TestPprofOnlyOnLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:6060", "10.0.0.1:6060", "example.com:6060", "nonsense"} {
+		if _, err := servePprof(addr, slog.New(slog.DiscardHandler)); err == nil {
+			t.Fatalf("--pprof %s was accepted", addr)
+		}
+	}
+	stop, err := servePprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
 }

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -22,6 +25,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data-dir", "", "data directory (DATA_DIR, default ./data)")
 	debug := fs.Bool("debug", false, "debug logging (DEBUG)")
 	prefix := fs.String("route-prefix", "", "route prefix (ROUTE_PREFIX)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +51,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := logging.New(stderr, cfg.Debug)
+	if *pprofAddr != "" {
+		stopProfiles, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiles()
+	}
 	start := time.Now()
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -74,4 +85,34 @@ func newHTTPServer(h http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 	}
+}
+
+// servePprof serves the runtime profiles on a loopback address only: they
+// reveal memory contents and must never face a network.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if host == "localhost" {
+		ip, err = netip.MustParseAddr("127.0.0.1"), nil
+	}
+	if err != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("--pprof %s: only a loopback address is allowed", addr)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), port))
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
