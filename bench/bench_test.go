@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve the helper roles the harness starts
+// by re-executing itself (the simulator and the bare proxy).
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role))
+	}
+	os.Exit(m.Run())
+}
+
+// logWriter sends the harness's progress lines to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestQuickRun runs the whole harness in -quick mode (build, simulator,
+// bare proxy, spark, every phase) and checks that it produced every figure
+// and wrote them all. It never asserts a speed: the machine running the
+// tests may be slow, loaded or under the race detector.
+func TestQuickRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rep, err := Run(ctx, Options{Quick: true, Out: out, Log: logWriter{t}, Command: "go test ./bench"})
+	if err != nil {
+		t.Fatalf("quick run: %v", err)
+	}
+	t.Logf("quick run took %s", time.Since(start).Round(time.Millisecond))
+
+	figs := rep.Figures()
+	// 2 start-up + 3 concurrencies × 17 non-stream + 2 × 23 stream + 8
+	// stream without tools + 6 CPU + 2 × 7 open-stream figures.
+	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*7; len(figs) != want {
+		t.Errorf("%d figures, want %d", len(figs), want)
+	}
+	for _, f := range figs {
+		if !f.Valid {
+			t.Errorf("figure %s was not produced", f.Name)
+			continue
+		}
+		if mustBePositive(f.Name) && !(f.Value > 0) {
+			t.Errorf("figure %s = %v, want a measured (positive) value", f.Name, f.Value)
+		}
+	}
+
+	doc, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := parseFigures(t, doc)
+	for _, f := range figs {
+		v, ok := written[f.Name]
+		if !ok {
+			t.Errorf("%s: figure %s missing or unparsable", out, f.Name)
+			continue
+		}
+		if math.Abs(v-f.Value) > 1e-3+1e-6*math.Abs(f.Value) {
+			t.Errorf("%s: figure %s = %v, report says %v", out, f.Name, v, f.Value)
+		}
+	}
+	for _, tg := range rep.Targets() {
+		if tg.Status == statusNotMeasured && !strings.HasPrefix(tg.Name, "10,000") {
+			t.Errorf("target %q was not measured", tg.Name)
+		}
+		if !bytes.Contains(doc, []byte("| "+tg.Name+" |")) {
+			t.Errorf("%s has no row for target %q", out, tg.Name)
+		}
+	}
+	for _, want := range []string{markBegin, markEnd, "nproc", rep.Machine.GoVersion, "go test ./bench", "### Non-stream chat", "### Streaming", "### Open streams", "### CPU and start-up"} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("%s lacks %q", out, want)
+		}
+	}
+}
+
+// mustBePositive reports whether a figure is a measured amount that cannot
+// be zero when the phase ran (differences and error counts can).
+func mustBePositive(name string) bool {
+	for _, suffix := range []string{".rps", ".p50_ms", ".p99_ms", ".streams_per_s", ".deltas_per_s", ".deltas_per_stream",
+		".ttft_p50_ms", ".ttft_p99_ms", ".cpu_s_per_1000", ".ratio_vs_proxy", ".deltas_ratio_vs_proxy",
+		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", "_data_dir_ms"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseFigures reads the machine-readable appendix of a report.
+func parseFigures(t *testing.T, doc []byte) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(doc))
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " = ")
+		if !ok || strings.ContainsAny(name, " |") {
+			continue
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue // n/a
+		}
+		out[name] = v
+	}
+	return out
+}
+
+func TestWriteReportKeepsNotes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	rep := &Report{Command: "go run ./bench", Params: paramsFor(true)}
+	if err := writeReport(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(first, []byte("# Benchmarks")) || !bytes.Contains(first, []byte(markBegin)) {
+		t.Fatalf("new file:\n%s", first)
+	}
+	notes := "\n## Analysis\n\nhand-written notes\n"
+	if err := os.WriteFile(path, append(first, notes...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep.Command = "go run ./bench -pprof"
+	if err := writeReport(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(path)
+	if !bytes.Contains(second, []byte("hand-written notes")) || !bytes.Contains(second, []byte("go run ./bench -pprof")) ||
+		bytes.Count(second, []byte(markBegin)) != 1 || bytes.Contains(second, []byte("Command: `go run ./bench`\n")) {
+		t.Fatalf("rewritten file:\n%s", second)
+	}
+}
+
+func TestHasContent(t *testing.T) {
+	for line, want := range map[string]bool{
+		`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`: false,
+		`data: {"choices":[{"index":0,"delta":{"content":"You sa"},"finish_reason":null}]}`:              true,
+		`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`:                              false,
+		`data: {"choices":[{"index":0,"delta":{"content":"\"quoted\""}}]}`:                               true,
+	} {
+		if got := hasContent([]byte(line)); got != want {
+			t.Errorf("hasContent(%s) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+func TestDist(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(101-i)*time.Millisecond)
+	}
+	got := distOf(d)
+	if got.N != 100 || got.P50 != 50*time.Millisecond || got.P99 != 99*time.Millisecond || got.Max != 100*time.Millisecond {
+		t.Fatalf("distOf = %+v", got)
+	}
+	if (distOf(nil) != Dist{}) {
+		t.Fatal("empty dist")
+	}
+}

@@ -1,0 +1,169 @@
+// Command bench measures what spark itself costs on top of its upstream.
+//
+// In one run on 127.0.0.1 it builds ./cmd/spark, starts the upstream
+// simulator with zero think time, spark in front of it and, as the
+// baseline, a bare httputil.ReverseProxy in front of the same simulator
+// (each its own process), drives all of them with the same Go load
+// generator and prints one Markdown report: non-stream chat at concurrency
+// 1/16/64, streaming with tools in the request (time to first token,
+// deltas relayed per second), thousands of concurrently open slow streams
+// (RSS and goroutines per stream), CPU seconds per 1,000 requests and
+// start-up time to /healthz 200, each with the issue's target and whether
+// it was met.
+//
+// Usage:
+//
+//	go run ./bench              # full run (≤ 5 min), writes BENCHMARKS.md
+//	go run ./bench -quick       # smaller run (≤ 30 s), prints to stdout
+//	go run ./bench -pprof       # also save CPU/heap/goroutine profiles of spark under bench/out/
+//
+// Every listener, including the profiling endpoints, is bound to 127.0.0.1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options configure one benchmark run.
+type Options struct {
+	Quick   bool   // smaller counts and shorter phases (≤ 30 s)
+	Out     string // Markdown file to write ("" = stdout only)
+	Pprof   bool   // save profiles under ProfileDir
+	Streams int    // open streams to hold (0 = the mode's default, capped by the fd limit)
+	Spark   string // prebuilt spark binary ("" = go build ./cmd/spark)
+	Command string // the command line recorded in the report
+	Root    string // module root ("" = found with `go env GOMOD`)
+	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
+	ProfileDir string
+	// Log receives progress lines (nil = discard).
+	Log io.Writer
+}
+
+func main() {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role))
+	}
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "small counts and short phases (≤ 30 s); writes to stdout unless -out is given")
+	out := fs.String("out", "", "Markdown file the report is written to (default BENCHMARKS.md at the module root; none with -quick)")
+	prof := fs.Bool("pprof", false, "save spark's CPU profile under non-stream c=16 (and heap/goroutine profiles under open streams) to bench/out/ (loopback only)")
+	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
+	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nBenchmarks spark against a bare httputil.ReverseProxy in front of the same\nupstream simulator, all on 127.0.0.1, and writes the report to BENCHMARKS.md.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	opts := Options{
+		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark,
+		Root: root, Log: stderr, Command: commandLine(args),
+	}
+	outSet := false
+	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	switch {
+	case outSet:
+		opts.Out = *out
+	case !*quick:
+		opts.Out = filepath.Join(root, "BENCHMARKS.md")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := Run(ctx, opts)
+	if rep != nil {
+		fmt.Fprint(stdout, rep.Markdown())
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if opts.Out != "" {
+		fmt.Fprintf(stderr, "bench: report written to %s\n", opts.Out)
+	}
+	return 0
+}
+
+// commandLine is the command recorded in the report.
+func commandLine(args []string) string {
+	parts := []string{"go", "run", "./bench"}
+	for _, a := range args {
+		if strings.ContainsAny(a, " \t'\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Run performs one benchmark run and writes the report to opts.Out. The
+// returned report is non-nil whenever some figures were measured, also
+// together with an error.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Root == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return nil, err
+		}
+		opts.Root = root
+	}
+	if opts.ProfileDir == "" {
+		opts.ProfileDir = filepath.Join(opts.Root, "bench", "out")
+	}
+	if opts.Command == "" {
+		opts.Command = "go run ./bench"
+		if opts.Quick {
+			opts.Command += " -quick"
+		}
+	}
+	// A run is bounded whatever happens: a stuck phase ends the run. The
+	// phases are sized for ≤ 5 min (full) and ≤ 30 s (quick); the limits
+	// leave room for a cold build cache and a loaded machine.
+	limit := 8 * time.Minute
+	if opts.Quick {
+		limit = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	r := &runner{opts: opts, p: paramsFor(opts.Quick)}
+	rep, err := r.run(ctx)
+	// A failed run never overwrites an earlier report.
+	if err == nil && rep != nil && opts.Out != "" {
+		if werr := writeReport(opts.Out, rep); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return rep, err
+}

@@ -1,0 +1,604 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/http/pprof"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sparkgw/spark/internal/simulator"
+)
+
+// roleEnv makes the bench binary (or its test binary) serve one of the
+// helper roles instead of benchmarking: "sim" (the upstream simulator) or
+// "proxy" (the bare reverse proxy, upstream in upstreamEnv).
+const (
+	roleEnv     = "SPARK_BENCH_ROLE"
+	upstreamEnv = "SPARK_BENCH_UPSTREAM"
+	// sparkPprofEnv asks a spark built with the bench overlay to serve
+	// net/http/pprof on this loopback address.
+	sparkPprofEnv = "SPARK_BENCH_PPROF"
+)
+
+// proc is a process the benchmark started.
+type proc struct {
+	key   string // sim, proxy, spark
+	name  string
+	cmd   *exec.Cmd
+	addr  string // host:port of its HTTP listener
+	pprof string // host:port of its pprof listener ("" = none)
+	log   string // file receiving its stdout/stderr
+	stdin io.Closer
+
+	exited  chan struct{}
+	waitErr error
+}
+
+// start starts cmd and watches its exit.
+func (p *proc) start() error {
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	p.exited = make(chan struct{})
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	return nil
+}
+
+// alive reports whether the process still runs.
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop ends the process: stdin closed and SIGTERM, SIGKILL after 10 s.
+func (p *proc) stop() {
+	if p == nil || p.cmd == nil || p.exited == nil {
+		return
+	}
+	if p.stdin != nil {
+		_ = p.stdin.Close()
+	}
+	if !p.alive() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// exitNote describes how the process ended, with the tail of its log.
+func (p *proc) exitNote() string {
+	tail := ""
+	if b, err := os.ReadFile(p.log); err == nil {
+		if len(b) > 2000 {
+			b = b[len(b)-2000:]
+		}
+		tail = "\n" + string(b)
+	}
+	return fmt.Sprintf("%s exited (%v)%s", p.name, p.waitErr, tail)
+}
+
+// rss returns the resident set size in bytes.
+func (p *proc) rss() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpu returns user+system CPU time.
+func (p *proc) cpu() (time.Duration, error) {
+	return cpuOfFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+}
+
+// cpuOfFile returns user+system CPU time from a /proc/PID/stat file.
+func cpuOfFile(path string) (time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	// After the command: state(3) ... utime(14) stime(15), 1-based.
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// machineBusy returns the busy time of all CPUs together (user, nice,
+// system, irq, softirq) from /proc/stat.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, errors.New("malformed /proc/stat")
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system (idle iowait) irq softirq
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
+var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
+
+// goroutines reads the goroutine count from the pprof endpoint (0 and an
+// error when the process has none).
+func (p *proc) goroutines(ctx context.Context) (int, error) {
+	if p.pprof == "" {
+		return 0, errors.New("no pprof endpoint")
+	}
+	body, err := fetch(ctx, "http://"+p.pprof+"/debug/pprof/goroutine?debug=1", 1<<16)
+	if err != nil {
+		return 0, err
+	}
+	m := goroutineTotal.FindSubmatch(body)
+	if m == nil {
+		return 0, errors.New("no total in the goroutine profile")
+	}
+	return strconv.Atoi(string(m[1]))
+}
+
+// saveProfile stores /debug/pprof/<path> of the process in file.
+func (p *proc) saveProfile(ctx context.Context, path, file string) error {
+	if p.pprof == "" {
+		return errors.New("no pprof endpoint")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.pprof+"/debug/pprof/"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := pprofClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", path, resp.StatusCode)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// pprofClient talks to profiling and health endpoints; its connections are
+// not kept, so they do not show up in the measured processes.
+var pprofClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+
+// fetch GETs url and returns at most limit bytes of a 200 answer.
+func fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := pprofClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return b, nil
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a port that was free a
+// moment ago.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// baseEnv is the environment handed to children: only what a Go program
+// needs, plus the runtime knobs a user may have set on purpose, so that the
+// caller's spark configuration (PORT, DATABASE_URL, ...) cannot leak in.
+func baseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG", "GOTRACEBACK"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// startRole re-executes this binary as a helper role and waits for its
+// "ready ADDR PPROF" line.
+func startRole(ctx context.Context, key, name, role, logPath string, extraEnv ...string) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	cmd := exec.Command(self)
+	cmd.Env = append(append(baseEnv(), roleEnv+"="+role), extraEnv...)
+	cmd.Stdout = pw
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		pw.Close()
+		return nil, err
+	}
+	p := &proc{key: key, name: name, cmd: cmd, log: logPath, stdin: stdin}
+	err = p.start()
+	pw.Close()
+	if err != nil {
+		return nil, err
+	}
+	type ready struct {
+		line string
+		err  error
+	}
+	rc := make(chan ready, 1)
+	go func() {
+		line, err := bufio.NewReader(pr).ReadString('\n')
+		rc <- ready{line, err}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case r := <-rc:
+		f := strings.Fields(r.line)
+		if r.err != nil || len(f) != 3 || f[0] != "ready" {
+			p.stop()
+			return nil, fmt.Errorf("%s did not start: %q %v: %s", name, r.line, r.err, p.exitNote())
+		}
+		p.addr, p.pprof = f[1], f[2]
+		return p, nil
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s did not start within 30 s", name)
+	case <-ctx.Done():
+		p.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// runRole serves a helper role until stdin closes or a signal arrives.
+func runRole(role string) int {
+	var h http.Handler
+	var srv *http.Server
+	switch role {
+	case "sim":
+		h = simulator.New(simulator.Options{DeltaDelay: 0})
+		// As `spark simulate` serves it.
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	case "proxy":
+		up, err := url.Parse(os.Getenv(upstreamEnv))
+		if err != nil || up.Host == "" {
+			fmt.Fprintf(os.Stderr, "bench proxy: bad %s %q\n", upstreamEnv, os.Getenv(upstreamEnv))
+			return 2
+		}
+		h = newBareProxy(up)
+		// The same server settings as spark's (cmd/spark newHTTPServer).
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}
+	default:
+		fmt.Fprintf(os.Stderr, "bench: unknown role %q\n", role)
+		return 2
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench role:", err)
+		return 1
+	}
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench role:", err)
+		return 1
+	}
+	go func() { _ = srv.Serve(ln) }()
+	psrv := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = psrv.Serve(pln) }()
+	fmt.Printf("ready %s %s\n", ln.Addr(), pln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(eof)
+	}()
+	select {
+	case <-sig:
+	case <-eof:
+	}
+	_ = srv.Close()
+	_ = psrv.Close()
+	return 0
+}
+
+// newBareProxy is the baseline: a plain httputil.ReverseProxy to up, with a
+// pooled transport configured like spark's upstream transport
+// (internal/httpx), and nothing else.
+func newBareProxy(up *url.URL) http.Handler {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 120 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(up) },
+		Transport: tr,
+	}
+	// Full duplex: without it the server closes the inbound body as soon
+	// as the response headers go out, and against an upstream that answers
+	// before the transport's last body read the transport then tears the
+	// upstream connection down mid-answer (golang/go#40747: "ReverseProxy
+	// read error during body copy: use of closed network connection").
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	})
+}
+
+// pprofMux serves net/http/pprof.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// goTool returns the go command.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// moduleRoot returns the directory of the spark module's go.mod.
+func moduleRoot() (string, error) {
+	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the spark module: run from the repository")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// pprofOverlay is added to cmd/spark through `go build -overlay` while
+// `spark serve` has no --pprof flag of its own: it serves net/http/pprof on
+// the loopback address in SPARK_BENCH_PPROF and on nothing else. The file
+// never enters the repository.
+const pprofOverlay = `package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+)
+
+// Added by bench/ with go build -overlay; not part of the repository.
+func init() {
+	addr := os.Getenv("` + sparkPprofEnv + `")
+	if addr == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fmt.Fprintln(os.Stderr, "` + sparkPprofEnv + ` must be a loopback address")
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pprof:", err)
+		os.Exit(2)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+}
+`
+
+// hasPprofFlag reports whether `spark serve` has its own --pprof flag (a
+// flag named "pprof" defined in cmd/spark).
+func hasPprofFlag(root string) bool {
+	files, _ := filepath.Glob(filepath.Join(root, "cmd", "spark", "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), `"pprof"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildSpark builds ./cmd/spark into dir. Without a --pprof flag in
+// cmd/spark the bench overlay adds the loopback pprof endpoint.
+func buildSpark(ctx context.Context, root, dir string) (bin string, native bool, err error) {
+	bin = filepath.Join(dir, "spark")
+	native = hasPprofFlag(root)
+	args := []string{"build", "-o", bin}
+	if !native {
+		src := filepath.Join(dir, "zz_bench_pprof.go")
+		if err := os.WriteFile(src, []byte(pprofOverlay), 0o600); err != nil {
+			return "", false, err
+		}
+		dst := filepath.Join(root, "cmd", "spark", "zz_bench_pprof.go")
+		ov := filepath.Join(dir, "overlay.json")
+		js := fmt.Sprintf(`{"Replace":{%q:%q}}`, dst, src)
+		if err := os.WriteFile(ov, []byte(js), 0o600); err != nil {
+			return "", false, err
+		}
+		args = append(args, "-overlay", ov)
+	}
+	args = append(args, "./cmd/spark")
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", false, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, native, nil
+}
+
+// sparkEnv is spark's configuration for the benchmark.
+func sparkEnv(addr, simURL, dataDir, apiKey string, accounts int) []string {
+	_, port, _ := net.SplitHostPort(addr)
+	cookies := make([]string, accounts)
+	for i := range cookies {
+		cookies[i] = fmt.Sprintf("session_id=bench-%d", i+1)
+	}
+	return append(baseEnv(),
+		"PORT="+port,
+		"HOST=127.0.0.1",
+		"API_SECRET="+apiKey,
+		"GS_COOKIE="+strings.Join(cookies, ","),
+		"GENSPARK_BASE_URL="+simURL,
+		"GEMINI_BASE_URL="+simURL,
+		"GEMINI_UPLOAD_URL="+simURL,
+		"GOOGLE_ACCOUNTS_URL="+simURL,
+		"GOOGLE_AI_BASE_URL="+simURL,
+		"DATA_DIR="+dataDir,
+		"REQUEST_RATE_LIMIT=0",
+		"ACCOUNT_MAX_CONCURRENCY=0",
+	)
+}
+
+// startSpark starts the spark binary and returns it with the time from
+// exec to the first /healthz 200.
+func startSpark(ctx context.Context, bin string, native bool, env []string, addr, logPath string) (*proc, time.Duration, error) {
+	pprofAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	args := []string{"serve"}
+	if native {
+		args = append(args, "--pprof", pprofAddr)
+	} else {
+		env = append(env, sparkPprofEnv+"="+pprofAddr)
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &proc{key: "spark", name: "spark", cmd: cmd, addr: addr, pprof: pprofAddr, log: logPath}
+	t0 := time.Now()
+	if err := p.start(); err != nil {
+		return nil, 0, err
+	}
+	health := "http://" + addr + "/healthz"
+	deadline := t0.Add(30 * time.Second)
+	for {
+		if !p.alive() {
+			return nil, 0, errors.New(p.exitNote())
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			p.stop()
+			return nil, 0, fmt.Errorf("spark did not answer /healthz 200 within 30 s: %v", ctx.Err())
+		}
+		if _, err := fetch(ctx, health, 64); err == nil {
+			return p, time.Since(t0), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
