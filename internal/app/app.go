@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", imp.env, err)
 		}
-		log.Info("accounts imported", "provider", imp.provider, "summary", fmt.Sprintf("%+v", sum))
+		log.Info("accounts imported", "provider", imp.provider, "created", sum.Created, "updated", sum.Updated, "unchanged", sum.Unchanged)
 	}
 
 	rateRest := cfg.RateLimitLock()

@@ -82,13 +82,32 @@ func TestProxyURL(t *testing.T) {
 		},
 	})
 	defer proxy.Close()
-	h := start(t, func(c *config.Config) { c.ProxyURL = proxy.URL })
-	if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
-		Model: "gpt-5.2", Messages: userMsg("through the proxy"),
-	}); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *config.Config)
+	}{
+		{"global PROXY_URL", func(c *config.Config) { c.ProxyURL = proxy.URL }},
+		{"per-account proxy", func(c *config.Config) { c.GSCookie = "session_id=proxied-account|proxy=" + proxy.URL }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxied.Store(0)
+			h := start(t, tc.mutate)
+			if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+				Model: "gpt-5.2", Messages: userMsg("through the proxy"),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if proxied.Load() == 0 {
+				t.Fatal("the upstream call did not go through the proxy")
+			}
+		})
 	}
-	if proxied.Load() == 0 {
-		t.Fatal("the upstream call did not go through PROXY_URL")
+	// Without a proxy nothing goes through it.
+	proxied.Store(0)
+	h := start(t, nil)
+	if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("direct"),
+	}); err != nil || proxied.Load() != 0 {
+		t.Fatalf("direct request: %v, proxied %d", err, proxied.Load())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 )
 
 // ImportSummary counts what [ImportCookies] did.
@@ -13,21 +15,47 @@ type ImportSummary struct {
 	Accounts []Account
 }
 
+// ProxySuffix introduces a per-account proxy in a cookie list entry.
+const ProxySuffix = "|proxy="
+
+// checkProxy accepts "" or a proxy URL the HTTP transport can use.
+func checkProxy(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: the proxy is not a URL", ErrInvalid)
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+		return nil
+	}
+	return fmt.Errorf("%w: proxy scheme %q is not http, https, socks5 or socks5h", ErrInvalid, u.Scheme)
+}
+
 // ImportCookies imports each cookie for provider, idempotently (the
 // GS_COOKIE and GEMINI_COOKIE entries, at every start): an entry whose
 // login is already stored updates that account instead of adding one.
+// An entry may name its own egress proxy after the cookie:
+// `session_id=abc|proxy=socks5://127.0.0.1:1080` (ProxySuffix).
 // Empty entries are skipped. Invalid entries are reported by position
 // (1-based), never by content, in the joined error, after the valid ones
 // were imported.
 func ImportCookies(ctx context.Context, s AccountStore, provider string, cookies []string) (ImportSummary, error) {
 	var sum ImportSummary
 	var errs []error
-	for i, c := range cookies {
-		c = NormalizeCookie(provider, c)
+	for i, entry := range cookies {
+		c, proxy, _ := strings.Cut(entry, ProxySuffix)
+		c, proxy = NormalizeCookie(provider, c), strings.TrimSpace(proxy)
 		if c == "" {
 			continue
 		}
-		a, res, err := s.ImportAccount(ctx, Account{Provider: provider, Cookie: c})
+		if err := checkProxy(proxy); err != nil {
+			errs = append(errs, fmt.Errorf("%s cookie entry %d: %w", provider, i+1, err))
+			continue
+		}
+		a, res, err := s.ImportAccount(ctx, Account{Provider: provider, Cookie: c, Proxy: proxy})
 		if err != nil {
 			if ctx.Err() != nil {
 				return sum, ctx.Err()

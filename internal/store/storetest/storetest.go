@@ -353,6 +353,15 @@ func testImportCookies(t *testing.T, db DB) {
 	if err != nil || sum.Created != 0 || sum.Unchanged != 2 {
 		t.Fatalf("second import: %+v, %v", sum, err)
 	}
+
+	// A per-account proxy after the cookie; a bad one is refused by position.
+	sum, err = store.ImportCookies(ctx, s, "genspark", []string{gs("s3") + "|proxy=socks5://127.0.0.1:1080", gs("s4") + "|proxy=ftp://nope"})
+	if err == nil || !strings.Contains(err.Error(), "entry 2") || sum.Created != 1 {
+		t.Fatalf("proxy import: %+v, %v", sum, err)
+	}
+	if p := sum.Accounts[0]; p.Proxy != "socks5://127.0.0.1:1080" || strings.Contains(p.Cookie, "proxy") {
+		t.Fatalf("proxy %q cookie has suffix=%v", p.Proxy, strings.Contains(p.Cookie, "proxy"))
+	}
 }
 
 func testGetAccountNotFound(t *testing.T, db DB) {
