@@ -130,6 +130,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MaxConcurrentPerAccount: cfg.AccountMaxConcurrency,
 		RateLimitRest:           rateRest,
 		Logger:                  log,
+		// Only accounts whose discovered model list has the model are
+		// candidates (a free Gemini account lacks the paid ones).
+		ServesModel: func(acct *gw.Account, model string) bool {
+			if acct.Provider == geminiweb.Name && a.gemini != nil {
+				return a.gemini.Serves(acct.ID, model)
+			}
+			return true
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)

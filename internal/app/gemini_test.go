@@ -211,3 +211,36 @@ func TestGeminiRotationSurvivesRestart(t *testing.T) {
 		t.Fatal("after a restart the gateway did not send the rotated __Secure-1PSIDTS")
 	}
 }
+
+// Once an account's model list is known, it is not picked for a model it
+// does not have: no request for Pro goes to the account without Pro.
+func TestGeminiAccountsServeOnlyTheirModels(t *testing.T) {
+	h := start(t, func(c *config.Config) {
+		c.GSCookie = ""
+		c.GeminiCookie = "__Secure-1PSID=basic-no-pro; __Secure-1PSIDTS=sidts-b,__Secure-1PSID=full-account; __Secure-1PSIDTS=sidts-f"
+		c.PoolStrategy = "round-robin"
+	})
+	ask := func(model string) {
+		t.Helper()
+		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: model, Messages: userMsg("x"),
+		}); err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+	}
+	for range 4 { // both accounts discover their lists
+		ask("gemini-3-flash")
+	}
+	h.sim.Requests.Reset()
+	for range 6 {
+		ask("gemini-3-pro")
+	}
+	for _, g := range h.generates() {
+		if strings.Contains(g.Header["Cookie"], "basic-no-pro") {
+			t.Fatalf("a Pro request went to the account without Pro: %v", g.Facts["model"])
+		}
+	}
+	if n := len(h.generates()); n != 6 {
+		t.Fatalf("%d generate calls for 6 requests", n)
+	}
+}

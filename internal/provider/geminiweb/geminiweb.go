@@ -438,3 +438,32 @@ func (p *Provider) deleteChat(acct gw.Account, st *account, s *session, cid stri
 		p.deleted.Add(1)
 	})
 }
+
+// Serves reports whether the account can serve the model name: false only
+// when the account's discovered model list is known and holds no model of
+// that family (a free account asked for a paid-only model). The account
+// pool calls it to pick candidates, so it never does I/O.
+func (p *Provider) Serves(accountID, name string) bool {
+	m, _, ok := p.idx().resolve(name)
+	if !ok || m.family == "" {
+		return true
+	}
+	p.mu.Lock()
+	st := p.states[accountID]
+	p.mu.Unlock()
+	if st == nil {
+		return true
+	}
+	st.mu.Lock()
+	am := st.models
+	st.mu.Unlock()
+	if am == nil || len(am.models) == 0 {
+		return true
+	}
+	for _, own := range am.models {
+		if own.family == m.family {
+			return true
+		}
+	}
+	return false
+}

@@ -32,6 +32,8 @@
 //     `__Secure-1PSIDTS` (the known failure mode).
 //   - beginning with `plus`: a paid ("Plus", capacity 4) account; its model
 //     list uses the paid hex ids.
+//   - beginning with `basic`: a free account whose model list has no Pro
+//     model; a request for Pro is served by its first (Flash-Lite) model.
 //   - anything else: a free signed-in account.
 //
 // `__Secure-1PSIDTS` is required: without it, or when it begins with `stale`,

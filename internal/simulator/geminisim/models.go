@@ -44,6 +44,16 @@ var modelLists = map[string][]model{
 	},
 }
 
+func init() {
+	// A basic account's list lacks the Pro model; asking it for Pro serves
+	// its first model instead (a silent downgrade, as the real app does).
+	for _, m := range modelLists[tierFree] {
+		if m.family != familyPro {
+			modelLists[tierBasic] = append(modelLists[tierBasic], m)
+		}
+	}
+}
+
 // familyOfHex maps every current hex id (any tier, including aliases) to its
 // family. Ids are aliased across tiers, so any of them selects the family
 // and the account's own entry of that family is served.
@@ -69,7 +79,7 @@ func modelFor(tier, family string) model {
 			return m
 		}
 	}
-	return modelLists[tierFree][0]
+	return modelLists[tier][0]
 }
 
 // downgradeOf is the family served instead of family under sim:downgrade.

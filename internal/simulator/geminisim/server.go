@@ -179,8 +179,9 @@ func (s *Server) nextID(prefix, salt string) string {
 
 // Account tiers.
 const (
-	tierFree = "free"
-	tierPlus = "plus"
+	tierFree  = "free"
+	tierPlus  = "plus"
+	tierBasic = "basic" // no Pro model in the account's list
 )
 
 // accountState is the rotation state of one __Secure-1PSID.
@@ -221,6 +222,9 @@ func (s *Server) sessionOf(r *http.Request) session {
 	ss.state = simcore.StateOf(ss.psid)
 	if strings.HasPrefix(ss.psid, "plus") {
 		ss.tier = tierPlus
+	}
+	if strings.HasPrefix(ss.psid, "basic") {
+		ss.tier = tierBasic
 	}
 	ss.signedIn = ss.state != simcore.AccountExpired && s.psidtsValid(ss.psid, ss.psidts)
 	return ss
