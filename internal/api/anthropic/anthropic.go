@@ -17,7 +17,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 )
@@ -85,11 +85,7 @@ func New(b Backend, opts Options) *Handler {
 	if opts.PingInterval < 0 {
 		opts.PingInterval = 0
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Handler{b: b, opts: opts, log: log}
+	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
 // Register adds the handler's routes to mux under prefix, which is "" or a
@@ -106,30 +102,15 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 	mux.Handle("POST "+prefix+"/v1/messages/count_tokens", h.handle(h.countTokens))
 }
 
-// handlerFunc is an HTTP handler that returns its error instead of writing
-// it. A handler that has started a response body must render its own errors
-// and return nil (streams end with an in-band error event).
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
 // handle adapts fn: it makes sure the response carries a request-id and
-// renders a returned error with WriteError.
-func (h *Handler) handle(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// renders a returned error with WriteError. A handler that has started a
+// response body renders its own errors and returns nil (streams end with
+// an in-band error event).
+func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
+	return wire.Handle(h.log, "anthropic", func(w http.ResponseWriter, r *http.Request) error {
 		ensureRequestID(w, r)
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		level := slog.LevelDebug
-		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
-			level = slog.LevelWarn
-		}
-		h.log.LogAttrs(r.Context(), level, "anthropic: request failed",
-			slog.String("request_id", reqctx.RequestID(r.Context())),
-			slog.String("path", r.URL.Path),
-			slog.Any("error", err))
-		WriteError(w, err)
-	})
+		return fn(w, r)
+	}, WriteError)
 }
 
 // ensureRequestID sets the request-id response header (which the Anthropic

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -20,7 +21,7 @@ import (
 // messages serves POST /v1/messages.
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
 	var mr messagesRequest
-	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &mr); err != nil {
+	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &mr, &bodyErrors); err != nil {
 		return err
 	}
 	p, err := parseRequest(&mr, false)
@@ -298,7 +299,7 @@ func (s *streamer) gone() {
 // call.
 func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
 	var mr messagesRequest
-	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &mr); err != nil {
+	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &mr, &bodyErrors); err != nil {
 		return err
 	}
 	p, err := parseRequest(&mr, true)

@@ -2,18 +2,16 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -116,38 +114,16 @@ func invalid(param, format string, args ...any) *gw.Error {
 	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: msg}
 }
 
-// decodeBody reads the JSON body of r into v, limited to limit bytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	err := json.NewDecoder(body).Decode(v)
-	if err == nil {
-		return nil
-	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
-			Message: fmt.Sprintf("Request exceeds the maximum allowed number of bytes (%d).", tooLarge.Limit)}
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
-		}
-		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err,
-			Message: fmt.Sprintf("%s: Input should be %s", typeErr.Field, jsonKind(typeErr.Type.String()))}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: "There was an error parsing the body of your request: it is not valid JSON."}
-	default:
-		// Reading the body failed: the client went away or sent a broken
-		// chunked encoding.
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
-	}
+// bodyErrors words the errors of a JSON request body the way the Anthropic
+// API does.
+var bodyErrors = wire.BodyErrors{
+	TooLarge: func(limit int64) string {
+		return fmt.Sprintf("Request exceeds the maximum allowed number of bytes (%d).", limit)
+	},
+	WrongType: func(te *json.UnmarshalTypeError) string {
+		return fmt.Sprintf("%s: Input should be %s", te.Field, jsonKind(te.Type.String()))
+	},
+	Malformed: "There was an error parsing the body of your request: it is not valid JSON.",
 }
 
 // jsonKind names a Go type in JSON terms for error messages.
@@ -196,10 +172,10 @@ func parseRequest(mr *messagesRequest, count bool) (*params, error) {
 		return nil, invalid("messages", "at least one message is required")
 	}
 	if !count {
-		if mr.OutputConfig != nil && !isNull(mr.OutputConfig.Format) {
+		if mr.OutputConfig != nil && !wire.IsNull(mr.OutputConfig.Format) {
 			return nil, invalid("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
 		}
-		if !isNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
+		if !wire.IsNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
 			return nil, invalid("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
 		}
 	}
@@ -258,7 +234,7 @@ type converter struct {
 // system converts the system prompt: a string or an array of text blocks
 // (cache_control and citations are ignored).
 func (c *converter) system(raw json.RawMessage) ([]llm.Part, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, nil
 	}
 	if raw[0] == '"' {
@@ -305,7 +281,7 @@ func (c *converter) message(m *wireMessage, param string) error {
 	default:
 		return invalid(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
 	}
-	if isNull(m.Content) {
+	if wire.IsNull(m.Content) {
 		return invalid(param+".content", "Field required")
 	}
 	cparam := param + ".content"
@@ -555,7 +531,7 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 // contentSource converts the content of a "content" document source: a
 // string or text and image blocks.
 func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, invalid(param, "Field required")
 	}
 	if raw[0] == '"' {
@@ -600,7 +576,7 @@ func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []l
 	}
 	tr := &llm.ToolResult{CallID: b.ToolUseID, Name: c.names[b.ToolUseID], IsError: b.IsError}
 	raw := b.Content
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return tr, nil, nil
 	}
 	cparam := param + ".content"
@@ -674,7 +650,7 @@ func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []l
 // searchResultText renders a search_result block as text.
 func searchResultText(b *wireBlock, param string) (string, error) {
 	var src string
-	if !isNull(b.Source) {
+	if !wire.IsNull(b.Source) {
 		_ = json.Unmarshal(b.Source, &src)
 	}
 	var sb strings.Builder
@@ -688,7 +664,7 @@ func searchResultText(b *wireBlock, param string) (string, error) {
 		sb.WriteString("\n")
 	}
 	var blocks []wireBlock
-	if !isNull(b.Content) {
+	if !wire.IsNull(b.Content) {
 		if err := json.Unmarshal(b.Content, &blocks); err != nil {
 			return "", invalid(param+".content", "Input should be a list of text blocks")
 		}
@@ -738,7 +714,7 @@ func fileName(title, mimeType string) string {
 
 // decodeSource decodes the source object of an image or document block.
 func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, invalid(param, "Field required")
 	}
 	var src wireSource
@@ -753,7 +729,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 	if src.Data == "" {
 		return nil, invalid(param+".data", "Field required")
 	}
-	if hasPrefixFold(src.Data, "data:") {
+	if wire.HasPrefixFold(src.Data, "data:") {
 		m, err := parseDataURL(src.Data, param+".data")
 		if err != nil {
 			return nil, err
@@ -763,7 +739,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 		}
 		return m, nil
 	}
-	b, ok := decodeBase64(src.Data)
+	b, ok := wire.DecodeBase64(src.Data)
 	if !ok {
 		return nil, invalid(param+".data", "invalid base64 data")
 	}
@@ -776,13 +752,11 @@ func urlMedia(u, param string) (*llm.Media, error) {
 	if u == "" {
 		return nil, invalid(param, "Field required")
 	}
-	if hasPrefixFold(u, "data:") {
+	if wire.HasPrefixFold(u, "data:") {
 		return parseDataURL(u, param)
 	}
-	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
-		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
-			return &llm.Media{URL: u}, nil
-		}
+	if wire.IsHTTPURL(u) {
+		return &llm.Media{URL: u}, nil
 	}
 	return nil, invalid(param, "invalid URL: expected an http(s) URL")
 }
@@ -792,67 +766,25 @@ func fileIDError(param string) *gw.Error {
 	return invalid(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
 }
 
-// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
+// parseDataURL decodes a data URL (see wire.ParseDataURL; the media type
+// stays empty when the URL names none, for the caller's default) and words
+// its errors the Anthropic way.
 func parseDataURL(u, param string) (*llm.Media, error) {
-	meta, data, ok := strings.Cut(u[len("data:"):], ",")
-	if !ok {
+	m, err := wire.ParseDataURL(u)
+	switch {
+	case errors.Is(err, wire.ErrDataURLComma):
 		return nil, invalid(param, "invalid data URL: missing ','")
-	}
-	isBase64 := false
-	mt, rest, _ := strings.Cut(meta, ";")
-	for rest != "" {
-		var p string
-		p, rest, _ = strings.Cut(rest, ";")
-		if strings.EqualFold(strings.TrimSpace(p), "base64") {
-			isBase64 = true
-		}
-	}
-	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
-	if isBase64 {
-		b, ok := decodeBase64(data)
-		if !ok {
-			return nil, invalid(param, "invalid base64 data")
-		}
-		m.Data = b
-	} else {
-		s, err := url.PathUnescape(data)
-		if err != nil {
-			return nil, invalid(param, "invalid data URL")
-		}
-		m.Data = []byte(s)
+	case errors.Is(err, wire.ErrBase64):
+		return nil, invalid(param, "invalid base64 data")
+	case err != nil:
+		return nil, invalid(param, "invalid data URL")
 	}
 	return m, nil
 }
 
-// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
-// embedded whitespace.
-func decodeBase64(s string) ([]byte, bool) {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, " \t\r\n") {
-		s = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	if s == "" {
-		return nil, false
-	}
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
-	}
-	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
-		enc = enc.WithPadding(base64.NoPadding)
-	}
-	b, err := enc.DecodeString(s)
-	return b, err == nil
-}
-
 // inputText returns a tool_use input as compact JSON object text.
 func inputText(raw json.RawMessage, param string) (string, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return "{}", nil
 	}
 	raw = bytes.TrimSpace(raw)
@@ -896,7 +828,7 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		if t.Name == "" {
 			return invalid(param+".name", "Field required")
 		}
-		if isNull(t.InputSchema) {
+		if wire.IsNull(t.InputSchema) {
 			return invalid(param+".input_schema", "Field required")
 		}
 		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
@@ -945,17 +877,6 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 	default:
 		return invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
 	}
-}
-
-// isNull reports whether raw is absent or JSON null.
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // typeErrorDetail describes a json error inside a nested value.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/sse"
 	"github.com/sparkgw/spark/internal/tokens"
@@ -139,7 +139,7 @@ type turn struct {
 	tools  map[int]*block // backend tool-call index → its block
 	ids    map[string]bool
 	stop   stopFilter
-	layout joiner
+	layout wire.Joiner
 
 	finished bool // EventFinish seen: later content is dropped
 	finish   llm.FinishReason
@@ -207,7 +207,7 @@ func (t *turn) text(s string) error {
 
 // emitText appends text to the open text block (opening one if needed).
 func (t *turn) emitText(s string) error {
-	s = t.layout.text(s)
+	s = t.layout.Text(s)
 	if s == "" {
 		return nil
 	}
@@ -286,7 +286,7 @@ func (t *turn) image(m *llm.Media) error {
 	if err := t.flushHeld(); err != nil {
 		return err
 	}
-	s := t.layout.image(m)
+	s := t.layout.Image(m)
 	b, err := t.ensure(kindText)
 	if err != nil {
 		return err
@@ -610,64 +610,4 @@ func (f *stopFilter) flush() string {
 	s := f.held
 	f.held = ""
 	return s
-}
-
-// joiner lays out text content: text as it comes, each generated image as a
-// markdown image on its own paragraph.
-type joiner struct {
-	n          int  // bytes of content so far
-	nl         int  // trailing newlines of the content so far
-	afterImage bool // the last piece was an image
-}
-
-// text returns the piece to send for a text delta.
-func (j *joiner) text(t string) string {
-	if t == "" {
-		return ""
-	}
-	if j.afterImage && t[0] != '\n' {
-		t = "\n\n" + t
-	}
-	j.afterImage = false
-	j.note(t)
-	return t
-}
-
-// image returns the piece to send for a generated image.
-func (j *joiner) image(m *llm.Media) string {
-	var sep string
-	switch {
-	case j.n == 0 || j.nl >= 2:
-	case j.nl == 1:
-		sep = "\n"
-	default:
-		sep = "\n\n"
-	}
-	t := sep + "![image](" + imageRef(m) + ")"
-	j.afterImage = true
-	j.note(t)
-	return t
-}
-
-// note records t as sent.
-func (j *joiner) note(t string) {
-	j.n += len(t)
-	trimmed := strings.TrimRight(t, "\n")
-	if len(trimmed) == 0 {
-		j.nl += len(t)
-	} else {
-		j.nl = len(t) - len(trimmed)
-	}
-}
-
-// imageRef is the URL of a generated image, or a data URL of its bytes.
-func imageRef(m *llm.Media) string {
-	if m.URL != "" {
-		return m.URL
-	}
-	mt := m.MIMEType
-	if mt == "" {
-		mt = "image/png"
-	}
-	return "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(m.Data)
 }

@@ -16,15 +16,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -103,9 +102,7 @@ func New(opts Options) *Handler {
 	if opts.DefaultEmbeddingModel == "" {
 		opts.DefaultEmbeddingModel = DefaultEmbeddingModel
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = wire.Logger(opts.Logger)
 	return &Handler{opts: opts, log: opts.Logger}
 }
 
@@ -119,25 +116,9 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 	mux.Handle("POST "+prefix+"/v1/audio/speech", h.handle(h.speech))
 }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
 // handle adapts fn, rendering its error in the OpenAI envelope.
-func (h *Handler) handle(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		level := slog.LevelDebug
-		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
-			level = slog.LevelWarn
-		}
-		h.log.LogAttrs(r.Context(), level, "extras: request failed",
-			slog.String("request_id", reqctx.RequestID(r.Context())),
-			slog.String("path", r.URL.Path),
-			slog.Any("error", err))
-		openai.WriteError(w, err)
-	})
+func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
+	return wire.Handle(h.log, "extras", fn, openai.WriteError)
 }
 
 // speech answers 501: neither Genspark nor Gemini web synthesizes speech
@@ -151,36 +132,17 @@ func invalid(param, format string, args ...any) *gw.Error {
 	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
+// bodyErrors words the errors of a JSON request body: the OpenAI wording,
+// but a field of the wrong type is only named.
+var bodyErrors = wire.BodyErrors{
+	WrongType: func(te *json.UnmarshalTypeError) string {
+		return fmt.Sprintf("Invalid type for '%s'.", te.Field)
+	},
+}
+
 // decodeBody reads r's JSON body into v within the body limit.
 func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
-	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
-			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
-		}
-		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err,
-			Message: fmt.Sprintf("Invalid type for '%s'.", typeErr.Field)}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
-	default:
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
-	}
+	return wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, v, &bodyErrors)
 }
 
 // writeJSON writes v as a JSON response.
@@ -228,9 +190,4 @@ func (h *Handler) complete(ctx context.Context, req *llm.Request) (string, error
 		return "", err
 	}
 	return ans.Text, nil
-}
-
-// hasPrefixFold reports whether s starts with prefix, ignoring case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

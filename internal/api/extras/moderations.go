@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -197,7 +196,7 @@ func parseModerationInput(raw json.RawMessage) ([]moderationInput, error) {
 		case "text":
 			texts = append(texts, p.Text)
 		case "image_url":
-			u, err := imageURL(p.ImageURL, param+".image_url")
+			u, err := wire.ImageURL(p.ImageURL, param+".image_url", wire.ImageURLObject)
 			if err != nil {
 				return nil, err
 			}
@@ -214,76 +213,28 @@ func parseModerationInput(raw json.RawMessage) ([]moderationInput, error) {
 	return []moderationInput{in}, nil
 }
 
-// imageURL extracts the URL of an image_url value: {"url": ...} or a string.
-func imageURL(raw json.RawMessage, param string) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", invalid(param, "Missing required parameter: '%s'.", param)
-	}
-	var u string
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return "", invalid(param, "Invalid type for '%s'.", param)
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected an object.", param)
-		}
-		u = obj.URL
-	}
-	if u == "" {
-		return "", invalid(param+".url", "Missing required parameter: '%s.url'.", param)
-	}
-	return u, nil
-}
-
 // mediaFromURL decodes a base64 data URL or keeps an http(s) URL for the
 // chat backend's guarded fetcher.
 func mediaFromURL(u, param string) (*llm.Media, error) {
-	switch {
-	case hasPrefixFold(u, "data:"):
-		meta, data, ok := strings.Cut(u[len("data:"):], ",")
-		if !ok {
-			return nil, invalid(param, "Invalid data URL in '%s'.", param)
-		}
-		mt, params, _ := strings.Cut(meta, ";")
-		if !strings.Contains(strings.ToLower(params), "base64") {
-			return nil, invalid(param, "Invalid data URL in '%s': expected base64 data.", param)
-		}
-		b, err := decodeBase64(data)
-		if err != nil {
-			return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-		}
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		if mt == "" {
-			mt = http.DetectContentType(b)
-		}
-		return &llm.Media{MIMEType: mt, Data: b}, nil
-	case hasPrefixFold(u, "http://"), hasPrefixFold(u, "https://"):
-		if pu, err := url.Parse(u); err != nil || pu.Host == "" {
-			return nil, invalid(param, "Invalid URL in '%s'.", param)
-		}
-		return &llm.Media{URL: u}, nil
+	if !wire.HasPrefixFold(u, "data:") {
+		return wire.MediaFromURL(u, param, true)
 	}
-	return nil, invalid(param, "Invalid image URL in '%s': expected an http(s) URL or a base64 data URL.", param)
-}
-
-// decodeBase64 decodes standard or URL-safe base64, padded or not.
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
+	d, err := wire.SplitDataURL(u)
+	if err != nil {
+		return nil, invalid(param, "Invalid data URL in '%s'.", param)
 	}
-	return enc.WithPadding(base64.NoPadding).DecodeString(strings.TrimRight(s, "="))
+	if !d.Base64 {
+		return nil, invalid(param, "Invalid data URL in '%s': expected base64 data.", param)
+	}
+	b, ok := wire.DecodeBase64AnyPadding(d.Data)
+	if !ok {
+		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
+	}
+	mt := d.MediaType
+	if mt == "" {
+		mt = http.DetectContentType(b)
+	}
+	return &llm.Media{MIMEType: mt, Data: b}, nil
 }
 
 // score asks the chat model for the category scores of in, retrying once

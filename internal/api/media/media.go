@@ -36,7 +36,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -45,11 +44,11 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
-	"github.com/sparkgw/spark/internal/reqctx"
 )
 
 // Defaults of Options.
@@ -184,11 +183,7 @@ func New(b Backend, opts Options) (*Handler, error) {
 	if opts.ImageChatProviders == nil {
 		opts.ImageChatProviders = DefaultImageChatProviders
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Handler{b: b, opts: opts, log: log}, nil
+	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}, nil
 }
 
 // Register adds the media routes to mux (paths without ROUTE_PREFIX: the
@@ -199,30 +194,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/videos/generations", h.handle(h.videos))
 }
 
-// handlerFunc returns its error instead of writing it; a handler that has
-// started its response renders its own errors and returns nil.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-func (h *Handler) handle(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		h.logFailure(r, err)
-		openai.WriteError(w, err)
-	})
-}
-
-func (h *Handler) logFailure(r *http.Request, err error) {
-	level := slog.LevelDebug
-	if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
-		level = slog.LevelWarn
-	}
-	h.log.LogAttrs(r.Context(), level, "media: request failed",
-		slog.String("request_id", reqctx.RequestID(r.Context())),
-		slog.String("path", r.URL.Path),
-		slog.Any("error", err))
+// handle adapts fn, rendering its error in the OpenAI envelope. A handler
+// that has started its response renders its own errors and returns nil.
+func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
+	return wire.Handle(h.log, "media", fn, openai.WriteError)
 }
 
 // imagesResponse is the OpenAI ImagesResponse (also the video response of
@@ -250,38 +225,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
+// bodyErrors words the errors of a JSON request body: the OpenAI wording,
+// but a field of the wrong type says what it got, and a body that could
+// not be read is a client that went away.
+var bodyErrors = wire.BodyErrors{
+	WrongType: func(te *json.UnmarshalTypeError) string {
+		return fmt.Sprintf("Invalid type for '%s': got a JSON %s.", te.Field, te.Value)
+	},
+	Unreadable:        gw.CodeCanceled,
+	UnreadableMessage: "could not read the request body",
+}
+
 // decodeJSON reads a JSON object body of at most limit bytes into v.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
 		return &gw.Error{Code: gw.CodeInvalidRequest,
 			Message: "Unsupported Content-Type " + strconv.Quote(ct) + ": this endpoint expects a JSON body (application/json)."}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
-	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
-			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err,
-			Message: fmt.Sprintf("Invalid type for '%s': got a JSON %s.", typeErr.Field, typeErr.Value)}
-	case errors.As(err, &typeErr):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
-	}
-	return &gw.Error{Code: gw.CodeCanceled, Message: "could not read the request body", Cause: err}
+	return wire.DecodeJSON(w, r, limit, v, &bodyErrors)
 }
 
 // invalid returns a 400 about param.

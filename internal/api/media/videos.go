@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/sse"
@@ -160,7 +160,7 @@ func (h *Handler) videoImage(ctx context.Context, img string) (*llm.Media, error
 	if int64(len(b64)) > (h.opts.MaxFileBytes/3+1)*4+16 {
 		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
 	}
-	data, ok := decodeBase64(b64)
+	data, ok := wire.DecodeBase64AnyPadding(b64)
 	if !ok {
 		return nil, invalid("image", "image must be base64, a base64 data URL (data:image/png;base64,...) or an http(s) URL.")
 	}
@@ -168,26 +168,6 @@ func (h *Handler) videoImage(ctx context.Context, img string) (*llm.Media, error
 		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
 	}
 	return imageMedia(data, "")
-}
-
-// decodeBase64 accepts standard or URL-safe base64, padded or not, with
-// line breaks.
-func decodeBase64(s string) ([]byte, bool) {
-	s = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-			return -1
-		}
-		return r
-	}, s)
-	if s == "" {
-		return nil, false
-	}
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
-	}
-	b, err := enc.WithPadding(base64.NoPadding).DecodeString(strings.TrimRight(s, "="))
-	return b, err == nil
 }
 
 // makeVideo runs the job and builds the response.
@@ -244,7 +224,7 @@ func (h *Handler) streamVideo(ctx context.Context, cancel context.CancelFunc, w 
 		case res := <-done:
 			var body []byte
 			if res.err != nil {
-				h.logFailure(r, res.err)
+				wire.LogFailure(h.log, "media", r, res.err)
 				body = errorJSON(res.err)
 			} else {
 				body, _ = json.Marshal(res.resp)

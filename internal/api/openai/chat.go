@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -108,7 +108,7 @@ func (f wireFunction) MarshalJSON() ([]byte, error) {
 // chatCompletions serves POST /v1/chat/completions.
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	var cr chatRequest
-	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &cr); err != nil {
+	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
 		return err
 	}
 	p, err := parseChatRequest(&cr)
@@ -146,11 +146,11 @@ func (h *Handler) completeChat(w http.ResponseWriter, st llm.Stream, p *chatPara
 	}
 	var (
 		content strings.Builder
-		j       contentJoiner
+		j       wire.Joiner
 	)
-	content.WriteString(j.text(ans.Text))
+	content.WriteString(j.Text(ans.Text))
 	for i := range ans.Images {
-		content.WriteString(j.image(&ans.Images[i]))
+		content.WriteString(j.Image(&ans.Images[i]))
 	}
 	msg := completionMessage{Role: "assistant"}
 	if content.Len() > 0 || len(ans.ToolCalls) == 0 {
@@ -212,66 +212,6 @@ func toWireUsage(u *llm.Usage) wireUsage {
 	return w
 }
 
-// contentJoiner lays out answer content: text as it comes, each generated
-// image as a markdown image on its own paragraph.
-type contentJoiner struct {
-	n          int  // bytes of content so far
-	nl         int  // trailing newlines of the content so far
-	afterImage bool // the last piece was an image
-}
-
-// text returns the piece to send for a text delta.
-func (j *contentJoiner) text(t string) string {
-	if t == "" {
-		return ""
-	}
-	if j.afterImage && t[0] != '\n' {
-		t = "\n\n" + t
-	}
-	j.afterImage = false
-	j.note(t)
-	return t
-}
-
-// image returns the piece to send for a generated image.
-func (j *contentJoiner) image(m *llm.Media) string {
-	var sep string
-	switch {
-	case j.n == 0 || j.nl >= 2:
-	case j.nl == 1:
-		sep = "\n"
-	default:
-		sep = "\n\n"
-	}
-	t := sep + "![image](" + imageRef(m) + ")"
-	j.afterImage = true
-	j.note(t)
-	return t
-}
-
-// note records t as sent.
-func (j *contentJoiner) note(t string) {
-	j.n += len(t)
-	trimmed := strings.TrimRight(t, "\n")
-	if len(trimmed) == 0 {
-		j.nl += len(t)
-	} else {
-		j.nl = len(t) - len(trimmed)
-	}
-}
-
-// imageRef is the URL of a generated image, or a data URL of its bytes.
-func imageRef(m *llm.Media) string {
-	if m.URL != "" {
-		return m.URL
-	}
-	mt := m.MIMEType
-	if mt == "" {
-		mt = "image/png"
-	}
-	return "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(m.Data)
-}
-
 // newCallID returns a fresh tool call id.
 func newCallID() string { return "call_" + rand.Text() }
 
@@ -292,7 +232,7 @@ type chatStreamer struct {
 	toolIdx       []int // backend tool-call index → wire index (position)
 	sentToolCalls bool
 	finished      bool
-	layout        contentJoiner
+	layout        wire.Joiner
 }
 
 // streamChat writes st as a Chat Completions event stream. Errors are
@@ -373,7 +313,7 @@ func (s *chatStreamer) event(ev *llm.Event) error {
 	}
 	switch ev.Type {
 	case llm.EventTextDelta:
-		return s.content(s.layout.text(ev.Text))
+		return s.content(s.layout.Text(ev.Text))
 	case llm.EventReasoningDelta:
 		if ev.Text == "" || s.h.opts.HideReasoning {
 			return nil
@@ -393,7 +333,7 @@ func (s *chatStreamer) event(ev *llm.Event) error {
 		if ev.Media == nil {
 			return nil
 		}
-		return s.content(s.layout.image(ev.Media))
+		return s.content(s.layout.Image(ev.Media))
 	}
 	return nil
 }

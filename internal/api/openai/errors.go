@@ -1,13 +1,9 @@
 package openai
 
 import (
-	"bytes"
-	"encoding/json"
-	"math"
 	"net/http"
-	"strconv"
-	"time"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 )
 
@@ -66,19 +62,6 @@ func openAIError(e *gw.Error) errorBody {
 	return b
 }
 
-// shouldNotRetry reports whether retrying the same request cannot succeed,
-// so SDKs (which retry 408, 409, 429 and 5xx twice by default) are told
-// "x-should-retry: false" and do not bill the user three times.
-func shouldNotRetry(code gw.Code) bool {
-	switch code {
-	case gw.CodeNotImplemented, gw.CodeUpstreamRejected, gw.CodeProtocolChanged, gw.CodeAttestation:
-		return true
-	}
-	s := gw.HTTPStatus(code)
-	return s >= 400 && s < 500 && s != http.StatusRequestTimeout &&
-		s != http.StatusConflict && s != http.StatusTooManyRequests
-}
-
 // WriteError renders err as an OpenAI error response: the status of
 // gw.HTTPStatus, a JSON body {"error":{"message","type","param","code"}},
 // Retry-After (whole seconds, rounded up) and retry-after-ms when the error
@@ -92,20 +75,8 @@ func WriteError(w http.ResponseWriter, err error) {
 	if e == nil {
 		e = &gw.Error{Code: gw.CodeInternal, Message: "internal error"}
 	}
-	writeErrorHeaders(w, e)
+	wire.SetRetryHeaders(w.Header(), e)
 	writeJSON(w, gw.HTTPStatus(e.Code), errorEnvelope{Error: openAIError(e)})
-}
-
-// writeErrorHeaders sets the retry headers for e.
-func writeErrorHeaders(w http.ResponseWriter, e *gw.Error) {
-	h := w.Header()
-	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10))
-		h.Set("Retry-After-Ms", strconv.FormatInt(int64((e.RetryAfter+time.Millisecond-1)/time.Millisecond), 10))
-	}
-	if shouldNotRetry(e.Code) {
-		h.Set("X-Should-Retry", "false")
-	}
 }
 
 // anthropicErrorEnvelope is the Anthropic error response.
@@ -123,44 +94,12 @@ type anthropicErrorBody struct {
 // requests made by Anthropic clients (Claude Code model discovery).
 func writeAnthropicError(w http.ResponseWriter, err error) {
 	e := gw.AsError(err)
-	status := gw.HTTPStatus(e.Code)
-	typ := "api_error"
-	switch {
-	case e.Code == gw.CodeNotFound || e.Code == gw.CodeModelNotFound:
-		typ = "not_found_error"
-	case status == http.StatusBadRequest:
-		typ = "invalid_request_error"
-	case status == http.StatusUnauthorized:
-		typ = "authentication_error"
-	case status == http.StatusForbidden:
-		typ = "permission_error"
-	case status == http.StatusRequestEntityTooLarge:
-		typ = "request_too_large"
-	case status == http.StatusTooManyRequests:
-		typ = "rate_limit_error"
-	case status == http.StatusGatewayTimeout:
-		typ = "timeout_error"
-	case status == http.StatusServiceUnavailable:
-		typ = "overloaded_error"
-	}
-	writeErrorHeaders(w, e)
-	writeJSON(w, status, anthropicErrorEnvelope{Type: "error", Error: anthropicErrorBody{Type: typ, Message: e.Message}})
+	wire.SetRetryHeaders(w.Header(), e)
+	writeJSON(w, gw.HTTPStatus(e.Code), anthropicErrorEnvelope{Type: "error",
+		Error: anthropicErrorBody{Type: wire.AnthropicErrorType(e.Code), Message: e.Message}})
 }
 
 // writeJSON writes v as a JSON response with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Only unsupported values fail, and the response types have none.
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}` + "\n")
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	wire.WriteJSON(w, status, v, `{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}`)
 }

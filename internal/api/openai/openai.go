@@ -13,9 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
-	"github.com/sparkgw/spark/internal/reqctx"
 )
 
 // DefaultMaxBodyBytes is the default request body limit (32 MiB, as the
@@ -65,11 +64,7 @@ func New(b Backend, opts Options) *Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Handler{b: b, opts: opts, log: log}
+	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
 // Register adds the handler's routes to mux under prefix, which is "" or a
@@ -86,33 +81,20 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 	mux.Handle("GET "+prefix+"/v1/models/{model...}", h.handle(h.getModel, nil))
 }
 
-// handlerFunc is an HTTP handler that returns its error instead of writing it.
-// A handler that has started a response body must render its own errors and
-// return nil (streams end with an in-band error event).
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// handle adapts fn, rendering its error with render, or with the envelope the
-// request's client family expects when render is nil.
-func (h *Handler) handle(fn handlerFunc, render func(http.ResponseWriter, error)) http.Handler {
+// handle adapts fn, rendering its error with render, or, when render is
+// nil, with the envelope the request's client family expects (chosen anew
+// for every request).
+func (h *Handler) handle(fn wire.HandlerFunc, render func(http.ResponseWriter, error)) http.Handler {
+	if render != nil {
+		return wire.Handle(h.log, "openai", fn, render)
+	}
+	openAI := wire.Handle(h.log, "openai", fn, WriteError)
+	anthropic := wire.Handle(h.log, "openai", fn, writeAnthropicError)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
+		if anthropicClient(r) {
+			anthropic.ServeHTTP(w, r)
 			return
 		}
-		level := slog.LevelDebug
-		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
-			level = slog.LevelWarn
-		}
-		h.log.LogAttrs(r.Context(), level, "openai: request failed",
-			slog.String("request_id", reqctx.RequestID(r.Context())),
-			slog.String("path", r.URL.Path),
-			slog.Any("error", err))
-		if render == nil {
-			render = WriteError
-			if anthropicClient(r) {
-				render = writeAnthropicError
-			}
-		}
-		render(w, err)
+		openAI.ServeHTTP(w, r)
 	})
 }

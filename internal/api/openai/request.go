@@ -1,19 +1,13 @@
 package openai
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"mime"
-	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -128,59 +122,6 @@ func invalid(param, format string, args ...any) *gw.Error {
 	return e
 }
 
-// decodeBody reads the JSON body of r into v, limited to limit bytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
-	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
-			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
-	case errors.As(err, &typeErr):
-		param := typeErr.Field
-		if param == "" {
-			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-				Message: "The request body must be a JSON object."}
-		}
-		return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Cause: err,
-			Message: fmt.Sprintf("Invalid type for '%s': expected %s, but got a JSON %s.", param, jsonKind(typeErr.Type.String()), typeErr.Value)}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
-	default:
-		// Reading the body failed: the client went away or sent a broken
-		// chunked encoding.
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
-	}
-}
-
-// jsonKind names a Go type in JSON terms for error messages.
-func jsonKind(goType string) string {
-	switch {
-	case goType == "string":
-		return "a string"
-	case goType == "bool":
-		return "a boolean"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "uint"):
-		return "a number"
-	case strings.HasPrefix(goType, "[]"):
-		return "an array"
-	default:
-		return "an object"
-	}
-}
-
 // parseChatRequest validates cr and converts it to neutral form.
 func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
@@ -250,7 +191,7 @@ func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 // parseResponseFormat accepts text and json_object; json_schema is refused
 // with OpenAI's own wording, which LangChain recognises.
 func parseResponseFormat(raw json.RawMessage) error {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil
 	}
 	var rf struct {
@@ -271,7 +212,7 @@ func parseResponseFormat(raw json.RawMessage) error {
 
 // parseStop accepts a string, an array of strings, or null.
 func parseStop(raw json.RawMessage) ([]string, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, nil
 	}
 	var one string
@@ -331,7 +272,7 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				if tc.Function.Name == "" {
 					return nil, invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
 				}
-				args, aerr := argumentsText(tc.Function.Arguments, tparam+".function.arguments")
+				args, aerr := wire.ArgumentsText(tc.Function.Arguments, tparam+".function.arguments")
 				if aerr != nil {
 					return nil, aerr
 				}
@@ -339,7 +280,7 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 					ToolCall: &llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: args}})
 			}
 			if fc := m.FunctionCall; fc != nil && fc.Name != "" {
-				args, aerr := argumentsText(fc.Arguments, param+".function_call.arguments")
+				args, aerr := wire.ArgumentsText(fc.Arguments, param+".function_call.arguments")
 				if aerr != nil {
 					return nil, aerr
 				}
@@ -382,33 +323,11 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 	return out, nil
 }
 
-// argumentsText returns tool-call arguments as JSON text: the string the
-// API specifies, or, leniently, an object some clients send instead.
-func argumentsText(raw json.RawMessage, param string) (string, error) {
-	if isNull(raw) {
-		return "{}", nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-		}
-		if s == "" {
-			s = "{}"
-		}
-		return s, nil
-	}
-	if raw[0] == '{' {
-		return string(raw), nil
-	}
-	return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-}
-
 // parseContent converts message content: null, a string, or an array of
 // parts. Media parts are accepted only when media is true (user messages);
 // other roles carry text (and refusal) parts.
 func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, nil
 	}
 	switch raw[0] {
@@ -427,7 +346,7 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 	}
 	var parts []contentPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return nil, invalid(param, "Invalid content parts in '%s': %s", param, typeErrorDetail(err))
+		return nil, invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed part"))
 	}
 	out := make([]llm.Part, 0, len(parts))
 	for j := range parts {
@@ -463,11 +382,11 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	switch cp.Type {
 	case "image_url", "input_image":
-		u, err := imageURL(cp.ImageURL, param+".image_url")
+		u, err := wire.ImageURL(cp.ImageURL, param+".image_url", wire.ImageURLObject)
 		if err != nil {
 			return llm.Part{}, err
 		}
-		m, err := mediaFromURL(u, param+".image_url.url", true)
+		m, err := wire.MediaFromURL(u, param+".image_url.url", true)
 		if err != nil {
 			return llm.Part{}, err
 		}
@@ -481,7 +400,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 		if format == "" {
 			format = "wav"
 		}
-		m, err := mediaFromBase64OrDataURL(a.Data, param+".input_audio.data")
+		m, err := wire.MediaFromBase64OrDataURL(a.Data, param+".input_audio.data")
 		if err != nil {
 			return llm.Part{}, err
 		}
@@ -501,7 +420,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 			}
 			return llm.Part{}, invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
 		}
-		m, err := mediaFromBase64OrDataURL(f.FileData, param+".file.file_data")
+		m, err := wire.MediaFromBase64OrDataURL(f.FileData, param+".file.file_data")
 		if err != nil {
 			return llm.Part{}, err
 		}
@@ -518,125 +437,6 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	default:
 		return llm.Part{}, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
 	}
-}
-
-// imageURL extracts the URL of an image_url value: {"url": ...} or,
-// leniently, a bare string.
-func imageURL(raw json.RawMessage, param string) (string, error) {
-	if isNull(raw) {
-		return "", invalid(param, "Missing required parameter: '%s'.", param)
-	}
-	var u string
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected an object.", param)
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected an object.", param)
-		}
-		u = obj.URL
-	}
-	if u == "" {
-		return "", invalid(param+".url", "Missing required parameter: '%s.url'.", param)
-	}
-	return u, nil
-}
-
-// mediaFromURL converts a data: URL to inline bytes or keeps an http(s)
-// URL for the gateway to fetch.
-func mediaFromURL(u, param string, image bool) (*llm.Media, error) {
-	if hasPrefixFold(u, "data:") {
-		return parseDataURL(u, param)
-	}
-	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
-		pu, err := url.Parse(u)
-		if err != nil || pu.Host == "" {
-			return nil, invalid(param, "Invalid URL in '%s'.", param)
-		}
-		return &llm.Media{URL: u}, nil
-	}
-	what := "file"
-	if image {
-		what = "image"
-	}
-	return nil, invalid(param, "Invalid %s URL in '%s': expected an http(s) URL or a base64 data URL.", what, param)
-}
-
-// mediaFromBase64OrDataURL decodes a data URL or raw base64.
-func mediaFromBase64OrDataURL(s, param string) (*llm.Media, error) {
-	if hasPrefixFold(s, "data:") {
-		return parseDataURL(s, param)
-	}
-	b, ok := decodeBase64(s)
-	if !ok {
-		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-	}
-	return &llm.Media{Data: b}, nil
-}
-
-// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
-func parseDataURL(u, param string) (*llm.Media, error) {
-	meta, data, ok := strings.Cut(u[len("data:"):], ",")
-	if !ok {
-		return nil, invalid(param, "Invalid data URL in '%s': missing ','.", param)
-	}
-	isBase64 := false
-	mt, rest, _ := strings.Cut(meta, ";")
-	for rest != "" {
-		var p string
-		p, rest, _ = strings.Cut(rest, ";")
-		if strings.EqualFold(strings.TrimSpace(p), "base64") {
-			isBase64 = true
-		}
-	}
-	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
-	if isBase64 {
-		b, ok := decodeBase64(data)
-		if !ok {
-			return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-		}
-		m.Data = b
-	} else {
-		s, err := url.PathUnescape(data)
-		if err != nil {
-			return nil, invalid(param, "Invalid data URL in '%s'.", param)
-		}
-		m.Data = []byte(s)
-	}
-	if m.MIMEType == "" {
-		m.MIMEType = "text/plain"
-	}
-	return m, nil
-}
-
-// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
-// embedded whitespace.
-func decodeBase64(s string) ([]byte, bool) {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, " \t\r\n") {
-		s = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	if s == "" {
-		return nil, false
-	}
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
-	}
-	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
-		enc = enc.WithPadding(base64.NoPadding)
-	}
-	b, err := enc.DecodeString(s)
-	return b, err == nil
 }
 
 // audioMIME maps an input_audio format to its MIME type.
@@ -659,7 +459,7 @@ func audioMIME(format string) string {
 // toolResultText returns the text of a tool message's content: a string or
 // an array of text parts.
 func toolResultText(raw json.RawMessage, param string) (string, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return "", nil
 	}
 	parts, err := parseContent(raw, param, false)
@@ -705,7 +505,7 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 	}
 
 	raw, param := cr.ToolChoice, "tool_choice"
-	if isNull(raw) && len(cr.Tools) == 0 {
+	if wire.IsNull(raw) && len(cr.Tools) == 0 {
 		raw, param = cr.FunctionCall, "function_call"
 	}
 	tc, err := parseToolChoice(raw, param, req)
@@ -722,7 +522,7 @@ func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 		return llm.Tool{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 	}
 	t := llm.Tool{Name: f.Name, Description: f.Description}
-	if !isNull(f.Parameters) {
+	if !wire.IsNull(f.Parameters) {
 		if f.Parameters[0] != '{' {
 			return llm.Tool{}, invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
 		}
@@ -734,7 +534,7 @@ func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 // parseToolChoice converts tool_choice (or legacy function_call). An
 // allowed_tools choice narrows req.Tools to the allowed ones.
 func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.ToolChoice, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return llm.ToolChoice{Mode: llm.ToolChoiceAuto}, nil
 	}
 	var tc llm.ToolChoice
@@ -813,24 +613,4 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 		}
 	}
 	return tc, nil
-}
-
-// isNull reports whether raw is absent or JSON null.
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// typeErrorDetail describes a json error inside a nested value.
-func typeErrorDetail(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("'%s' must be %s", te.Field, jsonKind(te.Type.String()))
-	}
-	return "malformed part"
 }

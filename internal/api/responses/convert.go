@@ -1,12 +1,12 @@
 package responses
 
 import (
-	"encoding/base64"
 	"mime"
 	"net/url"
 	"path"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
@@ -119,7 +119,7 @@ func messageOf(it *Item) (llm.Message, error) {
 // base64 become bytes, http(s) URLs are kept for the gateway to fetch.
 func mediaPart(p *Part, param string) (llm.Part, error) {
 	if p.Type == partInputImage {
-		m, err := mediaFromURL(p.ImageURL, param+".image_url", true)
+		m, err := wire.MediaFromURL(p.ImageURL, param+".image_url", true)
 		if err != nil {
 			return llm.Part{}, err
 		}
@@ -130,9 +130,9 @@ func mediaPart(p *Part, param string) (llm.Part, error) {
 		err error
 	)
 	if p.FileData != "" {
-		m, err = mediaFromBase64OrDataURL(p.FileData, param+".file_data")
+		m, err = wire.MediaFromBase64OrDataURL(p.FileData, param+".file_data")
 	} else {
-		m, err = mediaFromURL(p.FileURL, param+".file_url", false)
+		m, err = wire.MediaFromURL(p.FileURL, param+".file_url", false)
 	}
 	if err != nil {
 		return llm.Part{}, err
@@ -155,102 +155,4 @@ func mediaPart(p *Part, param string) (llm.Part, error) {
 		m.MIMEType = "application/octet-stream"
 	}
 	return llm.Part{Type: llm.PartFile, Media: m}, nil
-}
-
-// mediaFromURL converts a data: URL to inline bytes or keeps an http(s)
-// URL.
-func mediaFromURL(u, param string, image bool) (*llm.Media, error) {
-	if hasPrefixFold(u, "data:") {
-		return parseDataURL(u, param)
-	}
-	if hasPrefixFold(u, "http://") || hasPrefixFold(u, "https://") {
-		pu, err := url.Parse(u)
-		if err != nil || pu.Host == "" {
-			return nil, invalid(param, "Invalid URL in '%s'.", param)
-		}
-		return &llm.Media{URL: u}, nil
-	}
-	what := "file"
-	if image {
-		what = "image"
-	}
-	return nil, invalid(param, "Invalid %s URL in '%s': expected an http(s) URL or a base64 data URL.", what, param)
-}
-
-// mediaFromBase64OrDataURL decodes a data URL or raw base64.
-func mediaFromBase64OrDataURL(s, param string) (*llm.Media, error) {
-	if hasPrefixFold(s, "data:") {
-		return parseDataURL(s, param)
-	}
-	b, ok := decodeBase64(s)
-	if !ok {
-		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-	}
-	return &llm.Media{Data: b}, nil
-}
-
-// parseDataURL decodes "data:[<mime>][;param...][;base64],<data>".
-func parseDataURL(u, param string) (*llm.Media, error) {
-	meta, data, ok := strings.Cut(u[len("data:"):], ",")
-	if !ok {
-		return nil, invalid(param, "Invalid data URL in '%s': missing ','.", param)
-	}
-	isBase64 := false
-	mt, rest, _ := strings.Cut(meta, ";")
-	for rest != "" {
-		var p string
-		p, rest, _ = strings.Cut(rest, ";")
-		if strings.EqualFold(strings.TrimSpace(p), "base64") {
-			isBase64 = true
-		}
-	}
-	m := &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(mt))}
-	if isBase64 {
-		b, ok := decodeBase64(data)
-		if !ok {
-			return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-		}
-		m.Data = b
-	} else {
-		s, err := url.PathUnescape(data)
-		if err != nil {
-			return nil, invalid(param, "Invalid data URL in '%s'.", param)
-		}
-		m.Data = []byte(s)
-	}
-	if m.MIMEType == "" {
-		m.MIMEType = "text/plain"
-	}
-	return m, nil
-}
-
-// decodeBase64 decodes standard or URL-safe base64, padded or not, ignoring
-// embedded whitespace.
-func decodeBase64(s string) ([]byte, bool) {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, " \t\r\n") {
-		s = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	if s == "" {
-		return nil, false
-	}
-	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.URLEncoding
-	}
-	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
-		enc = enc.WithPadding(base64.NoPadding)
-	}
-	b, err := enc.DecodeString(s)
-	return b, err == nil
-}
-
-// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

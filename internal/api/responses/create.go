@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/sse"
@@ -24,7 +25,7 @@ import (
 // GET /v1/responses/{id} find it done).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	var cr createRequest
-	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &cr); err != nil {
+	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
 		return err
 	}
 	ctx := r.Context()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/sparkgw/spark/internal/api/wire"
 )
 
 // Item types spark understands. Input items of other types (hosted-tool
@@ -231,7 +233,7 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 	}
 	var w wireItem
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return Item{}, invalid(param, "Invalid input item '%s': %s", param, typeErrorDetail(err))
+		return Item{}, invalid(param, "Invalid input item '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 	}
 	it := Item{Type: w.Type, ID: w.ID, param: param}
 	switch {
@@ -258,7 +260,7 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 		if w.Name == "" {
 			return Item{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 		}
-		args, err := argumentsText(w.Arguments, param+".arguments")
+		args, err := wire.ArgumentsText(w.Arguments, param+".arguments")
 		if err != nil {
 			return Item{}, err
 		}
@@ -298,7 +300,7 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 	if role == "assistant" {
 		textType = partOutputText
 	}
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return []Part{}, nil
 	}
 	switch raw[0] {
@@ -314,7 +316,7 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 	}
 	var wps []wirePart
 	if err := json.Unmarshal(raw, &wps); err != nil {
-		return nil, invalid(param, "Invalid content parts in '%s': %s", param, typeErrorDetail(err))
+		return nil, invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 	}
 	parts := make([]Part, 0, len(wps))
 	for j := range wps {
@@ -358,7 +360,7 @@ func parseMediaPart(wp *wirePart, param string) (Part, error) {
 	}
 	p := Part{Type: wp.Type, Detail: wp.Detail}
 	if wp.Type == partInputImage {
-		u, err := imageURL(wp.ImageURL, param+".image_url")
+		u, err := wire.ImageURL(wp.ImageURL, param+".image_url", wire.ImageURLString)
 		if err != nil {
 			return Part{}, err
 		}
@@ -376,38 +378,13 @@ func parseMediaPart(wp *wirePart, param string) (Part, error) {
 	return p, nil
 }
 
-// imageURL extracts an image_url value: a string or, leniently, {"url"}.
-func imageURL(raw json.RawMessage, param string) (string, error) {
-	if isNull(raw) {
-		return "", invalid(param, "Missing required parameter: '%s'.", param)
-	}
-	var u string
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-		}
-		u = obj.URL
-	}
-	if u == "" {
-		return "", invalid(param, "Missing required parameter: '%s'.", param)
-	}
-	return u, nil
-}
-
 // parseCallOutput reads a function_call_output's output: a string, an
 // array of input_text/input_image/input_file parts, or, leniently, any
 // other JSON value (kept as its text).
 func parseCallOutput(it *Item, raw json.RawMessage, param string) error {
 	raw = bytes.TrimSpace(raw)
 	switch {
-	case isNull(raw):
+	case wire.IsNull(raw):
 		return nil
 	case raw[0] == '"':
 		if err := json.Unmarshal(raw, &it.Output); err != nil {
@@ -417,7 +394,7 @@ func parseCallOutput(it *Item, raw json.RawMessage, param string) error {
 	case raw[0] == '[':
 		var wps []wirePart
 		if err := json.Unmarshal(raw, &wps); err != nil {
-			return invalid(param, "Invalid content parts in '%s': %s", param, typeErrorDetail(err))
+			return invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 		}
 		it.OutputParts = make([]Part, 0, len(wps))
 		for j := range wps {
@@ -441,33 +418,4 @@ func parseCallOutput(it *Item, raw json.RawMessage, param string) error {
 		it.Output = string(raw)
 		return nil
 	}
-}
-
-// argumentsText returns function-call arguments as JSON text: the string
-// the API specifies or, leniently, an object some clients send instead.
-func argumentsText(raw json.RawMessage, param string) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if isNull(raw) {
-		return "{}", nil
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-		}
-		if s == "" {
-			s = "{}"
-		}
-		return s, nil
-	case '{':
-		return string(raw), nil
-	}
-	return "", invalid(param, "Invalid type for '%s': expected a string.", param)
-}
-
-// isNull reports whether raw is absent or JSON null.
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
 }

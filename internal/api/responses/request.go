@@ -3,11 +3,10 @@ package responses
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -97,10 +96,10 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 	req.Model = cr.Model
 	p.store = cr.Store == nil || *cr.Store
 	p.background = cr.Background != nil && *cr.Background
-	if !isNull(cr.Conversation) {
+	if !wire.IsNull(cr.Conversation) {
 		return nil, invalid("conversation", "Conversations are not supported by this gateway; continue with 'previous_response_id' or send the whole conversation in 'input'.")
 	}
-	if !isNull(cr.Prompt) {
+	if !wire.IsNull(cr.Prompt) {
 		return nil, invalid("prompt", "Stored prompts ('prompt') are not supported by this gateway; send 'instructions' and 'input' instead.")
 	}
 
@@ -135,7 +134,7 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 
 	var system []llm.Message
 	p.echo.instructions = json.RawMessage("null")
-	if !isNull(cr.Instructions) {
+	if !wire.IsNull(cr.Instructions) {
 		p.echo.instructions = cr.Instructions
 		if system, err = parseInstructions(cr.Instructions, p.names); err != nil {
 			return nil, err
@@ -152,7 +151,7 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 			hasTurn = hasTurn || m.Role != llm.RoleSystem
 		}
 		if !hasTurn {
-			if isNull(cr.Input) && cr.PreviousResponseID == "" {
+			if wire.IsNull(cr.Input) && cr.PreviousResponseID == "" {
 				return nil, invalid("input", "Missing required parameter: 'input'.")
 			}
 			return nil, invalid("input", "Invalid 'input': the conversation has no user, assistant or tool content.")
@@ -186,7 +185,7 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 		p.echo.tools = []json.RawMessage{}
 	}
 	p.echo.toolChoice = cr.ToolChoice
-	if isNull(p.echo.toolChoice) {
+	if wire.IsNull(p.echo.toolChoice) {
 		p.echo.toolChoice = json.RawMessage(`"auto"`)
 	}
 	p.echo.temperature, p.echo.topP = cr.Temperature, cr.TopP
@@ -246,7 +245,7 @@ func (h *Handler) inherited(ctx context.Context, id string) ([]Item, error) {
 // in the inherited conversation are dropped (a client replaying the previous
 // response's output along with previous_response_id).
 func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, nil
 	}
 	switch raw[0] {
@@ -351,7 +350,7 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 // refused with OpenAI's wording, which LangChain recognises.
 func parseText(raw json.RawMessage) (textEcho, error) {
 	te := textEcho{Format: json.RawMessage(`{"type":"text"}`), Verbosity: "medium"}
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return te, nil
 	}
 	var t struct {
@@ -364,7 +363,7 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 	if t.Verbosity != "" {
 		te.Verbosity = t.Verbosity
 	}
-	if isNull(t.Format) {
+	if wire.IsNull(t.Format) {
 		return te, nil
 	}
 	var f struct {
@@ -389,7 +388,7 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 // parseMetadata accepts an object of strings.
 func parseMetadata(raw json.RawMessage) (map[string]string, error) {
 	md := map[string]string{}
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return md, nil
 	}
 	if err := json.Unmarshal(raw, &md); err != nil {
@@ -528,7 +527,7 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 		return invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
-	if !isNull(schema) {
+	if !wire.IsNull(schema) {
 		if schema[0] != '{' {
 			return invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
 		}
@@ -567,7 +566,7 @@ type choiceTool struct {
 func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (llm.ToolChoice, error) {
 	const param = "tool_choice"
 	tc := llm.ToolChoice{Mode: llm.ToolChoiceAuto}
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return tc, nil
 	}
 	if raw[0] == '"' {
@@ -649,13 +648,4 @@ func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (l
 		}
 	}
 	return tc, nil
-}
-
-// typeErrorDetail describes a json error inside a nested value.
-func typeErrorDetail(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("'%s' must be %s", te.Field, jsonKind(te.Type.String()))
-	}
-	return "malformed value"
 }

@@ -24,16 +24,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/openai"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/store"
@@ -119,11 +117,7 @@ func New(b Backend, st store.ResponseStore, opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Handler{b: b, st: st, opts: opts, log: log}
+	return &Handler{b: b, st: st, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
 // Register adds the handler's routes to mux under prefix, which is "" or a
@@ -147,28 +141,11 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 	mux.Handle("POST "+p+"/{id}/cancel", h.handle(h.cancel))
 }
 
-// handlerFunc is an HTTP handler that returns its error instead of writing
-// it. A handler that has started a response body must render its own
-// errors and return nil (streams end with response.failed).
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// handle adapts fn, rendering its error in the OpenAI envelope.
-func (h *Handler) handle(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		level := slog.LevelDebug
-		if gw.HTTPStatus(gw.ErrorCode(err)) >= 500 {
-			level = slog.LevelWarn
-		}
-		h.log.LogAttrs(r.Context(), level, "responses: request failed",
-			slog.String("request_id", reqctx.RequestID(r.Context())),
-			slog.String("path", r.URL.Path),
-			slog.Any("error", err))
-		openai.WriteError(w, err)
-	})
+// handle adapts fn, rendering its error in the OpenAI envelope. A handler
+// that has started a response body renders its own errors and returns nil
+// (streams end with response.failed).
+func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
+	return wire.Handle(h.log, "responses", fn, openai.WriteError)
 }
 
 // now is the handler's clock.
@@ -187,58 +164,6 @@ func newID(prefix string) string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
-}
-
-// decodeBody reads the JSON body of r into v, limited to limit bytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
-	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
-			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)}
-	case errors.As(err, &typeErr):
-		param := typeErr.Field
-		if param == "" {
-			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-				Message: "The request body must be a JSON object."}
-		}
-		return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Cause: err,
-			Message: fmt.Sprintf("Invalid type for '%s': expected %s, but got a JSON %s.", param, jsonKind(typeErr.Type.String()), typeErr.Value)}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."}
-	default:
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "Could not read the request body."}
-	}
-}
-
-// jsonKind names a Go type in JSON terms for error messages.
-func jsonKind(goType string) string {
-	goType = strings.TrimLeft(goType, "*")
-	switch {
-	case goType == "string":
-		return "a string"
-	case goType == "bool":
-		return "a boolean"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "uint"):
-		return "a number"
-	case strings.HasPrefix(goType, "[]"):
-		return "an array"
-	default:
-		return "an object"
-	}
 }
 
 // marshal encodes v as one line of JSON without HTML escaping.

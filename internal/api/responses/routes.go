@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/sse"
@@ -155,7 +156,7 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 // conversation and tools), counted with package tokens.
 func (h *Handler) inputTokens(w http.ResponseWriter, r *http.Request) error {
 	var cr createRequest
-	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &cr); err != nil {
+	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
 		return err
 	}
 	p, err := h.parseCreate(r.Context(), &cr, true)

@@ -1,7 +1,6 @@
 package responses
 
 import (
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -131,7 +131,7 @@ type turn struct {
 	curIndex int
 	curText  strings.Builder
 	calls    []*call
-	layout   joiner
+	layout   wire.Joiner
 	finish   llm.FinishReason
 	usage    *llm.Usage
 }
@@ -202,12 +202,12 @@ func (t *turn) consume(st llm.Stream) error {
 func (t *turn) event(ev *llm.Event) error {
 	switch ev.Type {
 	case llm.EventTextDelta:
-		return t.text(t.layout.text(ev.Text))
+		return t.text(t.layout.Text(ev.Text))
 	case llm.EventImage:
 		if ev.Media == nil {
 			return nil
 		}
-		return t.text(t.layout.image(ev.Media))
+		return t.text(t.layout.Image(ev.Media))
 	case llm.EventReasoningDelta:
 		if t.h.opts.HideReasoning {
 			return nil
@@ -550,60 +550,4 @@ func (t *turn) logGone(r *http.Request, err error) {
 	t.h.log.LogAttrs(r.Context(), slog.LevelDebug, "responses: client went away mid-stream",
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.Any("error", err))
-}
-
-// joiner lays out answer content: text as it comes, each generated image
-// as a markdown image on its own paragraph (as the Chat front-end does).
-type joiner struct {
-	n          int  // bytes of content so far
-	nl         int  // trailing newlines of the content so far
-	afterImage bool // the last piece was an image
-}
-
-// text returns the piece to send for a text delta.
-func (j *joiner) text(t string) string {
-	if t == "" {
-		return ""
-	}
-	if j.afterImage && t[0] != '\n' {
-		t = "\n\n" + t
-	}
-	j.afterImage = false
-	j.note(t)
-	return t
-}
-
-// image returns the piece to send for a generated image.
-func (j *joiner) image(m *llm.Media) string {
-	var sep string
-	switch {
-	case j.n == 0 || j.nl >= 2:
-	case j.nl == 1:
-		sep = "\n"
-	default:
-		sep = "\n\n"
-	}
-	ref := m.URL
-	if ref == "" {
-		mt := m.MIMEType
-		if mt == "" {
-			mt = "image/png"
-		}
-		ref = "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(m.Data)
-	}
-	t := sep + "![image](" + ref + ")"
-	j.afterImage = true
-	j.note(t)
-	return t
-}
-
-// note records t as sent.
-func (j *joiner) note(t string) {
-	j.n += len(t)
-	trimmed := strings.TrimRight(t, "\n")
-	if len(trimmed) == 0 {
-		j.nl += len(t)
-	} else {
-		j.nl = len(t) - len(trimmed)
-	}
 }
