@@ -96,7 +96,10 @@ func TestAllAccountsLimited(t *testing.T) {
 }
 
 func TestLoggedOutAccountIsDisabledAndReported(t *testing.T) {
-	h := start(t, func(c *config.Config) { c.GSCookie = "session_id=expired-old,session_id=fresh-new" })
+	h := start(t, func(c *config.Config) {
+		c.GSCookie = "session_id=expired-old,session_id=fresh-new"
+		c.PoolStrategy = "round-robin" // both accounts are tried within 4 requests
+	})
 	for range 4 {
 		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
 			Model: "gpt-5.2", Messages: userMsg("hello"),

@@ -221,9 +221,7 @@ func TestStreamErrors(t *testing.T) {
 		if strings.Contains(body, "[DONE]") || strings.Contains(body, "secret") {
 			t.Errorf("stream:\n%s", body)
 		}
-		if n := b.streams[0].closes.Load(); n != 1 {
-			t.Errorf("closed %d times", n)
-		}
+		waitClosed(t, b.streams[0]) // the handler closes it after the last byte
 	})
 	t.Run("MidStreamInternal", func(t *testing.T) {
 		b := &fakeBackend{Err: fmt.Errorf("nil pointer in parser")}
