@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -91,7 +90,8 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		aliased.Model = match.Alias
 		req = &aliased
 	}
-	promptTokens := tokens.Prompt(req)
+	// Prompt tokens are counted at the end (stream.end), off the path to
+	// the first token.
 	send := req
 	var wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream
 	if s.opts.Tools != nil {
@@ -117,8 +117,8 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		st, first, err := s.open(ctx, p, acct, send, wrap)
 		if err == nil {
 			return &stream{
-				inner: st, first: first, hasFirst: true, lease: lease,
-				hide: s.opts.HideReasoning, promptTokens: promptTokens,
+				inner: st, next: first, hasNext: true, lease: lease,
+				hide: s.opts.HideReasoning, req: req,
 				account: acct.ID,
 			}, nil
 		}
@@ -233,49 +233,47 @@ func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
 }
 
 // stream wraps a provider stream: it replays the peeked first event, drops
-// reasoning when hidden, counts completion tokens once at the end, emits the
-// usage event, and releases the lease with the outcome.
+// reasoning when hidden, counts tokens once (the answer in large batches as
+// it passes, the prompt at the end), emits the usage event, and releases the
+// lease with the outcome.
 type stream struct {
-	inner        llm.Stream
-	first        llm.Event
-	hasFirst     bool
-	lease        pool.Lease
-	hide         bool
-	promptTokens int
-	account      string // id of the leased account, stamped on image media
+	inner    llm.Stream
+	next     llm.Event // taken from inner (the peeked first event, or by Buffered), not yet returned
+	hasNext  bool
+	innerErr error // an error (io.EOF included) Buffered took from inner
+	lease    pool.Lease
+	hide     bool
+	req      *llm.Request // for the prompt tokens, counted in end
+	account  string       // id of the leased account, stamped on image media
 
-	text, reasoning strings.Builder
-	toolArgs        strings.Builder
+	text, reasoning tokens.Counter
+	toolArgs        tokens.Counter // names and arguments of tool calls
 	finished        bool
 	usageSent       bool
 	outcome         error
 	closeOnce       sync.Once
 }
 
+var _ llm.BufferedStream = (*stream)(nil)
+
 func (s *stream) Recv() (llm.Event, error) {
 	for {
-		var ev llm.Event
-		if s.hasFirst {
-			ev, s.hasFirst = s.first, false
-		} else {
-			var err error
-			ev, err = s.inner.Recv()
-			if errors.Is(err, io.EOF) {
-				return s.end()
+		ev, err := s.pull()
+		if errors.Is(err, io.EOF) {
+			return s.end()
+		}
+		if err != nil {
+			if s.outcome == nil {
+				s.outcome = err
 			}
-			if err != nil {
-				if s.outcome == nil {
-					s.outcome = err
-				}
-				return llm.Event{}, err
-			}
+			return llm.Event{}, err
+		}
+		if s.drops(ev) {
+			continue
 		}
 		switch ev.Type {
 		case llm.EventReasoningDelta:
-			if s.hide {
-				continue
-			}
-			s.reasoning.WriteString(ev.Text)
+			s.reasoning.Add(ev.Text)
 		case llm.EventImage:
 			// Generated media may only be fetchable with the account's
 			// cookies (Gemini): say which account produced it.
@@ -285,17 +283,60 @@ func (s *stream) Recv() (llm.Event, error) {
 				ev.Media = &m
 			}
 		case llm.EventTextDelta:
-			s.text.WriteString(ev.Text)
+			s.text.Add(ev.Text)
 		case llm.EventToolCallDelta:
-			s.toolArgs.WriteString(ev.ToolCall.Name)
-			s.toolArgs.WriteString(ev.ToolCall.Arguments)
-		case llm.EventUsage:
-			// Providers' own counts are replaced by spark's single estimate.
-			continue
+			s.toolArgs.Add(ev.ToolCall.Name)
+			s.toolArgs.Add(ev.ToolCall.Arguments)
 		case llm.EventFinish:
 			s.finished = true
 		}
 		return ev, nil
+	}
+}
+
+// pull returns the next event or error of inner, or the one Buffered took.
+func (s *stream) pull() (llm.Event, error) {
+	if s.hasNext {
+		ev := s.next
+		s.next, s.hasNext = llm.Event{}, false
+		return ev, nil
+	}
+	if s.innerErr != nil {
+		return llm.Event{}, s.innerErr
+	}
+	return s.inner.Recv()
+}
+
+// drops reports events that are never passed on: reasoning when hidden, and
+// providers' own usage (replaced by spark's single estimate).
+func (s *stream) drops(ev llm.Event) bool {
+	return ev.Type == llm.EventUsage || ev.Type == llm.EventReasoningDelta && s.hide
+}
+
+// Buffered implements llm.BufferedStream: the next Recv returns an event at
+// once when one is held, or inner has one ready (taken now, so dropped
+// events do not count), or inner ended without a finish event (end makes
+// one). It is false before the usage event, whose token counting takes CPU
+// time, so the events before it are flushed first.
+func (s *stream) Buffered() bool {
+	for {
+		if s.hasNext {
+			return true
+		}
+		if s.innerErr != nil {
+			return errors.Is(s.innerErr, io.EOF) && !s.finished
+		}
+		if !llm.Buffered(s.inner) {
+			return false
+		}
+		ev, err := s.inner.Recv()
+		if err != nil {
+			s.innerErr = err
+			continue
+		}
+		if !s.drops(ev) {
+			s.next, s.hasNext = ev, true
+		}
 	}
 }
 
@@ -309,10 +350,10 @@ func (s *stream) end() (llm.Event, error) {
 		return llm.Event{}, io.EOF
 	}
 	s.usageSent = true
-	reasoning := tokens.Count(s.reasoning.String())
+	reasoning := s.reasoning.Total()
 	u := &llm.Usage{
-		PromptTokens:     s.promptTokens,
-		CompletionTokens: tokens.Count(s.text.String()) + reasoning + tokens.Count(s.toolArgs.String()),
+		PromptTokens:     tokens.Prompt(s.req),
+		CompletionTokens: s.text.Total() + reasoning + s.toolArgs.Total(),
 		ReasoningTokens:  reasoning,
 	}
 	return llm.Event{Type: llm.EventUsage, Usage: u}, nil

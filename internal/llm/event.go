@@ -55,6 +55,38 @@ type Stream interface {
 	Close() error
 }
 
+// BufferedStream is implemented by streams that can tell, without waiting,
+// whether their next Recv returns an event at once (one already received, or
+// decoded from bytes already read), so that a front-end can leave an event
+// in its response buffer while the next one is ready and flush once per
+// burst instead of once per event.
+//
+// Buffered must never block: it may do non-blocking work such as decoding
+// bytes the stream has already read, and it must answer false whenever it is
+// not sure (a partial line, a step that could wait for the network or do
+// slow work, an inner stream that cannot tell). It is false when the next
+// Recv returns an error or io.EOF, because the front-end then stops writing
+// and must have flushed. A false answer is always safe; a true one promises
+// that the next Recv returns an event without waiting for I/O. Wrapping
+// streams implement it by asking the stream they wrap (see [Buffered]) and
+// must take into account events they drop or hold back. Like Recv, it is not
+// safe for concurrent use.
+type BufferedStream interface {
+	Stream
+	Buffered() bool
+}
+
+// Buffered reports whether s's next Recv returns without waiting for its
+// upstream: s.Buffered() when s implements [BufferedStream], else false.
+//
+// Front-ends use it to coalesce flushes: after writing an event, flush only
+// when !llm.Buffered(st); the unflushed event then leaves with the next
+// event, a moment later, and never waits for the upstream.
+func Buffered(s Stream) bool {
+	b, ok := s.(BufferedStream)
+	return ok && b.Buffered()
+}
+
 // Collect drains s into a complete answer. It does not close s.
 func Collect(s Stream) (*Answer, error) {
 	var acc Accumulator

@@ -1,7 +1,8 @@
 // Package sse writes Server-Sent Events to an HTTP response the way every
 // OpenAI and Anthropic client parser accepts them: one line per data field,
-// a flush after every event, no compression, and never an id: or retry: line
-// (openai-python breaks on blank lines once it has seen one).
+// a flush after every event (or, with [Writer.Pending], after every burst of
+// events that are ready together), no compression, and never an id: or
+// retry: line (openai-python breaks on blank lines once it has seen one).
 package sse
 
 import (
@@ -26,14 +27,34 @@ type Writer struct {
 	// connection's write deadline is now+StallTimeout while an event is
 	// written and cleared again afterwards, however long the stream idles
 	// between events. Zero disables it. NewWriter sets DefaultStallTimeout.
+	// While a burst of events is written without flushing (see Pending) the
+	// deadline is set once and renewed when half of it has passed.
 	StallTimeout time.Duration
+
+	// Pending, when set, is asked after each event is written: true means
+	// the caller has the next event ready at once, and the flush is left to
+	// the last event of the burst, so back-to-back events leave in one
+	// write instead of one write each. The unflushed event waits only for
+	// the caller's next write (it also leaves when the response buffer
+	// fills), never for an upstream. Front-ends set it to
+	//
+	//	func() bool { return llm.Buffered(stream) }
+	//
+	// Pending must be cheap and must not block, and it must be false for
+	// the last event a handler writes (llm.Buffered is false at the end of
+	// a stream and before an error), or the handler must call Flush before
+	// it returns, so no deadline outlives the response. nil flushes every
+	// event.
+	Pending func() bool
 
 	w          http.ResponseWriter
 	rc         *http.ResponseController
 	buf        []byte
 	err        error
-	noDeadline bool // the writer cannot set deadlines
-	noFlush    bool // the writer cannot flush
+	noDeadline bool      // the writer cannot set deadlines
+	noFlush    bool      // the writer cannot flush
+	deadline   time.Time // write deadline in force; zero when cleared
+	unflushed  bool      // an event was written but not flushed
 }
 
 // NewWriter prepares w for an event stream: it sets Content-Type
@@ -111,19 +132,47 @@ func (s *Writer) Comment(text string) error {
 // Err returns the first write error, or nil.
 func (s *Writer) Err() error { return s.err }
 
-// send writes buf in one call and flushes it.
-func (s *Writer) send() error {
-	if s.StallTimeout > 0 && !s.noDeadline {
-		if s.rc.SetWriteDeadline(time.Now().Add(s.StallTimeout)) == nil {
-			// Cleared so no deadline outlives the event, not even into
-			// the next request on this keep-alive connection.
-			defer func() { _ = s.rc.SetWriteDeadline(time.Time{}) }()
-		}
-	}
-	if _, err := s.w.Write(s.buf); err != nil {
-		s.err = fmt.Errorf("sse: write: %w", err)
+// Flush sends events written but not yet flushed (see Pending); it does
+// nothing when there are none.
+func (s *Writer) Flush() error {
+	if s.err != nil {
 		return s.err
 	}
+	if !s.unflushed {
+		return nil
+	}
+	s.armDeadline()
+	err := s.flush()
+	s.clearDeadline()
+	return err
+}
+
+// send writes buf in one call and flushes it, unless Pending says the next
+// event follows at once.
+func (s *Writer) send() error {
+	s.armDeadline()
+	if _, err := s.w.Write(s.buf); err != nil {
+		s.err = fmt.Errorf("sse: write: %w", err)
+		s.clearDeadline()
+		return s.err
+	}
+	s.unflushed = true
+	if s.Pending != nil && !s.noFlush && s.Pending() {
+		// The deadline stays in force: the response buffer may fill, and
+		// a later Write then blocks on the client.
+		return nil
+	}
+	err := s.flush()
+	// Cleared so no deadline outlives the event, not even into the idle
+	// time before the next one or the next request on this keep-alive
+	// connection.
+	s.clearDeadline()
+	return err
+}
+
+// flush flushes the response.
+func (s *Writer) flush() error {
+	s.unflushed = false
 	if s.noFlush {
 		return nil
 	}
@@ -136,6 +185,33 @@ func (s *Writer) send() error {
 		return s.err
 	}
 	return nil
+}
+
+// armDeadline sets the stall deadline unless one is in force with more
+// than half of StallTimeout left.
+func (s *Writer) armDeadline() {
+	if s.StallTimeout <= 0 || s.noDeadline {
+		return
+	}
+	now := time.Now()
+	if !s.deadline.IsZero() && s.deadline.Sub(now) > s.StallTimeout/2 {
+		return
+	}
+	d := now.Add(s.StallTimeout)
+	if s.rc.SetWriteDeadline(d) != nil {
+		s.noDeadline = true
+		return
+	}
+	s.deadline = d
+}
+
+// clearDeadline removes the stall deadline, if one is in force.
+func (s *Writer) clearDeadline() {
+	if s.deadline.IsZero() {
+		return
+	}
+	s.deadline = time.Time{}
+	_ = s.rc.SetWriteDeadline(time.Time{})
 }
 
 // appendLine appends src to dst with every CR and LF replaced by a space.

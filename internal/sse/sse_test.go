@@ -251,3 +251,157 @@ func TestDeadlineDoesNotOutliveEvent(t *testing.T) {
 		t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
 	}
 }
+
+// deadlineRecorder is a recorder that also takes write deadlines.
+type deadlineRecorder struct {
+	*recorder
+	deadlines []time.Time
+}
+
+func (r *deadlineRecorder) SetWriteDeadline(t time.Time) error {
+	r.deadlines = append(r.deadlines, t)
+	return nil
+}
+
+// With Pending, a burst of events is written with one flush at its end, and
+// the stall deadline is set once for the burst and cleared after its flush.
+func TestPendingCoalescesFlushes(t *testing.T) {
+	rec := &deadlineRecorder{recorder: newRecorder()}
+	w := sse.NewWriter(rec)
+	rec.deadlines = nil // NewWriter's clearing
+	more := 3
+	w.Pending = func() bool { more--; return more >= 0 }
+	for range 4 {
+		if err := w.WriteData([]byte(`{"i":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.writes != 4 || rec.flushes != 1 {
+		t.Errorf("writes %d flushes %d, want 4 and 1", rec.writes, rec.flushes)
+	}
+	if strings.Count(rec.Body.String(), "data: {\"i\":1}\n\n") != 4 {
+		t.Errorf("body %q", rec.Body.String())
+	}
+	if len(rec.deadlines) != 2 || rec.deadlines[0].IsZero() || !rec.deadlines[1].IsZero() {
+		t.Errorf("deadlines %v, want one set and one cleared", rec.deadlines)
+	}
+
+	// Without Pending every event is flushed, with its own deadline.
+	w.Pending = nil
+	rec.deadlines = nil
+	for range 2 {
+		if err := w.Comment("x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.flushes != 3 || len(rec.deadlines) != 4 {
+		t.Errorf("flushes %d, deadlines %d; want 3 and 4", rec.flushes, len(rec.deadlines))
+	}
+}
+
+func TestFlush(t *testing.T) {
+	rec := &deadlineRecorder{recorder: newRecorder()}
+	w := sse.NewWriter(rec)
+	if err := w.Flush(); err != nil || rec.flushes != 0 {
+		t.Fatalf("Flush with nothing written: %v, %d flushes", err, rec.flushes)
+	}
+	w.Pending = func() bool { return true }
+	if err := w.WriteData([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if rec.flushes != 0 {
+		t.Fatal("flushed although more was pending")
+	}
+	if err := w.Flush(); err != nil || rec.flushes != 1 {
+		t.Fatalf("Flush: %v, %d flushes", err, rec.flushes)
+	}
+	if d := rec.deadlines[len(rec.deadlines)-1]; !d.IsZero() {
+		t.Errorf("deadline %v left after Flush", d)
+	}
+	if err := w.Flush(); err != nil || rec.flushes != 1 {
+		t.Fatalf("second Flush: %v, %d flushes", err, rec.flushes)
+	}
+}
+
+// A client that stops reading still fails the writes of a burst that is
+// never flushed: the response buffer fills and the stall deadline applies.
+func TestStallTimeoutWhilePending(t *testing.T) {
+	result := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		w.StallTimeout = 200 * time.Millisecond
+		w.Pending = func() bool { return true }
+		payload := []byte(`"` + strings.Repeat("x", 1<<10) + `"`)
+		for {
+			if err := w.WriteData(payload); err != nil {
+				result <- err
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	select {
+	case err := <-result:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("err = %v, want a deadline error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("write blocked on a stuck client")
+	}
+}
+
+// A burst ended by a flush leaves no deadline behind: the keep-alive
+// connection serves the next request after the handler lingered.
+func TestPendingDeadlineDoesNotOutliveBurst(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		w.StallTimeout = 50 * time.Millisecond
+		n := 0
+		w.Pending = func() bool { n++; return n < 3 }
+		for range 3 {
+			_ = w.WriteData([]byte("{}"))
+		}
+		time.Sleep(200 * time.Millisecond) // well past the burst's deadline
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	for range 2 {
+		res, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(b) != strings.Repeat("data: {}\n\n", 3) {
+			t.Fatalf("body %q, err %v", b, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
+	}
+}
+
+func BenchmarkWriteDataPending(b *testing.B) {
+	w := sse.NewWriter(discard{h: http.Header{}})
+	w.StallTimeout = 0
+	n := 0
+	w.Pending = func() bool { n++; return n%8 != 0 }
+	payload := []byte(`{"id":"chatcmpl-x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hello"}}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WriteData(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

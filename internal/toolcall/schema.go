@@ -25,6 +25,9 @@ import (
 // a missed one merely lets the client's own validation speak.
 type schema struct {
 	root any
+	// patterns holds every "pattern" keyword of the schema compiled once,
+	// nil for patterns Go's regexp cannot compile (they are not checked).
+	patterns map[string]*regexp.Regexp
 }
 
 // maxSchemaDepth bounds $ref chains and nesting, so a cyclic schema cannot
@@ -43,9 +46,53 @@ func compileSchema(raw json.RawMessage) *schema {
 	}
 	switch v.(type) {
 	case map[string]any, bool:
-		return &schema{root: v}
+		s := &schema{root: v}
+		s.compilePatterns(v, 0)
+		return s
 	}
 	return nil
+}
+
+// compilePatterns compiles the pattern keywords found anywhere in v.
+func (s *schema) compilePatterns(v any, depth int) {
+	if depth > 2*maxSchemaDepth {
+		return
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		for k, sub := range t {
+			if p, ok := sub.(string); ok && k == "pattern" {
+				if _, done := s.patterns[p]; !done {
+					if s.patterns == nil {
+						s.patterns = map[string]*regexp.Regexp{}
+					}
+					re, err := regexp.Compile(p)
+					if err != nil {
+						re = nil
+					}
+					s.patterns[p] = re
+				}
+				continue
+			}
+			s.compilePatterns(sub, depth+1)
+		}
+	case []any:
+		for _, sub := range t {
+			s.compilePatterns(sub, depth+1)
+		}
+	}
+}
+
+// pattern returns the compiled pattern p, or nil when Go cannot compile it.
+func (s *schema) pattern(p string) *regexp.Regexp {
+	if re, ok := s.patterns[p]; ok {
+		return re
+	}
+	re, err := regexp.Compile(p) // not reached: compileSchema saw every pattern
+	if err != nil {
+		return nil
+	}
+	return re
 }
 
 // validate checks the JSON value args against s and returns the first
@@ -152,7 +199,7 @@ func (s *schema) check(sch, v any, path string, depth int) error {
 			return violation(path, fmt.Sprintf("string is longer than %v characters", lim))
 		}
 		if p, ok := m["pattern"].(string); ok {
-			if re, err := regexp.Compile(p); err == nil && !re.MatchString(x) {
+			if re := s.pattern(p); re != nil && !re.MatchString(x) {
 				return violation(path, fmt.Sprintf("string does not match pattern %q", p))
 			}
 		}

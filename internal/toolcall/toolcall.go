@@ -303,7 +303,15 @@ type stream struct {
 	eof      bool
 	err      error
 	closed   bool
+
+	// An event or error Buffered took from up whose handling may block (it
+	// ends the attempt, which can start a repair request); Recv handles it.
+	held    bool
+	heldEv  llm.Event
+	heldErr error
 }
+
+var _ llm.BufferedStream = (*stream)(nil)
 
 // Recv implements llm.Stream.
 func (s *stream) Recv() (llm.Event, error) {
@@ -311,7 +319,11 @@ func (s *stream) Recv() (llm.Event, error) {
 		if len(s.queue) > 0 {
 			ev := s.queue[0]
 			s.queue[0] = llm.Event{}
-			s.queue = s.queue[1:]
+			if len(s.queue) == 1 {
+				s.queue = s.queue[:0] // keep the array for the next events
+			} else {
+				s.queue = s.queue[1:]
+			}
 			return ev, nil
 		}
 		if s.err != nil {
@@ -320,23 +332,60 @@ func (s *stream) Recv() (llm.Event, error) {
 		if s.eof || s.up == nil {
 			return llm.Event{}, io.EOF
 		}
-		ev, err := s.up.Recv()
-		switch {
-		case errors.Is(err, io.EOF):
-			if s.finished {
-				s.eof = true
-			} else {
-				s.end(llm.FinishStop, true)
-			}
-		case err != nil:
-			if !s.finished && s.attempt == 0 {
-				// The answer broke off: give back the held text, drop calls.
-				s.take(s.sc.finish())
-			}
-			s.err = err
-		default:
-			s.handle(ev)
+		var ev llm.Event
+		var err error
+		if s.held {
+			ev, err = s.heldEv, s.heldErr
+			s.held, s.heldEv, s.heldErr = false, llm.Event{}, nil
+		} else {
+			ev, err = s.up.Recv()
 		}
+		s.step(ev, err)
+	}
+}
+
+// Buffered implements llm.BufferedStream: true when an event is queued, or
+// when the upstream has events ready that yield one (they are handled now,
+// so text held back as a possible call does not count). An event that ends
+// the attempt is taken but left to Recv, and Buffered is false then:
+// validating the calls may start a repair request.
+func (s *stream) Buffered() bool {
+	for {
+		if len(s.queue) > 0 {
+			return true
+		}
+		if s.err != nil || s.eof || s.up == nil {
+			return false
+		}
+		if s.held || !llm.Buffered(s.up) {
+			return false
+		}
+		ev, err := s.up.Recv()
+		if !s.finished && (errors.Is(err, io.EOF) || err == nil && ev.Type == llm.EventFinish) {
+			s.held, s.heldEv, s.heldErr = true, ev, err
+			return false
+		}
+		s.step(ev, err)
+	}
+}
+
+// step handles what the upstream returned.
+func (s *stream) step(ev llm.Event, err error) {
+	switch {
+	case errors.Is(err, io.EOF):
+		if s.finished {
+			s.eof = true
+		} else {
+			s.end(llm.FinishStop, true)
+		}
+	case err != nil:
+		if !s.finished && s.attempt == 0 {
+			// The answer broke off: give back the held text, drop calls.
+			s.take(s.sc.finish())
+		}
+		s.err = err
+	default:
+		s.handle(ev)
 	}
 }
 

@@ -363,8 +363,10 @@ func (p *Provider) Chat(ctx context.Context, acct *gw.Account, req *llm.Request)
 		cancel()
 		return nil, err
 	}
-	p.log.DebugContext(ctx, "ask started", "account", acct.String(), "models", r.models,
-		"search", r.search, "continued", chatID != "", "messages", len(msgs))
+	if p.log.Enabled(ctx, slog.LevelDebug) { // acct.String() costs even when discarded
+		p.log.DebugContext(ctx, "ask started", "account", acct.String(), "models", r.models,
+			"search", r.search, "continued", chatID != "", "messages", len(msgs))
+	}
 
 	onDone := func(projectID string) {
 		p.afterAnswer(ctx, acct, cookie, key, chatID, bound, projectID)

@@ -81,17 +81,17 @@ func detectJSON(ev *UpstreamEvent, streamed bool) *gw.Error {
 	}
 	// Text markers only for a short result that carries the whole answer:
 	// a real answer that mentions these words arrives as deltas.
-	if streamed || len(ev.Content) > 300 {
+	if streamed || len(ev.content()) > 300 {
 		return nil
 	}
-	c := strings.ToLower(ev.Content)
+	c := strings.ToLower(ev.content())
 	switch {
 	case strings.Contains(c, "free usage limit"):
 		return errQuota()
 	case strings.Contains(c, "server overloaded"):
 		return errOverloaded()
 	}
-	if m := rateLimitRE.FindStringSubmatch(strings.TrimSpace(ev.Content)); m != nil {
+	if m := rateLimitRE.FindStringSubmatch(strings.TrimSpace(ev.content())); m != nil {
 		return errRateLimited(m[1])
 	}
 	return nil
@@ -99,10 +99,13 @@ func detectJSON(ev *UpstreamEvent, streamed bool) *gw.Error {
 
 // notLogin reports {"status": -5, ...} or {"message": "not login", ...}.
 func notLogin(ev *UpstreamEvent) bool {
-	if s, ok := ev.Fields["status"]; ok && string(bytes.TrimSpace(s)) == "-5" {
+	if string(ev.status) == "-5" {
 		return true
 	}
-	msg, _ := jsonString(ev.Fields["message"])
+	if len(ev.message) == 0 {
+		return false
+	}
+	msg, _ := jsonString(ev.message)
 	return strings.EqualFold(strings.TrimSpace(msg), "not login")
 }
 

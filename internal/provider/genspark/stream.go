@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
@@ -45,63 +46,29 @@ type UpstreamEvent struct {
 	Keys []string
 	// Fields holds every top-level value, raw.
 	Fields map[string]json.RawMessage
+
+	// Always filled, also when Keys and Fields are not (the stream's fast
+	// path without debug logging).
+	status     json.RawMessage // top-level "status", raw
+	message    json.RawMessage // top-level "message", raw
+	hasDelta   bool            // a top-level "delta" key is present
+	contentRaw []byte          // "content", raw, when Content was not decoded
+}
+
+// content returns Content, decoding it on demand.
+func (ev *UpstreamEvent) content() string {
+	if ev.contentRaw != nil {
+		ev.Content, _ = jsonString(ev.contentRaw)
+		ev.contentRaw = nil
+	}
+	return ev.Content
 }
 
 // DecodeEvent decodes one payload, with or without its `data: ` prefix.
-// ok is false when the payload is not a JSON object.
+// ok is false when the payload is not a JSON object. Keys and Fields are
+// filled; the result does not alias payload.
 func DecodeEvent(payload []byte) (ev UpstreamEvent, ok bool) {
-	payload, _ = cutData(bytes.TrimSpace(payload))
-	if len(payload) == 0 || payload[0] != '{' {
-		return ev, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return ev, false
-	}
-	ev.Fields = map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return UpstreamEvent{}, false
-		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return UpstreamEvent{}, false
-		}
-		if _, dup := ev.Fields[key]; !dup {
-			ev.Keys = append(ev.Keys, key)
-		}
-		ev.Fields[key] = raw
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return UpstreamEvent{}, false
-	}
-	f := ev.Fields
-	ev.Type, _ = jsonString(f["type"])
-	ev.ID, _ = jsonString(f["id"])
-	ev.MessageID, _ = jsonString(f["message_id"])
-	ev.FieldName, _ = jsonString(f["field_name"])
-	ev.FieldValue = f["field_value"]
-	ev.Delta, _ = jsonString(f["delta"])
-	ev.Role, _ = jsonString(f["role"])
-	ev.Content, _ = jsonString(f["content"])
-	ev.ActionType, _ = jsonString(objectFields(f["action"])["type"])
-	ev.SessionState = f["session_state"]
-	return ev, true
-}
-
-// jsonString decodes raw when it is a JSON string.
-func jsonString(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
+	return decodeEvent(payload, true)
 }
 
 // objectFields decodes raw when it is a JSON object; nil otherwise.
@@ -152,12 +119,42 @@ type Stream struct {
 	project   string
 	text      bool // answer text delivered
 	reasoning bool // reasoning delivered
-	fields    map[string]*strings.Builder
+	fields    map[string]*fieldSoFar
 	skipped   map[string]bool
 	line      []byte
 }
 
-var _ llm.Stream = (*Stream)(nil)
+// fieldSoFar is what was delivered of one field: its length and a hash of
+// its bytes, enough to tell whether a field_value snapshot extends it
+// without keeping a second copy of the answer (the gateway and the client
+// have it).
+type fieldSoFar struct {
+	n int
+	h maphash.Hash
+}
+
+// fieldSeed seeds every fieldSoFar hash (maphash.String needs the seed).
+var fieldSeed = maphash.MakeSeed()
+
+// extends reports whether v starts with the text delivered so far.
+func (f *fieldSoFar) extends(v string) bool {
+	return len(v) >= f.n && maphash.String(fieldSeed, v[:f.n]) == f.h.Sum64()
+}
+
+func (f *fieldSoFar) add(piece string) {
+	f.n += len(piece)
+	_, _ = f.h.WriteString(piece)
+}
+
+// readBufferSize is the initial read buffer of a stream. Longer lines are
+// accumulated in Stream.line (up to MaxLineBytes), so the buffer needs to
+// hold only a typical read; 4 KiB keeps an idle open stream small.
+const readBufferSize = 4 << 10
+
+var (
+	_ llm.Stream         = (*Stream)(nil)
+	_ llm.BufferedStream = (*Stream)(nil)
+)
 
 // ParseStream returns a Stream over an ask response body (status 2xx).
 // When body is an io.Closer, Close closes it.
@@ -168,13 +165,13 @@ func ParseStream(body io.Reader, opts ParseOptions) *Stream {
 func newStream(ctx context.Context, body io.Reader, cancel context.CancelFunc, opts ParseOptions, onDone func(string)) *Stream {
 	s := &Stream{
 		ctx:     ctx,
-		r:       bufio.NewReaderSize(body, 64<<10),
+		r:       bufio.NewReaderSize(body, readBufferSize),
 		cancel:  cancel,
 		max:     opts.MaxLineBytes,
 		log:     opts.Logger,
 		debug:   opts.Debug,
 		onDone:  onDone,
-		fields:  map[string]*strings.Builder{},
+		fields:  map[string]*fieldSoFar{},
 		skipped: map[string]bool{},
 	}
 	if c, ok := body.(io.Closer); ok {
@@ -199,7 +196,17 @@ func (s *Stream) Recv() (llm.Event, error) {
 	for {
 		if len(s.queue) > 0 {
 			ev := s.queue[0]
-			s.queue = s.queue[1:]
+			s.queue[0] = llm.Event{}
+			if len(s.queue) == 1 {
+				s.queue = s.queue[:0] // keep the array for the next events
+			} else {
+				s.queue = s.queue[1:]
+			}
+			if ev.Type == llm.EventFinish && s.onDone != nil {
+				done := s.onDone
+				s.onDone = nil
+				done(s.project)
+			}
 			return ev, nil
 		}
 		if s.err != nil {
@@ -210,6 +217,38 @@ func (s *Stream) Recv() (llm.Event, error) {
 		}
 		s.step()
 	}
+}
+
+// Buffered implements llm.BufferedStream. It reports true when the next
+// Recv returns an event at once: one is queued, or the read buffer holds
+// whole lines that yield one (they are decoded here, so lines that yield no
+// event do not count). It never reads from the connection, and it is false
+// before the finish event while the binding update (which may write the
+// store) is still to run.
+func (s *Stream) Buffered() bool {
+	for len(s.queue) == 0 && s.err == nil && !s.closed {
+		if !s.lineBuffered() {
+			return false
+		}
+		s.step()
+	}
+	return len(s.queue) > 0 && (s.queue[0].Type != llm.EventFinish || s.onDone == nil)
+}
+
+// lineBuffered reports whether the read buffer holds a whole line that can
+// be handled without reading: not an HTML page, which is read to its end.
+func (s *Stream) lineBuffered() bool {
+	n := s.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.r.Peek(n)
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return false
+	}
+	payload, _ := cutData(bytes.TrimSpace(b[:i]))
+	return len(payload) == 0 || payload[0] != '<'
 }
 
 // Close stops the stream and cancels the upstream request. It is safe to
@@ -242,11 +281,20 @@ func (s *Stream) fail(err error) {
 var errLineTooLong = errors.New("line too long")
 
 // readLine returns the next line without its terminator; the last line
-// may lack one. It never returns more than s.max bytes.
+// may lack one. It never returns more than s.max bytes. The line is valid
+// until the next read.
 func (s *Stream) readLine() ([]byte, error) {
+	frag, err := s.r.ReadSlice('\n')
+	if err == nil && len(frag) <= s.max+2 { // +2: room for "\r\n"
+		// The usual case: a whole line in the read buffer, used in place.
+		line := bytes.TrimRight(frag, "\r\n")
+		if len(line) > s.max {
+			return nil, errLineTooLong
+		}
+		return line, nil
+	}
 	s.line = s.line[:0]
 	for {
-		frag, err := s.r.ReadSlice('\n')
 		if len(s.line)+len(frag) > s.max+2 { // +2: room for "\r\n"
 			return nil, errLineTooLong
 		}
@@ -254,6 +302,7 @@ func (s *Stream) readLine() ([]byte, error) {
 		switch {
 		case err == nil:
 		case errors.Is(err, bufio.ErrBufferFull):
+			frag, err = s.r.ReadSlice('\n')
 			continue
 		case errors.Is(err, io.EOF) && len(s.line) > 0:
 			// Last line without terminator; the next call reports EOF.
@@ -263,6 +312,9 @@ func (s *Stream) readLine() ([]byte, error) {
 		line := bytes.TrimRight(s.line, "\r\n")
 		if len(line) > s.max {
 			return nil, errLineTooLong
+		}
+		if cap(s.line) > 64<<10 {
+			s.line = nil // do not keep a rare long line's buffer
 		}
 		return line, nil
 	}
@@ -310,7 +362,7 @@ func (s *Stream) handleLine(line []byte) {
 		s.page(payload)
 		return
 	case '{':
-		if ev, ok := DecodeEvent(payload); ok {
+		if ev, ok := decodeEvent(payload, s.debug); ok {
 			s.event(&ev, len(payload))
 			return
 		}
@@ -400,28 +452,28 @@ func (s *Stream) field(ev *UpstreamEvent) {
 	}
 	acc := s.fields[ev.FieldName]
 	if acc == nil {
-		acc = &strings.Builder{}
+		acc = &fieldSoFar{}
+		acc.h.SetSeed(fieldSeed)
 		s.fields[ev.FieldName] = acc
 	}
 	var piece string
-	if _, hasDelta := ev.Fields["delta"]; hasDelta || ev.Type == "message_field_delta" {
+	if ev.hasDelta || ev.Type == "message_field_delta" {
 		piece = ev.Delta
 	} else {
 		v, ok := jsonString(ev.FieldValue)
 		if !ok {
 			return
 		}
-		prev := acc.String()
-		if !strings.HasPrefix(v, prev) {
+		if !acc.extends(v) {
 			s.skip("field value that does not extend the streamed text", ev.FieldName, len(v))
 			return
 		}
-		piece = v[len(prev):]
+		piece = v[acc.n:]
 	}
 	if piece == "" {
 		return
 	}
-	acc.WriteString(piece)
+	acc.add(piece)
 	if kind == fieldText {
 		s.text = true
 		s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: piece})
@@ -433,9 +485,9 @@ func (s *Stream) field(ev *UpstreamEvent) {
 
 // result handles message_result: the end of the answer.
 func (s *Stream) result(ev *UpstreamEvent) {
-	if !s.text && ev.Content != "" {
+	if !s.text && ev.content() != "" {
 		s.text = true
-		s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: ev.Content})
+		s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: ev.content()})
 	}
 	if !s.text && !s.reasoning {
 		// An empty answer is the usual symptom of a silent limit on this
@@ -443,12 +495,11 @@ func (s *Stream) result(ev *UpstreamEvent) {
 		s.fail(newErr(gw.CodeTransient, msgEmpty, nil))
 		return
 	}
+	// onDone runs when the finish event is taken (Recv), not here, so that
+	// Buffered can parse ahead without writing the store.
 	s.queue = append(s.queue, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
 	s.err = io.EOF
 	s.release()
-	if s.onDone != nil {
-		s.onDone(s.project)
-	}
 }
 
 // skip logs, once per stream, something the parser ignores: its kind and

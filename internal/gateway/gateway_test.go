@@ -1,0 +1,227 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sparkgw/spark/internal/gateway"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/tokens"
+)
+
+// fakeStream replays events; the first ready of them count as already
+// received (Buffered), the rest as still on the wire.
+type fakeStream struct {
+	evs    []llm.Event
+	ready  int
+	closed bool
+}
+
+func (s *fakeStream) Recv() (llm.Event, error) {
+	if len(s.evs) == 0 {
+		return llm.Event{}, io.EOF
+	}
+	ev := s.evs[0]
+	s.evs = s.evs[1:]
+	if s.ready > 0 {
+		s.ready--
+	}
+	return ev, nil
+}
+
+func (s *fakeStream) Buffered() bool { return s.ready > 0 && len(s.evs) > 0 }
+
+func (s *fakeStream) Close() error { s.closed = true; return nil }
+
+type fakeProvider struct {
+	mu      sync.Mutex
+	answer  func() *fakeStream
+	streams []*fakeStream
+}
+
+func (p *fakeProvider) Name() string                           { return "fake" }
+func (p *fakeProvider) Models(context.Context) []llm.ModelInfo { return nil }
+func (p *fakeProvider) Resolve(model string) (provider.Match, bool) {
+	return provider.Match{Model: llm.ModelInfo{ID: model, Kind: llm.KindChat}}, true
+}
+
+func (p *fakeProvider) Chat(context.Context, *gw.Account, *llm.Request) (llm.Stream, error) {
+	st := p.answer()
+	p.mu.Lock()
+	p.streams = append(p.streams, st)
+	p.mu.Unlock()
+	return st, nil
+}
+
+type fakePool struct{ acct gw.Account }
+
+type fakeLease struct {
+	acct    *gw.Account
+	outcome *error
+}
+
+func (l fakeLease) Account() *gw.Account  { return l.acct }
+func (l fakeLease) Release(outcome error) { *l.outcome = outcome }
+
+func (p *fakePool) Acquire(context.Context, pool.Request) (pool.Lease, error) {
+	var outcome error
+	return fakeLease{acct: &p.acct, outcome: &outcome}, nil
+}
+
+func newService(answer func() *fakeStream, hide bool) (*gateway.Service, *fakeProvider) {
+	p := &fakeProvider{answer: answer}
+	return gateway.New(gateway.Options{
+		Registry:      provider.NewRegistry(p),
+		Pool:          &fakePool{acct: gw.Account{ID: "acct_1", Provider: "fake"}},
+		HideReasoning: hide,
+	}), p
+}
+
+func text(s string) llm.Event { return llm.Event{Type: llm.EventTextDelta, Text: s} }
+
+func request() *llm.Request {
+	return &llm.Request{Model: "m", Messages: []llm.Message{
+		llm.TextMessage(llm.RoleSystem, "You are terse."),
+		llm.TextMessage(llm.RoleUser, "What is the weather in Paris today?"),
+	}}
+}
+
+// The usage event counts the prompt and the whole answer once, exactly as
+// counting the accumulated text would, also for answers longer than one
+// counting batch.
+func TestUsage(t *testing.T) {
+	var words []string
+	for i := range 12000 {
+		words = append(words, []string{"Paris ", "is ", "sunny, ", "22°C ", "today.\n", "ok ", "x"}[i%7])
+	}
+	answer := strings.Join(words, "")
+	svc, _ := newService(func() *fakeStream {
+		var evs []llm.Event
+		for _, w := range words {
+			evs = append(evs, text(w))
+		}
+		evs = append(evs, llm.Event{Type: llm.EventReasoningDelta, Text: "Let me think."},
+			llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: 1}},
+			llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
+		return &fakeStream{evs: evs}
+	}, false)
+	req := request()
+	st, err := svc.Chat(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ans, err := llm.Collect(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Text != answer || ans.Reasoning != "Let me think." {
+		t.Fatalf("answer %d bytes, reasoning %q", len(ans.Text), ans.Reasoning)
+	}
+	reasoning := tokens.Count("Let me think.")
+	want := llm.Usage{PromptTokens: tokens.Prompt(req), CompletionTokens: tokens.Count(answer) + reasoning, ReasoningTokens: reasoning}
+	if ans.Usage == nil || *ans.Usage != want {
+		t.Fatalf("usage %+v, want %+v", ans.Usage, want)
+	}
+}
+
+// Buffered passes on what the provider has ready, does not count events the
+// gateway drops, and is false before the usage event and at the end.
+func TestBuffered(t *testing.T) {
+	svc, _ := newService(func() *fakeStream {
+		return &fakeStream{ready: 4, evs: []llm.Event{
+			text("a"), text("b"),
+			{Type: llm.EventReasoningDelta, Text: "hidden"}, // dropped
+			text("c"),
+			text("d"), // on the wire
+			{Type: llm.EventFinish, FinishReason: llm.FinishStop},
+		}}
+	}, true)
+	st, err := svc.Chat(t.Context(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	step := func(wantText string, wantBuffered bool) {
+		t.Helper()
+		ev, err := st.Recv()
+		if err != nil || ev.Text != wantText {
+			t.Fatalf("Recv = %+v, %v; want text %q", ev, err, wantText)
+		}
+		if got := llm.Buffered(st); got != wantBuffered {
+			t.Fatalf("after %q: Buffered = %v, want %v", wantText, got, wantBuffered)
+		}
+	}
+	// "a" was peeked by Chat; "b" and "c" are ready ("hidden" is
+	// skipped); "d" is not.
+	step("a", true)
+	step("b", true)
+	step("c", false)
+	step("d", false)
+	ev, err := st.Recv()
+	if err != nil || ev.Type != llm.EventFinish {
+		t.Fatalf("Recv = %+v, %v; want the finish", ev, err)
+	}
+	if llm.Buffered(st) {
+		t.Fatal("Buffered before the usage event")
+	}
+	if ev, err := st.Recv(); err != nil || ev.Type != llm.EventUsage {
+		t.Fatalf("Recv = %+v, %v; want usage", ev, err)
+	}
+	if llm.Buffered(st) {
+		t.Fatal("Buffered at the end")
+	}
+	if _, err := st.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("err %v, want EOF", err)
+	}
+}
+
+// A provider stream without Buffered is never reported as buffered.
+func TestBufferedNeedsProviderSupport(t *testing.T) {
+	svc, _ := newService(func() *fakeStream { return &fakeStream{ready: 3, evs: []llm.Event{text("a"), text("b"), text("c")}} }, false)
+	st, err := svc.Chat(t.Context(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !llm.Buffered(st) {
+		t.Fatal("peeked first event not reported")
+	}
+	if llm.Buffered(plainStream{st}) {
+		t.Fatal("a stream without Buffered reported as buffered")
+	}
+}
+
+type plainStream struct{ llm.Stream }
+
+// BenchmarkChat answers a 200-delta stream through the gateway over a
+// provider that costs nothing: the gateway's own cost per answer.
+func BenchmarkChat(b *testing.B) {
+	evs := make([]llm.Event, 0, 201)
+	for i := range 200 {
+		evs = append(evs, text([]string{"The ", "weather ", "in ", "Paris ", "is ", "mild.\n"}[i%6]))
+	}
+	evs = append(evs, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
+	svc, _ := newService(func() *fakeStream { return &fakeStream{evs: evs} }, false)
+	req := request()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := svc.Chat(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := st.Recv(); err != nil {
+				break
+			}
+		}
+		st.Close()
+	}
+}
