@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sparkgw/spark/internal/secret"
@@ -61,4 +62,46 @@ func MergeImport(cur, in Account, now time.Time) (next Account, changed bool) {
 		next.UpdatedAt = now
 	}
 	return next, changed
+}
+
+// NormTime is how every engine keeps times: UTC, microsecond precision (the
+// SQL engines store unix microseconds), the zero time unchanged.
+func NormTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// PrepareAccount validates and completes a new account record following the
+// CreateAccount contract: provider required, cookie normalized and
+// fingerprinted, id and label defaulted, state defaulted to active and
+// checked, times stamped with now. Errors wrap ErrInvalid.
+func PrepareAccount(s *secret.Sealer, a Account, now time.Time) (Account, error) {
+	a.Provider = strings.TrimSpace(a.Provider)
+	if a.Provider == "" {
+		return a, fmt.Errorf("%w: account provider is empty", ErrInvalid)
+	}
+	a.Cookie = NormalizeCookie(a.Provider, a.Cookie)
+	fp, err := Fingerprint(s, a.Provider, a.Cookie)
+	if err != nil {
+		return a, err
+	}
+	a.CookieFingerprint = fp
+	if a.ID == "" {
+		a.ID = NewID("acct_")
+	}
+	if a.Label = strings.TrimSpace(a.Label); a.Label == "" {
+		a.Label = DefaultLabel(a.Provider, fp)
+	}
+	if a.State == "" {
+		a.State = StateActive
+	}
+	if !a.State.Valid() {
+		return a, fmt.Errorf("%w: account state %q", ErrInvalid, a.State)
+	}
+	now = NormTime(now)
+	a.CreatedAt, a.UpdatedAt = now, now
+	a.RestUntil, a.LastError.At = NormTime(a.RestUntil), NormTime(a.LastError.At)
+	return a, nil
 }

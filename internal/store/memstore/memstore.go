@@ -65,44 +65,14 @@ func (s *Store) Close() error { return nil }
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
-func norm(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC().Truncate(time.Microsecond)
-}
+func norm(t time.Time) time.Time { return store.NormTime(t) }
 
 func notFound(what string) error { return fmt.Errorf("memstore: %s: %w", what, store.ErrNotFound) }
 
 func conflict(what string) error { return fmt.Errorf("memstore: %s: %w", what, store.ErrConflict) }
 
 func (s *Store) prepare(a store.Account) (store.Account, error) {
-	a.Provider = strings.TrimSpace(a.Provider)
-	if a.Provider == "" {
-		return a, fmt.Errorf("%w: account provider is empty", store.ErrInvalid)
-	}
-	a.Cookie = store.NormalizeCookie(a.Provider, a.Cookie)
-	fp, err := store.Fingerprint(s.sealer, a.Provider, a.Cookie)
-	if err != nil {
-		return a, err
-	}
-	a.CookieFingerprint = fp
-	if a.ID == "" {
-		a.ID = store.NewID("acct_")
-	}
-	if a.Label = strings.TrimSpace(a.Label); a.Label == "" {
-		a.Label = store.DefaultLabel(a.Provider, fp)
-	}
-	if a.State == "" {
-		a.State = store.StateActive
-	}
-	if !a.State.Valid() {
-		return a, fmt.Errorf("%w: account state %q", store.ErrInvalid, a.State)
-	}
-	now := s.now()
-	a.CreatedAt, a.UpdatedAt = now, now
-	a.RestUntil, a.LastError.At = norm(a.RestUntil), norm(a.LastError.At)
-	return a, nil
+	return store.PrepareAccount(s.sealer, a, s.now())
 }
 
 // unique returns ErrConflict when a's id, identity or label is taken by

@@ -67,33 +67,7 @@ func openError(id, what string, err error) error {
 
 // prepare validates and completes a new account.
 func (d *DB) prepare(a store.Account) (store.Account, error) {
-	a.Provider = strings.TrimSpace(a.Provider)
-	if a.Provider == "" {
-		return a, fmt.Errorf("%w: account provider is empty", store.ErrInvalid)
-	}
-	a.Cookie = store.NormalizeCookie(a.Provider, a.Cookie)
-	fp, err := store.Fingerprint(d.sealer, a.Provider, a.Cookie)
-	if err != nil {
-		return a, err
-	}
-	a.CookieFingerprint = fp
-	if a.ID == "" {
-		a.ID = store.NewID("acct_")
-	}
-	if a.Label = strings.TrimSpace(a.Label); a.Label == "" {
-		a.Label = store.DefaultLabel(a.Provider, fp)
-	}
-	if a.State == "" {
-		a.State = store.StateActive
-	}
-	if !a.State.Valid() {
-		return a, fmt.Errorf("%w: account state %q", store.ErrInvalid, a.State)
-	}
-	now := d.now()
-	a.CreatedAt, a.UpdatedAt = now, now
-	a.RestUntil = norm(a.RestUntil)
-	a.LastError.At = norm(a.LastError.At)
-	return a, nil
+	return store.PrepareAccount(d.sealer, a, d.now())
 }
 
 func (d *DB) seal(a store.Account) (cookie, proxy []byte, err error) {

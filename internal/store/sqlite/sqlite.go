@@ -177,9 +177,4 @@ func constraint(op string, err error) error {
 }
 
 // norm rounds t to what the database keeps.
-func norm(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC().Truncate(time.Microsecond)
-}
+func norm(t time.Time) time.Time { return store.NormTime(t) }
