@@ -80,6 +80,12 @@ func NewTransport(proxy string) (*http.Transport, error) {
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 120 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// The write buffer lives as long as the connection, which for a
+		// streamed answer is as long as the answer, but it only carries
+		// the request: 2 KiB holds a chat request's headers and a short
+		// body in one write (a longer body takes one more) and keeps an
+		// open stream 2 KiB smaller than the 4 KiB default.
+		WriteBufferSize: 2 << 10,
 	}
 	if proxy != "" {
 		u, err := ParseProxy(proxy)

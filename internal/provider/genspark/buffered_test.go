@@ -1,8 +1,12 @@
 package genspark
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/llm"
@@ -94,23 +98,80 @@ func TestStreamBufferedPage(t *testing.T) {
 	}
 }
 
-// The read buffer is small (open streams hold it); long lines still parse.
-func TestStreamSmallBufferLongLine(t *testing.T) {
-	long := make([]byte, 3*readBufferSize)
-	for i := range long {
-		long[i] = 'x'
-	}
+// Long lines parse through the small idle buffer and the burst buffer.
+func TestStreamLongLine(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 3*burstBufSize)
 	body := &chunks{parts: []string{deltaLine(string(long)) + `data: {"type": "message_result"}` + "\n"}}
 	s := ParseStream(body, ParseOptions{})
-	if s.r.Size() != readBufferSize {
-		t.Fatalf("read buffer %d bytes", s.r.Size())
-	}
 	ev, err := s.Recv()
 	if err != nil || ev.Text != string(long) {
 		t.Fatalf("Recv: %d bytes, %v", len(ev.Text), err)
 	}
 	if ev, err := s.Recv(); err != nil || ev.Type != llm.EventFinish {
 		t.Fatalf("Recv = %+v, %v", ev, err)
+	}
+	if s.r.burst != nil {
+		t.Fatal("burst buffer kept after the end")
+	}
+}
+
+// The reader keeps its small buffer while reads are small, takes a burst
+// buffer when a read fills it, and gives it back once all was consumed.
+func TestLineReader(t *testing.T) {
+	small := strings.Repeat("a", 100) + "\n"
+	burst := strings.Repeat(strings.Repeat("b", 99)+"\n", 30) // 3000 bytes
+	body := &chunks{parts: []string{small, burst, "tail without newline"}}
+	l := newLineReader(body)
+	line, err := l.ReadSlice()
+	if err != nil || string(line) != small || l.burst != nil {
+		t.Fatalf("first line %q, %v, burst %v", line, err, l.burst != nil)
+	}
+	for i := range 30 {
+		line, err := l.ReadSlice()
+		if err != nil || len(line) != 100 || line[0] != 'b' {
+			t.Fatalf("burst line %d: %q, %v", i, line, err)
+		}
+		if i == 0 && l.burst == nil {
+			t.Fatal("no burst buffer while a burst is read")
+		}
+	}
+	line, err = l.ReadSlice() // the burst buffer is given back before this read
+	if !errors.Is(err, io.EOF) || string(line) != "tail without newline" || l.burst != nil {
+		t.Fatalf("tail %q, %v, burst %v", line, err, l.burst != nil)
+	}
+	if line, err := l.ReadSlice(); !errors.Is(err, io.EOF) || len(line) != 0 {
+		t.Fatalf("after EOF: %q, %v", line, err)
+	}
+
+	// A line longer than the burst buffer comes in ErrBufferFull pieces.
+	long := strings.Repeat("c", 2*burstBufSize+10) + "\n"
+	l = newLineReader(strings.NewReader(long + "next\n"))
+	var got []byte
+	for {
+		frag, err := l.ReadSlice()
+		got = append(got, frag...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			t.Fatal(err)
+		}
+	}
+	if string(got) != long {
+		t.Fatalf("long line: %d bytes", len(got))
+	}
+	if line, err := l.ReadSlice(); err != nil || string(line) != "next\n" {
+		t.Fatalf("after the long line: %q, %v", line, err)
+	}
+
+	// Read returns buffered bytes first, then reads through.
+	l = newLineReader(strings.NewReader("one\ntwo three"))
+	if line, _ := l.ReadSlice(); string(line) != "one\n" {
+		t.Fatalf("%q", line)
+	}
+	rest, err := io.ReadAll(l)
+	if err != nil || string(rest) != "two three" {
+		t.Fatalf("Read: %q, %v", rest, err)
 	}
 }
 
@@ -128,5 +189,32 @@ func TestFieldSoFar(t *testing.T) {
 	}
 	if f.extends("Hello") || f.extends("Jello, wor"+string(make([]byte, 300))+"ld!") {
 		t.Fatal("a different text extends the streamed one")
+	}
+}
+
+// Skipped events are logged once per kind and name, only at debug level.
+func TestSkipLoggedOnce(t *testing.T) {
+	body := strings.Repeat(`data: {"type": "project_field", "id": "p"}`+"\n", 3) +
+		strings.Repeat(`data: {"type": "message_field", "field_name": "_updatetime", "field_value": "x"}`+"\n", 3) +
+		deltaLine("a") + `data: {"type": "message_result"}` + "\n"
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))
+		s := ParseStream(strings.NewReader(body), ParseOptions{Logger: log})
+		for {
+			if _, err := s.Recv(); err != nil {
+				break
+			}
+		}
+		want := 0
+		if level == slog.LevelDebug {
+			want = 1
+		}
+		if n := strings.Count(logs.String(), "unknown event type"); n != want {
+			t.Errorf("level %v: %d unknown event type lines, want %d", level, n, want)
+		}
+		if n := strings.Count(logs.String(), "unknown field name"); n != want {
+			t.Errorf("level %v: %d unknown field name lines, want %d", level, n, want)
+		}
 	}
 }

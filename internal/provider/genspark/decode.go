@@ -166,7 +166,7 @@ func decodeEvent(payload []byte, full bool) (ev UpstreamEvent, ok bool) {
 	ev.hasDelta = spans[keyDelta].ok()
 	ev.Role = internString(raw(keyRole))
 	if a := raw(keyAction); a != nil {
-		ev.ActionType, _ = jsonString(objectFields(a)["type"])
+		ev.ActionType, _ = jsonString(objectField(a, "type"))
 	}
 	ev.FieldValue = raw(keyFieldValue)
 	ev.SessionState = raw(keySessionState)
@@ -180,6 +180,61 @@ func decodeEvent(payload []byte, full bool) (ev UpstreamEvent, ok bool) {
 		ev.message = bytes.Clone(ev.message)
 	}
 	return ev, true
+}
+
+// objectField returns the raw value of key in the JSON object raw (the
+// last one when the key repeats, keys compared after unquoting), or nil
+// when raw is not an object or lacks the key. It reads only the object's
+// top level: no map is built.
+func objectField(raw []byte, key string) []byte {
+	p := bytes.TrimSpace(raw)
+	if len(p) == 0 || p[0] != '{' {
+		return nil
+	}
+	var found []byte
+	i := skipWS(p, 1)
+	if i < len(p) && p[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(p) || p[i] != '"' {
+			return nil
+		}
+		kEnd, kPlain, ok := scanString(p, i)
+		if !ok {
+			return nil
+		}
+		k := p[i+1 : kEnd-1]
+		match := kPlain && string(k) == key
+		if !kPlain {
+			s, _ := unquote(p[i:kEnd])
+			match = s == key
+		}
+		i = skipWS(p, kEnd)
+		if i >= len(p) || p[i] != ':' {
+			return nil
+		}
+		i = skipWS(p, i+1)
+		vStart := i
+		if i, ok = skipValue(p, i); !ok {
+			return nil
+		}
+		if match {
+			found = p[vStart:i]
+		}
+		i = skipWS(p, i)
+		if i >= len(p) {
+			return nil
+		}
+		switch p[i] {
+		case ',':
+			i = skipWS(p, i+1)
+		case '}':
+			return found
+		default:
+			return nil
+		}
+	}
 }
 
 // internString is jsonString for values that repeat on every event (event
@@ -253,6 +308,12 @@ func scanString(p []byte, i int) (end int, plain, ok bool) {
 	ascii := true
 	start := i
 	for i < len(p) {
+		for i < len(p) && !strSpecial[p[i]] {
+			i++ // the usual bytes, in a tight loop
+		}
+		if i >= len(p) {
+			break
+		}
 		c := p[i]
 		switch {
 		case c == '"':
@@ -287,6 +348,15 @@ func scanString(p []byte, i int) (end int, plain, ok bool) {
 	}
 	return 0, false, false
 }
+
+// strSpecial marks the bytes scanString looks at: the quote, the
+// backslash, control characters and non-ASCII bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -146,15 +146,50 @@ func TestDecodeEventMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent checks decodeEvent against encoding/json on arbitrary
-// payloads.
+// FuzzDecodeEvent checks decodeEvent and objectField against
+// encoding/json on arbitrary payloads.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, c := range decodeCases {
 		f.Add([]byte(c))
 	}
+	for _, c := range objectFieldCases {
+		f.Add([]byte(c))
+	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkDecode(t, payload)
+		checkObjectField(t, payload, "k")
 	})
+}
+
+// checkObjectField compares objectField with a map decoded by
+// encoding/json, for JSON values (objectField is only given values the
+// event decoder validated).
+func checkObjectField(t *testing.T, raw []byte, key string) {
+	t.Helper()
+	if !json.Valid(raw) {
+		return
+	}
+	want := bytes.TrimSpace(objectFields(raw)[key])
+	if got := objectField(raw, key); !bytes.Equal(got, want) {
+		t.Fatalf("objectField(%q, %q) = %q, want %q", raw, key, got, want)
+	}
+}
+
+var objectFieldCases = []string{
+	`{}`, `{"k":1}`, ` {"a":{"k":2},"k" : [1,{"k":3}] } `, `{"k":1,"k":"two"}`, `{"\u006b":true}`, `{"k":null}`,
+	`[{"k":1}]`, `"k"`, `{"kk":1,"K":2}`, "{\"k\xff\":1}", `{"consume_usage_quota_exceeded": true}`,
+}
+
+func TestObjectField(t *testing.T) {
+	for _, c := range objectFieldCases {
+		checkObjectField(t, []byte(c), "k")
+		checkObjectField(t, []byte(c), "consume_usage_quota_exceeded")
+	}
+	for _, c := range decodeCases {
+		for _, key := range []string{"type", "a", "k"} {
+			checkObjectField(t, []byte(c), key)
+		}
+	}
 }
 
 func TestJSONString(t *testing.T) {

@@ -111,8 +111,7 @@ func notLogin(ev *UpstreamEvent) bool {
 
 // quotaFlag reports session_state.consume_usage_quota_exceeded == true.
 func quotaFlag(ev *UpstreamEvent) bool {
-	ss := objectFields(ev.SessionState)
-	return ss != nil && string(bytes.TrimSpace(ss["consume_usage_quota_exceeded"])) == "true"
+	return string(objectField(ev.SessionState, "consume_usage_quota_exceeded")) == "true"
 }
 
 // classifyPage recognises an HTML page, whole or split over lines, with

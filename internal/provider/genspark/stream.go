@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -105,7 +106,7 @@ func isSSEField(t []byte) bool {
 // concurrent use.
 type Stream struct {
 	ctx    context.Context // nil for ParseStream
-	r      *bufio.Reader
+	r      *lineReader
 	closer io.Closer
 	cancel context.CancelFunc
 	max    int
@@ -117,10 +118,10 @@ type Stream struct {
 	err       error
 	closed    bool
 	project   string
-	text      bool // answer text delivered
-	reasoning bool // reasoning delivered
-	fields    map[string]*fieldSoFar
-	skipped   map[string]bool
+	text      bool         // answer text delivered
+	reasoning bool         // reasoning delivered
+	fields    []namedField // text and reasoning fields seen (one or two)
+	skipped   []skipKey    // skips logged (debug), at most maxSkipKeys
 	line      []byte
 }
 
@@ -132,6 +133,16 @@ type fieldSoFar struct {
 	n int
 	h maphash.Hash
 }
+
+type namedField struct {
+	name string
+	fieldSoFar
+}
+
+type skipKey struct{ what, name string }
+
+// maxSkipKeys bounds the distinct skips logged per stream.
+const maxSkipKeys = 32
 
 // fieldSeed seeds every fieldSoFar hash (maphash.String needs the seed).
 var fieldSeed = maphash.MakeSeed()
@@ -146,11 +157,6 @@ func (f *fieldSoFar) add(piece string) {
 	_, _ = f.h.WriteString(piece)
 }
 
-// readBufferSize is the initial read buffer of a stream. Longer lines are
-// accumulated in Stream.line (up to MaxLineBytes), so the buffer needs to
-// hold only a typical read; 4 KiB keeps an idle open stream small.
-const readBufferSize = 4 << 10
-
 var (
 	_ llm.Stream         = (*Stream)(nil)
 	_ llm.BufferedStream = (*Stream)(nil)
@@ -164,15 +170,13 @@ func ParseStream(body io.Reader, opts ParseOptions) *Stream {
 
 func newStream(ctx context.Context, body io.Reader, cancel context.CancelFunc, opts ParseOptions, onDone func(string)) *Stream {
 	s := &Stream{
-		ctx:     ctx,
-		r:       bufio.NewReaderSize(body, readBufferSize),
-		cancel:  cancel,
-		max:     opts.MaxLineBytes,
-		log:     opts.Logger,
-		debug:   opts.Debug,
-		onDone:  onDone,
-		fields:  map[string]*fieldSoFar{},
-		skipped: map[string]bool{},
+		ctx:    ctx,
+		r:      newLineReader(body),
+		cancel: cancel,
+		max:    opts.MaxLineBytes,
+		log:    opts.Logger,
+		debug:  opts.Debug,
+		onDone: onDone,
 	}
 	if c, ok := body.(io.Closer); ok {
 		s.closer = c
@@ -238,11 +242,7 @@ func (s *Stream) Buffered() bool {
 // lineBuffered reports whether the read buffer holds a whole line that can
 // be handled without reading: not an HTML page, which is read to its end.
 func (s *Stream) lineBuffered() bool {
-	n := s.r.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := s.r.Peek(n)
+	b := s.r.Peek()
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
 		return false
@@ -262,7 +262,8 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// release cancels the request and closes the body.
+// release cancels the request, closes the body and gives the read buffer
+// back. Nothing is read after it.
 func (s *Stream) release() {
 	if s.cancel != nil {
 		s.cancel()
@@ -270,6 +271,7 @@ func (s *Stream) release() {
 	if s.closer != nil {
 		_ = s.closer.Close()
 	}
+	s.r.Close()
 }
 
 // fail ends the stream with err after the queued events.
@@ -284,7 +286,7 @@ var errLineTooLong = errors.New("line too long")
 // may lack one. It never returns more than s.max bytes. The line is valid
 // until the next read.
 func (s *Stream) readLine() ([]byte, error) {
-	frag, err := s.r.ReadSlice('\n')
+	frag, err := s.r.ReadSlice()
 	if err == nil && len(frag) <= s.max+2 { // +2: room for "\r\n"
 		// The usual case: a whole line in the read buffer, used in place.
 		line := bytes.TrimRight(frag, "\r\n")
@@ -302,7 +304,7 @@ func (s *Stream) readLine() ([]byte, error) {
 		switch {
 		case err == nil:
 		case errors.Is(err, bufio.ErrBufferFull):
-			frag, err = s.r.ReadSlice('\n')
+			frag, err = s.r.ReadSlice()
 			continue
 		case errors.Is(err, io.EOF) && len(s.line) > 0:
 			// Last line without terminator; the next call reports EOF.
@@ -450,11 +452,17 @@ func (s *Stream) field(ev *UpstreamEvent) {
 	case fieldMarker:
 		return
 	}
-	acc := s.fields[ev.FieldName]
+	var acc *fieldSoFar
+	for i := range s.fields {
+		if s.fields[i].name == ev.FieldName {
+			acc = &s.fields[i].fieldSoFar
+			break
+		}
+	}
 	if acc == nil {
-		acc = &fieldSoFar{}
+		s.fields = append(s.fields, namedField{name: ev.FieldName})
+		acc = &s.fields[len(s.fields)-1].fieldSoFar
 		acc.h.SetSeed(fieldSeed)
-		s.fields[ev.FieldName] = acc
 	}
 	var piece string
 	if ev.hasDelta || ev.Type == "message_field_delta" {
@@ -505,10 +513,13 @@ func (s *Stream) result(ev *UpstreamEvent) {
 // skip logs, once per stream, something the parser ignores: its kind and
 // upstream name (an event type or field name, never content) and size.
 func (s *Stream) skip(what, name string, size int) {
-	key := what + "\x00" + name
-	if s.skipped[key] {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	s.skipped[key] = true
+	key := skipKey{what, name}
+	if slices.Contains(s.skipped, key) || len(s.skipped) >= maxSkipKeys {
+		return
+	}
+	s.skipped = append(s.skipped, key)
 	s.log.Debug("genspark: skipped "+what, "name", name, "bytes", size)
 }
