@@ -181,13 +181,19 @@ func (f *Fetcher) requestError(ctx context.Context, err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
+	var netErr net.Error
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
 	switch ctx.Err() {
 	case nil:
 	case context.DeadlineExceeded:
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
-			Message: fmt.Sprintf("fetching the URL timed out after %s", f.opts.Timeout)}
+		timedOut = true
 	default:
 		return gw.AsError(ctx.Err())
+	}
+	if timedOut {
+		// The deadline may surface from the transport before ctx reports it.
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err,
+			Message: fmt.Sprintf("fetching the URL timed out after %s", f.opts.Timeout)}
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
