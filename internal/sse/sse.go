@@ -219,12 +219,14 @@ func appendLine[T string | []byte](dst []byte, src T) []byte {
 	start := len(dst)
 	dst = append(dst, src...)
 	tail := dst[start:]
-	for {
-		i := bytes.IndexAny(tail, "\r\n")
-		if i < 0 {
-			return dst
-		}
-		tail[i] = ' '
-		tail = tail[i+1:]
+	// JSON from encoding/json has neither: two vectorised scans decide.
+	if bytes.IndexByte(tail, '\n') < 0 && bytes.IndexByte(tail, '\r') < 0 {
+		return dst
 	}
+	for i, c := range tail {
+		if c == '\r' || c == '\n' {
+			tail[i] = ' '
+		}
+	}
+	return dst
 }
