@@ -324,7 +324,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 			ModelChatMap: chatMap,
 			AutoBind:     a.cfg.AutoModelChatMapType == 1,
 			AutoDelete:   a.cfg.AutoDelChat,
-			Bindings:     storeBindings{a.db},
+			Bindings:     newStoreBindings(a.db),
 			Debug:        a.cfg.Debug,
 		})
 		if err != nil {

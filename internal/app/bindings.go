@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"reflect"
 	"strings"
 	"sync"
 
@@ -19,13 +18,19 @@ import (
 // entries, least recently used evicted), so the binding lookup of every chat
 // request does not query the store: Set and Delete write the store first and
 // then the cache, a lookup that misses fills the cache (absent bindings
-// included). The cache belongs to the store value (one per store, see
-// cacheFor), so every storeBindings over the same store shares it. It
-// assumes this process is the only writer of the store's bindings, as it is:
+// included). It assumes this process is the only writer of the store's bindings, as it is:
 // bindings are written only here, and deleting an account, which deletes its
 // bindings in the store, leaves only entries of an account id that is never
 // used again (ids are random).
-type storeBindings struct{ st store.BindingStore }
+type storeBindings struct {
+	st store.BindingStore
+	c  *bindingCache
+}
+
+// newStoreBindings returns bindings over st with their own bounded cache.
+func newStoreBindings(st store.BindingStore) storeBindings {
+	return storeBindings{st: st, c: newBindingCache(bindingCacheSize)}
+}
 
 // bindingCacheSize bounds the bindings cached per store.
 const bindingCacheSize = 100_000
@@ -36,7 +41,7 @@ func bindingKey(k genspark.BindingKey) string {
 
 func (b storeBindings) Get(ctx context.Context, k genspark.BindingKey) (string, bool, error) {
 	key := bindingKey(k)
-	c := cacheFor(b.st)
+	c := b.c
 	if v, found, ok := c.get(key); ok {
 		return v, found && strings.TrimSpace(v) != "", nil
 	}
@@ -55,7 +60,7 @@ func (b storeBindings) Get(ctx context.Context, k genspark.BindingKey) (string, 
 
 func (b storeBindings) Set(ctx context.Context, k genspark.BindingKey, chatID string) error {
 	key := bindingKey(k)
-	c := cacheFor(b.st)
+	c := b.c
 	c.wmu.Lock() // the store and the cache see writes in the same order
 	defer c.wmu.Unlock()
 	if _, err := b.st.PutBinding(ctx, store.Binding{Key: key, AccountID: k.AccountID, Value: chatID}); err != nil {
@@ -68,7 +73,7 @@ func (b storeBindings) Set(ctx context.Context, k genspark.BindingKey, chatID st
 
 func (b storeBindings) Delete(ctx context.Context, k genspark.BindingKey) error {
 	key := bindingKey(k)
-	c := cacheFor(b.st)
+	c := b.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	err := b.st.DeleteBinding(ctx, key)
@@ -78,24 +83,6 @@ func (b storeBindings) Delete(ctx context.Context, k genspark.BindingKey) error 
 	}
 	c.put(key, "", false)
 	return nil
-}
-
-// bindingCaches holds the cache of each store (store.BindingStore →
-// *bindingCache). A store is a process-lifetime object in spark; tests that
-// open many stores keep at most one small cache each.
-var bindingCaches sync.Map
-
-// cacheFor returns st's cache, or a cache that holds nothing when st cannot
-// be a map key.
-func cacheFor(st store.BindingStore) *bindingCache {
-	if c, ok := bindingCaches.Load(st); ok {
-		return c.(*bindingCache)
-	}
-	if st == nil || !reflect.TypeOf(st).Comparable() {
-		return newBindingCache(0)
-	}
-	c, _ := bindingCaches.LoadOrStore(st, newBindingCache(bindingCacheSize))
-	return c.(*bindingCache)
 }
 
 // bindingCache is a bounded LRU of binding values, absent ones included.

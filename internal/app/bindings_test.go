@@ -79,7 +79,7 @@ func wantGet(t *testing.T, b storeBindings, k genspark.BindingKey, wantID string
 
 func TestStoreBindingsCache(t *testing.T) {
 	st := newCountingStore()
-	b := storeBindings{st}
+	b := newStoreBindings(st)
 	k := genspark.BindingKey{AccountID: "acct_a", Model: "gpt-5.1", ClientKey: "key1"}
 	ctx := t.Context()
 
@@ -102,8 +102,7 @@ func TestStoreBindingsCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantGet(t, b, k, "chat2", true)
-	// Another storeBindings over the same store shares the cache.
-	wantGet(t, storeBindings{st}, k, "chat2", true)
+	wantGet(t, b, k, "chat2", true) // served from the cache again
 	if gets, puts, _ := st.counts(); gets != 1 || puts != 2 {
 		t.Fatalf("store reads %d, writes %d; want 1 and 2", gets, puts)
 	}
@@ -137,7 +136,7 @@ func TestStoreBindingsCache(t *testing.T) {
 
 func TestStoreBindingsCacheFailures(t *testing.T) {
 	st := newCountingStore()
-	b := storeBindings{st}
+	b := newStoreBindings(st)
 	k := genspark.BindingKey{AccountID: "acct_a", Model: "m", ClientKey: "c"}
 	ctx := t.Context()
 	if err := b.Set(ctx, k, "chat1"); err != nil {
@@ -213,7 +212,7 @@ func TestBindingCacheBounded(t *testing.T) {
 // Concurrent readers and writers agree with the store once writes stop.
 func TestStoreBindingsConcurrent(t *testing.T) {
 	st := newCountingStore()
-	b := storeBindings{st}
+	b := newStoreBindings(st)
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -249,7 +248,7 @@ func TestStoreBindingsConcurrent(t *testing.T) {
 }
 
 func BenchmarkStoreBindingsGet(b *testing.B) {
-	sb := storeBindings{newCountingStore()}
+	sb := newStoreBindings(newCountingStore())
 	k := genspark.BindingKey{AccountID: "acct_a", Model: "claude-sonnet-4-5", ClientKey: "key_1"}
 	_ = sb.Set(context.Background(), k, "chat1")
 	b.ReportAllocs()
