@@ -174,3 +174,44 @@ func TestDist(t *testing.T) {
 		t.Fatal("empty dist")
 	}
 }
+
+// TestPlainUpstream sets the harness up with -plain-upstream and drives one
+// short non-stream point through each target: the simulator over plain
+// HTTP/1.1 still answers directly, through the bare proxy and through spark.
+func TestPlainUpstream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{
+		opts: Options{PlainUpstream: true, Root: root},
+		p:    params{Conc: []int{1}, Duration: 200 * time.Millisecond, Accounts: 2},
+		log:  func(format string, args ...any) { t.Logf(format, args...) },
+		rep:  &Report{},
+		dir:  t.TempDir(),
+	}
+	defer func() {
+		for _, p := range []*proc{r.spark, r.proxy, r.sim} {
+			p.stop()
+		}
+	}()
+	if err := r.setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r.simTLS != nil || !strings.HasPrefix(r.direct.url, "http://") || !strings.Contains(r.rep.Upstream, "plain HTTP/1.1") {
+		t.Fatalf("plain upstream set up as %q (direct %s)", r.rep.Upstream, r.direct.url)
+	}
+	if err := r.nonStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.rep.NonStream) != 3 {
+		t.Fatalf("%d non-stream results, want 3", len(r.rep.NonStream))
+	}
+	for _, res := range r.rep.NonStream {
+		if res.Errors > 0 || res.RPS() <= 0 {
+			t.Errorf("%s: %d errors, %.0f req/s (first error: %s)", res.Target, res.Errors, res.RPS(), res.FirstErr)
+		}
+	}
+}

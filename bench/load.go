@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ type target struct {
 	proto  proto       // answer format
 	header http.Header // request headers, shared read-only by all requests
 	proc   *proc       // the process serving it
+	tls    *tls.Config // trusts the target's certificate (nil = plain HTTP)
 }
 
 // Markers the parsers look for. Matching bytes instead of decoding JSON
@@ -73,11 +75,14 @@ func newWorker(hc *http.Client, readBuf int) *worker {
 	return &worker{hc: hc, br: bufio.NewReaderSize(nil, readBuf)}
 }
 
-// newTransport returns the load generator's HTTP/1.1 transport: up to conns
-// keep-alive connections (or none kept with keepAlive false), no
-// compression, no proxy.
-func newTransport(conns int, keepAlive bool) *http.Transport {
+// newTransport returns the load generator's transport: HTTP/1.1 with up to
+// conns keep-alive connections (or none kept with keepAlive false), or,
+// with tlsConf, HTTPS with HTTP/2 when the server offers it; no compression,
+// no proxy.
+func newTransport(conns int, keepAlive bool, tlsConf *tls.Config) *http.Transport {
 	return &http.Transport{
+		TLSClientConfig:       tlsConf,
+		ForceAttemptHTTP2:     tlsConf != nil,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,
@@ -324,7 +329,7 @@ func otherCPU(c0, c1 map[string]time.Duration) (time.Duration, bool) {
 // requests started after the warm-up count. The CPU time of procs is read
 // at the start and at the end of the measuring window.
 func runLoad(ctx context.Context, t *target, body []byte, stream bool, conc int, warm, dur time.Duration, procs []*proc) (*LoadResult, error) {
-	tr := newTransport(conc, true)
+	tr := newTransport(conc, true, t.tls)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 
@@ -457,7 +462,7 @@ func (o *OpenResult) GoroutinesPerStream() float64 {
 // them to end. snap, if not nil, is called at the top (for heap and
 // goroutine profiles).
 func runOpen(ctx context.Context, t *target, body []byte, n, parallel int, snap func(context.Context)) (*OpenResult, error) {
-	tr := newTransport(0, false)
+	tr := newTransport(0, false, t.tls)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	res := &OpenResult{Target: t.key, Streams: n}

@@ -41,8 +41,12 @@ type Options struct {
 	Pprof   bool   // save profiles under ProfileDir
 	Streams int    // open streams to hold (0 = the mode's default, capped by the fd limit)
 	Spark   string // prebuilt spark binary ("" = go build ./cmd/spark)
-	Command string // the command line recorded in the report
-	Root    string // module root ("" = found with `go env GOMOD`)
+	// PlainUpstream serves the simulator over plain HTTP/1.1, where it
+	// closes every connection after its answer (genspark-upstream.md §2.5),
+	// instead of HTTPS with HTTP/2 as the real upstreams are served.
+	PlainUpstream bool
+	Command       string // the command line recorded in the report
+	Root          string // module root ("" = found with `go env GOMOD`)
 	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
 	ProfileDir string
 	// Log receives progress lines (nil = discard).
@@ -64,6 +68,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	prof := fs.Bool("pprof", false, "save spark's CPU profile under non-stream c=16 (and heap/goroutine profiles under open streams) to bench/out/ (loopback only)")
 	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
 	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
+	plain := fs.Bool("plain-upstream", false, "serve the simulator over plain HTTP/1.1 (it then closes every connection after its answer) instead of HTTPS with HTTP/2")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nBenchmarks spark against a bare httputil.ReverseProxy in front of the same\nupstream simulator, all on 127.0.0.1, and writes the report to BENCHMARKS.md.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -84,7 +89,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts := Options{
-		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark,
+		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark, PlainUpstream: *plain,
 		Root: root, Log: stderr, Command: commandLine(args),
 	}
 	outSet := false

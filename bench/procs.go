@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +32,9 @@ import (
 const (
 	roleEnv     = "SPARK_BENCH_ROLE"
 	upstreamEnv = "SPARK_BENCH_UPSTREAM"
-	// sparkPprofEnv asks a spark built with the bench overlay to serve
-	// net/http/pprof on this loopback address.
-	sparkPprofEnv = "SPARK_BENCH_PPROF"
+	// certEnv, given to the "sim" role, makes it serve HTTPS with a
+	// throwaway certificate written (PEM) to this file.
+	certEnv = "SPARK_BENCH_CERT"
 )
 
 // proc is a process the benchmark started.
@@ -186,7 +187,7 @@ func (p *proc) goroutines(ctx context.Context) (int, error) {
 	if p.pprof == "" {
 		return 0, errors.New("no pprof endpoint")
 	}
-	body, err := fetch(ctx, "http://"+p.pprof+"/debug/pprof/goroutine?debug=1", 1<<16)
+	body, err := fetch(ctx, pprofClient, "http://"+p.pprof+"/debug/pprof/goroutine?debug=1", 1<<16)
 	if err != nil {
 		return 0, err
 	}
@@ -229,13 +230,13 @@ func (p *proc) saveProfile(ctx context.Context, path, file string) error {
 // not kept, so they do not show up in the measured processes.
 var pprofClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
-// fetch GETs url and returns at most limit bytes of a 200 answer.
-func fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+// fetch GETs url with c and returns at most limit bytes of a 200 answer.
+func fetch(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := pprofClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +364,18 @@ func runRole(role string) int {
 		fmt.Fprintln(os.Stderr, "bench role:", err)
 		return 1
 	}
+	if certFile := os.Getenv(certEnv); role == "sim" && certFile != "" {
+		// As `spark simulate --tls --cert-out FILE` serves it.
+		cert, err := simulator.NewCertificate()
+		if err == nil {
+			err = os.WriteFile(certFile, cert.PEM, 0o600)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench sim:", err)
+			return 1
+		}
+		ln = tls.NewListener(ln, cert.ServerConfig())
+	}
 	pln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench role:", err)
@@ -450,99 +463,27 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// pprofOverlay is added to cmd/spark through `go build -overlay` while
-// `spark serve` has no --pprof flag of its own: it serves net/http/pprof on
-// the loopback address in SPARK_BENCH_PPROF and on nothing else. The file
-// never enters the repository.
-const pprofOverlay = `package main
-
-import (
-	"fmt"
-	"net"
-	"net/http"
-	"net/http/pprof"
-	"os"
-	"time"
-)
-
-// Added by bench/ with go build -overlay; not part of the repository.
-func init() {
-	addr := os.Getenv("` + sparkPprofEnv + `")
-	if addr == "" {
-		return
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		fmt.Fprintln(os.Stderr, "` + sparkPprofEnv + ` must be a loopback address")
-		os.Exit(2)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pprof:", err)
-		os.Exit(2)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-}
-`
-
-// hasPprofFlag reports whether `spark serve` has its own --pprof flag (a
-// flag named "pprof" defined in cmd/spark).
-func hasPprofFlag(root string) bool {
-	files, _ := filepath.Glob(filepath.Join(root, "cmd", "spark", "*.go"))
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), `"pprof"`) {
-			return true
-		}
-	}
-	return false
-}
-
-// buildSpark builds ./cmd/spark into dir. Without a --pprof flag in
-// cmd/spark the bench overlay adds the loopback pprof endpoint.
-func buildSpark(ctx context.Context, root, dir string) (bin string, native bool, err error) {
-	bin = filepath.Join(dir, "spark")
-	native = hasPprofFlag(root)
-	args := []string{"build", "-o", bin}
-	if !native {
-		src := filepath.Join(dir, "zz_bench_pprof.go")
-		if err := os.WriteFile(src, []byte(pprofOverlay), 0o600); err != nil {
-			return "", false, err
-		}
-		dst := filepath.Join(root, "cmd", "spark", "zz_bench_pprof.go")
-		ov := filepath.Join(dir, "overlay.json")
-		js := fmt.Sprintf(`{"Replace":{%q:%q}}`, dst, src)
-		if err := os.WriteFile(ov, []byte(js), 0o600); err != nil {
-			return "", false, err
-		}
-		args = append(args, "-overlay", ov)
-	}
-	args = append(args, "./cmd/spark")
-	cmd := exec.CommandContext(ctx, goTool(), args...)
+// buildSpark builds ./cmd/spark into dir.
+func buildSpark(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "spark")
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./cmd/spark")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", false, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("go build ./cmd/spark: %w\n%s", err, out)
 	}
-	return bin, native, nil
+	return bin, nil
 }
 
 // sparkEnv is spark's configuration for the benchmark.
-func sparkEnv(addr, simURL, dataDir, apiKey string, accounts int) []string {
+// certFile, when set, is the simulator's certificate, trusted through
+// SSL_CERT_FILE as an operator would trust a corporate CA.
+func sparkEnv(addr, simURL, certFile, dataDir, apiKey string, accounts int) []string {
 	_, port, _ := net.SplitHostPort(addr)
 	cookies := make([]string, accounts)
 	for i := range cookies {
 		cookies[i] = fmt.Sprintf("session_id=bench-%d", i+1)
 	}
-	return append(baseEnv(),
+	env := append(baseEnv(),
 		"PORT="+port,
 		"HOST=127.0.0.1",
 		"API_SECRET="+apiKey,
@@ -556,20 +497,23 @@ func sparkEnv(addr, simURL, dataDir, apiKey string, accounts int) []string {
 		"REQUEST_RATE_LIMIT=0",
 		"ACCOUNT_MAX_CONCURRENCY=0",
 	)
+	if certFile != "" {
+		env = append(env, "SSL_CERT_FILE="+certFile)
+	}
+	return env
 }
 
 // startSpark starts the spark binary and returns it with the time from
 // exec to the first /healthz 200.
-func startSpark(ctx context.Context, bin string, native bool, env []string, addr, logPath string) (*proc, time.Duration, error) {
-	pprofAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, 0, err
-	}
+func startSpark(ctx context.Context, bin string, pprof bool, env []string, addr, logPath string) (*proc, time.Duration, error) {
 	args := []string{"serve"}
-	if native {
+	pprofAddr := ""
+	if pprof {
+		var err error
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, 0, err
+		}
 		args = append(args, "--pprof", pprofAddr)
-	} else {
-		env = append(env, sparkPprofEnv+"="+pprofAddr)
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -596,7 +540,7 @@ func startSpark(ctx context.Context, bin string, native bool, env []string, addr
 			p.stop()
 			return nil, 0, fmt.Errorf("spark did not answer /healthz 200 within 30 s: %v", ctx.Err())
 		}
-		if _, err := fetch(ctx, health, 64); err == nil {
+		if _, err := fetch(ctx, pprofClient, health, 64); err == nil {
 			return p, time.Since(t0), nil
 		}
 		time.Sleep(time.Millisecond)

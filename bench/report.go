@@ -69,7 +69,8 @@ type Report struct {
 	Wall       time.Duration
 	Params     params
 	Machine    Machine
-	SparkPprof string // how spark's profiles were reached
+	// Upstream describes how the simulator was served and trusted.
+	Upstream string
 
 	StartupFresh time.Duration // exec → /healthz 200, empty DATA_DIR
 	StartupWarm  time.Duration // exec → /healthz 200, existing DATA_DIR
@@ -482,8 +483,9 @@ func (r *Report) Markdown() string {
 		}
 		w("\n")
 	}
-	w("- spark: `./cmd/spark` as its own process, %d Genspark accounts, API key (Bearer), REQUEST_RATE_LIMIT=0, ACCOUNT_MAX_CONCURRENCY=0, other settings default (tool calling on, INFO access log to a file); profiles through %s\n\n",
-		p.Accounts, r.SparkPprof)
+	w("- Upstream: %s\n", r.Upstream)
+	w("- spark: `./cmd/spark` as its own process, %d Genspark accounts, API key (Bearer), REQUEST_RATE_LIMIT=0, ACCOUNT_MAX_CONCURRENCY=0, other settings default (tool calling on, INFO access log to a file); profiles through `spark serve --pprof`\n\n",
+		p.Accounts)
 
 	w("### Targets\n\n| target | goal | measured | status | note |\n| --- | --- | --- | --- | --- |\n")
 	for _, t := range r.Targets() {

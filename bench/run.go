@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +90,9 @@ type runner struct {
 	rep  *Report
 
 	dir                string
+	certFile           string       // the simulator's certificate ("" = plain HTTP upstream)
+	simTLS             *tls.Config  // trusts certFile (nil = plain HTTP upstream)
+	simClient          *http.Client // reaches the simulator's request log
 	sim, proxy, spark  *proc
 	direct, bare, gate *target
 	procs              []*proc
@@ -140,31 +145,51 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 // setup builds spark and starts the three processes.
 func (r *runner) setup(ctx context.Context) error {
 	bin := r.opts.Spark
-	var native bool
+	pprof := true
 	if bin == "" {
 		r.log("building ./cmd/spark")
 		var err error
-		if bin, native, err = buildSpark(ctx, r.opts.Root, r.dir); err != nil {
+		if bin, err = buildSpark(ctx, r.opts.Root, r.dir); err != nil {
 			return err
 		}
 	} else {
 		// A prebuilt binary: does `spark serve -h` list --pprof?
 		out, _ := exec.CommandContext(ctx, bin, "serve", "-h").CombinedOutput()
-		native = strings.Contains(string(out), "-pprof")
+		pprof = strings.Contains(string(out), "-pprof")
 		r.rep.Notes = append(r.rep.Notes, "spark was the prebuilt binary given with -spark, not built from this checkout")
-		if !native {
+		if !pprof {
 			r.rep.Notes = append(r.rep.Notes, "that binary has no --pprof flag: goroutine counts and profiles of spark are missing")
 		}
 	}
-	r.rep.SparkPprof = map[bool]string{true: "`spark serve --pprof`", false: "a bench-only file added with `go build -overlay` (spark serve has no --pprof flag yet)"}[native]
 
 	var err error
 	r.log("starting the simulator and the bare proxy")
-	if r.sim, err = startRole(ctx, "sim", "simulator", "sim", filepath.Join(r.dir, "sim.log")); err != nil {
+	simURL, simEnv, trustEnv := "http://", []string(nil), []string(nil)
+	r.rep.Upstream = "the simulator over plain HTTP/1.1 (`-plain-upstream`); it closes every connection after its answer (genspark-upstream.md §2.5), so spark and the bare proxy dial once per request"
+	if !r.opts.PlainUpstream {
+		r.rep.Upstream = "the simulator over HTTPS (HTTP/2 through ALPN, throwaway self-signed certificate that spark and the bare proxy trust through SSL_CERT_FILE), as the real upstreams are served: upstream connections are reused and streams multiplexed; the load generator reaches the direct simulator the same way and spark and the bare proxy over plain HTTP/1.1"
+		// HTTPS with HTTP/2, as the real upstreams are served; spark and
+		// the bare proxy trust the throwaway certificate the same way.
+		r.certFile = filepath.Join(r.dir, "sim.pem")
+		simURL, simEnv, trustEnv = "https://", []string{certEnv + "=" + r.certFile}, []string{"SSL_CERT_FILE=" + r.certFile}
+	}
+	if r.sim, err = startRole(ctx, "sim", "simulator", "sim", filepath.Join(r.dir, "sim.log"), simEnv...); err != nil {
 		return err
 	}
-	simURL := "http://" + r.sim.addr
-	if r.proxy, err = startRole(ctx, "proxy", "bare proxy", "proxy", filepath.Join(r.dir, "proxy.log"), upstreamEnv+"="+simURL); err != nil {
+	simURL += r.sim.addr
+	if r.certFile != "" {
+		pemBytes, err := os.ReadFile(r.certFile)
+		if err != nil {
+			return fmt.Errorf("simulator certificate: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return errors.New("simulator certificate: no PEM certificate in " + r.certFile)
+		}
+		r.simTLS = &tls.Config{RootCAs: roots}
+	}
+	r.simClient = &http.Client{Transport: newTransport(1, false, r.simTLS)}
+	if r.proxy, err = startRole(ctx, "proxy", "bare proxy", "proxy", filepath.Join(r.dir, "proxy.log"), append(trustEnv, upstreamEnv+"="+simURL)...); err != nil {
 		return err
 	}
 
@@ -174,23 +199,20 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	apiKey := "sk-bench-" + rand.Text()
-	env := sparkEnv(addr, simURL, filepath.Join(r.dir, "data"), apiKey, r.p.Accounts)
+	env := sparkEnv(addr, simURL, r.certFile, filepath.Join(r.dir, "data"), apiKey, r.p.Accounts)
 	logPath := filepath.Join(r.dir, "spark.log")
 	r.log("starting spark (empty DATA_DIR)")
-	sp, fresh, err := startSpark(ctx, bin, native, env, addr, logPath)
+	sp, fresh, err := startSpark(ctx, bin, pprof, env, addr, logPath)
 	if err != nil {
 		return err
 	}
 	sp.stop()
 	r.log("restarting spark (existing DATA_DIR)")
-	if r.spark, r.rep.StartupWarm, err = startSpark(ctx, bin, native, env, addr, logPath); err != nil {
+	if r.spark, r.rep.StartupWarm, err = startSpark(ctx, bin, pprof, env, addr, logPath); err != nil {
 		return err
 	}
 	r.rep.StartupFresh = fresh
 	r.rep.StartupSelf = sparkStartupLog(logPath)
-	if !native && r.opts.Spark != "" {
-		r.spark.pprof = ""
-	}
 	r.procs = []*proc{r.sim, r.proxy, r.spark}
 
 	// Is the machine quiet? Other processes' CPU over half a second.
@@ -203,7 +225,7 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 	}
 
-	r.direct = &target{key: "direct", name: "direct simulator", url: simURL + "/api/copilot/ask", proto: protoAsk, proc: r.sim}
+	r.direct = &target{key: "direct", name: "direct simulator", url: simURL + "/api/copilot/ask", proto: protoAsk, proc: r.sim, tls: r.simTLS}
 	r.bare = &target{key: "proxy", name: "bare proxy", url: "http://" + r.proxy.addr + "/api/copilot/ask", proto: protoAsk, proc: r.proxy}
 	r.gate = &target{key: "spark", name: "spark", url: "http://" + addr + "/v1/chat/completions", proto: protoOpenAI, proc: r.spark,
 		header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + apiKey}}}
@@ -214,17 +236,17 @@ func (r *runner) setup(ctx context.Context) error {
 // for it, as the simulator recorded it.
 func (r *runner) capture(ctx context.Context, body []byte, stream bool, marker string) (*scenario, error) {
 	// Empty the simulator's log first: it holds the last 10,000 requests.
-	logURL := "http://" + r.sim.addr + "/_sim/requests"
+	logURL := r.direct.url[:strings.Index(r.direct.url, "/api/")] + "/_sim/requests"
 	if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, logURL, nil); err == nil {
-		if resp, err := pprofClient.Do(req); err == nil {
+		if resp, err := r.simClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}
-	w := newWorker(&http.Client{Transport: newTransport(1, false)}, 64<<10)
+	w := newWorker(&http.Client{Transport: newTransport(1, false, nil)}, 64<<10)
 	if ex := w.do(ctx, r.gate, body, stream, nil); ex.err != nil {
 		return nil, fmt.Errorf("spark answer: %w", ex.err)
 	}
-	raw, err := fetch(ctx, logURL, 64<<20)
+	raw, err := fetch(ctx, r.simClient, logURL, 64<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -442,12 +464,18 @@ func (r *runner) openStreams(ctx context.Context) error {
 		n = r.opts.Streams
 	}
 	r.rep.OpenRequested = n
-	// A proxy holds two sockets per stream (client and upstream).
-	if lim := fdLimit(); lim > 0 && r.opts.Streams == 0 && uint64(2*n+64) > lim {
-		capped := max((int(lim)-64)/2/100*100, 10)
+	// Over plain HTTP/1.1 a proxy holds two sockets per stream (client and
+	// upstream); over HTTP/2 the upstream streams share a connection per
+	// 250 (Go's default server limit), so one descriptor per stream.
+	perStream, how := 2, "two descriptors per stream (client and upstream)"
+	if !r.opts.PlainUpstream {
+		perStream, how = 1, "one descriptor per stream (the client's; upstream streams are multiplexed over HTTP/2)"
+	}
+	if lim := fdLimit(); lim > 0 && r.opts.Streams == 0 && uint64(perStream*n+n/100+64) > lim {
+		capped := max((int(lim)-64)*100/(100*perStream+1)/100*100, 10)
 		r.rep.OpenCapNote = fmt.Sprintf("RLIMIT_NOFILE is %d (hard) on this machine and cannot be raised without CAP_SYS_RESOURCE; "+
-			"a proxy needs two descriptors per stream (client and upstream), so %d streams need %d. The run holds %d; "+
-			"`-streams %d` forces the full count.", lim, n, 2*n+64, capped, n)
+			"a proxy needs %s, so %d streams need %d. The run holds %d; "+
+			"`-streams %d` forces the full count.", lim, how, n, perStream*n+n/100+64, capped, n)
 		n = capped
 	}
 	slowMS := int(r.p.OpenSlow / time.Millisecond)

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,4 +150,68 @@ func TestPprofOnlyOnLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+}
+
+// TestSimulateOverTLS runs `spark simulate --tls` and reaches it over
+// HTTP/2 with a client that trusts only the certificate file it wrote.
+func TestSimulateOverTLS(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	certPath := filepath.Join(t.TempDir(), "sim.pem")
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"simulate", "--tls", "--addr", "127.0.0.1:0", "--cert-out", certPath, "--delay", "0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	deadline := time.AfterFunc(30*time.Second, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	defer deadline.Stop()
+	var base string
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			base = strings.TrimSpace(rest)
+			break
+		}
+	}
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		t.Fatalf("simulate --tls printed no https address (got %q)", base)
+	}
+	go io.Copy(io.Discard, pr)
+
+	pemBytes, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatalf("certificate file: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("certificate file holds no PEM certificate: %q", pemBytes)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_sim/requests", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET over TLS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("GET /_sim/requests: %d over %s, want 200 over HTTP/2.0", resp.StatusCode, resp.Proto)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("simulate exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("simulate did not stop after its context ended")
+	}
+}
+
+func TestSimulateCertOutNeedsTLS(t *testing.T) {
+	err := run(context.Background(), []string{"simulate", "--cert-out", filepath.Join(t.TempDir(), "x.pem")}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--cert-out needs --tls") {
+		t.Fatalf("err = %v, want a clear refusal", err)
+	}
 }

@@ -316,7 +316,9 @@ func (s *Server) delayFor(d simcore.Directives) time.Duration {
 
 // sse writes the ask/task-status framing of spec §2.1: one `data: <json>`
 // line per event followed by a blank line, flushed at once; no [DONE]; the
-// connection is closed when the handler returns.
+// response ends when the handler returns. Over HTTP/1.x the connection is
+// closed with it (spec §2.5); over HTTP/2, as behind the real site's CDN,
+// the stream ends and the connection stays for the next request.
 type sse struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
@@ -327,7 +329,11 @@ func newSSE(w http.ResponseWriter, r *http.Request) *sse {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "close")
+	if r.ProtoMajor == 1 {
+		// Go's HTTP/2 server would turn this header into a GOAWAY that
+		// tears down every other stream of the connection.
+		h.Set("Connection", "close")
+	}
 	return &sse{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 }
 
