@@ -63,12 +63,12 @@ func machineFacts(root string) Machine {
 
 // Report is everything one run measured.
 type Report struct {
-	Quick      bool
-	Command    string
-	Started    time.Time
-	Wall       time.Duration
-	Params     params
-	Machine    Machine
+	Quick   bool
+	Command string
+	Started time.Time
+	Wall    time.Duration
+	Params  params
+	Machine Machine
 	// Upstream describes how the simulator was served and trusted.
 	Upstream string
 
