@@ -32,11 +32,19 @@ func (b chatBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, er
 	return &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}, nil
 }
 
+// linkingStream rewrites the URLs of generated images into signed proxy
+// links as they pass.
 type linkingStream struct {
 	llm.Stream
 	signer *imageproxy.Signer
 	base   string
 }
+
+var _ llm.BufferedStream = (*linkingStream)(nil)
+
+// Buffered implements llm.BufferedStream: rewriting never waits, so the
+// next event is ready exactly when the gateway's is.
+func (s *linkingStream) Buffered() bool { return llm.Buffered(s.Stream) }
 
 func (s *linkingStream) Recv() (llm.Event, error) {
 	ev, err := s.Stream.Recv()

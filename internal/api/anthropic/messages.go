@@ -207,6 +207,10 @@ func (s *streamer) chat(ctx context.Context, cancel context.CancelFunc) (llm.Str
 // run streams the answer from src. It returns when the stream ended,
 // failed, or the client went away (the caller then closes src, cancelling
 // the upstream).
+//
+// Frames of events that src has ready at once leave in one flush (see
+// sse.Writer's Pending); before each wait for the upstream, and at the
+// end, whatever was written is flushed.
 func (s *streamer) run(src *source) {
 	h, r := s.h, s.r
 	if s.begin() != nil {
@@ -214,9 +218,17 @@ func (s *streamer) run(src *source) {
 		return
 	}
 	fw := s.fw
+	fw.sw.Pending = src.buffered
+	defer func() { _ = fw.sw.Flush() }()
 	t := newTurn(h, s.p, fw)
 	done := r.Context().Done()
 	for !t.cut {
+		// An event that wrote nothing (usage, text held back) may leave
+		// an earlier frame unflushed: flush it unless the next is ready.
+		if !src.buffered() && fw.sw.Flush() != nil {
+			s.gone()
+			return
+		}
 		ev, idle, err := src.next(done)
 		if idle {
 			if fw.ping() != nil {
@@ -224,6 +236,9 @@ func (s *streamer) run(src *source) {
 				return
 			}
 			continue
+		}
+		if err != nil {
+			fw.sw.Pending = nil // the last frames are flushed one by one
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -246,7 +261,10 @@ func (s *streamer) run(src *source) {
 			return
 		}
 	}
-	if t.end() != nil {
+	// A stop sequence ends the loop with the stream still open, and
+	// closing it below may wait for the upstream: flush first.
+	fw.sw.Pending = nil
+	if t.end() != nil || fw.sw.Flush() != nil {
 		s.gone()
 		return
 	}
@@ -312,10 +330,12 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// recvResult is one Recv outcome passed from the pump goroutine.
+// recvResult is one Recv outcome passed from the pump goroutine, with
+// whether the stream had its next event ready right after it.
 type recvResult struct {
-	ev  llm.Event
-	err error
+	ev   llm.Event
+	err  error
+	more bool
 }
 
 // source reads a backend stream. Without keepalives it calls Recv
@@ -331,6 +351,7 @@ type source struct {
 	quit   chan struct{}
 	timer  *time.Timer
 	closed bool
+	more   bool // with keepalives: llm.Buffered after the last result received
 }
 
 func newSource(st llm.Stream, cancel context.CancelFunc, every time.Duration) *source {
@@ -348,8 +369,9 @@ func (s *source) pump() {
 	defer close(s.ch)
 	for {
 		ev, err := s.st.Recv()
+		more := err == nil && llm.Buffered(s.st)
 		select {
-		case s.ch <- recvResult{ev, err}:
+		case s.ch <- recvResult{ev, err, more}:
 		case <-s.quit:
 			return
 		}
@@ -375,14 +397,29 @@ func (s *source) next(done <-chan struct{}) (ev llm.Event, idle bool, err error)
 	select {
 	case res, ok := <-s.ch:
 		if !ok {
+			s.more = false
 			return llm.Event{}, false, io.EOF
 		}
+		s.more = res.more
 		return res.ev, false, res.err
 	case <-s.timer.C:
 		return llm.Event{}, true, nil
 	case <-done:
 		return llm.Event{}, false, fmt.Errorf("anthropic: client went away: %w", context.Canceled)
 	}
+}
+
+// buffered reports whether next returns an event without waiting for the
+// upstream: llm.Buffered of the stream, asked by the pump goroutine when
+// there is one (it alone may use the stream).
+func (s *source) buffered() bool {
+	switch {
+	case s.closed:
+		return false
+	case s.ch != nil:
+		return s.more
+	}
+	return llm.Buffered(s.st)
 }
 
 // close stops reading and closes the stream exactly once.

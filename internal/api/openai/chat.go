@@ -228,6 +228,8 @@ type chatStreamer struct {
 	text string // backing store of c.Choices[0].Delta.Content
 	args string // backing store of the tool-call arguments pointer
 	fin  string // backing store of the finish reason pointer
+	head []byte // chunkHead of this stream, for the fast path
+	line []byte // fast-path chunk being written
 
 	toolIdx       []int // backend tool-call index → wire index (position)
 	sentToolCalls bool
@@ -238,14 +240,22 @@ type chatStreamer struct {
 // streamChat writes st as a Chat Completions event stream. Errors are
 // rendered in-band; the function returns when the stream ended, failed, or
 // the client went away (the caller then closes st, cancelling the upstream).
+//
+// Events that st has ready at once leave in one flush (see sse.Writer's
+// Pending); before each Recv that may wait for the upstream, and at the
+// end, whatever was written is flushed.
 func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stream, p *chatParams, id string, created int64) {
 	s := &chatStreamer{h: h, sw: sse.NewWriter(w)}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
 	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
+	s.head = chunkHead(id, created, p.req.Model)
+	s.sw.Pending = func() bool { return llm.Buffered(st) }
+	defer func() { _ = s.sw.Flush() }()
 
-	// The role chunk goes out at once: clients see a 200 and a live stream
-	// while the upstream thinks.
+	// The role chunk goes out at once (or with the first event, when that
+	// is ready too): clients see a 200 and a live stream while the
+	// upstream thinks.
 	d := s.delta()
 	d.Role = "assistant"
 	s.text = ""
@@ -257,7 +267,16 @@ func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stre
 
 	var usage *llm.Usage
 	for {
+		// An event that wrote nothing (usage, dropped text) may leave an
+		// earlier one unflushed: flush it unless the next is ready too.
+		if !llm.Buffered(st) && s.sw.Flush() != nil {
+			s.logGone(r)
+			return
+		}
 		ev, err := st.Recv()
+		if err != nil {
+			s.sw.Pending = nil // the last frames are flushed one by one
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -318,12 +337,8 @@ func (s *chatStreamer) event(ev *llm.Event) error {
 		if ev.Text == "" || s.h.opts.HideReasoning {
 			return nil
 		}
-		d := s.delta()
-		d.ReasoningContent = ev.Text
-		if s.h.opts.MirrorReasoning {
-			d.Reasoning = ev.Text
-		}
-		return s.send()
+		s.line = appendReasoningChunk(s.line[:0], s.head, ev.Text, s.h.opts.MirrorReasoning)
+		return s.sw.WriteData(s.line)
 	case llm.EventToolCallDelta:
 		if ev.ToolCall == nil {
 			return nil
@@ -343,10 +358,8 @@ func (s *chatStreamer) content(text string) error {
 	if text == "" {
 		return nil
 	}
-	d := s.delta()
-	s.text = text
-	d.Content = &s.text
-	return s.send()
+	s.line = appendContentChunk(s.line[:0], s.head, text)
+	return s.sw.WriteData(s.line)
 }
 
 // toolCall writes one tool-call delta: the opening delta of a call carries

@@ -80,14 +80,22 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 // stream writes the answer as an event stream. It returns when the stream
 // ended, failed, or the client went away (the caller then closes st,
 // cancelling the upstream).
+//
+// Events of the answer that st has ready at once leave in one flush (see
+// sse.Writer's Pending); before each Recv that may wait for the upstream
+// (see consume), and at the end, whatever was written is flushed.
 func (h *Handler) stream(r *http.Request, t *turn, st llm.Stream) {
-	// response.created goes out at once: clients see a 200 and a live
-	// stream while the upstream thinks.
+	t.sw.Pending = func() bool { return llm.Buffered(st) }
+	defer func() { _ = t.sw.Flush() }()
+	// response.created goes out at once (or with the first event, when
+	// that is ready too): clients see a 200 and a live stream while the
+	// upstream thinks.
 	if err := t.start(); err != nil {
 		t.logGone(r, err)
 		return
 	}
 	err := t.consume(st)
+	t.sw.Pending = nil // the last events are flushed one by one
 	var gone *clientGone
 	switch {
 	case errors.As(err, &gone):

@@ -182,9 +182,16 @@ func (t *turn) start() error {
 }
 
 // consume reads st to its end. It returns the upstream's failure, or a
-// *clientGone when writing failed.
+// *clientGone when writing failed. When streaming, it flushes what was
+// written before each Recv that may wait for the upstream: an event that
+// wrote nothing (usage, finish) may have left an earlier one unflushed.
 func (t *turn) consume(st llm.Stream) error {
 	for {
+		if t.streaming() && !llm.Buffered(st) {
+			if err := t.sw.Flush(); err != nil {
+				return &clientGone{err}
+			}
+		}
 		ev, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil

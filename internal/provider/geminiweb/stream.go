@@ -59,6 +59,8 @@ type stream struct {
 	rcid, token   string
 }
 
+var _ llm.BufferedStream = (*stream)(nil)
+
 func newStream(x *exchange, s *session, g *genRequest, resp *http.Response, ctx context.Context, stop context.CancelFunc) *stream {
 	st := &stream{
 		p: x.p, x: x, sess: s, g: g, resp: resp, ctx: ctx, stop: stop,
@@ -105,6 +107,12 @@ func (s *stream) Recv() (llm.Event, error) {
 		s.step()
 	}
 }
+
+// Buffered implements llm.BufferedStream: true while events of a frame
+// already read are queued. It does not look into the read buffer: a frame
+// is only known to be whole once it is parsed, and turning one into events
+// (snapshot diffing, the end-of-answer binding) is left to Recv.
+func (s *stream) Buffered() bool { return len(s.queue) > 0 }
 
 // Close implements llm.Stream: it cancels the upstream request and closes
 // the body. Safe to call more than once and from another goroutine.

@@ -341,6 +341,12 @@ func (s *genStream) Recv() (llm.Event, error) {
 	return llm.Event{}, s.err
 }
 
+var _ llm.BufferedStream = (*genStream)(nil)
+
+// Buffered implements llm.BufferedStream: true while results of the
+// finished job are queued.
+func (s *genStream) Buffered() bool { return !s.closed && len(s.queue) > 0 }
+
 // Close implements llm.Stream.
 func (s *genStream) Close() error {
 	s.closed = true

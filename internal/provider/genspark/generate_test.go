@@ -173,3 +173,30 @@ func TestGenerateRecaptcha(t *testing.T) {
 		t.Errorf("token = %v", tok)
 	}
 }
+
+// A generation job is waited for in the first Recv; its results are then
+// ready at once.
+func TestGenerateBuffered(t *testing.T) {
+	f := newFake(t)
+	f.handle("/api/copilot/ask", respond(200, "", taskAnswer("generated_images", "t1")))
+	f.handle("/api/ig_tasks_status", respond(200, "text/event-stream", statusAnswer(map[string]any{
+		"t1": map[string]any{"status": "SUCCESS", "image_urls": []string{"https://cdn.example/a.png"}},
+	})))
+	p := newProvider(t, f.srv.URL, nil)
+	st, err := p.Chat(t.Context(), account("a1", "c1"), userReq("dall-e-3", "a red fox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if llm.Buffered(st) {
+		t.Error("Buffered before the job was waited for")
+	}
+	for _, want := range []llm.EventType{llm.EventImage, llm.EventFinish} {
+		if ev, err := st.Recv(); err != nil || ev.Type != want {
+			t.Fatalf("Recv = %+v, %v; want event type %d", ev, err, want)
+		}
+		if got := llm.Buffered(st); got != (want == llm.EventImage) {
+			t.Errorf("Buffered after event type %d = %v", want, got)
+		}
+	}
+}
