@@ -47,8 +47,8 @@ func TestQuickRun(t *testing.T) {
 
 	figs := rep.Figures()
 	// 2 start-up + 3 concurrencies × 17 non-stream + 2 × 23 stream + 8
-	// stream without tools + 6 CPU + 2 × 7 open-stream figures.
-	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*7; len(figs) != want {
+	// stream without tools + 6 CPU + 2 × 9 open-stream figures.
+	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*9; len(figs) != want {
 		t.Errorf("%d figures, want %d", len(figs), want)
 	}
 	for _, f := range figs {
@@ -96,7 +96,7 @@ func TestQuickRun(t *testing.T) {
 func mustBePositive(name string) bool {
 	for _, suffix := range []string{".rps", ".p50_ms", ".p99_ms", ".streams_per_s", ".deltas_per_s", ".deltas_per_stream",
 		".ttft_p50_ms", ".ttft_p99_ms", ".cpu_s_per_1000", ".ratio_vs_proxy", ".deltas_ratio_vs_proxy",
-		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", "_data_dir_ms"} {
+		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", ".heap_inuse_per_stream_kib", ".stack_per_stream_kib", "_data_dir_ms"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}

@@ -438,6 +438,19 @@ type OpenResult struct {
 	RSSTop    int64 // bytes, when all streams were open
 	GorBefore int   // goroutines before (0 = unknown)
 	GorTop    int   // goroutines when all streams were open (0 = unknown)
+	// MemBefore and MemTop are the Go runtime's own accounts at the same
+	// moments (zero = unknown): heap spans and goroutine stacks.
+	MemBefore, MemTop memStats
+}
+
+// MemPerStream is the growth of heap in use and of goroutine stacks per
+// open stream, in bytes (ok false when unknown).
+func (o *OpenResult) MemPerStream() (heap, stack float64, ok bool) {
+	if o == nil || o.OpenAtTop == 0 || o.MemBefore.Sys == 0 || o.MemTop.Sys == 0 {
+		return 0, 0, false
+	}
+	n := float64(o.OpenAtTop)
+	return float64(o.MemTop.HeapInuse-o.MemBefore.HeapInuse) / n, float64(o.MemTop.Stack-o.MemBefore.Stack) / n, true
 }
 
 // RSSPerStream is the RSS growth per open stream, in bytes.
@@ -472,6 +485,7 @@ func runOpen(ctx context.Context, t *target, body []byte, n, parallel int, snap 
 		return nil, err
 	}
 	res.GorBefore, _ = t.proc.goroutines(ctx)
+	res.MemBefore, _ = t.proc.memStats(ctx)
 
 	var opened, finished, failedEarly, completed, failed atomic.Int64
 	var errOnce sync.Once
@@ -531,6 +545,7 @@ launch:
 			}
 		}
 		res.GorTop, _ = t.proc.goroutines(ctx)
+		res.MemTop, _ = t.proc.memStats(ctx)
 		if snap != nil {
 			snap(ctx)
 		}

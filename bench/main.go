@@ -45,6 +45,9 @@ type Options struct {
 	// closes every connection after its answer (genspark-upstream.md §2.5),
 	// instead of HTTPS with HTTP/2 as the real upstreams are served.
 	PlainUpstream bool
+	// Phases limits the run to some of "nonstream", "stream" and "open"
+	// (nil = all); a partial run is never written to BENCHMARKS.md.
+	Phases []string
 	Command       string // the command line recorded in the report
 	Root          string // module root ("" = found with `go env GOMOD`)
 	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
@@ -68,6 +71,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	prof := fs.Bool("pprof", false, "save spark's CPU profile under non-stream c=16 (and heap/goroutine profiles under open streams) to bench/out/ (loopback only)")
 	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
 	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
+	phases := fs.String("phases", "", "run only these phases, comma-separated: nonstream, stream, open (default all; a partial run is printed, not written, unless -out is given)")
 	plain := fs.Bool("plain-upstream", false, "serve the simulator over plain HTTP/1.1 (it then closes every connection after its answer) instead of HTTPS with HTTP/2")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nBenchmarks spark against a bare httputil.ReverseProxy in front of the same\nupstream simulator, all on 127.0.0.1, and writes the report to BENCHMARKS.md.\n\nFlags:\n")
@@ -92,12 +96,23 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark, PlainUpstream: *plain,
 		Root: root, Log: stderr, Command: commandLine(args),
 	}
+	if *phases != "" {
+		for p := range strings.SplitSeq(*phases, ",") {
+			switch p = strings.TrimSpace(p); p {
+			case phaseNonStream, phaseStream, phaseOpen:
+				opts.Phases = append(opts.Phases, p)
+			default:
+				fmt.Fprintf(stderr, "bench: unknown phase %q (nonstream, stream, open)\n", p)
+				return 2
+			}
+		}
+	}
 	outSet := false
 	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
 	switch {
 	case outSet:
 		opts.Out = *out
-	case !*quick:
+	case !*quick && opts.Phases == nil:
 		opts.Out = filepath.Join(root, "BENCHMARKS.md")
 	}
 

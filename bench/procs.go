@@ -198,6 +198,49 @@ func (p *proc) goroutines(ctx context.Context) (int, error) {
 	return strconv.Atoi(string(m[1]))
 }
 
+// memStats are the parts of the Go runtime's memory statistics that
+// explain a process's RSS.
+type memStats struct {
+	HeapInuse int64 // bytes in in-use heap spans (live objects and not yet swept garbage)
+	Stack     int64 // bytes of goroutine stacks
+	Sys       int64 // bytes obtained from the OS
+}
+
+var memStatLine = regexp.MustCompile(`(?m)^# (HeapInuse|Stack|Sys) = (\d+)`)
+
+// memStats reads runtime.MemStats from the heap profile's debug=1 trailer
+// (no GC is forced).
+func (p *proc) memStats(ctx context.Context) (memStats, error) {
+	var m memStats
+	if p.pprof == "" {
+		return m, errors.New("no pprof endpoint")
+	}
+	body, err := fetch(ctx, pprofClient, "http://"+p.pprof+"/debug/pprof/heap?debug=1", 64<<20)
+	if err != nil {
+		return m, err
+	}
+	found := 0
+	for _, g := range memStatLine.FindAllSubmatch(body, -1) {
+		v, err := strconv.ParseInt(string(g[2]), 10, 64)
+		if err != nil {
+			return m, err
+		}
+		switch string(g[1]) {
+		case "HeapInuse":
+			m.HeapInuse = v
+		case "Stack":
+			m.Stack = v
+		case "Sys":
+			m.Sys = v
+		}
+		found++
+	}
+	if found < 3 {
+		return m, errors.New("no runtime.MemStats in the heap profile")
+	}
+	return m, nil
+}
+
 // saveProfile stores /debug/pprof/<path> of the process in file.
 func (p *proc) saveProfile(ctx context.Context, path, file string) error {
 	if p.pprof == "" {

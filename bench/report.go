@@ -238,6 +238,9 @@ func (r *Report) Figures() []Figure {
 		add(p+"rss_per_stream_kib", o.RSSPerStream()/1024, ok)
 		add(p+"rss_top_mib", float64(openN(o, func(o *OpenResult) int { return int(o.RSSTop >> 20) })), ok)
 		add(p+"goroutines_per_stream", o.GoroutinesPerStream(), ok && o.GorTop > 0)
+		heap, stack, memOK := o.MemPerStream()
+		add(p+"heap_inuse_per_stream_kib", heap/1024, ok && memOK)
+		add(p+"stack_per_stream_kib", stack/1024, ok && memOK)
 	}
 	return out
 }
@@ -550,16 +553,20 @@ func (r *Report) Markdown() string {
 			fmtMS(x.TTFT.P50), fmtMS(x.TTFT.P99), added50, added99, errCell(x.Errors, x.FirstErr), fmtCores(x.OtherCores()))
 	}
 
-	w("\n### Open streams, `sim:slow %d sim:long %d`\n\nEvery stream is opened (at most %d being connected and written at a time) and held until it ends; RSS and goroutines are sampled once all of them have received their first delta. Per stream = growth over the idle process ÷ streams open at that moment.\n\n",
+	w("\n### Open streams, `sim:slow %d sim:long %d`\n\nEvery stream is opened (at most %d being connected and written at a time) and held until it ends; RSS and goroutines are sampled once all of them have received their first delta. Per stream = growth over the idle process ÷ streams open at that moment. Heap and stacks are the Go runtime's own accounts (runtime.MemStats HeapInuse and StackInuse, no GC forced): the rest of the RSS growth is heap the collector has not yet returned and runtime overhead.\n\n",
 		int(p.OpenSlow/time.Millisecond), p.OpenDeltas, p.OpenParallel)
-	w("| target | streams | open at once | completed | failed | time to open all | RSS idle | RSS all open | RSS / stream | goroutines / stream |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	w("| target | streams | open at once | completed | failed | time to open all | RSS idle | RSS all open | RSS / stream | heap / stream | stacks / stream | goroutines / stream |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, o := range r.Open {
 		gor := "n/a"
 		if o.GorTop > 0 {
 			gor = fmt.Sprintf("%.2f (%s → %s)", o.GoroutinesPerStream(), thousands(o.GorBefore), thousands(o.GorTop))
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %.1f KiB | %s |\n", names(o.Target), thousands(o.Streams), thousands(o.OpenAtTop), thousands(o.Completed),
-			errCell(o.Failed, o.FirstErr), o.OpenTime.Round(time.Millisecond), fmtMiB(o.RSSBefore), fmtMiB(o.RSSTop), o.RSSPerStream()/1024, gor)
+		heap, stack := "n/a", "n/a"
+		if h, st, ok := o.MemPerStream(); ok {
+			heap, stack = fmt.Sprintf("%.1f KiB", h/1024), fmt.Sprintf("%.1f KiB", st/1024)
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %.1f KiB | %s | %s | %s |\n", names(o.Target), thousands(o.Streams), thousands(o.OpenAtTop), thousands(o.Completed),
+			errCell(o.Failed, o.FirstErr), o.OpenTime.Round(time.Millisecond), fmtMiB(o.RSSBefore), fmtMiB(o.RSSTop), o.RSSPerStream()/1024, heap, stack, gor)
 	}
 	if r.OpenCapNote != "" {
 		w("\n%s requested. %s\n", thousands(r.OpenRequested), r.OpenCapNote)

@@ -14,9 +14,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+)
+
+// The phases of a run, in order.
+const (
+	phaseNonStream = "nonstream"
+	phaseStream    = "stream"
+	phaseOpen      = "open"
 )
 
 // params are the sizes of one run.
@@ -124,14 +132,16 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.nonStream(ctx); err != nil {
-		return nil, err
-	}
-	if err := r.streaming(ctx); err != nil {
-		return nil, err
-	}
-	if err := r.openStreams(ctx); err != nil {
-		return nil, err
+	for _, ph := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{phaseNonStream, r.nonStream}, {phaseStream, r.streaming}, {phaseOpen, r.openStreams}} {
+		if r.opts.Phases != nil && !slices.Contains(r.opts.Phases, ph.name) {
+			continue
+		}
+		if err := ph.run(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range []*proc{r.spark, r.proxy, r.sim} {
 		if !p.alive() {
