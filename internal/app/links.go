@@ -49,9 +49,14 @@ func (s *linkingStream) Buffered() bool { return llm.Buffered(s.Stream) }
 func (s *linkingStream) Recv() (llm.Event, error) {
 	ev, err := s.Stream.Recv()
 	if err == nil && ev.Type == llm.EventImage && ev.Media != nil && ev.Media.URL != "" && ev.Media.Account != "" {
-		m := *ev.Media
-		m.URL = s.base + s.signer.Mint(m.URL, m.Account, 0)
-		ev.Media = &m
+		ev.Media = s.link(ev.Media)
 	}
 	return ev, err
+}
+
+// link returns a copy of m whose URL is a signed proxy link.
+func (s *linkingStream) link(m *llm.Media) *llm.Media {
+	c := *m
+	c.URL = s.base + s.signer.Mint(c.URL, c.Account, 0)
+	return &c
 }

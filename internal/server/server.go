@@ -194,27 +194,32 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sr := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(sr, r)
-		status := sr.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		if r.Context().Err() != nil && status == http.StatusOK && sr.bytes == 0 {
-			status = 499
-		}
-		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" {
-			level = slog.LevelDebug
-		}
-		s.opts.Logger.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", reqctx.RequestID(r.Context())),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", sr.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("key_id", reqctx.KeyID(r.Context())),
-		)
+		s.logRequest(r, sr, start)
 	})
+}
+
+// logRequest writes the access-log line of a finished request.
+func (s *Server) logRequest(r *http.Request, sr *statusRecorder, start time.Time) {
+	status := sr.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if r.Context().Err() != nil && status == http.StatusOK && sr.bytes == 0 {
+		status = 499
+	}
+	level := slog.LevelInfo
+	if r.URL.Path == "/healthz" {
+		level = slog.LevelDebug
+	}
+	s.opts.Logger.LogAttrs(r.Context(), level, "request",
+		slog.String("request_id", reqctx.RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", sr.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("key_id", reqctx.KeyID(r.Context())),
+	)
 }
 
 // cors answers preflights without auth and allows browser clients
