@@ -47,9 +47,9 @@ type Options struct {
 	PlainUpstream bool
 	// Phases limits the run to some of "nonstream", "stream" and "open"
 	// (nil = all); a partial run is never written to BENCHMARKS.md.
-	Phases []string
-	Command       string // the command line recorded in the report
-	Root          string // module root ("" = found with `go env GOMOD`)
+	Phases  []string
+	Command string // the command line recorded in the report
+	Root    string // module root ("" = found with `go env GOMOD`)
 	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
 	ProfileDir string
 	// Log receives progress lines (nil = discard).
