@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -77,7 +78,43 @@ func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
 // deltas, one EventFinish, one EventUsage, then io.EOF. Failures before the
 // first event are retried on other accounts of the same provider; the error
 // returned when no account could answer is a *gw.Error.
+//
+// The work up to the first event (resolution, account lease, encoding and
+// sending the upstream request, TLS, the first event) runs on a
+// short-lived goroutine while the caller waits. It is the deepest call
+// tree of a request; run on the caller's goroutine it doubles that
+// goroutine's stack (8 → 16 KiB), and a streaming handler keeps that stack
+// for as long as the answer lasts. Measured with `go run ./bench -phases
+// open` (BENCHMARKS.md): the difference is 8 KiB of stack per open stream.
 func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	type result struct {
+		st     llm.Stream
+		err    error
+		panicV any
+		stack  []byte
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if v := recover(); v != nil {
+				r.panicV, r.stack = v, debug.Stack()
+			}
+			done <- r
+		}()
+		r.st, r.err = s.chat(ctx, req)
+	}()
+	r := <-done
+	if r.panicV != nil {
+		// Re-raised on the caller's goroutine, where the server's recovery
+		// answers the request; the original stack goes with it.
+		panic(fmt.Sprintf("%v\n\n[gateway goroutine]\n%s", r.panicV, r.stack))
+	}
+	return r.st, r.err
+}
+
+// chat is Chat's work up to the first event.
+func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
 	if err != nil {
 		return nil, err

@@ -78,26 +78,43 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 	if strings.TrimSpace(model) == "" {
 		return nil, Match{}, &gw.Error{Code: gw.CodeInvalidRequest, Message: "you must provide a model parameter", Param: "model"}
 	}
-	p, m, fb, fbm := r.exact(model)
-	if p != nil {
+	if p, m := r.resolve(model); p != nil {
 		return p, m, nil
 	}
+	return nil, Match{}, r.unknownModel(ctx, model)
+}
+
+// resolve finds the provider for model: an exact match, then one for a
+// Claude alias, then the first catch-all (nil when none serves it).
+func (r *Registry) resolve(model string) (Provider, Match) {
+	p, m, fallback := r.exact(model)
+	if p != nil {
+		return p, m
+	}
 	for _, alias := range claudeAliases(model) {
-		if p, m, _, _ := r.exact(alias); p != nil {
+		if p, m, _ := r.exact(alias); p != nil {
 			m.Alias = alias
-			return p, m, nil
+			return p, m
 		}
 	}
-	if fb != nil {
-		return fb, fbm, nil
+	if fallback >= 0 {
+		p := r.providers[fallback]
+		m, _ := p.Resolve(model)
+		return p, m
 	}
+	return nil, Match{}
+}
+
+// unknownModel is the error for a model no provider serves, listing the
+// chat models that exist.
+func (r *Registry) unknownModel(ctx context.Context, model string) error {
 	var ids []string
 	for _, m := range r.Models(ctx) {
 		if m.Kind == llm.KindChat || m.Kind == "" {
 			ids = append(ids, m.ID)
 		}
 	}
-	return nil, Match{}, &gw.Error{
+	return &gw.Error{
 		Code:    gw.CodeInvalidRequest, // 400 as the Gemini seed answers; GET /v1/models/{id} keeps 404
 		Param:   "model",
 		Message: "The model `" + model + "` does not exist or you do not have access to it. Valid models: " + strings.Join(ids, ", "),
@@ -105,21 +122,23 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 }
 
 // exact returns the first provider that serves model by name (not as a
-// catch-all), and the first catch-all match.
-func (r *Registry) exact(model string) (p Provider, m Match, fb Provider, fbm Match) {
-	for _, cand := range r.providers {
+// catch-all), or the index of the first that serves it as a catch-all
+// (-1 when none does).
+func (r *Registry) exact(model string) (p Provider, m Match, fallback int) {
+	fallback = -1
+	for i, cand := range r.providers {
 		cm, ok := cand.Resolve(model)
 		if !ok {
 			continue
 		}
 		if !cm.Fallback {
-			return cand, cm, fb, fbm
+			return cand, cm, fallback
 		}
-		if fb == nil {
-			fb, fbm = cand, cm
+		if fallback < 0 {
+			fallback = i
 		}
 	}
-	return nil, Match{}, fb, fbm
+	return nil, Match{}, fallback
 }
 
 // dateSuffix matches the release date Anthropic appends to model ids.

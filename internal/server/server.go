@@ -50,10 +50,9 @@ type Options struct {
 
 // Server is spark's root http.Handler.
 type Server struct {
-	opts    Options
-	routes  *http.ServeMux
-	handler http.Handler
-	ready   atomic.Bool
+	opts   Options
+	routes *http.ServeMux
+	ready  atomic.Bool
 }
 
 // New returns a Server; register routes on Mux() before serving.
@@ -66,7 +65,6 @@ func New(opts Options) *Server {
 	s.routes.HandleFunc("HEAD /healthz", s.healthz)
 	s.routes.HandleFunc("GET /{$}", s.root)
 	s.routes.HandleFunc("HEAD /{$}", s.root)
-	s.handler = s.recoverer(s.requestID(s.accessLog(s.cors(s.rewrite(s.limitIP(s.auth(s.limitKey(s.routes))))))))
 	return s
 }
 
@@ -77,8 +75,50 @@ func (s *Server) Mux() *http.ServeMux { return s.routes }
 // SetReady marks the gateway able to serve; /healthz answers 503 until then.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every request goes through the same
+// steps in order: panic recovery, request id, access log, CORS (preflights
+// answered here), path rewriting, the per-IP limit, authentication, the
+// per-key limit, then the routes. The steps run one after the other rather
+// than as nested middleware, so the stack under a long-lived stream holds
+// one frame for all of them instead of two per step: a streaming handler's
+// goroutine then stays within its first stack segment (BENCHMARKS.md, open
+// streams).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.recoverPanic(w, r)
+	r = s.withRequestID(w, r)
+	sr := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	admitted, ok := s.admit(sr, r)
+	if ok {
+		s.routes.ServeHTTP(sr, admitted)
+	}
+	s.logRequest(r, reqctx.KeyID(admitted.Context()), sr, start)
+}
+
+// admit runs the steps before the routes. It reports false when one of
+// them answered the request (preflight, unknown path, limit, bad key); r
+// comes back with the rewritten path and the caller's key id.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if s.preflight(w, r) {
+		return r, false
+	}
+	r, ok := s.rewrite(w, r)
+	if !ok {
+		return r, false
+	}
+	if s.opts.IPLimiter != nil && isAPI(r) &&
+		!s.allow(w, r, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address") {
+		return r, false
+	}
+	if r, ok = s.authenticate(w, r); !ok {
+		return r, false
+	}
+	if id := reqctx.KeyID(r.Context()); s.opts.KeyLimiter != nil && isAPI(r) && id != "" &&
+		!s.allow(w, r, s.opts.KeyLimiter, "key:"+id, "Too many requests for this API key") {
+		return r, false
+	}
+	return r, true
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -108,35 +148,32 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, e.Message, gw.HTTPStatus(e.Code))
 }
 
-// recoverer turns a panic into a 500 in the API's envelope and a log line.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.opts.Logger.Error("panic serving request", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				s.writeError(w, r, errors.New("panic"))
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+// recoverPanic, deferred, turns a panic into a 500 in the API's envelope
+// and a log line.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	s.opts.Logger.Error("panic serving request", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+	s.writeError(w, r, errors.New("panic"))
 }
 
-// requestID gives every request an id, echoed as X-Request-Id and
-// request-id (the Anthropic SDKs read the latter).
-func (s *Server) requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id := "req_" + hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("Request-Id", id)
-		ctx := reqctx.WithRequestID(r.Context(), id)
-		ctx = reqctx.WithBaseURL(ctx, s.baseURL(r))
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+// withRequestID gives the request an id, echoed as X-Request-Id and
+// request-id (the Anthropic SDKs read the latter), and puts it and the base
+// URL into the request's context.
+func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	id := "req_" + hex.EncodeToString(b[:])
+	w.Header().Set("X-Request-Id", id)
+	w.Header().Set("Request-Id", id)
+	ctx := reqctx.WithRequestID(r.Context(), id)
+	ctx = reqctx.WithBaseURL(ctx, s.baseURL(r))
+	return r.WithContext(ctx)
 }
 
 // baseURL is the origin the client reached the gateway at (no route
@@ -189,17 +226,10 @@ func (sr *statusRecorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
 
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sr := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(sr, r)
-		s.logRequest(r, sr, start)
-	})
-}
-
 // logRequest writes the access-log line of a finished request.
-func (s *Server) logRequest(r *http.Request, sr *statusRecorder, start time.Time) {
+// It logs the path as the client sent it and the id of the key that
+// authenticated the request ("" when none did).
+func (s *Server) logRequest(r *http.Request, keyID string, sr *statusRecorder, start time.Time) {
 	status := sr.status
 	if status == 0 {
 		status = http.StatusOK
@@ -218,61 +248,59 @@ func (s *Server) logRequest(r *http.Request, sr *statusRecorder, start time.Time
 		slog.Int("status", status),
 		slog.Int64("bytes", sr.bytes),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("key_id", reqctx.KeyID(r.Context())),
+		slog.String("key_id", keyID),
 	)
 }
 
-// cors answers preflights without auth and allows browser clients
-// (client-api-surface §0.6).
-func (s *Server) cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if origin := r.Header.Get("Origin"); origin != "" {
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Add("Vary", "Origin")
-		} else {
-			h.Set("Access-Control-Allow-Origin", "*")
-		}
-		h.Set("Access-Control-Expose-Headers", "X-Request-Id, Request-Id, Retry-After, X-Should-Retry")
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-				h.Set("Access-Control-Allow-Headers", req)
-			} else {
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project")
-			}
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// preflight sets the CORS headers that allow browser clients
+// (client-api-surface §0.6) and answers preflight requests, without auth;
+// it reports whether it answered.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	if origin := r.Header.Get("Origin"); origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	} else {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id, Request-Id, Retry-After, X-Should-Retry")
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project")
+	}
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // rewrite strips ROUTE_PREFIX and collapses a doubled /v1/v1 prefix (an
 // SDK base URL that already ends in /v1 plus a path that starts with it).
-func (s *Server) rewrite(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.normalise(r.URL.Path)
-		if !ok {
-			s.writeError(w, r, &gw.Error{Code: gw.CodeNotFound, Message: "no route for " + r.URL.Path + " (routes are under " + s.opts.Prefix + "/v1)"})
-			return
+// It answers 404 and reports false for a path outside the prefix.
+func (s *Server) rewrite(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	p, ok := s.normalise(r.URL.Path)
+	if !ok {
+		s.writeError(w, r, &gw.Error{Code: gw.CodeNotFound, Message: "no route for " + r.URL.Path + " (routes are under " + s.opts.Prefix + "/v1)"})
+		return r, false
+	}
+	if p == r.URL.Path {
+		return r, true
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = p
+	// Apply the same change to the encoded form so %2F inside a model id
+	// survives.
+	r2.URL.RawPath = ""
+	if raw := r.URL.RawPath; raw != "" {
+		if rp, ok := s.normalise(raw); ok {
+			r2.URL.RawPath = rp
 		}
-		if p != r.URL.Path {
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = p
-			// Apply the same change to the encoded form so %2F inside a
-			// model id survives.
-			r2.URL.RawPath = ""
-			if raw := r.URL.RawPath; raw != "" {
-				if rp, ok := s.normalise(raw); ok {
-					r2.URL.RawPath = rp
-				}
-			}
-			r = r2
-		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	return r2, true
 }
 
 // normalise removes the route prefix and extra /v1 segments from p. It
@@ -317,31 +345,6 @@ func ClientIP(r *http.Request, trustProxy bool) string {
 	return host
 }
 
-func (s *Server) limitIP(next http.Handler) http.Handler {
-	if s.opts.IPLimiter == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isAPI(r) && !s.allow(w, r, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address") {
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) limitKey(next http.Handler) http.Handler {
-	if s.opts.KeyLimiter == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := reqctx.KeyID(r.Context()); isAPI(r) && id != "" &&
-			!s.allow(w, r, s.opts.KeyLimiter, "key:"+id, "Too many requests for this API key") {
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, l Limiter, key, msg string) bool {
 	ok, wait, err := l.Allow(r.Context(), key)
 	if err != nil {
@@ -380,29 +383,26 @@ func isPublic(r *http.Request) bool {
 	return r.URL.Path == "/v1/images/proxy" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 }
 
-func (s *Server) auth(next http.Handler) http.Handler {
-	if s.opts.Keys == nil {
-		return next
+// authenticate checks the client key of API requests (all but the public
+// ones) and puts its id into the request's context; it answers 401 and
+// reports false for a missing or wrong key.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if s.opts.Keys == nil || !isAPI(r) || isPublic(r) {
+		return r, true
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isAPI(r) || isPublic(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		key := APIKey(r)
-		if key == "" {
-			s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"})
-			return
-		}
-		id, ok, err := s.opts.Keys.Verify(r.Context(), key)
-		if err != nil {
-			s.writeError(w, r, gw.Wrap(gw.CodeInternal, err, "could not verify the API key"))
-			return
-		}
-		if !ok {
-			s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Incorrect API key provided"})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(reqctx.WithKeyID(r.Context(), id)))
-	})
+	key := APIKey(r)
+	if key == "" {
+		s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"})
+		return r, false
+	}
+	id, ok, err := s.opts.Keys.Verify(r.Context(), key)
+	if err != nil {
+		s.writeError(w, r, gw.Wrap(gw.CodeInternal, err, "could not verify the API key"))
+		return r, false
+	}
+	if !ok {
+		s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Incorrect API key provided"})
+		return r, false
+	}
+	return r.WithContext(reqctx.WithKeyID(r.Context(), id)), true
 }

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -136,5 +138,51 @@ func TestClientIP(t *testing.T) {
 	}
 	if got := server.ClientIP(r, true); got != "203.0.113.9" {
 		t.Fatalf("trusted: %s", got)
+	}
+}
+
+// TestAccessLogLine: one line per request with the path as sent, the
+// status, and the id of the key that authenticated it.
+func TestAccessLogLine(t *testing.T) {
+	var buf bytes.Buffer
+	s := newServer(server.Options{Keys: keys{"sk-1": "key1"}, Prefix: "/hf",
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	do(t, s, http.MethodGet, "/hf/v1/v1/models/m", map[string]string{"Authorization": "Bearer sk-1"})
+	do(t, s, http.MethodGet, "/hf/v1/models/m", map[string]string{"Authorization": "Bearer nope"})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []string{
+		`msg=request request_id=req_`, `path=/hf/v1/v1/models/m status=200`, `key_id=key1`,
+	} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("line 1 lacks %q (%d): %s", want, i, lines[0])
+		}
+	}
+	if !strings.Contains(lines[1], "status=401") || !strings.Contains(lines[1], `key_id=""`) {
+		t.Errorf("rejected request logged as %s", lines[1])
+	}
+	if strings.Contains(buf.String(), "sk-1") || strings.Contains(buf.String(), "nope") {
+		t.Errorf("a key reached the log: %s", buf.String())
+	}
+}
+
+// TestPanicBecomes500: a panicking handler answers 500 in the API envelope
+// with the request id header, and the server keeps serving.
+func TestPanicBecomes500(t *testing.T) {
+	var buf bytes.Buffer
+	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	s.Mux().HandleFunc("GET /v1/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	s.SetReady(true)
+	w := do(t, s, http.MethodGet, "/v1/boom", nil)
+	if w.Code != http.StatusInternalServerError || w.Header().Get("X-Request-Id") == "" {
+		t.Fatalf("status %d, request id %q", w.Code, w.Header().Get("X-Request-Id"))
+	}
+	if !strings.Contains(buf.String(), "panic serving request") {
+		t.Errorf("no panic log line: %s", buf.String())
+	}
+	if w := do(t, s, http.MethodGet, "/healthz", nil); w.Code != http.StatusOK {
+		t.Fatalf("healthz after a panic: %d", w.Code)
 	}
 }

@@ -55,6 +55,7 @@ type Writer struct {
 	noFlush    bool      // the writer cannot flush
 	deadline   time.Time // write deadline in force; zero when cleared
 	unflushed  bool      // an event was written but not flushed
+	flushed    bool      // an event was flushed (the status line is out)
 }
 
 // NewWriter prepares w for an event stream: it sets Content-Type
@@ -132,6 +133,21 @@ func (s *Writer) Comment(text string) error {
 // Err returns the first write error, or nil.
 func (s *Writer) Err() error { return s.err }
 
+// Start sends the status line (200) and the headers now, before any
+// event. Handlers call it at the top of a stream: the server then formats
+// the header near the top of the handler's stack instead of under the
+// deeper call that writes the first event, which would double the stack
+// the goroutine keeps for the whole stream.
+func (s *Writer) Start() error {
+	if s.err != nil {
+		return s.err
+	}
+	s.armDeadline()
+	err := s.flush()
+	s.clearDeadline()
+	return err
+}
+
 // Flush sends events written but not yet flushed (see Pending); it does
 // nothing when there are none.
 func (s *Writer) Flush() error {
@@ -157,7 +173,11 @@ func (s *Writer) send() error {
 		return s.err
 	}
 	s.unflushed = true
-	if s.Pending != nil && !s.noFlush && s.Pending() {
+	// The first event is always flushed: it carries the status line, so
+	// clients see a live stream at once, and the server writes the
+	// response header here, near the top of the handler's stack, rather
+	// than under whatever deeper call flushes first.
+	if s.flushed && s.Pending != nil && !s.noFlush && s.Pending() {
 		// The deadline stays in force: the response buffer may fill, and
 		// a later Write then blocks on the client.
 		return nil
@@ -172,7 +192,7 @@ func (s *Writer) send() error {
 
 // flush flushes the response.
 func (s *Writer) flush() error {
-	s.unflushed = false
+	s.unflushed, s.flushed = false, true
 	if s.noFlush {
 		return nil
 	}

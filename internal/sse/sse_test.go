@@ -263,27 +263,31 @@ func (r *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// With Pending, a burst of events is written with one flush at its end, and
-// the stall deadline is set once for the burst and cleared after its flush.
+// With Pending, a burst of events after the first is written with one
+// flush at its end, and the stall deadline is set once for the burst and
+// cleared after its flush. The first event is always flushed: it carries
+// the status line.
 func TestPendingCoalescesFlushes(t *testing.T) {
 	rec := &deadlineRecorder{recorder: newRecorder()}
 	w := sse.NewWriter(rec)
 	rec.deadlines = nil // NewWriter's clearing
-	more := 3
-	w.Pending = func() bool { more--; return more >= 0 }
+	asked := 0
+	more := 2
+	w.Pending = func() bool { asked++; more--; return more >= 0 }
 	for range 4 {
 		if err := w.WriteData([]byte(`{"i":1}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if rec.writes != 4 || rec.flushes != 1 {
-		t.Errorf("writes %d flushes %d, want 4 and 1", rec.writes, rec.flushes)
+	if rec.writes != 4 || rec.flushes != 2 || asked != 3 {
+		t.Errorf("writes %d flushes %d Pending asked %d times, want 4, 2 and 3", rec.writes, rec.flushes, asked)
 	}
 	if strings.Count(rec.Body.String(), "data: {\"i\":1}\n\n") != 4 {
 		t.Errorf("body %q", rec.Body.String())
 	}
-	if len(rec.deadlines) != 2 || rec.deadlines[0].IsZero() || !rec.deadlines[1].IsZero() {
-		t.Errorf("deadlines %v, want one set and one cleared", rec.deadlines)
+	d := rec.deadlines
+	if len(d) != 4 || d[0].IsZero() || !d[1].IsZero() || d[2].IsZero() || !d[3].IsZero() {
+		t.Errorf("deadlines %v, want set and cleared for the first event, then once for the burst", d)
 	}
 
 	// Without Pending every event is flushed, with its own deadline.
@@ -294,8 +298,8 @@ func TestPendingCoalescesFlushes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if rec.flushes != 3 || len(rec.deadlines) != 4 {
-		t.Errorf("flushes %d, deadlines %d; want 3 and 4", rec.flushes, len(rec.deadlines))
+	if rec.flushes != 4 || len(rec.deadlines) != 4 {
+		t.Errorf("flushes %d, deadlines %d; want 4 and 4", rec.flushes, len(rec.deadlines))
 	}
 }
 
@@ -309,16 +313,22 @@ func TestFlush(t *testing.T) {
 	if err := w.WriteData([]byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	if rec.flushes != 0 {
+	if rec.flushes != 1 {
+		t.Fatalf("first event: %d flushes, want 1 (it carries the status line)", rec.flushes)
+	}
+	if err := w.WriteData([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if rec.flushes != 1 {
 		t.Fatal("flushed although more was pending")
 	}
-	if err := w.Flush(); err != nil || rec.flushes != 1 {
+	if err := w.Flush(); err != nil || rec.flushes != 2 {
 		t.Fatalf("Flush: %v, %d flushes", err, rec.flushes)
 	}
 	if d := rec.deadlines[len(rec.deadlines)-1]; !d.IsZero() {
 		t.Errorf("deadline %v left after Flush", d)
 	}
-	if err := w.Flush(); err != nil || rec.flushes != 1 {
+	if err := w.Flush(); err != nil || rec.flushes != 2 {
 		t.Fatalf("second Flush: %v, %d flushes", err, rec.flushes)
 	}
 }
@@ -363,7 +373,7 @@ func TestPendingDeadlineDoesNotOutliveBurst(t *testing.T) {
 		w := sse.NewWriter(rw)
 		w.StallTimeout = 50 * time.Millisecond
 		n := 0
-		w.Pending = func() bool { n++; return n < 3 }
+		w.Pending = func() bool { n++; return n < 2 } // asked for events 2 and 3
 		for range 3 {
 			_ = w.WriteData([]byte("{}"))
 		}

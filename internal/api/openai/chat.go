@@ -250,6 +250,10 @@ func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stre
 	s.enc.SetEscapeHTML(false)
 	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
 	s.head = chunkHead(id, created, p.req.Model)
+	if s.sw.Start() != nil {
+		s.logGone(r)
+		return
+	}
 	s.sw.Pending = func() bool { return llm.Buffered(st) }
 	defer func() { _ = s.sw.Flush() }()
 

@@ -229,10 +229,7 @@ func (p *Provider) Resolve(model string) (provider.Match, bool) {
 	if strings.TrimSpace(model) == "" {
 		return provider.Match{}, false
 	}
-	if m, ok := p.cat.Image(model); ok {
-		return provider.Match{Model: m}, true
-	}
-	if m, ok := p.cat.Video(model); ok {
+	if m, ok := p.cat.Lookup(model); ok && (m.Kind == llm.KindImage || m.Kind == llm.KindVideo) {
 		return provider.Match{Model: m}, true
 	}
 	r := p.route(model)
@@ -242,14 +239,20 @@ func (p *Provider) Resolve(model string) (provider.Match, bool) {
 	if len(r.models) == 0 {
 		return provider.Match{}, false
 	}
+	return mixtureOfAgents(model, r.models), true
+}
+
+// mixtureOfAgents is the catch-all match of a model name no catalog entry
+// has: Genspark's Mixture-of-Agents over models.
+func mixtureOfAgents(model string, models []string) provider.Match {
 	return provider.Match{Fallback: true, Model: llm.ModelInfo{
 		ID:          model,
 		DisplayName: "Mixture-of-Agents",
-		InternalID:  strings.Join(r.models, ","),
-		Description: "Genspark Mixture-of-Agents (" + strings.Join(r.models, ", ") + ")",
+		InternalID:  strings.Join(models, ","),
+		Description: "Genspark Mixture-of-Agents (" + strings.Join(models, ", ") + ")",
 		OwnedBy:     Name,
 		Kind:        llm.KindChat,
-	}}, true
+	}}
 }
 
 // Wait blocks until background work (chat deletions) has finished. Call it
