@@ -225,3 +225,19 @@ func BenchmarkChat(b *testing.B) {
 		st.Close()
 	}
 }
+
+// A provider that panics while opening the answer (on the gateway's own
+// goroutine) panics on the caller's goroutine instead, where the server's
+// recovery turns it into a 500, with the original value and stack.
+func TestChatPanicReachesTheCaller(t *testing.T) {
+	svc, _ := newService(func() *fakeStream { panic("provider exploded") }, false)
+	defer func() {
+		v := recover()
+		msg, _ := v.(string)
+		if !strings.Contains(msg, "provider exploded") || !strings.Contains(msg, "fakeProvider") {
+			t.Fatalf("recovered %v, want the provider's panic with its stack", v)
+		}
+	}()
+	st, err := svc.Chat(context.Background(), request())
+	t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
+}

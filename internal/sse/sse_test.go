@@ -415,3 +415,46 @@ func BenchmarkWriteDataPending(b *testing.B) {
 		}
 	}
 }
+
+// Start sends the status line and headers before any event: the client
+// sees a 200 event stream while the handler still waits for its first
+// event.
+func TestStartSendsHeadersBeforeAnyEvent(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := sse.NewWriter(rw)
+		if err := w.Start(); err != nil {
+			t.Error(err)
+			return
+		}
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		_ = w.WriteData([]byte("{}"))
+	}))
+	defer srv.Close()
+	defer close(release)
+	got := make(chan *http.Response, 1)
+	go func() {
+		res, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Error(err)
+			close(got)
+			return
+		}
+		got <- res
+	}()
+	select {
+	case res, ok := <-got:
+		if !ok {
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no response header before the first event")
+	}
+}
