@@ -134,6 +134,9 @@ func (s *streamer) begin() error {
 	}
 	s.started = true
 	s.fw = newFrameWriter(sse.NewWriter(s.w))
+	if err := s.fw.sw.Start(); err != nil { // headers from the top of the stack (sse.Writer.Start)
+		return err
+	}
 	start := frameMessageStart{Type: "message_start", Message: wireMessageResp{
 		ID: s.id, Type: "message", Role: "assistant", Model: s.p.model,
 		Content: []wireContent{},

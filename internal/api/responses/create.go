@@ -85,6 +85,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 // sse.Writer's Pending); before each Recv that may wait for the upstream
 // (see consume), and at the end, whatever was written is flushed.
 func (h *Handler) stream(r *http.Request, t *turn, st llm.Stream) {
+	if err := t.sw.Start(); err != nil { // headers from the top of the stack (sse.Writer.Start)
+		t.logGone(r, err)
+		return
+	}
 	t.sw.Pending = func() bool { return llm.Buffered(st) }
 	defer func() { _ = t.sw.Flush() }()
 	// response.created goes out at once (or with the first event, when
