@@ -84,8 +84,9 @@ func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
 // short-lived goroutine while the caller waits. It is the deepest call
 // tree of a request; run on the caller's goroutine it doubles that
 // goroutine's stack (8 → 16 KiB), and a streaming handler keeps that stack
-// for as long as the answer lasts. Measured with `go run ./bench -phases
-// open` (BENCHMARKS.md): the difference is 8 KiB of stack per open stream.
+// for as long as the answer lasts. With the server's flat request steps and
+// sse.Writer.Start it took goroutine stacks from 23.8 to 19.0 KiB per open
+// stream (`go run ./bench -phases open`, BENCHMARKS.md).
 func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	type result struct {
 		st     llm.Stream

@@ -65,8 +65,9 @@ type Writer struct {
 // write deadline: a server-wide WriteTimeout sized for ordinary responses
 // must not cut a long stream (StallTimeout guards each write instead).
 // The status line (200) goes out with
-// the first event, so callers create the Writer only once they know the
-// request succeeded and can still answer errors with a real status before.
+// Start or the first event, so callers create the Writer only once they
+// know the request succeeded and can still answer errors with a real
+// status before.
 func NewWriter(w http.ResponseWriter) *Writer {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
