@@ -101,6 +101,7 @@ type runner struct {
 	certFile           string       // the simulator's certificate ("" = plain HTTP upstream)
 	simTLS             *tls.Config  // trusts certFile (nil = plain HTTP upstream)
 	simClient          *http.Client // reaches the simulator's request log
+	simURL             string       // the simulator's base URL
 	sim, proxy, spark  *proc
 	direct, bare, gate *target
 	procs              []*proc
@@ -187,6 +188,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	simURL += r.sim.addr
+	r.simURL = simURL
 	if r.certFile != "" {
 		pemBytes, err := os.ReadFile(r.certFile)
 		if err != nil {
@@ -246,7 +248,7 @@ func (r *runner) setup(ctx context.Context) error {
 // for it, as the simulator recorded it.
 func (r *runner) capture(ctx context.Context, body []byte, stream bool, marker string) (*scenario, error) {
 	// Empty the simulator's log first: it holds the last 10,000 requests.
-	logURL := r.direct.url[:strings.Index(r.direct.url, "/api/")] + "/_sim/requests"
+	logURL := r.simURL + "/_sim/requests"
 	if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, logURL, nil); err == nil {
 		if resp, err := r.simClient.Do(req); err == nil {
 			resp.Body.Close()
