@@ -4,77 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/llm"
 )
-
-// burstStream yields events that are all ready at once (Buffered is true
-// while any remain), except that with release set the event at index hold
-// is not ready until release is closed: Recv waits for it then.
-type burstStream struct {
-	ctx     context.Context
-	events  []llm.Event
-	hold    int
-	release chan struct{}
-	i       int
-}
-
-func (s *burstStream) ready() bool {
-	if s.release == nil || s.i != s.hold {
-		return true
-	}
-	select {
-	case <-s.release:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *burstStream) Buffered() bool { return s.i < len(s.events) && s.ready() }
-
-func (s *burstStream) Recv() (llm.Event, error) {
-	if s.i >= len(s.events) {
-		return llm.Event{}, io.EOF
-	}
-	if !s.ready() {
-		select {
-		case <-s.release:
-		case <-s.ctx.Done():
-			return llm.Event{}, s.ctx.Err()
-		}
-	}
-	s.i++
-	return s.events[s.i-1], nil
-}
-
-func (s *burstStream) Close() error { return nil }
-
-// flushCounter counts the flushes of a response and whether bytes were
-// written after the last one.
-type flushCounter struct {
-	http.ResponseWriter
-	flushes int
-	dirty   bool
-}
-
-func (f *flushCounter) Write(p []byte) (int, error) {
-	f.dirty = true
-	return f.ResponseWriter.Write(p)
-}
-
-func (f *flushCounter) Flush() {
-	f.flushes++
-	f.dirty = false
-	f.ResponseWriter.(http.Flusher).Flush()
-}
 
 func TestStreamCoalescesBufferedEvents(t *testing.T) {
 	const n = 40
@@ -84,19 +23,19 @@ func TestStreamCoalescesBufferedEvents(t *testing.T) {
 	}
 	evs = append(evs, finish(llm.FinishStop), usage(3, n, 0))
 	b := &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-		return &burstStream{ctx: ctx, events: evs}, nil
+		return &apitest.BurstStream{Ctx: ctx, Events: evs}, nil
 	}}
 	mux := http.NewServeMux()
 	openai.New(b, openai.Options{}).Register(mux, "")
 	rec := httptest.NewRecorder()
-	fc := &flushCounter{ResponseWriter: rec}
+	fc := &apitest.FlushCounter{ResponseWriter: rec}
 	body := `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}`
 	mux.ServeHTTP(fc, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)))
 
-	if fc.flushes == 0 || fc.flushes >= n {
-		t.Errorf("%d flushes for %d buffered events, want fewer than the events", fc.flushes, n)
+	if fc.Flushes == 0 || fc.Flushes >= n {
+		t.Errorf("%d flushes for %d buffered events, want fewer than the events", fc.Flushes, n)
 	}
-	if fc.dirty {
+	if fc.Dirty {
 		t.Error("the handler returned with unflushed bytes")
 	}
 	data := sseData(t, rec.Body.String())
@@ -127,7 +66,7 @@ func TestStreamFlushesBeforeWaiting(t *testing.T) {
 			release := make(chan struct{})
 			hold := len(tc.evs) - 2 // text("third ") waits for release
 			b := &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-				return &burstStream{ctx: ctx, events: tc.evs, hold: hold, release: release}, nil
+				return &apitest.BurstStream{Ctx: ctx, Events: tc.evs, Hold: hold, Release: release}, nil
 			}}
 			srv := newServer(t, b, "", openai.Options{})
 			// Nothing flushed means no response headers either: bound the

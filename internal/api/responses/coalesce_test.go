@@ -4,60 +4,18 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	resp "github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// burstStream yields events that are all ready at once (Buffered is true
-// while any remain), except that with release set the event at index hold
-// is not ready until release is closed: Recv waits for it then.
-type burstStream struct {
-	ctx     context.Context
-	events  []llm.Event
-	hold    int
-	release chan struct{}
-	i       int
-}
-
-func (s *burstStream) ready() bool {
-	if s.release == nil || s.i != s.hold {
-		return true
-	}
-	select {
-	case <-s.release:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *burstStream) Buffered() bool { return s.i < len(s.events) && s.ready() }
-
-func (s *burstStream) Recv() (llm.Event, error) {
-	if s.i >= len(s.events) {
-		return llm.Event{}, io.EOF
-	}
-	if !s.ready() {
-		select {
-		case <-s.release:
-		case <-s.ctx.Done():
-			return llm.Event{}, s.ctx.Err()
-		}
-	}
-	s.i++
-	return s.events[s.i-1], nil
-}
-
-func (s *burstStream) Close() error { return nil }
-
-// burstBackend answers every request with a burstStream of its events.
+// burstBackend answers every request with an apitest.BurstStream of its events.
 type burstBackend struct {
 	events  []llm.Event
 	hold    int
@@ -65,29 +23,10 @@ type burstBackend struct {
 }
 
 func (b *burstBackend) Chat(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-	return &burstStream{ctx: ctx, events: b.events, hold: b.hold, release: b.release}, nil
+	return &apitest.BurstStream{Ctx: ctx, Events: b.events, Hold: b.hold, Release: b.release}, nil
 }
 
 func (b *burstBackend) Models(context.Context) []llm.ModelInfo { return nil }
-
-// flushCounter counts the flushes of a response and whether bytes were
-// written after the last one.
-type flushCounter struct {
-	http.ResponseWriter
-	flushes int
-	dirty   bool
-}
-
-func (f *flushCounter) Write(p []byte) (int, error) {
-	f.dirty = true
-	return f.ResponseWriter.Write(p)
-}
-
-func (f *flushCounter) Flush() {
-	f.flushes++
-	f.dirty = false
-	f.ResponseWriter.(http.Flusher).Flush()
-}
 
 const coalesceBody = `{"model":"m","input":"x","stream":true,"store":false}`
 
@@ -101,13 +40,13 @@ func TestStreamCoalescesBufferedEvents(t *testing.T) {
 	mux := http.NewServeMux()
 	resp.New(&burstBackend{events: evs}, nil, resp.Options{}).Register(mux, "")
 	rec := httptest.NewRecorder()
-	fc := &flushCounter{ResponseWriter: rec}
+	fc := &apitest.FlushCounter{ResponseWriter: rec}
 	mux.ServeHTTP(fc, httptest.NewRequest(http.MethodPost, "/v1/responses", strings.NewReader(coalesceBody)))
 
-	if fc.flushes == 0 || fc.flushes >= n {
-		t.Errorf("%d flushes for %d buffered events, want fewer than the events", fc.flushes, n)
+	if fc.Flushes == 0 || fc.Flushes >= n {
+		t.Errorf("%d flushes for %d buffered events, want fewer than the events", fc.Flushes, n)
 	}
-	if fc.dirty {
+	if fc.Dirty {
 		t.Error("the handler returned with unflushed bytes")
 	}
 	evts := parseSSE(t, rec.Body.String())
