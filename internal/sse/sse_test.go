@@ -222,13 +222,21 @@ func TestStallTimeout(t *testing.T) {
 // still end the response cleanly (the final chunk is written after it
 // returns), and the keep-alive connection stays usable.
 func TestDeadlineDoesNotOutliveEvent(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	serveTwiceOnOneConnection(t, func(rw http.ResponseWriter, r *http.Request) {
 		w := sse.NewWriter(rw)
 		w.StallTimeout = 50 * time.Millisecond
 		_ = w.WriteData([]byte("{}"))
 		time.Sleep(200 * time.Millisecond) // well past the event's deadline
-	}))
+	}, "data: {}\n\n")
+}
+
+// serveTwiceOnOneConnection GETs the handler twice with one client and
+// checks both bodies and that the second request reused the keep-alive
+// connection of the first.
+func serveTwiceOnOneConnection(t *testing.T, h http.HandlerFunc, want string) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
@@ -243,7 +251,7 @@ func TestDeadlineDoesNotOutliveEvent(t *testing.T) {
 		}
 		b, err := io.ReadAll(res.Body)
 		res.Body.Close()
-		if err != nil || string(b) != "data: {}\n\n" {
+		if err != nil || string(b) != want {
 			t.Fatalf("body %q, err %v", b, err)
 		}
 	}
@@ -368,8 +376,7 @@ func TestStallTimeoutWhilePending(t *testing.T) {
 // A burst ended by a flush leaves no deadline behind: the keep-alive
 // connection serves the next request after the handler lingered.
 func TestPendingDeadlineDoesNotOutliveBurst(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	serveTwiceOnOneConnection(t, func(rw http.ResponseWriter, r *http.Request) {
 		w := sse.NewWriter(rw)
 		w.StallTimeout = 50 * time.Millisecond
 		n := 0
@@ -378,28 +385,7 @@ func TestPendingDeadlineDoesNotOutliveBurst(t *testing.T) {
 			_ = w.WriteData([]byte("{}"))
 		}
 		time.Sleep(200 * time.Millisecond) // well past the burst's deadline
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	for range 2 {
-		res, err := srv.Client().Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || string(b) != strings.Repeat("data: {}\n\n", 3) {
-			t.Fatalf("body %q, err %v", b, err)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
-	}
+	}, strings.Repeat("data: {}\n\n", 3))
 }
 
 func BenchmarkWriteDataPending(b *testing.B) {
