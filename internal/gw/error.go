@@ -30,7 +30,7 @@ const (
 
 	CodeRateLimited      Code = "rate_limited"              // upstream limited this account
 	CodeQuotaExhausted   Code = "quota_exhausted"           // upstream quota used up (daily)
-	CodeNoAccounts       Code = "no_accounts"               // every candidate account is resting
+	CodeNoAccounts       Code = "no_accounts"               // every candidate account is resting or busy: 429, retry later
 	CodeLoggedOut        Code = "logged_out"                // cookie no longer signed in
 	CodeChallenged       Code = "challenged"                // anti-bot challenge (Cloudflare)
 	CodeIPBlocked        Code = "ip_blocked"                // upstream blocked the egress IP
@@ -44,6 +44,12 @@ const (
 	CodeUpstreamRejected Code = "upstream_rejected"         // upstream refused this content
 	CodeBadModelOutput   Code = "invalid_model_output"      // the model's answer broke spark's protocol (tool calls)
 )
+
+// CodeNoAccountsConfigured: no usable account exists for the provider (none
+// configured, or every one logged out and waiting for a new cookie). A
+// configuration problem no retry fixes, unlike CodeNoAccounts (every
+// account resting: 429 with Retry-After): 503 with x-should-retry: false.
+const CodeNoAccountsConfigured Code = "no_accounts_configured"
 
 // Error is a failure with a client-visible code and message. Message never
 // contains secrets or prompts; Cause (logged, never shown) may hold detail.
@@ -124,7 +130,7 @@ func HTTPStatus(code Code) int {
 		return http.StatusNotImplemented
 	case CodeCanceled:
 		return 499
-	case CodeUnavailable, CodeLoggedOut, CodeIPBlocked, CodeChallenged, CodeAttestation:
+	case CodeUnavailable, CodeLoggedOut, CodeIPBlocked, CodeChallenged, CodeAttestation, CodeNoAccountsConfigured:
 		return http.StatusServiceUnavailable
 	case CodeUpstreamTimeout:
 		return http.StatusGatewayTimeout

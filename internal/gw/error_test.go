@@ -47,6 +47,7 @@ func TestStatusAndFailover(t *testing.T) {
 		{gw.CodeModelNotFound, http.StatusNotFound, false},
 		{gw.CodeTooLarge, http.StatusRequestEntityTooLarge, false},
 		{gw.CodeNoAccounts, http.StatusTooManyRequests, false},
+		{gw.CodeNoAccountsConfigured, http.StatusServiceUnavailable, false},
 		{gw.CodeRateLimited, http.StatusTooManyRequests, true},
 		{gw.CodeQuotaExhausted, http.StatusTooManyRequests, true},
 		{gw.CodeLoggedOut, http.StatusServiceUnavailable, true},

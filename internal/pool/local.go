@@ -77,10 +77,11 @@ func New(ctx context.Context, opts Options) (*Local, error) {
 // serve req.Model, are not in req.Exclude, are neither resting nor
 // disabled, and are under the concurrency cap; Options.Strategy picks one.
 // Rests that have ended are lifted here. Errors:
-//   - no account configured for the provider: CodeNoAccounts, "No Genspark
-//     accounts configured (set GS_COOKIE)";
+//   - no account configured for the provider: CodeNoAccountsConfigured,
+//     "No Genspark accounts configured (set GS_COOKIE)";
 //   - no account serves the model: CodeModelNotFound;
-//   - every serving account logged out: CodeNoAccounts saying so;
+//   - every serving account logged out: CodeNoAccountsConfigured saying so
+//     (only a new cookie brings one back, no retry does);
 //   - otherwise (resting, busy, already tried): CodeNoAccounts, "All
 //     cookies are temporarily unavailable." with RetryAfter = the earliest
 //     end of a rest (at least 1 s, whole seconds).
@@ -146,13 +147,13 @@ func (p *Local) unavailable(req Request, configured, serving, disabled int, earl
 	name, env := providerInfo(req.Provider)
 	switch {
 	case configured == 0:
-		return &gw.Error{Code: gw.CodeNoAccounts, Provider: req.Provider,
+		return &gw.Error{Code: gw.CodeNoAccountsConfigured, Provider: req.Provider,
 			Message: fmt.Sprintf("No %s accounts configured (set %s)", name, env)}
 	case serving == 0:
 		return &gw.Error{Code: gw.CodeModelNotFound, Provider: req.Provider, Param: "model",
 			Message: fmt.Sprintf("No configured %s account serves the model %q.", name, req.Model)}
 	case disabled == serving:
-		return &gw.Error{Code: gw.CodeNoAccounts, Provider: req.Provider,
+		return &gw.Error{Code: gw.CodeNoAccountsConfigured, Provider: req.Provider,
 			Message: fmt.Sprintf("All %s cookies are logged out; update them (%s).", name, env)}
 	}
 	retry := time.Second

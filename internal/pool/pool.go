@@ -31,7 +31,8 @@ type Lease interface {
 //
 // Acquire returns a lease on an available account, or a *gw.Error with
 // CodeNoAccounts and RetryAfter set to the earliest recovery when every
-// candidate is resting, busy or disabled (or none is configured), or
+// candidate is resting or busy, CodeNoAccountsConfigured when the provider
+// has no usable account (none configured, or all logged out), or
 // CodeModelNotFound when accounts exist but none serves req.Model.
 // Implementations are safe for concurrent use.
 type Pool interface {

@@ -167,7 +167,8 @@ func TestAcquireWithoutAccounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
 			ge := e.acquireErr(t, pool.Request{Provider: tt.provider})
-			if ge.Code != gw.CodeNoAccounts || ge.Message != tt.want || ge.Provider != tt.provider {
+			// A configuration problem (503, no retry), not a rest (429).
+			if ge.Code != gw.CodeNoAccountsConfigured || ge.Message != tt.want || ge.Provider != tt.provider || ge.RetryAfter != 0 {
 				t.Fatalf("got %s %q", ge.Code, ge.Message)
 			}
 		})
@@ -538,7 +539,7 @@ func TestLoggedOutIsDisabledAndReported(t *testing.T) {
 		l.Release(&gw.Error{Code: gw.CodeLoggedOut, Message: `{"status":-5,"message":"not login","data":{}}`})
 	}
 	ge := e.acquireErr(t, pool.Request{})
-	if ge.Code != gw.CodeNoAccounts || !strings.Contains(ge.Message, "logged out") || !strings.Contains(ge.Message, "GS_COOKIE") || ge.RetryAfter != 0 {
+	if ge.Code != gw.CodeNoAccountsConfigured || !strings.Contains(ge.Message, "logged out") || !strings.Contains(ge.Message, "GS_COOKIE") || ge.RetryAfter != 0 {
 		t.Fatalf("all logged out: %s %q retry %v", ge.Code, ge.Message, ge.RetryAfter)
 	}
 	// No rest ends a logout.

@@ -16,10 +16,11 @@ import (
 // to ten times) are told "x-should-retry: false" and do not bill the user
 // several times for a deterministic failure: the other 4xx, and the
 // failures of codes a retry cannot fix (not implemented, refused by the
-// upstream, upstream protocol changed, attestation required).
+// upstream, upstream protocol changed, attestation required, no account
+// configured).
 func ShouldNotRetry(code gw.Code) bool {
 	switch code {
-	case gw.CodeNotImplemented, gw.CodeUpstreamRejected, gw.CodeProtocolChanged, gw.CodeAttestation:
+	case gw.CodeNotImplemented, gw.CodeUpstreamRejected, gw.CodeProtocolChanged, gw.CodeAttestation, gw.CodeNoAccountsConfigured:
 		return true
 	}
 	s := gw.HTTPStatus(code)
@@ -53,15 +54,15 @@ func SetRetryHeaders(h http.Header, e *gw.Error) {
 // down, logged out, challenged, IP blocked) is overloaded_error, which
 // Claude Code and the SDKs treat as "capacity, retry later" exactly like
 // Anthropic's own 529; the status stays 503 so proxies, logs and health
-// checks see a standard code. Attestation failures are 503 too but
-// permanent until an operator acts, so they are api_error (and
-// x-should-retry: false). Not implemented (501) is invalid_request_error:
+// checks see a standard code. Attestation failures and "no account
+// configured" are 503 too but permanent until an operator acts, so they are
+// api_error (and x-should-retry: false). Not implemented (501) is invalid_request_error:
 // a feature this gateway does not offer.
 func AnthropicErrorType(code gw.Code) string {
 	switch code {
 	case gw.CodeNotImplemented:
 		return "invalid_request_error"
-	case gw.CodeAttestation:
+	case gw.CodeAttestation, gw.CodeNoAccountsConfigured:
 		return "api_error"
 	}
 	switch gw.HTTPStatus(code) {

@@ -28,6 +28,7 @@ func TestShouldNotRetryAndAnthropicErrorType(t *testing.T) {
 		{gw.CodeRateLimited, false, "rate_limit_error"},
 		{gw.CodeQuotaExhausted, false, "rate_limit_error"},
 		{gw.CodeNoAccounts, false, "rate_limit_error"},
+		{gw.CodeNoAccountsConfigured, true, "api_error"},
 		{gw.CodeNotImplemented, true, "invalid_request_error"},
 		{gw.CodeInternal, false, "api_error"},
 		{"", false, "api_error"},
@@ -65,6 +66,8 @@ func TestSetRetryHeaders(t *testing.T) {
 		{"Hour", &gw.Error{Code: gw.CodeQuotaExhausted, RetryAfter: time.Hour}, "3600", "3600000", ""},
 		{"NoRetry", &gw.Error{Code: gw.CodeInvalidRequest}, "", "", "false"},
 		{"Retryable", &gw.Error{Code: gw.CodeUnavailable}, "", "", ""},
+		{"AllResting", &gw.Error{Code: gw.CodeNoAccounts, RetryAfter: 30 * time.Second}, "30", "30000", ""},
+		{"NoneConfigured", &gw.Error{Code: gw.CodeNoAccountsConfigured}, "", "", "false"},
 	}
 	for _, tt := range tests {
 		h := http.Header{}
