@@ -9,6 +9,7 @@
 //	spark demo               simulator + gateway wired together, offline
 //	spark accounts           list accounts and their state (never cookies)
 //	spark version
+//	spark help [command]     the commands, or one command's flags
 package main
 
 import (
@@ -19,22 +20,46 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sparkgw/spark/internal/version"
 )
 
-const usage = `spark — OpenAI- and Anthropic-compatible gateway over AI web apps
+// command is one subcommand of spark.
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
 
-Usage:
-  spark [serve] [flags]      run the gateway (reads the environment, see README)
-  spark simulate [flags]     run faithful simulators of every upstream on one listener
-  spark demo [flags]         start the simulator and a gateway wired to it, print a working curl line
-  spark accounts             list upstream accounts with state, rest-until and recent errors
-  spark version              print the version
+// commands lists spark's subcommands in the order `spark --help` shows them.
+// Every command but version has flags (`spark help <command>`).
+var commands = []command{
+	{"serve", "[flags]", "run the gateway (the default command; configured by the environment)", runServe},
+	{"simulate", "[flags]", "run faithful simulators of every upstream on one listener", runSimulate},
+	{"demo", "[flags]", "simulator and gateway wired together, offline, with ready curl lines", runDemo},
+	{"accounts", "[flags]", "list upstream accounts: state, rest-until, recent errors (never cookies)", runAccounts},
+	{"version", "", "print the version", runVersion},
+	{"help", "[command]", "show this help, or the flags of one command", nil},
+}
 
-Run 'spark <command> -h' for the flags of a command.
-`
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// writeUsage prints the command list, one line each.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, "spark — OpenAI- and Anthropic-compatible gateway over AI web apps\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-24s %s\n", strings.TrimSpace("spark "+c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'spark help <command>' or 'spark <command> -h' for the flags of a command.\n")
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,8 +72,10 @@ func main() {
 	}
 }
 
+// exitCode is the process status for run's error: 0 for none or a help
+// request, 2 for a usage error, 1 otherwise.
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if errors.Is(err, errUsage) {
@@ -59,30 +86,72 @@ func exitCode(err error) int {
 
 var errUsage = errors.New("usage error")
 
+// run dispatches args to a command: the first argument names it unless it
+// is a flag, in which case the flags are serve's (`spark --port 8080`).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			args = []string{"help"}
+		case "-version", "--version":
+			args = []string{"version"}
+		}
 	}
-	switch cmd {
-	case "serve":
-		return runServe(ctx, args, stdout, stderr)
-	case "simulate":
-		return runSimulate(ctx, args, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
-	case "accounts":
-		return runAccounts(ctx, args, stdout, stderr)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "spark", version.String())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
 	}
+	if name == "help" {
+		return runHelp(ctx, args, stdout, stderr)
+	}
+	c, ok := lookupCommand(name)
+	if !ok {
+		writeUsage(stderr)
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	return c.run(ctx, args, stdout, stderr)
+}
+
+// runHelp prints the command list followed by serve's flags (the default
+// command), or with an argument the flags of that command, to stdout.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	switch len(args) {
+	case 0:
+		writeUsage(stdout)
+		fmt.Fprintln(stdout)
+		return commandHelp(ctx, "serve", stdout)
+	case 1:
+		return commandHelp(ctx, args[0], stdout)
+	}
+	return fmt.Errorf("%w: help takes at most one command, got %q", errUsage, args)
+}
+
+// commandHelp prints the usage and flags of command name to w: it runs the
+// command with -h, which parses flags only and returns flag.ErrHelp before
+// doing anything.
+func commandHelp(ctx context.Context, name string, w io.Writer) error {
+	c, ok := lookupCommand(name)
+	if !ok || c.name == "help" {
+		writeUsage(w)
+		return fmt.Errorf("%w: no help for unknown command %q", errUsage, name)
+	}
+	if c.name == "version" {
+		fmt.Fprint(w, "Usage: spark version\n\nPrint spark's version and the Go version it was built with. No flags.\n")
+		return nil
+	}
+	err := c.run(ctx, []string{"-h"}, w, w)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: version takes no arguments", errUsage)
+	}
+	fmt.Fprintln(stdout, "spark", version.String())
+	return nil
 }
 
 // newFlagSet returns a flag set whose -h prints a usage line and the flags.
