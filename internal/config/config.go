@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/caarlos0/env/v11"
 )
 
 // Config is spark's whole configuration.
@@ -61,7 +59,7 @@ type Config struct {
 // Load reads the configuration from the environment and validates it.
 func Load() (*Config, error) {
 	var c Config
-	if err := env.Parse(&c); err != nil {
+	if err := parseEnv(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if err := c.Validate(); err != nil {
@@ -74,7 +72,7 @@ func Load() (*Config, error) {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Port < 0 || c.Port > 65535 { // 0 = any free port
-		errs = append(errs, fmt.Errorf("PORT %d out of range", c.Port))
+		errs = append(errs, fmt.Errorf("PORT=%d: use a port from 1 to 65535 (0 picks any free port)", c.Port))
 	}
 	for name, v := range map[string]string{
 		"GENSPARK_BASE_URL": c.GensparkBaseURL, "GEMINI_BASE_URL": c.GeminiBaseURL,
