@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -136,6 +138,22 @@ func TestAccountsCommand(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "topsecret") {
 		t.Fatalf("accounts output shows a cookie:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "Data directory: "+dir+" (DATA_DIR)") {
+		t.Fatalf("accounts output does not say which directory it read:\n%s", out.String())
+	}
+
+	// Without the key the database was sealed with, it says so and does
+	// not mint a new key (that would strand every stored cookie).
+	if err := os.Remove(filepath.Join(dir, "secret.key")); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"accounts"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "SPARK_SECRET_KEY") || exitCode(err) != 1 {
+		t.Fatalf("accounts without its key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secret.key")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("accounts created a key file: %v", err)
 	}
 }
 
