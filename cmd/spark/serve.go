@@ -11,11 +11,14 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sparkgw/spark/internal/app"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/logging"
+	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/store"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,12 +70,68 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if a.MintedKey != "" {
 		fmt.Fprintf(stdout, "spark: no API key was configured, so one was created. It is shown only this once; store it now:\n\n    %s\n\n", a.MintedKey)
 	}
+	for _, w := range startupWarnings(cfg.Host, a.MintedKey != "", a.Pool().Snapshot()) {
+		log.Warn(w)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("spark listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix(), "startup", time.Since(start).Round(time.Millisecond))
 	return serveUntilDone(ctx, newHTTPServer(a.Handler()), ln)
+}
+
+// accountSources are the ways to add upstream accounts, named by the
+// warning at start when there is no usable one. Add the dashboard here once
+// it exists.
+var accountSources = []string{
+	"GS_COOKIE (Genspark session cookies, comma-separated)",
+	"GEMINI_COOKIE (Gemini web cookies, comma-separated)",
+}
+
+// startupWarnings returns what the operator must hear at start, given the
+// listen host, whether the API key was minted by this start (and printed
+// on the console), and the accounts in the pool:
+//   - no account at all: every request that needs an upstream will fail
+//     with 503 no_accounts_configured; the ways to add one;
+//   - every account logged out (disabled): the same until cookies are
+//     updated;
+//   - listening on all interfaces with a freshly minted key: the gateway
+//     faces the network behind a key that was just printed.
+func startupWarnings(host string, mintedKey bool, accounts []pool.AccountStatus) []string {
+	var out []string
+	sources := strings.Join(accountSources, " or ")
+	disabled := 0
+	for _, a := range accounts {
+		if a.State == store.StateDisabled {
+			disabled++
+		}
+	}
+	switch {
+	case len(accounts) == 0:
+		out = append(out, "no upstream accounts configured: requests that need one (chat, responses, messages, media) "+
+			"will fail with 503 no_accounts_configured until you add some with "+sources)
+	case disabled == len(accounts):
+		out = append(out, fmt.Sprintf("all %d upstream accounts are logged out (disabled): requests will fail with "+
+			"503 no_accounts_configured until you give fresh cookies with %s (see 'spark accounts')", disabled, sources))
+	}
+	if mintedKey && listensOnAllInterfaces(host) {
+		out = append(out, "listening on all interfaces with the API key created just now: anyone on the network can reach "+
+			"this gateway, and the key was printed to the console (scrollback, container logs); keep it secret, "+
+			"or set HOST=127.0.0.1 to serve this machine only")
+	}
+	return out
+}
+
+// listensOnAllInterfaces reports whether host (HOST, --host) listens on
+// every interface: empty, 0.0.0.0, :: (bracketed or not).
+func listensOnAllInterfaces(host string) bool {
+	h := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(host), "["), "]")
+	if h == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsUnspecified()
 }
 
 // newHTTPServer returns the gateway's http.Server with sane timeouts: no
