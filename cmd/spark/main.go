@@ -20,9 +20,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/version"
 )
 
@@ -164,3 +166,34 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// boolFlag is a boolean flag that takes the spellings every spark boolean
+// takes (config.ParseBool: 1/0, true/false, yes/no, on/off, any case);
+// alone (--debug) it means true.
+type boolFlag struct{ v *bool }
+
+// newBoolFlag defines a boolean flag on fs with the spellings of boolFlag.
+func newBoolFlag(fs *flag.FlagSet, name, usage string) *bool {
+	v := new(bool)
+	fs.Var(boolFlag{v}, name, usage+" (true/false, yes/no, on/off, 1/0)")
+	return v
+}
+
+func (b boolFlag) String() string {
+	if b.v == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*b.v)
+}
+
+func (b boolFlag) Set(s string) error {
+	v, err := config.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.v = v
+	return nil
+}
+
+// IsBoolFlag lets the flag stand alone (--debug).
+func (b boolFlag) IsBoolFlag() bool { return true }

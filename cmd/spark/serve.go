@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	port := fs.Int("port", 0, "listen port (PORT, default 7055)")
 	host := fs.String("host", "", "listen address (HOST, default all interfaces)")
 	dataDir := fs.String("data-dir", "", "data directory (DATA_DIR, default ./data)")
-	debug := fs.Bool("debug", false, "debug logging (DEBUG)")
+	debug := newBoolFlag(fs, "debug", "debug logging (DEBUG)")
 	prefix := fs.String("route-prefix", "", "route prefix (ROUTE_PREFIX)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {

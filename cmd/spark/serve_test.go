@@ -118,3 +118,23 @@ func TestServeWarnsWithoutAccounts(t *testing.T) {
 		t.Fatalf("all-interfaces warning on loopback with a configured key:\n%s", out)
 	}
 }
+
+// TestBoolFlagSpellings: boolean flags take the spellings the environment
+// takes, and stand alone.
+func TestBoolFlagSpellings(t *testing.T) {
+	for args, want := range map[string]bool{"": false, "--debug": true, "--debug=yes": true, "-debug=On": true, "--debug=0": false, "--debug=no": false} {
+		fs := newFlagSet("serve", "", io.Discard)
+		debug := newBoolFlag(fs, "debug", "debug logging")
+		if err := fs.Parse(strings.Fields(args)); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if *debug != want {
+			t.Errorf("%q: debug = %v, want %v", args, *debug, want)
+		}
+	}
+	fs := newFlagSet("serve", "", io.Discard)
+	newBoolFlag(fs, "debug", "debug logging")
+	if err := fs.Parse([]string{"--debug=maybe"}); err == nil || !strings.Contains(err.Error(), "yes, no") {
+		t.Fatalf("--debug=maybe: %v", err)
+	}
+}
