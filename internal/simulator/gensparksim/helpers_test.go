@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -323,18 +322,14 @@ func answerDeltas(t *testing.T, evs []event) ([]string, event) {
 	return deltas, result
 }
 
-// fixture reads a file of shared/fixtures/genspark, skipping the test when
-// the shared directory is not there.
+// fixture reads a real Genspark capture. The captures have one home in the
+// repository, the adapter's testdata (SOURCES.md there gives each file's
+// public source); the simulator is checked against the same bytes.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "../../../../shared/fixtures/genspark")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixtures directory %s absent", dir)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "provider", "genspark", "testdata", "fixtures", name))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("fixture %s: %v", name, err)
 	}
 	return data
 }
