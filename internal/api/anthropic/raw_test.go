@@ -20,7 +20,7 @@ const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true
 	"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}`
 
 // TestStreamTranscript checks the raw frames of a stream with thinking,
-// text and two tool calls against §3.4.
+// text and two tool calls against docs/client-api-surface.md §3.4.
 func TestStreamTranscript(t *testing.T) {
 	b := &fakeBackend{Events: []llm.Event{
 		reasoning("The user wants "), reasoning("weather."),

@@ -346,7 +346,7 @@ func tail(s string) string {
 }
 
 // accumulator replays a Responses event stream with the rules openai-node
-// 7.5's ResponseStream enforces (§2.3): response.created first, lifecycle
+// 7.5's ResponseStream enforces (docs/client-api-surface.md §2.3): response.created first, lifecycle
 // events replace the snapshot, output items strictly appended, every
 // delta/done addressed to the item at its output_index by id and type,
 // unique ids, known event types only, nothing after the terminal event.

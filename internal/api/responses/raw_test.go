@@ -38,7 +38,7 @@ func accumulate(t *testing.T, evs []sseEvent) *accumulator {
 	return acc
 }
 
-// responseKeys are the keys every Response object carries (§2.2).
+// responseKeys are the keys every Response object carries (docs/client-api-surface.md §2.2).
 var responseKeys = []string{"id", "object", "created_at", "status", "error", "incomplete_details", "instructions",
 	"model", "tools", "output", "parallel_tool_calls", "metadata", "tool_choice", "temperature", "top_p", "usage",
 	"store", "previous_response_id", "reasoning", "text", "truncation", "completed_at", "max_output_tokens", "background"}

@@ -308,7 +308,7 @@ func TestFailureSignals(t *testing.T) {
 		})
 	}
 
-	// Cloudflare challenge: the detector rule of spec §3.1.
+	// Cloudflare challenge: the detector rule of docs/genspark-upstream.md §3.1.
 	status, hdr, raw := s.ask(t, okCookie, simpleChat(t, "hi sim:cloudflare"))
 	page := strings.TrimSpace(string(raw))
 	cfShape := regexp.MustCompile(`^<!DOCTYPE html><html.*?><head>.*?</head><body.*?>.*?</body></html>$`)

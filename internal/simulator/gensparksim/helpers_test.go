@@ -99,7 +99,7 @@ type msg struct {
 	Content any    `json:"content"`
 }
 
-// chatBody builds a chat ask body as spec §1.3 describes it.
+// chatBody builds a chat ask body as docs/genspark-upstream.md §1.3 describes it.
 func chatBody(t *testing.T, query string, models []string, search bool, token *string, msgs ...msg) []byte {
 	t.Helper()
 	var ms []map[string]any
@@ -131,7 +131,7 @@ func simpleChat(t *testing.T, text string) []byte {
 	return chatBody(t, "type=COPILOT_MOA_CHAT", []string{"claude-sonnet-4-5"}, false, nil, msg{"user", text})
 }
 
-// genBody builds an image (§1.4) or video (§1.5) ask body.
+// genBody builds an image (docs/genspark-upstream.md §1.4) or video (§1.5) ask body.
 func genBody(t *testing.T, typ, prompt string, cfg map[string]any) []byte {
 	t.Helper()
 	extra := map[string]any{"model_configs": []any{cfg}, "imageModelMap": map[string]any{}}
@@ -161,7 +161,7 @@ type event struct {
 
 func (e event) str(k string) string { s, _ := e.m[k].(string); return s }
 
-// parseStream checks the framing of spec §2.1 — every event one line
+// parseStream checks the framing of docs/genspark-upstream.md §2.1 — every event one line
 // `data: <json>` followed by a blank line, no [DONE] — and decodes the events.
 // A truncated body (sim:drop) may end without the final blank line only when
 // partial is set.
