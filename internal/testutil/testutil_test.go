@@ -1,8 +1,13 @@
 package testutil_test
 
 import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"runtime"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sparkgw/spark/internal/testutil"
@@ -39,4 +44,40 @@ func TestSettleGoroutines(t *testing.T) {
 	close(release)
 	testutil.SettleGoroutines(t, before)
 	<-done
+}
+
+// TestPipeServerInABubble serves a handler that waits an hour: inside the
+// bubble the hour passes on the fake clock, exactly, and at once.
+func TestPipeServerInABubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testutil.NewPipeServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(time.Hour)
+			_, _ = io.WriteString(w, "late")
+		}), nil)
+		start := time.Now()
+		res, err := srv.Client.Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(b) != "late" {
+			t.Fatalf("body %q, %v", b, err)
+		}
+		if d := time.Since(start); d != time.Hour {
+			t.Errorf("answered after %v on the bubble's clock, want 1h", d)
+		}
+	})
+}
+
+// TestPipeListenerClose checks that Close ends Accept and refuses Dial.
+func TestPipeListenerClose(t *testing.T) {
+	ln := testutil.NewPipeListener()
+	_ = ln.Close()
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v", err)
+	}
+	if _, err := ln.Dial(t.Context(), "tcp", "pipe"); err == nil {
+		t.Error("Dial after Close succeeded")
+	}
 }
