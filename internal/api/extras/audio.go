@@ -128,6 +128,9 @@ func (h *Handler) audio(w http.ResponseWriter, r *http.Request, translate bool) 
 	}
 }
 
+// audioFieldsBytes is what an audio upload may carry besides the file.
+const audioFieldsBytes = 1 << 20
+
 // parseAudioForm reads the multipart body with the upload limit, without
 // spilling to disk.
 func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audioForm, error) {
@@ -136,7 +139,7 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 		return nil, invalid("", "The request must be multipart/form-data with a 'file' field.")
 	}
 	limit := h.opts.MaxUploadBytes
-	body := http.MaxBytesReader(w, r.Body, limit+1<<20) // the file plus the other fields
+	body := http.MaxBytesReader(w, r.Body, limit+audioFieldsBytes) // the file plus the other fields
 	mr := multipart.NewReader(body, params["boundary"])
 	form := &audioForm{}
 	haveFile := false

@@ -319,6 +319,13 @@ type editForm struct {
 	mask   bool
 }
 
+// editBodyLimit bounds an edit's multipart body: MaxFiles+1 files (so the
+// one too many is read and refused with a clear message) and 8 MiB of
+// other fields and multipart framing.
+func (h *Handler) editBodyLimit() int64 {
+	return int64(h.opts.MaxFiles+1)*h.opts.MaxFileBytes + 8<<20
+}
+
 // readEditForm streams the multipart body: image files (image, image[],
 // image[N]) are read up to MaxFileBytes each and at most MaxFiles of them;
 // text fields up to 256 KiB. The whole body is consumed even after a
@@ -328,7 +335,7 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return nil, invalid("", "/v1/images/edits expects a multipart/form-data body with the fields image (file), prompt, and optionally model, n, size, response_format.")
 	}
-	total := int64(h.opts.MaxFiles+1)*h.opts.MaxFileBytes + 8<<20
+	total := h.editBodyLimit()
 	r.Body = http.MaxBytesReader(w, r.Body, total)
 	mr, err := r.MultipartReader()
 	if err != nil {
