@@ -27,31 +27,30 @@ func (s *Server) bodyDeadline(n int64) time.Duration {
 // (the excess fails with *http.MaxBytesError, which the front-ends answer
 // with 413), and a read deadline of bodyDeadline for its declared length,
 // or for limit when the length is unknown (chunked). A body that misses
-// its deadline fails with a 408 *gw.Error. The deadline is lifted once the
-// body is read, so it never cuts the response (a stream) that follows.
+// its deadline fails with a 408 *gw.Error. The deadline does not cut the
+// response (a stream) that follows: net/http clears the connection's read
+// deadline when the body has been read to its end, before it waits for the
+// client's next request or hang-up; a body abandoned unread closes the
+// connection (statusRecorder.startResponse).
 func (s *Server) boundBody(w *statusRecorder, r *http.Request, limit int64) {
 	n := limit
 	if r.ContentLength > 0 && r.ContentLength < limit {
 		n = r.ContentLength
 	}
 	d := s.bodyDeadline(n)
-	rc := http.NewResponseController(w.ResponseWriter)
-	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
-		// Not a net/http connection (tests with a recorder): the size
-		// bound alone applies.
-		rc = nil
-	}
-	b := &deadlineBody{body: r.Body, rc: rc, within: d}
+	// An error means a writer without deadlines (a test's recorder): the
+	// size bound alone applies.
+	_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now().Add(d))
+	b := &deadlineBody{body: r.Body, within: d}
 	w.body = b
 	r.Body = http.MaxBytesReader(w, b, limit)
 }
 
-// deadlineBody is a request body read under a read deadline. It turns a
-// missed deadline into a 408 and lifts the deadline once the body is read
-// to its end or closed.
+// deadlineBody is a request body read under a read deadline: it turns a
+// missed deadline into a 408 and notes when the body has been read to its
+// end or closed.
 type deadlineBody struct {
 	body   io.ReadCloser
-	rc     *http.ResponseController // nil: no deadline was set
 	within time.Duration
 	done   bool // read to EOF or closed
 }
@@ -59,7 +58,7 @@ type deadlineBody struct {
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if err == io.EOF {
-		b.finish()
+		b.done = true
 	} else if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, &gw.Error{Code: gw.CodeRequestTimeout, Cause: err,
 			Message: "The request body did not arrive in time: it must be sent within " +
@@ -68,26 +67,12 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the body (the server reads what is left of a small one, for
-// keep-alive, still under the deadline) and lifts the deadline.
+// Close closes the body; the server reads what is left of a small one, for
+// keep-alive, still under the deadline.
 func (b *deadlineBody) Close() error {
 	err := b.body.Close()
-	b.finish()
-	return err
-}
-
-// finish marks the body read and clears the connection's read deadline, so
-// the server's wait for the client's next request or its hang-up (which
-// cancels the request's context) is not cut short while the handler still
-// answers.
-func (b *deadlineBody) finish() {
-	if b.done {
-		return
-	}
 	b.done = true
-	if b.rc != nil {
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
+	return err
 }
 
 // statusRecorder captures the status for the access log, forwards flushes

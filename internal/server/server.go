@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -248,6 +249,10 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 	if !ok {
 		return r, false
 	}
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+		s.redirect(w, r, clean, http.StatusTemporaryRedirect)
+		return r, false
+	}
 	_, pattern := s.mux.Handler(r)
 	e := s.table[pattern]
 	if e == nil {
@@ -280,17 +285,13 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 	return r, true
 }
 
-// noRoute answers a request no route matches: a redirect to the canonical
-// path when the mux offers one (pattern is then that path), else 405 with
-// Allow when the path exists under other methods, else 404; the errors in
-// the caller's dialect.
+// noRoute answers a request no route matches: a redirect to the path with
+// a trailing slash when the mux offers one (pattern is then that path),
+// else 405 with Allow when the path exists under other methods, else 404;
+// the errors in the caller's dialect.
 func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 	if pattern != "" && strings.HasPrefix(pattern, "/") {
-		loc := s.opts.Prefix + pattern
-		if r.URL.RawQuery != "" {
-			loc += "?" + r.URL.RawQuery
-		}
-		http.Redirect(w, r, loc, http.StatusMovedPermanently)
+		s.redirect(w, r, pattern, http.StatusMovedPermanently)
 		return
 	}
 	allowed, d := s.allowedMethods(r)
@@ -303,6 +304,37 @@ func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 	}
 	s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
 		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1."})
+}
+
+// redirect sends the client to path (without the route prefix) under the
+// route prefix, with the request's query, as http.ServeMux does for
+// unclean paths (307) and a missing trailing slash (301).
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string, code int) {
+	loc := s.opts.Prefix + path
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, loc, code)
+}
+
+// cleanPath is http.ServeMux's canonical form of p: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			np = p
+		} else {
+			np += "/"
+		}
+	}
+	return np
 }
 
 // allowedMethods lists the methods some route answers at r's path, and
