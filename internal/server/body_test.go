@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/route"
@@ -157,6 +158,23 @@ func TestSlowBodyEndsWith408(t *testing.T) {
 	if calls.Load() != 2 {
 		t.Fatalf("handler ran %d times", calls.Load())
 	}
+}
+
+// TestSlowMultipartBodyEndsWith408: the same through a real front-end's
+// multipart reader (audio transcriptions).
+func TestSlowMultipartBodyEndsWith408(t *testing.T) {
+	s := server.New(server.Options{WriteError: writeDialect, BodyReadBase: 50 * time.Millisecond, BodyMinRate: 1 << 40})
+	mustHandle(s, extras.New(extras.Options{}).Routes()...)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	conn, br := dial(t, srv.Listener.Addr().String())
+	send(t, conn, "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"+
+		"Content-Length: 5000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\n\r\nID3")
+	resp, body := readAnswer(t, br, "POST")
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, `"code":"request_timeout"`) || !resp.Close {
+		t.Fatalf("status %d close=%v: %s", resp.StatusCode, resp.Close, body)
+	}
+	wantClosed(t, br)
 }
 
 // TestBodyReadKeepsTheConnection: a body that arrives is served and the

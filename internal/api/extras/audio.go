@@ -204,8 +204,17 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 	return form, nil
 }
 
+// formError words a failure to read the multipart body: 413 over the
+// limit, the reader's own *gw.Error (the server's 408 for a body that did
+// not arrive in time), else 400.
 func (h *Handler) formError(err error) error {
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		readErr  *gw.Error
+	)
+	if errors.As(err, &readErr) {
+		return readErr
+	}
 	if errors.As(err, &tooLarge) {
 		return &gw.Error{Code: gw.CodeTooLarge, Param: "file", Cause: err,
 			Message: fmt.Sprintf("The request is too large: the audio file limit is %d MB.", h.opts.MaxUploadBytes/(1<<20))}

@@ -408,8 +408,17 @@ func fileLabel(name string, index int) string {
 	return "#" + strconv.Itoa(index)
 }
 
+// bodyError words a failure to read the multipart body: 413 over limit,
+// the reader's own *gw.Error (the server's 408 for a body that did not
+// arrive in time), else 400.
 func bodyError(err error, limit int64) error {
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		readErr  *gw.Error
+	)
+	if errors.As(err, &readErr) {
+		return readErr
+	}
 	if errors.As(err, &tooLarge) {
 		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
 			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", limit)}
