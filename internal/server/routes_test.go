@@ -172,6 +172,7 @@ func TestUnknownRouteIsJSON404InTheCallersDialect(t *testing.T) {
 		{"outside prefix", "GET", "/v1/models/a", nil, "openai", "invalid_request_error"},
 		{"outside prefix anthropic", "GET", "/v1/models/a", map[string]string{"X-Api-Key": "k"}, "anthropic", "not_found_error"},
 		{"bare v1", "GET", "/hf/v1", nil, "openai", "invalid_request_error"},
+		{"long path", "GET", "/hf/v1/" + strings.Repeat("x", 100000), nil, "openai", "invalid_request_error"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,8 +184,8 @@ func TestUnknownRouteIsJSON404InTheCallersDialect(t *testing.T) {
 			if d != tc.dialect || typ != tc.typ {
 				t.Fatalf("%s %s, want %s %s: %s", d, typ, tc.dialect, tc.typ, w.Body.String())
 			}
-			if !strings.Contains(msg, "Invalid URL") {
-				t.Errorf("message %q does not say the URL is invalid", msg)
+			if !strings.Contains(msg, "Invalid URL") || len(msg) > 600 {
+				t.Errorf("message %q does not say the URL is invalid in a few words", msg)
 			}
 		})
 	}
@@ -392,6 +393,11 @@ func TestCanonicalRedirectKeepsThePrefix(t *testing.T) {
 		if w.Code != http.StatusTemporaryRedirect || w.Header().Get("Location") != "/hf/v1/models/a?x=1" {
 			t.Fatalf("%s: %d Location %q", p, w.Code, w.Header().Get("Location"))
 		}
+	}
+	// %2F is not a separator: an id with an encoded double slash is served
+	// as sent, not cleaned.
+	if w := request(t, s, "GET", "/hf/v1/models/a%2F%2Fb", nil); w.Code != 200 || w.Body.String() != "models|" {
+		t.Fatalf("encoded slashes: %d %q", w.Code, w.Body.String())
 	}
 }
 

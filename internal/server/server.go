@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -249,8 +250,8 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 	if !ok {
 		return r, false
 	}
-	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
-		s.redirect(w, r, clean, http.StatusTemporaryRedirect)
+	if esc := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(esc) != esc {
+		s.redirect(w, r, cleanPath(esc), http.StatusTemporaryRedirect)
 		return r, false
 	}
 	_, pattern := s.mux.Handler(r)
@@ -295,7 +296,7 @@ func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 		return
 	}
 	allowed, d := s.allowedMethods(r)
-	where := r.Method + " " + s.opts.Prefix + r.URL.Path
+	where := clip(r.Method, 16) + " " + s.opts.Prefix + clip(r.URL.Path, 256)
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		s.refuse(w, r, d, &gw.Error{Code: gw.CodeMethodNotAllowed,
@@ -306,15 +307,27 @@ func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1."})
 }
 
-// redirect sends the client to path (without the route prefix) under the
-// route prefix, with the request's query, as http.ServeMux does for
-// unclean paths (307) and a missing trailing slash (301).
+// redirect sends the client to path (escaped, without the route prefix)
+// under the route prefix, with the request's query, as http.ServeMux does
+// for unclean paths (307) and a missing trailing slash (301).
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string, code int) {
 	loc := s.opts.Prefix + path
 	if r.URL.RawQuery != "" {
 		loc += "?" + r.URL.RawQuery
 	}
 	http.Redirect(w, r, loc, code)
+}
+
+// clip bounds a client-sent string echoed in an error message to n bytes
+// (cut on a rune boundary, marked with "...").
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // cleanPath is http.ServeMux's canonical form of p: path.Clean, keeping a
@@ -527,7 +540,7 @@ func (s *Server) rewrite(w http.ResponseWriter, r *http.Request) (*http.Request,
 	p, ok := s.normalise(r.URL.Path)
 	if !ok {
 		s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
-			Message: "Invalid URL (" + r.Method + " " + r.URL.Path + "): routes are under " + s.opts.Prefix + "/v1."})
+			Message: "Invalid URL (" + clip(r.Method, 16) + " " + clip(r.URL.Path, 256) + "): routes are under " + s.opts.Prefix + "/v1."})
 		return r, false
 	}
 	if p == r.URL.Path {
