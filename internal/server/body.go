@@ -18,9 +18,10 @@ func bodyPending(r *http.Request) bool {
 }
 
 // bodyDeadline is how long a body of at most n bytes may take to arrive:
-// the base plus n at the minimum rate.
+// the base plus n at the minimum rate, at most the maximum.
 func (s *Server) bodyDeadline(n int64) time.Duration {
-	return s.opts.BodyReadBase + time.Duration(float64(n)/float64(s.opts.BodyMinRate)*float64(time.Second))
+	d := s.opts.BodyReadBase + time.Duration(float64(n)/float64(s.opts.BodyMinRate)*float64(time.Second))
+	return min(d, s.opts.BodyReadMax)
 }
 
 // boundBody bounds r's body for an admitted request: at most limit bytes

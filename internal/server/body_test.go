@@ -139,7 +139,16 @@ func TestRefusedRequestAnswersWithoutReadingTheBody(t *testing.T) {
 // arriving gets a JSON 408 once its read deadline (base + size / rate,
 // here injected short) passes, and the connection closes.
 func TestSlowBodyEndsWith408(t *testing.T) {
-	addr, calls := bodyServer(t, server.Options{BodyReadBase: 50 * time.Millisecond, BodyMinRate: 1 << 40})
+	t.Run("base", func(t *testing.T) {
+		slowBody(t, server.Options{BodyReadBase: 50 * time.Millisecond, BodyMinRate: 1 << 40})
+	})
+	t.Run("cap", func(t *testing.T) {
+		slowBody(t, server.Options{BodyReadMax: 50 * time.Millisecond})
+	})
+}
+
+func slowBody(t *testing.T, opts server.Options) {
+	addr, calls := bodyServer(t, opts)
 	for _, head := range []string{
 		"POST /v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-1\r\nContent-Length: 1000\r\n\r\n",
 		"POST /v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n",

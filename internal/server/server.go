@@ -53,11 +53,14 @@ type ErrorWriter func(w http.ResponseWriter, d route.Dialect, err error)
 
 // Body read deadline defaults: a request body must arrive within
 // DefaultBodyReadBase plus its size at DefaultBodyMinRate (its declared
-// Content-Length when smaller than its route's bound, else the bound). A
-// 32 MiB chat body may take 4 min 26 s, a 1 KiB one 10 s.
+// Content-Length when smaller than its route's bound, else the bound), and
+// never later than DefaultBodyReadMax (the whole-request read timeout spark
+// had before). A 1 KiB chat body gets 10 s, a 32 MiB one 4 min 26 s, a
+// large image edit 5 min.
 const (
 	DefaultBodyReadBase = 10 * time.Second
 	DefaultBodyMinRate  = 128 << 10 // bytes per second: 1 Mbit/s
+	DefaultBodyReadMax  = 5 * time.Minute
 )
 
 // Options configure the server.
@@ -78,10 +81,11 @@ type Options struct {
 	TrustProxy bool   // take the client IP and scheme from X-Forwarded-* headers
 	PublicURL  string // external base URL for links spark mints (PUBLIC_URL)
 	Debug      bool
-	// BodyReadBase and BodyMinRate set request bodies' read deadline (see
-	// DefaultBodyReadBase); zero takes the default.
+	// BodyReadBase, BodyMinRate and BodyReadMax set request bodies' read
+	// deadline (see DefaultBodyReadBase); zero takes the default.
 	BodyReadBase time.Duration
 	BodyMinRate  int64
+	BodyReadMax  time.Duration
 }
 
 // policy is what the server applies to the routes of one class.
@@ -130,6 +134,9 @@ func New(opts Options) *Server {
 	}
 	if opts.BodyMinRate <= 0 {
 		opts.BodyMinRate = DefaultBodyMinRate
+	}
+	if opts.BodyReadMax <= 0 {
+		opts.BodyReadMax = DefaultBodyReadMax
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}}
 	err := s.Handle(
