@@ -422,3 +422,27 @@ func TestDeclaredBodyOverTheBoundIs413(t *testing.T) {
 		t.Fatalf("within the bound: %d, handler called %v", w.Code, called)
 	}
 }
+
+// TestDefaultErrorWriterIsJSON: a server given no ErrorWriter still
+// answers JSON envelopes in the caller's dialect.
+func TestDefaultErrorWriterIsJSON(t *testing.T) {
+	s := server.New(server.Options{Keys: keys{}})
+	mustHandle(s, route.Route{Pattern: "POST /v1/messages", Class: route.ClientKey, Dialect: route.Anthropic, Handler: echo("m")})
+	tests := []struct {
+		method, path string
+		hdr          map[string]string
+		status       int
+		dialect, typ string
+	}{
+		{"GET", "/v1/nope", nil, 404, "openai", "not_found"},
+		{"GET", "/v1/nope", map[string]string{"Anthropic-Version": "2023-06-01"}, 404, "anthropic", "not_found_error"},
+		{"POST", "/v1/messages", nil, 401, "anthropic", "authentication_error"},
+		{"GET", "/v1/messages", nil, 405, "anthropic", "invalid_request_error"},
+	}
+	for _, tc := range tests {
+		w := request(t, s, tc.method, tc.path, tc.hdr)
+		if d, typ, _ := envelope(t, w); w.Code != tc.status || d != tc.dialect || typ != tc.typ {
+			t.Errorf("%s %s: %d %s %s", tc.method, tc.path, w.Code, d, typ)
+		}
+	}
+}

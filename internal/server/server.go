@@ -412,8 +412,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, d route.Dial
 }
 
 // writeMinimalError is the error renderer of a server without
-// Options.WriteError: the OpenAI or Anthropic envelope with the status of
-// the error's code.
+// Options.WriteError (the app passes the front-ends' full renderers): the
+// OpenAI or Anthropic envelope with the status of the error's code.
 func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 	e := gw.AsError(err)
 	status := gw.HTTPStatus(e.Code)
@@ -422,7 +422,18 @@ func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 	}
 	var body any
 	if d == route.Anthropic {
-		body = map[string]any{"type": "error", "error": map[string]string{"type": "error", "message": e.Message}}
+		typ := "invalid_request_error"
+		switch {
+		case status == http.StatusUnauthorized:
+			typ = "authentication_error"
+		case status == http.StatusNotFound:
+			typ = "not_found_error"
+		case status == http.StatusTooManyRequests:
+			typ = "rate_limit_error"
+		case status >= 500:
+			typ = "api_error"
+		}
+		body = map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": e.Message}}
 	} else {
 		body = map[string]any{"error": map[string]any{"message": e.Message, "type": string(e.Code), "param": nil, "code": nil}}
 	}
