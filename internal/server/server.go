@@ -635,7 +635,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, d route.Dialect, 
 }
 
 // clientKey extracts the client key: an Authorization header with the
-// Bearer scheme in any case (RFC 9110 §11.1), x-api-key (Anthropic) or
+// Bearer scheme in any case (RFC 9110, section 11.1), x-api-key (Anthropic) or
 // api-key (Azure style); with google also x-goog-api-key and the ?key=
 // query parameter (the Gemini API).
 func clientKey(r *http.Request, google bool) string {
