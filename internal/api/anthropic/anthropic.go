@@ -12,7 +12,6 @@ package anthropic
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -122,11 +121,8 @@ func ensureRequestID(w http.ResponseWriter, r *http.Request) string {
 	}
 	id := reqctx.RequestID(r.Context())
 	if id == "" {
-		id = newRequestID()
+		id = wire.NewAnthropicRequestID()
 	}
 	w.Header().Set("Request-Id", id)
 	return id
 }
-
-// newRequestID returns a fresh request id.
-func newRequestID() string { return "req_" + rand.Text() }

@@ -300,7 +300,7 @@ func (s *streamer) fail(err error) {
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.String("code", string(e.Code)),
 		slog.Any("error", err))
-	env := errorEnvelope{Type: "error", Error: wireError(e), RequestID: s.w.Header().Get("Request-Id")}
+	env := wire.AnthropicErrorEnvelope{Type: "error", Error: wire.AnthropicError(e), RequestID: s.w.Header().Get("Request-Id")}
 	_ = s.fw.write("error", env)
 }
 

@@ -104,16 +104,6 @@ type params struct {
 	thinking bool
 }
 
-// invalid returns a 400 invalid_request_error whose message names param the
-// way the Anthropic API does ("messages.0.content: ...").
-func invalid(param, format string, args ...any) *gw.Error {
-	msg := fmt.Sprintf(format, args...)
-	if param != "" {
-		msg = param + ": " + msg
-	}
-	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: msg}
-}
-
 // bodyErrors words the errors of a JSON request body the way the Anthropic
 // API does.
 var bodyErrors = wire.BodyErrors{
@@ -152,31 +142,31 @@ func parseRequest(mr *messagesRequest, count bool) (*params, error) {
 	p := &params{stream: mr.Stream && !count}
 	req := &p.req
 	if strings.TrimSpace(mr.Model) == "" {
-		return nil, invalid("model", "Field required")
+		return nil, wire.InvalidField("model", "Field required")
 	}
 	req.Model = mr.Model
 	p.model = mr.Model
 	if !count {
 		if mr.MaxTokens == nil {
-			return nil, invalid("max_tokens", "Field required")
+			return nil, wire.InvalidField("max_tokens", "Field required")
 		}
 		if *mr.MaxTokens < 1 {
-			return nil, invalid("max_tokens", "Input should be greater than or equal to 1")
+			return nil, wire.InvalidField("max_tokens", "Input should be greater than or equal to 1")
 		}
 		req.MaxTokens = *mr.MaxTokens
 	}
 	if mr.Messages == nil {
-		return nil, invalid("messages", "Field required")
+		return nil, wire.InvalidField("messages", "Field required")
 	}
 	if len(mr.Messages) == 0 && !count {
-		return nil, invalid("messages", "at least one message is required")
+		return nil, wire.InvalidField("messages", "at least one message is required")
 	}
 	if !count {
 		if mr.OutputConfig != nil && !wire.IsNull(mr.OutputConfig.Format) {
-			return nil, invalid("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
+			return nil, wire.InvalidField("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
 		}
 		if !wire.IsNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
-			return nil, invalid("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
+			return nil, wire.InvalidField("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
 		}
 	}
 
@@ -245,17 +235,17 @@ func (c *converter) system(raw json.RawMessage) ([]llm.Part, error) {
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
 	if raw[0] != '[' {
-		return nil, invalid("system", "Input should be a valid string or a list of text blocks")
+		return nil, wire.InvalidField("system", "Input should be a valid string or a list of text blocks")
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, invalid("system", "Input should be a list of text blocks (%s)", typeErrorDetail(err))
+		return nil, wire.InvalidField("system", "Input should be a list of text blocks (%s)", typeErrorDetail(err))
 	}
 	var parts []llm.Part
 	for i := range blocks {
 		b := &blocks[i]
 		if b.Type != "text" {
-			return nil, invalid("system."+strconv.Itoa(i)+".type", "Input should be 'text' (system prompts hold text blocks only), got '%s'", b.Type)
+			return nil, wire.InvalidField("system."+strconv.Itoa(i)+".type", "Input should be 'text' (system prompts hold text blocks only), got '%s'", b.Type)
 		}
 		if b.Text != "" {
 			parts = append(parts, llm.Part{Type: llm.PartText, Text: b.Text})
@@ -277,18 +267,18 @@ func (c *converter) message(m *wireMessage, param string) error {
 	case "system":
 		role = llm.RoleSystem
 	case "":
-		return invalid(param+".role", "Field required")
+		return wire.InvalidField(param+".role", "Field required")
 	default:
-		return invalid(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
+		return wire.InvalidField(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
 	}
 	if wire.IsNull(m.Content) {
-		return invalid(param+".content", "Field required")
+		return wire.InvalidField(param+".content", "Field required")
 	}
 	cparam := param + ".content"
 	if m.Content[0] == '"' {
 		var s string
 		if err := json.Unmarshal(m.Content, &s); err != nil {
-			return invalid(cparam, "Input should be a valid string or a list of content blocks")
+			return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 		}
 		if s != "" {
 			c.out = append(c.out, llm.TextMessage(role, s))
@@ -296,11 +286,11 @@ func (c *converter) message(m *wireMessage, param string) error {
 		return nil
 	}
 	if m.Content[0] != '[' {
-		return invalid(cparam, "Input should be a valid string or a list of content blocks")
+		return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(m.Content, &blocks); err != nil {
-		return invalid(cparam, "Input should be a list of content blocks (%s)", typeErrorDetail(err))
+		return wire.InvalidField(cparam, "Input should be a list of content blocks (%s)", typeErrorDetail(err))
 	}
 	switch role {
 	case llm.RoleAssistant:
@@ -309,7 +299,7 @@ func (c *converter) message(m *wireMessage, param string) error {
 		parts := make([]llm.Part, 0, len(blocks))
 		for i := range blocks {
 			if blocks[i].Type != "text" {
-				return invalid(cparam+"."+strconv.Itoa(i)+".type", "Input should be 'text' in a system message, got '%s'", blocks[i].Type)
+				return wire.InvalidField(cparam+"."+strconv.Itoa(i)+".type", "Input should be 'text' in a system message, got '%s'", blocks[i].Type)
 			}
 			if blocks[i].Text != "" {
 				parts = append(parts, llm.Part{Type: llm.PartText, Text: blocks[i].Text})
@@ -340,10 +330,10 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 			}
 		case "tool_use":
 			if b.ID == "" {
-				return invalid(bparam+".id", "Field required")
+				return wire.InvalidField(bparam+".id", "Field required")
 			}
 			if b.Name == "" {
-				return invalid(bparam+".name", "Field required")
+				return wire.InvalidField(bparam+".name", "Field required")
 			}
 			args, err := inputText(b.Input, bparam+".input")
 			if err != nil {
@@ -362,7 +352,7 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 			}
 			msg.Parts = append(msg.Parts, parts...)
 		case "":
-			return invalid(bparam+".type", "Field required")
+			return wire.InvalidField(bparam+".type", "Field required")
 		default:
 			// thinking, redacted_thinking, server tool records, and
 			// unknown server-produced blocks.
@@ -425,9 +415,9 @@ func (c *converter) user(blocks []wireBlock, param string) error {
 		case "thinking", "redacted_thinking":
 			// Not valid in user turns; never sent upstream anyway.
 		case "":
-			return invalid(bparam+".type", "Field required")
+			return wire.InvalidField(bparam+".type", "Field required")
 		default:
-			return invalid(bparam+".type", "content blocks of type '%s' are not supported by this gateway in user messages (supported: text, image, document, search_result, tool_result)", b.Type)
+			return wire.InvalidField(bparam+".type", "content blocks of type '%s' are not supported by this gateway in user messages (supported: text, image, document, search_result, tool_result)", b.Type)
 		}
 	}
 	cur = append(cur, deferred...)
@@ -468,9 +458,9 @@ func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 	case "file":
 		return nil, fileIDError(param)
 	case "":
-		return nil, invalid(param+".type", "Field required")
+		return nil, wire.InvalidField(param+".type", "Field required")
 	default:
-		return nil, invalid(param+".type", "Input should be 'base64', 'url' or 'file', got '%s'", src.Type)
+		return nil, wire.InvalidField(param+".type", "Input should be 'base64', 'url' or 'file', got '%s'", src.Type)
 	}
 }
 
@@ -522,9 +512,9 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 	case "file":
 		return nil, fileIDError(sparam)
 	case "":
-		return nil, invalid(sparam+".type", "Field required")
+		return nil, wire.InvalidField(sparam+".type", "Field required")
 	default:
-		return nil, invalid(sparam+".type", "Input should be 'base64', 'text', 'content', 'url' or 'file', got '%s'", src.Type)
+		return nil, wire.InvalidField(sparam+".type", "Input should be 'base64', 'text', 'content', 'url' or 'file', got '%s'", src.Type)
 	}
 }
 
@@ -532,18 +522,18 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 // string or text and image blocks.
 func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part, error) {
 	if wire.IsNull(raw) {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+			return nil, wire.InvalidField(param, "Input should be a valid string or a list of content blocks")
 		}
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+		return nil, wire.InvalidField(param, "Input should be a valid string or a list of content blocks")
 	}
 	var parts []llm.Part
 	for i := range blocks {
@@ -561,7 +551,7 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 			}
 			parts = append(parts, llm.Part{Type: llm.PartImage, Media: m})
 		default:
-			return nil, invalid(bparam+".type", "Input should be 'text' or 'image', got '%s'", b.Type)
+			return nil, wire.InvalidField(bparam+".type", "Input should be 'text' or 'image', got '%s'", b.Type)
 		}
 	}
 	return parts, nil
@@ -572,7 +562,7 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 // after the results, with a note in the text.
 func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []llm.Part, error) {
 	if b.ToolUseID == "" {
-		return nil, nil, invalid(param+".tool_use_id", "Field required")
+		return nil, nil, wire.InvalidField(param+".tool_use_id", "Field required")
 	}
 	tr := &llm.ToolResult{CallID: b.ToolUseID, Name: c.names[b.ToolUseID], IsError: b.IsError}
 	raw := b.Content
@@ -582,13 +572,13 @@ func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []l
 	cparam := param + ".content"
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &tr.Content); err != nil {
-			return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+			return nil, nil, wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 		}
 		return tr, nil, nil
 	}
 	var blocks []wireBlock
 	if raw[0] != '[' || json.Unmarshal(raw, &blocks) != nil {
-		return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+		return nil, nil, wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 	}
 	var (
 		texts []string
@@ -666,7 +656,7 @@ func searchResultText(b *wireBlock, param string) (string, error) {
 	var blocks []wireBlock
 	if !wire.IsNull(b.Content) {
 		if err := json.Unmarshal(b.Content, &blocks); err != nil {
-			return "", invalid(param+".content", "Input should be a list of text blocks")
+			return "", wire.InvalidField(param+".content", "Input should be a list of text blocks")
 		}
 	}
 	for i, ib := range blocks {
@@ -715,11 +705,11 @@ func fileName(title, mimeType string) string {
 // decodeSource decodes the source object of an image or document block.
 func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
 	if wire.IsNull(raw) {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	var src wireSource
 	if raw[0] != '{' || json.Unmarshal(raw, &src) != nil {
-		return nil, invalid(param, "Input should be a valid object")
+		return nil, wire.InvalidField(param, "Input should be a valid object")
 	}
 	return &src, nil
 }
@@ -727,7 +717,7 @@ func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
 // base64Media decodes a base64 source (a data URL is accepted too).
 func base64Media(src *wireSource, param string) (*llm.Media, error) {
 	if src.Data == "" {
-		return nil, invalid(param+".data", "Field required")
+		return nil, wire.InvalidField(param+".data", "Field required")
 	}
 	if wire.HasPrefixFold(src.Data, "data:") {
 		m, err := parseDataURL(src.Data, param+".data")
@@ -741,7 +731,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 	}
 	b, ok := wire.DecodeBase64(src.Data)
 	if !ok {
-		return nil, invalid(param+".data", "invalid base64 data")
+		return nil, wire.InvalidField(param+".data", "invalid base64 data")
 	}
 	return &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(src.MediaType)), Data: b}, nil
 }
@@ -750,7 +740,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 // URL.
 func urlMedia(u, param string) (*llm.Media, error) {
 	if u == "" {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	if wire.HasPrefixFold(u, "data:") {
 		return parseDataURL(u, param)
@@ -758,12 +748,12 @@ func urlMedia(u, param string) (*llm.Media, error) {
 	if wire.IsHTTPURL(u) {
 		return &llm.Media{URL: u}, nil
 	}
-	return nil, invalid(param, "invalid URL: expected an http(s) URL")
+	return nil, wire.InvalidField(param, "invalid URL: expected an http(s) URL")
 }
 
 // fileIDError refuses Files API references.
 func fileIDError(param string) *gw.Error {
-	return invalid(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
+	return wire.InvalidField(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
 }
 
 // parseDataURL decodes a data URL (see wire.ParseDataURL; the media type
@@ -773,11 +763,11 @@ func parseDataURL(u, param string) (*llm.Media, error) {
 	m, err := wire.ParseDataURL(u)
 	switch {
 	case errors.Is(err, wire.ErrDataURLComma):
-		return nil, invalid(param, "invalid data URL: missing ','")
+		return nil, wire.InvalidField(param, "invalid data URL: missing ','")
 	case errors.Is(err, wire.ErrBase64):
-		return nil, invalid(param, "invalid base64 data")
+		return nil, wire.InvalidField(param, "invalid base64 data")
 	case err != nil:
-		return nil, invalid(param, "invalid data URL")
+		return nil, wire.InvalidField(param, "invalid data URL")
 	}
 	return m, nil
 }
@@ -800,7 +790,7 @@ func inputText(raw json.RawMessage, param string) (string, error) {
 	}
 	var buf bytes.Buffer
 	if raw[0] != '{' || json.Compact(&buf, raw) != nil {
-		return "", invalid(param, "Input should be a valid object")
+		return "", wire.InvalidField(param, "Input should be a valid object")
 	}
 	return buf.String(), nil
 }
@@ -826,13 +816,13 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 			continue
 		}
 		if t.Name == "" {
-			return invalid(param+".name", "Field required")
+			return wire.InvalidField(param+".name", "Field required")
 		}
 		if wire.IsNull(t.InputSchema) {
-			return invalid(param+".input_schema", "Field required")
+			return wire.InvalidField(param+".input_schema", "Field required")
 		}
 		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
-			return invalid(param+".input_schema", "Input should be a valid object")
+			return wire.InvalidField(param+".input_schema", "Input should be a valid object")
 		}
 		named := mr.ToolChoice != nil && mr.ToolChoice.Type == "tool" && mr.ToolChoice.Name == t.Name
 		if t.DeferLoading && !refs[t.Name] && !named {
@@ -841,7 +831,7 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
 	}
 	if len(builtin) > 0 {
-		return invalid("tools", "this gateway runs only custom tools (name, description, input_schema); these Anthropic server or built-in tools cannot run here: %s", strings.Join(builtin, ", "))
+		return wire.InvalidField("tools", "this gateway runs only custom tools (name, description, input_schema); these Anthropic server or built-in tools cannot run here: %s", strings.Join(builtin, ", "))
 	}
 
 	req.ParallelToolCalls = true
@@ -859,13 +849,13 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		return nil
 	case "any":
 		if len(req.Tools) == 0 {
-			return invalid("tool_choice", "tool_choice 'any' requires at least one tool in 'tools'")
+			return wire.InvalidField("tool_choice", "tool_choice 'any' requires at least one tool in 'tools'")
 		}
 		req.ToolChoice.Mode = llm.ToolChoiceRequired
 		return nil
 	case "tool":
 		if tc.Name == "" {
-			return invalid("tool_choice.name", "Field required")
+			return wire.InvalidField("tool_choice.name", "Field required")
 		}
 		for _, t := range req.Tools {
 			if t.Name == tc.Name {
@@ -873,9 +863,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 				return nil
 			}
 		}
-		return invalid("tool_choice.name", "no tool named '%s' was declared in 'tools'", tc.Name)
+		return wire.InvalidField("tool_choice.name", "no tool named '%s' was declared in 'tools'", tc.Name)
 	default:
-		return invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
+		return wire.InvalidField("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
 	}
 }
 

@@ -79,24 +79,14 @@ func WriteError(w http.ResponseWriter, err error) {
 	writeJSON(w, gw.HTTPStatus(e.Code), errorEnvelope{Error: openAIError(e)})
 }
 
-// anthropicErrorEnvelope is the Anthropic error response.
-type anthropicErrorEnvelope struct {
-	Type  string             `json:"type"`
-	Error anthropicErrorBody `json:"error"`
-}
-
-type anthropicErrorBody struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-// writeAnthropicError renders err in the Anthropic envelope, for /v1/models
+// writeAnthropicError renders err in the Anthropic envelope (without a
+// request id, which only the Anthropic routes carry), for /v1/models
 // requests made by Anthropic clients (Claude Code model discovery).
 func writeAnthropicError(w http.ResponseWriter, err error) {
 	e := gw.AsError(err)
 	wire.SetRetryHeaders(w.Header(), e)
-	writeJSON(w, gw.HTTPStatus(e.Code), anthropicErrorEnvelope{Type: "error",
-		Error: anthropicErrorBody{Type: wire.AnthropicErrorType(e.Code), Message: e.Message}})
+	wire.WriteJSON(w, gw.HTTPStatus(e.Code), wire.AnthropicErrorEnvelope{Type: "error", Error: wire.AnthropicError(e)},
+		`{"type":"error","error":{"type":"api_error","message":"internal error"}}`)
 }
 
 // writeJSON writes v as a JSON response with the given status.

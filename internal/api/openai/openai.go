@@ -91,7 +91,7 @@ func (h *Handler) handle(fn wire.HandlerFunc, render func(http.ResponseWriter, e
 	openAI := wire.Handle(h.log, "openai", fn, WriteError)
 	anthropic := wire.Handle(h.log, "openai", fn, writeAnthropicError)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if anthropicClient(r) {
+		if wire.IsAnthropicClient(r) {
 			anthropic.ServeHTTP(w, r)
 			return
 		}

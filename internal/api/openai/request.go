@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
@@ -115,13 +114,6 @@ type chatParams struct {
 	includeUsage bool
 }
 
-// invalid returns a 400 invalid_request error about param.
-func invalid(param, format string, args ...any) *gw.Error {
-	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
-	e.Param = param
-	return e
-}
-
 // parseChatRequest validates cr and converts it to neutral form.
 func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
@@ -130,17 +122,17 @@ func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 		p.includeUsage = cr.StreamOptions.IncludeUsage
 	}
 	if strings.TrimSpace(cr.Model) == "" {
-		return nil, invalid("model", "you must provide a model parameter")
+		return nil, wire.Invalid("model", "you must provide a model parameter")
 	}
 	req.Model = cr.Model
 	if cr.Messages == nil {
-		return nil, invalid("messages", "Missing required parameter: 'messages'.")
+		return nil, wire.Invalid("messages", "Missing required parameter: 'messages'.")
 	}
 	if len(cr.Messages) == 0 {
-		return nil, invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+		return nil, wire.Invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
 	}
 	if cr.N != nil && *cr.N != 1 {
-		return nil, invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
+		return nil, wire.Invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
 	}
 	if err := parseResponseFormat(cr.ResponseFormat); err != nil {
 		return nil, err
@@ -198,15 +190,15 @@ func parseResponseFormat(raw json.RawMessage) error {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(raw, &rf); err != nil {
-		return invalid("response_format", "Invalid type for 'response_format': expected an object.")
+		return wire.Invalid("response_format", "Invalid type for 'response_format': expected an object.")
 	}
 	switch rf.Type {
 	case "", "text", "json_object":
 		return nil
 	case "json_schema":
-		return invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
+		return wire.Invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
 	default:
-		return invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
+		return wire.Invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
 	}
 }
 
@@ -224,7 +216,7 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
+		return nil, wire.Invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
 	}
 	out := many[:0]
 	for _, s := range many {
@@ -267,10 +259,10 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				tc := &m.ToolCalls[j]
 				tparam := param + ".tool_calls[" + strconv.Itoa(j) + "]"
 				if tc.Type != "" && tc.Type != "function" {
-					return nil, invalid(tparam+".type", "Invalid value for '%s.type': '%s'. Only function tool calls are supported.", tparam, tc.Type)
+					return nil, wire.Invalid(tparam+".type", "Invalid value for '%s.type': '%s'. Only function tool calls are supported.", tparam, tc.Type)
 				}
 				if tc.Function.Name == "" {
-					return nil, invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
+					return nil, wire.Invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
 				}
 				args, aerr := wire.ArgumentsText(tc.Function.Arguments, tparam+".function.arguments")
 				if aerr != nil {
@@ -296,13 +288,13 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			callID := m.ToolCallID
 			if m.Role == "function" {
 				if m.Name == "" {
-					return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+					return nil, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 				}
 				if callID == "" {
 					callID = legacyIDs[m.Name]
 				}
 			} else if callID == "" {
-				return nil, invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+				return nil, wire.Invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
 			}
 			text, terr := toolResultText(m.Content, param+".content")
 			if terr != nil {
@@ -311,9 +303,9 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			msg = llm.Message{Role: llm.RoleTool, Parts: []llm.Part{{Type: llm.PartToolResult,
 				ToolResult: &llm.ToolResult{CallID: callID, Name: m.Name, Content: text}}}}
 		case "":
-			return nil, invalid(param+".role", "Missing required parameter: '%s.role'.", param)
+			return nil, wire.Invalid(param+".role", "Missing required parameter: '%s.role'.", param)
 		default:
-			return nil, invalid(param+".role", "Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role)
+			return nil, wire.Invalid(param+".role", "Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role)
 		}
 		if err != nil {
 			return nil, err
@@ -334,7 +326,7 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+			return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 		}
 		if s == "" {
 			return nil, nil
@@ -342,11 +334,11 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	case '[':
 	default:
-		return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+		return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 	}
 	var parts []contentPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return nil, invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed part"))
+		return nil, wire.Invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed part"))
 	}
 	out := make([]llm.Part, 0, len(parts))
 	for j := range parts {
@@ -364,10 +356,10 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 			}
 			continue
 		case "":
-			return nil, invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
+			return nil, wire.Invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
 		}
 		if !media {
-			return nil, invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
+			return nil, wire.Invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
 		}
 		part, err := parseMediaPart(cp, pparam)
 		if err != nil {
@@ -394,7 +386,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	case "input_audio":
 		a := cp.InputAudio
 		if a == nil || a.Data == "" {
-			return llm.Part{}, invalid(param+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", param)
+			return llm.Part{}, wire.Invalid(param+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", param)
 		}
 		format := strings.ToLower(a.Format)
 		if format == "" {
@@ -412,13 +404,13 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	case "file", "input_file":
 		f := cp.File
 		if f == nil {
-			return llm.Part{}, invalid(param+".file", "Missing required parameter: '%s.file'.", param)
+			return llm.Part{}, wire.Invalid(param+".file", "Missing required parameter: '%s.file'.", param)
 		}
 		if f.FileData == "" {
 			if f.FileID != "" {
-				return llm.Part{}, invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
+				return llm.Part{}, wire.Invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
 			}
-			return llm.Part{}, invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
+			return llm.Part{}, wire.Invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
 		}
 		m, err := wire.MediaFromBase64OrDataURL(f.FileData, param+".file.file_data")
 		if err != nil {
@@ -435,7 +427,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 		}
 		return llm.Part{Type: llm.PartFile, Media: m}, nil
 	default:
-		return llm.Part{}, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
+		return llm.Part{}, wire.Invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
 	}
 }
 
@@ -481,12 +473,12 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 		switch t.Type {
 		case "function", "":
 		case "custom":
-			return invalid(param+".type", "Custom tools are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"function\":{...}}) instead.")
+			return wire.Invalid(param+".type", "Custom tools are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"function\":{...}}) instead.")
 		default:
-			return invalid(param+".type", "Invalid value: '%s'. Only 'function' tools are supported.", t.Type)
+			return wire.Invalid(param+".type", "Invalid value: '%s'. Only 'function' tools are supported.", t.Type)
 		}
 		if t.Function == nil {
-			return invalid(param+".function", "Missing required parameter: '%s.function'.", param)
+			return wire.Invalid(param+".function", "Missing required parameter: '%s.function'.", param)
 		}
 		tool, err := convertFunction(t.Function, param+".function")
 		if err != nil {
@@ -519,12 +511,12 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 // convertFunction converts one function definition.
 func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 	if f.Name == "" {
-		return llm.Tool{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+		return llm.Tool{}, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 	}
 	t := llm.Tool{Name: f.Name, Description: f.Description}
 	if !wire.IsNull(f.Parameters) {
 		if f.Parameters[0] != '{' {
-			return llm.Tool{}, invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+			return llm.Tool{}, wire.Invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
 		}
 		t.Parameters = f.Parameters
 	}
@@ -549,12 +541,12 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 		case "required", "any":
 			tc.Mode = llm.ToolChoiceRequired
 		default:
-			return tc, invalid(param, "Invalid value for '%s': '%s'. Supported values are: 'none', 'auto' and 'required'.", param, s)
+			return tc, wire.Invalid(param, "Invalid value for '%s': '%s'. Supported values are: 'none', 'auto' and 'required'.", param, s)
 		}
 	} else {
 		var o toolChoiceObject
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return tc, invalid(param, "Invalid type for '%s': expected a string or an object.", param)
+			return tc, wire.Invalid(param, "Invalid type for '%s': expected a string or an object.", param)
 		}
 		switch {
 		case o.Type == "allowed_tools" && o.AllowedTools != nil:
@@ -579,7 +571,7 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 			case "auto", "":
 				tc.Mode = llm.ToolChoiceAuto
 			default:
-				return tc, invalid(param+".allowed_tools.mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", o.AllowedTools.Mode)
+				return tc, wire.Invalid(param+".allowed_tools.mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", o.AllowedTools.Mode)
 			}
 		case o.Type == "function" || (o.Type == "" && (o.Function != nil || o.Name != "")):
 			tc.Mode = llm.ToolChoiceNamed
@@ -590,18 +582,18 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 				tc.Name = o.Name
 			}
 			if tc.Name == "" {
-				return tc, invalid(param+".function.name", "Missing required parameter: '%s.function.name'.", param)
+				return tc, wire.Invalid(param+".function.name", "Missing required parameter: '%s.function.name'.", param)
 			}
 		case o.Type == "custom":
-			return tc, invalid(param+".type", "Custom tools are not supported by this gateway.")
+			return tc, wire.Invalid(param+".type", "Custom tools are not supported by this gateway.")
 		default:
-			return tc, invalid(param+".type", "Invalid value for '%s.type': '%s'.", param, o.Type)
+			return tc, wire.Invalid(param+".type", "Invalid value for '%s.type': '%s'.", param, o.Type)
 		}
 	}
 	switch tc.Mode {
 	case llm.ToolChoiceRequired:
 		if len(req.Tools) == 0 {
-			return tc, invalid(param, "Invalid value for '%s': '%s' requires at least one tool in 'tools'.", param, tc.Mode)
+			return tc, wire.Invalid(param, "Invalid value for '%s': '%s' requires at least one tool in 'tools'.", param, tc.Mode)
 		}
 	case llm.ToolChoiceNamed:
 		found := false
@@ -609,7 +601,7 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 			found = found || t.Name == tc.Name
 		}
 		if !found {
-			return tc, invalid(param, "Invalid value for '%s': no function named '%s' was declared in 'tools'.", param, tc.Name)
+			return tc, wire.Invalid(param, "Invalid value for '%s': no function named '%s' was declared in 'tools'.", param, tc.Name)
 		}
 	}
 	return tc, nil

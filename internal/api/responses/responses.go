@@ -151,13 +151,6 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 // now is the handler's clock.
 func (h *Handler) now() time.Time { return h.opts.Now() }
 
-// invalid returns a 400 invalid_request error about param.
-func invalid(param, format string, args ...any) *gw.Error {
-	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
-	e.Param = param
-	return e
-}
-
 // newID returns a fresh id with prefix, e.g. resp_0a1b... (48 hex digits,
 // like OpenAI's).
 func newID(prefix string) string {

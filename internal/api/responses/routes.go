@@ -29,7 +29,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("starting_after"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < -1 {
-			return invalid("starting_after", "Invalid 'starting_after': expected an integer >= 0.")
+			return wire.Invalid("starting_after", "Invalid 'starting_after': expected an integer >= 0.")
 		}
 		after = n
 	}
@@ -93,7 +93,7 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 100 {
-			return invalid("limit", "Invalid 'limit': expected an integer between 1 and 100.")
+			return wire.Invalid("limit", "Invalid 'limit': expected an integer between 1 and 100.")
 		}
 		limit = n
 	}
@@ -103,7 +103,7 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 		order = "desc"
 	case "asc", "desc":
 	default:
-		return invalid("order", "Invalid value for 'order': '%s'. Supported values are: 'asc' and 'desc'.", order)
+		return wire.Invalid("order", "Invalid value for 'order': '%s'. Supported values are: 'asc' and 'desc'.", order)
 	}
 	sr, err := h.load(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -178,7 +178,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.load(r.Context(), id); err != nil {
 		return err
 	}
-	return invalid("", "Cannot cancel response '%s': only background responses that are still running can be cancelled, and this gateway completes every response before returning it.", id)
+	return wire.Invalid("", "Cannot cancel response '%s': only background responses that are still running can be cancelled, and this gateway completes every response before returning it.", id)
 }
 
 // compact serves POST /v1/responses/compact, which spark does not offer.

@@ -69,8 +69,25 @@ func Logger(log *slog.Logger) *slog.Logger {
 	return log
 }
 
-// invalid returns a 400 invalid_request error about param, in the OpenAI
-// style (the message as given, param in gw.Error.Param).
-func invalid(param, format string, args ...any) *gw.Error {
+// Invalid returns a 400 invalid_request error about param in the OpenAI
+// style: the message as given, param in gw.Error.Param (the "param" of the
+// OpenAI envelope). It is the one constructor of client-input errors of
+// the OpenAI-dialect front-ends.
+func Invalid(param, format string, args ...any) *gw.Error {
 	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }
+
+// InvalidField returns a 400 invalid_request error about param in the
+// Anthropic style, whose envelope has no param: the message starts with
+// the field's path ("messages.0.content: Field required"), as the
+// Anthropic API words validation errors. Param is set all the same.
+func InvalidField(param, format string, args ...any) *gw.Error {
+	e := Invalid(param, format, args...)
+	if param != "" {
+		e.Message = param + ": " + e.Message
+	}
+	return e
+}
+
+// invalid is Invalid, under the name this package's decoders use.
+var invalid = Invalid
