@@ -2,7 +2,9 @@ package openai
 
 import (
 	"encoding/json"
+	"math"
 	"mime"
+	"net/http"
 	"path"
 	"strconv"
 	"strings"
@@ -33,6 +35,10 @@ type chatRequest struct {
 	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 	Functions           []functionDef   `json:"functions"`     // legacy
 	FunctionCall        json.RawMessage `json:"function_call"` // legacy
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	User                string          `json:"user"`
+	Metadata            json.RawMessage `json:"metadata"`
 }
 
 type streamOptions struct {
@@ -114,26 +120,72 @@ type chatParams struct {
 	includeUsage bool
 }
 
-// parseChatRequest validates cr and converts it to neutral form.
-func parseChatRequest(cr *chatRequest) (*chatParams, error) {
+// decodeRequest reads the request body: a JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*chatRequest, error) {
+	return wire.DecodeObject[chatRequest](w, r, h.opts.MaxBodyBytes, nil, "")
+}
+
+// validate applies the limits of the official API to the top-level
+// parameters (ranges, counts, lengths), so that what the real API refuses
+// is refused here too, with its param and wording. The messages and tools
+// are checked as they are converted (buildRequest).
+func (cr *chatRequest) validate() error {
+	if strings.TrimSpace(cr.Model) == "" {
+		return wire.Invalid("model", "you must provide a model parameter")
+	}
+	if err := wire.CheckLength("model", cr.Model, wire.MaxModelBytes); err != nil {
+		return err
+	}
+	if cr.Messages == nil {
+		return wire.Invalid("messages", "Missing required parameter: 'messages'.")
+	}
+	if len(cr.Messages) == 0 {
+		return wire.Invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	if err := wire.CheckIntRange("n", cr.N, 1, 128); err != nil {
+		return err
+	}
+	if cr.N != nil && *cr.N != 1 {
+		return wire.Invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
+	}
+	for _, c := range []struct {
+		param  string
+		v      *float64
+		lo, hi float64
+	}{
+		{"temperature", cr.Temperature, 0, 2},
+		{"top_p", cr.TopP, 0, 1},
+		{"presence_penalty", cr.PresencePenalty, -2, 2},
+		{"frequency_penalty", cr.FrequencyPenalty, -2, 2},
+	} {
+		if err := wire.CheckRange(c.param, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
+	if err := wire.CheckIntRange("max_tokens", cr.MaxTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_completion_tokens", cr.MaxCompletionTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckLength("user", cr.User, wire.MaxUserBytes); err != nil {
+		return err
+	}
+	if _, err := wire.DecodeMetadata(cr.Metadata); err != nil {
+		return err
+	}
+	return nil
+}
+
+// buildRequest converts a validated cr to neutral form (and refuses what
+// only the conversion finds wrong).
+func buildRequest(cr *chatRequest) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
 	req := &p.req
 	if cr.StreamOptions != nil {
 		p.includeUsage = cr.StreamOptions.IncludeUsage
 	}
-	if strings.TrimSpace(cr.Model) == "" {
-		return nil, wire.Invalid("model", "you must provide a model parameter")
-	}
 	req.Model = cr.Model
-	if cr.Messages == nil {
-		return nil, wire.Invalid("messages", "Missing required parameter: 'messages'.")
-	}
-	if len(cr.Messages) == 0 {
-		return nil, wire.Invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
-	}
-	if cr.N != nil && *cr.N != 1 {
-		return nil, wire.Invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
-	}
 	if err := parseResponseFormat(cr.ResponseFormat); err != nil {
 		return nil, err
 	}
@@ -150,9 +202,9 @@ func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 	req.ParallelToolCalls = cr.ParallelToolCalls == nil || *cr.ParallelToolCalls
 
 	switch {
-	case cr.MaxCompletionTokens != nil && *cr.MaxCompletionTokens > 0:
+	case cr.MaxCompletionTokens != nil:
 		req.MaxTokens = *cr.MaxCompletionTokens
-	case cr.MaxTokens != nil && *cr.MaxTokens > 0:
+	case cr.MaxTokens != nil:
 		req.MaxTokens = *cr.MaxTokens
 	}
 	req.Temperature = cr.Temperature
@@ -202,7 +254,8 @@ func parseResponseFormat(raw json.RawMessage) error {
 	}
 }
 
-// parseStop accepts a string, an array of strings, or null.
+// parseStop accepts a string, an array of at most wire.MaxChatStops
+// strings, or null.
 func parseStop(raw json.RawMessage) ([]string, error) {
 	if wire.IsNull(raw) {
 		return nil, nil
@@ -212,14 +265,23 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 		if one == "" {
 			return nil, nil
 		}
+		if err := wire.CheckLength("stop", one, wire.MaxStopBytes); err != nil {
+			return nil, err
+		}
 		return []string{one}, nil
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err != nil {
 		return nil, wire.Invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
 	}
+	if len(many) > wire.MaxChatStops {
+		return nil, wire.Invalid("stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", wire.MaxChatStops, len(many))
+	}
 	out := many[:0]
-	for _, s := range many {
+	for i, s := range many {
+		if err := wire.CheckLength("stop["+strconv.Itoa(i)+"]", s, wire.MaxStopBytes); err != nil {
+			return nil, err
+		}
 		if s != "" {
 			out = append(out, s)
 		}
@@ -232,9 +294,13 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 
 // parseMessages converts the conversation. Legacy function calls, which have
 // no ids, get synthetic ones so that their results can refer to them.
+//
+// As the official API does, a tool message must answer a call of the
+// assistant message before it (only tool messages may come between).
 func parseMessages(in []chatMessage) ([]llm.Message, error) {
 	out := make([]llm.Message, 0, len(in))
 	var legacyIDs map[string]string // function name → id of its latest legacy call
+	var calls map[string]bool       // ids of the calls tool messages may answer now
 	for i := range in {
 		m := &in[i]
 		param := "messages[" + strconv.Itoa(i) + "]"
@@ -242,6 +308,9 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			msg llm.Message
 			err error
 		)
+		if m.Role != "tool" && m.Role != "function" {
+			calls = nil
+		}
 		switch m.Role {
 		case "system", "developer":
 			msg = llm.Message{Role: llm.RoleSystem, Name: m.Name}
@@ -264,6 +333,16 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				if tc.Function.Name == "" {
 					return nil, wire.Invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
 				}
+				if err := wire.CheckLength(tparam+".function.name", tc.Function.Name, wire.MaxIDBytes); err != nil {
+					return nil, err
+				}
+				if err := wire.CheckLength(tparam+".id", tc.ID, wire.MaxIDBytes); err != nil {
+					return nil, err
+				}
+				if calls == nil {
+					calls = map[string]bool{}
+				}
+				calls[tc.ID] = true
 				args, aerr := wire.ArgumentsText(tc.Function.Arguments, tparam+".function.arguments")
 				if aerr != nil {
 					return nil, aerr
@@ -281,6 +360,10 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				}
 				id := "call_fn" + strconv.Itoa(i)
 				legacyIDs[fc.Name] = id
+				if calls == nil {
+					calls = map[string]bool{}
+				}
+				calls[id] = true
 				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
 					ToolCall: &llm.ToolCall{ID: id, Name: fc.Name, Arguments: args}})
 			}
@@ -293,8 +376,16 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				if callID == "" {
 					callID = legacyIDs[m.Name]
 				}
-			} else if callID == "" {
-				return nil, wire.Invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+			} else {
+				if callID == "" {
+					return nil, wire.Invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+				}
+				if calls == nil {
+					return nil, wire.Invalid(param+".role", "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.")
+				}
+				if !calls[callID] {
+					return nil, wire.Invalid(param+".tool_call_id", "Invalid parameter: 'tool_call_id' of '%s' not found in 'tool_calls' of previous message.", wire.Truncate(callID, 64))
+				}
 			}
 			text, terr := toolResultText(m.Content, param+".content")
 			if terr != nil {
@@ -512,6 +603,9 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 	if f.Name == "" {
 		return llm.Tool{}, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	if err := wire.CheckToolName(param+".name", f.Name); err != nil {
+		return llm.Tool{}, err
 	}
 	t := llm.Tool{Name: f.Name, Description: f.Description}
 	if !wire.IsNull(f.Parameters) {

@@ -3,7 +3,10 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Limits on what a client sends that is stored or echoed, shared by the
@@ -82,4 +85,97 @@ func DecodeObject[T any](w http.ResponseWriter, r *http.Request, limit int64, wo
 // IsEmptyArray reports whether raw is the JSON array [] (spaces allowed).
 func IsEmptyArray(raw json.RawMessage) bool {
 	return bytes.Equal(bytes.TrimSpace(raw), []byte("[]"))
+}
+
+// The checks below word their errors as the OpenAI API does (400
+// invalid_request_error with the field as param); the Anthropic front-end
+// words its own.
+
+// CheckRange refuses a number outside [lo, hi]; nil (absent) passes.
+func CheckRange(param string, v *float64, lo, hi float64) error {
+	switch {
+	case v == nil:
+		return nil
+	case math.IsNaN(*v) || *v < lo:
+		return Invalid(param, "Invalid '%s': decimal below minimum value. Expected a value >= %s, but got %s instead.", param, num(lo), num(*v))
+	case *v > hi:
+		return Invalid(param, "Invalid '%s': decimal above maximum value. Expected a value <= %s, but got %s instead.", param, num(hi), num(*v))
+	}
+	return nil
+}
+
+// CheckIntRange refuses an integer outside [lo, hi]; nil (absent) passes.
+func CheckIntRange(param string, v *int, lo, hi int) error {
+	switch {
+	case v == nil:
+		return nil
+	case *v < lo:
+		return Invalid(param, "Invalid '%s': integer below minimum value. Expected a value >= %d, but got %d instead.", param, lo, *v)
+	case *v > hi:
+		return Invalid(param, "Invalid '%s': integer above maximum value. Expected a value <= %d, but got %d instead.", param, hi, *v)
+	}
+	return nil
+}
+
+// CheckLength refuses a string longer than max bytes.
+func CheckLength(param, s string, max int) error {
+	if len(s) > max {
+		return Invalid(param, "Invalid '%s': string too long. Expected a string with maximum length %d, but got a string with length %d instead.", param, max, len(s))
+	}
+	return nil
+}
+
+// CheckToolName refuses a function name that is not ValidToolName(name,
+// MaxToolNameBytes) (an empty one is the caller's "missing" error).
+func CheckToolName(param, name string) error {
+	if err := CheckLength(param, name, MaxToolNameBytes); err != nil {
+		return err
+	}
+	if !ValidToolName(name, MaxToolNameBytes) {
+		return Invalid(param, "Invalid '%s': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", param)
+	}
+	return nil
+}
+
+// DecodeMetadata decodes an OpenAI "metadata" object (null or absent: an
+// empty map) within the OpenAI limits: at most MaxMetadataPairs string
+// pairs, keys up to MaxMetadataKeyBytes, values up to
+// MaxMetadataValueBytes.
+func DecodeMetadata(raw json.RawMessage) (map[string]string, error) {
+	md := map[string]string{}
+	if IsNull(raw) {
+		return md, nil
+	}
+	if err := json.Unmarshal(raw, &md); err != nil {
+		return nil, Invalid("metadata", "Invalid type for 'metadata': expected an object with string values.")
+	}
+	if len(md) > MaxMetadataPairs {
+		return nil, Invalid("metadata", "Invalid 'metadata': too many properties. Expected an object with at most %d properties, but got an object with %d properties instead.", MaxMetadataPairs, len(md))
+	}
+	for k, v := range md {
+		if len(k) > MaxMetadataKeyBytes {
+			return nil, Invalid("metadata", "Invalid 'metadata': key too long. Expected keys with maximum length %d, but got a key with length %d instead.", MaxMetadataKeyBytes, len(k))
+		}
+		if err := CheckLength("metadata."+k, v, MaxMetadataValueBytes); err != nil {
+			return nil, err
+		}
+	}
+	return md, nil
+}
+
+// num formats a number as the OpenAI API's errors do (5, -0.5).
+func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// Truncate returns s cut to at most max bytes (on a rune boundary) with
+// "..." appended when it was cut, for echoing client values in error
+// messages.
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
