@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"path"
@@ -29,6 +30,8 @@ type messagesRequest struct {
 	Stream        bool              `json:"stream"`
 	Temperature   *float64          `json:"temperature"`
 	TopP          *float64          `json:"top_p"`
+	TopK          *int              `json:"top_k"`
+	Metadata      *wireMetadata     `json:"metadata"`
 	Tools         []wireTool        `json:"tools"`
 	ToolChoice    *wireToolChoice   `json:"tool_choice"`
 	Thinking      *wireThinking     `json:"thinking"`
@@ -81,8 +84,13 @@ type wireToolChoice struct {
 }
 
 type wireThinking struct {
-	Type    string `json:"type"`
-	Display string `json:"display"`
+	Type         string `json:"type"`
+	BudgetTokens *int   `json:"budget_tokens"`
+	Display      string `json:"display"`
+}
+
+type wireMetadata struct {
+	UserID *string `json:"user_id"`
 }
 
 type wireOutputConfig struct {
@@ -134,40 +142,104 @@ func jsonKind(goType string) string {
 	}
 }
 
-// parseRequest validates mr and converts it to neutral form. count relaxes
-// the rules for count_tokens: max_tokens is not required, and features the
-// gateway cannot run (server tools, MCP servers, structured output) are
-// counted or ignored instead of refused, since nothing is generated.
-func parseRequest(mr *messagesRequest, count bool) (*params, error) {
-	p := &params{stream: mr.Stream && !count}
-	req := &p.req
+// decodeRequest reads the request body: a JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*messagesRequest, error) {
+	return wire.DecodeObject[messagesRequest](w, r, h.opts.MaxBodyBytes, &bodyErrors, "")
+}
+
+// validate applies the limits of the Anthropic API to the top-level
+// parameters (required fields, ranges, counts, lengths), worded as the
+// API words them. count relaxes it for count_tokens, which takes no
+// max_tokens and refuses nothing only generation needs. The messages and
+// tools are checked as they are converted (buildRequest).
+func (mr *messagesRequest) validate(count bool) error {
 	if strings.TrimSpace(mr.Model) == "" {
-		return nil, wire.InvalidField("model", "Field required")
+		return wire.InvalidField("model", "Field required")
 	}
-	req.Model = mr.Model
-	p.model = mr.Model
+	if len(mr.Model) > wire.MaxModelBytes {
+		return wire.InvalidField("model", "String should have at most %d characters", wire.MaxModelBytes)
+	}
 	if !count {
 		if mr.MaxTokens == nil {
-			return nil, wire.InvalidField("max_tokens", "Field required")
+			return wire.InvalidField("max_tokens", "Field required")
 		}
 		if *mr.MaxTokens < 1 {
-			return nil, wire.InvalidField("max_tokens", "Input should be greater than or equal to 1")
+			return wire.InvalidField("max_tokens", "Input should be greater than or equal to 1")
 		}
-		req.MaxTokens = *mr.MaxTokens
 	}
 	if mr.Messages == nil {
-		return nil, wire.InvalidField("messages", "Field required")
+		return wire.InvalidField("messages", "Field required")
 	}
-	if len(mr.Messages) == 0 && !count {
-		return nil, wire.InvalidField("messages", "at least one message is required")
+	if len(mr.Messages) == 0 {
+		return wire.InvalidField("messages", "at least one message is required")
+	}
+	for _, c := range []struct {
+		param string
+		v     *float64
+	}{{"temperature", mr.Temperature}, {"top_p", mr.TopP}} {
+		switch {
+		case c.v == nil:
+		case math.IsNaN(*c.v) || *c.v < 0:
+			return wire.InvalidField(c.param, "Input should be greater than or equal to 0")
+		case *c.v > 1:
+			return wire.InvalidField(c.param, "Input should be less than or equal to 1")
+		}
+	}
+	if mr.TopK != nil && *mr.TopK < 0 {
+		return wire.InvalidField("top_k", "Input should be greater than or equal to 0")
+	}
+	if len(mr.StopSequences) > wire.MaxStopSequences {
+		return wire.InvalidField("stop_sequences", "List should have at most %d items after validation, not %d", wire.MaxStopSequences, len(mr.StopSequences))
+	}
+	for i, s := range mr.StopSequences {
+		if len(s) > wire.MaxStopBytes {
+			return wire.InvalidField("stop_sequences."+strconv.Itoa(i), "String should have at most %d characters", wire.MaxStopBytes)
+		}
+	}
+	if md := mr.Metadata; md != nil && md.UserID != nil && len(*md.UserID) > wire.MaxUserBytes {
+		return wire.InvalidField("metadata.user_id", "String should have at most %d characters", wire.MaxUserBytes)
+	}
+	if t := mr.Thinking; t != nil {
+		switch t.Type {
+		case "enabled":
+			b := t.BudgetTokens
+			if b == nil {
+				return wire.InvalidField("thinking.enabled.budget_tokens", "Field required")
+			}
+			if *b < wire.MinThinkingBudget {
+				return wire.InvalidField("thinking.enabled.budget_tokens", "Input should be greater than or equal to %d", wire.MinThinkingBudget)
+			}
+			if !count && *b >= *mr.MaxTokens {
+				return wire.InvalidField("max_tokens", "`max_tokens` must be greater than `thinking.budget_tokens` (%d)", *b)
+			}
+		case "disabled", "adaptive":
+		case "":
+			return wire.InvalidField("thinking.type", "Field required")
+		default:
+			return wire.InvalidField("thinking", "Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'", wire.Truncate(t.Type, 64))
+		}
 	}
 	if !count {
 		if mr.OutputConfig != nil && !wire.IsNull(mr.OutputConfig.Format) {
-			return nil, wire.InvalidField("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
+			return wire.InvalidField("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
 		}
-		if !wire.IsNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
-			return nil, wire.InvalidField("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
+		if !wire.IsNull(mr.MCPServers) && !wire.IsEmptyArray(mr.MCPServers) {
+			return wire.InvalidField("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
 		}
+	}
+	return nil
+}
+
+// buildRequest converts a validated mr to neutral form (and refuses what
+// only the conversion finds wrong). count relaxes it for count_tokens:
+// features the gateway cannot run (server tools) are counted instead of
+// refused, since nothing is generated.
+func buildRequest(mr *messagesRequest, count bool) (*params, error) {
+	p := &params{stream: mr.Stream && !count, model: mr.Model}
+	req := &p.req
+	req.Model = mr.Model
+	if !count {
+		req.MaxTokens = *mr.MaxTokens
 	}
 
 	var c converter
@@ -198,9 +270,8 @@ func parseRequest(mr *messagesRequest, count bool) (*params, error) {
 	}
 	req.Stop = p.stop
 
-	if t := mr.Thinking; t != nil && t.Type != "" && t.Type != "disabled" {
-		// enabled, adaptive, and future types: the client wants the model
-		// to think.
+	if t := mr.Thinking; t != nil && t.Type != "disabled" {
+		// enabled or adaptive: the client wants the model to think.
 		req.Reasoning = true
 		p.thinking = t.Display != "omitted"
 	}
@@ -219,6 +290,12 @@ type converter struct {
 	// refs holds the tool names of tool_reference blocks (tool search
 	// results): deferred tools they name are offered to the model.
 	refs map[string]bool
+	// uses holds the tool_use ids of the latest assistant turn (consecutive
+	// assistant messages make one turn, as the API merges them): the ids
+	// tool_result blocks may answer.
+	uses map[string]bool
+	// lastRole is the role of the previous message.
+	lastRole string
 }
 
 // system converts the system prompt: a string or an array of text blocks
@@ -274,6 +351,10 @@ func (c *converter) message(m *wireMessage, param string) error {
 	if wire.IsNull(m.Content) {
 		return wire.InvalidField(param+".content", "Field required")
 	}
+	if role == llm.RoleAssistant && c.lastRole != m.Role {
+		c.uses = nil
+	}
+	c.lastRole = m.Role
 	cparam := param + ".content"
 	if m.Content[0] == '"' {
 		var s string
@@ -335,6 +416,12 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 			if b.Name == "" {
 				return wire.InvalidField(bparam+".name", "Field required")
 			}
+			if len(b.ID) > wire.MaxIDBytes {
+				return wire.InvalidField(bparam+".id", "String should have at most %d characters", wire.MaxIDBytes)
+			}
+			if len(b.Name) > wire.MaxIDBytes {
+				return wire.InvalidField(bparam+".name", "String should have at most %d characters", wire.MaxIDBytes)
+			}
 			args, err := inputText(b.Input, bparam+".input")
 			if err != nil {
 				return err
@@ -343,6 +430,10 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 				c.names = map[string]string{}
 			}
 			c.names[b.ID] = b.Name
+			if c.uses == nil {
+				c.uses = map[string]bool{}
+			}
+			c.uses[b.ID] = true
 			msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
 				ToolCall: &llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: args}})
 		case "image", "document":
@@ -563,6 +654,9 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []llm.Part, error) {
 	if b.ToolUseID == "" {
 		return nil, nil, wire.InvalidField(param+".tool_use_id", "Field required")
+	}
+	if !c.uses[b.ToolUseID] {
+		return nil, nil, wire.InvalidField(param, "unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", wire.Truncate(b.ToolUseID, 64))
 	}
 	tr := &llm.ToolResult{CallID: b.ToolUseID, Name: c.names[b.ToolUseID], IsError: b.IsError}
 	raw := b.Content
@@ -808,6 +902,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		t := &mr.Tools[i]
 		param := "tools." + strconv.Itoa(i)
 		if t.Type != "" && t.Type != "custom" {
+			if len(t.Name) > wire.MaxAnthropicToolNameBytes || len(t.Type) > wire.MaxAnthropicToolNameBytes {
+				return wire.InvalidField(param, "String should have at most %d characters", wire.MaxAnthropicToolNameBytes)
+			}
 			if count {
 				req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Type})
 				continue
@@ -817,6 +914,12 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		}
 		if t.Name == "" {
 			return wire.InvalidField(param+".name", "Field required")
+		}
+		if len(t.Name) > wire.MaxAnthropicToolNameBytes {
+			return wire.InvalidField(param+".name", "String should have at most %d characters", wire.MaxAnthropicToolNameBytes)
+		}
+		if !wire.ValidToolName(t.Name, wire.MaxAnthropicToolNameBytes) {
+			return wire.InvalidField(param+".name", "String should match pattern '^[a-zA-Z0-9_-]{1,%d}$'", wire.MaxAnthropicToolNameBytes)
 		}
 		if wire.IsNull(t.InputSchema) {
 			return wire.InvalidField(param+".input_schema", "Field required")
@@ -863,7 +966,7 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 				return nil
 			}
 		}
-		return wire.InvalidField("tool_choice.name", "no tool named '%s' was declared in 'tools'", tc.Name)
+		return wire.InvalidField("tool_choice.name", "no tool named '%s' was declared in 'tools'", wire.Truncate(tc.Name, 128))
 	default:
 		return wire.InvalidField("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
 	}
