@@ -235,6 +235,17 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return Item{}, wire.Invalid(param, "Invalid input item '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"id", w.ID, wire.MaxIDBytes}, {"call_id", w.CallID, wire.MaxIDBytes}, {"name", w.Name, wire.MaxIDBytes},
+		{"namespace", w.Namespace, wire.MaxIDBytes}, {"status", w.Status, maxEnumBytes}, {"type", w.Type, wire.MaxIDBytes},
+	} {
+		if err := wire.CheckLength(param+"."+f.name, f.v, f.max); err != nil {
+			return Item{}, err
+		}
+	}
 	it := Item{Type: w.Type, ID: w.ID, param: param}
 	switch {
 	case w.Type == typeMessage || (w.Type == "" && w.Role != ""):

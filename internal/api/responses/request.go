@@ -3,6 +3,8 @@ package responses
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -84,15 +86,74 @@ type reasoningEcho struct {
 	Summary *string `json:"summary"`
 }
 
-// parseCreate validates cr and converts it. It loads the previous response
+// decodeRequest reads the body of a create (or input_tokens) request: a
+// JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*createRequest, error) {
+	return wire.DecodeObject[createRequest](w, r, h.opts.MaxBodyBytes, nil, "")
+}
+
+// validate applies the limits of the official API to the top-level
+// parameters (ranges, lengths, enums of echoed values), so that what the
+// real API refuses is refused here too, and nothing stored or echoed is
+// unbounded. forCount relaxes what only generation needs (the model), for
+// POST /v1/responses/input_tokens. The input, instructions and tools are
+// checked as they are converted (buildRequest).
+func (cr *createRequest) validate(forCount bool) error {
+	if strings.TrimSpace(cr.Model) == "" && !forCount {
+		return wire.Invalid("model", "Missing required parameter: 'model'.")
+	}
+	for _, c := range []struct {
+		param, v string
+		max      int
+	}{
+		{"model", cr.Model, wire.MaxModelBytes},
+		{"previous_response_id", cr.PreviousResponseID, wire.MaxIDBytes},
+		{"user", cr.User, wire.MaxUserBytes},
+	} {
+		if err := wire.CheckLength(c.param, c.v, c.max); err != nil {
+			return err
+		}
+	}
+	if err := wire.CheckRange("temperature", cr.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := wire.CheckRange("top_p", cr.TopP, 0, 1); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_output_tokens", cr.MaxOutputTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_tool_calls", cr.MaxToolCalls, 0, math.MaxInt); err != nil {
+		return err
+	}
+	switch cr.Truncation {
+	case "", "auto", "disabled":
+	default:
+		return wire.Invalid("truncation", "Invalid value: '%s'. Supported values are: 'auto' and 'disabled'.", wire.Truncate(cr.Truncation, 64))
+	}
+	if r := cr.Reasoning; r != nil {
+		for _, c := range []struct{ param, v string }{
+			{"reasoning.effort", r.Effort}, {"reasoning.summary", r.Summary}, {"reasoning.generate_summary", r.GenerateSummary},
+		} {
+			if err := wire.CheckLength(c.param, c.v, maxEnumBytes); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxEnumBytes bounds the enum-like strings the response echoes (reasoning
+// effort and summary), whose values the gateway passes on without knowing
+// them all.
+const maxEnumBytes = 32
+
+// buildRequest converts a validated cr. It loads the previous response
 // when previous_response_id is set. forCount relaxes what only generation
-// needs (the model), for POST /v1/responses/input_tokens.
-func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount bool) (*params, error) {
+// needs, for POST /v1/responses/input_tokens.
+func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount bool) (*params, error) {
 	p := &params{stream: cr.Stream, prevID: cr.PreviousResponseID}
 	req := &p.req
-	if strings.TrimSpace(cr.Model) == "" && !forCount {
-		return nil, wire.Invalid("model", "Missing required parameter: 'model'.")
-	}
 	req.Model = cr.Model
 	p.store = cr.Store == nil || *cr.Store
 	p.background = cr.Background != nil && *cr.Background
@@ -107,7 +168,7 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 	if p.echo.text, err = parseText(cr.Text); err != nil {
 		return nil, err
 	}
-	if p.echo.metadata, err = parseMetadata(cr.Metadata); err != nil {
+	if p.echo.metadata, err = wire.DecodeMetadata(cr.Metadata); err != nil {
 		return nil, err
 	}
 	if p.names, err = parseTools(cr.Tools, req); err != nil {
@@ -159,9 +220,6 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 	}
 
 	if cr.MaxOutputTokens != nil {
-		if *cr.MaxOutputTokens < 1 {
-			return nil, wire.Invalid("max_output_tokens", "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *cr.MaxOutputTokens)
-		}
 		req.MaxTokens = *cr.MaxOutputTokens
 	}
 	req.Temperature, req.TopP = cr.Temperature, cr.TopP
@@ -360,8 +418,12 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return te, wire.Invalid("text", "Invalid type for 'text': expected an object.")
 	}
-	if t.Verbosity != "" {
+	switch t.Verbosity {
+	case "":
+	case "low", "medium", "high":
 		te.Verbosity = t.Verbosity
+	default:
+		return te, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
 	}
 	if wire.IsNull(t.Format) {
 		return te, nil
@@ -383,18 +445,6 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 	default:
 		return te, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
 	}
-}
-
-// parseMetadata accepts an object of strings.
-func parseMetadata(raw json.RawMessage) (map[string]string, error) {
-	md := map[string]string{}
-	if wire.IsNull(raw) {
-		return md, nil
-	}
-	if err := json.Unmarshal(raw, &md); err != nil {
-		return nil, wire.Invalid("metadata", "Invalid type for 'metadata': expected an object with string values.")
-	}
-	return md, nil
 }
 
 // toolRef names a function: its namespace ("" for a top-level function
@@ -491,6 +541,9 @@ func parseTools(raws []json.RawMessage, req *llm.Request) (*toolNames, error) {
 			if t.Name == "" {
 				return nil, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 			}
+			if err := wire.CheckToolName(param+".name", t.Name); err != nil {
+				return nil, err
+			}
 			for j, inner := range t.Tools {
 				iparam := param + ".tools[" + strconv.Itoa(j) + "]"
 				var it wireTool
@@ -525,6 +578,9 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 	}
 	if name == "" {
 		return wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	if err := wire.CheckToolName(param+".name", name); err != nil {
+		return err
 	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
 	if !wire.IsNull(schema) {

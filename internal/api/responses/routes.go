@@ -155,11 +155,14 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 // prompt size of a create request (instructions, input, inherited
 // conversation and tools), counted with package tokens.
 func (h *Handler) inputTokens(w http.ResponseWriter, r *http.Request) error {
-	var cr createRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
+	cr, err := h.decodeRequest(w, r)
+	if err != nil {
 		return err
 	}
-	p, err := h.parseCreate(r.Context(), &cr, true)
+	if err := cr.validate(true); err != nil {
+		return err
+	}
+	p, err := h.buildRequest(r.Context(), cr, true)
 	if err != nil {
 		return err
 	}
@@ -219,7 +222,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sr store.Stored
 		snap[k] = json.RawMessage(v)
 	}
 
-	t := &turn{h: h, p: &params{}, resp: &responseObject{Output: []*Item{}}, sw: sse.NewWriter(w), skip: after + 1}
+	t := &streamer{h: h, p: &params{}, resp: &responseObject{Output: []*Item{}}, sw: sse.NewWriter(w), skip: after + 1}
 	err := t.replayItems(snap, items)
 	if err == nil {
 		name := "response.completed"
@@ -236,7 +239,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sr store.Stored
 }
 
 // replayItems writes the lifecycle start and the events of items.
-func (t *turn) replayItems(snap map[string]json.RawMessage, items []Item) error {
+func (t *streamer) replayItems(snap map[string]json.RawMessage, items []Item) error {
 	if err := t.sendResponse("response.created", snap); err != nil {
 		return err
 	}
