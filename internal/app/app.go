@@ -268,9 +268,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Register(mux)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
-	responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
-	anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
+	openai.New(chat, openai.Options{Logger: log}).Register(mux, "")
+	responses.New(chat, a.db, responses.Options{Logger: log}).Register(mux, "")
+	anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Register(mux, "")
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)

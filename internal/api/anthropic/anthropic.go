@@ -49,9 +49,6 @@ type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413
 	// request_too_large. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning from answers (no thinking blocks, even
-	// when the client enabled thinking); token counts still include it.
-	HideReasoning bool
 	// PingInterval, when positive, sends an "event: ping" keepalive on a
 	// stream whenever the upstream has been silent that long, so that idle
 	// timeouts of proxies and clients do not cut it. This includes the wait

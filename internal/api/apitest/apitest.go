@@ -1,7 +1,7 @@
 // Package apitest holds test doubles shared by the API front-ends' tests:
 // a stream whose events are ready in bursts and a response writer that
 // counts flushes, for the flush-coalescing tests of every streaming
-// front-end.
+// front-end; and the real gateway over a scripted provider (Gateway).
 package apitest
 
 import (

@@ -160,11 +160,9 @@ func (h *Handler) answer(w http.ResponseWriter, st llm.Stream, p *chatParams, id
 		s := content.String()
 		msg.Content = &s
 	}
-	if !h.opts.HideReasoning {
-		msg.ReasoningContent = ans.Reasoning
-		if h.opts.MirrorReasoning {
-			msg.Reasoning = ans.Reasoning
-		}
+	msg.ReasoningContent = ans.Reasoning
+	if h.opts.MirrorReasoning {
+		msg.Reasoning = ans.Reasoning
 	}
 	for _, tc := range ans.ToolCalls {
 		if tc.ID == "" {
@@ -341,7 +339,7 @@ func (s *streamer) event(ev *llm.Event) error {
 	case llm.EventTextDelta:
 		return s.content(s.layout.Text(ev.Text))
 	case llm.EventReasoningDelta:
-		if ev.Text == "" || s.h.opts.HideReasoning {
+		if ev.Text == "" {
 			return nil
 		}
 		s.line = appendReasoningChunk(s.line[:0], s.head, ev.Text, s.h.opts.MirrorReasoning)

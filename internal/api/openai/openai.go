@@ -39,9 +39,6 @@ type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning text from answers (REASONING_HIDE);
-	// reasoning token counts are still reported.
-	HideReasoning bool
 	// MirrorReasoning also sends reasoning text as delta.reasoning /
 	// message.reasoning (OpenRouter/Ollama style) besides the default
 	// reasoning_content (DeepSeek/vLLM style, the most widely read field).

@@ -70,9 +70,6 @@ type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning items from answers (REASONING_HIDE);
-	// reasoning token counts are still reported.
-	HideReasoning bool
 	// MaxStoredBytes bounds one stored response (response object plus
 	// input items); larger ones are not stored (the answer says
 	// "store": false) and a warning is logged. Zero means

@@ -216,9 +216,6 @@ func (t *streamer) event(ev *llm.Event) error {
 		}
 		return t.text(t.layout.Image(ev.Media))
 	case llm.EventReasoningDelta:
-		if t.h.opts.HideReasoning {
-			return nil
-		}
 		return t.reasoning(ev.Text)
 	case llm.EventToolCallDelta:
 		if ev.ToolCall == nil {
