@@ -401,6 +401,8 @@ func TestRequestErrors(t *testing.T) {
 		{"ToolNameWithSpace", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"get weather","input_schema":{"type":"object"}}]}`, 400, "invalid_request_error", "tools.0.name: String should match pattern"},
 		{"ToolNameTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"` + strings.Repeat("f", 129) + `","input_schema":{"type":"object"}}]}`, 400, "invalid_request_error", "tools.0.name: String should have at most 128 characters"},
 		{"ToolUseIDTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"` + strings.Repeat("i", 257) + `","name":"f","input":{}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.id: String should have at most 256"},
+		{"ImageMediaTypeHTML", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"text/html","data":"PGh0bWw+"}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.source.media_type: Input should be 'image/jpeg'"},
+		{"ImageDataURLHTML", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"data:text/html;base64,PGh0bWw+"}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.source.url: Input should be 'image/jpeg'"},
 		{"CountEmptyMessages", "/v1/messages/count_tokens", `{"model":"m","messages":[]}`, 400, "invalid_request_error", "messages: at least one message"},
 	}
 	for _, c := range cases {

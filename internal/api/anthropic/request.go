@@ -528,6 +528,19 @@ func (c *converter) media(b *wireBlock, param string) ([]llm.Part, error) {
 	return c.document(b, param)
 }
 
+// imageTypes are the media types of image blocks the Anthropic API takes.
+var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// checkImageType refuses an image whose declared media type (media_type,
+// or the type of a data URL; "" when none was declared) is not one of
+// imageTypes.
+func checkImageType(m *llm.Media, param string) error {
+	if m.MIMEType != "" && !imageTypes[m.MIMEType] {
+		return wire.InvalidField(param, "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")
+	}
+	return nil
+}
+
 // imageSource converts the source of an image block.
 func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 	src, err := decodeSource(raw, param)
@@ -540,12 +553,22 @@ func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkImageType(m, param+".media_type"); err != nil {
+			return nil, err
+		}
 		if m.MIMEType == "" {
 			m.MIMEType = http.DetectContentType(m.Data)
 		}
 		return m, nil
 	case "url":
-		return urlMedia(src.URL, param+".url")
+		m, err := urlMedia(src.URL, param+".url")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkImageType(m, param+".url"); err != nil {
+			return nil, err
+		}
+		return m, nil
 	case "file":
 		return nil, fileIDError(param)
 	case "":
