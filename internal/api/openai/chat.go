@@ -438,7 +438,7 @@ func (s *streamer) fail(r *http.Request, err error) {
 		slog.String("code", string(e.Code)),
 		slog.Any("error", err))
 	s.buf.Reset()
-	if s.enc.Encode(errorEnvelope{Error: openAIError(e)}) == nil {
+	if s.enc.Encode(wire.OpenAIErrorEnvelope{Error: wire.OpenAIError(e)}) == nil {
 		_ = s.sw.WriteData(bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'}))
 	}
 }

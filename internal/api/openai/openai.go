@@ -9,30 +9,19 @@
 package openai
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/llm"
 )
 
 // DefaultMaxBodyBytes is the default request body limit (32 MiB, as the
 // Anthropic API): enough for a few inline images or a PDF.
 const DefaultMaxBodyBytes = 32 << 20
 
-// Backend answers chat requests and lists models.
-//
-// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
-// known). The stream yields text, reasoning, tool-call and image deltas, then
-// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
-// other Recv error is a mid-stream failure. The handler closes every stream
-// it gets, early when the client goes away. ctx is the client request's
-// context: it is cancelled when the client disconnects.
-type Backend interface {
-	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
-	Models(ctx context.Context) []llm.ModelInfo
-}
+// Backend answers chat requests and lists models (see wire.ChatBackend
+// for the stream contract); the gateway service is one.
+type Backend = wire.ChatBackend
 
 // Options tunes a Handler. The zero value is usable.
 type Options struct {

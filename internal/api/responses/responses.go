@@ -9,7 +9,7 @@
 // The wire rules follow what the official SDKs and those clients actually
 // parse; see shared/specs/client-api-surface.md sections 0, 2, 5.2 and 6.
 // Authentication, CORS, route aliasing and rate limits are the server
-// middleware's job; errors use the OpenAI envelope of package openai.
+// middleware's job; errors use the OpenAI envelope (wire.WriteOpenAIError).
 //
 // Responses are stored (store defaults to true, as at OpenAI) in a
 // [store.ResponseStore], scoped to the client API key that created them, so
@@ -30,7 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -53,17 +52,10 @@ const DefaultStoreTTL = 30 * 24 * time.Hour
 // pruneInterval is how often, at most, expired responses are deleted.
 const pruneInterval = time.Hour
 
-// Backend answers chat requests and lists models. It is the same interface
-// as the Chat Completions front-end's ([openai.Backend]), so one
-// implementation serves both.
-//
-// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
-// known). The stream yields text, reasoning, tool-call and image deltas, then
-// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
-// other Recv error is a mid-stream failure. The handler closes every stream
-// it gets, early when the client goes away. ctx is the client request's
-// context: it is cancelled when the client disconnects.
-type Backend = openai.Backend
+// Backend answers chat requests and lists models (see wire.ChatBackend
+// for the stream contract); the gateway service is one, and the other
+// chat front-ends take the same.
+type Backend = wire.ChatBackend
 
 // Options tunes a Handler. The zero value is usable.
 type Options struct {
@@ -142,7 +134,7 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 // that has started a response body renders its own errors and returns nil
 // (streams end with response.failed).
 func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
-	return wire.Handle(h.log, "responses", fn, openai.WriteError)
+	return wire.Handle(h.log, "responses", fn, wire.WriteOpenAIError)
 }
 
 // now is the handler's clock.
@@ -172,7 +164,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := marshal(v)
 	if err != nil {
 		// Only unsupported values fail, and the response types have none.
-		openai.WriteError(w, err)
+		wire.WriteOpenAIError(w, err)
 		return
 	}
 	writeRawJSON(w, status, b)
