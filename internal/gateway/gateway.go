@@ -118,6 +118,12 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 
 // chat is Chat's work up to the first event.
 func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	if len(req.Model) > llm.MaxModelBytes {
+		// The front-ends refuse these first; this guards every other
+		// caller, since providers store model names (chat bindings).
+		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
+			Message: fmt.Sprintf("model: the name is %d bytes long; the limit is %d", len(req.Model), llm.MaxModelBytes)}
+	}
 	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
 	if err != nil {
 		return nil, err

@@ -296,3 +296,25 @@ func TestHiddenReasoningIsCounted(t *testing.T) {
 		t.Fatalf("usage hidden %+v, shown %+v; want %d reasoning tokens in both", usage[true], usage[false], reasoning)
 	}
 }
+
+// A model name over llm.MaxModelBytes is refused before any provider is
+// asked (providers store model names in their chat bindings), whichever
+// front-end sent it.
+func TestLongModelNameIsRefused(t *testing.T) {
+	svc, p := newService(func() *fakeStream { return &fakeStream{evs: []llm.Event{text("a")}} }, false)
+	req := request()
+	req.Model = strings.Repeat("m", llm.MaxModelBytes+1)
+	st, err := svc.Chat(t.Context(), req)
+	if st != nil || gw.ErrorCode(err) != gw.CodeInvalidRequest || gw.AsError(err).Param != "model" {
+		t.Fatalf("Chat = %v, %v; want a 400 about the model", st, err)
+	}
+	if len(p.streams) != 0 {
+		t.Fatal("the provider was asked")
+	}
+	req.Model = strings.Repeat("m", llm.MaxModelBytes)
+	st, err = svc.Chat(t.Context(), req)
+	if err != nil {
+		t.Fatalf("a %d-byte name: %v", llm.MaxModelBytes, err)
+	}
+	st.Close()
+}

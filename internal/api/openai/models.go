@@ -66,6 +66,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	id = wire.Truncate(id, wire.MaxModelBytes) // the echo stays short
 	if wire.IsAnthropicClient(r) {
 		return &gw.Error{Code: gw.CodeModelNotFound, Message: "model: " + id}
 	}

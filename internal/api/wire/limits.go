@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/sparkgw/spark/internal/llm"
 )
 
 // Limits on what a client sends that is stored or echoed, shared by the
@@ -18,7 +20,7 @@ const (
 	// MaxModelBytes bounds a model name. Model names reach the chat
 	// bindings table (one row per account, model and client key) and
 	// every answer's "model".
-	MaxModelBytes = 256
+	MaxModelBytes = llm.MaxModelBytes
 	// MaxToolNameBytes bounds a function (tool) name: the OpenAI limit.
 	MaxToolNameBytes = 64
 	// MaxAnthropicToolNameBytes bounds an Anthropic tool name (its
