@@ -271,9 +271,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	table = append(table, openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
-	table = append(table, responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
-	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
+	table = append(table, openai.New(chat, openai.Options{Logger: log}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log}).Routes()...)
+	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Routes()...)
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)

@@ -2,8 +2,10 @@
 // front-ends and its upstreams: it resolves a model to the provider serving
 // it, leases an account from the pool, fails over to another account when a
 // failure happens before the first event, and wraps the answer stream so the
-// lease is released with its outcome, reasoning is hidden when configured,
-// and token usage is estimated once per request.
+// lease is released with its outcome, token usage is estimated once per
+// request, and reasoning is hidden when configured (REASONING_HIDE): this is
+// the one place that hides it, after counting it, so that the usage still
+// reports the reasoning tokens.
 package gateway
 
 import (
@@ -47,7 +49,7 @@ type Options struct {
 	Pool          pool.Pool
 	Logger        *slog.Logger
 	MaxAttempts   int          // accounts tried per request; 0 = DefaultMaxAttempts
-	HideReasoning bool         // REASONING_HIDE=1: drop reasoning everywhere
+	HideReasoning bool         // REASONING_HIDE=1: no reasoning reaches any client; its tokens are still counted
 	Fetcher       MediaFetcher // nil: media URLs are refused with a clear error
 	Tools         StreamWrapper
 }
@@ -116,6 +118,12 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 
 // chat is Chat's work up to the first event.
 func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	if len(req.Model) > llm.MaxModelBytes {
+		// The front-ends refuse these first; this guards every other
+		// caller, since providers store model names (chat bindings).
+		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
+			Message: fmt.Sprintf("model: the name is %d bytes long; the limit is %d", len(req.Model), llm.MaxModelBytes)}
+	}
 	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
 	if err != nil {
 		return nil, err
@@ -152,12 +160,14 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		}
 		acct := lease.Account()
 		exclude[acct.ID] = true
-		st, first, err := s.open(ctx, p, acct, send, wrap)
+		var hidden tokens.Counter // reasoning skipped before the first event shown
+		st, first, err := s.open(ctx, p, acct, send, wrap, &hidden)
 		if err == nil {
 			return &stream{
 				inner: st, next: first, hasNext: true, lease: lease,
 				hide: s.opts.HideReasoning, req: req,
-				account: acct.ID,
+				account:   acct.ID,
+				reasoning: hidden,
 			}, nil
 		}
 		lease.Release(err)
@@ -193,8 +203,10 @@ func (s *Service) exhausted(ctx context.Context, provider string, noAccounts, la
 }
 
 // open starts one attempt and waits for its first event, so that failures
-// the upstream reports up front can still fail over.
-func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream) (llm.Stream, llm.Event, error) {
+// the upstream reports up front can still fail over. When reasoning is
+// hidden, the first event is the first one the client will see; the
+// reasoning skipped on the way is added to hidden, to be counted.
+func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream, hidden *tokens.Counter) (llm.Stream, llm.Event, error) {
 	st, err := p.Chat(ctx, acct, req)
 	if err != nil {
 		return nil, llm.Event{}, err
@@ -212,6 +224,7 @@ func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Accoun
 			return nil, llm.Event{}, err
 		}
 		if ev.Type == llm.EventReasoningDelta && s.opts.HideReasoning {
+			hidden.Add(ev.Text)
 			continue
 		}
 		return st, ev, nil
@@ -270,10 +283,10 @@ func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
 	return nil
 }
 
-// stream wraps a provider stream: it replays the peeked first event, drops
-// reasoning when hidden, counts tokens once (the answer in large batches as
-// it passes, the prompt at the end), emits the usage event, and releases the
-// lease with the outcome.
+// stream wraps a provider stream: it replays the peeked first event, counts
+// tokens once (the answer in large batches as it passes, the prompt at the
+// end), drops reasoning when hidden (after counting it), emits the usage
+// event, and releases the lease with the outcome.
 type stream struct {
 	inner    llm.Stream
 	next     llm.Event // taken from inner (the peeked first event, or by Buffered), not yet returned
@@ -310,7 +323,7 @@ func (s *stream) Recv() (llm.Event, error) {
 			continue
 		}
 		switch ev.Type {
-		case llm.EventReasoningDelta:
+		case llm.EventReasoningDelta: // shown (hidden ones were counted by drops)
 			s.reasoning.Add(ev.Text)
 		case llm.EventImage:
 			// Generated media may only be fetchable with the account's
@@ -345,10 +358,18 @@ func (s *stream) pull() (llm.Event, error) {
 	return s.inner.Recv()
 }
 
-// drops reports events that are never passed on: reasoning when hidden, and
-// providers' own usage (replaced by spark's single estimate).
+// drops reports events that are never passed on: reasoning when hidden
+// (counted here, as it is dropped), and providers' own usage (replaced by
+// spark's single estimate).
 func (s *stream) drops(ev llm.Event) bool {
-	return ev.Type == llm.EventUsage || ev.Type == llm.EventReasoningDelta && s.hide
+	switch {
+	case ev.Type == llm.EventUsage:
+		return true
+	case ev.Type == llm.EventReasoningDelta && s.hide:
+		s.reasoning.Add(ev.Text)
+		return true
+	}
+	return false
 }
 
 // Buffered implements llm.BufferedStream: the next Recv returns an event at

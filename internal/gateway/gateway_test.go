@@ -241,3 +241,80 @@ func TestChatPanicReachesTheCaller(t *testing.T) {
 	st, err := svc.Chat(context.Background(), request())
 	t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
 }
+
+// REASONING_HIDE hides reasoning from the answer, wherever it arrives
+// (before the first event shown, taken ahead by Buffered, or read by Recv),
+// and the usage still counts it: the same usage as when it is shown.
+func TestHiddenReasoningIsCounted(t *testing.T) {
+	answer := func() *fakeStream {
+		return &fakeStream{ready: 4, evs: []llm.Event{
+			{Type: llm.EventReasoningDelta, Text: "Let me think "}, // skipped while opening
+			text("It is "),
+			{Type: llm.EventReasoningDelta, Text: "about the weather "}, // taken by Buffered
+			text("sunny."),
+			{Type: llm.EventReasoningDelta, Text: "and more."}, // read by Recv
+			{Type: llm.EventFinish, FinishReason: llm.FinishStop},
+		}}
+	}
+	usage := map[bool]*llm.Usage{}
+	for _, hide := range []bool{false, true} {
+		svc, _ := newService(answer, hide)
+		st, err := svc.Chat(t.Context(), request())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans llm.Answer
+		for {
+			_ = llm.Buffered(st) // takes ready events ahead, as the front-ends do
+			ev, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ev.Type {
+			case llm.EventReasoningDelta:
+				ans.Reasoning += ev.Text
+			case llm.EventTextDelta:
+				ans.Text += ev.Text
+			case llm.EventUsage:
+				ans.Usage = ev.Usage
+			}
+		}
+		st.Close()
+		if want := "It is sunny."; ans.Text != want {
+			t.Fatalf("hide=%v: text %q, want %q", hide, ans.Text, want)
+		}
+		if hide != (ans.Reasoning == "") {
+			t.Fatalf("hide=%v: reasoning %q", hide, ans.Reasoning)
+		}
+		usage[hide] = ans.Usage
+	}
+	reasoning := tokens.Count("Let me think about the weather and more.")
+	if u := usage[true]; u == nil || u.ReasoningTokens != reasoning || *u != *usage[false] {
+		t.Fatalf("usage hidden %+v, shown %+v; want %d reasoning tokens in both", usage[true], usage[false], reasoning)
+	}
+}
+
+// A model name over llm.MaxModelBytes is refused before any provider is
+// asked (providers store model names in their chat bindings), whichever
+// front-end sent it.
+func TestLongModelNameIsRefused(t *testing.T) {
+	svc, p := newService(func() *fakeStream { return &fakeStream{evs: []llm.Event{text("a")}} }, false)
+	req := request()
+	req.Model = strings.Repeat("m", llm.MaxModelBytes+1)
+	st, err := svc.Chat(t.Context(), req)
+	if st != nil || gw.ErrorCode(err) != gw.CodeInvalidRequest || gw.AsError(err).Param != "model" {
+		t.Fatalf("Chat = %v, %v; want a 400 about the model", st, err)
+	}
+	if len(p.streams) != 0 {
+		t.Fatal("the provider was asked")
+	}
+	req.Model = strings.Repeat("m", llm.MaxModelBytes)
+	st, err = svc.Chat(t.Context(), req)
+	if err != nil {
+		t.Fatalf("a %d-byte name: %v", llm.MaxModelBytes, err)
+	}
+	st.Close()
+}

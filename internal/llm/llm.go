@@ -129,9 +129,16 @@ type ToolChoice struct {
 	Name string
 }
 
+// MaxModelBytes bounds a client's model name. Model names are stored
+// (provider chat bindings are keyed by them) and echoed in answers; the
+// front-ends refuse longer ones with a 400 in their dialect, and the
+// gateway refuses them for any other caller.
+const MaxModelBytes = 256
+
 // Request is one chat request in provider-neutral form.
 type Request struct {
-	// Model is the model name exactly as the client sent it.
+	// Model is the model name exactly as the client sent it, at most
+	// MaxModelBytes long.
 	Model string
 	// Messages is the conversation, system messages included.
 	Messages []Message
