@@ -67,12 +67,8 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// EnvModelsFile names the environment variable holding the path of the
-// override file.
-const EnvModelsFile = "SPARK_MODELS_FILE"
-
-// OverrideFileName is the override file looked up in DATA_DIR when
-// SPARK_MODELS_FILE is not set.
+// OverrideFileName is the override file looked up in the data directory
+// when no models file is named (SPARK_MODELS_FILE, read by config).
 const OverrideFileName = "models.json"
 
 //go:embed defaults/*.json
@@ -164,12 +160,11 @@ func Default(provider string) (*Catalog, error) {
 	return c, nil
 }
 
-// OverridePath returns the override file that Load uses for dataDir: the
-// value of SPARK_MODELS_FILE when set, else <dataDir>/models.json when it
-// exists, else "". required reports that the file was named explicitly and
-// must exist.
-func OverridePath(dataDir string) (path string, required bool) {
-	if p := strings.TrimSpace(os.Getenv(EnvModelsFile)); p != "" {
+// OverridePath returns the override file that Load uses: modelsFile when
+// set (SPARK_MODELS_FILE), else <dataDir>/models.json when it exists, else
+// "". required reports that the file was named explicitly and must exist.
+func OverridePath(dataDir, modelsFile string) (path string, required bool) {
+	if p := strings.TrimSpace(modelsFile); p != "" {
 		return p, true
 	}
 	if dataDir == "" {
@@ -186,14 +181,15 @@ func OverridePath(dataDir string) (path string, required bool) {
 }
 
 // Load returns provider's built-in catalog with the user's override file
-// applied (see the package documentation for where it is looked up).
-func Load(provider, dataDir string) (*Catalog, error) {
-	path, required := OverridePath(dataDir)
+// applied: modelsFile (SPARK_MODELS_FILE) when set, else models.json in
+// dataDir when it exists.
+func Load(provider, dataDir, modelsFile string) (*Catalog, error) {
+	path, required := OverridePath(dataDir, modelsFile)
 	if path == "" {
 		return Default(provider)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && required {
-		return nil, fmt.Errorf("catalog: %s=%s: file does not exist", EnvModelsFile, path)
+		return nil, fmt.Errorf("catalog: models file %s does not exist", path)
 	}
 	return LoadFile(provider, path)
 }

@@ -255,16 +255,14 @@ func TestLoadLookup(t *testing.T) {
 	}
 
 	t.Run("no override", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := catalog.Load("genspark", dataDir, "")
 		if err != nil || c.Source() != "built-in" {
 			t.Fatalf("Load = %v, %v", c, err)
 		}
 	})
 	t.Run("data dir file", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
 		write(filepath.Join(dataDir, "models.json"), `{"genspark":{"add":[{"id":"from-data-dir"}]}}`)
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := catalog.Load("genspark", dataDir, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,10 +270,9 @@ func TestLoadLookup(t *testing.T) {
 			t.Error("data dir override not applied")
 		}
 	})
-	t.Run("env wins over data dir", func(t *testing.T) {
+	t.Run("named file wins over data dir", func(t *testing.T) {
 		write(envFile, `{"genspark":{"add":[{"id":"from-env"}]}}`)
-		t.Setenv(catalog.EnvModelsFile, envFile)
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := catalog.Load("genspark", dataDir, envFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,19 +283,17 @@ func TestLoadLookup(t *testing.T) {
 			t.Error("data dir override applied although env is set")
 		}
 	})
-	t.Run("env file missing", func(t *testing.T) {
+	t.Run("named file missing", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "missing.json")
-		t.Setenv(catalog.EnvModelsFile, missing)
-		_, err := catalog.Load("genspark", dataDir)
-		if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), catalog.EnvModelsFile) {
+		_, err := catalog.Load("genspark", dataDir, missing)
+		if err == nil || !strings.Contains(err.Error(), missing) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("bad data dir file", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
 		dir := t.TempDir()
 		write(filepath.Join(dir, "models.json"), `{"genspark":`)
-		_, err := catalog.Load("genspark", dir)
+		_, err := catalog.Load("genspark", dir, "")
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "models.json")) {
 			t.Fatalf("err = %v", err)
 		}

@@ -8,7 +8,6 @@ package provider
 import (
 	"context"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -185,13 +184,4 @@ func (r *Registry) Models(ctx context.Context) []llm.ModelInfo {
 		}
 	}
 	return out
-}
-
-// Names returns the configured provider names.
-func (r *Registry) Names() []string {
-	var out []string
-	for _, p := range r.providers {
-		out = append(out, p.Name())
-	}
-	return slices.Clip(out)
 }

@@ -342,14 +342,6 @@ func containsStr(list []string, s string) bool {
 	return false
 }
 
-// ImageCookieHeader returns the Cookie header with which acct's generated
-// images (lh3.googleusercontent.com/gg-dl/..., and every redirect hop) are
-// fetched: the account's current cookies (rotated values included), limited
-// to the .google.com cookies the image hosts accept (§8). It is a secret.
-func (p *Provider) ImageCookieHeader(acct *gw.Account) string {
-	return p.state(acct).cookieHeader(imageCookieNames...)
-}
-
 // Stats returns the provider's counters.
 func (p *Provider) Stats() Stats {
 	return Stats{

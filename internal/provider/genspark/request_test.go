@@ -469,23 +469,3 @@ func TestNewConfigErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestParseModelChatMap(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    map[string]string
-		wantErr bool
-	}{
-		{"", map[string]string{}, false},
-		{"gpt-5.1=abc, claude-sonnet-4-5=def,", map[string]string{"gpt-5.1": "abc", "claude-sonnet-4-5": "def"}, false},
-		{"gpt-5.1", nil, true},
-		{"=abc", nil, true},
-		{"a=1,a=2", nil, true},
-	}
-	for _, tt := range tests {
-		got, err := genspark.ParseModelChatMap(tt.in)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && !reflect.DeepEqual(got, tt.want)) {
-			t.Errorf("ParseModelChatMap(%q) = %v, %v", tt.in, got, err)
-		}
-	}
-}
