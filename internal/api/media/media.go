@@ -68,10 +68,6 @@ const (
 	DefaultEditPrompt  = "Edit the attached image: %s"
 )
 
-// DefaultImageChatProviders are the providers whose chat models generate
-// images natively: the Gemini web app.
-var DefaultImageChatProviders = []string{"geminiweb"}
-
 // maxFieldBytes bounds one text field of a multipart form.
 const maxFieldBytes = 256 << 10
 
@@ -99,9 +95,9 @@ type Options struct {
 	DefaultImageModel string
 	// ImageChatProviders are the providers (llm.ModelInfo.OwnedBy) whose
 	// listed chat models may be asked in chat to draw; a listed chat model
-	// of another provider is refused with 400. nil means
-	// DefaultImageChatProviders. Names the backend does not list (aliases)
-	// are always tried.
+	// of another provider is refused with 400. The app fills it from the
+	// plugins that declare ImageChat. Names the backend does not list
+	// (aliases) are always tried.
 	ImageChatProviders []string
 	// MaxImages bounds n; 0 means DefaultMaxImages.
 	MaxImages int
@@ -179,9 +175,6 @@ func New(b Backend, opts Options) (*Handler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.ImageChatProviders == nil {
-		opts.ImageChatProviders = DefaultImageChatProviders
 	}
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}, nil
 }
