@@ -72,9 +72,9 @@ type CredentialSaver interface {
 
 // Demo is a provider's part of `spark demo`, wired to the simulator.
 type Demo struct {
-	// Accounts is the value of AccountsEnv the demo imports.
-	Accounts string
-	// Wire points cfg at the simulator's base URL.
+	// Wire points cfg at the simulator's base URL and gives it the demo
+	// accounts (at least two, one of them always rate-limited by the
+	// simulator, so the demo shows failover).
 	Wire func(cfg *config.Config, simURL string)
 	// Models are a chat model and, when the provider draws, an image model
 	// to show in the demo's example requests ("" = none).

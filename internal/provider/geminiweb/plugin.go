@@ -44,11 +44,11 @@ func Plugin() provider.Plugin {
 			})
 		},
 		Demo: provider.Demo{
-			// The second account is always rate-limited by the simulator:
-			// after its first failure it rests and the first one answers.
-			Accounts: "__Secure-1PSID=demo-gemini; __Secure-1PSIDTS=demo-ts," +
-				"__Secure-1PSID=limited-gemini; __Secure-1PSIDTS=demo-ts",
 			Wire: func(cfg *config.Config, simURL string) {
+				// The simulator always rate-limits the second account:
+				// after its first failure it rests and the first answers.
+				cfg.GeminiCookie = "__Secure-1PSID=demo-gemini; __Secure-1PSIDTS=demo-ts," +
+					"__Secure-1PSID=limited-gemini; __Secure-1PSIDTS=demo-ts"
 				cfg.GeminiBaseURL, cfg.GeminiUploadURL, cfg.GoogleAccountsURL = simURL, simURL, simURL
 			},
 			ChatModel:  "gemini-3-flash",

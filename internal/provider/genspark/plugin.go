@@ -50,10 +50,9 @@ func Plugin() provider.Plugin {
 			})
 		},
 		Demo: provider.Demo{
-			// The third account is always rate-limited by the simulator,
-			// to show failover.
-			Accounts: "session_id=demo-alpha,session_id=demo-beta,session_id=limited-demo",
 			Wire: func(cfg *config.Config, simURL string) {
+				// The simulator always rate-limits the third account.
+				cfg.GSCookie = "session_id=demo-alpha,session_id=demo-beta,session_id=limited-demo"
 				cfg.GensparkBaseURL = simURL
 				cfg.RecaptchaProxyURL = simURL
 			},
