@@ -58,10 +58,10 @@ type App struct {
 	// accountModels are the built providers whose accounts differ in the
 	// models they serve.
 	accountModels map[string]provider.AccountModels
-	now      func() time.Time
-	closers  []io.Closer
-	stop     context.CancelFunc
-	done     chan struct{}
+	now           func() time.Time
+	closers       []io.Closer
+	stop          context.CancelFunc
+	done          chan struct{}
 }
 
 // Option adjusts how New builds the gateway (tests).

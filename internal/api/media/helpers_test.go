@@ -68,11 +68,11 @@ type env struct {
 }
 
 type envOptions struct {
-	media      func(*media.Options)
+	media func(*media.Options)
 	// productionHosts sends cookies only to the providers' own hosts (no
 	// loopback extra host).
 	productionHosts bool
-	fetcher    func(*imageproxy.FetcherOptions)
+	fetcher         func(*imageproxy.FetcherOptions)
 }
 
 func newEnv(t *testing.T, eo envOptions) *env {
