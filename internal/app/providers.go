@@ -82,7 +82,7 @@ func (a *App) importAccounts(ctx context.Context) error {
 		}
 		sum, err := store.ImportCredentials(ctx, a.db, pl.Name, pl.AccountsEnv, entries)
 		if err != nil {
-			return fmt.Errorf("import %s: %w", pl.AccountsEnv, err)
+			return err // "GS_COOKIE entry 2: the cookie has no session_id= value"
 		}
 		a.log.Info("accounts imported", "provider", pl.Name, "created", sum.Created, "updated", sum.Updated, "unchanged", sum.Unchanged)
 	}

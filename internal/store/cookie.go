@@ -47,10 +47,23 @@ func (r Rules) Normalize(provider, credential string) (string, error) {
 	}
 	c, err := rule.Normalize(credential)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrInvalid, provider, err)
+		return "", &CredentialError{Provider: provider, Err: err}
 	}
 	return c, nil
 }
+
+// CredentialError is a credential without the shape of its provider's
+// rule. It matches ErrInvalid; its message is the rule's, which says what
+// is missing without the credential.
+type CredentialError struct {
+	Provider string
+	Err      error
+}
+
+func (e *CredentialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns ErrInvalid and the rule's error.
+func (e *CredentialError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
 
 // Identity returns the value that identifies the login behind a
 // normalised credential. Errors wrap ErrInvalid.
@@ -65,9 +78,9 @@ func (r Rules) Identity(provider, credential string) (string, error) {
 	id, err := rule.Identity(credential)
 	if err != nil || id == "" {
 		if err == nil {
-			err = errors.New("no identity")
+			err = errors.New("the credential has no identity")
 		}
-		return "", fmt.Errorf("%w: %s: %w", ErrInvalid, provider, err)
+		return "", &CredentialError{Provider: provider, Err: err}
 	}
 	return id, nil
 }
