@@ -12,7 +12,7 @@
 // # Default file (defaults/<provider>.json)
 //
 //	{
-//	  "provider": "genspark",
+//	  "provider": "<provider>",
 //	  "moa": ["gpt-5.1-low", "claude-sonnet-4-5", "gemini-3-pro-preview"],
 //	  "models": [
 //	    {"id": "gpt-5.1", "kind": "chat", "display_name": "GPT-5.1",
@@ -25,7 +25,7 @@
 // One section per provider, keyed by the provider name:
 //
 //	{
-//	  "genspark": {
+//	  "<provider>": {
 //	    "replace": false,
 //	    "remove": ["o3-pro"],
 //	    "add": [
@@ -40,8 +40,8 @@
 // model first; "remove" drops ids (ids that are not in the catalog are
 // ignored, so an override keeps working when a later default no longer has
 // the model); "add" appends entries, an entry whose id already exists
-// replacing it in place. "moa" (Genspark's Mixture-of-Agents list, used for
-// chat models outside the catalog) replaces the default list when present;
+// replacing it in place. "moa" (the Mixture-of-Agents list of an upstream that
+// has one, used for chat models outside the catalog) replaces the default list when present;
 // an empty list disables the fallback. Entry fields: id (required, no
 // whitespace), kind ("chat", "image" or "video"; empty means chat),
 // display_name, description, internal_id (the upstream's own id when it

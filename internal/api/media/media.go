@@ -2,11 +2,11 @@
 //
 //	POST {prefix}/v1/images/generations   JSON (client-api-surface.md §4.4)
 //	POST {prefix}/v1/images/edits         multipart/form-data: image or image[] (≤ 10 files, ≤ 25 MB each), prompt, mask (ignored), ...
-//	POST {prefix}/v1/videos/generations   JSON, genspark2api's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
+//	POST {prefix}/v1/videos/generations   JSON, the seed's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
 //
 // Every request becomes one or more llm.Requests answered by the gateway:
 //
-//   - an image model of the catalog (Genspark: gpt-image-1, dall-e-3,
+//   - an image model of a catalog (gpt-image-1, dall-e-3,
 //     fal-ai/flux-2, ...) runs the upstream's image task flow once, with
 //     llm.GenerationOptions carrying n, the aspect ratio mapped from size
 //     (llm.AspectRatioForSize), quality and style;
@@ -194,7 +194,7 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 }
 
 // imagesResponse is the OpenAI ImagesResponse (also the video response of
-// genspark2api: {"created", "data":[{"url"}]}).
+// the seed: {"created", "data":[{"url"}]}).
 type imagesResponse struct {
 	Created int64       `json:"created"`
 	Data    []imageData `json:"data"`
