@@ -293,8 +293,12 @@ type ModelInfo struct {
 	InternalID  string // upstream's own id when it differs from ID
 	Description string
 	OwnedBy     string // provider name
-	Kind        ModelKind
-	Created     int64 // unix seconds, for the OpenAI list
+	// ClaudeID, when set, is a claude-… name the provider also serves the
+	// model under, listed to Anthropic clients (Claude Code offers only
+	// names that contain "claude").
+	ClaudeID string
+	Kind     ModelKind
+	Created  int64 // unix seconds, for the OpenAI list
 }
 
 // ModelKind separates chat models from image and video models.

@@ -3,6 +3,7 @@ package geminiweb
 import (
 	"context"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -145,3 +146,32 @@ func hostIn(host string, domains ...string) bool {
 	}
 	return false
 }
+
+var _ provider.Aliaser = (*Provider)(nil)
+
+// Aliases implements provider.Aliaser with ClaudeAliases.
+func (p *Provider) Aliases(model string) []string { return ClaudeAliases(model) }
+
+// ClaudeAliases lists, in order, the Gemini models a Claude model name is
+// served by, as the Gemini gateway seed maps them for Claude Code (which
+// offers only names containing "claude"): claude-gemini-X is the Gemini
+// model X; then the tiers: opus → the strongest model, sonnet, haiku and
+// any other Claude name → the fast one. Release dates are ignored.
+func ClaudeAliases(model string) []string {
+	lower := strings.ToLower(model)
+	if !strings.HasPrefix(lower, "claude") {
+		return nil
+	}
+	lower = dateSuffix.ReplaceAllString(lower, "")
+	var out []string
+	if rest, ok := strings.CutPrefix(lower, "claude-gemini-"); ok {
+		out = append(out, rest, "gemini-"+rest)
+	}
+	if strings.Contains(lower, "opus") {
+		return append(out, "gemini-3-pro")
+	}
+	return append(out, "gemini-3-flash")
+}
+
+// dateSuffix matches the release date Anthropic appends to model ids.
+var dateSuffix = regexp.MustCompile(`-(20\d{6}|latest)$`)
