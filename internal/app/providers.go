@@ -101,12 +101,16 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 	for _, acc := range accounts {
 		has[acc.Provider] = true
 	}
+	defaults := catalog.Defaults{}
+	for _, pl := range a.plugins {
+		defaults[pl.Name] = pl.Catalog
+	}
 	var out []provider.Provider
 	for _, pl := range a.plugins {
 		if !has[pl.Name] && !(pl.Always && len(has) == 0) {
 			continue
 		}
-		cat, err := catalog.Load(pl.Name, a.cfg.DataDir, a.cfg.ModelsFile)
+		cat, err := defaults.Load(pl.Name, a.cfg.DataDir, a.cfg.ModelsFile)
 		if err != nil {
 			return nil, err
 		}

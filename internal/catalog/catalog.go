@@ -1,15 +1,15 @@
 // Package catalog holds the model catalogs of spark's providers as data.
 //
 // Upstream web apps change their model lists about ten times a year, so the
-// lists are not code: every provider has a built-in default, embedded from
-// defaults/<provider>.json, that a user extends or overrides without a
-// rebuild through one override file:
+// lists are not code: every provider has a built-in default, declared by
+// its plugin (internal/provider/<name>/catalog.json, see [Defaults]), that a
+// user extends or overrides without a rebuild through one override file:
 //
 //   - the path in the environment variable SPARK_MODELS_FILE (the file must
 //     exist), else
 //   - <DATA_DIR>/models.json when that file exists.
 //
-// # Default file (defaults/<provider>.json)
+// # Default file (a provider's catalog.json)
 //
 //	{
 //	  "provider": "<provider>",
@@ -53,7 +53,6 @@ package catalog
 
 import (
 	"bytes"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,8 +70,6 @@ import (
 // when no models file is named (SPARK_MODELS_FILE, read by config).
 const OverrideFileName = "models.json"
 
-//go:embed defaults/*.json
-var defaults embed.FS
 
 // Entry is one model of a catalog file.
 type Entry struct {
@@ -96,9 +93,10 @@ type Catalog struct {
 	models   []llm.ModelInfo
 	byID     map[string]int
 	moa      []string
+	known    []string // providers an override file may have a section for
 }
 
-// defaultFile is the schema of defaults/<provider>.json.
+// defaultFile is the schema of a built-in catalog.
 type defaultFile struct {
 	Comment  string   `json:"_comment,omitempty"`
 	Provider string   `json:"provider"`
@@ -114,33 +112,37 @@ type section struct {
 	MoA     *[]string `json:"moa,omitempty"`
 }
 
-// Providers lists the providers that have a built-in default catalog.
-func Providers() []string {
-	names, _ := fs.Glob(defaults, "defaults/*.json")
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, strings.TrimSuffix(filepath.Base(n), ".json"))
+// Defaults are the built-in catalogs of the known providers, by provider
+// name: each provider's plugin declares its own (provider.Plugin.Catalog).
+// Override files may have a section for each of them.
+type Defaults map[string][]byte
+
+// Providers lists the providers that have a built-in catalog.
+func (d Defaults) Providers() []string {
+	out := make([]string, 0, len(d))
+	for name := range d {
+		out = append(out, name)
 	}
 	slices.Sort(out)
 	return out
 }
 
 // Default returns the built-in catalog of provider.
-func Default(provider string) (*Catalog, error) {
-	data, err := defaults.ReadFile("defaults/" + provider + ".json")
-	if err != nil {
+func (d Defaults) Default(provider string) (*Catalog, error) {
+	data, ok := d[provider]
+	if !ok {
 		return nil, fmt.Errorf("catalog: no built-in catalog for provider %q (known: %s)",
-			provider, strings.Join(Providers(), ", "))
+			provider, strings.Join(d.Providers(), ", "))
 	}
 	var df defaultFile
-	name := "built-in defaults/" + provider + ".json"
+	name := "built-in catalog of " + provider
 	if err := decodeStrict(data, &df); err != nil {
 		return nil, fmt.Errorf("catalog: %s: %w", name, describeJSONError(data, err))
 	}
 	if df.Provider != provider {
 		return nil, fmt.Errorf("catalog: %s: provider is %q, want %q", name, df.Provider, provider)
 	}
-	c := &Catalog{provider: provider, source: "built-in", byID: map[string]int{}}
+	c := &Catalog{provider: provider, source: "built-in", byID: map[string]int{}, known: d.Providers()}
 	if df.MoA != nil {
 		c.moa = slices.Clone(df.MoA)
 	}
@@ -183,21 +185,21 @@ func OverridePath(dataDir, modelsFile string) (path string, required bool) {
 // Load returns provider's built-in catalog with the user's override file
 // applied: modelsFile (SPARK_MODELS_FILE) when set, else models.json in
 // dataDir when it exists.
-func Load(provider, dataDir, modelsFile string) (*Catalog, error) {
+func (d Defaults) Load(provider, dataDir, modelsFile string) (*Catalog, error) {
 	path, required := OverridePath(dataDir, modelsFile)
 	if path == "" {
-		return Default(provider)
+		return d.Default(provider)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && required {
 		return nil, fmt.Errorf("catalog: models file %s does not exist", path)
 	}
-	return LoadFile(provider, path)
+	return d.LoadFile(provider, path)
 }
 
 // LoadFile returns provider's built-in catalog with the override file at
 // path applied; an empty path means no override.
-func LoadFile(provider, path string) (*Catalog, error) {
-	c, err := Default(provider)
+func (d Defaults) LoadFile(provider, path string) (*Catalog, error) {
+	c, err := d.Default(provider)
 	if err != nil || path == "" {
 		return c, err
 	}
@@ -213,8 +215,8 @@ func LoadFile(provider, path string) (*Catalog, error) {
 
 // Parse returns provider's built-in catalog with the override document data
 // applied; name labels the document in errors.
-func Parse(provider, name string, data []byte) (*Catalog, error) {
-	c, err := Default(provider)
+func (d Defaults) Parse(provider, name string, data []byte) (*Catalog, error) {
+	c, err := d.Default(provider)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +238,7 @@ func (c *Catalog) apply(name string, data []byte) error {
 	if top == nil {
 		return fail("want a JSON object with one section per provider, got null")
 	}
-	known := Providers()
+	known := c.known
 	keys := make([]string, 0, len(top))
 	for k := range top {
 		keys = append(keys, k)

@@ -29,6 +29,9 @@ type Plugin struct {
 	// Credential checks, normalises and identifies the accounts'
 	// credentials (a cookie string, an API key).
 	Credential credential.Rule
+	// Catalog is the built-in model catalog (JSON, see package catalog),
+	// which a user's override file extends.
+	Catalog []byte
 	// Images tells the image proxy about the provider's generated media:
 	// which hosts get an account's cookie, in what shape, how to resize.
 	Images imageproxy.Upstream

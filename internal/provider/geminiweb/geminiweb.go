@@ -15,7 +15,7 @@
 //     __Secure-1PSIDTS is rotated through {AccountsURL}/RotateCookies every
 //     Config.RotateEvery, lazily before a Chat or from RotateDue; a new value
 //     is handed to Config.Cookies so a restart keeps it.
-//  3. Models (§6): the static table of the catalog (defaults/geminiweb.json)
+//  3. Models (§6): the static table of the catalog (catalog.json)
 //     plus each account's live list (otAQ7b), cached Config.ModelCacheTTL.
 //  4. Files (§5) are uploaded to {UploadURL}/upload and referenced in the
 //     request.
@@ -213,7 +213,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cat := cfg.Catalog
 	if cat == nil {
-		if cat, err = catalog.Default(Name); err != nil {
+		if cat, err = DefaultCatalog(); err != nil {
 			return nil, fmt.Errorf("geminiweb: %w", err)
 		}
 	}

@@ -2,11 +2,13 @@ package geminiweb
 
 import (
 	"context"
+	_ "embed"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/credential"
 	"github.com/sparkgw/spark/internal/gw"
@@ -25,6 +27,7 @@ func Plugin() provider.Plugin {
 		DisplayName: "Gemini web",
 		AccountsEnv: "GEMINI_COOKIE",
 		Credential:  Credential,
+		Catalog:     catalogJSON,
 		Images: imageproxy.Upstream{
 			CookieHost: func(host string) bool { return hostIn(host, "google.com", "googleusercontent.com") },
 			Cookie:     func(c string) string { return credential.Keep(c, imageCookieNames) },
@@ -175,3 +178,13 @@ func ClaudeAliases(model string) []string {
 
 // dateSuffix matches the release date Anthropic appends to model ids.
 var dateSuffix = regexp.MustCompile(`-(20\d{6}|latest)$`)
+
+// catalogJSON is the built-in model catalog (see package catalog).
+//
+//go:embed catalog.json
+var catalogJSON []byte
+
+// DefaultCatalog returns the built-in model catalog.
+func DefaultCatalog() (*catalog.Catalog, error) {
+	return catalog.Defaults{Name: catalogJSON}.Default(Name)
+}

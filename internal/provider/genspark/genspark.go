@@ -154,7 +154,7 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 	if p.cat == nil {
-		if p.cat, err = catalog.Default(Name); err != nil {
+		if p.cat, err = DefaultCatalog(); err != nil {
 			return nil, fmt.Errorf("genspark: %w", err)
 		}
 	}

@@ -2,11 +2,13 @@ package genspark
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/credential"
 	"github.com/sparkgw/spark/internal/gw"
@@ -26,6 +28,7 @@ func Plugin() provider.Plugin {
 		DisplayName: "Genspark",
 		AccountsEnv: "GS_COOKIE",
 		Credential:  Credential,
+		Catalog:     catalogJSON,
 		Images: imageproxy.Upstream{
 			CookieHost: func(host string) bool { return host == "genspark.ai" || strings.HasSuffix(host, ".genspark.ai") },
 			Cookie:     cookieHeader,
@@ -106,4 +109,14 @@ func (p *Provider) Check(ctx context.Context, acct *gw.Account) provider.Checkup
 		return provider.CheckupFromError(errLoggedOut())
 	}
 	return provider.Checkup{State: provider.CheckOK}
+}
+
+// catalogJSON is the built-in model catalog (see package catalog).
+//
+//go:embed catalog.json
+var catalogJSON []byte
+
+// DefaultCatalog returns the built-in model catalog.
+func DefaultCatalog() (*catalog.Catalog, error) {
+	return catalog.Defaults{Name: catalogJSON}.Default(Name)
 }

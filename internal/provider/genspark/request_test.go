@@ -80,7 +80,7 @@ func TestAskBody(t *testing.T) {
 
 func TestAskDeepseekRewrite(t *testing.T) {
 	// A user catalog entry for the deepseek name is sent as deep-seek….
-	cat, err := catalog.Parse("genspark", "test", []byte(`{"genspark":{"add":[{"id":"deepseek-v3"},{"id":"deep-seek-r1"},{"id":"my-alias","internal_id":"upstream-x"}]}}`))
+	cat, err := catalog.Defaults{genspark.Name: genspark.Plugin().Catalog}.Parse("genspark", "test", []byte(`{"genspark":{"add":[{"id":"deepseek-v3"},{"id":"deep-seek-r1"},{"id":"my-alias","internal_id":"upstream-x"}]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
