@@ -19,7 +19,7 @@ func TestPluginsDeclareEverything(t *testing.T) {
 				t.Fatalf("empty or duplicate name %q", pl.Name)
 			}
 			seen[pl.Name] = true
-			if pl.DisplayName == "" || pl.Credential == nil || pl.New == nil || pl.Demo.Wire == nil || pl.Demo.ChatModel == "" {
+			if pl.DisplayName == "" || pl.Credential == nil || pl.New == nil || pl.Demo.Wire == nil || pl.Demo.ChatModel == "" || pl.HelperModel == "" {
 				t.Fatalf("incomplete plugin: %+v", pl)
 			}
 			if pl.Always {

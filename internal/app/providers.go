@@ -148,19 +148,20 @@ func (a *App) servesModel(acct *gw.Account, model string) bool {
 }
 
 // helperModel is the chat model the gateway uses for its own work
-// (moderations, audio): the demo chat model of the first built provider
-// that is not the default catch-all, else of the catch-all.
+// (moderations, audio): the HelperModel of the first built provider that
+// is not the catch-all built without accounts (Plugin.Always), else the
+// catch-all's.
 func (a *App) helperModel() string {
 	model := ""
 	for _, pl := range a.plugins {
-		if _, ok := a.registry.Get(pl.Name); !ok || pl.Demo.ChatModel == "" {
+		if _, ok := a.registry.Get(pl.Name); !ok || pl.HelperModel == "" {
 			continue
 		}
 		if !pl.Always {
-			return pl.Demo.ChatModel
+			return pl.HelperModel
 		}
 		if model == "" {
-			model = pl.Demo.ChatModel
+			model = pl.HelperModel
 		}
 	}
 	return model

@@ -70,7 +70,6 @@ import (
 // when no models file is named (SPARK_MODELS_FILE, read by config).
 const OverrideFileName = "models.json"
 
-
 // Entry is one model of a catalog file.
 type Entry struct {
 	// ID is the name clients use.

@@ -35,6 +35,9 @@ type Plugin struct {
 	// Images tells the image proxy about the provider's generated media:
 	// which hosts get an account's cookie, in what shape, how to resize.
 	Images imageproxy.Upstream
+	// HelperModel is a fast chat model the gateway may use for its own
+	// work (moderations, audio transcription).
+	HelperModel string
 	// ImageChat is set when the provider's chat models draw images, so
 	// image requests may be sent to them.
 	ImageChat bool

@@ -28,6 +28,7 @@ func Plugin() provider.Plugin {
 		AccountsEnv: "GEMINI_COOKIE",
 		Credential:  Credential,
 		Catalog:     catalogJSON,
+		HelperModel: "gemini-3-flash",
 		Images: imageproxy.Upstream{
 			CookieHost: func(host string) bool { return hostIn(host, "google.com", "googleusercontent.com") },
 			Cookie:     func(c string) string { return credential.Keep(c, imageCookieNames) },

@@ -29,6 +29,7 @@ func Plugin() provider.Plugin {
 		AccountsEnv: "GS_COOKIE",
 		Credential:  Credential,
 		Catalog:     catalogJSON,
+		HelperModel: "claude-sonnet-4-5",
 		Images: imageproxy.Upstream{
 			CookieHost: func(host string) bool { return host == "genspark.ai" || strings.HasSuffix(host, ".genspark.ai") },
 			Cookie:     cookieHeader,
