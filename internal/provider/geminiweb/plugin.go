@@ -153,8 +153,16 @@ func hostIn(host string, domains ...string) bool {
 
 var _ provider.Aliaser = (*Provider)(nil)
 
-// Aliases implements provider.Aliaser with ClaudeAliases.
-func (p *Provider) Aliases(model string) []string { return ClaudeAliases(model) }
+// Aliases implements provider.Aliaser: the Claude names of ClaudeAliases,
+// and gemini-X-image (the official API's name of an image-capable model)
+// as gemini-X, since every chat model of the web app draws.
+func (p *Provider) Aliases(model string) []string {
+	lower := strings.ToLower(model)
+	if base, ok := strings.CutSuffix(lower, "-image"); ok && strings.HasPrefix(base, "gemini-") {
+		return []string{base}
+	}
+	return ClaudeAliases(model)
+}
 
 // ClaudeAliases lists, in order, the Gemini models a Claude model name is
 // served by, as the Gemini gateway seed maps them for Claude Code (which
