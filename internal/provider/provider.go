@@ -3,6 +3,13 @@
 // it. Providers consume and produce only llm types and report failures as
 // *gw.Error with upstream codes (rate-limited, logged out, ...), which the
 // account pool turns into rest periods and failover.
+//
+// Each upstream is a plug-in: its package exports a Plugin that declares
+// everything the rest of spark needs (name, accounts variable, credential
+// rule, model catalog, media hosts, doctor, demo wiring), and the app keeps
+// the one list of plugins (internal/app/providers.go). Adding an upstream
+// is a new package here, its simulator, one entry in that list and its
+// variables in config; nothing else names it (internal/archtest checks).
 package provider
 
 import (
