@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"sync"
 
@@ -110,8 +111,14 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	r := <-done
 	if r.panicV != nil {
 		// Re-raised on the caller's goroutine, where the server's recovery
-		// answers the request; the original stack goes with it.
-		panic(fmt.Sprintf("%v\n\n[gateway goroutine]\n%s", r.panicV, r.stack))
+		// answers the request. The value is the original one (so that
+		// http.ErrAbortHandler stays recognisable); the stack of the
+		// goroutine that panicked is logged here, as it is lost otherwise.
+		if r.panicV != http.ErrAbortHandler {
+			s.log.LogAttrs(ctx, slog.LevelError, "panic while opening the answer",
+				slog.String("panic", fmt.Sprint(r.panicV)), slog.String("stack", string(r.stack)))
+		}
+		panic(r.panicV)
 	}
 	return r.st, r.err
 }

@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -228,18 +231,38 @@ func BenchmarkChat(b *testing.B) {
 
 // A provider that panics while opening the answer (on the gateway's own
 // goroutine) panics on the caller's goroutine instead, where the server's
-// recovery turns it into a 500, with the original value and stack.
+// recovery turns it into a 500: with the original value (so that
+// http.ErrAbortHandler keeps aborting quietly), the stack of the goroutine
+// that panicked in the log.
 func TestChatPanicReachesTheCaller(t *testing.T) {
-	svc, _ := newService(func() *fakeStream { panic("provider exploded") }, false)
-	defer func() {
-		v := recover()
-		msg, _ := v.(string)
-		if !strings.Contains(msg, "provider exploded") || !strings.Contains(msg, "fakeProvider") {
-			t.Fatalf("recovered %v, want the provider's panic with its stack", v)
-		}
-	}()
-	st, err := svc.Chat(context.Background(), request())
-	t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
+	for _, tt := range []struct {
+		name     string
+		value    any
+		logStack bool
+	}{
+		{"value", "provider exploded", true},
+		{"ErrAbortHandler", http.ErrAbortHandler, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p := &fakeProvider{answer: func() *fakeStream { panic(tt.value) }}
+			svc := gateway.New(gateway.Options{
+				Registry: provider.NewRegistry(p),
+				Pool:     &fakePool{acct: gw.Account{ID: "acct_1", Provider: "fake"}},
+				Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			defer func() {
+				if v := recover(); v != tt.value {
+					t.Fatalf("recovered %#v, want the provider's own value %#v", v, tt.value)
+				}
+				if got := strings.Contains(logs.String(), "fakeProvider"); got != tt.logStack {
+					t.Fatalf("stack logged = %v, want %v: %s", got, tt.logStack, logs.String())
+				}
+			}()
+			st, err := svc.Chat(context.Background(), request())
+			t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
+		})
+	}
 }
 
 // REASONING_HIDE hides reasoning from the answer, wherever it arrives

@@ -1,5 +1,5 @@
 // Package toolcall emulates function calling for upstreams that only answer
-// text (consumer web apps such as Genspark and Gemini web).
+// text (the consumer web apps spark drives).
 //
 // Wrap renders the request's tools into the system prompt together with a
 // strict output protocol, and rewrites earlier tool calls and results into

@@ -136,8 +136,8 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 	return wire.Handle(h.log, "extras", fn, openai.WriteError)
 }
 
-// speech answers 501: neither Genspark nor Gemini web synthesizes speech
-// the way /v1/audio/speech needs.
+// speech answers 501: no configured upstream synthesizes speech the way
+// /v1/audio/speech needs.
 func (h *Handler) speech(w http.ResponseWriter, r *http.Request) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opts.MaxBodyBytes))
 	return &gw.Error{Code: gw.CodeNotImplemented, Message: "speech synthesis is not supported by the configured upstreams"}

@@ -50,9 +50,11 @@ type env struct {
 }
 
 type envOptions struct {
-	media      func(*media.Options)
-	cookieRule imageproxy.CookieRule
-	fetcher    func(*imageproxy.FetcherOptions)
+	media func(*media.Options)
+	// productionHosts sends cookies only to the providers' own hosts (no
+	// loopback extra host).
+	productionHosts bool
+	fetcher         func(*imageproxy.FetcherOptions)
 }
 
 func newEnv(t *testing.T, eo envOptions) *env {
@@ -103,11 +105,11 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule := eo.cookieRule
-	if rule == nil {
-		rule = imageproxy.AllowHosts("127.0.0.1")
+	fo := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(db), Clients: clients,
+		Upstreams: map[string]imageproxy.Upstream{genspark.Name: genspark.Plugin().Images, geminiweb.Name: geminiweb.Plugin().Images}}
+	if !eo.productionHosts {
+		fo.CookieHosts = []string{"127.0.0.1"}
 	}
-	fo := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(db), Clients: clients, CookieAllowed: rule}
 	if eo.fetcher != nil {
 		eo.fetcher(&fo)
 	}
@@ -115,7 +117,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mo := media.Options{Signer: e.signer, Fetcher: e.fetcher}
+	mo := media.Options{Signer: e.signer, Fetcher: e.fetcher, ImageChatProviders: []string{geminiweb.Name}}
 	if eo.media != nil {
 		eo.media(&mo)
 	}

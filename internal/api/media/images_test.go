@@ -14,7 +14,6 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/sparkgw/spark/internal/api/media"
-	"github.com/sparkgw/spark/internal/imageproxy"
 )
 
 func TestGenerationsURL(t *testing.T) {
@@ -255,7 +254,7 @@ func TestGeminiImageNeedsCookies(t *testing.T) {
 	// The production rule sends cookies over HTTPS to Google hosts only:
 	// the simulator on loopback gets none and refuses, which is what the
 	// proxy reports.
-	e := newEnv(t, envOptions{cookieRule: imageproxy.DefaultCookieAllowed})
+	e := newEnv(t, envOptions{productionHosts: true})
 	res, err := e.client.Images.Generate(context.Background(), openai.ImageGenerateParams{Prompt: "sim:image", Model: "gemini-3-flash"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,11 @@
 //
 //	POST {prefix}/v1/images/generations   JSON (docs/client-api-surface.md §4.4)
 //	POST {prefix}/v1/images/edits         multipart/form-data: image or image[] (≤ 10 files, ≤ 25 MB each), prompt, mask (ignored), ...
-//	POST {prefix}/v1/videos/generations   JSON, genspark2api's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
+//	POST {prefix}/v1/videos/generations   JSON, the seed's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
 //
 // Every request becomes one or more llm.Requests answered by the gateway:
 //
-//   - an image model of the catalog (Genspark: gpt-image-1, dall-e-3,
+//   - an image model of a catalog (gpt-image-1, dall-e-3,
 //     fal-ai/flux-2, ...) runs the upstream's image task flow once, with
 //     llm.GenerationOptions carrying n, the aspect ratio mapped from size
 //     (llm.AspectRatioForSize), quality and style;
@@ -69,10 +69,6 @@ const (
 	DefaultEditPrompt  = "Edit the attached image: %s"
 )
 
-// DefaultImageChatProviders are the providers whose chat models generate
-// images natively: the Gemini web app.
-var DefaultImageChatProviders = []string{"geminiweb"}
-
 // maxFieldBytes bounds one text field of a multipart form.
 const maxFieldBytes = 256 << 10
 
@@ -100,9 +96,9 @@ type Options struct {
 	DefaultImageModel string
 	// ImageChatProviders are the providers (llm.ModelInfo.OwnedBy) whose
 	// listed chat models may be asked in chat to draw; a listed chat model
-	// of another provider is refused with 400. nil means
-	// DefaultImageChatProviders. Names the backend does not list (aliases)
-	// are always tried.
+	// of another provider is refused with 400. The app fills it from the
+	// plugins that declare ImageChat. Names the backend does not list
+	// (aliases) are always tried.
 	ImageChatProviders []string
 	// MaxImages bounds n; 0 means DefaultMaxImages.
 	MaxImages int
@@ -181,9 +177,6 @@ func New(b Backend, opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.ImageChatProviders == nil {
-		opts.ImageChatProviders = DefaultImageChatProviders
-	}
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}, nil
 }
 
@@ -215,7 +208,7 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 }
 
 // imagesResponse is the OpenAI ImagesResponse (also the video response of
-// genspark2api: {"created", "data":[{"url"}]}).
+// the seed: {"created", "data":[{"url"}]}).
 type imagesResponse struct {
 	Created int64       `json:"created"`
 	Data    []imageData `json:"data"`

@@ -18,7 +18,7 @@ import (
 	"github.com/sparkgw/spark/internal/sse"
 )
 
-// Video request bounds (genspark2api's table).
+// Video request bounds (the seed's table, seed 000).
 const (
 	defaultVideoAspect   = "16:9"
 	defaultVideoDuration = 5

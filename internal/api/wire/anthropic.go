@@ -174,16 +174,16 @@ func AnthropicModelPage(models []llm.ModelInfo, r *http.Request) (AnthropicModel
 	return page, nil
 }
 
-// WithClaudeNames adds a claude-<slug> twin of every Gemini chat model, as
-// the Gemini gateway seed lists them for Anthropic clients: Claude Code
-// only offers ids that contain "claude", and the registry maps
-// claude-gemini-X back to X.
+// WithClaudeNames adds a twin of every model under its ClaudeID, as the
+// Gemini gateway seed lists them for Anthropic clients: Claude Code only
+// offers ids that contain "claude", and the provider maps the twin's name
+// back to the model.
 func WithClaudeNames(models []llm.ModelInfo) []llm.ModelInfo {
 	out := models
 	for _, m := range models {
-		if (m.Kind == llm.KindChat || m.Kind == "") && strings.HasPrefix(m.ID, "gemini-") {
+		if m.ClaudeID != "" {
 			twin := m
-			twin.ID = "claude-" + m.ID
+			twin.ID, twin.ClaudeID = m.ClaudeID, ""
 			if m.DisplayName != "" {
 				twin.DisplayName = "Gemini " + strings.TrimPrefix(m.DisplayName, "Gemini ") + " (as Claude)"
 			}
