@@ -1,0 +1,432 @@
+// Package jsonschema compiles and validates client-given JSON Schemas
+// (tool parameters, response formats) with bounded work.
+//
+// It wraps github.com/santhosh-tekuri/jsonschema/v6 (Draft 2020-12 by
+// default; drafts 4, 6, 7 and 2019-09 when "$schema" names them) and adds
+// what a gateway needs on top of a conforming implementation:
+//
+//   - Compile refuses a schema larger than Limits.MaxBytes, with more than
+//     Limits.MaxNodes JSON values or nested deeper than Limits.MaxDepth, and
+//     one that loops without descending into the value (an "allOf"/"$ref"
+//     chain that leads back to itself) or whose reference chains are longer
+//     than maxChain.
+//   - Only references inside the schema are resolved ("#", "#/$defs/x",
+//     anchors, and the JSON Schema meta-schemas, which are built in): a
+//     reference to any other URL or file is a compile error, nothing is ever
+//     loaded.
+//   - Validate spends at most Limits.MaxSteps steps and honours its context:
+//     a schema whose evaluation blows up (the same subschema reached through
+//     many paths, "allOf": [{"$ref": "#"}, {"$ref": "#"}] under a property)
+//     ends with ErrBudgetExceeded instead of pinning a core.
+//   - Errors are phrased for people and point at the value:
+//     `at /items/1/id: expected integer, got string`.
+//
+// Formats ("format": "uri", "email", ...) are annotations and never
+// asserted, for every draft: a model's almost-URL is not worth a failed call,
+// and the client's own validation still sees the value.
+package jsonschema
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	santhosh "github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Limits bound the work Compile and Validate do. A zero field takes its
+// DefaultLimits value.
+type Limits struct {
+	// MaxBytes bounds the schema document's size.
+	MaxBytes int
+	// MaxNodes bounds the JSON values (objects, arrays, strings, numbers,
+	// booleans, nulls) of the schema document.
+	MaxNodes int
+	// MaxDepth bounds the nesting of the schema document and of a value
+	// given to ValidateJSON.
+	MaxDepth int
+	// MaxSteps bounds one validation: a step is one subschema applied to
+	// one value, plus one per value it may descend into and per enum entry
+	// it may compare.
+	MaxSteps int
+}
+
+// DefaultLimits are generous for real agent schemas: Claude Code's and
+// Codex's complete tool sets are about 20 KB, 1,500 values and 8 levels
+// deep all together, and validating one of their calls takes under a
+// hundred steps.
+var DefaultLimits = Limits{
+	MaxBytes: 512 << 10,
+	MaxNodes: 20_000,
+	MaxDepth: 64,
+	MaxSteps: 200_000,
+}
+
+// maxChain bounds the longest chain of subschemas applied to the same value
+// ("$ref" to "allOf" to "$ref" ...). The validator walks that chain on every
+// step to detect loops, and it is the validator's stack depth per level of
+// the value.
+const maxChain = 256
+
+// ErrBudgetExceeded is returned (wrapped) by Validate when the validation
+// needed more than Limits.MaxSteps steps.
+var ErrBudgetExceeded = errors.New("validation exceeded its work budget")
+
+// Options configure how a schema is compiled.
+type Options struct {
+	// Limits bound compilation and validation; zero fields take the
+	// DefaultLimits values.
+	Limits Limits
+	// Lenient relaxes checks whose failure a model cannot fix or that the
+	// schema's author did not mean strictly:
+	//   - a "pattern" (or patternProperties key) that Go's RE2 cannot compile
+	//     (lookaround, backreferences) matches every string instead of
+	//     failing the compilation;
+	//   - "oneOf" accepts a value that matches several of its schemas
+	//     (overlapping branches such as number and integer are common);
+	//   - OpenAPI's "nullable": true admits null besides the "type";
+	//   - a "$schema" that names no known draft is ignored (Draft 2020-12
+	//     applies) instead of failing the compilation.
+	Lenient bool
+}
+
+// Schema is a compiled schema. It is safe for concurrent use.
+type Schema struct {
+	raw    []byte // the document, compacted
+	opts   Options
+	limits Limits
+	nodes  int // JSON values of the document
+
+	// idle holds compiled instances that no validation uses. A validation
+	// takes one (compiling a new one when none is idle) and gives it back,
+	// because an instance carries the step counter of the validation using
+	// it.
+	idle chan *instance
+}
+
+// maxIdle bounds the idle compiled instances kept per schema.
+const maxIdle = 4
+
+// Compile compiles raw with Options{} (strict, DefaultLimits).
+func Compile(raw json.RawMessage) (*Schema, error) {
+	return Options{}.Compile(raw)
+}
+
+// Compile compiles raw, a JSON Schema document (an object or a boolean).
+// The error says what is wrong in words a client can act on.
+func (o Options) Compile(raw json.RawMessage) (*Schema, error) {
+	lim := o.Limits.withDefaults()
+	if len(raw) > lim.MaxBytes {
+		return nil, fmt.Errorf("the schema is %d bytes, more than the limit of %d", len(raw), lim.MaxBytes)
+	}
+	doc, nodes, err := decodeSchemaDoc(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("the schema is not valid JSON: %w", err)
+	}
+	s := &Schema{raw: buf.Bytes(), opts: o, limits: lim, nodes: nodes, idle: make(chan *instance, maxIdle)}
+	inst, err := s.compileInstance(doc)
+	if err != nil {
+		return nil, err
+	}
+	s.idle <- inst
+	return s, nil
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxNodes <= 0 {
+		l.MaxNodes = DefaultLimits.MaxNodes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if l.MaxSteps <= 0 {
+		l.MaxSteps = DefaultLimits.MaxSteps
+	}
+	return l
+}
+
+// decodeSchemaDoc decodes a schema document and checks its shape against
+// lim. Numbers are json.Number, as the compiler expects.
+func decodeSchemaDoc(raw []byte, lim Limits) (any, int, error) {
+	doc, err := decodeJSON(raw)
+	if err != nil {
+		return nil, 0, fmt.Errorf("the schema is not valid JSON: %w", err)
+	}
+	switch doc.(type) {
+	case map[string]any, bool:
+	default:
+		return nil, 0, errors.New("the schema must be a JSON object (or a boolean)")
+	}
+	nodes, err := measure(doc, lim)
+	if err != nil {
+		return nil, 0, err
+	}
+	return doc, nodes, nil
+}
+
+// decodeJSON decodes exactly one JSON value (numbers as json.Number).
+// encoding/json bounds its own nesting (10,000 levels), so this cannot
+// exhaust the stack; callers check the depth they accept.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+// measure counts the JSON values of v and checks them and its depth against
+// lim.
+func measure(v any, lim Limits) (int, error) {
+	nodes := 0
+	var walk func(v any, depth int) error
+	walk = func(v any, depth int) error {
+		nodes++
+		if nodes > lim.MaxNodes {
+			return fmt.Errorf("the schema has more than %d JSON values", lim.MaxNodes)
+		}
+		if depth > lim.MaxDepth {
+			return fmt.Errorf("the schema is nested more than %d levels deep", lim.MaxDepth)
+		}
+		switch t := v.(type) {
+		case map[string]any:
+			for _, x := range t {
+				if err := walk(x, depth+1); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, x := range t {
+				if err := walk(x, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := walk(v, 0)
+	return nodes, err
+}
+
+// baseURL names the document while it is compiled; references are
+// resolved against it (a reserved domain: nothing is ever fetched).
+const (
+	baseDir = "https://schema.spark.invalid/"
+	baseURL = baseDir + "schema.json"
+)
+
+// refusedLoadError is what the loader answers for every URL: nothing
+// outside the document is loaded.
+type refusedLoadError struct{ url string }
+
+func (e *refusedLoadError) Error() string {
+	return fmt.Sprintf("the schema refers to %q, which is outside it: only references inside the schema (\"#...\") are resolved, nothing is loaded", strings.TrimPrefix(e.url, baseDir))
+}
+
+type refusingLoader struct{}
+
+func (refusingLoader) Load(url string) (any, error) {
+	return nil, &refusedLoadError{url: url}
+}
+
+// knownDraft reports whether u names a draft whose meta-schema the
+// compiler has built in.
+func knownDraft(u string) bool {
+	u, _, _ = strings.Cut(u, "#")
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	switch u {
+	case "json-schema.org/draft-04/schema", "json-schema.org/draft-06/schema", "json-schema.org/draft-07/schema",
+		"json-schema.org/draft/2019-09/schema", "json-schema.org/draft/2020-12/schema", "json-schema.org/schema":
+		return true
+	}
+	return false
+}
+
+// matchAll is the lenient stand-in for a pattern RE2 cannot compile.
+type matchAll string
+
+func (m matchAll) MatchString(string) bool { return true }
+func (m matchAll) String() string          { return string(m) }
+
+func lenientRegexp(p string) (santhosh.Regexp, error) {
+	re, err := regexp.Compile(p)
+	if err != nil {
+		return matchAll(p), nil
+	}
+	return re, nil
+}
+
+func strictRegexp(p string) (santhosh.Regexp, error) {
+	re, err := regexp.Compile(p)
+	if err != nil {
+		return nil, fmt.Errorf("the pattern %q is not a regular expression Go's RE2 accepts: %w", p, err)
+	}
+	return re, nil
+}
+
+// compileInstance compiles doc (which it may modify) into a fresh instance.
+func (s *Schema) compileInstance(doc any) (*instance, error) {
+	if obj, ok := doc.(map[string]any); ok && s.opts.Lenient {
+		if u, ok := obj["$schema"].(string); ok && !knownDraft(u) {
+			delete(obj, "$schema")
+		}
+	}
+	inst := &instance{max: s.limits.MaxSteps}
+	c := santhosh.NewCompiler()
+	c.DefaultDraft(santhosh.Draft2020)
+	c.UseLoader(refusingLoader{})
+	if s.opts.Lenient {
+		c.UseRegexpEngine(lenientRegexp)
+	} else {
+		c.UseRegexpEngine(strictRegexp)
+	}
+	c.AssertVocabs()
+	c.RegisterVocabulary(&santhosh.Vocabulary{
+		URL: "urn:spark:vocab:steps",
+		Compile: func(ctx *santhosh.CompilerContext, obj map[string]any) (santhosh.SchemaExt, error) {
+			// Called for every schema object: note it, to install the step
+			// counter once the graph is complete.
+			self := ctx.Enqueue(nil)
+			inst.nodes = append(inst.nodes, self)
+			if len(inst.nodes) > s.limits.MaxNodes {
+				return nil, fmt.Errorf("the schema has more than %d subschemas", s.limits.MaxNodes)
+			}
+			if obj["nullable"] == true {
+				if inst.nullable == nil {
+					inst.nullable = map[string]bool{}
+				}
+				inst.nullable[self.Location] = true
+			}
+			return nil, nil
+		},
+	})
+	if err := c.AddResource(baseURL, doc); err != nil {
+		return nil, compileError(err)
+	}
+	root, err := c.Compile(baseURL)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	inst.root = root
+	if err := inst.prepare(); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+// compileError turns the compiler's error into a message for the client.
+func compileError(err error) error {
+	var refused *refusedLoadError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	var meta *santhosh.SchemaValidationError
+	if errors.As(err, &meta) {
+		err = meta.Err
+	}
+	var verr *santhosh.ValidationError
+	if errors.As(err, &verr) {
+		// The document does not follow its draft's meta-schema.
+		leaf := verr
+		for len(leaf.Causes) > 0 {
+			leaf = leaf.Causes[0]
+		}
+		loc := "#" + pointer(leaf.InstanceLocation)
+		return fmt.Errorf("the schema is invalid at %s: %s", loc, leaf.ErrorKind.LocalizedString(printer))
+	}
+	msg := strings.ReplaceAll(err.Error(), baseDir, "")
+	return fmt.Errorf("the schema cannot be compiled: %s", msg)
+}
+
+// Validate checks v, a decoded JSON value (objects as map[string]any,
+// arrays as []any, numbers as json.Number or float64), against s. It
+// returns nil, a *ValidationError naming the first problem, an error
+// wrapping ErrBudgetExceeded, or ctx's error once ctx is done.
+func (s *Schema) Validate(ctx context.Context, v any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	inst, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release(inst)
+	verr, err := inst.validate(ctx, v)
+	if err != nil {
+		return err
+	}
+	if verr == nil {
+		return nil
+	}
+	return describe(verr, v, s.opts.Lenient, inst.nullable)
+}
+
+// ValidateJSON decodes data (one JSON value, nested at most
+// Limits.MaxDepth levels) and validates it.
+func (s *Schema) ValidateJSON(ctx context.Context, data []byte) error {
+	v, err := decodeJSON(data)
+	if err != nil {
+		return &ValidationError{Message: "the value is not valid JSON: " + err.Error()}
+	}
+	if d := depth(v, s.limits.MaxDepth+1); d > s.limits.MaxDepth {
+		return &ValidationError{Message: fmt.Sprintf("the value is nested more than %d levels deep", s.limits.MaxDepth)}
+	}
+	return s.Validate(ctx, v)
+}
+
+// depth returns the nesting depth of v, counting no further than limit.
+func depth(v any, limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	best := 0
+	switch t := v.(type) {
+	case map[string]any:
+		for _, x := range t {
+			best = max(best, 1+depth(x, limit-1))
+		}
+	case []any:
+		for _, x := range t {
+			best = max(best, 1+depth(x, limit-1))
+		}
+	}
+	return best
+}
+
+func (s *Schema) acquire() (*instance, error) {
+	select {
+	case inst := <-s.idle:
+		return inst, nil
+	default:
+	}
+	doc, err := decodeJSON(s.raw)
+	if err != nil { // not reached: raw compiled before
+		return nil, fmt.Errorf("recompiling the schema: %w", err)
+	}
+	return s.compileInstance(doc)
+}
+
+func (s *Schema) release(inst *instance) {
+	inst.ctx = nil
+	select {
+	case s.idle <- inst:
+	default:
+	}
+}
