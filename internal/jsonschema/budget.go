@@ -219,7 +219,7 @@ func checkChains(root *santhosh.Schema, nodes []*santhosh.Schema) error {
 			return nil
 		}
 		if depth > maxChain {
-			return fmt.Errorf("the schema's chains of $ref, allOf, anyOf and oneOf are longer than %d", maxChain)
+			return fmt.Errorf("the schema has chains of $ref, allOf, anyOf and oneOf longer than %d", maxChain)
 		}
 		state[n] = active
 		best := 0
@@ -230,7 +230,7 @@ func checkChains(root *santhosh.Schema, nodes []*santhosh.Schema) error {
 			best = max(best, 1+longest[c])
 		}
 		if best > maxChain {
-			return fmt.Errorf("the schema's chains of $ref, allOf, anyOf and oneOf are longer than %d", maxChain)
+			return fmt.Errorf("the schema has chains of $ref, allOf, anyOf and oneOf longer than %d", maxChain)
 		}
 		longest[n], state[n] = best, done
 		return nil

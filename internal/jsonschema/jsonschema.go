@@ -240,10 +240,16 @@ func (e *refusedLoadError) Error() string {
 	return fmt.Sprintf("the schema refers to %q, which is outside it: only references inside the schema (\"#...\") are resolved, nothing is loaded", strings.TrimPrefix(e.url, baseDir))
 }
 
-type refusingLoader struct{}
+// refusingLoader refuses every URL and remembers the first, because the
+// compiler's errors do not all unwrap to the loader's.
+type refusingLoader struct{ refused *refusedLoadError }
 
-func (refusingLoader) Load(url string) (any, error) {
-	return nil, &refusedLoadError{url: url}
+func (l *refusingLoader) Load(url string) (any, error) {
+	err := &refusedLoadError{url: url}
+	if l.refused == nil {
+		l.refused = err
+	}
+	return nil, err
 }
 
 // knownDraft reports whether u names a draft whose meta-schema the
@@ -291,7 +297,8 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 	inst := &instance{max: s.limits.MaxSteps}
 	c := santhosh.NewCompiler()
 	c.DefaultDraft(santhosh.Draft2020)
-	c.UseLoader(refusingLoader{})
+	loader := &refusingLoader{}
+	c.UseLoader(loader)
 	if s.opts.Lenient {
 		c.UseRegexpEngine(lenientRegexp)
 	} else {
@@ -318,11 +325,11 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 		},
 	})
 	if err := c.AddResource(baseURL, doc); err != nil {
-		return nil, compileError(err)
+		return nil, compileError(err, loader)
 	}
 	root, err := c.Compile(baseURL)
 	if err != nil {
-		return nil, compileError(err)
+		return nil, compileError(err, loader)
 	}
 	inst.root = root
 	if err := inst.prepare(); err != nil {
@@ -332,10 +339,9 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 }
 
 // compileError turns the compiler's error into a message for the client.
-func compileError(err error) error {
-	var refused *refusedLoadError
-	if errors.As(err, &refused) {
-		return refused
+func compileError(err error, loader *refusingLoader) error {
+	if loader.refused != nil {
+		return loader.refused
 	}
 	var meta *santhosh.SchemaValidationError
 	if errors.As(err, &meta) {

@@ -14,6 +14,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // messagesRequest is the subset of MessageCreateParams (and of the
@@ -833,6 +834,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		}
 		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
 			return invalid(param+".input_schema", "Input should be a valid object")
+		}
+		if err := toolcall.CheckParameters(t.InputSchema); err != nil {
+			return invalid(param+".input_schema", "JSON schema is invalid: %v", err)
 		}
 		named := mr.ToolChoice != nil && mr.ToolChoice.Type == "tool" && mr.ToolChoice.Name == t.Name
 		if t.DeferLoading && !refs[t.Name] && !named {
