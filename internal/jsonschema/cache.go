@@ -2,12 +2,22 @@ package jsonschema
 
 import (
 	"container/list"
-	"crypto/sha256"
 	"encoding/json"
+	"hash/maphash"
 	"sync"
 )
 
-// Cache remembers compiled schemas (and compile errors) by the SHA-256 of
+// cacheKey identifies a document: two 64-bit hashes with seeds chosen at
+// random when the process starts, so clients cannot craft collisions.
+type cacheKey [2]uint64
+
+var cacheSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func keyOf(raw []byte) cacheKey {
+	return cacheKey{maphash.Bytes(cacheSeeds[0], raw), maphash.Bytes(cacheSeeds[1], raw)}
+}
+
+// Cache remembers compiled schemas (and compile errors) by a hash of
 // their document: clients send the same tools with every turn of a
 // conversation. It holds at most its size entries whose documents add up
 // to at most maxBytes, dropping the least recently used. It is safe for
@@ -19,12 +29,12 @@ type Cache struct {
 	bytes    int // documents of the cached schemas
 
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]*list.Element
+	entries map[cacheKey]*list.Element
 	order   list.List // of *cacheEntry, most recently used first
 }
 
 type cacheEntry struct {
-	key    [sha256.Size]byte
+	key    cacheKey
 	schema *Schema
 	err    error
 	bytes  int
@@ -34,13 +44,13 @@ type cacheEntry struct {
 // to at most maxBytes, compiled with opts. A schema larger than maxBytes is
 // compiled but not kept.
 func NewCache(size, maxBytes int, opts Options) *Cache {
-	return &Cache{opts: opts, size: max(size, 1), maxBytes: maxBytes, entries: map[[sha256.Size]byte]*list.Element{}}
+	return &Cache{opts: opts, size: max(size, 1), maxBytes: maxBytes, entries: map[cacheKey]*list.Element{}}
 }
 
 // Compile returns the compiled raw, compiling it on a miss. Documents that
 // differ only in whitespace are different entries.
 func (c *Cache) Compile(raw json.RawMessage) (*Schema, error) {
-	key := sha256.Sum256(raw)
+	key := keyOf(raw)
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		c.order.MoveToFront(el)
