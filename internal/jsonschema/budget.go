@@ -32,6 +32,7 @@ type instance struct {
 
 	ctx   context.Context
 	steps int // charged so far in the current validation
+	evals int // subschema evaluations that reached their hook
 	max   int
 	check int // steps at which ctx is checked next
 }
@@ -61,7 +62,7 @@ func (in *instance) charge(n int) {
 // validate runs one validation. It returns the validator's error tree, or
 // err when the validation was aborted.
 func (in *instance) validate(ctx context.Context, v any) (verr *santhosh.ValidationError, err error) {
-	in.ctx, in.steps, in.check = ctx, 0, ctxCheckEvery
+	in.ctx, in.steps, in.evals, in.check = ctx, 0, 0, ctxCheckEvery
 	defer func() {
 		if r := recover(); r != nil {
 			a, ok := r.(abort)
@@ -110,6 +111,7 @@ func (in *instance) hook(n *santhosh.Schema) *santhosh.Format {
 		case []any:
 			cost += len(t) * (1 + perChild)
 		}
+		in.evals++
 		in.charge(cost)
 		return nil
 	}}
