@@ -37,6 +37,23 @@ type instance struct {
 	check int // steps at which ctx is checked next
 }
 
+// Budget is a number of validation steps shared by several validations
+// (all the calls of one model answer, say): a validation whose context
+// carries a Budget (see WithBudget) may spend no more than what is left of
+// it, nor more than Limits.MaxSteps, and what it spends is taken off. A
+// Budget is not safe for concurrent use.
+type Budget struct {
+	// Steps is what is left.
+	Steps int
+}
+
+type budgetKey struct{}
+
+// WithBudget returns a context whose validations draw on b.
+func WithBudget(ctx context.Context, b *Budget) context.Context {
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
 // ctxCheckEvery is how many steps pass between two looks at the context.
 const ctxCheckEvery = 1024
 
@@ -61,8 +78,13 @@ func (in *instance) charge(n int) {
 
 // validate runs one validation. It returns the validator's error tree, or
 // err when the validation was aborted.
-func (in *instance) validate(ctx context.Context, v any) (verr *santhosh.ValidationError, err error) {
-	in.ctx, in.steps, in.evals, in.check = ctx, 0, 0, ctxCheckEvery
+func (in *instance) validate(ctx context.Context, v any, limit int) (verr *santhosh.ValidationError, err error) {
+	in.ctx, in.steps, in.evals, in.check, in.max = ctx, 0, 0, ctxCheckEvery, limit
+	shared, _ := ctx.Value(budgetKey{}).(*Budget)
+	if shared != nil {
+		in.max = max(0, min(in.max, shared.Steps))
+		defer func() { shared.Steps = max(0, shared.Steps-in.steps) }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			a, ok := r.(abort)

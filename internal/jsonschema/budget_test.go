@@ -159,3 +159,52 @@ func TestValidateConcurrent(t *testing.T) {
 		t.Fatalf("%d idle instances", n)
 	}
 }
+
+// BenchmarkBudgetExhausted is the worst a schema can make one validation
+// cost: the default budget spent on a blow-up.
+func BenchmarkBudgetExhausted(b *testing.B) {
+	s, err := lenient.Compile(json.RawMessage(`{"properties":{"a":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := []byte(nested(40))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.ValidateJSON(ctx, value); !errors.Is(err, ErrBudgetExceeded) {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Validations sharing a Budget draw on it together.
+func TestSharedBudget(t *testing.T) {
+	s, err := lenient.Compile(json.RawMessage(`{"type":"array","items":{"type":"integer"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(`[` + strings.TrimSuffix(strings.Repeat(`1,`, 100), ",") + `]`)
+	b := &Budget{Steps: 500}
+	ctx := WithBudget(context.Background(), b)
+	if err := s.ValidateJSON(ctx, value); err != nil {
+		t.Fatal(err)
+	}
+	spent := 500 - b.Steps
+	if spent < 100 || spent > 400 {
+		t.Fatalf("one validation of 100 items spent %d steps", spent)
+	}
+	var failed bool
+	for range 500 / spent {
+		if err := s.ValidateJSON(ctx, value); errors.Is(err, ErrBudgetExceeded) {
+			failed = true
+			break
+		}
+	}
+	if !failed || b.Steps != 0 {
+		t.Fatalf("budget left %d, exhausted %v", b.Steps, failed)
+	}
+	// Without a shared budget the same validation passes.
+	if err := s.ValidateJSON(context.Background(), value); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -294,7 +294,7 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 			delete(obj, "$schema")
 		}
 	}
-	inst := &instance{max: s.limits.MaxSteps}
+	inst := &instance{}
 	c := santhosh.NewCompiler()
 	c.DefaultDraft(santhosh.Draft2020)
 	loader := &refusingLoader{}
@@ -374,7 +374,7 @@ func (s *Schema) Validate(ctx context.Context, v any) error {
 		return err
 	}
 	defer s.release(inst)
-	verr, err := inst.validate(ctx, v)
+	verr, err := inst.validate(ctx, v, s.limits.MaxSteps)
 	if err != nil {
 		return err
 	}

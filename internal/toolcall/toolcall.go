@@ -45,6 +45,12 @@ type Reopen = func(req *llm.Request) (llm.Stream, error)
 // is possible then).
 type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 
+// answerSteps bounds the schema validation of one answer's calls, all
+// together (see jsonschema.Budget): generous for real calls (a Claude Code
+// call takes under a hundred steps, an array of a thousand objects a few
+// thousand), and about 40 ms of work when a schema blows up.
+const answerSteps = 200_000
+
 // Defaults of Options.
 const (
 	DefaultIDPrefix     = "call_"
@@ -258,6 +264,9 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem, error) {
 		calls = calls[:1]
 	}
 	var probs []problem
+	// All the calls of one answer share one validation budget, so many
+	// calls cost no more than one (about 40 ms at worst).
+	ctx := jsonschema.WithBudget(t.ctx, &jsonschema.Budget{Steps: answerSteps})
 	for _, c := range calls {
 		switch tool := t.tools[c.name]; {
 		case c.err != nil:
@@ -267,7 +276,7 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem, error) {
 		case tool == nil:
 			probs = append(probs, problem{kind: unknownTool, tool: c.name})
 		case tool.schema != nil:
-			err := tool.schema.ValidateJSON(t.ctx, c.args)
+			err := tool.schema.ValidateJSON(ctx, c.args)
 			switch {
 			case err == nil:
 			case errors.Is(err, jsonschema.ErrBudgetExceeded):
