@@ -51,6 +51,13 @@ type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 // thousand), and about 40 ms of work when a schema blows up.
 const answerSteps = 200_000
 
+// maxCorrections bounds the problems a repair request lists (an answer may
+// hold thousands of bad calls).
+const maxCorrections = 10
+
+// maxAnswerEcho bounds the answer text kept for the repair request.
+const maxAnswerEcho = MaxCallBytes + 64<<10
+
 // Defaults of Options.
 const (
 	DefaultIDPrefix     = "call_"
@@ -307,7 +314,11 @@ func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
 	r := *t.sent
 	var b strings.Builder
 	b.WriteString("Your previous answer could not be used:\n")
-	for _, p := range probs {
+	for i, p := range probs {
+		if i == maxCorrections {
+			fmt.Fprintf(&b, "- (and %d more problems)\n", len(probs)-i)
+			break
+		}
 		b.WriteString("- " + p.correction(t) + "\n")
 	}
 	b.WriteString("Write the tool call(s) again, corrected, each as " +
@@ -429,7 +440,9 @@ func (s *stream) handle(ev llm.Event) {
 	}
 	switch ev.Type {
 	case llm.EventTextDelta:
-		s.answer.WriteString(ev.Text)
+		if s.answer.Len() <= maxAnswerEcho {
+			s.answer.WriteString(ev.Text) // the repair request echoes no more
+		}
 		s.take(s.sc.feed(ev.Text))
 	case llm.EventFinish:
 		s.end(ev.FinishReason, false)
