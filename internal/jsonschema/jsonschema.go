@@ -56,10 +56,11 @@ type Limits struct {
 	MaxSteps int
 }
 
-// DefaultLimits are generous for real agent schemas: Claude Code's and
-// Codex's complete tool sets are about 20 KB, 1,500 values and 8 levels
-// deep all together, and validating one of their calls takes under a
-// hundred steps.
+// DefaultLimits are generous for real agent schemas: Claude Code's
+// complete tool set (13 tools) is 10 KB and 371 JSON values all together,
+// Codex's (12 tools) 7 KB and 254 values; none of their schemas is deeper
+// than 9 levels, and validating one of their calls takes under a hundred
+// steps. The limits apply to each schema.
 var DefaultLimits = Limits{
 	MaxBytes: 512 << 10,
 	MaxNodes: 20_000,
@@ -91,7 +92,10 @@ type Options struct {
 	//     (overlapping branches such as number and integer are common);
 	//   - OpenAPI's "nullable": true admits null besides the "type";
 	//   - a "$schema" that names no known draft is ignored (Draft 2020-12
-	//     applies) instead of failing the compilation.
+	//     applies) instead of failing the compilation;
+	//   - a document without "$schema" that is invalid under Draft 2020-12
+	//     but valid under draft-07 or draft-04 ("exclusiveMinimum": true,
+	//     tuple "items") is compiled under that draft.
 	Lenient bool
 }
 
@@ -100,7 +104,8 @@ type Schema struct {
 	raw    []byte // the document, compacted
 	opts   Options
 	limits Limits
-	nodes  int // JSON values of the document
+	nodes  int             // JSON values of the document
+	draft  *santhosh.Draft // for a document without "$schema"
 
 	// idle holds compiled instances that no validation uses. A validation
 	// takes one (compiling a new one when none is idle) and gives it back,
@@ -109,8 +114,9 @@ type Schema struct {
 	idle chan *instance
 }
 
-// maxIdle bounds the idle compiled instances kept per schema.
-const maxIdle = 4
+// maxIdle bounds the idle compiled instances kept per schema (each is
+// about 7 times the size of the document).
+const maxIdle = 2
 
 // Compile compiles raw with Options{} (strict, DefaultLimits).
 func Compile(raw json.RawMessage) (*Schema, error) {
@@ -132,13 +138,37 @@ func (o Options) Compile(raw json.RawMessage) (*Schema, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, fmt.Errorf("the schema is not valid JSON: %w", err)
 	}
-	s := &Schema{raw: buf.Bytes(), opts: o, limits: lim, nodes: nodes, idle: make(chan *instance, maxIdle)}
+	s := &Schema{raw: buf.Bytes(), opts: o, limits: lim, nodes: nodes, idle: make(chan *instance, maxIdle),
+		draft: santhosh.Draft2020}
 	inst, err := s.compileInstance(doc)
+	var meta *metaError
+	if errors.As(err, &meta) && o.Lenient && !hasSchemaKeyword(doc) {
+		// Older generators write draft-04 to 07 keywords ("exclusiveMinimum":
+		// true, "items": [...], "definitions") without saying so.
+		for _, d := range []*santhosh.Draft{santhosh.Draft7, santhosh.Draft4} {
+			s.draft = d
+			doc, _ := decodeJSON(s.raw)
+			if inst2, err2 := s.compileInstance(doc); err2 == nil {
+				inst, err = inst2, nil
+				break
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.idle <- inst
 	return s, nil
+}
+
+// hasSchemaKeyword reports whether doc says which draft it follows.
+func hasSchemaKeyword(doc any) bool {
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return false
+	}
+	_, ok = obj["$schema"].(string)
+	return ok
 }
 
 func (l Limits) withDefaults() Limits {
@@ -296,7 +326,7 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 	}
 	inst := &instance{}
 	c := santhosh.NewCompiler()
-	c.DefaultDraft(santhosh.Draft2020)
+	c.DefaultDraft(s.draft)
 	loader := &refusingLoader{}
 	c.UseLoader(loader)
 	if s.opts.Lenient {
@@ -338,6 +368,11 @@ func (s *Schema) compileInstance(doc any) (*instance, error) {
 	return inst, nil
 }
 
+// metaError is a document that does not follow its draft's meta-schema.
+type metaError struct{ msg string }
+
+func (e *metaError) Error() string { return e.msg }
+
 // compileError turns the compiler's error into a message for the client.
 func compileError(err error, loader *refusingLoader) error {
 	if loader.refused != nil {
@@ -355,7 +390,7 @@ func compileError(err error, loader *refusingLoader) error {
 			leaf = leaf.Causes[0]
 		}
 		loc := "#" + pointer(leaf.InstanceLocation)
-		return fmt.Errorf("the schema is invalid at %s: %s", loc, leaf.ErrorKind.LocalizedString(printer))
+		return &metaError{fmt.Sprintf("the schema is invalid at %s: %s", loc, leaf.ErrorKind.LocalizedString(printer))}
 	}
 	msg := strings.ReplaceAll(err.Error(), baseDir, "")
 	return fmt.Errorf("the schema cannot be compiled: %s", msg)

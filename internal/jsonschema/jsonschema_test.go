@@ -66,6 +66,8 @@ func TestValidateMessages(t *testing.T) {
 		{"anchor", `{"$defs":{"a":{"$anchor":"pt","type":"integer"}},"properties":{"x":{"$ref":"#pt"}}}`, `{"x":"s"}`, "at /x: expected integer, got string", false},
 		{"meta-schema reference", `{"properties":{"s":{"$ref":"https://json-schema.org/draft/2020-12/schema"}}}`, `{"s":{"type":"string"}}`, "", true},
 		{"not JSON", `{}`, `{"a":`, "the value is not valid JSON: unexpected EOF", false},
+		{"draft-04 keywords without $schema", `{"properties":{"n":{"minimum":1,"exclusiveMinimum":true}}}`, `{"n":1}`, "at /n: value 1 must be greater than 1", false},
+		{"draft-07 tuple without $schema", `{"items":[{"type":"string"}],"additionalItems":false}`, `["a",1]`, "array has 1 more items than allowed", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +125,8 @@ func TestCompileRefuses(t *testing.T) {
 		{"trailing data", `{} {}`, "not valid JSON", lenient},
 		{"array", `[1]`, "must be a JSON object", lenient},
 		{"invalid keyword value", `{"type":"object","properties":{"a":{"minLength":"x"}}}`, "the schema is invalid at #/properties/a/minLength", lenient},
+		{"draft-04 keywords strict", `{"minimum":1,"exclusiveMinimum":true}`, "the schema is invalid at #/exclusiveMinimum", Options{}},
+		{"unknown type name", `{"type":"int"}`, "the schema is invalid at #/type", lenient},
 		{"dangling local ref", `{"$ref":"#/$defs/missing"}`, "cannot be compiled", lenient},
 	}
 	for _, tc := range tests {

@@ -17,9 +17,12 @@ import (
 var schemaOptions = jsonschema.Options{Lenient: true}
 
 // schemaCache keeps the compiled schemas of recent requests: clients
-// resend the same tools every turn. A compiled Claude Code tool set is
-// about 20 KB of documents; 4 MiB keeps a few hundred distinct tool sets.
-var schemaCache = jsonschema.NewCache(1024, 4<<20, schemaOptions)
+// resend the same tools every turn, and compiling Claude Code's tool set
+// takes about 4 ms where a cache hit takes 7 µs. Claude Code's tool set is
+// 10 KB of documents and its compiled form about 7 times that (twice that
+// after concurrent validations): 2 MiB of documents keep about 200
+// distinct tool sets in some 15 to 30 MB.
+var schemaCache = jsonschema.NewCache(2048, 2<<20, schemaOptions)
 
 // compileSchema compiles a tool's parameters schema. It returns nil and no
 // error (nothing to check) for an absent or null schema, and an error a
