@@ -116,7 +116,7 @@ func TestValidateCancellation(t *testing.T) {
 	})
 	t.Run("while validating", func(t *testing.T) {
 		ctx := &cancelAfter{Context: context.Background()}
-		ctx.n.Store(3) // Validate's own look, then two looks by the hooks
+		ctx.n.Store(3) // three looks pass (Validate's own, two by the hooks), the fourth is cancelled
 		err := s.ValidateJSON(ctx, []byte(`{}`))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v, want context.Canceled", err)

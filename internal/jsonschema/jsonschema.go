@@ -17,7 +17,10 @@
 //   - Validate spends at most Limits.MaxSteps steps and honours its context:
 //     a schema whose evaluation blows up (the same subschema reached through
 //     many paths, "allOf": [{"$ref": "#"}, {"$ref": "#"}] under a property)
-//     ends with ErrBudgetExceeded instead of pinning a core.
+//     ends with ErrBudgetExceeded instead of pinning a core. On its own the
+//     library stops only a loop on the same value (an "infinite loop"
+//     validation error); nothing bounds a blow-up without a loop, such as a
+//     chain of "allOf" entries that each apply the next level twice.
 //   - Errors are phrased for people and point at the value:
 //     `at /items/1/id: expected integer, got string`.
 //
