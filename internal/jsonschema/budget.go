@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	santhosh "github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -89,7 +90,9 @@ func (in *instance) validate(ctx context.Context, v any, limit int) (verr *santh
 		if r := recover(); r != nil {
 			a, ok := r.(abort)
 			if !ok {
-				panic(r)
+				// A defect of the library on some input: that validation
+				// fails, the process goes on.
+				a.err = fmt.Errorf("the validator failed on this value: %v", r)
 			}
 			verr, err = nil, a.err
 		}
@@ -116,10 +119,21 @@ func (in *instance) prepare() error {
 
 // hook returns the step counter for subschema n.
 func (in *instance) hook(n *santhosh.Schema) *santhosh.Format {
-	self := 1
+	// The evaluation's own keywords that loop over the schema: required
+	// names and dependencies.
+	self := 1 + len(n.Required)
+	for _, names := range n.DependentRequired {
+		self += len(names)
+	}
+	for _, d := range n.Dependencies {
+		if names, ok := d.([]string); ok {
+			self += len(names)
+		}
+	}
 	for _, c := range inPlace(n) {
 		self += preCost(c)
 	}
+	stringWork := n.MinLength != nil || n.MaxLength != nil || n.Pattern != nil
 	perChild := 0
 	for _, c := range perValue(n) {
 		perChild += preCost(c)
@@ -132,6 +146,15 @@ func (in *instance) hook(n *santhosh.Schema) *santhosh.Format {
 			cost += len(t) * (1 + perChild)
 		case []any:
 			cost += len(t) * (1 + perChild)
+			if n.UniqueItems {
+				// Every item is hashed whole.
+				cost += countValues(t, in.max-in.steps+1)
+			}
+		case string:
+			if stringWork {
+				// Runes counted, pattern matched: linear in the length.
+				cost += len(t) / 64
+			}
 		}
 		in.evals++
 		in.charge(cost)
@@ -140,17 +163,39 @@ func (in *instance) hook(n *santhosh.Schema) *santhosh.Format {
 }
 
 // preCost is what evaluating c costs before its hook runs: the type check,
-// const and enum comparisons.
+// const and enum comparisons (each at most as long as the schema's value).
 func preCost(c *santhosh.Schema) int {
 	if c == nil {
 		return 0
 	}
 	n := 1
 	if c.Enum != nil {
-		n += len(c.Enum.Values)
+		n += countValues(c.Enum.Values, math.MaxInt)
 	}
 	if c.Const != nil {
-		n++
+		n += countValues(*c.Const, math.MaxInt)
+	}
+	return n
+}
+
+// countValues counts the JSON values in v, stopping once it passes limit.
+func countValues(v any, limit int) int {
+	n := 1
+	switch t := v.(type) {
+	case map[string]any:
+		for _, x := range t {
+			if n > limit {
+				break
+			}
+			n += countValues(x, limit-n)
+		}
+	case []any:
+		for _, x := range t {
+			if n > limit {
+				break
+			}
+			n += countValues(x, limit-n)
+		}
 	}
 	return n
 }

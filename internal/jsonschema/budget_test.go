@@ -22,6 +22,18 @@ func dagSchema(levels int) string {
 	return b.String()
 }
 
+// names returns n distinct quoted property names, comma-separated.
+func names(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"p%d"`, i)
+	}
+	return b.String()
+}
+
 // nested returns {"a":{"a":...{}}} levels deep.
 func nested(levels int) string {
 	return strings.Repeat(`{"a":`, levels) + `{}` + strings.Repeat(`}`, levels)
@@ -53,6 +65,12 @@ func TestValidateBudget(t *testing.T) {
 		{"allOf ref loop through a property", `{"properties":{"a":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}`, nested(40), small, true},
 		{"DAG blow-up, 40 levels", dagSchema(40), `{}`, small, true},
 		{"DAG blow-up, 5 levels fits", dagSchema(5), `{}`, small, false},
+		// 2^8 evaluations fit the budget, but each checks 3,000 required
+		// names.
+		{"required names per evaluation", `{"required":[` + names(3000) + `],"properties":{"a":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}`, nested(8), small, true},
+		{"required names, one evaluation", `{"required":[` + names(3000) + `]}`, `{` + strings.ReplaceAll(names(3000), ",", ":0,") + `:0}`, small, false},
+		// Each evaluation matches a 64 KB string against a pattern.
+		{"pattern per evaluation", `{"allOf":[` + strings.TrimSuffix(strings.Repeat(`{"pattern":"a"},`, 200), ",") + `]}`, `"` + strings.Repeat("b", 64<<10) + `"`, small, true},
 		// Every item fails its enum before its own hook runs: the array's
 		// evaluation pays for them in advance.
 		{"enum per item", `{"allOf":[` + strings.TrimSuffix(strings.Repeat(`{"items":{"enum":[`+strings.TrimSuffix(strings.Repeat(`0,`, 500), ",")+`]}},`, 20), ",") + `]}`,

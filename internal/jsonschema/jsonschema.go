@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	santhosh "github.com/santhosh-tekuri/jsonschema/v6"
@@ -239,6 +240,10 @@ func measure(v any, lim Limits) (int, error) {
 			return fmt.Errorf("the schema is nested more than %d levels deep", lim.MaxDepth)
 		}
 		switch t := v.(type) {
+		case json.Number:
+			if err := checkNumber(t); err != nil {
+				return fmt.Errorf("the schema is refused: %w", err)
+			}
 		case map[string]any:
 			for _, x := range t {
 				if err := walk(x, depth+1); err != nil {
@@ -321,13 +326,18 @@ func strictRegexp(p string) (santhosh.Regexp, error) {
 }
 
 // compileInstance compiles doc (which it may modify) into a fresh instance.
-func (s *Schema) compileInstance(doc any) (*instance, error) {
+func (s *Schema) compileInstance(doc any) (inst *instance, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a defect of the library on some input
+			inst, err = nil, fmt.Errorf("the schema cannot be compiled: the compiler failed: %v", r)
+		}
+	}()
 	if obj, ok := doc.(map[string]any); ok && s.opts.Lenient {
 		if u, ok := obj["$schema"].(string); ok && !knownDraft(u) {
 			delete(obj, "$schema")
 		}
 	}
-	inst := &instance{}
+	inst = &instance{}
 	c := santhosh.NewCompiler()
 	c.DefaultDraft(s.draft)
 	loader := &refusingLoader{}
@@ -407,6 +417,9 @@ func (s *Schema) Validate(ctx context.Context, v any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if verr := checkValue(v, s.limits.MaxDepth, nil); verr != nil {
+		return verr
+	}
 	inst, err := s.acquire()
 	if err != nil {
 		return err
@@ -422,36 +435,65 @@ func (s *Schema) Validate(ctx context.Context, v any) error {
 	return describe(verr, v, s.opts.Lenient, inst.nullable)
 }
 
-// ValidateJSON decodes data (one JSON value, nested at most
-// Limits.MaxDepth levels) and validates it.
+// ValidateJSON decodes data (one JSON value) and validates it.
 func (s *Schema) ValidateJSON(ctx context.Context, data []byte) error {
 	v, err := decodeJSON(data)
 	if err != nil {
 		return &ValidationError{Message: "the value is not valid JSON: " + err.Error()}
 	}
-	if d := depth(v, s.limits.MaxDepth+1); d > s.limits.MaxDepth {
-		return &ValidationError{Message: fmt.Sprintf("the value is nested more than %d levels deep", s.limits.MaxDepth)}
-	}
 	return s.Validate(ctx, v)
 }
 
-// depth returns the nesting depth of v, counting no further than limit.
-func depth(v any, limit int) int {
-	if limit <= 0 {
-		return 0
-	}
-	best := 0
+// checkValue checks what the validator cannot bound itself: v nests at
+// most maxDepth levels and its numbers are in range (see checkNumber).
+func checkValue(v any, maxDepth int, loc []string) *ValidationError {
 	switch t := v.(type) {
 	case map[string]any:
-		for _, x := range t {
-			best = max(best, 1+depth(x, limit-1))
+		if len(loc) >= maxDepth {
+			return &ValidationError{Message: fmt.Sprintf("the value is nested more than %d levels deep", maxDepth)}
+		}
+		for k, x := range t {
+			if err := checkValue(x, maxDepth, append(loc, k)); err != nil {
+				return err
+			}
 		}
 	case []any:
-		for _, x := range t {
-			best = max(best, 1+depth(x, limit-1))
+		if len(loc) >= maxDepth {
+			return &ValidationError{Message: fmt.Sprintf("the value is nested more than %d levels deep", maxDepth)}
+		}
+		for i, x := range t {
+			if err := checkValue(x, maxDepth, append(loc, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+	case json.Number:
+		if err := checkNumber(t); err != nil {
+			return &ValidationError{Pointer: pointer(loc), Message: err.Error()}
 		}
 	}
-	return best
+	return nil
+}
+
+// Numbers are compared exactly (as big.Rat): 1e9999999 would take seconds
+// and megabytes to expand, and a larger exponent crashes the library. A
+// number longer than maxNumberLen or with an exponent beyond ±maxExponent
+// (far beyond float64's range) is refused instead.
+const (
+	maxNumberLen = 128
+	maxExponent  = 400
+)
+
+func checkNumber(n json.Number) error {
+	s := string(n)
+	bad := len(s) > maxNumberLen
+	if i := strings.IndexAny(s, "eE"); i >= 0 && !bad {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		bad = err != nil || e > maxExponent || e < -maxExponent
+	}
+	if bad {
+		return fmt.Errorf("number %.40s is too large or too precise to check (at most %d characters, exponent within ±%d)", s, maxNumberLen, maxExponent)
+	}
+	return nil
 }
 
 func (s *Schema) acquire() (*instance, error) {

@@ -66,6 +66,12 @@ func TestValidateMessages(t *testing.T) {
 		{"anchor", `{"$defs":{"a":{"$anchor":"pt","type":"integer"}},"properties":{"x":{"$ref":"#pt"}}}`, `{"x":"s"}`, "at /x: expected integer, got string", false},
 		{"meta-schema reference", `{"properties":{"s":{"$ref":"https://json-schema.org/draft/2020-12/schema"}}}`, `{"s":{"type":"string"}}`, "", true},
 		{"not JSON", `{}`, `{"a":`, "the value is not valid JSON: unexpected EOF", false},
+		{"huge exponent", `{"properties":{"n":{"minimum":0}}}`, `{"n":1e10000000}`, "at /n: number 1e10000000 is too large or too precise to check (at most 128 characters, exponent within ±400)", false},
+		{"huge exponent below a schema without numbers", `{}`, `[1e-999999999]`, "at /0: number 1e-999999999 is too large or too precise to check (at most 128 characters, exponent within ±400)", false},
+		{"long number", `{}`, `{"n":` + strings.Repeat("9", 200) + `}`, "at /n: number 9999999999999999999999999999999999999999 is too large or too precise to check (at most 128 characters, exponent within ±400)", false},
+		{"large but fine number", `{"maximum":1e300}`, `1e299`, "", false},
+		{"value too deep", `{}`, strings.Repeat("[", 65) + strings.Repeat("]", 65), "the value is nested more than 64 levels deep", false},
+		{"value at the depth limit", `{}`, strings.Repeat("[", 64) + strings.Repeat("]", 64), "", false},
 		{"draft-04 keywords without $schema", `{"properties":{"n":{"minimum":1,"exclusiveMinimum":true}}}`, `{"n":1}`, "at /n: value 1 must be greater than 1", false},
 		{"draft-07 tuple without $schema", `{"items":[{"type":"string"}],"additionalItems":false}`, `["a",1]`, "array has 1 more items than allowed", false},
 	}
@@ -128,6 +134,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"draft-04 keywords strict", `{"minimum":1,"exclusiveMinimum":true}`, "the schema is invalid at #/exclusiveMinimum", Options{}},
 		{"unknown type name", `{"type":"int"}`, "the schema is invalid at #/type", lenient},
 		{"dangling local ref", `{"$ref":"#/$defs/missing"}`, "cannot be compiled", lenient},
+		{"huge exponent", `{"minimum":1E+9999999}`, "the schema is refused: number 1E+9999999 is too large", lenient},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
