@@ -39,9 +39,10 @@ type MediaFetcher interface {
 // Wrap returns the request to send and a function that wraps each attempt's
 // stream; a nil function means the stream is not wrapped (the returned
 // request is sent all the same). The wrap function may call reopen to start
-// another exchange on the same account (a repair request).
+// another exchange on the same account (a repair request). ctx is the
+// request's; work the wrapped stream does for it stops when ctx is done.
 type StreamWrapper interface {
-	Wrap(req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
+	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
 }
 
 // Options configure a Service.
@@ -148,7 +149,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	send := req
 	var wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream
 	if s.opts.Tools != nil {
-		r, w, err := s.opts.Tools.Wrap(req)
+		r, w, err := s.opts.Tools.Wrap(ctx, req)
 		if err != nil {
 			return nil, err
 		}

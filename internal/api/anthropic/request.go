@@ -15,6 +15,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // messagesRequest is the subset of MessageCreateParams (and of the
@@ -949,6 +950,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		}
 		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
 			return wire.InvalidField(param+".input_schema", "Input should be a valid object")
+		}
+		if err := toolcall.CheckParameters(t.InputSchema); err != nil {
+			return wire.InvalidField(param+".input_schema", "JSON schema is invalid: %v", err)
 		}
 		named := mr.ToolChoice != nil && mr.ToolChoice.Type == "tool" && mr.ToolChoice.Name == t.Name
 		if t.DeferLoading && !refs[t.Name] && !named {

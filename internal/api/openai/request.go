@@ -11,6 +11,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // chatRequest is the subset of CreateChatCompletionRequest spark reads.
@@ -611,6 +612,9 @@ func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 	if !wire.IsNull(f.Parameters) {
 		if f.Parameters[0] != '{' {
 			return llm.Tool{}, wire.Invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		if err := toolcall.CheckParameters(f.Parameters); err != nil {
+			return llm.Tool{}, wire.Invalid(param+".parameters", "Invalid schema for function '%s': %v.", f.Name, err)
 		}
 		t.Parameters = f.Parameters
 	}

@@ -237,6 +237,8 @@ func TestParseRequestErrors(t *testing.T) {
 		{"CustomTool", chatBody(userHi, `"tools":[{"type":"custom","custom":{"name":"grammar"}}]`), 400, "tools[0].type", "Custom tools are not supported"},
 		{"HostedTool", chatBody(userHi, `"tools":[{"type":"web_search"}]`), 400, "tools[0].type", "web_search"},
 		{"ToolWithoutName", chatBody(userHi, `"tools":[{"type":"function","function":{"description":"x"}}]`), 400, "tools[0].function.name", "Missing"},
+		{"ToolSchemaLoops", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f","parameters":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}]`), 400, "tools[0].function.parameters", "Invalid schema for function 'f': the schema loops"},
+		{"FunctionSchemaRemoteRef", chatBody(userHi, `"functions":[{"name":"f","parameters":{"$ref":"http://127.0.0.1/s.json"}}]`), 400, "functions[0].parameters", "outside it"},
 		{"ToolChoiceUnknownTool", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}`), 400, "tool_choice", "'g'"},
 		{"ToolChoiceRequiredNoTools", chatBody(userHi, `"tool_choice":"required"`), 400, "tool_choice", "at least one tool"},
 		{"ToolChoiceBadString", chatBody(userHi, `"tool_choice":"sometimes"`), 400, "tool_choice", "sometimes"},

@@ -689,6 +689,8 @@ func TestRawInvalidRequests(t *testing.T) {
 		{"file_search", `{"model":"m","input":"x","tools":[{"type":"file_search","vector_store_ids":[]}]}`, "tools[0].type", 400, ""},
 		{"local_shell", `{"model":"m","input":"x","tools":[{"type":"local_shell"}]}`, "tools[0].type", 400, ""},
 		{"tool no name", `{"model":"m","input":"x","tools":[{"type":"function"}]}`, "tools[0].name", 400, ""},
+		{"looping schema", `{"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}]}`, "tools[0].parameters", 400, ""},
+		{"remote ref in namespace", `{"model":"m","input":"x","tools":[{"type":"namespace","name":"n","tools":[{"type":"function","name":"f","parameters":{"$ref":"https://example.com/s"}}]}]}`, "tools[0].tools[0].parameters", 400, ""},
 		{"choice unknown fn", `{"model":"m","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}`, "tool_choice", 400, ""},
 		{"required no tools", `{"model":"m","input":"x","tool_choice":"required"}`, "tool_choice", 400, ""},
 		{"choice hosted", `{"model":"m","input":"x","tool_choice":{"type":"file_search"}}`, "tool_choice.type", 400, ""},

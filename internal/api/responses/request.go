@@ -11,6 +11,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // createRequest is the subset of CreateResponse spark reads. Unknown fields
@@ -586,6 +587,9 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 	if !wire.IsNull(schema) {
 		if schema[0] != '{' {
 			return wire.Invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		if err := toolcall.CheckParameters(schema); err != nil {
+			return wire.Invalid(param+".parameters", "Invalid schema for function '%s': %v.", name, err)
 		}
 		tool.Parameters = schema
 	}
