@@ -107,3 +107,47 @@ func FuzzJSONDepthExceeds(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDataURL checks the data-URL decoders on arbitrary URLs: no
+// panic, decoded data never larger than the URL (nor than
+// MaxInlineMediaBytes), an image data URL only ever decodes to one of
+// ImageMediaTypes, and every refusal is a 400 about the given param.
+func FuzzParseDataURL(f *testing.F) {
+	for _, seed := range []string{
+		"data:image/png;base64,iVBORw0KGgo=",
+		"data:text/html;base64,PGgxPg==",
+		"data:,hello%20world",
+		"data:;base64,aGk",
+		"DATA: Image/JPG ; BASE64 ,/9j/",
+		"data:image/png;base64",
+		"data:text/plain,%zz",
+		"data:image/png;base64,YQ=",
+		"data:image/webp;base64, aG\r\nk= ",
+		"https://example.com/a.png",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		m, err := wire.ParseDataURL(u)
+		if err == nil {
+			if len(m.Data) > len(u) || len(m.Data) > wire.MaxInlineMediaBytes {
+				t.Fatalf("%q decoded to %d bytes", u, len(m.Data))
+			}
+		}
+		img, err := wire.MediaFromURL(u, "p", true)
+		if err != nil {
+			var e *gw.Error
+			if !errors.As(err, &e) || e.Code != gw.CodeInvalidRequest || e.Param != "p" {
+				t.Fatalf("MediaFromURL(%q) error %#v is not a 400 about p", u, err)
+			}
+			return
+		}
+		if img.URL == "" {
+			if _, ok := wire.ImageMediaType(img.MIMEType); !ok || img.MIMEType == "image/jpg" {
+				t.Fatalf("MediaFromURL(%q) accepted an image of type %q", u, img.MIMEType)
+			}
+		} else if !wire.IsHTTPURL(img.URL) {
+			t.Fatalf("MediaFromURL(%q) kept a URL that is not http(s)", u)
+		}
+	})
+}
