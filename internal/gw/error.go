@@ -22,6 +22,7 @@ const (
 	CodeForbidden         Code = "forbidden"           // 403
 	CodeNotFound          Code = "not_found"           // 404: unknown route or object
 	CodeModelNotFound     Code = "model_not_found"     // 404: unknown model
+	CodeUnknownModel      Code = "unknown_model"       // 400: a model this endpoint cannot serve (OpenAI code model_not_found)
 	CodeTooLarge          Code = "too_large"           // 413: body or upload too large
 	CodeClientRateLimited Code = "client_rate_limited" // 429: spark's own per-IP/per-key limit
 	CodeNotImplemented    Code = "not_implemented"     // 501
@@ -108,7 +109,7 @@ func ErrorCode(err error) Code {
 // HTTPStatus is the status a front-end answers with for code.
 func HTTPStatus(code Code) int {
 	switch code {
-	case CodeInvalidRequest:
+	case CodeInvalidRequest, CodeUnknownModel:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized

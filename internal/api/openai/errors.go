@@ -35,7 +35,7 @@ func openAIError(e *gw.Error) errorBody {
 		typ, code = "invalid_request_error", "invalid_api_key"
 	case gw.CodeNotFound:
 		typ, code = "invalid_request_error", ""
-	case gw.CodeModelNotFound:
+	case gw.CodeModelNotFound, gw.CodeUnknownModel:
 		typ, code = "invalid_request_error", "model_not_found"
 	case gw.CodeTooLarge:
 		typ, code = "invalid_request_error", "request_too_large"
