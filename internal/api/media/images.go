@@ -469,9 +469,9 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 			}
 			switch {
 			case int64(len(data)) > h.opts.MaxFileBytes:
-				first = invalid("image", "Image file %s is larger than the %d MB limit per file.", fileLabel(part.FileName(), files), h.opts.MaxFileBytes>>20)
+				first = invalid("image", "Image file %s is larger than the %s limit per file.", fileLabel(part.FileName(), files), sizeLabel(h.opts.MaxFileBytes))
 			case int64(len(data)) > room:
-				first = invalid("image", "The images are larger than the %d MB limit per request.", h.opts.MaxTotalFileBytes>>20)
+				first = invalid("image", "The images are larger than the %s limit per request.", sizeLabel(h.opts.MaxTotalFileBytes))
 			default:
 				fileBytes += int64(len(data))
 				m, ierr := imageMedia(data, part.FileName())

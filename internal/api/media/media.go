@@ -296,3 +296,12 @@ func (h *Handler) collect(ctx context.Context, req *llm.Request) (*llm.Answer, e
 	defer st.Close()
 	return llm.Collect(st)
 }
+
+// sizeLabel words a size limit for an error message: "25 MB" for whole
+// mebibytes, else "<n> bytes".
+func sizeLabel(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

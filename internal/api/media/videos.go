@@ -169,7 +169,7 @@ func (h *Handler) videoImage(ctx context.Context, img string) (*llm.Media, error
 			return nil, err
 		}
 		if int64(len(data)) > h.opts.MaxFileBytes {
-			return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+			return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 		}
 		return imageMedia(data, "")
 	}
@@ -185,14 +185,14 @@ func (h *Handler) videoImage(ctx context.Context, img string) (*llm.Media, error
 		b64 = d.Data
 	}
 	if int64(len(b64)) > (h.opts.MaxFileBytes/3+1)*4+16 {
-		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+		return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 	}
 	data, ok := wire.DecodeBase64AnyPadding(b64)
 	if !ok {
 		return nil, invalid("image", "image must be base64, a base64 data URL (data:image/png;base64,...) or an http(s) URL.")
 	}
 	if int64(len(data)) > h.opts.MaxFileBytes {
-		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+		return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 	}
 	return imageMedia(data, "")
 }
