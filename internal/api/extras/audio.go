@@ -174,6 +174,9 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 		if len(v) > maxFieldBytes {
 			return nil, invalid(name, "The field '%s' is too long.", name)
 		}
+		if err := wire.CheckFormText(name, v); err != nil {
+			return nil, err
+		}
 		s := strings.TrimSpace(string(v))
 		switch name {
 		case "model":

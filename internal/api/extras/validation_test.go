@@ -158,6 +158,7 @@ func TestExtrasRequestValidation(t *testing.T) {
 		audio("AudioFormat", 400, "", "response_format", "Supported values", file("a.wav"), field("response_format", "mp3")),
 		audio("AudioTemperature", 400, "", "temperature", "between 0 and 1", file("a.wav"), field("temperature", "3")),
 		audio("AudioFieldTooLong", 400, "", "prompt", "too long", file("a.wav"), field("prompt", strings.Repeat("p", 70<<10))),
+		audio("AudioFieldNotUTF8", 400, "", "prompt", "not valid UTF-8", file("a.wav"), field("prompt", "caf\xe9")),
 		audio("AudioNotAudio", 400, "", "file", "Invalid file format", formPart{name: "file", filename: "a.txt", data: []byte("hello")}),
 		audio("AudioFileTooLarge", 413, "request_too_large", "file", "too large", formPart{name: "file", filename: "a.wav", data: make([]byte, 3<<20)}),
 	}

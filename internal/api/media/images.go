@@ -492,6 +492,9 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 				first = invalid(name, "Field %s is longer than %d bytes.", name, maxFieldBytes)
 				break
 			}
+			if first = wire.CheckFormText(name, data); first != nil {
+				break
+			}
 			form.fields[name] = string(data)
 		}
 		// Whatever was not read (skipped files, the tail of a file past

@@ -194,6 +194,7 @@ func TestMediaRequestValidation(t *testing.T) {
 			formPart{name: "prompt", header: textproto.MIMEHeader{"X-Pad": {strings.Repeat("p", 20<<10)}}, data: []byte("x")}, image("a.png", png)),
 		edit("EditFileNameTooLong", 400, "", "image[]", "file name", image(strings.Repeat("n", 300)+".png", png), field("prompt", "x")),
 		edit("EditFieldTooLong", 400, "", "prompt", "longer than", image("a.png", png), field("prompt", strings.Repeat("x", 300<<10))),
+		edit("EditFieldNotUTF8", 400, "", "prompt", "not valid UTF-8", image("a.png", png), field("prompt", "caf\xe9")),
 		edit("EditNNotInteger", 400, "", "n", "integer", image("a.png", png), field("prompt", "x"), field("n", "two")),
 		edit("EditUnknownModel", 400, "model_not_found", "model", "gpt-image-1", image("a.png", png), field("prompt", "x"), field("model", "nope")),
 		edit("EditModelTooLong", 400, "", "model", "string too long", image("a.png", png), field("prompt", "x"), field("model", long)),

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"mime/multipart"
+	"unicode/utf8"
 )
 
 // MaxPartHeaderBytes bounds the header of one part of a multipart form
@@ -39,4 +40,17 @@ func CheckPart(p *multipart.Part, n, maxParts int) error {
 		return invalid(param, "The file name of '%s' is %d bytes long; at most %d are allowed.", param, len(name), MaxFileNameBytes)
 	}
 	return nil
+}
+
+// CheckFormText returns a 400 about the field name (when short enough to
+// report) when data, the value of a text field of a multipart form, is not
+// UTF-8: the same rule as a JSON body's.
+func CheckFormText(name string, data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	if len(name) > maxParamBytes {
+		name = ""
+	}
+	return invalid(name, "The field '%s' of the multipart/form-data body is not valid UTF-8.", name)
 }
