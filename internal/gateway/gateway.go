@@ -78,6 +78,15 @@ func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
 	return s.opts.Registry.Models(ctx)
 }
 
+// Resolve reports how the gateway would serve model, without contacting
+// any upstream: the catalog entry of the provider that serves it, with
+// Match.Fallback set when only a catch-all (a provider's Mixture-of-Agents)
+// would take the name. A name nothing serves is a 400 about model.
+func (s *Service) Resolve(ctx context.Context, model string) (provider.Match, error) {
+	_, m, err := s.opts.Registry.Resolve(ctx, model)
+	return m, err
+}
+
 // Chat starts answering req. The returned stream yields the answer's
 // deltas, one EventFinish, one EventUsage, then io.EOF. Failures before the
 // first event are retried on other accounts of the same provider; the error

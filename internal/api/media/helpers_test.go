@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/httpx"
 	"github.com/sparkgw/spark/internal/imageproxy"
+	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
@@ -47,6 +49,20 @@ type env struct {
 	gsAcct  store.Account
 	signer  *imageproxy.Signer
 	fetcher *imageproxy.Fetcher
+	// chats counts the exchanges the media handler started through the
+	// gateway (each is at least one upstream call).
+	chats atomic.Int64
+}
+
+// countingBackend is the gateway, counting Chat calls.
+type countingBackend struct {
+	*gateway.Service
+	chats *atomic.Int64
+}
+
+func (b countingBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	b.chats.Add(1)
+	return b.Service.Chat(ctx, req)
 }
 
 type envOptions struct {
@@ -121,7 +137,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	if eo.media != nil {
 		eo.media(&mo)
 	}
-	h, err := media.New(svc, mo)
+	h, err := media.New(countingBackend{svc, &e.chats}, mo)
 	if err != nil {
 		t.Fatal(err)
 	}

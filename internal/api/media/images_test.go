@@ -144,10 +144,10 @@ func TestGenerationsValidation(t *testing.T) {
 	}{
 		{`{"model":"gpt-image-1"}`, "prompt", "prompt is required"},
 		{`{"prompt":"x","n":5}`, "n", "between 1 and 4"},
-		{`{"prompt":"x","n":0}`, "n", "between 1 and 4"},
+		{`{"prompt":"x","n":0}`, "n", "Expected a value >= 1"},
 		{`{"prompt":"x","size":"big"}`, "size", "not supported"},
 		{`{"prompt":"x","response_format":"png"}`, "response_format", "url or b64_json"},
-		{`{"prompt":"x","model":"sora-2"}`, "model", "video model"},
+		{`{"prompt":"x","model":"sora-2"}`, "model", "is a video model"},
 		{`{"prompt":"x","model":"gpt-5.2"}`, "model", "cannot generate images"},
 		{`{"prompt":"x","stream":true}`, "stream", "not supported"},
 		{`{"prompt":5}`, "prompt", "Invalid type"},

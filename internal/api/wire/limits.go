@@ -181,3 +181,12 @@ func Truncate(s string, max int) string {
 	}
 	return s[:cut] + "..."
 }
+
+// MaxFileNameBytes bounds the name of an uploaded file (a multipart file
+// name), the common file-system limit; names go upstream with the file.
+const MaxFileNameBytes = 255
+
+// CheckModelName is CheckLength for a model name: at most MaxModelBytes.
+func CheckModelName(param, name string) error {
+	return CheckLength(param, name, MaxModelBytes)
+}

@@ -40,7 +40,7 @@ func OpenAIError(e *gw.Error) OpenAIErrorBody {
 		typ, code = "invalid_request_error", "not_found_error"
 	case gw.CodeMethodNotAllowed, gw.CodeRequestTimeout:
 		typ = "invalid_request_error"
-	case gw.CodeModelNotFound:
+	case gw.CodeModelNotFound, gw.CodeUnknownModel:
 		typ, code = "invalid_request_error", "model_not_found"
 	case gw.CodeTooLarge:
 		typ, code = "invalid_request_error", "request_too_large"

@@ -1,9 +1,12 @@
 // Package wire holds what spark's client front-ends (packages openai,
 // responses, anthropic, extras and media under internal/api) share about
 // the wire: the handler adapter that logs and renders returned errors,
-// JSON body decoding with its size limit and error wording, the retry
+// the one strict JSON body decoder (size limit, one object and nothing
+// after it, UTF-8, nesting depth; see DecodeJSONBytes) with its error
+// wording, the bounds on client strings and multipart parts, the retry
 // decision of error responses, client media decoding (data URLs, base64,
-// http(s) URLs) and the markdown layout of generated images.
+// http(s) URLs, image media types, a bound on inline data) and the
+// markdown layout of generated images.
 //
 // Where the front-ends word a failure differently (the Anthropic API says
 // "messages.0.content: Input should be a valid string", the OpenAI API
