@@ -79,12 +79,14 @@ func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
 }
 
 // Resolve reports how the gateway would serve model, without contacting
-// any upstream: the catalog entry of the provider that serves it, with
-// Match.Fallback set when only a catch-all (a provider's Mixture-of-Agents)
-// would take the name. A name nothing serves is a 400 about model.
-func (s *Service) Resolve(ctx context.Context, model string) (provider.Match, error) {
-	_, m, err := s.opts.Registry.Resolve(ctx, model)
-	return m, err
+// any upstream: the catalog entry of the provider that serves it, and
+// fallback set when only a catch-all (a provider's Mixture-of-Agents)
+// would take the name. A name nothing serves is a 400 about model. It
+// answers in llm types only, so front-ends need not import package
+// provider (ARCHITECTURE.md, layers).
+func (s *Service) Resolve(ctx context.Context, model string) (m llm.ModelInfo, fallback bool, err error) {
+	_, match, err := s.opts.Registry.Resolve(ctx, model)
+	return match.Model, match.Fallback, err
 }
 
 // Chat starts answering req. The returned stream yields the answer's

@@ -7,7 +7,7 @@
 //	POST {prefix}/v1/audio/speech           — 501: no configured upstream synthesizes speech
 //
 // Wire shapes follow docs/client-api-surface.md §4.1, §4.3 and §4.5;
-// errors use the OpenAI envelope of openai.WriteError. Emulated answers are
+// errors use the OpenAI envelope of wire.WriteOpenAIError. Emulated answers are
 // best-effort: they come from prompting a general chat model, not from
 // OpenAI's classifier or a dedicated speech recognizer.
 package extras
@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -58,8 +57,8 @@ const (
 // OpenAI embedding model (or none) and Options.DefaultEmbeddingModel is empty.
 const DefaultEmbeddingModel = "gemini-embedding-001"
 
-// ChatBackend answers chat requests; openai.Backend and the gateway service
-// satisfy it. The stream yields deltas, one llm.EventFinish, one
+// ChatBackend answers chat requests; wire.ChatBackend and the gateway
+// service satisfy it. The stream yields deltas, one llm.EventFinish, one
 // llm.EventUsage, then io.EOF.
 type ChatBackend interface {
 	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
@@ -143,7 +142,7 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 
 // handle adapts fn, rendering its error in the OpenAI envelope.
 func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
-	return wire.Handle(h.log, "extras", fn, openai.WriteError)
+	return wire.Handle(h.log, "extras", fn, wire.WriteOpenAIError)
 }
 
 // speech answers 501: no configured upstream synthesizes speech the way

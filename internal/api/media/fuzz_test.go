@@ -15,7 +15,6 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
-	"github.com/sparkgw/spark/internal/provider"
 )
 
 // fakeBackend serves one image model and answers every exchange with one
@@ -29,11 +28,11 @@ func (b *fakeBackend) Models(context.Context) []llm.ModelInfo {
 	return []llm.ModelInfo{{ID: "gpt-image-1", Kind: llm.KindImage, OwnedBy: "genspark"}}
 }
 
-func (b *fakeBackend) Resolve(_ context.Context, model string) (provider.Match, error) {
+func (b *fakeBackend) Resolve(_ context.Context, model string) (llm.ModelInfo, bool, error) {
 	if model == "gpt-image-1" {
-		return provider.Match{Model: b.Models(nil)[0]}, nil
+		return b.Models(nil)[0], false, nil
 	}
-	return provider.Match{}, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model", Message: "unknown"}
+	return llm.ModelInfo{}, false, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model", Message: "unknown"}
 }
 
 func (b *fakeBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, error) {

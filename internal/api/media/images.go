@@ -165,11 +165,10 @@ func (h *Handler) imageModel(ctx context.Context, name string) (llm.ModelInfo, e
 			return h.imageModelOf(models, name, m)
 		}
 		if !isOpenAIImageModel(name) {
-			match, err := h.b.Resolve(ctx, name)
-			if err != nil || match.Fallback {
+			m, fallback, err := h.b.Resolve(ctx, name)
+			if err != nil || fallback {
 				return llm.ModelInfo{}, h.unknownImageModel(models, name, "does not exist")
 			}
-			m := match.Model
 			m.ID = name // the gateway resolves the client's name again
 			return h.imageModelOf(models, name, m)
 		}

@@ -27,7 +27,7 @@
 // which need the owning account's cookies, work like the others) or, with
 // response_format b64_json, as the base64 of the bytes fetched through the
 // same cookie-aware fetcher. Errors use the OpenAI envelope
-// (openai.WriteError).
+// (wire.WriteOpenAIError).
 package media
 
 import (
@@ -43,13 +43,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
-	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/route"
 )
 
@@ -84,7 +81,15 @@ const maxFieldBytes = 256 << 10
 type Backend interface {
 	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
 	Models(ctx context.Context) []llm.ModelInfo
-	Resolve(ctx context.Context, model string) (provider.Match, error)
+	// Resolve returns the catalog entry serving model, with fallback set
+	// when only a catch-all would take the name (gateway.Service.Resolve).
+	Resolve(ctx context.Context, model string) (m llm.ModelInfo, fallback bool, err error)
+}
+
+// MediaFetcher downloads a client-given media URL under the gateway's
+// guards (scheme, address, size and time limits); fetch.Fetcher is one.
+type MediaFetcher interface {
+	Fetch(ctx context.Context, rawURL string) (data []byte, mimeType string, err error)
 }
 
 // Options configure a Handler.
@@ -96,7 +101,7 @@ type Options struct {
 	// MediaFetcher downloads a video's first frame given by URL under the
 	// gateway's guards; nil hands the URL to the backend, whose own fetcher
 	// (gateway.Options.Fetcher) fetches or refuses it.
-	MediaFetcher gateway.MediaFetcher
+	MediaFetcher MediaFetcher
 	// DefaultImageModel serves image requests without a model or with an
 	// OpenAI image name no catalog lists (dall-e-2, gpt-image-2, ...);
 	// empty means the first image model the backend lists.
@@ -218,7 +223,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // handle adapts fn, rendering its error in the OpenAI envelope. A handler
 // that has started its response renders its own errors and returns nil.
 func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
-	return wire.Handle(h.log, "media", fn, openai.WriteError)
+	return wire.Handle(h.log, "media", fn, wire.WriteOpenAIError)
 }
 
 // imagesResponse is the OpenAI ImagesResponse (also the video response of

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -124,11 +123,11 @@ func (h *Handler) videoModel(ctx context.Context, name string) error {
 	}
 	m, ok := findModel(models, name)
 	if !ok {
-		match, err := h.b.Resolve(ctx, name)
-		if err != nil || match.Fallback {
+		resolved, fallback, err := h.b.Resolve(ctx, name)
+		if err != nil || fallback {
 			return unknownModel(name, "does not exist", "/v1/videos", valid)
 		}
-		m = match.Model
+		m = resolved
 	}
 	if m.Kind != llm.KindVideo {
 		return unknownModel(name, "is not a video model", "/v1/videos", valid)
@@ -266,7 +265,7 @@ func (h *Handler) streamVideo(ctx context.Context, cancel context.CancelFunc, w 
 // errorJSON renders err's OpenAI error envelope as one line.
 func errorJSON(err error) []byte {
 	rec := &bufferWriter{h: http.Header{}}
-	openai.WriteError(rec, err)
+	wire.WriteOpenAIError(rec, err)
 	return bytes.TrimSpace(rec.buf.Bytes())
 }
 

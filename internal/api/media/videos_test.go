@@ -78,7 +78,7 @@ func TestVideoDefaultsAndFirstFrame(t *testing.T) {
 	}
 }
 
-// fetcherFunc is a gateway.MediaFetcher.
+// fetcherFunc is a media.MediaFetcher.
 type fetcherFunc func(ctx context.Context, u string) ([]byte, string, error)
 
 func (f fetcherFunc) Fetch(ctx context.Context, u string) ([]byte, string, error) { return f(ctx, u) }
