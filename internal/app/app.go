@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("pool: %w", err)
 	}
 
-	clients, err := httpx.NewClients(cfg.ProxyURL)
+	clients, err := httpx.NewClientsWithOptions(cfg.ProxyURL, httpx.Options{ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("PROXY_URL: %w", err)
 	}
@@ -326,6 +326,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 			AutoDelete:   a.cfg.AutoDelChat,
 			Bindings:     newStoreBindings(a.db),
 			Debug:        a.cfg.Debug,
+			IdleTimeout:  a.cfg.UpstreamIdleTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("genspark: %w", err)
@@ -348,6 +349,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 			Cookies:     cookieSaver{a.pool},
 			AutoDelete:  a.cfg.AutoDelChat,
 			Now:         a.now,
+			IdleTimeout: a.cfg.UpstreamIdleTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("geminiweb: %w", err)
