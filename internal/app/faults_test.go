@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,8 @@ const (
 	faultGarbage                 // 200 and a body of malformed JSON
 	faultHugeLine                // 200 and one line that never ends
 	faultTrickle                 // the whole answer, a few bytes per tick
+	faultEmpty                   // 200 and an empty body
+	faultGarbageMidStream        // half the answer, then malformed JSON and the end
 )
 
 // Short upstream timeouts of the rows that are ended by them. The other
@@ -176,6 +179,14 @@ var faultRows = []faultRow{
 	{name: "hang before headers", fault: faultHangHeaders, timeouts: true, want: both(transient(http.StatusGatewayTimeout, gw.CodeUpstreamTimeout))},
 	{name: "hang mid-stream", fault: faultHangMidStream, midStream: true, timeouts: true, want: both(transient(http.StatusGatewayTimeout, gw.CodeUpstreamTimeout))},
 	{name: "malformed JSON", fault: faultGarbage, want: map[string]faultWant{
+		"genspark":  transient(http.StatusBadGateway, gw.CodeTransient),
+		"geminiweb": transient(http.StatusBadGateway, gw.CodeProtocolChanged),
+	}},
+	{name: "empty answer", fault: faultEmpty, want: map[string]faultWant{
+		"genspark":  transient(http.StatusBadGateway, gw.CodeTransient),
+		"geminiweb": transient(http.StatusBadGateway, gw.CodeUpstream),
+	}},
+	{name: "malformed JSON mid-stream", fault: faultGarbageMidStream, midStream: true, want: map[string]faultWant{
 		"genspark":  transient(http.StatusBadGateway, gw.CodeTransient),
 		"geminiweb": transient(http.StatusBadGateway, gw.CodeProtocolChanged),
 	}},
@@ -563,7 +574,7 @@ func newFaultProxy(t *testing.T, simURL string, up faultUpstream, kind faultKind
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport:     tr,
 		FlushInterval: -1,
-		ErrorLog:      nil,
+		ErrorLog:      log.New(io.Discard, "", 0), // a gateway that gives up is expected
 	}
 	return fp
 }
@@ -611,6 +622,10 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, p.up.garbage)
 		return
+	case faultEmpty:
+		w.Header().Set("Content-Type", p.up.contentType)
+		w.WriteHeader(http.StatusOK)
+		return
 	case faultHugeLine:
 		w.Header().Set("Content-Type", p.up.contentType)
 		w.WriteHeader(http.StatusOK)
@@ -653,6 +668,12 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(half)
 		flush()
 		p.hang(r)
+	case faultGarbageMidStream:
+		_, _ = w.Write(half)
+		flush()
+		// Longer than any frame, so that it also completes a Gemini
+		// frame cut in the middle.
+		_, _ = io.WriteString(w, "\n"+strings.Repeat(p.up.garbage, (64<<10)/len(p.up.garbage)+1))
 	case faultTrickle:
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
