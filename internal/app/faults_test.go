@@ -42,18 +42,18 @@ import (
 type faultKind int
 
 const (
-	faultNone          faultKind = iota
-	faultStatus5xx               // 502 with a generic error page
-	faultStatus429               // a bare HTTP 429
-	faultRefused                 // nothing listens at the upstream's address
-	faultReset                   // half the answer, then a TCP reset
-	faultHangHeaders             // the request is read; no response ever comes
-	faultHangMidStream           // half the answer, then silence on an open connection
-	faultGarbage                 // 200 and a body of malformed JSON
-	faultHugeLine                // 200 and one line that never ends
-	faultTrickle                 // the whole answer, a few bytes per tick
-	faultEmpty                   // 200 and an empty body
-	faultGarbageMidStream        // half the answer, then malformed JSON and the end
+	faultNone             faultKind = iota
+	faultStatus5xx                  // 502 with a generic error page
+	faultStatus429                  // a bare HTTP 429
+	faultRefused                    // nothing listens at the upstream's address
+	faultReset                      // half the answer, then a TCP reset
+	faultHangHeaders                // the request is read; no response ever comes
+	faultHangMidStream              // half the answer, then silence on an open connection
+	faultGarbage                    // 200 and a body of malformed JSON
+	faultHugeLine                   // 200 and one line that never ends
+	faultTrickle                    // the whole answer, a few bytes per tick
+	faultEmpty                      // 200 and an empty body
+	faultGarbageMidStream           // half the answer, then malformed JSON and the end
 )
 
 // Short upstream timeouts of the rows that are ended by them. The other
