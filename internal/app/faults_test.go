@@ -134,6 +134,8 @@ type faultRow struct {
 	midStream bool
 	// timeouts: the row is ended by the upstream timeouts, set short.
 	timeouts bool
+	// deltas is the answer's length in upstream deltas (sim:long); 0 = 24.
+	deltas int
 	want     map[string]faultWant // by upstream name
 }
 
@@ -191,7 +193,9 @@ var faultRows = []faultRow{
 		"geminiweb": transient(http.StatusBadGateway, gw.CodeProtocolChanged),
 	}},
 	{name: "oversized line", fault: faultHugeLine, want: both(transient(http.StatusBadGateway, gw.CodeUpstream))},
-	{name: "slow trickle", fault: faultTrickle, want: both(served)},
+	// A short answer (a Gemini answer of 24 deltas is 19 kB of snapshots):
+	// every line, frame and UTF-8 sequence is still split.
+	{name: "slow trickle", fault: faultTrickle, deltas: 3, want: both(served)},
 	{name: "slow deltas", directive: "sim:slow 5", want: both(served)},
 }
 
@@ -222,8 +226,9 @@ var faultModes = []faultMode{
 		check: checkMessagesStream},
 }
 
-// faultProbe is echoed by the simulators in every answer.
-const faultProbe = "fault matrix probe"
+// faultProbe is echoed by the simulators in every answer (multi-byte
+// characters included, for the rows that split the answer anywhere).
+const faultProbe = "fault matrix probe — Grüße 😀"
 
 func TestFaultMatrix(t *testing.T) {
 	if testing.Short() {
@@ -282,7 +287,11 @@ func runFault(t *testing.T, up faultUpstream, row faultRow, mode faultMode, chec
 	}
 	defer teardown()
 
-	prompt := faultProbe + " sim:long 24 " + row.directive
+	deltas := row.deltas
+	if deltas == 0 {
+		deltas = 24
+	}
+	prompt := fmt.Sprintf("%s sim:long %d %s", faultProbe, deltas, row.directive)
 	ctx, cancel := context.WithTimeout(context.Background(), faultCeiling)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url+mode.path, strings.NewReader(mode.body(up.model, prompt)))
