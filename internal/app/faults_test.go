@@ -107,8 +107,9 @@ var faultUpstreams = []faultUpstream{
 		isChat:      func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/StreamGenerate") },
 		contentType: "application/json; charset=utf-8",
 		garbage:     ")]}'\n\n" + lengthFrame(`[["wrb.fr",null,"[[\"unterminated`) + "{{{{ \x00\xff\xfe not json\n",
-		// The single-array form: one element that never ends.
-		hugePrefix: ")]}'\n[[\"wrb.fr\",null,\"",
+		// A frame announcing 40 MB (Gemini frames are length-prefixed),
+		// then its endless content.
+		hugePrefix: ")]}'\n\n40000000\n[[\"wrb.fr\",null,\"",
 	},
 }
 
@@ -136,7 +137,7 @@ type faultRow struct {
 	timeouts bool
 	// deltas is the answer's length in upstream deltas (sim:long); 0 = 24.
 	deltas int
-	want     map[string]faultWant // by upstream name
+	want   map[string]faultWant // by upstream name
 }
 
 func both(w faultWant) map[string]faultWant {
@@ -315,6 +316,14 @@ func runFault(t *testing.T, up faultUpstream, row faultRow, mode faultMode, chec
 	if row.fault != faultNone && row.fault != faultRefused && proxy.hits.Load() == 0 {
 		t.Fatal("the fault was never injected: the chat call did not reach the proxy")
 	}
+	defer func() {
+		if t.Failed() {
+			for _, e := range sim.Requests.Entries() {
+				t.Logf("simulator: %s %s %s outcome %q", e.Upstream, e.Method, e.Path, e.Outcome)
+			}
+			t.Logf("gateway log:\n%s", h.logs.String())
+		}
+	}()
 	mode.check(t, resp, body, want, row.midStream)
 	if row.fault == faultHugeLine {
 		if n := proxy.hugeSent.Load(); n >= hugeLineCap {
@@ -396,10 +405,13 @@ func checkAnthropicError(t *testing.T, status int, body []byte, want int) {
 // fault struck mid-stream, or is an HTTP error when it struck first.
 func checkChatStream(t *testing.T, resp *http.Response, body []byte, want faultWant, midStream bool) {
 	t.Helper()
-	if want.status != http.StatusOK && !midStream {
+	if want.status != http.StatusOK && !midStream && resp.StatusCode != http.StatusOK {
 		checkOpenAIError(t, resp.StatusCode, body, want.status)
 		return
 	}
+	// A fault before the first byte may still meet a stream already
+	// started by a keepalive: it then ends with the error event.
+	textBeforeError := midStream
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
 	}
@@ -431,7 +443,7 @@ func checkChatStream(t *testing.T, resp *http.Response, body []byte, want faultW
 		}
 		return
 	}
-	if text.Len() == 0 {
+	if textBeforeError && text.Len() == 0 {
 		t.Fatalf("no text before the mid-stream fault: %s", clip(body))
 	}
 	checkOpenAIError(t, http.StatusOK, []byte(last), http.StatusOK)
@@ -442,10 +454,14 @@ func checkChatStream(t *testing.T, resp *http.Response, body []byte, want faultW
 // fault struck mid-stream, or is an HTTP error when it struck first.
 func checkMessagesStream(t *testing.T, resp *http.Response, body []byte, want faultWant, midStream bool) {
 	t.Helper()
-	if want.status != http.StatusOK && !midStream {
+	if want.status != http.StatusOK && !midStream && resp.StatusCode != http.StatusOK {
 		checkAnthropicError(t, resp.StatusCode, body, want.status)
 		return
 	}
+	// A fault before the first byte meets a stream already started when
+	// the answer took longer than the ping interval: it then ends with the
+	// error event.
+	textBeforeError := midStream
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
 	}
@@ -474,7 +490,7 @@ func checkMessagesStream(t *testing.T, resp *http.Response, body []byte, want fa
 		}
 		return
 	}
-	if text.Len() == 0 {
+	if textBeforeError && text.Len() == 0 {
 		t.Fatalf("no text before the mid-stream fault: %s", clip(body))
 	}
 	if last.name != "error" {
@@ -606,6 +622,17 @@ func (p *faultProxy) hang(r *http.Request) {
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The request body is read whole before anything is forwarded: the
+	// server discards an unread body when the response starts, which
+	// would race the transport still copying it to the simulator (and
+	// close that connection under a slow answer).
+	reqBody, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "fault proxy: reading the request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	r.ContentLength = int64(len(reqBody))
 	if p.kind == faultNone || !p.up.isChat(r) {
 		p.forward.ServeHTTP(w, r)
 		return
@@ -623,7 +650,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	case faultHangHeaders:
-		_, _ = io.Copy(io.Discard, r.Body)
 		p.hang(r)
 		return
 	case faultGarbage:
@@ -709,7 +735,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // realAnswer asks the simulator and returns its whole answer.
 func (p *faultProxy) realAnswer(r *http.Request) (int, http.Header, []byte) {
-	out := r.Clone(r.Context())
+	out := r.Clone(r.Context()) // r.Body was read whole by ServeHTTP
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
 	out.Host = p.target.Host
