@@ -202,11 +202,10 @@ var faultRows = []faultRow{
 
 // faultMode is how the client asks: the dialect and whether it streams.
 type faultMode struct {
-	name   string
-	path   string
-	stream bool
-	body   func(model, prompt string) string
-	check  func(t *testing.T, resp *http.Response, body []byte, want faultWant, midStream bool)
+	name  string
+	path  string
+	body  func(model, prompt string) string
+	check func(t *testing.T, resp *http.Response, body []byte, want faultWant, midStream bool)
 }
 
 var faultModes = []faultMode{
@@ -215,12 +214,12 @@ var faultModes = []faultMode{
 			return fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}]}`, model, prompt)
 		},
 		check: checkChat},
-	{name: "chat stream", path: "/v1/chat/completions", stream: true,
+	{name: "chat stream", path: "/v1/chat/completions",
 		body: func(model, prompt string) string {
 			return fmt.Sprintf(`{"model":%q,"stream":true,"messages":[{"role":"user","content":%q}]}`, model, prompt)
 		},
 		check: checkChatStream},
-	{name: "messages stream", path: "/v1/messages", stream: true,
+	{name: "messages stream", path: "/v1/messages",
 		body: func(model, prompt string) string {
 			return fmt.Sprintf(`{"model":%q,"max_tokens":512,"stream":true,"messages":[{"role":"user","content":%q}]}`, model, prompt)
 		},
@@ -232,9 +231,6 @@ var faultModes = []faultMode{
 const faultProbe = "fault matrix probe — Grüße 😀"
 
 func TestFaultMatrix(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the fault matrix starts a gateway per case")
-	}
 	// Warm up what starts once per process (pools, caches), so the
 	// goroutine counts below compare like with like.
 	for _, up := range faultUpstreams {
@@ -287,6 +283,14 @@ func runFault(t *testing.T, up faultUpstream, row faultRow, mode faultMode, chec
 		client.CloseIdleConnections()
 	}
 	defer teardown()
+	defer func() {
+		if t.Failed() {
+			for _, e := range sim.Requests.Entries() {
+				t.Logf("simulator: %s %s %s outcome %q", e.Upstream, e.Method, e.Path, e.Outcome)
+			}
+			t.Logf("gateway log:\n%s", h.logs.String())
+		}
+	}()
 
 	deltas := row.deltas
 	if deltas == 0 {
@@ -316,14 +320,6 @@ func runFault(t *testing.T, up faultUpstream, row faultRow, mode faultMode, chec
 	if row.fault != faultNone && row.fault != faultRefused && proxy.hits.Load() == 0 {
 		t.Fatal("the fault was never injected: the chat call did not reach the proxy")
 	}
-	defer func() {
-		if t.Failed() {
-			for _, e := range sim.Requests.Entries() {
-				t.Logf("simulator: %s %s %s outcome %q", e.Upstream, e.Method, e.Path, e.Outcome)
-			}
-			t.Logf("gateway log:\n%s", h.logs.String())
-		}
-	}()
 	mode.check(t, resp, body, want, row.midStream)
 	if row.fault == faultHugeLine {
 		if n := proxy.hugeSent.Load(); n >= hugeLineCap {
