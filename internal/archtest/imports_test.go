@@ -46,6 +46,14 @@ type member struct {
 	tree bool // path/...: path and every package below it
 }
 
+// String writes m as in the table.
+func (m member) String() string {
+	if m.tree {
+		return m.path + "/..."
+	}
+	return m.path
+}
+
 // matches reports whether the package at path p belongs to m, and how
 // specific the match is (longer is more specific; exact beats tree).
 func (m member) matches(p string) (int, bool) {
@@ -261,7 +269,7 @@ func (r *importRules) check(pkgs []pkgImports) []string {
 	for _, g := range r.order {
 		for _, m := range r.members[g] {
 			if !used[m] {
-				bad = append(bad, fmt.Sprintf("%s: group %s lists %s, which matches no package", archDoc, g, m.path+map[bool]string{true: "/..."}[m.tree]))
+				bad = append(bad, fmt.Sprintf("%s: group %s lists %s, which matches no package", archDoc, g, m))
 			}
 		}
 	}
@@ -298,7 +306,7 @@ func (r *importRules) checkEdges(p, from string, imports []string, allowed map[s
 func (r *importRules) list(g string) string {
 	var s []string
 	for _, m := range r.members[g] {
-		s = append(s, m.path+map[bool]string{true: "/..."}[m.tree])
+		s = append(s, m.String())
 	}
 	return strings.Join(s, " ")
 }
@@ -505,5 +513,10 @@ func TestImportTableParsing(t *testing.T) {
 	}
 	if got := r.testAllowed("b"); !got["a"] || got["b"] {
 		t.Errorf("testAllowed(b) = %v, want a and not b", got)
+	}
+	// A member that matches no package is a stale table.
+	bad := r.check([]pkgImports{{path: "x/z"}})
+	if len(bad) != 1 || !strings.Contains(bad[0], "group b lists x/y, which matches no package") {
+		t.Errorf("check with x/y gone = %q, want the stale member reported", bad)
 	}
 }
