@@ -15,8 +15,9 @@
 // Functions without such a parameter use the OpenAI wording, which four of
 // the five front-ends answer in.
 //
-// It imports only internal/llm, internal/gw, internal/reqctx and the
-// standard library. The front-ends import wire and never one another:
+// It imports only internal/llm, internal/gw, internal/reqctx,
+// internal/route and the standard library. The front-ends import wire and
+// never one another (ARCHITECTURE.md, checked by internal/archtest):
 // what two of them share (the chat backend, the OpenAI and Anthropic error
 // shapes, the Anthropic model list served on GET /v1/models) is here.
 package wire
