@@ -10,6 +10,7 @@
 // the one list of plugins (internal/app/providers.go). Adding an upstream
 // is a new package here, its simulator, one entry in that list and its
 // variables in config; nothing else names it (internal/archtest checks).
+// ARCHITECTURE.md, "A provider", lists the files.
 package provider
 
 import (
