@@ -42,7 +42,7 @@ type Options struct {
 	Streams int    // open streams to hold (0 = the mode's default, capped by the fd limit)
 	Spark   string // prebuilt spark binary ("" = go build ./cmd/spark)
 	// PlainUpstream serves the simulator over plain HTTP/1.1, where it
-	// closes every connection after its answer (genspark-upstream.md §2.5),
+	// closes every connection after its answer (docs/genspark-upstream.md §2.5),
 	// instead of HTTPS with HTTP/2 as the real upstreams are served.
 	PlainUpstream bool
 	// Phases limits the run to some of "nonstream", "stream" and "open"

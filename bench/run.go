@@ -176,7 +176,7 @@ func (r *runner) setup(ctx context.Context) error {
 	var err error
 	r.log("starting the simulator and the bare proxy")
 	simURL, simEnv, trustEnv := "http://", []string(nil), []string(nil)
-	r.rep.Upstream = "the simulator over plain HTTP/1.1 (`-plain-upstream`); it closes every connection after its answer (genspark-upstream.md §2.5), so spark and the bare proxy dial once per request"
+	r.rep.Upstream = "the simulator over plain HTTP/1.1 (`-plain-upstream`); it closes every connection after its answer (docs/genspark-upstream.md §2.5), so spark and the bare proxy dial once per request"
 	if !r.opts.PlainUpstream {
 		r.rep.Upstream = "the simulator over HTTPS (HTTP/2 through ALPN, throwaway self-signed certificate that spark and the bare proxy trust through SSL_CERT_FILE), as the real upstreams are served: upstream connections are reused and streams multiplexed; the load generator reaches the direct simulator the same way and spark and the bare proxy over plain HTTP/1.1"
 		// HTTPS with HTTP/2, as the real upstreams are served; spark and

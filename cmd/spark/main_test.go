@@ -115,23 +115,28 @@ func TestAccountsCommand(t *testing.T) {
 	t.Setenv("GS_COOKIE", "session_id=topsecretcookie1,session_id=limited-topsecret2")
 	t.Setenv("API_SECRET", "sk-accounts-test")
 	t.Setenv("SPARK_SECRET_KEY", "")
-	// Start and stop the gateway once so the accounts are imported.
+	// Start the gateway once so the accounts are imported (app.New imports
+	// them before the listener opens), wait for its "listening" log line,
+	// then stop it.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Setenv("PORT", "0")
+	logs, logw := io.Pipe()
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"serve", "--host", "127.0.0.1"}, io.Discard, io.Discard) }()
-	// Poll the database through the accounts command until both appear.
-	var out bytes.Buffer
-	for i := 0; i < 200; i++ {
-		out.Reset()
-		if err := run(context.Background(), []string{"accounts"}, &out, io.Discard); err == nil && strings.Count(out.String(), "genspark") >= 2 {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
+	go func() {
+		errc <- run(ctx, []string{"serve", "--host", "127.0.0.1"}, io.Discard, logw)
+		logw.Close()
+	}()
+	sc := bufio.NewScanner(logs)
+	for sc.Scan() && !strings.Contains(sc.Text(), "spark listening") {
 	}
+	go io.Copy(io.Discard, logs) // keep the logger from blocking
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"accounts"}, &out, io.Discard); err != nil {
+		t.Fatalf("accounts: %v", err)
 	}
 	if strings.Count(out.String(), "genspark") < 2 {
 		t.Fatalf("accounts output lacks the two accounts:\n%s", out.String())

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/memstore"
 	"github.com/sparkgw/spark/internal/store/sqlite"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // fakeKeys is a func-field fake of store.APIKeyStore.
@@ -44,23 +44,6 @@ func (f *fakeKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) err
 }
 func (f *fakeKeys) DisableAPIKey(ctx context.Context, id string) error {
 	return f.DisableAPIKeyFn(ctx, id)
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 func TestMint(t *testing.T) {
@@ -241,7 +224,7 @@ func TestVerifyTouchesAtMostOncePerInterval(t *testing.T) {
 			return mem.TouchAPIKey(ctx, id, at)
 		},
 	}
-	c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	v := apikey.NewVerifier(st, "", apikey.Options{Clock: c, TouchEvery: time.Minute})
 	for _, step := range []time.Duration{0, 10 * time.Second, 49 * time.Second, time.Second, time.Hour} {
 		c.Advance(step)

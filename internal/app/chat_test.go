@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 func TestChatNonStream(t *testing.T) {
@@ -278,14 +278,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	}
 	h.client = openai.Client{} // drop idle connections' references
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	testutil.SettleGoroutines(t, before+2)
 }
 
 func equalAny(v any, want []string) bool {

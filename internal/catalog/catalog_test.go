@@ -16,7 +16,7 @@ func TestDefaultGenspark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Seed 000 models that are not struck out, and the §5 lists.
+	// Seed 000 models that are not struck out, and the docs/genspark-upstream.md §5 lists.
 	chat := []string{
 		"gpt-5.1", "gpt-5.1-low", "gpt-5.1-high", "gpt-5-pro", "gpt-5.2", "gpt-5.2-pro", "o3-pro",
 		"claude-sonnet-4-5", "claude-sonnet-4-6", "claude-opus-4-5", "claude-opus-4-6", "claude-opus-4-1",

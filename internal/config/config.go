@@ -1,6 +1,6 @@
 // Package config reads spark's configuration from the environment. The
 // variable names of genspark2api (seed 000) are a compatibility contract;
-// interface.md lists the rest.
+// README.md lists the rest.
 package config
 
 import (

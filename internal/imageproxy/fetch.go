@@ -107,7 +107,7 @@ func hostIn(host string, domains ...string) bool {
 
 // googleCookies are the .google.com-scoped cookies the Google image hosts
 // accept; host-only cookies (__Host-1PLSID, LSID, OSID, ...) make them
-// answer 403 (gemini-web-upstream.md §8).
+// answer 403 (docs/gemini-web-upstream.md §8).
 var googleCookies = []string{
 	"HSID", "SSID", "APISID", "SAPISID", "__Secure-1PAPISID", "__Secure-3PAPISID",
 	"SID", "__Secure-1PSID", "__Secure-3PSID", "GOOGLE_ABUSE_EXEMPTION", "NID",
@@ -372,7 +372,7 @@ func drain(body io.ReadCloser) {
 }
 
 // googleImagePaths are the first path segments of Google-hosted generated
-// images (gemini-web-upstream.md §8).
+// images (docs/gemini-web-upstream.md §8).
 var googleImagePaths = []string{"gg-dl", "gg", "rd-gg-dl", "bard"}
 
 // withSize applies a size option to a Google-hosted image URL: the part of

@@ -19,28 +19,12 @@ import (
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 var key = bytes.Repeat([]byte{1}, 32)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newSigner(t *testing.T, c *clock, opts imageproxy.SignerOptions) *imageproxy.Signer {
+func newSigner(t *testing.T, c *testutil.Clock, opts imageproxy.SignerOptions) *imageproxy.Signer {
 	t.Helper()
 	opts.Now = c.Now
 	s, err := imageproxy.NewSigner(key, opts)
@@ -60,7 +44,7 @@ func query(t *testing.T, minted string) url.Values {
 }
 
 func TestMintVerify(t *testing.T) {
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_700_000_000, 0))
 	s := newSigner(t, c, imageproxy.SignerOptions{Prefix: "/hf/"})
 	up := "https://lh3.googleusercontent.com/gg-dl/AB_c-d=s1024-rj?x=1&y=2"
 	minted := s.Mint(up, "acct_42", 0)
@@ -373,7 +357,7 @@ func TestFetchFailures(t *testing.T) {
 		case "/exact":
 			_, _ = w.Write(make([]byte, 1000))
 		case "/slow":
-			time.Sleep(300 * time.Millisecond)
+			<-r.Context().Done() // answers only after the fetcher gave up
 		case "/sniff":
 			w.Header()["Content-Type"] = nil
 			_, _ = w.Write([]byte("GIF89a......"))
@@ -423,7 +407,7 @@ func TestHandler(t *testing.T) {
 		_, _ = io.WriteString(w, "\x00\x00\x00\x18ftypisom")
 	}))
 	t.Cleanup(up.Close)
-	c := &clock{t: time.Unix(time.Now().Unix(), 0)}
+	c := testutil.NewClock(time.Unix(time.Now().Unix(), 0))
 	s := newSigner(t, c, imageproxy.SignerOptions{TTL: time.Hour})
 	h := imageproxy.NewHandler(s, newFetcher(t, imageproxy.FetcherOptions{}), imageproxy.HandlerOptions{})
 	mux := http.NewServeMux()

@@ -10,28 +10,12 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newMemory(t *testing.T, o limit.Options) (*limit.Memory, *fakeClock) {
+func newMemory(t *testing.T, o limit.Options) (*limit.Memory, *testutil.Clock) {
 	t.Helper()
-	c := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	o.Clock = c
 	m, err := limit.NewMemory(o)
 	if err != nil {

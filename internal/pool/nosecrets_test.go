@@ -17,6 +17,7 @@ import (
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // TestNoSecretsInLogs drives the store, the pool and the API keys through
@@ -74,7 +75,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		logger.Debug(fmt.Sprintf("imported %v %+v %#v", a, a, a))
 	}
 
-	clock := pool.NewFakeClock(time.Now())
+	clock := testutil.NewClock(time.Now())
 	p, err := pool.New(ctx, pool.Options{Store: db, Clock: clock, Logger: logger, Strategy: pool.RoundRobin, MaxConcurrentPerAccount: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/memstore"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -25,7 +26,7 @@ var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 type env struct {
 	p     *pool.Local
 	st    *memstore.Store
-	clock *pool.FakeClock
+	clock *testutil.Clock
 	logs  *syncBuffer
 	ids   []string // account ids in creation order
 }
@@ -65,7 +66,7 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 
 func newEnv(t *testing.T, opts pool.Options, accounts ...store.Account) *env {
 	t.Helper()
-	e := &env{st: memstore.New(nil), clock: pool.NewFakeClock(t0), logs: &syncBuffer{}}
+	e := &env{st: memstore.New(nil), clock: testutil.NewClock(t0), logs: &syncBuffer{}}
 	e.st.Now = e.clock.Now
 	for _, a := range accounts {
 		got, err := e.st.CreateAccount(t.Context(), a)

@@ -253,7 +253,7 @@ func (s *Server) logRequest(r *http.Request, keyID string, sr *statusRecorder, s
 }
 
 // preflight sets the CORS headers that allow browser clients
-// (client-api-surface §0.6) and answers preflight requests, without auth;
+// (docs/client-api-surface.md §0.6) and answers preflight requests, without auth;
 // it reports whether it answered.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()

@@ -4,7 +4,7 @@
 // the real upstreams' own path layouts. It is what `spark simulate` runs and
 // what the tests and `spark demo` point spark at.
 //
-// Behaviour contract (interface.md): deterministic echo of the last user
+// Behaviour contract (docs/simulators.md): deterministic echo of the last user
 // message, `sim:` directives, account states by cookie value, and the request
 // log at GET /_sim/requests.
 package simulator

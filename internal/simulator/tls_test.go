@@ -97,7 +97,7 @@ func TestTLSServesHTTP2AndKeepsTheConnection(t *testing.T) {
 }
 
 // TestPlainHTTPStillClosesAfterTheAnswer: over HTTP/1.1 the connection
-// ends with the answer (genspark-upstream.md §2.5).
+// ends with the answer (docs/genspark-upstream.md §2.5).
 func TestPlainHTTPStillClosesAfterTheAnswer(t *testing.T) {
 	url := serve(t, nil)
 	_, _, closing, body := ask(t, &http.Client{Transport: &http.Transport{}}, url)

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sparkgw/spark/internal/sse"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // recorder counts writes and flushes.
@@ -187,34 +189,41 @@ func (d discard) WriteHeader(int)             {}
 func (d discard) Flush()                      {}
 
 // TestStallTimeout checks that a client which stops reading makes a write
-// fail after StallTimeout instead of blocking forever.
+// fail after StallTimeout instead of blocking forever. On the bubble's clock
+// the write fails exactly StallTimeout after it began.
 func TestStallTimeout(t *testing.T) {
-	result := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := sse.NewWriter(rw)
-		w.StallTimeout = 200 * time.Millisecond
-		payload := []byte(`"` + strings.Repeat("x", 64<<10) + `"`)
-		for {
-			if err := w.WriteData(payload); err != nil {
-				result <- err
-				return
+	synctest.Test(t, func(t *testing.T) {
+		const stall = 200 * time.Millisecond
+		type failure struct {
+			err   error
+			after time.Duration
+		}
+		result := make(chan failure, 1)
+		srv := testutil.NewPipeServer(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			w := sse.NewWriter(rw)
+			w.StallTimeout = stall
+			payload := []byte(`"` + strings.Repeat("x", 64<<10) + `"`)
+			for {
+				start := time.Now()
+				if err := w.WriteData(payload); err != nil {
+					result <- failure{err, time.Since(start)}
+					return
+				}
 			}
+		}), nil)
+		res, err := srv.Client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close() // never read: the client is stuck
-	select {
-	case err := <-result:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("err = %v, want a deadline error", err)
+		defer res.Body.Close() // never read: the client is stuck
+		f := <-result          // a write blocked for good would deadlock the bubble: synctest fails the test
+		if !errors.Is(f.err, os.ErrDeadlineExceeded) {
+			t.Errorf("err = %v, want a deadline error", f.err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("write blocked on a stuck client")
-	}
+		if f.after != stall {
+			t.Errorf("the write failed after %v, want StallTimeout (%v)", f.after, stall)
+		}
+	})
 }
 
 // TestDeadlineDoesNotOutliveEvent checks that the per-event deadline is
@@ -226,38 +235,40 @@ func TestDeadlineDoesNotOutliveEvent(t *testing.T) {
 		w := sse.NewWriter(rw)
 		w.StallTimeout = 50 * time.Millisecond
 		_ = w.WriteData([]byte("{}"))
-		time.Sleep(200 * time.Millisecond) // well past the event's deadline
+		time.Sleep(200 * time.Millisecond) // on the bubble's clock: past the event's deadline
 	}, "data: {}\n\n")
 }
 
-// serveTwiceOnOneConnection GETs the handler twice with one client and
-// checks both bodies and that the second request reused the keep-alive
+// serveTwiceOnOneConnection GETs the handler twice with one client, inside
+// a synctest bubble (the handler's sleeps and deadlines follow its clock),
+// and checks both bodies and that the second request reused the keep-alive
 // connection of the first.
 func serveTwiceOnOneConnection(t *testing.T, h http.HandlerFunc, want string) {
 	t.Helper()
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+	synctest.Test(t, func(t *testing.T) {
+		var conns atomic.Int32
+		srv := testutil.NewPipeServer(t, h, func(s *http.Server) {
+			s.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+		})
+		for range 2 {
+			res, err := srv.Client.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || string(b) != want {
+				t.Fatalf("body %q, err %v", b, err)
+			}
 		}
-	}
-	srv.Start()
-	defer srv.Close()
-	for range 2 {
-		res, err := srv.Client().Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
+		if n := conns.Load(); n != 1 {
+			t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
 		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || string(b) != want {
-			t.Fatalf("body %q, err %v", b, err)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("connections = %d, want 1 (keep-alive reuse)", n)
-	}
+	})
 }
 
 // deadlineRecorder is a recorder that also takes write deadlines.
@@ -342,35 +353,42 @@ func TestFlush(t *testing.T) {
 }
 
 // A client that stops reading still fails the writes of a burst that is
-// never flushed: the response buffer fills and the stall deadline applies.
+// never flushed: the response buffer fills and the stall deadline applies,
+// exactly StallTimeout after the burst began (on the bubble's clock).
 func TestStallTimeoutWhilePending(t *testing.T) {
-	result := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := sse.NewWriter(rw)
-		w.StallTimeout = 200 * time.Millisecond
-		w.Pending = func() bool { return true }
-		payload := []byte(`"` + strings.Repeat("x", 1<<10) + `"`)
-		for {
-			if err := w.WriteData(payload); err != nil {
-				result <- err
-				return
+	synctest.Test(t, func(t *testing.T) {
+		const stall = 200 * time.Millisecond
+		type failure struct {
+			err   error
+			after time.Duration
+		}
+		result := make(chan failure, 1)
+		srv := testutil.NewPipeServer(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			w := sse.NewWriter(rw)
+			w.StallTimeout = stall
+			w.Pending = func() bool { return true }
+			payload := []byte(`"` + strings.Repeat("x", 1<<10) + `"`)
+			start := time.Now()
+			for {
+				if err := w.WriteData(payload); err != nil {
+					result <- failure{err, time.Since(start)}
+					return
+				}
 			}
+		}), nil)
+		res, err := srv.Client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	select {
-	case err := <-result:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("err = %v, want a deadline error", err)
+		defer res.Body.Close()
+		f := <-result
+		if !errors.Is(f.err, os.ErrDeadlineExceeded) {
+			t.Errorf("err = %v, want a deadline error", f.err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("write blocked on a stuck client")
-	}
+		if f.after != stall {
+			t.Errorf("the burst failed after %v, want StallTimeout (%v)", f.after, stall)
+		}
+	})
 }
 
 // A burst ended by a flush leaves no deadline behind: the keep-alive
@@ -384,7 +402,7 @@ func TestPendingDeadlineDoesNotOutliveBurst(t *testing.T) {
 		for range 3 {
 			_ = w.WriteData([]byte("{}"))
 		}
-		time.Sleep(200 * time.Millisecond) // well past the burst's deadline
+		time.Sleep(200 * time.Millisecond) // on the bubble's clock: past the burst's deadline
 	}, strings.Repeat("data: {}\n\n", 3))
 }
 
@@ -404,43 +422,45 @@ func BenchmarkWriteDataPending(b *testing.B) {
 
 // Start sends the status line and headers before any event: the client
 // sees a 200 event stream while the handler still waits for its first
-// event.
+// event (which, in the bubble, comes only after the client has its
+// response, or a fake minute later if it never does).
 func TestStartSendsHeadersBeforeAnyEvent(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := sse.NewWriter(rw)
-		if err := w.Start(); err != nil {
-			t.Error(err)
-			return
-		}
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		srv := testutil.NewPipeServer(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			w := sse.NewWriter(rw)
+			if err := w.Start(); err != nil {
+				t.Error(err)
+				return
+			}
+			select {
+			case <-release:
+			case <-time.After(time.Minute):
+			}
+			_ = w.WriteData([]byte("{}"))
+		}), nil)
+		defer close(release)
+		got := make(chan *http.Response, 1)
+		go func() {
+			res, err := srv.Client.Get(srv.URL)
+			if err != nil {
+				t.Error(err)
+				close(got)
+				return
+			}
+			got <- res
+		}()
 		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
+		case res, ok := <-got:
+			if !ok {
+				return
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no response header before the first event")
 		}
-		_ = w.WriteData([]byte("{}"))
-	}))
-	defer srv.Close()
-	defer close(release)
-	got := make(chan *http.Response, 1)
-	go func() {
-		res, err := srv.Client().Get(srv.URL)
-		if err != nil {
-			t.Error(err)
-			close(got)
-			return
-		}
-		got <- res
-	}()
-	select {
-	case res, ok := <-got:
-		if !ok {
-			return
-		}
-		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no response header before the first event")
-	}
+	})
 }

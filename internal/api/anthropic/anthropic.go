@@ -4,7 +4,7 @@
 // package llm, so that Claude Code and the Anthropic SDKs work unchanged.
 //
 // The wire rules follow what the official SDKs and Claude Code actually
-// parse; see shared/specs/client-api-surface.md sections 0, 3, 5.1 and 6.
+// parse; see docs/client-api-surface.md §0, §3, §5.1 and §6.
 // GET /v1/models is served by the OpenAI front-end in both shapes.
 // Authentication, CORS, route aliasing and rate limits are the server
 // middleware's job; WriteError renders its failures on these routes.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 const disconnectBody = `{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"x"}]}`
@@ -62,7 +63,7 @@ func TestClientDisconnect(t *testing.T) {
 				waitClosed(t, <-streams)
 				srv.Client().CloseIdleConnections()
 				srv.Close()
-				settleGoroutines(t, before)
+				testutil.SettleGoroutines(t, before)
 			})
 		}
 	}
@@ -97,7 +98,7 @@ func TestStopSequenceStopsPump(t *testing.T) {
 	waitClosed(t, <-streams)
 	srv.Client().CloseIdleConnections()
 	srv.Close()
-	settleGoroutines(t, before)
+	testutil.SettleGoroutines(t, before)
 }
 
 // failingWriter is a ResponseWriter whose writes fail after n successes.
@@ -140,7 +141,7 @@ func TestWriteFailureStopsReading(t *testing.T) {
 		t.Fatal("handler kept streaming after the write failed")
 	}
 	waitClosed(t, s)
-	if got := s.recvs.Load(); got != 3 {
+	if got := s.Recvs(); got != 3 {
 		t.Errorf("Recv called %d times, want 3", got)
 	}
 	if got := w.writes.Load(); got != 6 {
@@ -199,7 +200,7 @@ func TestDisconnectDuringChat(t *testing.T) {
 			}
 			srv.Client().CloseIdleConnections()
 			srv.Close()
-			settleGoroutines(t, before)
+			testutil.SettleGoroutines(t, before)
 		})
 	}
 }

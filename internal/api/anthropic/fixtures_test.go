@@ -95,7 +95,7 @@ func TestClaudeCodeFixtures(t *testing.T) {
 				if res.StatusCode != 200 || json.Unmarshal([]byte(body), &v) != nil || v.InputTokens <= 0 {
 					t.Fatalf("status %d: %s", res.StatusCode, body)
 				}
-				if b.calls() != 0 {
+				if b.Calls() != 0 {
 					t.Error("count_tokens called the backend")
 				}
 				return
@@ -117,7 +117,7 @@ func TestClaudeCodeFixtures(t *testing.T) {
 			if got, want := strings.Contains(body, `"type":"thinking"`), strings.Contains(name, "interactive"); got != want {
 				t.Errorf("thinking block sent: %v, want %v", got, want)
 			}
-			checkClaudeCodeRequest(t, name, b.lastRequest(t))
+			checkClaudeCodeRequest(t, name, b.LastRequest(t))
 
 			res, body = replay(t, srv, c, func(m map[string]any) { m["stream"] = false })
 			if res.StatusCode != 200 || !strings.Contains(body, `"text":"nonce0123456789ab"`) {

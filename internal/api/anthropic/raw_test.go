@@ -20,7 +20,7 @@ const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true
 	"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}`
 
 // TestStreamTranscript checks the raw frames of a stream with thinking,
-// text and two tool calls against §3.4.
+// text and two tool calls against docs/client-api-surface.md §3.4.
 func TestStreamTranscript(t *testing.T) {
 	b := &fakeBackend{Events: []llm.Event{
 		reasoning("The user wants "), reasoning("weather."),
@@ -165,7 +165,7 @@ func TestStreamTranscript(t *testing.T) {
 	if frames[len(frames)-1].Data != `{"type":"message_stop"}` {
 		t.Errorf("message_stop = %s", frames[len(frames)-1].Data)
 	}
-	waitClosed(t, b.lastStream(t))
+	waitClosed(t, b.LastStream(t))
 }
 
 func TestEmptyAnswer(t *testing.T) {
@@ -314,15 +314,18 @@ func TestStopSequenceEdges(t *testing.T) {
 	}
 }
 
-// TestPings checks keepalives while the upstream is silent.
+// TestPings checks keepalives while the upstream is silent. On the bubble's
+// clock the count is exact: the ping that opens the stream, then one per
+// 10 ms interval of each 65 ms wait for the upstream (three events and the
+// end of the stream: 4 waits × 6 pings).
 func TestPings(t *testing.T) {
 	b := &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
 		s := newFakeStream(ctx, []llm.Event{text("late"), finish(llm.FinishStop), usage(1, 1)}, nil)
-		s.Delay = 60 * time.Millisecond
+		s.Delay = 65 * time.Millisecond
 		return s, nil
 	}}
-	srv := newServer(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond})
-	_, body := post(t, srv, "/v1/messages", `{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"x"}]}`)
+	_, body := postInBubble(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond},
+		`{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"x"}]}`)
 	frames := sseFrames(t, body)
 	pings := 0
 	for _, f := range frames {
@@ -330,8 +333,8 @@ func TestPings(t *testing.T) {
 			pings++
 		}
 	}
-	if pings < 3 {
-		t.Errorf("%d pings, want the initial one and at least 2 keepalives", pings)
+	if want := 1 + 4*6; pings != want {
+		t.Errorf("%d pings, want %d: the initial one and one per interval of silence", pings, want)
 	}
 	if frames[len(frames)-1].Event != "message_stop" || !strings.Contains(body, `"text":"late"`) {
 		t.Errorf("transcript:\n%s", body)
@@ -396,7 +399,7 @@ func TestRequestErrors(t *testing.T) {
 			if res.Header.Get("X-Should-Retry") != "false" || res.Header.Get("Content-Type") != "application/json" {
 				t.Errorf("headers = %v", res.Header)
 			}
-			if b.calls() != 0 {
+			if b.Calls() != 0 {
 				t.Error("backend called for an invalid request")
 			}
 		})
@@ -431,7 +434,7 @@ func TestLenientFields(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, out)
 	}
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	if !req.Reasoning || req.ReasoningEffort != "high" {
 		t.Errorf("reasoning = %v %q", req.Reasoning, req.ReasoningEffort)
 	}
@@ -486,7 +489,7 @@ func TestRequestConversion(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, out)
 	}
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	type part struct {
 		Type llm.PartType
 		Text string
@@ -573,7 +576,7 @@ func TestToolChoiceModes(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("%s: status %d: %s", tc, res.StatusCode, out)
 		}
-		if got := b.lastRequest(t).ToolChoice; got != want {
+		if got := b.LastRequest(t).ToolChoice; got != want {
 			t.Errorf("%s: %+v, want %+v", tc, got, want)
 		}
 	}
@@ -636,12 +639,13 @@ func TestSlowChat(t *testing.T) {
 		}
 	}
 	t.Run("Answer", func(t *testing.T) {
-		b := &fakeBackend{ChatFn: slow(80*time.Millisecond, []llm.Event{text("late"), finish(llm.FinishStop), usage(1, 1)}, nil)}
-		srv := newServer(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond})
-		res, out := post(t, srv, "/v1/messages", body)
+		// On the bubble's clock: the stream starts at 10 ms (message_start
+		// and its ping), then pings at 20, 30, ... 80 ms; Chat answers at 85.
+		b := &fakeBackend{ChatFn: slow(85*time.Millisecond, []llm.Event{text("late"), finish(llm.FinishStop), usage(1, 1)}, nil)}
+		status, out := postInBubble(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond}, body)
 		frames := sseFrames(t, out)
-		if res.StatusCode != 200 || len(frames) < 4 || frames[0].Event != "message_start" || frames[len(frames)-1].Event != "message_stop" {
-			t.Fatalf("status %d:\n%s", res.StatusCode, out)
+		if status != 200 || len(frames) < 4 || frames[0].Event != "message_start" || frames[len(frames)-1].Event != "message_stop" {
+			t.Fatalf("status %d:\n%s", status, out)
 		}
 		pings := 0
 		for _, f := range frames {
@@ -652,19 +656,18 @@ func TestSlowChat(t *testing.T) {
 				pings++
 			}
 		}
-		if pings < 3 || !strings.Contains(out, `"text":"late"`) {
-			t.Errorf("%d pings before the answer:\n%s", pings, out)
+		if pings != 8 || !strings.Contains(out, `"text":"late"`) {
+			t.Errorf("%d pings before the answer, want 8:\n%s", pings, out)
 		}
 	})
 	t.Run("LateError", func(t *testing.T) {
-		b := &fakeBackend{ChatFn: slow(50*time.Millisecond, nil, &gw.Error{Code: gw.CodeNoAccounts, Message: "all accounts resting"})}
-		srv := newServer(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond})
-		res, out := post(t, srv, "/v1/messages", body)
+		b := &fakeBackend{ChatFn: slow(55*time.Millisecond, nil, &gw.Error{Code: gw.CodeNoAccounts, Message: "all accounts resting"})}
+		status, out := postInBubble(t, b, anthropic.Options{PingInterval: 10 * time.Millisecond}, body)
 		frames := sseFrames(t, out)
 		last := frames[len(frames)-1]
-		if res.StatusCode != 200 || frames[0].Event != "message_start" || last.Event != "error" ||
+		if status != 200 || frames[0].Event != "message_start" || last.Event != "error" ||
 			!strings.Contains(last.Data, `"type":"rate_limit_error"`) || !strings.Contains(last.Data, "all accounts resting") {
-			t.Errorf("status %d:\n%s", res.StatusCode, out)
+			t.Errorf("status %d:\n%s", status, out)
 		}
 	})
 	t.Run("FastError", func(t *testing.T) {
@@ -704,7 +707,7 @@ func TestMediaVariants(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, out)
 	}
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	if len(req.Messages) != 5 {
 		t.Fatalf("messages = %+v", req.Messages)
 	}

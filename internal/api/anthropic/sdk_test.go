@@ -75,7 +75,7 @@ func TestSDKText(t *testing.T) {
 		if msg.Usage.InputTokens != 12 || msg.Usage.OutputTokens != 5 {
 			t.Errorf("usage = %+v", msg.Usage)
 		}
-		req := b.lastRequest(t)
+		req := b.LastRequest(t)
 		if req.Model != model || req.MaxTokens != 1024 || req.ClientKey != "key-1" {
 			t.Errorf("request = %q %d %q", req.Model, req.MaxTokens, req.ClientKey)
 		}
@@ -88,7 +88,7 @@ func TestSDKText(t *testing.T) {
 		if req.Reasoning {
 			t.Error("reasoning requested without thinking")
 		}
-		waitClosed(t, b.lastStream(t))
+		waitClosed(t, b.LastStream(t))
 	})
 }
 
@@ -115,7 +115,7 @@ func TestSDKThinking(t *testing.T) {
 			if msg.Content[1].Type != "text" || msg.Content[1].Text != "Answer." {
 				t.Errorf("text block = %+v", msg.Content[1])
 			}
-			if !b.lastRequest(t).Reasoning {
+			if !b.LastRequest(t).Reasoning {
 				t.Error("Reasoning not requested")
 			}
 			// The thinking block goes back in the history as the SDK
@@ -129,7 +129,7 @@ func TestSDKThinking(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := b.lastRequest(t)
+			req := b.LastRequest(t)
 			if len(req.Messages) != 3 {
 				t.Fatalf("messages = %+v", req.Messages)
 			}
@@ -180,7 +180,7 @@ func TestSDKThinking(t *testing.T) {
 			if len(msg.Content) != 1 || msg.Content[0].Text != "Answer." {
 				t.Errorf("content = %+v", msg.Content)
 			}
-			if !b.lastRequest(t).Reasoning {
+			if !b.LastRequest(t).Reasoning {
 				t.Error("Reasoning not requested")
 			}
 		})
@@ -246,7 +246,7 @@ func TestSDKToolUse(t *testing.T) {
 		if msg.StopReason != sdk.StopReasonToolUse {
 			t.Errorf("stop_reason = %q", msg.StopReason)
 		}
-		req := b.lastRequest(t)
+		req := b.LastRequest(t)
 		if len(req.Tools) != 2 || req.Tools[0].Name != "get_weather" || req.Tools[0].Description != "Current weather" {
 			t.Fatalf("tools = %+v", req.Tools)
 		}
@@ -286,7 +286,7 @@ func TestSDKToolResultRoundTrip(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		req := b.lastRequest(t)
+		req := b.LastRequest(t)
 		// user, assistant(text, call, call), tool, tool, user(text)
 		if len(req.Messages) != 5 {
 			t.Fatalf("messages = %+v", req.Messages)
@@ -332,7 +332,7 @@ func TestSDKSystemBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	sys := req.Messages[0]
 	if sys.Role != llm.RoleSystem || len(sys.Parts) != 2 || sys.Parts[1].Text != "You are terse." {
 		t.Errorf("system = %+v", sys)
@@ -362,12 +362,12 @@ func TestSDKStopSequences(t *testing.T) {
 		if msg.Usage.OutputTokens <= 0 || msg.Usage.OutputTokens >= 50 {
 			t.Errorf("output tokens = %d, want an estimate of the cut text", msg.Usage.OutputTokens)
 		}
-		s := b.lastStream(t)
+		s := b.LastStream(t)
 		waitClosed(t, s)
-		if n := s.recvs.Load(); n != 3 {
+		if n := s.Recvs(); n != 3 {
 			t.Errorf("Recv called %d times, want 3 (reading stops at the match)", n)
 		}
-		if got := b.lastRequest(t).Stop; !reflect.DeepEqual(got, []string{"NEVER", "STOP"}) {
+		if got := b.LastRequest(t).Stop; !reflect.DeepEqual(got, []string{"NEVER", "STOP"}) {
 			t.Errorf("request stop = %q", got)
 		}
 	})
@@ -395,8 +395,8 @@ func TestSDKCountTokens(t *testing.T) {
 	if small.InputTokens <= 0 || big.InputTokens <= small.InputTokens+10 {
 		t.Errorf("input tokens = %d (plain), %d (with system and tools)", small.InputTokens, big.InputTokens)
 	}
-	if b.calls() != 0 {
-		t.Errorf("count_tokens called the backend %d times", b.calls())
+	if b.Calls() != 0 {
+		t.Errorf("count_tokens called the backend %d times", b.Calls())
 	}
 }
 
@@ -445,7 +445,7 @@ func TestSDKErrors(t *testing.T) {
 		if len(msg.Content) != 1 || msg.Content[0].Text != "partial" {
 			t.Errorf("partial content = %+v", msg.Content)
 		}
-		waitClosed(t, b.lastStream(t))
+		waitClosed(t, b.LastStream(t))
 	})
 	t.Run("NonStreamUpstreamFailure", func(t *testing.T) {
 		b := &fakeBackend{Events: []llm.Event{text("partial")}, Err: &gw.Error{Code: gw.CodeUpstream, Message: "upstream answered garbage"}}

@@ -1,7 +1,10 @@
-// Package apitest holds test doubles shared by the API front-ends' tests:
-// a stream whose events are ready in bursts and a response writer that
-// counts flushes, for the flush-coalescing tests of every streaming
-// front-end.
+// Package apitest holds the test doubles shared by the API front-ends' tests:
+// a scripted backend and stream (FakeBackend, FakeStream) with event
+// constructors, parsers of streamed bodies that check the SSE framing
+// clients rely on (ParseFrames, DataFrames, EventFrames), a stream whose
+// events are ready in bursts and a response writer that counts flushes (for
+// the flush-coalescing tests). Clocks and goroutine checks shared beyond the
+// front-ends are in internal/testutil.
 package apitest
 
 import (

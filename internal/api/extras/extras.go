@@ -6,7 +6,7 @@
 //	POST {prefix}/v1/audio/translations     — emulated: a chat model translates it to English
 //	POST {prefix}/v1/audio/speech           — 501: no configured upstream synthesizes speech
 //
-// Wire shapes follow shared/specs/client-api-surface.md §4.1, §4.3 and §4.5;
+// Wire shapes follow docs/client-api-surface.md §4.1, §4.3 and §4.5;
 // errors use the OpenAI envelope of openai.WriteError. Emulated answers are
 // best-effort: they come from prompting a general chat model, not from
 // OpenAI's classifier or a dedicated speech recognizer.

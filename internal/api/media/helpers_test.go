@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,25 +30,8 @@ import (
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/memstore"
+	"github.com/sparkgw/spark/internal/testutil"
 )
-
-// clock is the injectable clock of the signer.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is the simulator, a gateway over the real Genspark and Gemini
 // providers with one account each, and the media and proxy routes, all on
@@ -60,7 +42,7 @@ type env struct {
 	simURL  string
 	url     string // gateway base URL, without /v1
 	client  openai.Client
-	clock   *clock
+	clock   *testutil.Clock
 	gemini  store.Account
 	gsAcct  store.Account
 	signer  *imageproxy.Signer
@@ -76,7 +58,7 @@ type envOptions struct {
 func newEnv(t *testing.T, eo envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, clock: &clock{t: time.Now()}}
+	e := &env{t: t, clock: testutil.NewClock(time.Now())}
 	e.sim = simulator.New(simulator.Options{})
 	simSrv := httptest.NewServer(e.sim)
 	t.Cleanup(simSrv.Close)

@@ -1,6 +1,6 @@
 // Package media is spark's OpenAI-compatible media front-end:
 //
-//	POST {prefix}/v1/images/generations   JSON (client-api-surface.md §4.4)
+//	POST {prefix}/v1/images/generations   JSON (docs/client-api-surface.md §4.4)
 //	POST {prefix}/v1/images/edits         multipart/form-data: image or image[] (≤ 10 files, ≤ 25 MB each), prompt, mask (ignored), ...
 //	POST {prefix}/v1/videos/generations   JSON, genspark2api's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
 //

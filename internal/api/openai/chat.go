@@ -20,7 +20,7 @@ import (
 )
 
 // Wire types of Chat Completions answers. Optional fields use omitempty or
-// pointers so that each chunk carries exactly the keys of §1.3; there is no
+// pointers so that each chunk carries exactly the keys of docs/client-api-surface.md §1.3; there is no
 // "error" key anywhere (openai-go ends a stream on any top-level "error").
 
 type completion struct {

@@ -221,7 +221,7 @@ func TestStreamErrors(t *testing.T) {
 		if strings.Contains(body, "[DONE]") || strings.Contains(body, "secret") {
 			t.Errorf("stream:\n%s", body)
 		}
-		waitClosed(t, b.streams[0]) // the handler closes it after the last byte
+		waitClosed(t, b.Streams()[0]) // the handler closes it after the last byte
 	})
 	t.Run("MidStreamInternal", func(t *testing.T) {
 		b := &fakeBackend{Err: fmt.Errorf("nil pointer in parser")}

@@ -68,13 +68,13 @@ func TestSDKNonStreaming(t *testing.T) {
 		t.Errorf("usage = %+v", u)
 	}
 
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	if req.Model != "gpt-x" || req.ClientKey != "key-1" || !req.ParallelToolCalls ||
 		req.ToolChoice.Mode != llm.ToolChoiceAuto || len(req.Messages) != 1 ||
 		req.Messages[0].Role != llm.RoleUser || req.Messages[0].Text() != "hi there" {
 		t.Errorf("backend request = %+v", req)
 	}
-	waitClosed(t, b.streams[0]) // the handler closes it after the last byte
+	waitClosed(t, b.Streams()[0]) // the handler closes it after the last byte
 }
 
 func TestSDKNonStreamingToolCalls(t *testing.T) {
@@ -110,7 +110,7 @@ func TestSDKNonStreamingToolCalls(t *testing.T) {
 			t.Errorf("tool call %d = %+v", i, tc)
 		}
 	}
-	req := b.lastRequest(t)
+	req := b.LastRequest(t)
 	if len(req.Tools) != 2 || req.Tools[0].Name != "get_weather" || string(req.Tools[0].Parameters) != `{"type":"object"}` {
 		t.Errorf("tools = %+v", req.Tools)
 	}
@@ -190,7 +190,7 @@ func TestSDKStreaming(t *testing.T) {
 			if usageSeen != wantUsage {
 				t.Errorf("usage chunks = %d, want %d", usageSeen, wantUsage)
 			}
-			waitClosed(t, b.streams[0]) // the handler closes it after the last byte
+			waitClosed(t, b.Streams()[0]) // the handler closes it after the last byte
 		})
 	}
 }

@@ -14,22 +14,10 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 const streamBody = `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}`
-
-// waitClosed waits for s to be closed.
-func waitClosed(t *testing.T, s *fakeStream) {
-	t.Helper()
-	select {
-	case <-s.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("backend stream was not closed")
-	}
-	if n := s.closes.Load(); n != 1 {
-		t.Errorf("stream closed %d times", n)
-	}
-}
 
 // TestClientDisconnect checks that a client leaving mid-stream closes the
 // backend stream (cancelling the upstream) and leaks no goroutines, both
@@ -74,7 +62,7 @@ func TestClientDisconnect(t *testing.T) {
 			waitClosed(t, <-streams)
 			srv.Client().CloseIdleConnections()
 			srv.Close()
-			settleGoroutines(t, before)
+			testutil.SettleGoroutines(t, before)
 		})
 	}
 }
@@ -96,21 +84,10 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 func (w *failingWriter) Flush() {}
 
-// countingStream counts Recv calls of an endless stream.
-type countingStream struct {
-	*fakeStream
-	recvs atomic.Int32
-}
-
-func (s *countingStream) Recv() (llm.Event, error) {
-	s.recvs.Add(1)
-	return s.fakeStream.Recv()
-}
-
 func TestWriteFailureStopsReading(t *testing.T) {
-	var cs *countingStream
+	var cs *fakeStream
 	b := &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-		cs = &countingStream{fakeStream: newFakeStream(ctx, nil, nil)}
+		cs = newFakeStream(ctx, nil, nil)
 		cs.Endless = true
 		return cs, nil
 	}}
@@ -126,9 +103,9 @@ func TestWriteFailureStopsReading(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler kept streaming after the write failed")
 	}
-	waitClosed(t, cs.fakeStream)
+	waitClosed(t, cs)
 	// role chunk + 2 content chunks succeed, the 4th write fails.
-	if got := cs.recvs.Load(); got != 3 {
+	if got := cs.Recvs(); got != 3 {
 		t.Errorf("Recv called %d times after the client was gone, want 3", got)
 	}
 	if got := w.writes.Load(); got != 4 {

@@ -1,128 +1,37 @@
 package openai_test
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/openai"
-	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 )
 
-// fakeBackend answers with scripted streams and records the requests.
-type fakeBackend struct {
-	// ChatFn, when set, answers Chat; otherwise Events/Err/ChatErr are used.
-	ChatFn  func(ctx context.Context, req *llm.Request) (llm.Stream, error)
-	Events  []llm.Event
-	Err     error // returned by Recv after Events instead of io.EOF
-	ChatErr error // returned by Chat
-	List    []llm.ModelInfo
+// The front-end doubles of every API package's tests (internal/api/apitest),
+// under the short names these tests use.
+type (
+	fakeBackend = apitest.FakeBackend
+	fakeStream  = apitest.FakeStream
+)
 
-	mu      sync.Mutex
-	reqs    []*llm.Request
-	streams []*fakeStream
-}
-
-func (b *fakeBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	b.mu.Lock()
-	b.reqs = append(b.reqs, req)
-	b.mu.Unlock()
-	if b.ChatFn != nil {
-		return b.ChatFn(ctx, req)
-	}
-	if b.ChatErr != nil {
-		return nil, b.ChatErr
-	}
-	s := newFakeStream(ctx, b.Events, b.Err)
-	b.mu.Lock()
-	b.streams = append(b.streams, s)
-	b.mu.Unlock()
-	return s, nil
-}
-
-func (b *fakeBackend) Models(context.Context) []llm.ModelInfo { return b.List }
-
-// lastRequest returns the last request Chat received.
-func (b *fakeBackend) lastRequest(t *testing.T) *llm.Request {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.reqs) == 0 {
-		t.Fatal("backend got no request")
-	}
-	return b.reqs[len(b.reqs)-1]
-}
-
-// fakeStream yields scripted events, then Err or io.EOF. With Block set it
-// waits for ctx after the events; with Endless it yields text forever.
-type fakeStream struct {
-	ctx     context.Context
-	events  []llm.Event
-	err     error
-	Block   bool
-	Endless bool
-
-	i      int
-	closes atomic.Int32
-	closed chan struct{}
-}
-
-func newFakeStream(ctx context.Context, events []llm.Event, err error) *fakeStream {
-	return &fakeStream{ctx: ctx, events: events, err: err, closed: make(chan struct{})}
-}
-
-func (s *fakeStream) Recv() (llm.Event, error) {
-	if s.closes.Load() > 0 {
-		return llm.Event{}, errors.New("recv after close")
-	}
-	if s.i < len(s.events) {
-		s.i++
-		return s.events[s.i-1], nil
-	}
-	switch {
-	case s.Endless:
-		return llm.Event{Type: llm.EventTextDelta, Text: strings.Repeat("x", 512)}, nil
-	case s.Block:
-		<-s.ctx.Done()
-		return llm.Event{}, s.ctx.Err()
-	case s.err != nil:
-		return llm.Event{}, s.err
-	}
-	return llm.Event{}, io.EOF
-}
-
-func (s *fakeStream) Close() error {
-	if s.closes.Add(1) == 1 {
-		close(s.closed)
-	}
-	return nil
-}
-
-// Event constructors.
-func text(s string) llm.Event      { return llm.Event{Type: llm.EventTextDelta, Text: s} }
-func reasoning(s string) llm.Event { return llm.Event{Type: llm.EventReasoningDelta, Text: s} }
-func finish(r llm.FinishReason) llm.Event {
-	return llm.Event{Type: llm.EventFinish, FinishReason: r}
-}
-func usage(p, c, r int) llm.Event {
-	return llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: p, CompletionTokens: c, ReasoningTokens: r}}
-}
-func toolDelta(i int, id, name, args string) llm.Event {
-	return llm.Event{Type: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{Index: i, ID: id, Name: name, Arguments: args}}
-}
+var (
+	newFakeStream = apitest.NewFakeStream
+	waitClosed    = apitest.WaitClosed
+	text          = apitest.Text
+	reasoning     = apitest.Reasoning
+	finish        = apitest.Finish
+	usage         = apitest.Usage
+	toolDelta     = apitest.ToolDelta
+	sseData       = apitest.DataFrames
+)
 
 // newServer serves a Handler for b under prefix on a loopback test server.
 // Requests carry the key id "key-1" as the server middleware would set it.
@@ -186,58 +95,4 @@ func do(t *testing.T, srv *httptest.Server, req *http.Request) (*http.Response, 
 		t.Fatal(err)
 	}
 	return res, string(b)
-}
-
-// sseData splits an SSE body into its data payloads, failing on any line
-// that is not "data: ...", a blank separator, or on a frame of several lines.
-func sseData(t *testing.T, body string) []string {
-	t.Helper()
-	if !strings.HasSuffix(body, "\n\n") {
-		t.Errorf("body does not end with a blank line: %q", tail(body))
-	}
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	inFrame := false
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			inFrame = false
-		case strings.HasPrefix(line, "data: "):
-			if inFrame {
-				t.Errorf("frame with more than one line at %q", line)
-			}
-			inFrame = true
-			out = append(out, strings.TrimPrefix(line, "data: "))
-		default:
-			t.Errorf("unexpected SSE line %q", line)
-		}
-	}
-	return out
-}
-
-func tail(s string) string {
-	if len(s) > 80 {
-		return s[len(s)-80:]
-	}
-	return s
-}
-
-// settleGoroutines waits until the goroutine count drops to at most n.
-func settleGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := runtime.NumGoroutine()
-		if got <= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines: %d, want <= %d\n%s", got, n, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -4,7 +4,7 @@
 //
 // The wire rules follow what the official SDKs and common clients (n8n,
 // Open WebUI, NextChat, LangChain) actually parse; see
-// shared/specs/client-api-surface.md sections 0, 1 and 4.2. Authentication,
+// docs/client-api-surface.md §0, §1 and §4.2. Authentication,
 // CORS, route aliasing and rate limits are the server middleware's job.
 package openai
 

@@ -197,7 +197,7 @@ func TestParseRequest(t *testing.T) {
 			if res.StatusCode != 200 {
 				t.Fatalf("status %d: %s", res.StatusCode, body)
 			}
-			tt.check(t, b.lastRequest(t))
+			tt.check(t, b.LastRequest(t))
 		})
 	}
 }
@@ -282,7 +282,7 @@ func TestParseRequestErrors(t *testing.T) {
 			if msg, _ := e["message"].(string); !strings.Contains(msg, tt.msg) {
 				t.Errorf("message %q lacks %q", msg, tt.msg)
 			}
-			if len(b.reqs) != 0 {
+			if b.Calls() != 0 {
 				t.Error("backend was called")
 			}
 		})

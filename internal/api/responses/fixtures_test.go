@@ -75,7 +75,7 @@ func TestCodexFixturePlainAnswer(t *testing.T) {
 		t.Errorf("a store:false response is retrievable")
 	}
 
-	req := b.request(t, 0)
+	req := b.Request(t, 0)
 	var roles []llm.Role
 	for _, m := range req.Messages {
 		roles = append(roles, m.Role)
@@ -110,7 +110,7 @@ func TestCodexFixtureFunctionCallOutput(t *testing.T) {
 	if acc.final.OutputText() != "Done: wrote codex-out.txt." {
 		t.Errorf("final = %s", acc.final.RawJSON())
 	}
-	msgs := b.request(t, 0).Messages
+	msgs := b.Request(t, 0).Messages
 	if len(msgs) != 6 {
 		t.Fatalf("messages = %+v", msgs)
 	}

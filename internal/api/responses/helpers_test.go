@@ -1,26 +1,20 @@
 package responses_test
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	resp "github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -29,128 +23,17 @@ import (
 	"github.com/sparkgw/spark/internal/store/sqlite"
 )
 
-// fakeBackend answers with scripted streams and records the requests.
-type fakeBackend struct {
-	// Script, when set, gives the events of the n-th Chat call (0-based);
-	// otherwise Events/Err/ChatErr are used.
-	Script  func(n int, req *llm.Request) []llm.Event
-	Events  []llm.Event
-	Err     error // returned by Recv after the events instead of io.EOF
-	ChatErr error // returned by Chat
-	Block   bool  // streams wait for the client to go away after the events
+// The front-end doubles of every API package's tests (internal/api/apitest),
+// under the short names these tests use.
+type fakeBackend = apitest.FakeBackend
 
-	mu      sync.Mutex
-	reqs    []*llm.Request
-	streams []*fakeStream
-}
-
-func (b *fakeBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	b.mu.Lock()
-	n := len(b.reqs)
-	b.reqs = append(b.reqs, req)
-	b.mu.Unlock()
-	if b.ChatErr != nil {
-		return nil, b.ChatErr
-	}
-	events := b.Events
-	if b.Script != nil {
-		events = b.Script(n, req)
-	}
-	s := &fakeStream{ctx: ctx, events: events, err: b.Err, block: b.Block, closed: make(chan struct{})}
-	b.mu.Lock()
-	b.streams = append(b.streams, s)
-	b.mu.Unlock()
-	return s, nil
-}
-
-func (b *fakeBackend) Models(context.Context) []llm.ModelInfo { return nil }
-
-// request returns the n-th request Chat received (negative: from the end).
-func (b *fakeBackend) request(t *testing.T, n int) *llm.Request {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n < 0 {
-		n += len(b.reqs)
-	}
-	if n < 0 || n >= len(b.reqs) {
-		t.Fatalf("backend got %d requests, want request %d", len(b.reqs), n)
-	}
-	return b.reqs[n]
-}
-
-func (b *fakeBackend) calls() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.reqs)
-}
-
-// checkClosed fails unless every stream was closed exactly once.
-func (b *fakeBackend) checkClosed(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, s := range b.streams {
-		select {
-		case <-s.closed:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("stream %d never closed", i)
-		}
-		if n := s.closes.Load(); n != 1 {
-			t.Errorf("stream %d closed %d times", i, n)
-		}
-	}
-}
-
-// fakeStream yields scripted events, then err or io.EOF.
-type fakeStream struct {
-	ctx    context.Context
-	events []llm.Event
-	err    error
-	block  bool
-
-	i      int
-	closes atomic.Int32
-	closed chan struct{}
-}
-
-func (s *fakeStream) Recv() (llm.Event, error) {
-	if s.closes.Load() > 0 {
-		return llm.Event{}, errors.New("recv after close")
-	}
-	if s.i < len(s.events) {
-		s.i++
-		return s.events[s.i-1], nil
-	}
-	switch {
-	case s.block:
-		<-s.ctx.Done()
-		return llm.Event{}, s.ctx.Err()
-	case s.err != nil:
-		return llm.Event{}, s.err
-	}
-	return llm.Event{}, io.EOF
-}
-
-func (s *fakeStream) Close() error {
-	if s.closes.Add(1) == 1 {
-		close(s.closed)
-	}
-	return nil
-}
-
-// Event constructors.
-func text(s string) llm.Event      { return llm.Event{Type: llm.EventTextDelta, Text: s} }
-func reasoning(s string) llm.Event { return llm.Event{Type: llm.EventReasoningDelta, Text: s} }
-func finish(r llm.FinishReason) llm.Event {
-	return llm.Event{Type: llm.EventFinish, FinishReason: r}
-}
-func usage(p, c, r int) llm.Event {
-	return llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: p, CompletionTokens: c, ReasoningTokens: r}}
-}
-func toolDelta(i int, id, name, args string) llm.Event {
-	return llm.Event{Type: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{Index: i, ID: id, Name: name, Arguments: args}}
-}
+var (
+	text      = apitest.Text
+	reasoning = apitest.Reasoning
+	finish    = apitest.Finish
+	usage     = apitest.Usage
+	toolDelta = apitest.ToolDelta
+)
 
 // done is the usual end of a stream.
 func done(r llm.FinishReason) []llm.Event { return []llm.Event{finish(r), usage(11, 7, 0)} }
@@ -263,62 +146,22 @@ type sseEvent struct {
 	Obj  map[string]any
 }
 
-// parseSSE splits a stream body into frames, checking the framing rules:
-// every frame is exactly "event: <name>" then one "data: <json>" line and a
-// blank line; the JSON's type equals the event name; sequence numbers run
-// 0, 1, 2, ...; no top-level "error" key; no [DONE]; no id:/retry: lines.
+// parseSSE splits a stream body into frames: apitest.EventFrames checks the
+// framing (every frame "event: <name>" then one "data: <json>" line and a
+// blank line, the JSON's type equal to the event name, no id:/retry:
+// lines); on top, a Responses stream numbers its events 0, 1, 2, ..., never
+// sends [DONE] and no top-level "error" key.
 func parseSSE(t *testing.T, body string) []sseEvent {
 	t.Helper()
-	if !strings.HasSuffix(body, "\n\n") {
-		t.Errorf("body does not end with a blank line: %q", tail(body))
-	}
-	var (
-		out []sseEvent
-		cur *sseEvent
-	)
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if cur != nil {
-				if cur.Data == "" {
-					t.Errorf("frame %q without data", cur.Name)
-				}
-				out = append(out, *cur)
-				cur = nil
-			}
-		case strings.HasPrefix(line, "event: "):
-			if cur != nil {
-				t.Errorf("event line inside a frame: %q", line)
-			}
-			cur = &sseEvent{Name: strings.TrimPrefix(line, "event: ")}
-		case strings.HasPrefix(line, "data: "):
-			if cur == nil {
-				t.Fatalf("data line without an event line: %q", line)
-			}
-			if cur.Data != "" {
-				t.Errorf("frame with two data lines: %q", line)
-			}
-			cur.Data = strings.TrimPrefix(line, "data: ")
-		default:
-			t.Errorf("unexpected SSE line %q", line)
-		}
-	}
-	if cur != nil {
-		t.Errorf("unterminated frame %q", cur.Name)
-	}
-	for i := range out {
-		ev := &out[i]
+	frames := apitest.EventFrames(t, body)
+	out := make([]sseEvent, 0, len(frames))
+	for i, f := range frames {
+		ev := sseEvent{Name: f.Event, Data: f.Data}
 		if ev.Data == "[DONE]" {
 			t.Fatalf("stream sends [DONE]")
 		}
 		if err := json.Unmarshal([]byte(ev.Data), &ev.Obj); err != nil {
 			t.Fatalf("event %d data is not a JSON object: %v: %s", i, err, ev.Data)
-		}
-		if ev.Obj["type"] != ev.Name {
-			t.Errorf("event %d: type %v under event name %q", i, ev.Obj["type"], ev.Name)
 		}
 		if _, ok := ev.Obj["error"]; ok {
 			t.Errorf("event %d (%s) has a top-level error key", i, ev.Name)
@@ -326,6 +169,7 @@ func parseSSE(t *testing.T, body string) []sseEvent {
 		if seq, ok := ev.Obj["sequence_number"].(float64); !ok || int(seq) != i {
 			t.Errorf("event %d (%s): sequence_number %v", i, ev.Name, ev.Obj["sequence_number"])
 		}
+		out = append(out, ev)
 	}
 	return out
 }
@@ -338,15 +182,8 @@ func names(evs []sseEvent) []string {
 	return out
 }
 
-func tail(s string) string {
-	if len(s) > 80 {
-		return s[len(s)-80:]
-	}
-	return s
-}
-
 // accumulator replays a Responses event stream with the rules openai-node
-// 7.5's ResponseStream enforces (§2.3): response.created first, lifecycle
+// 7.5's ResponseStream enforces (docs/client-api-surface.md §2.3): response.created first, lifecycle
 // events replace the snapshot, output items strictly appended, every
 // delta/done addressed to the item at its output_index by id and type,
 // unique ids, known event types only, nothing after the terminal event.
@@ -542,24 +379,6 @@ func (a *accumulator) streamedText() string {
 		}
 	}
 	return b.String()
-}
-
-// settleGoroutines waits until the goroutine count drops to at most n.
-func settleGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := runtime.NumGoroutine()
-		if got <= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines: %d, want <= %d\n%s", got, n, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // jsonObj decodes a JSON object body.

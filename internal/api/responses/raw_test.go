@@ -21,6 +21,7 @@ import (
 	resp "github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // accumulate feeds raw SSE events through the strict accumulator.
@@ -38,7 +39,7 @@ func accumulate(t *testing.T, evs []sseEvent) *accumulator {
 	return acc
 }
 
-// responseKeys are the keys every Response object carries (§2.2).
+// responseKeys are the keys every Response object carries (docs/client-api-surface.md §2.2).
 var responseKeys = []string{"id", "object", "created_at", "status", "error", "incomplete_details", "instructions",
 	"model", "tools", "output", "parallel_tool_calls", "metadata", "tool_choice", "temperature", "top_p", "usage",
 	"store", "previous_response_id", "reasoning", "text", "truncation", "completed_at", "max_output_tokens", "background"}
@@ -111,7 +112,7 @@ func TestRawStreamTranscript(t *testing.T) {
 		evs[12].Obj["arguments"] != `{"q":"x"}` {
 		t.Errorf("function call events: %v / %v", fc, evs[12].Obj)
 	}
-	b.checkClosed(t)
+	b.CheckClosed(t)
 }
 
 func TestRawMidStreamFailure(t *testing.T) {
@@ -142,7 +143,7 @@ func TestRawMidStreamFailure(t *testing.T) {
 			t.Error("failed stream also completed")
 		}
 	}
-	b.checkClosed(t)
+	b.CheckClosed(t)
 	// A failed response is not stored.
 	id := r["id"].(string)
 	if res, _ := e.do(t, http.MethodGet, "/v1/responses/"+id, ""); res.StatusCode != http.StatusNotFound {
@@ -187,8 +188,8 @@ func TestRawIncomplete(t *testing.T) {
 		r["max_output_tokens"] != 3.0 || r["completed_at"] != nil {
 		t.Errorf("incomplete response = %v", r)
 	}
-	if b.request(t, 0).MaxTokens != 3 {
-		t.Errorf("MaxTokens = %d", b.request(t, 0).MaxTokens)
+	if b.Request(t, 0).MaxTokens != 3 {
+		t.Errorf("MaxTokens = %d", b.Request(t, 0).MaxTokens)
 	}
 	_, body = e.post(t, "/v1/responses", `{"model":"m","input":"hi"}`)
 	r = jsonObj(t, body)
@@ -222,8 +223,8 @@ func TestRawClientGoneClosesStream(t *testing.T) {
 	}
 	cancel()
 	res.Body.Close()
-	b.checkClosed(t)
-	settleGoroutines(t, before+2)
+	b.CheckClosed(t)
+	testutil.SettleGoroutines(t, before+2)
 }
 
 func TestRawReplay(t *testing.T) {
@@ -286,7 +287,7 @@ func TestRawMediaInputs(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", res.StatusCode, out)
 	}
-	parts := b.request(t, 0).Messages[0].Parts
+	parts := b.Request(t, 0).Messages[0].Parts
 	if len(parts) != 6 {
 		t.Fatalf("parts = %+v", parts)
 	}
@@ -356,7 +357,7 @@ func TestRawN8nRequest(t *testing.T) {
 		r["reasoning"].(map[string]any)["effort"] != "low" || r["metadata"].(map[string]any)["workflow"] != "w1" {
 		t.Errorf("echo = %s", body)
 	}
-	req := b.request(t, 0)
+	req := b.Request(t, 0)
 	var got []string
 	for _, m := range req.Messages {
 		got = append(got, string(m.Role)+":"+m.Text())
@@ -414,7 +415,7 @@ func TestRawItemReference(t *testing.T) {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
 	var got []string
-	for _, m := range b.request(t, 1).Messages {
+	for _, m := range b.Request(t, 1).Messages {
 		got = append(got, string(m.Role)+":"+m.Text())
 	}
 	want := []string{"user:q1", "assistant:first answer", "assistant:first answer", "user:q2"}
@@ -428,7 +429,7 @@ func TestRawItemReference(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
-	if n := len(b.request(t, 2).Messages); n != 3 {
+	if n := len(b.Request(t, 2).Messages); n != 3 {
 		t.Errorf("replayed output duplicated: %d messages", n)
 	}
 
@@ -592,7 +593,7 @@ func TestRawNamespaceTools(t *testing.T) {
 		t.Errorf("call = %v", fc)
 	}
 	var tools []string
-	for _, tl := range b.request(t, 0).Tools {
+	for _, tl := range b.Request(t, 0).Tools {
 		tools = append(tools, tl.Name)
 	}
 	if !slices.Equal(tools, []string{"exec_command", "close_agent", "spawn_agent"}) {
@@ -610,7 +611,7 @@ func TestRawNamespaceTools(t *testing.T) {
 	if fc["name"] != "spawn_agent" || fc["namespace"] != "multi_agent_v1" {
 		t.Errorf("qualified call = %v", fc)
 	}
-	req := b.request(t, 1)
+	req := b.Request(t, 1)
 	if req.Tools[2].Name != "multi_agent_v1.spawn_agent" || req.Messages[1].Parts[0].ToolCall.Name != "multi_agent_v1.spawn_agent" ||
 		req.Messages[2].Parts[0].ToolResult.Name != "multi_agent_v1.spawn_agent" {
 		t.Errorf("request = %+v / %+v", req.Tools, req.Messages)
@@ -629,7 +630,7 @@ func TestRawToolOutputWithImage(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
-	msgs := b.request(t, 0).Messages
+	msgs := b.Request(t, 0).Messages
 	if len(msgs) != 4 || msgs[2].Role != llm.RoleTool || msgs[2].Parts[0].ToolResult.Content != "image loaded" ||
 		msgs[3].Role != llm.RoleUser || msgs[3].Parts[1].Type != llm.PartImage || msgs[3].Parts[1].Media.MIMEType != "image/png" {
 		t.Errorf("messages = %+v", msgs)
@@ -709,8 +710,8 @@ func TestRawInvalidRequests(t *testing.T) {
 			t.Errorf("%s: %v / x-should-retry %q", tc.name, e, res.Header.Get("X-Should-Retry"))
 		}
 	}
-	if b.calls() != 0 {
-		t.Errorf("backend called %d times for invalid requests", b.calls())
+	if b.Calls() != 0 {
+		t.Errorf("backend called %d times for invalid requests", b.Calls())
 	}
 	// The hosted-tool message tells n8n users what to do.
 	_, body := e.post(t, "/v1/responses", `{"model":"m","input":"x","tools":[{"type":"mcp","server_label":"s"}]}`)
@@ -741,7 +742,7 @@ func TestRawAllowedToolsAndChoice(t *testing.T) {
 			t.Errorf("%s: %d %s", tc.choice, res.StatusCode, body)
 			continue
 		}
-		req := b.request(t, -1)
+		req := b.Request(t, -1)
 		var got []string
 		for _, tl := range req.Tools {
 			got = append(got, tl.Name)
@@ -793,7 +794,7 @@ func TestRawPrefixAndMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK || b.request(t, 0).ClientKey != "" {
+	if res.StatusCode != http.StatusOK || b.Request(t, 0).ClientKey != "" {
 		t.Errorf("prefixed route: %d", res.StatusCode)
 	}
 	res, err = srv.Client().Post(srv.URL+"/hf/v1/responses/input_tokens", "application/json", strings.NewReader(`{"input":"hello"}`))

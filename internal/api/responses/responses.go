@@ -7,7 +7,7 @@
 // API.
 //
 // The wire rules follow what the official SDKs and those clients actually
-// parse; see shared/specs/client-api-surface.md sections 0, 2, 5.2 and 6.
+// parse; see docs/client-api-surface.md §0, §2, §5.2 and §6.
 // Authentication, CORS, route aliasing and rate limits are the server
 // middleware's job; errors use the OpenAI envelope of package openai.
 //

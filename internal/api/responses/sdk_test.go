@@ -100,7 +100,7 @@ func TestSDKNonStreaming(t *testing.T) {
 		t.Errorf("usage = %s", u.RawJSON())
 	}
 
-	req := b.request(t, 0)
+	req := b.Request(t, 0)
 	if req.Model != "gpt-x" || req.ClientKey != "key-1" || !req.ParallelToolCalls || req.ToolChoice.Mode != llm.ToolChoiceAuto ||
 		req.Temperature == nil || *req.Temperature != 0.5 || req.Reasoning {
 		t.Errorf("backend request = %+v", req)
@@ -109,7 +109,7 @@ func TestSDKNonStreaming(t *testing.T) {
 		req.Messages[1].Role != llm.RoleUser || req.Messages[1].Text() != "hi there" {
 		t.Errorf("backend messages = %+v", req.Messages)
 	}
-	b.checkClosed(t)
+	b.CheckClosed(t)
 }
 
 func TestSDKStreaming(t *testing.T) {
@@ -140,7 +140,7 @@ func TestSDKStreaming(t *testing.T) {
 	if got.OutputText() != "Hello, world" || got.ID != acc.final.ID {
 		t.Errorf("stored response = %s", got.RawJSON())
 	}
-	b.checkClosed(t)
+	b.CheckClosed(t)
 }
 
 func TestSDKReasoning(t *testing.T) {
@@ -163,7 +163,7 @@ func TestSDKReasoning(t *testing.T) {
 	if !slices.Equal(types, want) {
 		t.Errorf("events:\n got %v\nwant %v", types, want)
 	}
-	if !b.request(t, 0).Reasoning {
+	if !b.Request(t, 0).Reasoning {
 		t.Error("reasoning.summary did not ask the backend for reasoning")
 	}
 	out := acc.final.Output
@@ -246,7 +246,7 @@ func TestSDKFunctionCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("non-stream", r.Output)
-	req := b.request(t, 0)
+	req := b.Request(t, 0)
 	if len(req.Tools) != 2 || req.Tools[0].Name != "get_weather" || req.Tools[0].Description != "Weather of a city" ||
 		!strings.Contains(string(req.Tools[0].Parameters), `"city"`) || req.Tools[1].Name != "get_time" {
 		t.Errorf("backend tools = %+v", req.Tools)
@@ -305,7 +305,7 @@ func TestSDKFunctionCallOutputRoundTrip(t *testing.T) {
 	if second.OutputText() != "It is 3°C in Oslo." || second.JSON.ExtraFields["store"].Raw() != "false" {
 		t.Errorf("second = %s", second.RawJSON())
 	}
-	req := b.request(t, 1)
+	req := b.Request(t, 1)
 	if len(req.Messages) != 3 {
 		t.Fatalf("backend messages = %+v", req.Messages)
 	}
@@ -353,7 +353,7 @@ func TestSDKPreviousResponseID(t *testing.T) {
 	if r2.PreviousResponseID != r1.ID {
 		t.Errorf("previous_response_id = %q", r2.PreviousResponseID)
 	}
-	req := b.request(t, 1)
+	req := b.Request(t, 1)
 	var got []string
 	for _, m := range req.Messages {
 		got = append(got, string(m.Role)+":"+m.Text())
@@ -376,7 +376,7 @@ func TestSDKPreviousResponseID(t *testing.T) {
 	if r3.OutputText() != "Sunny." {
 		t.Errorf("r3 = %s", r3.RawJSON())
 	}
-	req = b.request(t, 2)
+	req = b.Request(t, 2)
 	got = got[:0]
 	for _, m := range req.Messages {
 		s := string(m.Role) + ":" + m.Text()
@@ -477,7 +477,7 @@ func TestSDKUnknownPreviousResponse(t *testing.T) {
 		!strings.Contains(ae.Message, "resp_nope") {
 		t.Errorf("error = %d %q %q %q", ae.StatusCode, ae.Type, ae.Param, ae.Message)
 	}
-	if b.calls() != 0 {
+	if b.Calls() != 0 {
 		t.Error("backend was called")
 	}
 }
@@ -503,7 +503,7 @@ func TestSDKHostedToolRejected(t *testing.T) {
 	if r.OutputText() != "x" || len(r.Tools) != 2 {
 		t.Errorf("response = %s", r.RawJSON())
 	}
-	if tools := b.request(t, 0).Tools; len(tools) != 1 || tools[0].Name != "get_weather" {
+	if tools := b.Request(t, 0).Tools; len(tools) != 1 || tools[0].Name != "get_weather" {
 		t.Errorf("backend tools = %+v", tools)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/sparkgw/spark/internal/tokens"
 )
 
-// Stream event payloads (§2.3). Each carries "type" equal to the SSE event
+// Stream event payloads (docs/client-api-surface.md §2.3). Each carries "type" equal to the SSE event
 // name and "sequence_number" last; none has a top-level "error" key
 // (openai-go ends a stream on any).
 
@@ -114,7 +114,7 @@ func (c *clientGone) Unwrap() error { return c.err }
 
 // turn builds one response from a backend stream: it keeps the output
 // items of resp up to date and, when streaming, writes the event sequence
-// of §2.3 as it goes. Items are strictly sequential: a reasoning or message
+// of docs/client-api-surface.md §2.3 as it goes. Items are strictly sequential: a reasoning or message
 // item is closed before any other item opens; function calls stay open
 // until text or reasoning follows or the answer ends, so that their
 // argument fragments can arrive in any order.

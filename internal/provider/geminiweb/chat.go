@@ -12,11 +12,11 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// streamPath is the StreamGenerate endpoint under BaseURL (§2.1).
+// streamPath is the StreamGenerate endpoint under BaseURL (docs/gemini-web-upstream.md §2.1).
 const streamPath = "/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate"
 
 // errSessionRejected is an HTTP 400 / "er" answer: a stale `at` token or a
-// signed-out session (§1.2, §4). Chat refreshes the session once.
+// signed-out session (docs/gemini-web-upstream.md §1.2, §4). Chat refreshes the session once.
 var errSessionRejected = errors.New("geminiweb: session rejected")
 
 // Chat implements provider.Provider. Errors known before the first event

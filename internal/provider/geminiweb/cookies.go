@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// Cookie names that matter to the protocol (§1.1).
+// Cookie names that matter to the protocol (docs/gemini-web-upstream.md §1.1).
 const (
 	cookiePSID   = "__Secure-1PSID"
 	cookiePSIDTS = "__Secure-1PSIDTS"
 )
 
 // imageCookieNames are the .google.com-scoped cookies the generated-image
-// hosts accept (§8); host-only cookies (__Host-1PLSID, LSID, OSID, ...) make
+// hosts accept (docs/gemini-web-upstream.md §8); host-only cookies (__Host-1PLSID, LSID, OSID, ...) make
 // them answer 403.
 var imageCookieNames = []string{
 	"HSID", "SSID", "APISID", "SAPISID", "__Secure-1PAPISID", "__Secure-3PAPISID",
@@ -25,7 +25,7 @@ var imageCookieNames = []string{
 }
 
 // AppPage holds the values scraped from the app page's WIZ_global_data
-// (§1.2).
+// (docs/gemini-web-upstream.md §1.2).
 type AppPage struct {
 	// AccessToken is SNlM0e, sent as the form field `at`. Empty on the
 	// anonymous (logged-out) page.

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Differ turns the cumulative text snapshots of a Gemini answer (§3.4) into
+// Differ turns the cumulative text snapshots of a Gemini answer (docs/gemini-web-upstream.md §3.4) into
 // deltas whose concatenation is the final text.
 //
 // Snapshots are not always prefix-monotonic: Gemini renders the tail of an

@@ -13,7 +13,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 )
 
-// BardErrorInfo codes (§4).
+// BardErrorInfo codes (docs/gemini-web-upstream.md §4).
 const (
 	codeTransient1013 = 1013
 	codeUsageLimit    = 1037

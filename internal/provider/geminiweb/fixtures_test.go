@@ -20,6 +20,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 const fixtureDir = "testdata/fixtures"
@@ -458,7 +459,7 @@ func checkRotateHeaders(t *testing.T, raw []byte, exp map[string]any) {
 		t.Fatal(err)
 	}
 	// The clock of the capture: the cookies are one year from expiry.
-	clk := &clock{t: expires.AddDate(-1, 0, 0)}
+	clk := testutil.NewClock(expires.AddDate(-1, 0, 0))
 	sv := &saver{}
 	p, err := geminiweb.New(geminiweb.Config{BaseURL: srv.URL, UploadURL: srv.URL, AccountsURL: srv.URL,
 		Cookies: sv, Now: clk.Now, RotateEvery: time.Duration(num(exp["documented_interval_minutes"])) * time.Minute})

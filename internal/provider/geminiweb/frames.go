@@ -38,7 +38,7 @@ type Frame struct {
 	Entries []json.RawMessage
 }
 
-// FrameReader reads a Google RPC response body incrementally (§3.1): the
+// FrameReader reads a Google RPC response body incrementally (docs/gemini-web-upstream.md §3.1): the
 // XSSI guard `)]}'`, then either `LEN\n<json>\n` chunks whose LEN counts
 // UTF-16 code units (JavaScript string length), or one JSON array holding
 // every entry. It never buffers more than one frame. Not safe for

@@ -1,28 +1,28 @@
 // Package geminiweb is spark's provider for the Gemini web app
 // (gemini.google.com): it drives the app's own StreamGenerate endpoint with a
 // signed-in account cookie and turns its cumulative snapshots into llm
-// events. It is written from shared/specs/gemini-web-upstream.md (section
+// events. It is written from docs/gemini-web-upstream.md (section
 // numbers below refer to it).
 //
 // One exchange:
 //
-//  1. Session (§1.2): GET {BaseURL}/app is scraped for SNlM0e (the `at`
+//  1. Session (docs/gemini-web-upstream.md §1.2): GET {BaseURL}/app is scraped for SNlM0e (the `at`
 //     token), cfb2h (`bl`), FdrFJe (`f.sid`), TuX5cc (language) and qKIAYe
 //     (upload channel), cached per account. The anonymous page (no SNlM0e)
 //     means the cookie is signed out: gw.CodeLoggedOut.
-//  2. Cookies (§1.1, §1.4): each account keeps a jar in memory into which
+//  2. Cookies (docs/gemini-web-upstream.md §1.1, §1.4): each account keeps a jar in memory into which
 //     every Set-Cookie is merged (SIDCC family, rotated PSIDTS).
 //     __Secure-1PSIDTS is rotated through {AccountsURL}/RotateCookies every
 //     Config.RotateEvery, lazily before a Chat or from RotateDue; a new value
 //     is handed to Config.Cookies so a restart keeps it.
-//  3. Models (§6): the static table of the catalog (defaults/geminiweb.json)
+//  3. Models (docs/gemini-web-upstream.md §6): the static table of the catalog (defaults/geminiweb.json)
 //     plus each account's live list (otAQ7b), cached Config.ModelCacheTTL.
-//  4. Files (§5) are uploaded to {UploadURL}/upload and referenced in the
+//  4. Files (docs/gemini-web-upstream.md §5) are uploaded to {UploadURL}/upload and referenced in the
 //     request.
-//  5. StreamGenerate (§2) with the G3 model header and inner array; the
+//  5. StreamGenerate (docs/gemini-web-upstream.md §2) with the G3 model header and inner array; the
 //     conversation is flattened into one prompt (or continued in its
 //     upstream chat with Config.ContinueChats).
-//  6. The answer (§3) is read frame by frame; snapshots become deltas (see
+//  6. The answer (docs/gemini-web-upstream.md §3) is read frame by frame; snapshots become deltas (see
 //     Differ); thoughts become reasoning deltas; images become image events;
 //     the served model ([39]/[42]) is checked against the requested one.
 //
@@ -253,7 +253,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.bindings = map[[32]byte]*list.Element{}
 	p.bindOrder = list.New()
-	// _reqid: random 5-digit start, +100000 per request (HanaokaYuzu, §2.1).
+	// _reqid: random 5-digit start, +100000 per request (HanaokaYuzu, docs/gemini-web-upstream.md §2.1).
 	p.reqID.Store(int64(10000 + rand.IntN(90000)))
 	return p, nil
 }
@@ -345,7 +345,7 @@ func containsStr(list []string, s string) bool {
 // ImageCookieHeader returns the Cookie header with which acct's generated
 // images (lh3.googleusercontent.com/gg-dl/..., and every redirect hop) are
 // fetched: the account's current cookies (rotated values included), limited
-// to the .google.com cookies the image hosts accept (§8). It is a secret.
+// to the .google.com cookies the image hosts accept (docs/gemini-web-upstream.md §8). It is a secret.
 func (p *Provider) ImageCookieHeader(acct *gw.Account) string {
 	return p.state(acct).cookieHeader(imageCookieNames...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
 	"github.com/sparkgw/spark/internal/simulator/geminisim"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 const (
@@ -27,24 +28,6 @@ const (
 	genPath  = "/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate"
 	batch    = "/_/BardChatUi/data/batchexecute"
 )
-
-// clock is a fake clock for rotation and cache schedules.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // saver records SaveCookie calls.
 type saver struct {
@@ -73,7 +56,7 @@ type env struct {
 	t     *testing.T
 	srv   *httptest.Server
 	rec   *simcore.Recorder
-	clock *clock
+	clock *testutil.Clock
 	saver *saver
 	p     *geminiweb.Provider
 }
@@ -86,7 +69,7 @@ func newEnv(t *testing.T, opts ...func(*geminiweb.Config)) *env {
 	geminisim.New(geminisim.Options{Recorder: rec}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, rec: rec, clock: &clock{t: time.Now()}, saver: &saver{}}
+	e := &env{t: t, srv: srv, rec: rec, clock: testutil.NewClock(time.Now()), saver: &saver{}}
 	cfg := geminiweb.Config{
 		BaseURL:     srv.URL,
 		UploadURL:   srv.URL,

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The header layouts of §2.2: capacity field 12 (index 11) and field 13
+// The header layouts of docs/gemini-web-upstream.md §2.2: capacity field 12 (index 11) and field 13
 // (index 12, everything after shifted by one).
 func TestModelHeaderLayouts(t *testing.T) {
 	sel := selection{hex: "9d8ca3786ebdfbea", capacity: 1, capField: 12, mode: 3, thinking: 2}

@@ -18,7 +18,7 @@ const (
 	famLite  = "flash-lite"
 )
 
-// Mode categories (§2.4 inner[79], header index 14).
+// Mode categories (docs/gemini-web-upstream.md §2.4 inner[79], header index 14).
 const (
 	modeFast     = 1
 	modeThinking = 2
@@ -235,18 +235,18 @@ func (ix *modelIndex) list() []llm.ModelInfo {
 	return out
 }
 
-// ---- live discovery (otAQ7b, §6.1) ----
+// ---- live discovery (otAQ7b, docs/gemini-web-upstream.md §6.1) ----
 
 // accountModels is one account's discovered model list.
 type accountModels struct {
 	status   int     // [14] account status (1000 or 0 = OK)
 	models   []model // the account's own entries
 	defaults string  // hex of the default entry
-	capacity int     // capacity slot value (§6.1 derivation)
+	capacity int     // capacity slot value (docs/gemini-web-upstream.md §6.1 derivation)
 	capField int     // 12 or 13
 }
 
-// Account status codes of otAQ7b [14] (§4).
+// Account status codes of otAQ7b [14] (docs/gemini-web-upstream.md §4).
 const (
 	statusOK              = 1000
 	statusUnauthenticated = 1016
@@ -307,7 +307,7 @@ func parseUserStatus(body any) (*accountModels, error) {
 }
 
 // capacityOf derives the capacity slot from tier and capability flags
-// (HanaokaYuzu compute_capacity, §6.1): value and field number (12 or 13).
+// (HanaokaYuzu compute_capacity, docs/gemini-web-upstream.md §6.1): value and field number (12 or 13).
 func capacityOf(tiers, caps []int) (int, int) {
 	switch {
 	case slices.Contains(tiers, 21):
@@ -325,7 +325,7 @@ func capacityOf(tiers, caps []int) (int, int) {
 }
 
 // slugOf builds a client slug from a versioned name: "3.1 Flash-Lite" →
-// gemini-3.1-flash-lite (n0madic's rule, §6.1).
+// gemini-3.1-flash-lite (n0madic's rule, docs/gemini-web-upstream.md §6.1).
 func slugOf(name string) string {
 	var b strings.Builder
 	dash := false

@@ -11,7 +11,7 @@ import (
 // bardErrorType ends the type URL of the error detail carrying Bard codes.
 const bardErrorType = "BardErrorInfo"
 
-// Entry is one envelope entry of a response frame (§3.1).
+// Entry is one envelope entry of a response frame (docs/gemini-web-upstream.md §3.1).
 type Entry struct {
 	// Kind is the entry's first element: "wrb.fr" (payload or status),
 	// "er" (request rejected), "di" / "af.httprm" (timing trailers), "e"
@@ -85,7 +85,7 @@ func ParseEntry(raw json.RawMessage) (Entry, error) {
 	return e, nil
 }
 
-// Payload is the decoded inner payload of a StreamGenerate entry (§3.2).
+// Payload is the decoded inner payload of a StreamGenerate entry (docs/gemini-web-upstream.md §3.2).
 type Payload struct {
 	// CID and RID are the conversation and response ids ([1]).
 	CID, RID string
@@ -116,7 +116,7 @@ type ToolStatus struct {
 	Text  string // a bare string status ("Loading Nano Banana Pro...")
 }
 
-// Candidate is one answer draft (§3.3).
+// Candidate is one answer draft (docs/gemini-web-upstream.md §3.3).
 type Candidate struct {
 	RCID     string // [0]
 	Text     string // [1][0], or [22][0] for a card_content placeholder

@@ -30,7 +30,7 @@ const (
 const DefaultPushID = "feeds/mcudyrk2a4khkz"
 
 // innerLen is the length of the StreamGenerate inner array (G3 browser
-// captures send 97–102 slots, §2.4).
+// captures send 97–102 slots, docs/gemini-web-upstream.md §2.4).
 const innerLen = 97
 
 // renderMessage renders a message's parts as text: text parts as they are,
@@ -189,7 +189,7 @@ func defaultFileName(mimeType string, n int) string {
 	return base + strconv.Itoa(n) + ext
 }
 
-// upload sends one file to {UploadURL}/upload (§5) and returns its
+// upload sends one file to {UploadURL}/upload (docs/gemini-web-upstream.md §5) and returns its
 // reference. The upload service is another site: no cookies are sent.
 func (p *Provider) upload(ctx context.Context, hc *http.Client, s *session, a *attachment) (string, error) {
 	var head bytes.Buffer
@@ -244,7 +244,7 @@ func escapeQuotes(s string) string {
 	return strings.NewReplacer("\\", "\\\\", `"`, "\\\"", "\r", "", "\n", "").Replace(s)
 }
 
-// chatMeta is the continuation of an upstream chat (§3.5).
+// chatMeta is the continuation of an upstream chat (docs/gemini-web-upstream.md §3.5).
 type chatMeta struct {
 	cid, rid, rcid, token string
 	turn                  int
@@ -259,7 +259,7 @@ type genRequest struct {
 	reqUUID string // upper case
 }
 
-// innerArray builds the G3 inner f.req array (§2.4).
+// innerArray builds the G3 inner f.req array (docs/gemini-web-upstream.md §2.4).
 func (g *genRequest) innerArray(lang string) []any {
 	in := make([]any, innerLen)
 	var files any
@@ -317,7 +317,7 @@ func (g *genRequest) fReq(lang string) (string, error) {
 	return marshalNoEscape([]any{nil, inner})
 }
 
-// modelHeader is x-goog-ext-525001261-jspb in the G3 layout (§2.2): hex at
+// modelHeader is x-goog-ext-525001261-jspb in the G3 layout (docs/gemini-web-upstream.md §2.2): hex at
 // 4, capability flags at 8, capacity at 11 (12 for capacity field 13, which
 // shifts the rest by one), mode at 14, thinking at 15, client UUID at 16.
 func modelHeader(sel selection, clientUUID string) string {

@@ -10,7 +10,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 )
 
-// rotateBody is the sentinel rotation body (§1.4 flow A). It is not strict
+// rotateBody is the sentinel rotation body (docs/gemini-web-upstream.md §1.4 flow A). It is not strict
 // JSON (leading zeros) and is sent byte for byte.
 const rotateBody = `[000,"-0000000000000000000"]`
 
@@ -122,7 +122,7 @@ func (p *Provider) rotate(ctx context.Context, acct *gw.Account, st *account) (b
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	// Device Bound Session Credentials: Chrome-bound cookies can only be
-	// refreshed with a key held by the browser (§1.4).
+	// refreshed with a key held by the browser (docs/gemini-web-upstream.md §1.4).
 	if resp.Header.Get("Sec-Session-Challenge") != "" || resp.Header.Get("Sec-Session-Registration") != "" {
 		return false, errAttestation("device-bound session credentials (DBSC) to refresh this cookie")
 	}

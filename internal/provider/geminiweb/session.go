@@ -218,7 +218,7 @@ func (p *Provider) session(ctx context.Context, acct *gw.Account, st *account) (
 	return s, nil
 }
 
-// bootstrap scrapes GET {BaseURL}/app (§1.2).
+// bootstrap scrapes GET {BaseURL}/app (docs/gemini-web-upstream.md §1.2).
 func (p *Provider) bootstrap(ctx context.Context, acct *gw.Account, st *account) (AppPage, error) {
 	hc, err := p.client(acct)
 	if err != nil {
@@ -286,7 +286,7 @@ func (p *Provider) bootstrap(ctx context.Context, acct *gw.Account, st *account)
 	}
 }
 
-// ---- batchexecute (§7.1) ----
+// ---- batchexecute (docs/gemini-web-upstream.md §7.1) ----
 
 // batchHeader is the model-less model header of G3 batchexecute calls.
 const batchHeader = `[1,null,null,null,null,null,null,null,[4,5,6,8],null,null,null,null,null,null,null]`
@@ -397,7 +397,7 @@ func marshalNoEscape(v any) (string, error) {
 }
 
 // discover refreshes the account's model list when it is older than
-// ModelCacheTTL (§6.1). Failures fall back to the static table and are
+// ModelCacheTTL (docs/gemini-web-upstream.md §6.1). Failures fall back to the static table and are
 // retried after a pause.
 func (p *Provider) discover(ctx context.Context, acct *gw.Account, st *account, s *session) *accountModels {
 	now := p.now()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ var errorClasses = map[string]gw.Code{
 	"rate_limited":        gw.CodeRateLimited,
 }
 
-// expectation is NAME.expected.json (shared/fixtures/README.md).
+// expectation is NAME.expected.json (testdata/fixtures/SOURCES.md).
 type expectation struct {
 	Kind              string            `json:"kind"`
 	Events            []json.RawMessage `json:"events"`
@@ -53,15 +52,7 @@ var knownExpectationKeys = []string{"kind", "events", "message_result_keys", "pr
 	"answer_deltas", "error", "status", "message", "text"}
 
 func TestFixtures(t *testing.T) {
-	t.Run("testdata", func(t *testing.T) { runFixtures(t, filepath.Join("testdata", "fixtures")) })
-	t.Run("shared", func(t *testing.T) {
-		_, file, _, _ := runtime.Caller(0)
-		dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "fixtures", "genspark")
-		if _, err := os.Stat(dir); err != nil {
-			t.Skipf("shared fixtures absent: %v", err)
-		}
-		runFixtures(t, dir)
-	})
+	runFixtures(t, filepath.Join("testdata", "fixtures"))
 }
 
 func runFixtures(t *testing.T, dir string) {

@@ -17,7 +17,7 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// Body discriminators of generation asks (§1.4, §1.5).
+// Body discriminators of generation asks (docs/genspark-upstream.md §1.4, §1.5).
 const (
 	typeImage = "COPILOT_MOA_IMAGE"
 	typeVideo = "COPILOT_MOA_VIDEO"
@@ -36,7 +36,7 @@ const MaxGenerations = 4
 // maxVideoDuration bounds a requested video length in seconds.
 const maxVideoDuration = 60
 
-// maxGenerationBody bounds a generation ask body, read whole (§2.6).
+// maxGenerationBody bounds a generation ask body, read whole (docs/genspark-upstream.md §2.6).
 const maxGenerationBody = 16 << 20
 
 // genBody is the ask body of an image or video job.
@@ -94,7 +94,7 @@ type generation struct {
 	noun      string // "image" or "video", for messages
 }
 
-// generate runs an image or video job for a chat request (§4.3): the last
+// generate runs an image or video job for a chat request (docs/genspark-upstream.md §4.3): the last
 // user message is the prompt (its first image, if any, the reference or
 // first frame), the answer is one EventImage per generated file.
 // req.Generation, when set, chooses the aspect ratio (or the OpenAI size it
@@ -258,7 +258,7 @@ func referenceImage(req *llm.Request) *llm.Media {
 }
 
 // taskIDs reads the project id and the task ids of a generation ask body
-// (§2.6): the content string of the event that mentions task_id holds JSON
+// (docs/genspark-upstream.md §2.6): the content string of the event that mentions task_id holds JSON
 // with generated_images or generated_videos.
 func taskIDs(body []byte, kind llm.ModelKind) (projectID string, ids []string) {
 	for _, line := range bytes.Split(body, []byte("\n")) {
@@ -354,7 +354,7 @@ func (s *genStream) Close() error {
 	return nil
 }
 
-// wait reads the task-status stream (§1.6) until TASKS_STATUS_COMPLETE and
+// wait reads the task-status stream (docs/genspark-upstream.md §1.6) until TASKS_STATUS_COMPLETE and
 // returns the first URL of every successful task.
 func (s *genStream) wait() ([]string, error) {
 	resp, err := s.up.post(s.ctx, s.g.statusURL, "*/*", map[string][]string{"task_ids": s.tasks})

@@ -13,7 +13,7 @@ import (
 	"github.com/sparkgw/spark/internal/provider/genspark"
 )
 
-// taskAnswer is an image/video ask body announcing tasks (§2.7).
+// taskAnswer is an image/video ask body announcing tasks (docs/genspark-upstream.md §2.7).
 func taskAnswer(key string, ids ...string) string {
 	var tasks []map[string]string
 	for _, id := range ids {

@@ -2,7 +2,7 @@
 // drives the web app's own ask endpoint with a logged-in account cookie and
 // turns its event stream into llm events.
 //
-// Protocol (shared/specs/genspark-upstream.md §1–§6): POST
+// Protocol (docs/genspark-upstream.md §1–§6): POST
 // {BaseURL}/api/copilot/ask with a COPILOT_MOA_CHAT body, answered by an
 // SSE-like stream of `data: <json>` lines (project_start, message_field,
 // message_field_delta, message_result). Failure signals (rate limit, free
@@ -274,7 +274,7 @@ type route struct {
 	entry  *llm.ModelInfo // catalog entry, nil for Mixture-of-Agents
 }
 
-// route applies §4.4, §4.5 and §5: strip -search (first occurrence, when
+// route applies docs/genspark-upstream.md §4.4, §4.5 and §5: strip -search (first occurrence, when
 // the name ends with it), rewrite deepseek… to deep-seek…, send a catalog
 // model as itself (or its internal id) and anything else as the MoA list.
 func (p *Provider) route(model string) route {
@@ -310,7 +310,7 @@ func upstreamName(model string) string {
 // before the answer starts (HTTP status, upload, token service) are returned
 // here; signals inside a 2xx body surface from the stream's first Recv.
 // For a catalog image or video model Chat runs a generation job instead
-// (§4.3): the last user message is the prompt and the answer is one
+// (docs/genspark-upstream.md §4.3): the last user message is the prompt and the answer is one
 // EventImage per generated file (URL; video files too, with a video MIME
 // type); req.Generation (n, aspect ratio or size, quality, duration,
 // auto prompt) shapes the job.
@@ -424,7 +424,7 @@ func (p *Provider) afterAnswer(ctx context.Context, acct *gw.Account, cookie str
 	}
 }
 
-// deleteLater deletes an upstream project in the background (§1.7),
+// deleteLater deletes an upstream project in the background (docs/genspark-upstream.md §1.7),
 // detached from the client's context and bounded by DeleteTimeout.
 func (p *Provider) deleteLater(acct *gw.Account, cookie, projectID string) {
 	client, err := p.cfg.Clients.Get(acct.Proxy)
@@ -465,7 +465,7 @@ func ctxErr(err error) *gw.Error {
 }
 
 // cookieHeader returns the Cookie header for an account entry: verbatim,
-// prefixed with session_id= when the entry lacks it (§1.1).
+// prefixed with session_id= when the entry lacks it (docs/genspark-upstream.md §1.1).
 func cookieHeader(c string) string {
 	c = strings.TrimSpace(c)
 	if c == "" {

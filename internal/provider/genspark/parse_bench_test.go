@@ -12,7 +12,7 @@ import (
 )
 
 // benchDelta is a typical answer delta as the upstream frames it (spaced
-// separators, §2.1).
+// separators, docs/genspark-upstream.md §2.1).
 const benchDelta = `data: {"message_id": "8b1f7c2e-5a9d-4d0e-9c61-2f3b4a5c6d7e", "field_name": "session_state.answer", "delta": "weather in Paris ", "type": "message_field_delta"}`
 
 // benchBody is a whole answer of n deltas with the events the upstream

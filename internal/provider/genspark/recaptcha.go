@@ -15,7 +15,7 @@ import (
 	"github.com/sparkgw/spark/internal/httpx"
 )
 
-// initRecaptcha validates RECAPTCHA_PROXY_URL (§6). The README promises
+// initRecaptcha validates RECAPTCHA_PROXY_URL (docs/genspark-upstream.md §6). The README promises
 // that a bare host:port works, so a value without scheme gets http://. The
 // service is called directly (it is usually a local helper), with TLS
 // verification on.

@@ -18,13 +18,13 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// typeChat is the body discriminator of a chat ask (§1.3).
+// typeChat is the body discriminator of a chat ask (docs/genspark-upstream.md §1.3).
 const typeChat = "COPILOT_MOA_CHAT"
 
 // maxErrorBody bounds how much of an error body is read for classification.
 const maxErrorBody = 1 << 20
 
-// askBody is the /api/copilot/ask chat body (§1.3).
+// askBody is the /api/copilot/ask chat body (docs/genspark-upstream.md §1.3).
 type askBody struct {
 	Type               string       `json:"type"`
 	CurrentQueryString string       `json:"current_query_string"`
@@ -62,7 +62,7 @@ type imageURL struct {
 	URL string `json:"url"`
 }
 
-// privateFile is the part an uploaded file becomes (§1.8).
+// privateFile is the part an uploaded file becomes (docs/genspark-upstream.md §1.8).
 type privateFile struct {
 	Name              string `json:"name"`
 	Type              string `json:"type"`
@@ -86,7 +86,7 @@ type upstream struct {
 	cookie string
 }
 
-// headers sets the common Genspark headers (§1.1).
+// headers sets the common Genspark headers (docs/genspark-upstream.md §1.1).
 func (u *upstream) headers(h http.Header, accept string) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", accept)
@@ -134,7 +134,7 @@ func (u *upstream) do(req *http.Request, what string) (*http.Response, error) {
 	return nil, statusError(resp.StatusCode, body, what)
 }
 
-// deleteProject deletes an upstream chat (§1.7).
+// deleteProject deletes an upstream chat (docs/genspark-upstream.md §1.7).
 func (u *upstream) deleteProject(ctx context.Context, projectID string) error {
 	endpoint := u.p.base + "/api/project/delete?project_id=" + url.QueryEscape(projectID)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
@@ -151,7 +151,7 @@ func (u *upstream) deleteProject(ctx context.Context, projectID string) error {
 	return nil
 }
 
-// messages converts the conversation (§4.1, §4.2). Unlike genspark2api the
+// messages converts the conversation (docs/genspark-upstream.md §4.1, §4.2). Unlike genspark2api the
 // whole history is kept, system messages included: genspark2api cuts a new
 // upstream chat down to the last user message, which silently drops the
 // client's context. Reasoning parts are dropped; tool calls and results that
@@ -280,7 +280,7 @@ func mediaType(m *llm.Media) string {
 	return strings.ToLower(strings.TrimSpace(strings.Split(t, ";")[0]))
 }
 
-// upload stores a file through Genspark's upload slot (§1.8): get a slot,
+// upload stores a file through Genspark's upload slot (docs/genspark-upstream.md §1.8): get a slot,
 // PUT the bytes (the status is checked), describe the stored file.
 func (u *upstream) upload(ctx context.Context, m *llm.Media, mt string) (*privateFile, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.p.base+"/api/get_upload_personal_image_url", nil)

@@ -13,7 +13,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 )
 
-// Failure signals of §3.1, recognised by meaning rather than byte for byte
+// Failure signals of docs/genspark-upstream.md §3.1, recognised by meaning rather than byte for byte
 // (genspark2api's exact-string matchers went stale when Genspark added keys
 // to message_result). The messages of the challenge, block and unavailable
 // errors are genspark2api's own, which its users search for.

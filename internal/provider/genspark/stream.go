@@ -28,7 +28,7 @@ type ParseOptions struct {
 	Debug bool
 }
 
-// UpstreamEvent is one decoded JSON payload of the ask stream (§2.3).
+// UpstreamEvent is one decoded JSON payload of the ask stream (docs/genspark-upstream.md §2.3).
 // Fields of an unexpected JSON type read as empty; nothing here fails on
 // extra keys or key order.
 type UpstreamEvent struct {
@@ -424,7 +424,7 @@ const (
 	fieldMarker
 )
 
-// fieldKind maps a field_name to what it carries (§2.3).
+// fieldKind maps a field_name to what it carries (docs/genspark-upstream.md §2.3).
 func fieldKind(name string) int {
 	switch {
 	case name == "session_state.answer",

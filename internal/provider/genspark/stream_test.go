@@ -18,7 +18,7 @@ import (
 	"github.com/sparkgw/spark/internal/provider/genspark"
 )
 
-// transcript of §2.7 (reasoning, then the answer), in Python spacing.
+// transcript of docs/genspark-upstream.md §2.7 (reasoning, then the answer), in Python spacing.
 var transcriptPython = sse(
 	`{"id": "6f1c-proj", "type": "project_start"}`,
 	`{"message_id": "m1", "field_name": "session_state.answerthink_is_started", "field_value": true, "type": "message_field"}`,

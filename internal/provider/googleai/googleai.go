@@ -1,7 +1,7 @@
 // Package googleai is spark's client of the official Google AI
 // (Generative Language) API, used for text embeddings (the web apps spark
 // drives cannot embed). It speaks the documented REST surface of
-// shared/specs/gemini-web-upstream.md §9: POST
+// docs/gemini-web-upstream.md §9: POST
 // /v1beta/models/{model}:embedContent and :batchEmbedContents with the key
 // in the x-goog-api-key header, at most 100 texts per batch call.
 package googleai

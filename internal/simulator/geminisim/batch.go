@@ -11,7 +11,7 @@ import (
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
 
-// emptyOK are the rpcs of §7.2 answered with an empty success body.
+// emptyOK are the rpcs of docs/gemini-web-upstream.md §7.2 answered with an empty success body.
 var emptyOK = map[string]bool{
 	"ESY5D": true, "L5adhe": true, "qWymEb": true, "MUAZcd": true, "kOWVAe": true,
 	"ukz1Fe": true, "qpEbW": true, "aPya6c": true, "GPRiHf": true, "jSf9Qc": true,

@@ -140,7 +140,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Model selection: the header's hex decides (§2.2).
+	// Model selection: the header's hex decides (docs/gemini-web-upstream.md §2.2).
 	reqFamily := familyFlash
 	if !ss.signedIn {
 		reqFamily = familyLite
@@ -352,7 +352,7 @@ type frameArgs struct {
 	servedName           string
 }
 
-// candidate builds a candidate (§3.3), keeping the slots of the 2025-10
+// candidate builds a candidate (docs/gemini-web-upstream.md §3.3), keeping the slots of the 2025-10
 // content fixture.
 func candidate(a frameArgs) []any {
 	c := make([]any, 38)
@@ -386,7 +386,7 @@ func candidate(a frameArgs) []any {
 	return c
 }
 
-// contentPayload builds an inner payload (§3.2) around one candidate.
+// contentPayload builds an inner payload (docs/gemini-web-upstream.md §3.2) around one candidate.
 func contentPayload(a frameArgs) []any {
 	in := make([]any, 59)
 	in[1] = []any{a.cid, a.rid}
@@ -407,7 +407,7 @@ func contentPayload(a frameArgs) []any {
 	return in
 }
 
-// imageEntry is one generated image (§3.3: [0][3][3] URL, [0][3][2] alt,
+// imageEntry is one generated image (docs/gemini-web-upstream.md §3.3: [0][3][3] URL, [0][3][2] alt,
 // [1][0] image id; G1 alt list at [3][5], index at [3][6]).
 func imageEntry(u, alt string, idx int) []any {
 	return []any{

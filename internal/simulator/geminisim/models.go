@@ -1,7 +1,7 @@
 package geminisim
 
 // model is one entry of an account's model list (otAQ7b [15]), built from
-// the static table of gemini-web-upstream.md §6.2.
+// the static table of docs/gemini-web-upstream.md §6.2.
 type model struct {
 	hex      string
 	family   string // familyPro, familyFlash, familyLite
@@ -94,7 +94,7 @@ func downgradeOf(family string) string {
 	}
 }
 
-// modelEntry renders m as an otAQ7b model entry (§6.1 indices).
+// modelEntry renders m as an otAQ7b model entry (docs/gemini-web-upstream.md §6.1 indices).
 func modelEntry(m model) []any {
 	e := make([]any, 20)
 	e[0] = m.hex

@@ -159,7 +159,7 @@ type modelHeader struct {
 	uuid     string
 }
 
-// parseModelHeader reads the G1/G2/G3 layouts of §2.2: hex at 4, capacity
+// parseModelHeader reads the G1/G2/G3 layouts of docs/gemini-web-upstream.md §2.2: hex at 4, capacity
 // at 11 (or 12 with the field-13 variant, which shifts the rest by one),
 // mode category at 14, thinking level at 15, client UUID at 16.
 func parseModelHeader(values []string) modelHeader {

@@ -15,18 +15,18 @@ import (
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
 
-// Ask body types (spec §1.2: one path, the body's `type` selects the kind).
+// Ask body types (docs/genspark-upstream.md §1.2: one path, the body's `type` selects the kind).
 const (
 	typeChat  = "COPILOT_MOA_CHAT"
 	typeImage = "COPILOT_MOA_IMAGE"
 	typeVideo = "COPILOT_MOA_VIDEO"
 )
 
-// moaModels is the Mixture-of-Agents model list (spec §4.5, §5).
+// moaModels is the Mixture-of-Agents model list (docs/genspark-upstream.md §4.5, §5).
 var moaModels = []string{"gpt-5.1-low", "claude-sonnet-4-5", "gemini-3-pro-preview"}
 
 // askBody is the subset of the /api/copilot/ask body the simulator reads
-// (spec §1.3–§1.5). Decoding is strict about types: a field of the wrong
+// (docs/genspark-upstream.md §1.3–§1.5). Decoding is strict about types: a field of the wrong
 // JSON type fails the request the way a crashing Python handler would.
 type askBody struct {
 	Type               *string      `json:"type"`
@@ -73,7 +73,7 @@ type ask struct {
 }
 
 // parseAsk decodes and validates an ask body like a strict upstream: the body
-// must be a JSON object of a known type carrying what §1.3–§1.5 say the
+// must be a JSON object of a known type carrying what docs/genspark-upstream.md §1.3–§1.5 say the
 // client always sends.
 func parseAsk(body []byte) (*ask, error) {
 	var b *askBody
@@ -227,7 +227,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		return
 	case d.Unavailable:
 		// Image and video asks report a server problem in-band: the
-		// "Server overloaded" message_result (real 2025-05 body, §3.1).
+		// "Server overloaded" message_result (real 2025-05 body, docs/genspark-upstream.md §3.1).
 		writeRaw(w, http.StatusOK, "text/event-stream; charset=utf-8", bodyServerOverloaded)
 		c.reject("server overloaded")
 		return
@@ -241,7 +241,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// sim:downgrade is deliberately ignored: Genspark never reveals the
-	// model that served an answer in the ask stream (spec §2), so there is
+	// model that served an answer in the ask stream (docs/genspark-upstream.md §2), so there is
 	// nothing to fake.
 
 	projectID := a.chatID
@@ -314,10 +314,10 @@ func (s *Server) delayFor(d simcore.Directives) time.Duration {
 	return s.delay
 }
 
-// sse writes the ask/task-status framing of spec §2.1: one `data: <json>`
+// sse writes the ask/task-status framing of docs/genspark-upstream.md §2.1: one `data: <json>`
 // line per event followed by a blank line, flushed at once; no [DONE]; the
 // response ends when the handler returns. Over HTTP/1.x the connection is
-// closed with it (spec §2.5); over HTTP/2, as behind the real site's CDN,
+// closed with it (docs/genspark-upstream.md §2.5); over HTTP/2, as behind the real site's CDN,
 // the stream ends and the connection stays for the next request.
 type sse struct {
 	w   http.ResponseWriter
@@ -495,7 +495,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, c *call, a *
 
 // streamGeneration answers a COPILOT_MOA_IMAGE or COPILOT_MOA_VIDEO ask:
 // project_start, then a message_result whose content is a JSON string naming
-// the task ids (spec §2.6). The image ask carries no count, so one task.
+// the task ids (docs/genspark-upstream.md §2.6). The image ask carries no count, so one task.
 func (s *Server) streamGeneration(w http.ResponseWriter, r *http.Request, c *call, a *ask, d simcore.Directives, projectID string) {
 	kind, listKey := kindImage, "generated_images"
 	if a.kind == typeVideo {

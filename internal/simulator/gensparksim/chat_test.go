@@ -2,6 +2,7 @@ package gensparksim_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,10 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
+	"github.com/sparkgw/spark/internal/simulator/gensparksim"
 	"github.com/sparkgw/spark/internal/simulator/simcore"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 func TestChatStreamFramingEchoAndFacts(t *testing.T) {
@@ -308,7 +312,7 @@ func TestFailureSignals(t *testing.T) {
 		})
 	}
 
-	// Cloudflare challenge: the detector rule of spec §3.1.
+	// Cloudflare challenge: the detector rule of docs/genspark-upstream.md §3.1.
 	status, hdr, raw := s.ask(t, okCookie, simpleChat(t, "hi sim:cloudflare"))
 	page := strings.TrimSpace(string(raw))
 	cfShape := regexp.MustCompile(`^<!DOCTYPE html><html.*?><head>.*?</head><body.*?>.*?</body></html>$`)
@@ -429,15 +433,38 @@ func TestClientCancelIsRecorded(t *testing.T) {
 	}
 }
 
+// TestSlowDirectivePaces runs the simulator in a synctest bubble (over
+// pipes), so the pacing is measured exactly on the bubble's clock: sim:slow
+// 20 waits 20 ms before each of the 6 answer deltas.
 func TestSlowDirectivePaces(t *testing.T) {
-	s := newSim(t, 0)
-	start := time.Now()
-	_, _, raw := s.ask(t, okCookie, simpleChat(t, "sim:slow 20 sim:long 6"))
-	deltas, _ := answerDeltas(t, parseStream(t, raw, false))
-	if len(deltas) != 6 {
-		t.Fatalf("%d deltas", len(deltas))
-	}
-	if el := time.Since(start); el < 100*time.Millisecond {
-		t.Errorf("6 deltas with sim:slow 20 took only %v", el)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		mux := http.NewServeMux()
+		gensparksim.New(gensparksim.Options{Recorder: simcore.NewRecorder(0)}).Register(mux)
+		srv := testutil.NewPipeServer(t, mux, nil)
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/copilot/ask", bytes.NewReader(simpleChat(t, "sim:slow 20 sim:long 6")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Cookie", okCookie)
+		start := time.Now()
+		resp, err := srv.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		deltas, _ := answerDeltas(t, parseStream(t, raw, false))
+		if len(deltas) != 6 {
+			t.Fatalf("%d deltas", len(deltas))
+		}
+		if want := 6 * 20 * time.Millisecond; el != want {
+			t.Errorf("6 deltas with sim:slow 20 took %v, want %v", el, want)
+		}
+	})
 }

@@ -1,29 +1,29 @@
 // Package gensparksim is a faithful simulator of the Genspark upstream
 // (www.genspark.ai) as spark's Genspark adapter drives it, written from
-// shared/specs/genspark-upstream.md and the real captures in
-// shared/fixtures/genspark/ only: it never imports spark's adapter, so a
+// docs/genspark-upstream.md and the real captures in
+// internal/provider/genspark/testdata/fixtures only: it never imports spark's adapter, so a
 // misreading of the spec on either side shows up as a failing test.
 //
 // It serves, under the real upstream's own paths:
 //
 //   - POST /api/copilot/ask: chat (COPILOT_MOA_CHAT), image
 //     (COPILOT_MOA_IMAGE) and video (COPILOT_MOA_VIDEO) asks, answered as the
-//     SSE-like `data: <json>` + blank line stream of spec §2 with Python-style
+//     SSE-like `data: <json>` + blank line stream of docs/genspark-upstream.md §2 with Python-style
 //     JSON (`", "` / `": "` separators, upstream key order);
 //   - POST /api/ig_tasks_status and /api/vg_tasks_status: image/video task
 //     status streams ending in TASKS_STATUS_COMPLETE;
 //   - GET /api/project/delete, GET /api/is_login,
 //     GET /api/get_upload_personal_image_url;
-//   - GET /genspark: the third-party reCAPTCHA token helper (spec §6);
+//   - GET /genspark: the third-party reCAPTCHA token helper (docs/genspark-upstream.md §6);
 //
 // plus the bytes behind the URLs it hands out: generated images
 // (/genspark-cdn/image/…, real PNG), generated videos (/genspark-cdn/video/…,
 // a minimal MP4) and an Azure-blob-like upload target
 // (/genspark-blob/user-upload-image/…, PUT with a SAS-like sig, GET back).
 //
-// Behaviour follows interface.md: the answer always contains the last user
+// Behaviour follows docs/simulators.md: the answer always contains the last user
 // message verbatim, `sim:` directives in that message select reasoning, long
-// or slow streams, tool calls and every failure signal of spec §3.1, and a
+// or slow streams, tool calls and every failure signal of docs/genspark-upstream.md §3.1, and a
 // session_id cookie value starting with `limited`/`expired` is a rate-limited
 // or logged-out account. Every request is recorded in the shared
 // simcore.Recorder with upstream "genspark" (or "recaptcha" for the token
@@ -194,7 +194,7 @@ func (c *call) checkLogin(w http.ResponseWriter) bool {
 
 // writeRateLimit answers the plain-text rate-limit signal.
 //
-// Status: the spec (§1.1, §3.1) says the reference proxy never looks at the
+// Status: the spec (docs/genspark-upstream.md §1.1, §3.1) says the reference proxy never looks at the
 // status code and compares only the body with "Rate limit exceeded cf1". The
 // "cf1"/"cf2" suffix names an edge (Cloudflare) rate-limiting rule, and such
 // rules answer 429 by default, so the simulator uses 429 with text/plain: a

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +99,7 @@ type msg struct {
 	Content any    `json:"content"`
 }
 
-// chatBody builds a chat ask body as spec §1.3 describes it.
+// chatBody builds a chat ask body as docs/genspark-upstream.md §1.3 describes it.
 func chatBody(t *testing.T, query string, models []string, search bool, token *string, msgs ...msg) []byte {
 	t.Helper()
 	var ms []map[string]any
@@ -132,7 +131,7 @@ func simpleChat(t *testing.T, text string) []byte {
 	return chatBody(t, "type=COPILOT_MOA_CHAT", []string{"claude-sonnet-4-5"}, false, nil, msg{"user", text})
 }
 
-// genBody builds an image (§1.4) or video (§1.5) ask body.
+// genBody builds an image (docs/genspark-upstream.md §1.4) or video (§1.5) ask body.
 func genBody(t *testing.T, typ, prompt string, cfg map[string]any) []byte {
 	t.Helper()
 	extra := map[string]any{"model_configs": []any{cfg}, "imageModelMap": map[string]any{}}
@@ -162,7 +161,7 @@ type event struct {
 
 func (e event) str(k string) string { s, _ := e.m[k].(string); return s }
 
-// parseStream checks the framing of spec §2.1 — every event one line
+// parseStream checks the framing of docs/genspark-upstream.md §2.1 — every event one line
 // `data: <json>` followed by a blank line, no [DONE] — and decodes the events.
 // A truncated body (sim:drop) may end without the final blank line only when
 // partial is set.
@@ -323,18 +322,14 @@ func answerDeltas(t *testing.T, evs []event) ([]string, event) {
 	return deltas, result
 }
 
-// fixture reads a file of shared/fixtures/genspark, skipping the test when
-// the shared directory is not there.
+// fixture reads a real Genspark capture. The captures have one home in the
+// repository, the adapter's testdata (SOURCES.md there gives each file's
+// public source); the simulator is checked against the same bytes.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "../../../../shared/fixtures/genspark")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixtures directory %s absent", dir)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "provider", "genspark", "testdata", "fixtures", name))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("fixture %s: %v", name, err)
 	}
 	return data
 }

@@ -29,7 +29,7 @@ func generationTaskID(t *testing.T, s *sim, body []byte, listKey string) (string
 		if !strings.Contains(e.raw, "task_id") {
 			continue
 		}
-		// Spec §2.6: the line's top-level content is a JSON string.
+		// docs/genspark-upstream.md §2.6: the line's top-level content is a JSON string.
 		content, ok := e.m["content"].(string)
 		if !ok {
 			t.Fatalf("content is not a string: %s", e.raw)

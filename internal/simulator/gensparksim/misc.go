@@ -10,7 +10,7 @@ import (
 	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
 
-// handleIsLogin serves GET /api/is_login (spec §1.9): the account of the
+// handleIsLogin serves GET /api/is_login (docs/genspark-upstream.md §1.9): the account of the
 // session cookie, or the not-login body for a missing/expired session.
 func (s *Server) handleIsLogin(w http.ResponseWriter, r *http.Request) {
 	c, _, ok := s.begin(w, r, "genspark", maxRequestBody)
@@ -42,8 +42,8 @@ func (s *Server) handleIsLogin(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, "application/json", compactJSON(resp))
 }
 
-// handleDelete serves GET /api/project/delete?project_id=<id> (spec §1.7).
-// An empty project id (which the reference proxy can send, §1.7) is refused.
+// handleDelete serves GET /api/project/delete?project_id=<id> (docs/genspark-upstream.md §1.7).
+// An empty project id (which the reference proxy can send, docs/genspark-upstream.md §1.7) is refused.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	c, _, ok := s.begin(w, r, "genspark", maxRequestBody)
 	if !ok {
@@ -89,7 +89,7 @@ func recaptchaToken(cookieHeader string) string {
 }
 
 // handleRecaptcha serves GET /genspark, the third-party reCAPTCHA token
-// helper of spec §6 (RECAPTCHA_PROXY_URL), recorded as upstream "recaptcha":
+// helper of docs/genspark-upstream.md §6 (RECAPTCHA_PROXY_URL), recorded as upstream "recaptcha":
 // 200 {"code": 200, "token": …} for a Cookie header; 400 without one; 500 when
 // the cookie value starts with `recaptchafail`.
 func (s *Server) handleRecaptcha(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,7 @@
 package gensparksim
 
-// Bodies of the upstream's failure signals (spec §3.1). Where a real capture
-// exists in shared/fixtures/genspark/ the constant is byte-identical to it;
+// Bodies of the upstream's failure signals (docs/genspark-upstream.md §3.1). Where a real capture
+// exists in internal/provider/genspark/testdata/fixtures the constant is byte-identical to it;
 // the tests compare them with the fixture files.
 
 // bodyRateLimit is the plain-text rate-limit answer
@@ -28,19 +28,19 @@ const bodyServerOverloaded = "data: {\"message_id\": \"d0938794-44e1-4256-aa40-3
 // bodyInternalServerError is what the Python app server (Starlette's
 // ServerErrorMiddleware) answers, with status 500, when a handler crashes on
 // a body it cannot use (for example the literal `null` the reference proxy
-// posts when its reCAPTCHA helper fails, spec §6). The reference proxy's
-// detector compares a whole line/body with exactly this text (§3.1).
+// posts when its reCAPTCHA helper fails, docs/genspark-upstream.md §6). The reference proxy's
+// detector compares a whole line/body with exactly this text (docs/genspark-upstream.md §3.1).
 const bodyInternalServerError = "Internal Server Error"
 
 // pageServiceUnavailable is Genspark's own "Service Unavailable" page, one
 // line, as quoted in a comment next to IsServiceUnavailablePage in
-// deanxv/genspark2api:common/utils.go (it meets all six markers of §3.1).
+// deanxv/genspark2api:common/utils.go (it meets all six markers of docs/genspark-upstream.md §3.1).
 const pageServiceUnavailable = `<!doctype html><html><head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"><meta name="viewport" content="width=device-width,initial-scale=1,maximum-scale=1,user-scalable=no"><title>Genspark</title><link rel="icon" href="https://gensparkpublicblob-cdn-e6g4btgjavb5a7gh.z03.azurefd.net/user-upload-image/manual/favicon.ico"><style>body,html{margin:0;padding:0;font-family:Arial}.bb{width:100vw;height:100vh;position:absolute;overflow:hidden}.logo img{margin:20px 0 0 24px;height:24px}.iw{display:flex;flex-direction:column;height:100vh;width:100%}.s1{position:absolute;top:0;left:0;margin-top:-5%;margin-left:15%;width:289px;height:289px;border-radius:289px;opacity:.6;background:radial-gradient(55.64% 49.84%,#2c10d6 0,rgba(44,16,214,.36) 100%);filter:blur(120px)}.s2{position:absolute;top:0;left:0;margin-top:10%;margin-left:50%;width:204.845px;height:204.845px;transform:rotate(-131.346deg);flex-shrink:0;background:radial-gradient(55.64% 49.84%,#7fd1ff 0,rgba(44,16,214,.36) 100%);filter:blur(120px)}.s3{position:absolute;bottom:0;right:0;margin-bottom:10%;margin-right:10%;width:251px;height:251px;border-radius:289.093px;background:radial-gradient(88.27% 88.27% at 90.98% 61.04%,#ce7fff 0,#ffe4af 100%);filter:blur(120px)}.cc{display:flex;justify-content:center;align-items:center;height:100%;width:100%}.hh{align-items:center;display:flex;width:100vw}.dd{margin-top:-200px}.tt{color:#000;text-align:center;font-size:40px;font-style:normal;font-weight:700}@media (max-width:800px){.tt{font-size:30px}}</style></head><body><div class="bb"><div class="s1"></div><div class="s2"></div><div class="s3"></div></div><div class="iw"><div class="hh"><div class="logo"><img src="https://gensparkpublicblob-cdn-e6g4btgjavb5a7gh.z03.azurefd.net/user-upload-image/manual/genspark_logo.png" alt="logo"></div></div><div class="cc"><div class="dd"><div class="tt">Service Unavailable</div></div></div></div></body></html>`
 
 // pageCloudflareChallenge is a Cloudflare managed-challenge ("Just a
 // moment...") page as Cloudflare serves it in front of www.genspark.ai: a
 // whole document on ONE line, starting `<!DOCTYPE html><html` and ending
-// `</html>`, so that it matches the detector of §3.1
+// `</html>`, so that it matches the detector of docs/genspark-upstream.md §3.1
 // (`^<!DOCTYPE html><html.*?><head>.*?</head><body.*?>.*?</body></html>$`
 // plus the title, window._cf_chl_opt, challenge-platform and meta-refresh
 // markers). No real capture exists in the fixtures; this one is written from

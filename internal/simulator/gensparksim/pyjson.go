@@ -9,7 +9,7 @@ import (
 // Genspark's backend is a Python service: its JSON is what `json.dumps`
 // writes with the default separators (`", "` between items, `": "` between a
 // key and its value), and its keys come in the order the server built them.
-// Both matter to clients (spec §2.2: the reference proxy only looks at
+// Both matter to clients (docs/genspark-upstream.md §2.2: the reference proxy only looks at
 // payloads starting with the literal `{"id":` or `{"message_id":`), so the
 // simulator writes JSON by hand in a fixed key order instead of using
 // encoding/json (which sorts map keys and writes compact separators).

@@ -69,7 +69,7 @@ func durationSeconds(raw json.RawMessage) int {
 }
 
 // handleTasksStatus serves POST /api/ig_tasks_status (images) and
-// /api/vg_tasks_status (videos): the status stream of spec §1.6. It pushes
+// /api/vg_tasks_status (videos): the status stream of docs/genspark-upstream.md §1.6. It pushes
 // two progress events, then TASKS_STATUS_COMPLETE with a final_status per
 // requested id, then closes the connection.
 func (s *Server) handleTasksStatus(kind string) http.HandlerFunc {

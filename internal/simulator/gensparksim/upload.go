@@ -81,7 +81,7 @@ func compactJSON(v any) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// handleUploadURL serves GET /api/get_upload_personal_image_url (spec §1.8):
+// handleUploadURL serves GET /api/get_upload_personal_image_url (docs/genspark-upstream.md §1.8):
 // a fresh upload slot on this simulator's Azure-blob-like store.
 func (s *Server) handleUploadURL(w http.ResponseWriter, r *http.Request) {
 	c, _, ok := s.begin(w, r, "genspark", maxRequestBody)

@@ -1,6 +1,6 @@
 // Package googleaisim is a faithful simulator of the official Google AI
 // (Generative Language) API's embeddings surface, written from
-// shared/specs/gemini-web-upstream.md §9 only: it never imports spark's
+// docs/gemini-web-upstream.md §9 only: it never imports spark's
 // adapter.
 //
 // It serves, under the real API's own paths:
@@ -69,7 +69,7 @@ var models = []model{
 	{"gemini-embedding-2-preview", "Gemini Embedding 2 Preview", 3072, true, true, 8192},
 }
 
-// retired models answer 404 like unknown ones (spec §9: expect them gone).
+// retired models answer 404 like unknown ones (docs/gemini-web-upstream.md §9: expect them gone).
 func lookup(name string) (model, bool) {
 	for _, m := range models {
 		if m.name == name {

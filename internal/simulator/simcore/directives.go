@@ -1,5 +1,5 @@
 // Package simcore holds what every upstream simulator shares: the `sim:`
-// directive language of interface.md, the account states encoded in cookie
+// directive language of docs/simulators.md, the account states encoded in cookie
 // values, and the log of received requests served at /_sim/requests.
 //
 // It imports nothing from spark's gateway side: simulators are written from the
@@ -136,7 +136,7 @@ func toolArg(s string) (ToolCall, bool) {
 }
 
 // AccountState is what a simulated upstream does with an account, decided by
-// the cookie value that identifies it (interface.md: `limited…`, `expired…`).
+// the cookie value that identifies it (docs/simulators.md: `limited…`, `expired…`).
 type AccountState int
 
 const (
