@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // The bad-input matrix (issue 11, item 9): hostile and malformed requests
@@ -302,6 +304,8 @@ func badInputRows() []badRow {
 		oai(badRow{name: "route/NUL in response id", method: "DELETE", path: respPath + "/resp_%00", status: 404}),
 		oai(badRow{name: "route/image proxy without signature", method: "GET", path: "/v1/images/proxy?u=http://169.254.169.254/", noKey: true, status: 403}),
 		oai(badRow{name: "route/image proxy POST", path: "/v1/images/proxy", body: "{}", status: 405}),
+		oai(badRow{name: "route/image proxy with a forged signature", method: "GET", path: "/v1/images/proxy?u=aHR0cDovLzEyNy4wLjAuMS8&a=acct_x&e=9999999999&s=AAAA", noKey: true, status: 403}),
+		{name: "route/HEAD chat completions", method: "HEAD", path: chatPath, status: 405, check: wantAllow("POST")},
 
 		// ---- header injection: nothing the client sends is reflected raw ----
 		{name: "headers/client request id not reflected", method: "GET", path: "/v1/models", header: map[string]string{"X-Request-Id": "attacker-id", "Request-Id": "attacker-id"}, status: 200,
@@ -335,6 +339,9 @@ func badInputRows() []badRow {
 		invalidChat("100k nested arrays in a field", chat(`,"metadata":`+deepArrays), ""),
 		invalidChat("100k nested objects in a field", chat(`,"response_format":`+deepObjects), ""),
 		invalidChat("deep tool schema", chat(`,"tools":[{"type":"function","function":{"name":"f","parameters":`+deepSchema+`}}]`), ""),
+		oai(badRow{name: "chat/broken chunked encoding", path: chatPath, status: 400,
+			raw: "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer " + testKey + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"mod\r\nzz\r\n"}),
+		oai(badRow{name: "chat/33 MB body", path: chatPath, body: chat(`,"user":"` + strings.Repeat("u", 33<<20) + `"`), status: 413, code: "request_too_large"}),
 		oai(badRow{name: "chat/truncated body over TCP", path: chatPath, status: 400, closeWrite: true,
 			raw: "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer " + testKey + "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"model\":\"gpt-5.2\",\"messages\":["}),
 
@@ -358,6 +365,8 @@ func badInputRows() []badRow {
 		invalidChat("max_completion_tokens -1", chat(`,"max_completion_tokens":-1`), "max_completion_tokens"),
 		invalidChat("max_tokens 1e30", chat(`,"max_tokens":1e30`), "max_tokens"),
 		invalidChat("100 stop strings", chat(`,"stop":`+stops(100)), "stop"),
+		// Validation comes before the stream starts: a 400, not an SSE error.
+		invalidChat("stream with temperature -5", chat(`,"stream":true,"temperature":-5`), "temperature"),
 		invalidChat("stop is a number", chat(`,"stop":7`), "stop"),
 		invalidChat("n is 0", chat(`,"n":0`), "n"),
 		invalidChat("stream is a string", chat(`,"stream":"yes"`), "stream"),
@@ -388,6 +397,8 @@ func badInputRows() []badRow {
 		invalidMessages("content is a number", messagesMsgs(`[{"role":"user","content":5}]`)),
 		invalidMessages("temperature -5", messages(`,"temperature":-5`)),
 		invalidMessages("temperature 2", messages(`,"temperature":2`)),
+		invalidMessages("stream with temperature -5", messages(`,"stream":true,"temperature":-5`)),
+		invalidMessages("metadata.user_id of 1 MB", messages(`,"metadata":{"user_id":"`+strings.Repeat("u", 1<<20)+`"}`)),
 		invalidMessages("top_p 1.5", messages(`,"top_p":1.5`)),
 		invalidMessages("top_k -1", messages(`,"top_k":-1`)),
 		invalidMessages("negative thinking budget", `{"model":"claude-sonnet-4-5","max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":-10},"messages":[{"role":"user","content":"hi"}]}`),
@@ -415,6 +426,7 @@ func badInputRows() []badRow {
 		invalidResp("input is a number", `{"model":"gpt-5.2","input":5}`, "input"),
 		invalidResp("temperature -5", resp(`,"temperature":-5`), "temperature"),
 		invalidResp("top_p 2", resp(`,"top_p":2`), "top_p"),
+		invalidResp("stream with temperature -5", resp(`,"stream":true,"temperature":-5`), "temperature"),
 		invalidResp("max_output_tokens -1", resp(`,"max_output_tokens":-1`), "max_output_tokens"),
 		invalidResp("4 MB model name", `{"model":"`+huge+`","input":"hi"}`, "model"),
 		invalidResp("unknown previous_response_id", resp(`,"previous_response_id":"resp_does_not_exist"`), "previous_response_id"),
@@ -472,6 +484,8 @@ func badInputRows() []badRow {
 		oai(badRow{name: "embeddings/input is an object", path: embedPath, body: `{"model":"text-embedding-3-small","input":{"a":1}}`, status: 400, param: "input"}),
 		oai(badRow{name: "embeddings/2049 inputs", path: embedPath, body: `{"model":"text-embedding-3-small","input":` + manyInputs + `}`, status: 400, param: "input"}),
 		oai(badRow{name: "embeddings/empty string", path: embedPath, body: `{"model":"text-embedding-3-small","input":""}`, status: 400, param: "input"}),
+		oai(badRow{name: "embeddings/null item", path: embedPath, body: `{"model":"text-embedding-3-small","input":[null]}`, status: 400, param: "input"}),
+		oai(badRow{name: "embeddings/null among token arrays", path: embedPath, body: `{"model":"text-embedding-3-small","input":[[1,2],null]}`, status: 400, param: "input"}),
 		oai(badRow{name: "embeddings/dimensions -1", path: embedPath, body: `{"model":"text-embedding-3-small","input":"x","dimensions":-1}`, status: 400, param: "dimensions"}),
 		oai(badRow{name: "embeddings/encoding_format hex", path: embedPath, body: `{"model":"text-embedding-3-small","input":"x","encoding_format":"hex"}`, status: 400, param: "encoding_format"}),
 		oai(badRow{name: "embeddings/4 MB model name", path: embedPath, body: `{"model":"` + huge + `","input":"x"}`, status: 400, param: "model"}),
@@ -543,7 +557,7 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 	http.DefaultClient.CloseIdleConnections()
-	checkNoLeak(t, before)
+	testutil.SettleGoroutines(t, before+2)
 }
 
 // sendBad sends row to the gateway and returns the answer and its body.
@@ -710,20 +724,6 @@ func checkAnthropicEnvelope(t *testing.T, row badRow, body []byte) {
 	}
 	if row.typ != "" && *env.Error.Type != row.typ {
 		t.Errorf("error.type %q, want %q; message %q", *env.Error.Type, row.typ, *env.Error.Message)
-	}
-}
-
-// checkNoLeak fails when more goroutines run than before (plus a little
-// runtime slack) once the connections are closed.
-func checkNoLeak(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: %d before the matrix, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
 
