@@ -35,6 +35,7 @@ import (
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
 	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/provider/googleai"
+	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
@@ -248,9 +249,10 @@ func (a *App) RotateCookies(ctx context.Context) {
 	a.gemini.RotateDue(ctx, accts)
 }
 
-// routes registers every front-end on the server.
+// routes registers every front-end's routes on the server; a route the
+// server refuses (no class, a conflict) stops the start.
 func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
-	cfg, log, mux := a.cfg, a.log, a.server.Mux()
+	cfg, log := a.cfg, a.log
 	signer, err := imageproxy.NewSigner(imageproxy.KeyFromSealer(sealer), imageproxy.SignerOptions{
 		Prefix: cfg.Prefix(), TTL: cfg.ImageProxyTTL, PublicURL: cfg.PublicURL,
 	})
@@ -265,17 +267,18 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("image proxy: %w", err)
 	}
-	imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Register(mux)
+	var table []route.Route
+	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
-	responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
-	anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Register(mux, "")
+	table = append(table, openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
+	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	mh.Register(mux)
+	table = append(table, mh.Routes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -287,10 +290,16 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if a.gemini != nil {
 		chatModel = "gemini-3-flash"
 	}
-	extras.New(extras.Options{
+	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: chatModel, Logger: log,
-	}).Register(mux, "")
+	}).Routes()...)
+	if err := a.server.Handle(table...); err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	for _, rt := range a.server.Routes() {
+		log.Debug("route", "pattern", rt.Pattern, "class", rt.Class.String(), "dialect", rt.Dialect.String())
+	}
 	return nil
 }
 
@@ -402,10 +411,11 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, erro
 	return p.KeyID, true, nil
 }
 
-// writeError renders errors in the envelope of the API the request speaks:
-// Anthropic's on the Messages routes, OpenAI's everywhere else.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if strings.HasPrefix(r.URL.Path, "/v1/messages") || strings.HasPrefix(r.URL.Path, "/v1/v1/messages") {
+// writeError renders the server's errors in dialect d, which the server
+// resolved from the route table (route.Dialect.For): Anthropic's envelope
+// or OpenAI's.
+func writeError(w http.ResponseWriter, d route.Dialect, err error) {
+	if d == route.Anthropic {
 		anthropic.WriteError(w, err)
 		return
 	}

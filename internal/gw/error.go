@@ -22,6 +22,8 @@ const (
 	CodeForbidden         Code = "forbidden"           // 403
 	CodeNotFound          Code = "not_found"           // 404: unknown route or object
 	CodeModelNotFound     Code = "model_not_found"     // 404: unknown model
+	CodeMethodNotAllowed  Code = "method_not_allowed"  // 405: known route, other method
+	CodeRequestTimeout    Code = "request_timeout"     // 408: body not received in time
 	CodeTooLarge          Code = "too_large"           // 413: body or upload too large
 	CodeClientRateLimited Code = "client_rate_limited" // 429: spark's own per-IP/per-key limit
 	CodeNotImplemented    Code = "not_implemented"     // 501
@@ -122,6 +124,10 @@ func HTTPStatus(code Code) int {
 		return http.StatusForbidden
 	case CodeNotFound, CodeModelNotFound:
 		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case CodeRequestTimeout:
+		return http.StatusRequestTimeout
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case CodeClientRateLimited, CodeRateLimited, CodeQuotaExhausted, CodeNoAccounts:

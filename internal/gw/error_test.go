@@ -46,6 +46,8 @@ func TestStatusAndFailover(t *testing.T) {
 		{gw.CodeUnauthorized, http.StatusUnauthorized, false},
 		{gw.CodeModelNotFound, http.StatusNotFound, false},
 		{gw.CodeTooLarge, http.StatusRequestEntityTooLarge, false},
+		{gw.CodeMethodNotAllowed, http.StatusMethodNotAllowed, false},
+		{gw.CodeRequestTimeout, http.StatusRequestTimeout, false},
 		{gw.CodeNoAccounts, http.StatusTooManyRequests, false},
 		{gw.CodeNoAccountsConfigured, http.StatusServiceUnavailable, false},
 		{gw.CodeRateLimited, http.StatusTooManyRequests, true},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // maxCacheAge bounds the Cache-Control max-age of proxied files.
@@ -47,10 +48,16 @@ func NewHandler(s *Signer, f *Fetcher, opts HandlerOptions) *Handler {
 	return &Handler{signer: s, fetcher: f, opts: opts, log: log}
 }
 
-// Register adds GET (and HEAD) /v1/images/proxy to mux, which sees paths
-// without ROUTE_PREFIX (the server strips it).
+// Routes returns GET (and HEAD) /v1/images/proxy, of the signed-link
+// class (the signed URL is the capability) with OpenAI errors.
+func (h *Handler) Routes() []route.Route {
+	return []route.Route{{Pattern: "GET " + Path, Class: route.SignedLink, Dialect: route.OpenAI, Handler: h}}
+}
+
+// Register mounts Routes on mux (paths without ROUTE_PREFIX) without the
+// server's per-class steps (see route.Mount).
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("GET "+Path, h)
+	route.Mount(mux, "", h.Routes())
 }
 
 // ServeHTTP verifies the signed URL, fetches the upstream file and streams

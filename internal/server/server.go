@@ -1,25 +1,33 @@
-// Package server assembles spark's HTTP surface: the middleware stack
-// (recovery, request ids, access log, CORS, route prefix, per-IP limit,
-// API-key auth, per-key limit) around the front-ends' routes.
+// Package server assembles spark's HTTP surface: one route table in which
+// every route has a class (internal/route), and the steps applied to every
+// request by its route's class — recovery, request ids, access log, CORS,
+// route prefix, per-IP limit, authentication, per-key limit, body bound and
+// read deadline — with every error written as JSON in the caller's dialect.
 package server
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // KeyVerifier checks a client API key and returns its id.
@@ -27,78 +35,221 @@ type KeyVerifier interface {
 	Verify(ctx context.Context, key string) (keyID string, ok bool, err error)
 }
 
+// Authenticator checks the credential of a dashboard-session, admin or
+// metrics request (a cookie, a header) and returns the id of whom it
+// proves. It must not read the request body.
+type Authenticator interface {
+	Authenticate(r *http.Request) (id string, ok bool, err error)
+}
+
 // Limiter decides whether one more request under key is allowed now.
 type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 }
 
-// ErrorWriter renders err in the envelope of the client API r speaks.
-type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+// ErrorWriter renders err in dialect d's envelope (d is resolved: OpenAI
+// or Anthropic, never route.ByClient). It must write the whole response.
+type ErrorWriter func(w http.ResponseWriter, d route.Dialect, err error)
 
-// Options configure the server's middleware.
+// Body read deadline defaults: a request body must arrive within
+// DefaultBodyReadBase plus its size at DefaultBodyMinRate (its declared
+// Content-Length when smaller than its route's bound, else the bound), and
+// never later than DefaultBodyReadMax (the whole-request read timeout spark
+// had before). A 1 KiB chat body gets 10 s, a 32 MiB one 4 min 26 s, a
+// large image edit 5 min.
+const (
+	DefaultBodyReadBase = 10 * time.Second
+	DefaultBodyMinRate  = 128 << 10 // bytes per second: 1 Mbit/s
+	DefaultBodyReadMax  = 5 * time.Minute
+)
+
+// Options configure the server.
 type Options struct {
-	Logger     *slog.Logger
-	Prefix     string      // ROUTE_PREFIX, normalised ("" or "/hf")
-	Keys       KeyVerifier // nil = no authentication (ALLOW_NO_AUTH)
-	IPLimiter  Limiter     // nil = no per-IP limit
-	KeyLimiter Limiter     // nil = no per-key limit
+	Logger *slog.Logger
+	Prefix string      // ROUTE_PREFIX, normalised ("" or "/hf")
+	Keys   KeyVerifier // nil = client-key routes are open (ALLOW_NO_AUTH)
+	// Session, Admin and Metrics authenticate the routes of those classes;
+	// nil refuses every request to them with 401.
+	Session    Authenticator
+	Admin      Authenticator
+	Metrics    Authenticator
+	IPLimiter  Limiter // nil = no per-IP limit
+	KeyLimiter Limiter // nil = no per-key limit
+	// WriteError renders errors; nil writes a minimal OpenAI or Anthropic
+	// envelope.
 	WriteError ErrorWriter
 	TrustProxy bool   // take the client IP and scheme from X-Forwarded-* headers
 	PublicURL  string // external base URL for links spark mints (PUBLIC_URL)
 	Debug      bool
+	// BodyReadBase, BodyMinRate and BodyReadMax set request bodies' read
+	// deadline (see DefaultBodyReadBase); zero takes the default.
+	BodyReadBase time.Duration
+	BodyMinRate  int64
+	BodyReadMax  time.Duration
+}
+
+// policy is what the server applies to the routes of one class.
+type policy struct {
+	ipLimit  bool  // the per-IP limit
+	keyLimit bool  // the per-key limit (client keys)
+	maxBody  int64 // default body bound
+	quiet    bool  // access log at Debug (probes)
+}
+
+// policies is the one place that says what each class gets; authentication
+// is chosen by class in (*Server).authenticate.
+var policies = [...]policy{
+	route.Public:     {maxBody: 64 << 10, quiet: true},
+	route.ClientKey:  {ipLimit: true, keyLimit: true, maxBody: 32 << 20},
+	route.SignedLink: {ipLimit: true, maxBody: 64 << 10},
+	route.Session:    {ipLimit: true, maxBody: 1 << 20},
+	route.Admin:      {ipLimit: true, maxBody: 1 << 20},
+	route.Metrics:    {ipLimit: true, maxBody: 64 << 10},
+}
+
+// entry is a registered route with its effective body bound.
+type entry struct {
+	route.Route
+	maxBody int64
 }
 
 // Server is spark's root http.Handler.
 type Server struct {
-	opts   Options
-	routes *http.ServeMux
-	ready  atomic.Bool
+	opts    Options
+	mux     *http.ServeMux
+	table   map[string]*entry // by pattern
+	order   []*entry          // in registration order
+	methods []string          // every method a route answers, for Allow
+	ready   atomic.Bool
 }
 
-// New returns a Server; register routes on Mux() before serving.
+// New returns a Server serving the public routes (/, /healthz, /readyz);
+// add the others with Handle before serving.
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, routes: http.NewServeMux()}
-	s.routes.HandleFunc("GET /healthz", s.healthz)
-	s.routes.HandleFunc("HEAD /healthz", s.healthz)
-	s.routes.HandleFunc("GET /{$}", s.root)
-	s.routes.HandleFunc("HEAD /{$}", s.root)
+	if opts.BodyReadBase <= 0 {
+		opts.BodyReadBase = DefaultBodyReadBase
+	}
+	if opts.BodyMinRate <= 0 {
+		opts.BodyMinRate = DefaultBodyMinRate
+	}
+	if opts.BodyReadMax <= 0 {
+		opts.BodyReadMax = DefaultBodyReadMax
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}}
+	err := s.Handle(
+		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
+		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
+		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: http.HandlerFunc(s.root)},
+	)
+	if err != nil {
+		panic(err) // the built-in routes are valid
+	}
 	return s
 }
 
-// Mux is where front-ends register their routes (without the route prefix:
-// the server strips it).
-func (s *Server) Mux() *http.ServeMux { return s.routes }
+// Handle adds routes to the table (patterns without the route prefix: the
+// server strips it). It fails, and the gateway must not start, for a route
+// without a valid class, a pattern without a method, a nil handler, or a
+// pattern that conflicts with one already registered.
+func (s *Server) Handle(routes ...route.Route) error {
+	for _, rt := range routes {
+		if err := s.handle(rt); err != nil {
+			return fmt.Errorf("route %q: %w", rt.Pattern, err)
+		}
+	}
+	return nil
+}
 
-// SetReady marks the gateway able to serve; /healthz answers 503 until then.
+func (s *Server) handle(rt route.Route) (err error) {
+	switch {
+	case !rt.Class.Valid():
+		return fmt.Errorf("no class (public, client key, signed link, session, admin or metrics)")
+	case rt.Method() == "" || !strings.HasPrefix(rt.Path(), "/"):
+		return fmt.Errorf("pattern must be \"METHOD /path\"")
+	case rt.Handler == nil:
+		return fmt.Errorf("no handler")
+	case rt.MaxBody < 0:
+		return fmt.Errorf("negative body bound")
+	}
+	defer func() {
+		// ServeMux panics on an invalid or conflicting pattern.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%v", v)
+		}
+	}()
+	s.mux.Handle(rt.Pattern, rt.Handler)
+	e := &entry{Route: rt, maxBody: rt.MaxBody}
+	if e.maxBody == 0 {
+		e.maxBody = policies[rt.Class].maxBody
+	}
+	s.table[rt.Pattern] = e
+	s.order = append(s.order, e)
+	s.addMethod(rt.Method())
+	if rt.Method() == http.MethodGet {
+		s.addMethod(http.MethodHead)
+	}
+	return nil
+}
+
+// addMethod records m for the Allow header, in the order GET, HEAD, POST,
+// PUT, PATCH, DELETE, then others as registered.
+func (s *Server) addMethod(m string) {
+	if slices.Contains(s.methods, m) {
+		return
+	}
+	s.methods = append(s.methods, m)
+	rank := func(m string) int {
+		if i := slices.Index([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}, m); i >= 0 {
+			return i
+		}
+		return 6
+	}
+	slices.SortStableFunc(s.methods, func(a, b string) int { return rank(a) - rank(b) })
+}
+
+// Routes returns the route table in registration order.
+func (s *Server) Routes() []route.Route {
+	out := make([]route.Route, len(s.order))
+	for i, e := range s.order {
+		out[i] = e.Route
+	}
+	return out
+}
+
+// SetReady marks the gateway able to serve; /healthz and /readyz answer
+// 503 until then.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
 // ServeHTTP implements http.Handler. Every request goes through the same
 // steps in order: panic recovery, request id, access log, CORS (preflights
-// answered here), path rewriting, the per-IP limit, authentication, the
-// per-key limit, then the routes. The steps run one after the other rather
-// than as nested middleware, so the stack under a long-lived stream holds
-// one frame for all of them instead of two per step: a streaming handler's
-// goroutine then stays within its first stack segment (BENCHMARKS.md, open
-// streams).
+// answered here), path rewriting, route matching (404 and 405 answered
+// here), then by the route's class the per-IP limit, authentication, the
+// per-key limit and the body bound, then the route's handler. The steps run
+// one after the other rather than as nested middleware, so the stack under
+// a long-lived stream holds one frame for all of them instead of two per
+// step: a streaming handler's goroutine then stays within its first stack
+// segment (BENCHMARKS.md, open streams).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer s.recoverPanic(w, r)
+	var e *entry // the matched route, nil until matched
+	defer s.recoverPanic(w, r, &e)
 	r = s.withRequestID(w, r)
-	sr := &statusRecorder{ResponseWriter: w}
+	sr := &statusRecorder{ResponseWriter: w, pendingBody: bodyPending(r), http1: r.ProtoMajor == 1}
 	start := time.Now()
-	admitted, ok := s.admit(sr, r)
+	admitted, ok := s.admit(sr, r, &e)
 	if ok {
-		s.routes.ServeHTTP(sr, admitted)
+		s.mux.ServeHTTP(sr, admitted)
 	}
-	s.logRequest(r, reqctx.KeyID(admitted.Context()), sr, start)
+	s.logRequest(r, reqctx.KeyID(admitted.Context()), e, sr, start)
 }
 
-// admit runs the steps before the routes. It reports false when one of
-// them answered the request (preflight, unknown path, limit, bad key); r
-// comes back with the rewritten path and the caller's key id.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+// admit runs the steps before the handler. It reports false when one of
+// them answered the request (preflight, unknown path or method, limit, bad
+// credential, body too large); r comes back with the rewritten path, the
+// caller's key id and the bounded body, and *matched with the route.
+func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*http.Request, bool) {
 	if s.preflight(w, r) {
 		return r, false
 	}
@@ -106,18 +257,124 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*http.Request, b
 	if !ok {
 		return r, false
 	}
-	if s.opts.IPLimiter != nil && isAPI(r) &&
-		!s.allow(w, r, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address") {
+	if esc := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(esc) != esc {
+		s.redirect(w, r, cleanPath(esc), http.StatusTemporaryRedirect)
 		return r, false
 	}
-	if r, ok = s.authenticate(w, r); !ok {
+	_, pattern := s.mux.Handler(r)
+	e := s.table[pattern]
+	if e == nil {
+		if s.opts.IPLimiter != nil && !s.allowIP(w, r, route.ByClient) {
+			return r, false
+		}
+		s.noRoute(w, r, pattern)
 		return r, false
 	}
-	if id := reqctx.KeyID(r.Context()); s.opts.KeyLimiter != nil && isAPI(r) && id != "" &&
-		!s.allow(w, r, s.opts.KeyLimiter, "key:"+id, "Too many requests for this API key") {
+	*matched = e
+	pol := policies[e.Class]
+	if pol.ipLimit && s.opts.IPLimiter != nil && !s.allowIP(w, r, e.Dialect) {
 		return r, false
+	}
+	if r, ok = s.authenticate(w, r, e); !ok {
+		return r, false
+	}
+	if id := reqctx.KeyID(r.Context()); pol.keyLimit && s.opts.KeyLimiter != nil && id != "" &&
+		!s.allow(w, r, e.Dialect, s.opts.KeyLimiter, "key:"+id, "Too many requests for this API key") {
+		return r, false
+	}
+	if w.pendingBody {
+		if r.ContentLength > e.maxBody {
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeTooLarge,
+				Message: "Request body too large: the limit is " + strconv.FormatInt(e.maxBody, 10) + " bytes."})
+			return r, false
+		}
+		s.boundBody(w, r, e.maxBody)
 	}
 	return r, true
+}
+
+// noRoute answers a request no route matches: a redirect to the path with
+// a trailing slash when the mux offers one (pattern is then that path),
+// else 405 with Allow when the path exists under other methods, else 404;
+// the errors in the caller's dialect.
+func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
+	if pattern != "" && strings.HasPrefix(pattern, "/") {
+		s.redirect(w, r, pattern, http.StatusMovedPermanently)
+		return
+	}
+	allowed, d := s.allowedMethods(r)
+	where := clip(r.Method, 16) + " " + s.opts.Prefix + clip(r.URL.Path, 256)
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.refuse(w, r, d, &gw.Error{Code: gw.CodeMethodNotAllowed,
+			Message: "Invalid method for URL (" + where + "): use " + strings.Join(allowed, ", ") + "."})
+		return
+	}
+	s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
+		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1."})
+}
+
+// redirect sends the client to path (escaped, without the route prefix)
+// under the route prefix, with the request's query, as http.ServeMux does
+// for unclean paths (307) and a missing trailing slash (301).
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string, code int) {
+	loc := s.opts.Prefix + path
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, loc, code)
+}
+
+// clip bounds a client-sent string echoed in an error message to n bytes
+// (cut on a rune boundary, marked with "...").
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// cleanPath is http.ServeMux's canonical form of p: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			np = p
+		} else {
+			np += "/"
+		}
+	}
+	return np
+}
+
+// allowedMethods lists the methods some route answers at r's path, and
+// the dialect of the first such route.
+func (s *Server) allowedMethods(r *http.Request) ([]string, route.Dialect) {
+	var (
+		allowed []string
+		d       = route.ByClient
+	)
+	probe := *r
+	for _, m := range s.methods {
+		probe.Method = m
+		if _, p := s.mux.Handler(&probe); s.table[p] != nil {
+			if allowed == nil {
+				d = s.table[p].Dialect
+			}
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed, d
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -136,21 +393,59 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("spark: OpenAI- and Anthropic-compatible gateway. API under " + s.opts.Prefix + "/v1\n"))
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// refuse answers the request with err before its handler ran. A request
+// body that may still be on its way is not read: the connection closes
+// after the answer (see statusRecorder.startResponse), so a slowly sent
+// body cannot hold it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, d route.Dialect, err error) {
+	s.writeError(w, r, d, err)
+}
+
+// writeError renders err in the dialect d resolves to for r.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, d route.Dialect, err error) {
+	d = d.For(r)
 	if s.opts.WriteError != nil {
-		s.opts.WriteError(w, r, err)
+		s.opts.WriteError(w, d, err)
 		return
 	}
+	writeMinimalError(w, d, err)
+}
+
+// writeMinimalError is the error renderer of a server without
+// Options.WriteError (the app passes the front-ends' full renderers): the
+// OpenAI or Anthropic envelope with the status of the error's code.
+func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 	e := gw.AsError(err)
+	status := gw.HTTPStatus(e.Code)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
-	http.Error(w, e.Message, gw.HTTPStatus(e.Code))
+	var body any
+	if d == route.Anthropic {
+		typ := "invalid_request_error"
+		switch {
+		case status == http.StatusUnauthorized:
+			typ = "authentication_error"
+		case status == http.StatusNotFound:
+			typ = "not_found_error"
+		case status == http.StatusTooManyRequests:
+			typ = "rate_limit_error"
+		case status >= 500:
+			typ = "api_error"
+		}
+		body = map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": e.Message}}
+	} else {
+		body = map[string]any{"error": map[string]any{"message": e.Message, "type": string(e.Code), "param": nil, "code": nil}}
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // recoverPanic, deferred, turns a panic into a 500 in the API's envelope
 // and a log line.
-func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request, matched **entry) {
 	v := recover()
 	if v == nil {
 		return
@@ -159,7 +454,11 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		panic(v)
 	}
 	s.opts.Logger.Error("panic serving request", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-	s.writeError(w, r, errors.New("panic"))
+	d := route.ByClient
+	if *matched != nil {
+		d = (*matched).Dialect
+	}
+	s.writeError(w, r, d, errors.New("panic"))
 }
 
 // withRequestID gives the request an id, echoed as X-Request-Id and
@@ -199,37 +498,11 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-// statusRecorder captures the status for the access log and forwards
-// flushes (streams) to the real writer.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (sr *statusRecorder) WriteHeader(code int) {
-	if sr.status == 0 {
-		sr.status = code
-	}
-	sr.ResponseWriter.WriteHeader(code)
-}
-
-func (sr *statusRecorder) Write(p []byte) (int, error) {
-	if sr.status == 0 {
-		sr.status = http.StatusOK
-	}
-	n, err := sr.ResponseWriter.Write(p)
-	sr.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach Flush on the real writer.
-func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
-
-// logRequest writes the access-log line of a finished request.
-// It logs the path as the client sent it and the id of the key that
-// authenticated the request ("" when none did).
-func (s *Server) logRequest(r *http.Request, keyID string, sr *statusRecorder, start time.Time) {
+// logRequest writes the access-log line of a finished request: at Debug
+// for public routes (probes), at Info otherwise. It logs the path as the
+// client sent it and the id of the credential that authenticated the
+// request ("" when none did).
+func (s *Server) logRequest(r *http.Request, keyID string, e *entry, sr *statusRecorder, start time.Time) {
 	status := sr.status
 	if status == 0 {
 		status = http.StatusOK
@@ -238,7 +511,7 @@ func (s *Server) logRequest(r *http.Request, keyID string, sr *statusRecorder, s
 		status = 499
 	}
 	level := slog.LevelInfo
-	if r.URL.Path == "/healthz" {
+	if e != nil && policies[e.Class].quiet {
 		level = slog.LevelDebug
 	}
 	s.opts.Logger.LogAttrs(r.Context(), level, "request",
@@ -284,7 +557,8 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) rewrite(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	p, ok := s.normalise(r.URL.Path)
 	if !ok {
-		s.writeError(w, r, &gw.Error{Code: gw.CodeNotFound, Message: "no route for " + r.URL.Path + " (routes are under " + s.opts.Prefix + "/v1)"})
+		s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
+			Message: "Invalid URL (" + clip(r.Method, 16) + " " + clip(r.URL.Path, 256) + "): routes are under " + s.opts.Prefix + "/v1."})
 		return r, false
 	}
 	if p == r.URL.Path {
@@ -304,9 +578,10 @@ func (s *Server) rewrite(w http.ResponseWriter, r *http.Request) (*http.Request,
 }
 
 // normalise removes the route prefix and extra /v1 segments from p. It
-// reports false for a path outside the prefix.
+// reports false for a path outside the prefix. The probes and the root
+// answer with or without the prefix.
 func (s *Server) normalise(p string) (string, bool) {
-	if s.opts.Prefix != "" && p != "/healthz" && p != "/" {
+	if s.opts.Prefix != "" && p != "/healthz" && p != "/readyz" && p != "/" {
 		rest, ok := strings.CutPrefix(p, s.opts.Prefix)
 		if !ok || (rest != "" && rest[0] != '/') {
 			return "", false
@@ -317,11 +592,6 @@ func (s *Server) normalise(p string) (string, bool) {
 		p = p[len("/v1"):]
 	}
 	return p, true
-}
-
-// isAPI reports whether the path needs authentication and limits.
-func isAPI(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1"
 }
 
 // ClientIP returns the client's address: the connection's remote address,
@@ -345,7 +615,11 @@ func ClientIP(r *http.Request, trustProxy bool) string {
 	return host
 }
 
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, l Limiter, key, msg string) bool {
+func (s *Server) allowIP(w http.ResponseWriter, r *http.Request, d route.Dialect) bool {
+	return s.allow(w, r, d, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address")
+}
+
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, d route.Dialect, l Limiter, key, msg string) bool {
 	ok, wait, err := l.Allow(r.Context(), key)
 	if err != nil {
 		s.opts.Logger.Error("rate limiter failed; allowing request", "error", err)
@@ -355,54 +629,100 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, l Limiter, key, m
 		return true
 	}
 	secs := int(math.Ceil(wait.Seconds()))
-	s.writeError(w, r, &gw.Error{Code: gw.CodeClientRateLimited, RetryAfter: wait,
+	s.refuse(w, r, d, &gw.Error{Code: gw.CodeClientRateLimited, RetryAfter: wait,
 		Message: msg + "; retry in " + strconv.Itoa(max(secs, 1)) + "s"})
 	return false
 }
 
-// APIKey extracts the client key: Authorization Bearer, x-api-key
-// (Anthropic) or api-key (Azure style).
-func APIKey(r *http.Request) string {
+// clientKey extracts the client key: an Authorization header with the
+// Bearer scheme in any case (RFC 9110, section 11.1), x-api-key (Anthropic) or
+// api-key (Azure style); with google also x-goog-api-key and the ?key=
+// query parameter (the Gemini API).
+func clientKey(r *http.Request, google bool) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(k)
-		}
-		if k, ok := strings.CutPrefix(h, "bearer "); ok {
-			return strings.TrimSpace(k)
+		if scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			if k := strings.TrimSpace(cred); k != "" {
+				return k
+			}
 		}
 	}
-	if k := r.Header.Get("X-Api-Key"); k != "" {
-		return strings.TrimSpace(k)
+	names := [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+	n := len(names)
+	if !google {
+		n--
 	}
-	return strings.TrimSpace(r.Header.Get("Api-Key"))
+	for _, name := range names[:n] {
+		if k := strings.TrimSpace(r.Header.Get(name)); k != "" {
+			return k
+		}
+	}
+	if google {
+		return strings.TrimSpace(r.URL.Query().Get("key"))
+	}
+	return ""
 }
 
-// isPublic reports routes whose URL is itself the capability (signed image
-// proxy links): they need no API key.
-func isPublic(r *http.Request) bool {
-	return r.URL.Path == "/v1/images/proxy" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
-}
-
-// authenticate checks the client key of API requests (all but the public
-// ones) and puts its id into the request's context; it answers 401 and
-// reports false for a missing or wrong key.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	if s.opts.Keys == nil || !isAPI(r) || isPublic(r) {
+// authenticate checks the credential r's route class asks for and puts the
+// id it proves into the request's context; it answers 401 (or 500 when
+// the check itself failed) and reports false otherwise.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) (*http.Request, bool) {
+	var (
+		id  string
+		ok  bool
+		err error
+	)
+	switch e.Class {
+	case route.Public, route.SignedLink:
 		return r, true
+	case route.ClientKey:
+		if s.opts.Keys == nil {
+			return r, true
+		}
+		key := clientKey(r, e.GoogleKey)
+		if key == "" {
+			msg := "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+			if e.GoogleKey {
+				msg += " or 'x-goog-api-key: <key>'"
+			}
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized, Message: msg})
+			return r, false
+		}
+		id, ok, err = s.opts.Keys.Verify(r.Context(), key)
+		if err == nil && !ok {
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized, Message: "Incorrect API key provided"})
+			return r, false
+		}
+	default:
+		a := s.authenticator(e.Class)
+		if a == nil {
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized,
+				Message: "This route needs " + e.Class.String() + " authentication, which is not configured."})
+			return r, false
+		}
+		id, ok, err = a.Authenticate(r)
+		if err == nil && !ok {
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized,
+				Message: "This route needs a valid " + e.Class.String() + " credential."})
+			return r, false
+		}
 	}
-	key := APIKey(r)
-	if key == "" {
-		s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"})
-		return r, false
-	}
-	id, ok, err := s.opts.Keys.Verify(r.Context(), key)
 	if err != nil {
-		s.writeError(w, r, gw.Wrap(gw.CodeInternal, err, "could not verify the API key"))
-		return r, false
-	}
-	if !ok {
-		s.writeError(w, r, &gw.Error{Code: gw.CodeUnauthorized, Message: "Incorrect API key provided"})
+		s.refuse(w, r, e.Dialect, gw.Wrap(gw.CodeInternal, err, "could not verify the credential"))
 		return r, false
 	}
 	return r.WithContext(reqctx.WithKeyID(r.Context(), id)), true
+}
+
+// authenticator is the configured authenticator of a session, admin or
+// metrics class (nil when none is).
+func (s *Server) authenticator(c route.Class) Authenticator {
+	switch c {
+	case route.Session:
+		return s.opts.Session
+	case route.Admin:
+		return s.opts.Admin
+	case route.Metrics:
+		return s.opts.Metrics
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/server"
 )
 
@@ -29,11 +30,18 @@ func (denyAll) Allow(context.Context, string) (bool, time.Duration, error) {
 
 func newServer(opts server.Options) *server.Server {
 	s := server.New(opts)
-	s.Mux().HandleFunc("GET /v1/models/{model...}", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(r.PathValue("model") + "|" + reqctx.KeyID(r.Context())))
-	})
+	mustHandle(s, route.Route{Pattern: "GET /v1/models/{model...}", Class: route.ClientKey,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(r.PathValue("model") + "|" + reqctx.KeyID(r.Context())))
+		})})
 	s.SetReady(true)
 	return s
+}
+
+func mustHandle(s *server.Server, routes ...route.Route) {
+	if err := s.Handle(routes...); err != nil {
+		panic(err)
+	}
 }
 
 func do(t *testing.T, h http.Handler, method, path string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -173,7 +181,8 @@ func TestAccessLogLine(t *testing.T) {
 func TestPanicBecomes500(t *testing.T) {
 	var buf bytes.Buffer
 	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	s.Mux().HandleFunc("GET /v1/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	mustHandle(s, route.Route{Pattern: "GET /v1/boom", Class: route.ClientKey,
+		Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })})
 	s.SetReady(true)
 	w := do(t, s, http.MethodGet, "/v1/boom", nil)
 	if w.Code != http.StatusInternalServerError || w.Header().Get("X-Request-Id") == "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // DefaultMaxBodyBytes is the default request body limit: 32 MiB, the limit
@@ -88,18 +89,28 @@ func New(b Backend, opts Options) *Handler {
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
-// Register adds the handler's routes to mux under prefix, which is "" or a
-// path like "/hf" (no trailing slash):
+// Routes returns the handler's routes, of the client-key class with
+// Anthropic errors:
 //
-//	POST {prefix}/v1/messages
-//	POST {prefix}/v1/messages/count_tokens
+//	POST /v1/messages
+//	POST /v1/messages/count_tokens
 //
 // Routing is on the path only, so the beta client's "?beta=true" works.
-// Models routes are not registered here (the OpenAI front-end serves both
-// list shapes).
+// Models routes are not here (the OpenAI front-end serves both list
+// shapes).
+func (h *Handler) Routes() []route.Route {
+	return []route.Route{
+		{Pattern: "POST /v1/messages", Class: route.ClientKey, Dialect: route.Anthropic,
+			MaxBody: h.opts.MaxBodyBytes, Handler: h.handle(h.messages)},
+		{Pattern: "POST /v1/messages/count_tokens", Class: route.ClientKey, Dialect: route.Anthropic,
+			MaxBody: h.opts.MaxBodyBytes, Handler: h.handle(h.countTokens)},
+	}
+}
+
+// Register mounts Routes on mux under prefix ("" or like "/hf", no
+// trailing slash) without the server's per-class steps (see route.Mount).
 func (h *Handler) Register(mux *http.ServeMux, prefix string) {
-	mux.Handle("POST "+prefix+"/v1/messages", h.handle(h.messages))
-	mux.Handle("POST "+prefix+"/v1/messages/count_tokens", h.handle(h.countTokens))
+	route.Mount(mux, prefix, h.Routes())
 }
 
 // handle adapts fn: it makes sure the response carries a request-id and

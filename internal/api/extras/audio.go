@@ -128,6 +128,9 @@ func (h *Handler) audio(w http.ResponseWriter, r *http.Request, translate bool) 
 	}
 }
 
+// audioFieldsBytes is what an audio upload may carry besides the file.
+const audioFieldsBytes = 1 << 20
+
 // parseAudioForm reads the multipart body with the upload limit, without
 // spilling to disk.
 func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audioForm, error) {
@@ -136,7 +139,7 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 		return nil, invalid("", "The request must be multipart/form-data with a 'file' field.")
 	}
 	limit := h.opts.MaxUploadBytes
-	body := http.MaxBytesReader(w, r.Body, limit+1<<20) // the file plus the other fields
+	body := http.MaxBytesReader(w, r.Body, limit+audioFieldsBytes) // the file plus the other fields
 	mr := multipart.NewReader(body, params["boundary"])
 	form := &audioForm{}
 	haveFile := false
@@ -201,8 +204,17 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 	return form, nil
 }
 
+// formError words a failure to read the multipart body: 413 over the
+// limit, the reader's own *gw.Error (the server's 408 for a body that did
+// not arrive in time), else 400.
 func (h *Handler) formError(err error) error {
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		readErr  *gw.Error
+	)
+	if errors.As(err, &readErr) {
+		return readErr
+	}
 	if errors.As(err, &tooLarge) {
 		return &gw.Error{Code: gw.CodeTooLarge, Param: "file", Cause: err,
 			Message: fmt.Sprintf("The request is too large: the audio file limit is %d MB.", h.opts.MaxUploadBytes/(1<<20))}

@@ -27,6 +27,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // Limits.
@@ -106,14 +107,28 @@ func New(opts Options) *Handler {
 	return &Handler{opts: opts, log: opts.Logger}
 }
 
-// Register adds the routes to mux under prefix ("" or like "/hf", no
-// trailing slash).
+// Routes returns the handler's routes, of the client-key class with OpenAI
+// errors; the audio uploads are bounded by the upload limit plus 1 MiB of
+// other fields.
+func (h *Handler) Routes() []route.Route {
+	rt := func(pattern string, maxBody int64, fn wire.HandlerFunc) route.Route {
+		return route.Route{Pattern: pattern, Class: route.ClientKey, Dialect: route.OpenAI,
+			MaxBody: maxBody, Handler: h.handle(fn)}
+	}
+	upload := h.opts.MaxUploadBytes + audioFieldsBytes
+	return []route.Route{
+		rt("POST /v1/embeddings", h.opts.MaxBodyBytes, h.embeddings),
+		rt("POST /v1/moderations", h.opts.MaxBodyBytes, h.moderations),
+		rt("POST /v1/audio/transcriptions", upload, h.transcriptions),
+		rt("POST /v1/audio/translations", upload, h.translations),
+		rt("POST /v1/audio/speech", h.opts.MaxBodyBytes, h.speech),
+	}
+}
+
+// Register mounts Routes on mux under prefix ("" or like "/hf", no
+// trailing slash) without the server's per-class steps (see route.Mount).
 func (h *Handler) Register(mux *http.ServeMux, prefix string) {
-	mux.Handle("POST "+prefix+"/v1/embeddings", h.handle(h.embeddings))
-	mux.Handle("POST "+prefix+"/v1/moderations", h.handle(h.moderations))
-	mux.Handle("POST "+prefix+"/v1/audio/transcriptions", h.handle(h.transcriptions))
-	mux.Handle("POST "+prefix+"/v1/audio/translations", h.handle(h.translations))
-	mux.Handle("POST "+prefix+"/v1/audio/speech", h.handle(h.speech))
+	route.Mount(mux, prefix, h.Routes())
 }
 
 // handle adapts fn, rendering its error in the OpenAI envelope.

@@ -319,6 +319,13 @@ type editForm struct {
 	mask   bool
 }
 
+// editBodyLimit bounds an edit's multipart body: MaxFiles+1 files (so the
+// one too many is read and refused with a clear message) and 8 MiB of
+// other fields and multipart framing.
+func (h *Handler) editBodyLimit() int64 {
+	return int64(h.opts.MaxFiles+1)*h.opts.MaxFileBytes + 8<<20
+}
+
 // readEditForm streams the multipart body: image files (image, image[],
 // image[N]) are read up to MaxFileBytes each and at most MaxFiles of them;
 // text fields up to 256 KiB. The whole body is consumed even after a
@@ -328,7 +335,7 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return nil, invalid("", "/v1/images/edits expects a multipart/form-data body with the fields image (file), prompt, and optionally model, n, size, response_format.")
 	}
-	total := int64(h.opts.MaxFiles+1)*h.opts.MaxFileBytes + 8<<20
+	total := h.editBodyLimit()
 	r.Body = http.MaxBytesReader(w, r.Body, total)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -401,8 +408,17 @@ func fileLabel(name string, index int) string {
 	return "#" + strconv.Itoa(index)
 }
 
+// bodyError words a failure to read the multipart body: 413 over limit,
+// the reader's own *gw.Error (the server's 408 for a body that did not
+// arrive in time), else 400.
 func bodyError(err error, limit int64) error {
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		readErr  *gw.Error
+	)
+	if errors.As(err, &readErr) {
+		return readErr
+	}
 	if errors.As(err, &tooLarge) {
 		return &gw.Error{Code: gw.CodeTooLarge, Cause: err,
 			Message: fmt.Sprintf("Request body too large: the limit is %d bytes.", limit)}

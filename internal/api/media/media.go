@@ -49,6 +49,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // Defaults of Options.
@@ -186,12 +187,25 @@ func New(b Backend, opts Options) (*Handler, error) {
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}, nil
 }
 
-// Register adds the media routes to mux (paths without ROUTE_PREFIX: the
-// server strips it).
+// Routes returns the media routes, of the client-key class with OpenAI
+// errors, each bounded by the largest body it reads (an edit's multipart
+// form: MaxFiles+1 files and 8 MiB of fields).
+func (h *Handler) Routes() []route.Route {
+	rt := func(pattern string, maxBody int64, fn wire.HandlerFunc) route.Route {
+		return route.Route{Pattern: pattern, Class: route.ClientKey, Dialect: route.OpenAI,
+			MaxBody: maxBody, Handler: h.handle(fn)}
+	}
+	return []route.Route{
+		rt("POST /v1/images/generations", h.opts.MaxJSONBytes, h.generations),
+		rt("POST /v1/images/edits", h.editBodyLimit(), h.edits),
+		rt("POST /v1/videos/generations", h.opts.MaxJSONBytes, h.videos),
+	}
+}
+
+// Register mounts Routes on mux (paths without ROUTE_PREFIX) without the
+// server's per-class steps (see route.Mount).
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("POST /v1/images/generations", h.handle(h.generations))
-	mux.Handle("POST /v1/images/edits", h.handle(h.edits))
-	mux.Handle("POST /v1/videos/generations", h.handle(h.videos))
+	route.Mount(mux, "", h.Routes())
 }
 
 // handle adapts fn, rendering its error in the OpenAI envelope. A handler

@@ -35,6 +35,8 @@ func openAIError(e *gw.Error) errorBody {
 		typ, code = "invalid_request_error", "invalid_api_key"
 	case gw.CodeNotFound:
 		typ, code = "invalid_request_error", ""
+	case gw.CodeMethodNotAllowed, gw.CodeRequestTimeout:
+		typ = "invalid_request_error"
 	case gw.CodeModelNotFound:
 		typ, code = "invalid_request_error", "model_not_found"
 	case gw.CodeTooLarge:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // maxAnthropicPage is the largest page the Anthropic models API serves; it
@@ -51,7 +52,7 @@ type anthropicModelList struct {
 // anthropicClient reports whether r comes from an Anthropic SDK (or Claude
 // Code), which parses only the Anthropic shapes of /v1/models.
 func anthropicClient(r *http.Request) bool {
-	return len(r.Header["Anthropic-Version"]) > 0 || len(r.Header["X-Api-Key"]) > 0
+	return route.ByClient.For(r) == route.Anthropic
 }
 
 // listModels serves GET /v1/models in the shape the client family expects.

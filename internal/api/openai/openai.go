@@ -15,6 +15,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/route"
 )
 
 // DefaultMaxBodyBytes is the default request body limit (32 MiB, as the
@@ -67,31 +68,41 @@ func New(b Backend, opts Options) *Handler {
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
-// Register adds the handler's routes to mux under prefix, which is "" or a
-// path like "/hf" (no trailing slash):
+// Routes returns the handler's routes, all of the client-key class:
 //
-//	POST {prefix}/v1/chat/completions
-//	GET  {prefix}/v1/models
-//	GET  {prefix}/v1/models/{model...}
+//	POST /v1/chat/completions           (OpenAI errors)
+//	GET  /v1/models                     (OpenAI or Anthropic, by client)
+//	GET  /v1/models/{model...}          (OpenAI or Anthropic, by client)
 //
 // Model ids may contain "/" (fal-ai/flux-2), sent raw or as %2F.
-func (h *Handler) Register(mux *http.ServeMux, prefix string) {
-	mux.Handle("POST "+prefix+"/v1/chat/completions", h.handle(h.chatCompletions, WriteError))
-	mux.Handle("GET "+prefix+"/v1/models", h.handle(h.listModels, nil))
-	mux.Handle("GET "+prefix+"/v1/models/{model...}", h.handle(h.getModel, nil))
+func (h *Handler) Routes() []route.Route {
+	return []route.Route{
+		{Pattern: "POST /v1/chat/completions", Class: route.ClientKey, Dialect: route.OpenAI,
+			MaxBody: h.opts.MaxBodyBytes, Handler: h.handle(h.chatCompletions, route.OpenAI)},
+		{Pattern: "GET /v1/models", Class: route.ClientKey, Dialect: route.ByClient,
+			Handler: h.handle(h.listModels, route.ByClient)},
+		{Pattern: "GET /v1/models/{model...}", Class: route.ClientKey, Dialect: route.ByClient,
+			Handler: h.handle(h.getModel, route.ByClient)},
+	}
 }
 
-// handle adapts fn, rendering its error with render, or, when render is
-// nil, with the envelope the request's client family expects (chosen anew
-// for every request).
-func (h *Handler) handle(fn wire.HandlerFunc, render func(http.ResponseWriter, error)) http.Handler {
-	if render != nil {
-		return wire.Handle(h.log, "openai", fn, render)
+// Register mounts Routes on mux under prefix ("" or like "/hf", no
+// trailing slash) without the server's per-class steps (see route.Mount).
+func (h *Handler) Register(mux *http.ServeMux, prefix string) {
+	route.Mount(mux, prefix, h.Routes())
+}
+
+// handle adapts fn, rendering its error in dialect d: OpenAI, or for
+// route.ByClient the envelope the request's client family expects (chosen
+// anew for every request).
+func (h *Handler) handle(fn wire.HandlerFunc, d route.Dialect) http.Handler {
+	if d == route.OpenAI {
+		return wire.Handle(h.log, "openai", fn, WriteError)
 	}
 	openAI := wire.Handle(h.log, "openai", fn, WriteError)
 	anthropic := wire.Handle(h.log, "openai", fn, writeAnthropicError)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if anthropicClient(r) {
+		if d.For(r) == route.Anthropic {
 			anthropic.ServeHTTP(w, r)
 			return
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -120,25 +121,37 @@ func New(b Backend, st store.ResponseStore, opts Options) *Handler {
 	return &Handler{b: b, st: st, opts: opts, log: wire.Logger(opts.Logger)}
 }
 
-// Register adds the handler's routes to mux under prefix, which is "" or a
-// path like "/hf" (no trailing slash):
+// Routes returns the handler's routes, of the client-key class with OpenAI
+// errors:
 //
-//	POST   {prefix}/v1/responses
-//	POST   {prefix}/v1/responses/input_tokens
-//	POST   {prefix}/v1/responses/compact            (404: not supported)
-//	GET    {prefix}/v1/responses/{id}
-//	DELETE {prefix}/v1/responses/{id}
-//	GET    {prefix}/v1/responses/{id}/input_items
-//	POST   {prefix}/v1/responses/{id}/cancel        (400/404: no background mode)
+//	POST   /v1/responses
+//	POST   /v1/responses/input_tokens
+//	POST   /v1/responses/compact            (404: not supported)
+//	GET    /v1/responses/{id}
+//	DELETE /v1/responses/{id}
+//	GET    /v1/responses/{id}/input_items
+//	POST   /v1/responses/{id}/cancel        (400/404: no background mode)
+func (h *Handler) Routes() []route.Route {
+	const p = "/v1/responses"
+	rt := func(pattern string, fn wire.HandlerFunc) route.Route {
+		return route.Route{Pattern: pattern, Class: route.ClientKey, Dialect: route.OpenAI,
+			MaxBody: h.opts.MaxBodyBytes, Handler: h.handle(fn)}
+	}
+	return []route.Route{
+		rt("POST "+p, h.create),
+		rt("POST "+p+"/input_tokens", h.inputTokens),
+		rt("POST "+p+"/compact", h.compact),
+		rt("GET "+p+"/{id}", h.get),
+		rt("DELETE "+p+"/{id}", h.delete),
+		rt("GET "+p+"/{id}/input_items", h.inputItems),
+		rt("POST "+p+"/{id}/cancel", h.cancel),
+	}
+}
+
+// Register mounts Routes on mux under prefix ("" or like "/hf", no
+// trailing slash) without the server's per-class steps (see route.Mount).
 func (h *Handler) Register(mux *http.ServeMux, prefix string) {
-	p := prefix + "/v1/responses"
-	mux.Handle("POST "+p, h.handle(h.create))
-	mux.Handle("POST "+p+"/input_tokens", h.handle(h.inputTokens))
-	mux.Handle("POST "+p+"/compact", h.handle(h.compact))
-	mux.Handle("GET "+p+"/{id}", h.handle(h.get))
-	mux.Handle("DELETE "+p+"/{id}", h.handle(h.delete))
-	mux.Handle("GET "+p+"/{id}/input_items", h.handle(h.inputItems))
-	mux.Handle("POST "+p+"/{id}/cancel", h.handle(h.cancel))
+	route.Mount(mux, prefix, h.Routes())
 }
 
 // handle adapts fn, rendering its error in the OpenAI envelope. A handler

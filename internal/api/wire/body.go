@@ -46,7 +46,9 @@ type BodyErrors struct {
 //   - 400 with Param set to the field's path for a field of the wrong type;
 //   - 400 "The request body is empty; expected a JSON object.";
 //   - 400 for invalid JSON (truncated included);
-//   - the Unreadable error when reading failed.
+//   - the *gw.Error the body reader itself failed with (the server's 408
+//     when the body did not arrive before its read deadline);
+//   - the Unreadable error when reading failed otherwise.
 //
 // The decoding error is the Cause of the returned error.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, words *BodyErrors) error {
@@ -65,8 +67,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, word
 		tooLarge *http.MaxBytesError
 		typeErr  *json.UnmarshalTypeError
 		syntax   *json.SyntaxError
+		readErr  *gw.Error
 	)
 	switch {
+	case errors.As(err, &readErr):
+		return readErr
 	case errors.As(err, &tooLarge):
 		msg := fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)
 		if words.TooLarge != nil {

@@ -44,10 +44,10 @@ func SetRetryHeaders(h http.Header, e *gw.Error) {
 
 // AnthropicErrorType is the Anthropic error type for a failure with code
 // (https://docs.claude.com/en/api/errors), by its status (gw.HTTPStatus):
-// 400 and 422 invalid_request_error, 401 authentication_error, 403
+// 400, 405 and 422 invalid_request_error, 401 authentication_error, 403
 // permission_error, 404 not_found_error, 413 request_too_large, 429
-// rate_limit_error, 504 timeout_error, 503 (and 529) overloaded_error, any
-// other api_error.
+// rate_limit_error, 408 (a body not received in time) and 504
+// timeout_error, 503 (and 529) overloaded_error, any other api_error.
 //
 // 502 (an upstream failed or answered badly) is api_error, Anthropic's
 // "unexpected internal error". 503 (no upstream account can serve now:
@@ -66,7 +66,7 @@ func AnthropicErrorType(code gw.Code) string {
 		return "api_error"
 	}
 	switch gw.HTTPStatus(code) {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnprocessableEntity:
 		return "invalid_request_error"
 	case http.StatusUnauthorized:
 		return "authentication_error"
@@ -78,7 +78,7 @@ func AnthropicErrorType(code gw.Code) string {
 		return "request_too_large"
 	case http.StatusTooManyRequests:
 		return "rate_limit_error"
-	case http.StatusGatewayTimeout:
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		return "timeout_error"
 	case http.StatusServiceUnavailable, 529:
 		return "overloaded_error"

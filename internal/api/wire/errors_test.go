@@ -23,6 +23,8 @@ func TestShouldNotRetryAndAnthropicErrorType(t *testing.T) {
 		{gw.CodeNotFound, true, "not_found_error"},
 		{gw.CodeModelNotFound, true, "not_found_error"},
 		{gw.CodeTooLarge, true, "request_too_large"},
+		{gw.CodeMethodNotAllowed, true, "invalid_request_error"},
+		{gw.CodeRequestTimeout, false, "timeout_error"},
 		{gw.CodeCanceled, true, "api_error"}, // 499
 		{gw.CodeClientRateLimited, false, "rate_limit_error"},
 		{gw.CodeRateLimited, false, "rate_limit_error"},
