@@ -733,3 +733,46 @@ func clipBody(s string) string {
 	}
 	return s
 }
+
+// fuzzEndpoints are the JSON endpoints FuzzBadInput posts to.
+var fuzzEndpoints = []string{chatPath, messagesPath, countPath, respPath, respPath + "/input_tokens", imagesPath, videosPath, embedPath, modPath}
+
+// FuzzBadInput posts arbitrary bodies to every JSON endpoint of a whole
+// gateway in front of the simulators, seeded with the matrix's JSON rows:
+// each answer is a success or an error in the route's envelope (never a
+// 500), it comes back at all (the client's timeout only guards against a
+// request pinning a core forever), and the gateway still serves. The
+// decoders' own fuzzers (wire, schema, the Anthropic request) bound their
+// work step by step; this one bounds the whole path a body takes.
+func FuzzBadInput(f *testing.F) {
+	for _, row := range badInputRows() {
+		if row.raw != "" || row.ct != "" || (row.method != "" && row.method != http.MethodPost) || len(row.body) > 2<<10 { // small seeds: the fuzzer minimizes each new input
+			continue
+		}
+		for i, p := range fuzzEndpoints {
+			if p == row.path {
+				f.Add(uint8(i), row.body)
+			}
+		}
+	}
+	h := start(f, nil)
+	client := &http.Client{Timeout: 15 * time.Second}
+	f.Cleanup(client.CloseIdleConnections)
+	f.Fuzz(func(t *testing.T, endpoint uint8, body string) {
+		path := fuzzEndpoints[int(endpoint)%len(fuzzEndpoints)]
+		want := openAIEnvelope
+		if strings.HasPrefix(path, messagesPath) {
+			want = anthropicEnvelope
+		}
+		resp, b := h.sendBad(t, client, badRow{path: path, body: body})
+		if resp.StatusCode == http.StatusInternalServerError {
+			t.Fatalf("500: %s", clipBody(string(b)))
+		}
+		if resp.StatusCode >= 400 {
+			checkBadAnswer(t, badRow{status: resp.StatusCode, dialect: want}, resp, b)
+		}
+		if r, b := h.sendBad(t, client, badRow{path: chatPath, body: chat("")}); r.StatusCode != http.StatusOK {
+			t.Fatalf("after the input a valid chat request got %d %s", r.StatusCode, clipBody(string(b)))
+		}
+	})
+}
