@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -14,82 +13,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
-
-// TestDemoPrintsAWorkingCurlLine runs `spark demo` and executes the first
-// curl line it prints (parsed, not shelled out, so the test needs no curl).
-func TestDemoPrintsAWorkingCurlLine(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "--port", "0", "--delay", "0"}, pw, io.Discard)
-		pw.Close()
-	}()
-
-	var out strings.Builder
-	var curl string
-	sc := bufio.NewScanner(pr)
-	deadline := time.AfterFunc(30*time.Second, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
-	defer deadline.Stop()
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if l := strings.TrimSpace(line); strings.HasPrefix(l, "curl -sS ") && strings.Contains(l, "/chat/completions") {
-			curl = l
-			break
-		}
-	}
-	if curl == "" {
-		t.Fatalf("demo printed no curl line:\n%s", out.String())
-	}
-	go io.Copy(io.Discard, pr)
-
-	url := regexp.MustCompile(`curl -sS (\S+)`).FindStringSubmatch(curl)[1]
-	auth := regexp.MustCompile(`-H 'Authorization: ([^']+)'`).FindStringSubmatch(curl)[1]
-	body := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(curl)[1]
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("demo curl line: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("demo curl line answered %d: %s", resp.StatusCode, raw)
-	}
-	var completion struct {
-		Choices []struct {
-			Message struct {
-				Content          string `json:"content"`
-				ReasoningContent string `json:"reasoning_content"`
-			} `json:"message"`
-		} `json:"choices"`
-	}
-	if err := json.Unmarshal(raw, &completion); err != nil || len(completion.Choices) != 1 {
-		t.Fatalf("demo answer: %s", raw)
-	}
-	if !strings.Contains(completion.Choices[0].Message.Content, "Hello from the demo") || completion.Choices[0].Message.ReasoningContent == "" {
-		t.Fatalf("demo answer lacks the echo or the reasoning: %s", raw)
-	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo exited with %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("demo did not stop after its context ended")
-	}
-}
 
 func TestVersionAndHelp(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--help"}, {"simulate", "-h"}, {"serve", "-h"}, {"demo", "-h"}, {"accounts", "-h"}} {

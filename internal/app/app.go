@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
@@ -22,7 +21,6 @@ import (
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/apikey"
-	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/fetch"
 	"github.com/sparkgw/spark/internal/gateway"
@@ -32,8 +30,6 @@ import (
 	"github.com/sparkgw/spark/internal/limit"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
-	"github.com/sparkgw/spark/internal/provider/geminiweb"
-	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/provider/googleai"
 	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/secret"
@@ -57,12 +53,15 @@ type App struct {
 	registry *provider.Registry
 	gateway  *gateway.Service
 	server   *server.Server
-	gemini   *geminiweb.Provider
 	fetcher  *fetch.Fetcher
-	now      func() time.Time
-	closers  []io.Closer
-	stop     context.CancelFunc
-	done     chan struct{}
+	plugins  []provider.Plugin
+	// accountModels are the built providers whose accounts differ in the
+	// models they serve.
+	accountModels map[string]provider.AccountModels
+	now           func() time.Time
+	closers       []io.Closer
+	stop          context.CancelFunc
+	done          chan struct{}
 }
 
 // Option adjusts how New builds the gateway (tests).
@@ -73,7 +72,7 @@ func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now 
 
 // New builds the gateway described by cfg.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log, now: time.Now}
+	a := &App{cfg: cfg, log: log, now: time.Now, plugins: Plugins(), accountModels: map[string]provider.AccountModels{}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -96,25 +95,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName), sealer)
+	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName), sealer, store.WithRules(credentialRules(a.plugins)))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, a.db)
 
-	for _, imp := range []struct{ provider, env, list string }{
-		{genspark.Name, "GS_COOKIE", cfg.GSCookie},
-		{"geminiweb", "GEMINI_COOKIE", cfg.GeminiCookie},
-	} {
-		cookies := config.Cookies(imp.list)
-		if len(cookies) == 0 {
-			continue
-		}
-		sum, err := store.ImportCookies(ctx, a.db, imp.provider, cookies)
-		if err != nil {
-			return nil, fmt.Errorf("import %s: %w", imp.env, err)
-		}
-		log.Info("accounts imported", "provider", imp.provider, "created", sum.Created, "updated", sum.Updated, "unchanged", sum.Unchanged)
+	if err := a.importAccounts(ctx); err != nil {
+		return nil, err
 	}
 
 	rateRest := cfg.RateLimitLock()
@@ -131,14 +119,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MaxConcurrentPerAccount: cfg.AccountMaxConcurrency,
 		RateLimitRest:           rateRest,
 		Logger:                  log,
-		// Only accounts whose discovered model list has the model are
-		// candidates (a free Gemini account lacks the paid ones).
-		ServesModel: func(acct *gw.Account, model string) bool {
-			if acct.Provider == geminiweb.Name && a.gemini != nil {
-				return a.gemini.Serves(acct.ID, model)
-			}
-			return true
-		},
+		// Only accounts whose model list has the model are candidates (a
+		// free account lacks the paid ones).
+		ServesModel: a.servesModel,
+		Describe:    describer(a.plugins),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
@@ -205,48 +189,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 
 	tokens.Warm()
-	if a.gemini != nil {
+	if cfg.AccountCheckOnStart {
+		a.logAccountChecks(ctx)
+	}
+	if len(a.maintainers()) > 0 {
 		bg, stop := context.WithCancel(context.Background())
 		a.stop, a.done = stop, make(chan struct{})
-		go a.rotateLoop(bg)
+		go a.maintainLoop(bg)
 	}
 	a.server.SetReady(true)
 	return a, nil
-}
-
-// rotateLoop refreshes due Gemini cookies every minute, so idle accounts
-// stay signed in (busy ones also rotate lazily before a chat).
-func (a *App) rotateLoop(ctx context.Context) {
-	defer close(a.done)
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			a.RotateCookies(ctx)
-		}
-	}
-}
-
-// RotateCookies rotates the Gemini cookies that are due now.
-func (a *App) RotateCookies(ctx context.Context) {
-	if a.gemini == nil {
-		return
-	}
-	recs, err := a.db.ListAccounts(ctx, store.AccountFilter{})
-	if err != nil {
-		a.log.Warn("cookie rotation: list accounts", "error", err)
-		return
-	}
-	var accts []*gw.Account
-	for _, r := range recs {
-		if r.Provider == geminiweb.Name {
-			accts = append(accts, r.GW())
-		}
-	}
-	a.gemini.RotateDue(ctx, accts)
 }
 
 // routes registers every front-end's routes on the server; a route the
@@ -259,10 +211,8 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("image proxy: %w", err)
 	}
-	fopts := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(a.db), Clients: clients}
-	if hosts := config.Cookies(cfg.ImageProxyCookieHosts); len(hosts) > 0 {
-		fopts.CookieAllowed = imageproxy.AllowHosts(hosts...)
-	}
+	fopts := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(a.db), Clients: clients,
+		Upstreams: mediaUpstreams(a.plugins), CookieHosts: config.Cookies(cfg.ImageProxyCookieHosts)}
 	fetcher, err := imageproxy.NewFetcher(fopts)
 	if err != nil {
 		return fmt.Errorf("image proxy: %w", err)
@@ -271,10 +221,11 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	table = append(table, openai.New(chat, openai.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
-	table = append(table, responses.New(chat, a.db, responses.Options{HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
-	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, HideReasoning: cfg.ReasoningHide, Logger: log}).Routes()...)
-	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log})
+	table = append(table, openai.New(chat, openai.Options{Logger: log}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log}).Routes()...)
+	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Routes()...)
+	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
+		ImageChatProviders: imageChatProviders(a.plugins)})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -286,13 +237,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
-	chatModel := "claude-sonnet-4-5"
-	if a.gemini != nil {
-		chatModel = "gemini-3-flash"
-	}
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
-		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: chatModel, Logger: log,
+		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
 	}).Routes()...)
 	if err := a.server.Handle(table...); err != nil {
 		return fmt.Errorf("routes: %w", err)
@@ -301,71 +248,6 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		log.Debug("route", "pattern", rt.Pattern, "class", rt.Class.String(), "dialect", rt.Dialect.String())
 	}
 	return nil
-}
-
-// providers builds the upstreams that have accounts (Genspark also when no
-// upstream has any, so a first start explains which variable to set).
-func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider.Provider, error) {
-	accounts, err := a.db.ListAccounts(ctx, store.AccountFilter{})
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	has := map[string]bool{}
-	for _, acc := range accounts {
-		has[acc.Provider] = true
-	}
-	var out []provider.Provider
-	if has[genspark.Name] || len(has) == 0 {
-		cat, err := catalog.Load(genspark.Name, a.cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		chatMap, err := a.cfg.ChatMap()
-		if err != nil {
-			return nil, err
-		}
-		p, err := genspark.New(genspark.Config{
-			BaseURL:      a.cfg.GensparkBaseURL,
-			Clients:      clients,
-			Logger:       a.log,
-			Catalog:      cat,
-			RecaptchaURL: strings.TrimSpace(a.cfg.RecaptchaProxyURL),
-			ModelChatMap: chatMap,
-			AutoBind:     a.cfg.AutoModelChatMapType == 1,
-			AutoDelete:   a.cfg.AutoDelChat,
-			Bindings:     newStoreBindings(a.db),
-			Debug:        a.cfg.Debug,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("genspark: %w", err)
-		}
-		out = append(out, p)
-		a.closers = append(a.closers, p)
-	}
-	if has[geminiweb.Name] {
-		cat, err := catalog.Load(geminiweb.Name, a.cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		p, err := geminiweb.New(geminiweb.Config{
-			BaseURL:     a.cfg.GeminiBaseURL,
-			UploadURL:   a.cfg.GeminiUploadURL,
-			AccountsURL: a.cfg.GoogleAccountsURL,
-			Clients:     clients,
-			Logger:      a.log,
-			Catalog:     cat,
-			Cookies:     cookieSaver{a.pool},
-			AutoDelete:  a.cfg.AutoDelChat,
-			Now:         a.now,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("geminiweb: %w", err)
-		}
-		a.gemini = p
-		out = append(out, p)
-		a.closers = append(a.closers, p)
-	}
-	return out, nil
 }
 
 // Handler is the gateway's root HTTP handler.

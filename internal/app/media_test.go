@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/sparkgw/spark/internal/config"
 )
 
 func TestImageGenerationThroughTheGateway(t *testing.T) {
@@ -73,5 +74,19 @@ func TestChatImageIsAProxyLink(t *testing.T) {
 	body, _ := io.ReadAll(img.Body)
 	if img.StatusCode != 200 || !bytes.HasPrefix(body, []byte("\x89PNG")) && !bytes.HasPrefix(body, []byte("\xff\xd8")) {
 		t.Fatalf("proxy answered %d %q", img.StatusCode, img.Header.Get("Content-Type"))
+	}
+}
+
+// TestGeminiImageNameGoesToGemini: with Genspark and Gemini web accounts,
+// an official-API image name of a Gemini model (gemini-3-flash-image) is
+// drawn by the Gemini web app, not answered by Genspark's catch-all.
+func TestGeminiImageNameGoesToGemini(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.GeminiCookie = geminiCookie })
+	resp, body := h.post("/v1/images/generations", testKey, `{"model":"gemini-3-flash-image","prompt":"a fox sim:image"}`)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "/v1/images/proxy?") {
+		t.Fatalf("images: %d %s", resp.StatusCode, body)
+	}
+	if len(h.requests("gemini")) == 0 || len(h.asks()) != 0 {
+		t.Fatalf("drawn by genspark (%d asks), gemini saw %d requests", len(h.asks()), len(h.requests("gemini")))
 	}
 }

@@ -1,18 +1,18 @@
 // Package catalog holds the model catalogs of spark's providers as data.
 //
 // Upstream web apps change their model lists about ten times a year, so the
-// lists are not code: every provider has a built-in default, embedded from
-// defaults/<provider>.json, that a user extends or overrides without a
-// rebuild through one override file:
+// lists are not code: every provider has a built-in default, declared by
+// its plugin (internal/provider/<name>/catalog.json, see [Defaults]), that a
+// user extends or overrides without a rebuild through one override file:
 //
 //   - the path in the environment variable SPARK_MODELS_FILE (the file must
 //     exist), else
 //   - <DATA_DIR>/models.json when that file exists.
 //
-// # Default file (defaults/<provider>.json)
+// # Default file (a provider's catalog.json)
 //
 //	{
-//	  "provider": "genspark",
+//	  "provider": "<provider>",
 //	  "moa": ["gpt-5.1-low", "claude-sonnet-4-5", "gemini-3-pro-preview"],
 //	  "models": [
 //	    {"id": "gpt-5.1", "kind": "chat", "display_name": "GPT-5.1",
@@ -25,7 +25,7 @@
 // One section per provider, keyed by the provider name:
 //
 //	{
-//	  "genspark": {
+//	  "<provider>": {
 //	    "replace": false,
 //	    "remove": ["o3-pro"],
 //	    "add": [
@@ -40,8 +40,8 @@
 // model first; "remove" drops ids (ids that are not in the catalog are
 // ignored, so an override keeps working when a later default no longer has
 // the model); "add" appends entries, an entry whose id already exists
-// replacing it in place. "moa" (Genspark's Mixture-of-Agents list, used for
-// chat models outside the catalog) replaces the default list when present;
+// replacing it in place. "moa" (the Mixture-of-Agents list of an upstream that
+// has one, used for chat models outside the catalog) replaces the default list when present;
 // an empty list disables the fallback. Entry fields: id (required, no
 // whitespace), kind ("chat", "image" or "video"; empty means chat),
 // display_name, description, internal_id (the upstream's own id when it
@@ -53,7 +53,6 @@ package catalog
 
 import (
 	"bytes"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,16 +66,9 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// EnvModelsFile names the environment variable holding the path of the
-// override file.
-const EnvModelsFile = "SPARK_MODELS_FILE"
-
-// OverrideFileName is the override file looked up in DATA_DIR when
-// SPARK_MODELS_FILE is not set.
+// OverrideFileName is the override file looked up in the data directory
+// when no models file is named (SPARK_MODELS_FILE, read by config).
 const OverrideFileName = "models.json"
-
-//go:embed defaults/*.json
-var defaults embed.FS
 
 // Entry is one model of a catalog file.
 type Entry struct {
@@ -100,9 +92,10 @@ type Catalog struct {
 	models   []llm.ModelInfo
 	byID     map[string]int
 	moa      []string
+	known    []string // providers an override file may have a section for
 }
 
-// defaultFile is the schema of defaults/<provider>.json.
+// defaultFile is the schema of a built-in catalog.
 type defaultFile struct {
 	Comment  string   `json:"_comment,omitempty"`
 	Provider string   `json:"provider"`
@@ -118,33 +111,37 @@ type section struct {
 	MoA     *[]string `json:"moa,omitempty"`
 }
 
-// Providers lists the providers that have a built-in default catalog.
-func Providers() []string {
-	names, _ := fs.Glob(defaults, "defaults/*.json")
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, strings.TrimSuffix(filepath.Base(n), ".json"))
+// Defaults are the built-in catalogs of the known providers, by provider
+// name: each provider's plugin declares its own (provider.Plugin.Catalog).
+// Override files may have a section for each of them.
+type Defaults map[string][]byte
+
+// Providers lists the providers that have a built-in catalog.
+func (d Defaults) Providers() []string {
+	out := make([]string, 0, len(d))
+	for name := range d {
+		out = append(out, name)
 	}
 	slices.Sort(out)
 	return out
 }
 
 // Default returns the built-in catalog of provider.
-func Default(provider string) (*Catalog, error) {
-	data, err := defaults.ReadFile("defaults/" + provider + ".json")
-	if err != nil {
+func (d Defaults) Default(provider string) (*Catalog, error) {
+	data, ok := d[provider]
+	if !ok {
 		return nil, fmt.Errorf("catalog: no built-in catalog for provider %q (known: %s)",
-			provider, strings.Join(Providers(), ", "))
+			provider, strings.Join(d.Providers(), ", "))
 	}
 	var df defaultFile
-	name := "built-in defaults/" + provider + ".json"
+	name := "built-in catalog of " + provider
 	if err := decodeStrict(data, &df); err != nil {
 		return nil, fmt.Errorf("catalog: %s: %w", name, describeJSONError(data, err))
 	}
 	if df.Provider != provider {
 		return nil, fmt.Errorf("catalog: %s: provider is %q, want %q", name, df.Provider, provider)
 	}
-	c := &Catalog{provider: provider, source: "built-in", byID: map[string]int{}}
+	c := &Catalog{provider: provider, source: "built-in", byID: map[string]int{}, known: d.Providers()}
 	if df.MoA != nil {
 		c.moa = slices.Clone(df.MoA)
 	}
@@ -164,12 +161,11 @@ func Default(provider string) (*Catalog, error) {
 	return c, nil
 }
 
-// OverridePath returns the override file that Load uses for dataDir: the
-// value of SPARK_MODELS_FILE when set, else <dataDir>/models.json when it
-// exists, else "". required reports that the file was named explicitly and
-// must exist.
-func OverridePath(dataDir string) (path string, required bool) {
-	if p := strings.TrimSpace(os.Getenv(EnvModelsFile)); p != "" {
+// OverridePath returns the override file that Load uses: modelsFile when
+// set (SPARK_MODELS_FILE), else <dataDir>/models.json when it exists, else
+// "". required reports that the file was named explicitly and must exist.
+func OverridePath(dataDir, modelsFile string) (path string, required bool) {
+	if p := strings.TrimSpace(modelsFile); p != "" {
 		return p, true
 	}
 	if dataDir == "" {
@@ -186,22 +182,23 @@ func OverridePath(dataDir string) (path string, required bool) {
 }
 
 // Load returns provider's built-in catalog with the user's override file
-// applied (see the package documentation for where it is looked up).
-func Load(provider, dataDir string) (*Catalog, error) {
-	path, required := OverridePath(dataDir)
+// applied: modelsFile (SPARK_MODELS_FILE) when set, else models.json in
+// dataDir when it exists.
+func (d Defaults) Load(provider, dataDir, modelsFile string) (*Catalog, error) {
+	path, required := OverridePath(dataDir, modelsFile)
 	if path == "" {
-		return Default(provider)
+		return d.Default(provider)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && required {
-		return nil, fmt.Errorf("catalog: %s=%s: file does not exist", EnvModelsFile, path)
+		return nil, fmt.Errorf("catalog: models file %s does not exist", path)
 	}
-	return LoadFile(provider, path)
+	return d.LoadFile(provider, path)
 }
 
 // LoadFile returns provider's built-in catalog with the override file at
 // path applied; an empty path means no override.
-func LoadFile(provider, path string) (*Catalog, error) {
-	c, err := Default(provider)
+func (d Defaults) LoadFile(provider, path string) (*Catalog, error) {
+	c, err := d.Default(provider)
 	if err != nil || path == "" {
 		return c, err
 	}
@@ -217,8 +214,8 @@ func LoadFile(provider, path string) (*Catalog, error) {
 
 // Parse returns provider's built-in catalog with the override document data
 // applied; name labels the document in errors.
-func Parse(provider, name string, data []byte) (*Catalog, error) {
-	c, err := Default(provider)
+func (d Defaults) Parse(provider, name string, data []byte) (*Catalog, error) {
+	c, err := d.Default(provider)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +237,7 @@ func (c *Catalog) apply(name string, data []byte) error {
 	if top == nil {
 		return fail("want a JSON object with one section per provider, got null")
 	}
-	known := Providers()
+	known := c.known
 	keys := make([]string, 0, len(top))
 	for k := range top {
 		keys = append(keys, k)

@@ -9,10 +9,18 @@ import (
 
 	"github.com/sparkgw/spark/internal/catalog"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/provider/genspark"
 )
 
+// defaults are the real providers' built-in catalogs.
+var defaults = catalog.Defaults{
+	genspark.Name:  genspark.Plugin().Catalog,
+	geminiweb.Name: geminiweb.Plugin().Catalog,
+}
+
 func TestDefaultGenspark(t *testing.T) {
-	c, err := catalog.Default("genspark")
+	c, err := defaults.Default("genspark")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +93,7 @@ func TestDefaultGenspark(t *testing.T) {
 }
 
 func TestDefaultUnknownProvider(t *testing.T) {
-	_, err := catalog.Default("nope")
+	_, err := defaults.Default("nope")
 	if err == nil || !strings.Contains(err.Error(), "genspark") {
 		t.Fatalf("err = %v, want one listing known providers", err)
 	}
@@ -195,7 +203,7 @@ func TestOverride(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, err := catalog.LoadFile("genspark", path)
+			c, err := defaults.LoadFile("genspark", path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +238,7 @@ func TestOverrideErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := catalog.LoadFile("genspark", path)
+			_, err := defaults.LoadFile("genspark", path)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -255,16 +263,14 @@ func TestLoadLookup(t *testing.T) {
 	}
 
 	t.Run("no override", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := defaults.Load("genspark", dataDir, "")
 		if err != nil || c.Source() != "built-in" {
 			t.Fatalf("Load = %v, %v", c, err)
 		}
 	})
 	t.Run("data dir file", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
 		write(filepath.Join(dataDir, "models.json"), `{"genspark":{"add":[{"id":"from-data-dir"}]}}`)
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := defaults.Load("genspark", dataDir, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,10 +278,9 @@ func TestLoadLookup(t *testing.T) {
 			t.Error("data dir override not applied")
 		}
 	})
-	t.Run("env wins over data dir", func(t *testing.T) {
+	t.Run("named file wins over data dir", func(t *testing.T) {
 		write(envFile, `{"genspark":{"add":[{"id":"from-env"}]}}`)
-		t.Setenv(catalog.EnvModelsFile, envFile)
-		c, err := catalog.Load("genspark", dataDir)
+		c, err := defaults.Load("genspark", dataDir, envFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,19 +291,17 @@ func TestLoadLookup(t *testing.T) {
 			t.Error("data dir override applied although env is set")
 		}
 	})
-	t.Run("env file missing", func(t *testing.T) {
+	t.Run("named file missing", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "missing.json")
-		t.Setenv(catalog.EnvModelsFile, missing)
-		_, err := catalog.Load("genspark", dataDir)
-		if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), catalog.EnvModelsFile) {
+		_, err := defaults.Load("genspark", dataDir, missing)
+		if err == nil || !strings.Contains(err.Error(), missing) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("bad data dir file", func(t *testing.T) {
-		t.Setenv(catalog.EnvModelsFile, "")
 		dir := t.TempDir()
 		write(filepath.Join(dir, "models.json"), `{"genspark":`)
-		_, err := catalog.Load("genspark", dir)
+		_, err := defaults.Load("genspark", dir, "")
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "models.json")) {
 			t.Fatalf("err = %v", err)
 		}
@@ -306,7 +309,7 @@ func TestLoadLookup(t *testing.T) {
 }
 
 func TestAllIsACopy(t *testing.T) {
-	c, err := catalog.Default("genspark")
+	c, err := defaults.Default("genspark")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -19,7 +20,11 @@ type Config struct {
 	AllowNoAuth bool   `env:"ALLOW_NO_AUTH"`
 	DataDir     string `env:"DATA_DIR" envDefault:"./data"`
 	SecretKey   string `env:"SPARK_SECRET_KEY"`
-	ModelsFile  string `env:"SPARK_MODELS_FILE"`
+	ModelsFile  string `env:"SPARK_MODELS_FILE"` // model catalog override file
+
+	// AccountCheckOnStart tests every account at start (provider doctor)
+	// and logs one line each.
+	AccountCheckOnStart bool `env:"ACCOUNT_CHECK_ON_START"`
 
 	GSCookie     string `env:"GS_COOKIE"`
 	GeminiCookie string `env:"GEMINI_COOKIE"`
@@ -116,6 +121,7 @@ func (c *Config) Validate() error {
 // ChatMap parses MODEL_CHAT_MAP (`model=chatId,model2=chatId2`). Unlike the
 // seed, which refuses MODEL_CHAT_MAP with AUTO_MODEL_CHAT_MAP_TYPE=1, spark
 // lets the static map win for its models and binds the others automatically.
+// A model bound twice is an error. It is the one parser of MODEL_CHAT_MAP.
 func (c *Config) ChatMap() (map[string]string, error) {
 	out := map[string]string{}
 	for entry := range strings.SplitSeq(c.ModelChatMap, ",") {
@@ -127,6 +133,9 @@ func (c *Config) ChatMap() (map[string]string, error) {
 		model, chat = strings.TrimSpace(model), strings.TrimSpace(chat)
 		if !ok || model == "" || chat == "" {
 			return nil, fmt.Errorf("MODEL_CHAT_MAP entry %q: want model=chatId", entry)
+		}
+		if _, dup := out[model]; dup {
+			return nil, fmt.Errorf("MODEL_CHAT_MAP: model %q is bound twice", model)
 		}
 		out[model] = chat
 	}
@@ -144,8 +153,19 @@ func Cookies(list string) []string {
 	return out
 }
 
-// Secrets splits API_SECRET into accepted client keys.
-func (c *Config) Secrets() []string { return Cookies(c.APISecret) }
+// Lookup returns the value of the string setting read from the
+// environment variable name (a provider's AccountsEnv, such as GS_COOKIE);
+// ok is false when no setting has that variable.
+func (c *Config) Lookup(name string) (value string, ok bool) {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag == name && f.Type.Kind() == reflect.String {
+			return v.Field(i).String(), true
+		}
+	}
+	return "", false
+}
 
 // RateLimitLock is RATE_LIMIT_COOKIE_LOCK_DURATION as a duration.
 func (c *Config) RateLimitLock() time.Duration {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -67,5 +68,40 @@ func TestCookiesSplit(t *testing.T) {
 	got := config.Cookies(" session_id=a , ,session_id=b;x=y ")
 	if len(got) != 2 || got[0] != "session_id=a" || got[1] != "session_id=b;x=y" {
 		t.Fatalf("%q", got)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	c := &config.Config{GSCookie: "a=1", GeminiCookie: "b=2", ModelsFile: "/m.json"}
+	for name, want := range map[string]string{"GS_COOKIE": "a=1", "GEMINI_COOKIE": "b=2", "SPARK_MODELS_FILE": "/m.json"} {
+		if got, ok := c.Lookup(name); !ok || got != want {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if _, ok := c.Lookup("NO_SUCH_VARIABLE"); ok {
+		t.Error("Lookup of an unknown variable succeeded")
+	}
+	if _, ok := c.Lookup("PORT"); ok {
+		t.Error("Lookup of a non-string setting succeeded")
+	}
+}
+
+func TestChatMap(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    map[string]string
+		wantErr bool
+	}{
+		{"", map[string]string{}, false},
+		{"gpt-5.1=abc, claude-sonnet-4-5=def,", map[string]string{"gpt-5.1": "abc", "claude-sonnet-4-5": "def"}, false},
+		{"gpt-5.1", nil, true},
+		{"=abc", nil, true},
+		{"a=1,a=2", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := (&config.Config{ModelChatMap: tt.in}).ChatMap()
+		if (err != nil) != tt.wantErr || (!tt.wantErr && !maps.Equal(got, tt.want)) {
+			t.Errorf("ChatMap(%q) = %v, %v", tt.in, got, err)
+		}
 	}
 }

@@ -2,8 +2,10 @@
 // front-ends and its upstreams: it resolves a model to the provider serving
 // it, leases an account from the pool, fails over to another account when a
 // failure happens before the first event, and wraps the answer stream so the
-// lease is released with its outcome, reasoning is hidden when configured,
-// and token usage is estimated once per request.
+// lease is released with its outcome, token usage is estimated once per
+// request, and reasoning is hidden when configured (REASONING_HIDE): this is
+// the one place that hides it, after counting it, so that the usage still
+// reports the reasoning tokens.
 package gateway
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"sync"
 
@@ -36,9 +39,10 @@ type MediaFetcher interface {
 // Wrap returns the request to send and a function that wraps each attempt's
 // stream; a nil function means the stream is not wrapped (the returned
 // request is sent all the same). The wrap function may call reopen to start
-// another exchange on the same account (a repair request).
+// another exchange on the same account (a repair request). ctx is the
+// request's; work the wrapped stream does for it stops when ctx is done.
 type StreamWrapper interface {
-	Wrap(req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
+	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
 }
 
 // Options configure a Service.
@@ -47,7 +51,7 @@ type Options struct {
 	Pool          pool.Pool
 	Logger        *slog.Logger
 	MaxAttempts   int          // accounts tried per request; 0 = DefaultMaxAttempts
-	HideReasoning bool         // REASONING_HIDE=1: drop reasoning everywhere
+	HideReasoning bool         // REASONING_HIDE=1: no reasoning reaches any client; its tokens are still counted
 	Fetcher       MediaFetcher // nil: media URLs are refused with a clear error
 	Tools         StreamWrapper
 }
@@ -72,6 +76,15 @@ func New(opts Options) *Service {
 // Models lists every configured provider's models.
 func (s *Service) Models(ctx context.Context) []llm.ModelInfo {
 	return s.opts.Registry.Models(ctx)
+}
+
+// Resolve reports how the gateway would serve model, without contacting
+// any upstream: the catalog entry of the provider that serves it, with
+// Match.Fallback set when only a catch-all (a provider's Mixture-of-Agents)
+// would take the name. A name nothing serves is a 400 about model.
+func (s *Service) Resolve(ctx context.Context, model string) (provider.Match, error) {
+	_, m, err := s.opts.Registry.Resolve(ctx, model)
+	return m, err
 }
 
 // Chat starts answering req. The returned stream yields the answer's
@@ -108,14 +121,26 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	r := <-done
 	if r.panicV != nil {
 		// Re-raised on the caller's goroutine, where the server's recovery
-		// answers the request; the original stack goes with it.
-		panic(fmt.Sprintf("%v\n\n[gateway goroutine]\n%s", r.panicV, r.stack))
+		// answers the request. The value is the original one (so that
+		// http.ErrAbortHandler stays recognisable); the stack of the
+		// goroutine that panicked is logged here, as it is lost otherwise.
+		if r.panicV != http.ErrAbortHandler {
+			s.log.LogAttrs(ctx, slog.LevelError, "panic while opening the answer",
+				slog.String("panic", fmt.Sprint(r.panicV)), slog.String("stack", string(r.stack)))
+		}
+		panic(r.panicV)
 	}
 	return r.st, r.err
 }
 
 // chat is Chat's work up to the first event.
 func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	if len(req.Model) > llm.MaxModelBytes {
+		// The front-ends refuse these first; this guards every other
+		// caller, since providers store model names (chat bindings).
+		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
+			Message: fmt.Sprintf("model: the name is %d bytes long; the limit is %d", len(req.Model), llm.MaxModelBytes)}
+	}
 	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
 	if err != nil {
 		return nil, err
@@ -133,7 +158,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	send := req
 	var wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream
 	if s.opts.Tools != nil {
-		r, w, err := s.opts.Tools.Wrap(req)
+		r, w, err := s.opts.Tools.Wrap(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -152,12 +177,14 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		}
 		acct := lease.Account()
 		exclude[acct.ID] = true
-		st, first, err := s.open(ctx, p, acct, send, wrap)
+		var hidden tokens.Counter // reasoning skipped before the first event shown
+		st, first, err := s.open(ctx, p, acct, send, wrap, &hidden)
 		if err == nil {
 			return &stream{
 				inner: st, next: first, hasNext: true, lease: lease,
 				hide: s.opts.HideReasoning, req: req,
-				account: acct.ID,
+				account:   acct.ID,
+				reasoning: hidden,
 			}, nil
 		}
 		lease.Release(err)
@@ -193,8 +220,10 @@ func (s *Service) exhausted(ctx context.Context, provider string, noAccounts, la
 }
 
 // open starts one attempt and waits for its first event, so that failures
-// the upstream reports up front can still fail over.
-func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream) (llm.Stream, llm.Event, error) {
+// the upstream reports up front can still fail over. When reasoning is
+// hidden, the first event is the first one the client will see; the
+// reasoning skipped on the way is added to hidden, to be counted.
+func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Account, req *llm.Request, wrap func(llm.Stream, func(*llm.Request) (llm.Stream, error)) llm.Stream, hidden *tokens.Counter) (llm.Stream, llm.Event, error) {
 	st, err := p.Chat(ctx, acct, req)
 	if err != nil {
 		return nil, llm.Event{}, err
@@ -212,6 +241,7 @@ func (s *Service) open(ctx context.Context, p provider.Provider, acct *gw.Accoun
 			return nil, llm.Event{}, err
 		}
 		if ev.Type == llm.EventReasoningDelta && s.opts.HideReasoning {
+			hidden.Add(ev.Text)
 			continue
 		}
 		return st, ev, nil
@@ -270,10 +300,10 @@ func (s *Service) resolveMedia(ctx context.Context, req *llm.Request) error {
 	return nil
 }
 
-// stream wraps a provider stream: it replays the peeked first event, drops
-// reasoning when hidden, counts tokens once (the answer in large batches as
-// it passes, the prompt at the end), emits the usage event, and releases the
-// lease with the outcome.
+// stream wraps a provider stream: it replays the peeked first event, counts
+// tokens once (the answer in large batches as it passes, the prompt at the
+// end), drops reasoning when hidden (after counting it), emits the usage
+// event, and releases the lease with the outcome.
 type stream struct {
 	inner    llm.Stream
 	next     llm.Event // taken from inner (the peeked first event, or by Buffered), not yet returned
@@ -310,7 +340,7 @@ func (s *stream) Recv() (llm.Event, error) {
 			continue
 		}
 		switch ev.Type {
-		case llm.EventReasoningDelta:
+		case llm.EventReasoningDelta: // shown (hidden ones were counted by drops)
 			s.reasoning.Add(ev.Text)
 		case llm.EventImage:
 			// Generated media may only be fetchable with the account's
@@ -345,10 +375,18 @@ func (s *stream) pull() (llm.Event, error) {
 	return s.inner.Recv()
 }
 
-// drops reports events that are never passed on: reasoning when hidden, and
-// providers' own usage (replaced by spark's single estimate).
+// drops reports events that are never passed on: reasoning when hidden
+// (counted here, as it is dropped), and providers' own usage (replaced by
+// spark's single estimate).
 func (s *stream) drops(ev llm.Event) bool {
-	return ev.Type == llm.EventUsage || ev.Type == llm.EventReasoningDelta && s.hide
+	switch {
+	case ev.Type == llm.EventUsage:
+		return true
+	case ev.Type == llm.EventReasoningDelta && s.hide:
+		s.reasoning.Add(ev.Text)
+		return true
+	}
+	return false
 }
 
 // Buffered implements llm.BufferedStream: the next Recv returns an event at

@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -228,16 +231,113 @@ func BenchmarkChat(b *testing.B) {
 
 // A provider that panics while opening the answer (on the gateway's own
 // goroutine) panics on the caller's goroutine instead, where the server's
-// recovery turns it into a 500, with the original value and stack.
+// recovery turns it into a 500: with the original value (so that
+// http.ErrAbortHandler keeps aborting quietly), the stack of the goroutine
+// that panicked in the log.
 func TestChatPanicReachesTheCaller(t *testing.T) {
-	svc, _ := newService(func() *fakeStream { panic("provider exploded") }, false)
-	defer func() {
-		v := recover()
-		msg, _ := v.(string)
-		if !strings.Contains(msg, "provider exploded") || !strings.Contains(msg, "fakeProvider") {
-			t.Fatalf("recovered %v, want the provider's panic with its stack", v)
+	for _, tt := range []struct {
+		name     string
+		value    any
+		logStack bool
+	}{
+		{"value", "provider exploded", true},
+		{"ErrAbortHandler", http.ErrAbortHandler, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p := &fakeProvider{answer: func() *fakeStream { panic(tt.value) }}
+			svc := gateway.New(gateway.Options{
+				Registry: provider.NewRegistry(p),
+				Pool:     &fakePool{acct: gw.Account{ID: "acct_1", Provider: "fake"}},
+				Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			defer func() {
+				if v := recover(); v != tt.value {
+					t.Fatalf("recovered %#v, want the provider's own value %#v", v, tt.value)
+				}
+				if got := strings.Contains(logs.String(), "fakeProvider"); got != tt.logStack {
+					t.Fatalf("stack logged = %v, want %v: %s", got, tt.logStack, logs.String())
+				}
+			}()
+			st, err := svc.Chat(context.Background(), request())
+			t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
+		})
+	}
+}
+
+// REASONING_HIDE hides reasoning from the answer, wherever it arrives
+// (before the first event shown, taken ahead by Buffered, or read by Recv),
+// and the usage still counts it: the same usage as when it is shown.
+func TestHiddenReasoningIsCounted(t *testing.T) {
+	answer := func() *fakeStream {
+		return &fakeStream{ready: 4, evs: []llm.Event{
+			{Type: llm.EventReasoningDelta, Text: "Let me think "}, // skipped while opening
+			text("It is "),
+			{Type: llm.EventReasoningDelta, Text: "about the weather "}, // taken by Buffered
+			text("sunny."),
+			{Type: llm.EventReasoningDelta, Text: "and more."}, // read by Recv
+			{Type: llm.EventFinish, FinishReason: llm.FinishStop},
+		}}
+	}
+	usage := map[bool]*llm.Usage{}
+	for _, hide := range []bool{false, true} {
+		svc, _ := newService(answer, hide)
+		st, err := svc.Chat(t.Context(), request())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	st, err := svc.Chat(context.Background(), request())
-	t.Fatalf("Chat returned (%v, %v) instead of panicking", st, err)
+		var ans llm.Answer
+		for {
+			_ = llm.Buffered(st) // takes ready events ahead, as the front-ends do
+			ev, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ev.Type {
+			case llm.EventReasoningDelta:
+				ans.Reasoning += ev.Text
+			case llm.EventTextDelta:
+				ans.Text += ev.Text
+			case llm.EventUsage:
+				ans.Usage = ev.Usage
+			}
+		}
+		st.Close()
+		if want := "It is sunny."; ans.Text != want {
+			t.Fatalf("hide=%v: text %q, want %q", hide, ans.Text, want)
+		}
+		if hide != (ans.Reasoning == "") {
+			t.Fatalf("hide=%v: reasoning %q", hide, ans.Reasoning)
+		}
+		usage[hide] = ans.Usage
+	}
+	reasoning := tokens.Count("Let me think about the weather and more.")
+	if u := usage[true]; u == nil || u.ReasoningTokens != reasoning || *u != *usage[false] {
+		t.Fatalf("usage hidden %+v, shown %+v; want %d reasoning tokens in both", usage[true], usage[false], reasoning)
+	}
+}
+
+// A model name over llm.MaxModelBytes is refused before any provider is
+// asked (providers store model names in their chat bindings), whichever
+// front-end sent it.
+func TestLongModelNameIsRefused(t *testing.T) {
+	svc, p := newService(func() *fakeStream { return &fakeStream{evs: []llm.Event{text("a")}} }, false)
+	req := request()
+	req.Model = strings.Repeat("m", llm.MaxModelBytes+1)
+	st, err := svc.Chat(t.Context(), req)
+	if st != nil || gw.ErrorCode(err) != gw.CodeInvalidRequest || gw.AsError(err).Param != "model" {
+		t.Fatalf("Chat = %v, %v; want a 400 about the model", st, err)
+	}
+	if len(p.streams) != 0 {
+		t.Fatal("the provider was asked")
+	}
+	req.Model = strings.Repeat("m", llm.MaxModelBytes)
+	st, err = svc.Chat(t.Context(), req)
+	if err != nil {
+		t.Fatalf("a %d-byte name: %v", llm.MaxModelBytes, err)
+	}
+	st.Close()
 }

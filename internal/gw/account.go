@@ -4,7 +4,7 @@ package gw
 // an optional egress proxy. Cookie is a credential: never log or render it.
 type Account struct {
 	ID       string // stable id (store primary key)
-	Provider string // provider name, e.g. "genspark", "geminiweb"
+	Provider string // provider name (its plugin's Name)
 	Label    string // human label, safe to show
 	Cookie   string // cookie header value (secret)
 	Proxy    string // per-account proxy URL; empty = the global PROXY_URL

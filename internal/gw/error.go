@@ -24,6 +24,7 @@ const (
 	CodeModelNotFound     Code = "model_not_found"     // 404: unknown model
 	CodeMethodNotAllowed  Code = "method_not_allowed"  // 405: known route, other method
 	CodeRequestTimeout    Code = "request_timeout"     // 408: body not received in time
+	CodeUnknownModel      Code = "unknown_model"       // 400: a model this endpoint cannot serve (OpenAI code model_not_found)
 	CodeTooLarge          Code = "too_large"           // 413: body or upload too large
 	CodeClientRateLimited Code = "client_rate_limited" // 429: spark's own per-IP/per-key limit
 	CodeNotImplemented    Code = "not_implemented"     // 501
@@ -116,7 +117,7 @@ func ErrorCode(err error) Code {
 // HTTPStatus is the status a front-end answers with for code.
 func HTTPStatus(code Code) int {
 	switch code {
-	case CodeInvalidRequest:
+	case CodeInvalidRequest, CodeUnknownModel:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized

@@ -45,6 +45,7 @@ func TestStatusAndFailover(t *testing.T) {
 		{gw.CodeInvalidRequest, http.StatusBadRequest, false},
 		{gw.CodeUnauthorized, http.StatusUnauthorized, false},
 		{gw.CodeModelNotFound, http.StatusNotFound, false},
+		{gw.CodeUnknownModel, http.StatusBadRequest, false},
 		{gw.CodeTooLarge, http.StatusRequestEntityTooLarge, false},
 		{gw.CodeMethodNotAllowed, http.StatusMethodNotAllowed, false},
 		{gw.CodeRequestTimeout, http.StatusRequestTimeout, false},

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,12 +25,6 @@ const (
 	DefaultMaxRedirects = 5
 	// DefaultUserAgent is a plain desktop browser string.
 	DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/145.0.0.0 Safari/537.36"
-)
-
-// Provider names whose cookies DefaultCookieAllowed knows.
-const (
-	providerGemini   = "geminiweb"
-	providerGenspark = "genspark"
 )
 
 // AccountLookup finds an upstream account by id with its current cookie
@@ -60,39 +53,30 @@ func (a storeAccounts) Account(ctx context.Context, id string) (*gw.Account, err
 	return acc.GW(), nil
 }
 
-// CookieRule reports whether the cookie of an account of provider may be
-// sent to u. It is asked for the first URL and for every redirect hop.
-type CookieRule func(provider string, u *url.URL) bool
-
-// DefaultCookieAllowed is the production rule: over HTTPS only, Gemini
-// (geminiweb) cookies go to google.com and googleusercontent.com hosts
-// (lh3.googleusercontent.com, work.fife.usercontent.google.com, ...),
-// Genspark cookies to genspark.ai hosts; nothing else gets a cookie.
-func DefaultCookieAllowed(provider string, u *url.URL) bool {
-	if u.Scheme != "https" {
-		return false
-	}
-	host := strings.ToLower(u.Hostname())
-	switch provider {
-	case providerGemini:
-		return hostIn(host, "google.com", "googleusercontent.com")
-	case providerGenspark:
-		return hostIn(host, "genspark.ai")
-	}
-	return false
+// Upstream is what the fetcher knows about one provider's media; the
+// provider's plugin declares it.
+type Upstream struct {
+	// CookieHost reports whether an account's credential may be sent to
+	// host (lower case, no port) over HTTPS; nil sends it nowhere.
+	CookieHost func(host string) bool
+	// Cookie shapes an account's credential into the Cookie header the
+	// media hosts accept; nil sends it as stored.
+	Cookie func(credential string) string
+	// Resize applies a size option to one of the provider's media URLs; ok
+	// is false when u is not one of them.
+	Resize func(u *url.URL, size string) (out *url.URL, ok bool)
 }
 
-// AllowHosts returns a rule sending every provider's cookie to the given
-// hosts (a host matches itself and its subdomains; ports are ignored) over
-// HTTP or HTTPS, and otherwise deferring to DefaultCookieAllowed. Tests
-// use it for the simulator's loopback host.
-func AllowHosts(hosts ...string) CookieRule {
-	return func(provider string, u *url.URL) bool {
-		if (u.Scheme == "http" || u.Scheme == "https") && hostIn(strings.ToLower(u.Hostname()), hosts...) {
-			return true
-		}
-		return DefaultCookieAllowed(provider, u)
+// cookieAllowed reports whether the cookie of an account of provider may
+// be sent to u (the first URL and every redirect hop): to the extra hosts
+// over HTTP or HTTPS, else over HTTPS to the hosts the provider names.
+func (f *Fetcher) cookieAllowed(provider string, u *url.URL) bool {
+	host := strings.ToLower(u.Hostname())
+	if (u.Scheme == "http" || u.Scheme == "https") && hostIn(host, f.opts.CookieHosts...) {
+		return true
 	}
+	up, ok := f.opts.Upstreams[provider]
+	return ok && u.Scheme == "https" && up.CookieHost != nil && up.CookieHost(host)
 }
 
 func hostIn(host string, domains ...string) bool {
@@ -105,37 +89,26 @@ func hostIn(host string, domains ...string) bool {
 	return false
 }
 
-// googleCookies are the .google.com-scoped cookies the Google image hosts
-// accept; host-only cookies (__Host-1PLSID, LSID, OSID, ...) make them
-// answer 403 (docs/gemini-web-upstream.md §8).
-var googleCookies = []string{
-	"HSID", "SSID", "APISID", "SAPISID", "__Secure-1PAPISID", "__Secure-3PAPISID",
-	"SID", "__Secure-1PSID", "__Secure-3PSID", "GOOGLE_ABUSE_EXEMPTION", "NID",
-	"__Secure-1PSIDTS", "__Secure-1PSIDRTS", "__Secure-3PSIDTS", "__Secure-3PSIDRTS",
-	"SIDCC", "__Secure-1PSIDCC", "__Secure-3PSIDCC",
-}
-
-// cookieHeader shapes an account's cookie for an image host: the Google
-// cookies only for Gemini, session_id=<value> for a bare Genspark value.
-func cookieHeader(acct *gw.Account) string {
+// cookieHeader shapes an account's credential for a media host.
+func (f *Fetcher) cookieHeader(acct *gw.Account) string {
 	c := strings.TrimSpace(acct.Cookie)
-	switch acct.Provider {
-	case providerGemini:
-		var keep []string
-		for part := range strings.SplitSeq(c, ";") {
-			part = strings.TrimSpace(part)
-			name, _, ok := strings.Cut(part, "=")
-			if ok && slices.Contains(googleCookies, strings.TrimSpace(name)) {
-				keep = append(keep, part)
-			}
-		}
-		return strings.Join(keep, "; ")
-	case providerGenspark:
-		if c != "" && !strings.Contains(c, "session_id=") {
-			return "session_id=" + c
-		}
+	if up, ok := f.opts.Upstreams[acct.Provider]; ok && up.Cookie != nil {
+		return up.Cookie(c)
 	}
 	return c
+}
+
+// resize applies size to u with the first provider rule that knows u.
+func (f *Fetcher) resize(u *url.URL, size string) *url.URL {
+	for _, up := range f.opts.Upstreams {
+		if up.Resize == nil {
+			continue
+		}
+		if out, ok := up.Resize(u, size); ok {
+			return out
+		}
+	}
+	return u
 }
 
 // FetcherOptions configure a Fetcher.
@@ -146,9 +119,14 @@ type FetcherOptions struct {
 	// Clients hands out the HTTP client of an account's proxy (the
 	// account's own, else PROXY_URL); nil means direct connections.
 	Clients *httpx.Clients
-	// CookieAllowed decides which hosts get the account's cookie; nil means
-	// DefaultCookieAllowed.
-	CookieAllowed CookieRule
+	// Upstreams are the providers' media rules, by provider name: which
+	// hosts get an account's cookie and in what shape, how a size option
+	// applies.
+	Upstreams map[string]Upstream
+	// CookieHosts are extra hosts (and their subdomains; ports ignored)
+	// that get every account's cookie, over HTTP or HTTPS
+	// (IMAGE_PROXY_COOKIE_HOSTS; tests use the simulator's loopback host).
+	CookieHosts []string
 	// MaxBytes bounds one fetched file; 0 means DefaultMaxBytes.
 	MaxBytes int64
 	// Timeout bounds one fetch, body included; 0 means DefaultTimeout.
@@ -173,9 +151,6 @@ func NewFetcher(opts FetcherOptions) (*Fetcher, error) {
 			return nil, err
 		}
 		opts.Clients = c
-	}
-	if opts.CookieAllowed == nil {
-		opts.CookieAllowed = DefaultCookieAllowed
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
@@ -221,10 +196,10 @@ func ValidSize(sz string) bool {
 }
 
 // Open starts downloading upstreamURL with the cookie of account accountID
-// ("" = none) through that account's proxy. size selects a render of a
-// Google-hosted image (see ValidSize): by default the original size
-// (=s0); other upstreams ignore it. Redirects are followed by hand, up to
-// MaxRedirects, re-sending the cookie only to hosts CookieAllowed admits.
+// ("" = none) through that account's proxy. size selects a render of an
+// image whose provider resizes (Upstream.Resize; see ValidSize); other
+// URLs ignore it. Redirects are followed by hand, up to MaxRedirects,
+// re-sending the cookie only to the hosts the account's provider admits.
 // Errors are *gw.Error: 404 when the upstream no longer has the file, 502
 // for other upstream refusals, 504 on timeout.
 func (f *Fetcher) Open(ctx context.Context, upstreamURL, accountID, size string) (*Media, error) {
@@ -259,7 +234,7 @@ func (f *Fetcher) Open(ctx context.Context, upstreamURL, accountID, size string)
 	client.Jar = nil
 
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
-	u = withSize(u, size)
+	u = f.resize(u, size)
 	for hop := 0; ; hop++ {
 		resp, err := f.get(ctx, &client, u, acct)
 		if err != nil {
@@ -332,8 +307,8 @@ func (f *Fetcher) get(ctx context.Context, client *http.Client, u *url.URL, acct
 	}
 	req.Header.Set("User-Agent", f.opts.UserAgent)
 	req.Header.Set("Accept", "image/avif,image/webp,image/png,image/*,video/*,*/*;q=0.8")
-	if acct != nil && f.opts.CookieAllowed(acct.Provider, u) {
-		if c := cookieHeader(acct); c != "" {
+	if acct != nil && f.cookieAllowed(acct.Provider, u) {
+		if c := f.cookieHeader(acct); c != "" {
 			req.Header.Set("Cookie", c)
 		}
 	}
@@ -369,51 +344,6 @@ func tooLarge(limit int64) *gw.Error {
 func drain(body io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, body, 64<<10)
 	body.Close()
-}
-
-// googleImagePaths are the first path segments of Google-hosted generated
-// images (docs/gemini-web-upstream.md §8).
-var googleImagePaths = []string{"gg-dl", "gg", "rd-gg-dl", "bard"}
-
-// withSize applies a size option to a Google-hosted image URL: the part of
-// the last path segment after "=" is replaced. Default "s0" is the original
-// size; "none" keeps the URL as generated; digits N mean sN.
-func withSize(u *url.URL, size string) *url.URL {
-	first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	if size == "none" || !(slices.Contains(googleImagePaths, first) || hostIn(strings.ToLower(u.Hostname()), "googleusercontent.com")) {
-		return u
-	}
-	opt := size
-	switch {
-	case opt == "":
-		opt = "s0"
-	case isDigits(opt):
-		opt = "s" + opt
-	}
-	out := *u
-	dir, last := "", out.Path
-	if i := strings.LastIndex(out.Path, "/"); i >= 0 {
-		dir, last = out.Path[:i+1], out.Path[i+1:]
-	}
-	if last == "" {
-		return u
-	}
-	last, _, _ = strings.Cut(last, "=")
-	out.Path = dir + last + "=" + opt
-	out.RawPath = ""
-	return &out
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // limitedBody yields at most max bytes and fails past them; Close cancels

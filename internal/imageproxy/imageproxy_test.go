@@ -17,6 +17,8 @@ import (
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/testutil"
@@ -148,7 +150,15 @@ func TestBaseURL(t *testing.T) {
 	}
 }
 
-func TestDefaultCookieAllowed(t *testing.T) {
+// upstreams are the real providers' media rules.
+func upstreamRules() map[string]imageproxy.Upstream {
+	return map[string]imageproxy.Upstream{
+		genspark.Name:  genspark.Plugin().Images,
+		geminiweb.Name: geminiweb.Plugin().Images,
+	}
+}
+
+func TestCookieHosts(t *testing.T) {
 	tests := []struct {
 		provider, url string
 		want          bool
@@ -164,22 +174,14 @@ func TestDefaultCookieAllowed(t *testing.T) {
 		{"genspark", "https://cdn.genspark.ai/x", true},
 		{"genspark", "https://lh3.googleusercontent.com/x", false},
 		{"other", "https://www.genspark.ai/x", false},
+		{"geminiweb", "http://127.0.0.1:9/x", true}, // an extra host, any scheme
+		{"other", "http://127.0.0.1:9/x", true},
+		{"geminiweb", "http://localhost:9/x", false},
 	}
 	for _, tt := range tests {
 		u, _ := url.Parse(tt.url)
-		if got := imageproxy.DefaultCookieAllowed(tt.provider, u); got != tt.want {
+		if got := imageproxy.CookieAllowedForTest(newFetcher(t, imageproxy.FetcherOptions{}), tt.provider, u); got != tt.want {
 			t.Errorf("%s %s: %v", tt.provider, tt.url, got)
-		}
-	}
-	rule := imageproxy.AllowHosts("127.0.0.1")
-	for raw, want := range map[string]bool{
-		"http://127.0.0.1:9/x":                     true,
-		"http://localhost:9/x":                     false,
-		"https://lh3.googleusercontent.com/gg-dl/": true, // falls back to the default rule
-	} {
-		u, _ := url.Parse(raw)
-		if got := rule("geminiweb", u); got != want {
-			t.Errorf("AllowHosts %s: %v", raw, got)
 		}
 	}
 }
@@ -239,8 +241,11 @@ func newFetcher(t *testing.T, opts imageproxy.FetcherOptions) *imageproxy.Fetche
 			"s1": {ID: "s1", Provider: "genspark", Cookie: "bare-session"},
 		}
 	}
-	if opts.CookieAllowed == nil {
-		opts.CookieAllowed = imageproxy.AllowHosts("127.0.0.1")
+	if opts.Upstreams == nil {
+		opts.Upstreams = upstreamRules()
+	}
+	if opts.CookieHosts == nil {
+		opts.CookieHosts = []string{"127.0.0.1"}
 	}
 	f, err := imageproxy.NewFetcher(opts)
 	if err != nil {

@@ -34,7 +34,7 @@ type RateLimiter interface {
 	AllowRate(ctx context.Context, key string, perMinute int) (ok bool, retryAfter time.Duration, err error)
 }
 
-// Clock tells the limiter the time (pool.SystemClock and pool.FakeClock
+// Clock tells the limiter the time (pool.SystemClock or a test clock
 // satisfy it).
 type Clock interface{ Now() time.Time }
 

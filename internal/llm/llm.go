@@ -3,8 +3,8 @@
 // the stream of typed events an upstream answers with.
 //
 // Client front-ends (OpenAI Chat and Responses, Anthropic Messages) translate
-// their wire formats to and from these types; providers (Genspark, Gemini
-// web, ...) consume and produce only these types. Nothing here knows a wire
+// their wire formats to and from these types; providers (the consumer web
+// apps spark drives) consume and produce only these types. Nothing here knows a wire
 // format.
 package llm
 
@@ -129,9 +129,16 @@ type ToolChoice struct {
 	Name string
 }
 
+// MaxModelBytes bounds a client's model name. Model names are stored
+// (provider chat bindings are keyed by them) and echoed in answers; the
+// front-ends refuse longer ones with a 400 in their dialect, and the
+// gateway refuses them for any other caller.
+const MaxModelBytes = 256
+
 // Request is one chat request in provider-neutral form.
 type Request struct {
-	// Model is the model name exactly as the client sent it.
+	// Model is the model name exactly as the client sent it, at most
+	// MaxModelBytes long.
 	Model string
 	// Messages is the conversation, system messages included.
 	Messages []Message
@@ -182,7 +189,7 @@ type GenerationOptions struct {
 	// Duration is a video's length in seconds; 0 means the default (5).
 	Duration int
 	// AutoPrompt lets the upstream rewrite (optimise) the prompt before
-	// generating (Genspark reflection_enabled).
+	// generating (an upstream option where one exists).
 	AutoPrompt bool
 }
 
@@ -293,8 +300,12 @@ type ModelInfo struct {
 	InternalID  string // upstream's own id when it differs from ID
 	Description string
 	OwnedBy     string // provider name
-	Kind        ModelKind
-	Created     int64 // unix seconds, for the OpenAI list
+	// ClaudeID, when set, is a claude-… name the provider also serves the
+	// model under, listed to Anthropic clients (Claude Code offers only
+	// names that contain "claude").
+	ClaudeID string
+	Kind     ModelKind
+	Created  int64 // unix seconds, for the OpenAI list
 }
 
 // ModelKind separates chat models from image and video models.

@@ -78,7 +78,7 @@ func New(ctx context.Context, opts Options) (*Local, error) {
 // disabled, and are under the concurrency cap; Options.Strategy picks one.
 // Rests that have ended are lifted here. Errors:
 //   - no account configured for the provider: CodeNoAccountsConfigured,
-//     "No Genspark accounts configured (set GS_COOKIE)";
+//     "No <name> accounts configured (set <variable>)" (Options.Describe);
 //   - no account serves the model: CodeModelNotFound;
 //   - every serving account logged out: CodeNoAccountsConfigured saying so
 //     (only a new cookie brings one back, no retry does);
@@ -144,7 +144,7 @@ func (p *Local) wake(e *entry) change {
 }
 
 func (p *Local) unavailable(req Request, configured, serving, disabled int, earliest, now time.Time) error {
-	name, env := providerInfo(req.Provider)
+	name, env := p.providerInfo(req.Provider)
 	switch {
 	case configured == 0:
 		return &gw.Error{Code: gw.CodeNoAccountsConfigured, Provider: req.Provider,
@@ -292,7 +292,7 @@ func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
 	var ch *change
 	switch {
 	case class == ClassLoggedOut && e.rec.State != store.StateDisabled:
-		_, env := providerInfo(e.rec.Provider)
+		_, env := p.providerInfo(e.rec.Provider)
 		e.rec.State, e.rec.RestUntil = store.StateDisabled, time.Time{}
 		e.rec.DisabledReason = fmt.Sprintf("logged out: update this account's cookie (%s)", env)
 		ch = &change{from: from, to: store.StateDisabled, code: ge.Code, reason: msg}
@@ -557,15 +557,14 @@ func (p *Local) UpdateCookie(ctx context.Context, accountID, cookie string) erro
 }
 
 // providerInfo returns a provider's display name and the variable that
-// configures its accounts.
-func providerInfo(provider string) (name, env string) {
-	switch provider {
-	case "genspark":
-		return "Genspark", "GS_COOKIE"
-	case "geminiweb":
-		return "Gemini web", "GEMINI_COOKIE"
+// configures its accounts, as Options.Describe says.
+func (p *Local) providerInfo(provider string) (name, env string) {
+	if p.opts.Describe != nil {
+		if name, env = p.opts.Describe(provider); name != "" && env != "" {
+			return name, env
+		}
 	}
-	return provider, "its cookie setting"
+	return provider, "its account setting"
 }
 
 // maxMessage bounds stored error messages.

@@ -14,6 +14,8 @@ import (
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
@@ -39,7 +41,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger.Info("secret key loaded", "key", key.String())
-	db, err := sqlite.Open(ctx, filepath.Join(dir, sqlite.FileName), sealer)
+	db, err := sqlite.Open(ctx, filepath.Join(dir, sqlite.FileName), sealer, store.WithRules(store.Rules{
+		genspark.Name: genspark.Credential, geminiweb.Name: geminiweb.Credential,
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	geminiCookie := "__Secure-1PSID=" + secrets["gemini psid"] + "; __Secure-1PSIDTS=" + secrets["gemini psidts"]
 	expired := "session_id=" + secrets["expired session"]
 
-	sum, err := store.ImportCookies(ctx, db, "genspark", []string{gsCookie, expired, "session_id=; x=" + secrets["genspark other"]})
+	sum, err := store.ImportCredentials(ctx, db, "genspark", "GS_COOKIE", []string{gsCookie, expired, "session_id=; x=" + secrets["genspark other"]})
 	if err == nil {
 		t.Fatal("invalid entry accepted")
 	}

@@ -93,6 +93,11 @@ type Options struct {
 	// the pool.
 	ServesModel func(acct *gw.Account, model string) bool
 
+	// Describe returns a provider's display name and the variable that
+	// configures its accounts, for messages; nil (or empty answers) uses
+	// the provider name.
+	Describe func(provider string) (name, env string)
+
 	// Logger receives one line per state change (never a cookie);
 	// default: discard.
 	Logger *slog.Logger

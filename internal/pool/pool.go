@@ -13,7 +13,7 @@ import (
 
 // Request says what the caller needs an account for.
 type Request struct {
-	Provider string          // provider name, e.g. "genspark"
+	Provider string          // provider name (its plugin's Name)
 	Model    string          // resolved model; only accounts serving it qualify
 	Exclude  map[string]bool // account ids already tried by this request
 }

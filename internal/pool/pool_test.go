@@ -15,6 +15,9 @@ import (
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
+	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/memstore"
 	"github.com/sparkgw/spark/internal/testutil"
@@ -64,8 +67,21 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
+// describe names the real providers as the app's Describe does.
+func describe(name string) (string, string) {
+	for _, pl := range []provider.Plugin{genspark.Plugin(), geminiweb.Plugin()} {
+		if pl.Name == name {
+			return pl.DisplayName, pl.AccountsEnv
+		}
+	}
+	return "", ""
+}
+
 func newEnv(t *testing.T, opts pool.Options, accounts ...store.Account) *env {
 	t.Helper()
+	if opts.Describe == nil {
+		opts.Describe = describe
+	}
 	e := &env{st: memstore.New(nil), clock: testutil.NewClock(t0), logs: &syncBuffer{}}
 	e.st.Now = e.clock.Now
 	for _, a := range accounts {
@@ -162,6 +178,7 @@ func TestAcquireWithoutAccounts(t *testing.T) {
 	tests := []struct {
 		provider, want string
 	}{
+		{"third", "No third accounts configured (set its account setting)"},
 		{"genspark", "No Genspark accounts configured (set GS_COOKIE)"},
 		{"geminiweb", "No Gemini web accounts configured (set GEMINI_COOKIE)"},
 	}

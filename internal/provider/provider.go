@@ -3,12 +3,18 @@
 // it. Providers consume and produce only llm types and report failures as
 // *gw.Error with upstream codes (rate-limited, logged out, ...), which the
 // account pool turns into rest periods and failover.
+//
+// Each upstream is a plug-in: its package exports a Plugin that declares
+// everything the rest of spark needs (name, accounts variable, credential
+// rule, model catalog, media hosts, doctor, demo wiring), and the app keeps
+// the one list of plugins (internal/app/providers.go). Adding an upstream
+// is a new package here, its simulator, one entry in that list and its
+// variables in config; nothing else names it (internal/archtest checks).
 package provider
 
 import (
 	"context"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -42,8 +48,8 @@ type Match struct {
 	// matches of other providers win over it.
 	Fallback bool
 	// Alias, when set, is the name the provider knows the client's model
-	// by (a dated or tiered Claude name resolved by the registry); the
-	// provider must be asked for this name.
+	// by (an undated id, or a name of the provider's Aliases); the provider
+	// must be asked for this name.
 	Alias string
 }
 
@@ -84,17 +90,30 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 	return nil, Match{}, r.unknownModel(ctx, model)
 }
 
-// resolve finds the provider for model: an exact match, then one for a
-// Claude alias, then the first catch-all (nil when none serves it).
+// resolve finds the provider for model: an exact match, then one for the
+// model without its release date, then one for a name a provider serves
+// it under (Aliaser), then the first catch-all (nil when none serves it).
 func (r *Registry) resolve(model string) (Provider, Match) {
 	p, m, fallback := r.exact(model)
 	if p != nil {
 		return p, m
 	}
-	for _, alias := range claudeAliases(model) {
-		if p, m, _ := r.exact(alias); p != nil {
-			m.Alias = alias
+	if undated := dateSuffix.ReplaceAllString(strings.ToLower(model), ""); undated != strings.ToLower(model) {
+		if p, m, _ := r.exact(undated); p != nil {
+			m.Alias = undated
 			return p, m
+		}
+	}
+	for _, cand := range r.providers {
+		a, ok := cand.(Aliaser)
+		if !ok {
+			continue
+		}
+		for _, alias := range a.Aliases(model) {
+			if m, ok := cand.Resolve(alias); ok && !m.Fallback {
+				m.Alias = alias
+				return cand, m
+			}
 		}
 	}
 	if fallback >= 0 {
@@ -141,34 +160,16 @@ func (r *Registry) exact(model string) (p Provider, m Match, fallback int) {
 	return nil, Match{}, fallback
 }
 
-// dateSuffix matches the release date Anthropic appends to model ids.
+// dateSuffix matches the release date Anthropic appends to model ids
+// (Claude Code sends dated ids such as claude-sonnet-4-5-20250929).
 var dateSuffix = regexp.MustCompile(`-(20\d{6}|latest)$`)
 
-// claudeAliases lists, in order, the names a Claude model id may be served
-// under when no upstream knows it as is (Claude Code sends dated ids such as
-// claude-sonnet-4-5-20250929): the id without its date; for
-// claude-gemini-X, the Gemini model X; then the seed's tiers: opus → the
-// strongest Gemini model, sonnet, haiku and any other Claude name → the
-// fast one.
-func claudeAliases(model string) []string {
-	lower := strings.ToLower(model)
-	if !strings.HasPrefix(lower, "claude") {
-		return nil
-	}
-	var out []string
-	if undated := dateSuffix.ReplaceAllString(lower, ""); undated != lower {
-		out = append(out, undated)
-	}
-	if rest, ok := strings.CutPrefix(lower, "claude-gemini-"); ok {
-		out = append(out, rest, "gemini-"+rest)
-	}
-	switch {
-	case strings.Contains(lower, "opus"):
-		out = append(out, "gemini-3-pro")
-	default: // sonnet, haiku and unknown Claude families: the fast model
-		out = append(out, "gemini-3-flash")
-	}
-	return out
+// Aliaser is implemented by providers that serve names of another model
+// family under their own models (a Claude name for Claude Code).
+type Aliaser interface {
+	// Aliases lists, in order of preference, the provider's own model
+	// names that may serve model; nil when none.
+	Aliases(model string) []string
 }
 
 // Models lists every provider's models, first provider first, without
@@ -185,13 +186,4 @@ func (r *Registry) Models(ctx context.Context) []llm.ModelInfo {
 		}
 	}
 	return out
-}
-
-// Names returns the configured provider names.
-func (r *Registry) Names() []string {
-	var out []string
-	for _, p := range r.providers {
-		out = append(out, p.Name())
-	}
-	return slices.Clip(out)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/provider/geminiweb"
 )
 
 // fake serves a fixed list of names, optionally everything as a fallback.
@@ -37,11 +38,18 @@ func (f fake) Resolve(model string) (provider.Match, bool) {
 }
 func (f fake) Chat(context.Context, *gw.Account, *llm.Request) (llm.Stream, error) { return nil, nil }
 
+// aliasing is a fake that serves Claude names under its own models, with
+// the Gemini web provider's rule.
+type aliasing struct{ fake }
+
+func (aliasing) Aliases(model string) []string { return geminiweb.ClaudeAliases(model) }
+
 func TestResolve(t *testing.T) {
 	genspark := fake{name: "genspark", models: []string{"claude-sonnet-4-5", "claude-opus-4-1", "gpt-5.2"}, fallback: true}
-	gemini := fake{name: "geminiweb", models: []string{"gemini-3-pro", "gemini-3-flash", "gpt-4o"}}
+	gemini := aliasing{fake{name: "geminiweb", models: []string{"gemini-3-pro", "gemini-3-flash", "gpt-4o"}}}
 	both := provider.NewRegistry(genspark, gemini)
 	geminiOnly := provider.NewRegistry(gemini)
+	gensparkOnly := provider.NewRegistry(genspark)
 	tests := []struct {
 		name     string
 		reg      *provider.Registry
@@ -57,6 +65,7 @@ func TestResolve(t *testing.T) {
 		{"haiku tier", geminiOnly, "claude-3-5-haiku-20241022", "geminiweb", "gemini-3-flash"},
 		{"sonnet tier before the MoA fallback", both, "claude-sonnet-9", "geminiweb", "gemini-3-flash"},
 		{"unknown goes to the fallback", both, "mystery", "genspark", "mystery"},
+		{"no provider aliases claude names: the fallback", gensparkOnly, "claude-sonnet-9", "genspark", "claude-sonnet-9"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

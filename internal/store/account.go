@@ -37,7 +37,7 @@ func (s AccountState) Valid() bool {
 // encrypt them at rest.
 type Account struct {
 	ID       string
-	Provider string // provider name: "genspark", "geminiweb"
+	Provider string // provider name (its plugin's Name)
 	Label    string // human label, unique per provider, safe to show
 	Cookie   string // cookie header value (secret)
 	Proxy    string // per-account egress proxy URL (may hold credentials); empty = global PROXY_URL

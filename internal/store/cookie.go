@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,65 +19,98 @@ const (
 	PurposeImport   = "account-import"   // ImportHash MAC
 )
 
-// identityCookies names, per provider, the cookie that identifies a login:
-// two cookie strings with the same value of it are the same account.
-var identityCookies = map[string]string{
-	"genspark":  "session_id",
-	"geminiweb": "__Secure-1PSID",
+// CredentialRule checks, normalises and identifies one provider's
+// credentials (credential.Rule satisfies it). Its errors never contain the
+// credential.
+type CredentialRule interface {
+	// Normalize returns the credential as stored, or what is wrong with it.
+	Normalize(raw string) (string, error)
+	// Identity returns the part of a normalised credential that identifies
+	// the login.
+	Identity(normalized string) (string, error)
 }
 
-// IdentityCookieName returns the cookie that identifies a login of provider
-// ("session_id" for genspark, "__Secure-1PSID" for geminiweb), or "" when
-// the whole cookie string is the identity.
-func IdentityCookieName(provider string) string { return identityCookies[provider] }
+// Rules maps provider names to their credential rules. A provider without
+// a rule keeps its credential trimmed, identified by the whole string.
+type Rules map[string]CredentialRule
 
-// NormalizeCookie trims c and applies the provider's conventions: a
-// Genspark entry without "session_id=" is the bare session id (the seed's
-// GS_COOKIE rule), so it gets the "session_id=" prefix.
-func NormalizeCookie(provider, c string) string {
-	c = strings.TrimSpace(c)
-	if provider == "genspark" && c != "" && !strings.Contains(c, "session_id=") {
-		c = "session_id=" + c
-	}
-	return c
-}
-
-// CookieValue returns the value of the named cookie in a Cookie header
-// string ("a=1; b=2").
-func CookieValue(cookie, name string) (string, bool) {
-	for part := range strings.SplitSeq(cookie, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v), true
+// Normalize returns the provider's credential as stored. Errors wrap
+// ErrInvalid and say what is missing, without echoing the credential.
+func (r Rules) Normalize(provider, credential string) (string, error) {
+	rule := r[provider]
+	if rule == nil {
+		c := strings.TrimSpace(credential)
+		if c == "" {
+			return "", fmt.Errorf("%w: empty credential", ErrInvalid)
 		}
+		return c, nil
 	}
-	return "", false
+	c, err := rule.Normalize(credential)
+	if err != nil {
+		return "", &CredentialError{Provider: provider, Err: err}
+	}
+	return c, nil
 }
 
-// CookieIdentity returns the value that identifies the login behind a
-// (normalized) cookie: the identifying cookie's value for known providers,
-// the whole string otherwise. It returns ErrInvalid, without echoing the
-// cookie, when the identifying cookie is missing or empty.
-func CookieIdentity(provider, cookie string) (string, error) {
-	name := IdentityCookieName(provider)
-	if name == "" {
-		if cookie == "" {
-			return "", fmt.Errorf("%w: empty cookie", ErrInvalid)
+// CredentialError is a credential without the shape of its provider's
+// rule. It matches ErrInvalid; its message is the rule's, which says what
+// is missing without the credential.
+type CredentialError struct {
+	Provider string
+	Err      error
+}
+
+func (e *CredentialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns ErrInvalid and the rule's error.
+func (e *CredentialError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+
+// Identity returns the value that identifies the login behind a
+// normalised credential. Errors wrap ErrInvalid.
+func (r Rules) Identity(provider, credential string) (string, error) {
+	rule := r[provider]
+	if rule == nil {
+		if credential == "" {
+			return "", fmt.Errorf("%w: empty credential", ErrInvalid)
 		}
-		return cookie, nil
+		return credential, nil
 	}
-	v, ok := CookieValue(cookie, name)
-	if !ok || v == "" {
-		return "", fmt.Errorf("%w: %s cookie has no %s", ErrInvalid, provider, name)
+	id, err := rule.Identity(credential)
+	if err != nil || id == "" {
+		if err == nil {
+			err = errors.New("the credential has no identity")
+		}
+		return "", &CredentialError{Provider: provider, Err: err}
 	}
-	return v, nil
+	return id, nil
 }
 
-// Fingerprint returns the CookieFingerprint of a normalized cookie:
+// Option configures an engine (see [Settings]).
+type Option func(*Settings)
+
+// Settings are what every engine is configured with.
+type Settings struct {
+	// Rules check and identify each provider's credentials.
+	Rules Rules
+}
+
+// WithRules gives an engine the providers' credential rules.
+func WithRules(r Rules) Option { return func(s *Settings) { s.Rules = r } }
+
+// Apply returns the settings opts describe.
+func Apply(opts ...Option) Settings {
+	var s Settings
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
+// Fingerprint returns the CookieFingerprint of a normalized credential:
 // hex(HMAC-SHA-256(provider NUL identity)) under the sealer's identity
-// subkey.
-func Fingerprint(s *secret.Sealer, provider, cookie string) (string, error) {
-	id, err := CookieIdentity(provider, cookie)
+// subkey, the identity as r finds it.
+func Fingerprint(s *secret.Sealer, r Rules, provider, cookie string) (string, error) {
+	id, err := r.Identity(provider, cookie)
 	if err != nil {
 		return "", err
 	}

@@ -12,15 +12,15 @@ import (
 // do not depend on the engine, so every engine applies the same rules.
 
 // WithCookie returns a with cookie (normalized) as its cookie, following
-// the UpdateCookie contract: the fingerprint is recomputed and a disabled
+// the UpdateCookie contract (normalised by r): the fingerprint is recomputed and a disabled
 // account becomes active with no rest, reason or failures. changed is false
 // when the cookie is the same. Errors wrap ErrInvalid.
-func WithCookie(s *secret.Sealer, a Account, cookie string, now time.Time) (next Account, changed bool, err error) {
-	cookie = NormalizeCookie(a.Provider, cookie)
-	if cookie == "" {
-		return a, false, fmt.Errorf("%w: empty cookie", ErrInvalid)
+func WithCookie(s *secret.Sealer, r Rules, a Account, cookie string, now time.Time) (next Account, changed bool, err error) {
+	cookie, err = r.Normalize(a.Provider, cookie)
+	if err != nil {
+		return a, false, err
 	}
-	fp, err := Fingerprint(s, a.Provider, cookie)
+	fp, err := Fingerprint(s, r, a.Provider, cookie)
 	if err != nil {
 		return a, false, err
 	}
@@ -77,13 +77,17 @@ func NormTime(t time.Time) time.Time {
 // CreateAccount contract: provider required, cookie normalized and
 // fingerprinted, id and label defaulted, state defaulted to active and
 // checked, times stamped with now. Errors wrap ErrInvalid.
-func PrepareAccount(s *secret.Sealer, a Account, now time.Time) (Account, error) {
+func PrepareAccount(s *secret.Sealer, r Rules, a Account, now time.Time) (Account, error) {
 	a.Provider = strings.TrimSpace(a.Provider)
 	if a.Provider == "" {
 		return a, fmt.Errorf("%w: account provider is empty", ErrInvalid)
 	}
-	a.Cookie = NormalizeCookie(a.Provider, a.Cookie)
-	fp, err := Fingerprint(s, a.Provider, a.Cookie)
+	c, err := r.Normalize(a.Provider, a.Cookie)
+	if err != nil {
+		return a, err
+	}
+	a.Cookie = c
+	fp, err := Fingerprint(s, r, a.Provider, a.Cookie)
 	if err != nil {
 		return a, err
 	}

@@ -34,25 +34,25 @@ func checkProxy(raw string) error {
 	return fmt.Errorf("%w: proxy scheme %q is not http, https, socks5 or socks5h", ErrInvalid, u.Scheme)
 }
 
-// ImportCookies imports each cookie for provider, idempotently (the
-// GS_COOKIE and GEMINI_COOKIE entries, at every start): an entry whose
-// login is already stored updates that account instead of adding one.
-// An entry may name its own egress proxy after the cookie:
-// `session_id=abc|proxy=socks5://127.0.0.1:1080` (ProxySuffix).
-// Empty entries are skipped. Invalid entries are reported by position
-// (1-based), never by content, in the joined error, after the valid ones
-// were imported.
-func ImportCookies(ctx context.Context, s AccountStore, provider string, cookies []string) (ImportSummary, error) {
+// ImportCredentials imports each credential for provider, idempotently
+// (the entries of a provider's account variable, such as GS_COOKIE, at
+// every start): an entry whose login is already stored updates that
+// account instead of adding one. An entry may name its own egress proxy
+// after the credential: `name=abc|proxy=socks5://127.0.0.1:1080`
+// (ProxySuffix). Empty entries are skipped. Invalid entries are reported
+// as "<source> entry <n>" (1-based) with what is wrong, never by content,
+// in the joined error, after the valid ones were imported.
+func ImportCredentials(ctx context.Context, s AccountStore, provider, source string, entries []string) (ImportSummary, error) {
 	var sum ImportSummary
 	var errs []error
-	for i, entry := range cookies {
+	for i, entry := range entries {
 		c, proxy, _ := strings.Cut(entry, ProxySuffix)
-		c, proxy = NormalizeCookie(provider, c), strings.TrimSpace(proxy)
+		c, proxy = strings.TrimSpace(c), strings.TrimSpace(proxy)
 		if c == "" {
 			continue
 		}
 		if err := checkProxy(proxy); err != nil {
-			errs = append(errs, fmt.Errorf("%s cookie entry %d: %w", provider, i+1, err))
+			errs = append(errs, fmt.Errorf("%s entry %d: %w", source, i+1, err))
 			continue
 		}
 		a, res, err := s.ImportAccount(ctx, Account{Provider: provider, Cookie: c, Proxy: proxy})
@@ -60,7 +60,7 @@ func ImportCookies(ctx context.Context, s AccountStore, provider string, cookies
 			if ctx.Err() != nil {
 				return sum, ctx.Err()
 			}
-			errs = append(errs, fmt.Errorf("%s cookie entry %d: %w", provider, i+1, err))
+			errs = append(errs, fmt.Errorf("%s entry %d: %w", source, i+1, err))
 			continue
 		}
 		sum.Accounts = append(sum.Accounts, a)

@@ -9,44 +9,61 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/credential"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 )
 
-func TestNormalizeCookie(t *testing.T) {
-	tests := []struct{ provider, in, want string }{
-		{"genspark", "abc123", "session_id=abc123"},
-		{"genspark", "  session_id=abc; x=1 ", "session_id=abc; x=1"},
-		{"genspark", "x=1; session_id=abc", "x=1; session_id=abc"},
-		{"genspark", "", ""},
-		{"geminiweb", " __Secure-1PSID=a ", "__Secure-1PSID=a"},
-		{"geminiweb", "abc", "abc"},
+// rules are two cookie providers as in storetest.
+var rules = store.Rules{
+	"sess": credential.Cookie{Name: "sid", Bare: true},
+	"jar":  credential.Cookie{Name: "PSID"},
+}
+
+func TestRulesNormalize(t *testing.T) {
+	tests := []struct {
+		provider, in, want string
+		err                error
+	}{
+		{"sess", "abc123", "sid=abc123", nil},
+		{"sess", "  sid=abc; x=1 ", "sid=abc; x=1", nil},
+		{"sess", "x=1; sid=abc", "x=1; sid=abc", nil},
+		{"sess", "", "", store.ErrInvalid},
+		{"sess", "x=1; y=secretA", "", store.ErrInvalid}, // no sid
+		{"jar", " PSID=a ", "PSID=a", nil},
+		{"jar", "secretA", "", store.ErrInvalid}, // no '='
+		{"other", " anything ", "anything", nil},
+		{"other", "  ", "", store.ErrInvalid},
 	}
 	for _, tt := range tests {
-		if got := store.NormalizeCookie(tt.provider, tt.in); got != tt.want {
-			t.Errorf("NormalizeCookie(%q, %q) = %q, want %q", tt.provider, tt.in, got, tt.want)
+		got, err := rules.Normalize(tt.provider, tt.in)
+		if got != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("Normalize(%q, %q) = %q, %v; want %q, %v", tt.provider, tt.in, got, err, tt.want, tt.err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secretA") {
+			t.Errorf("error %q echoes the credential", err)
 		}
 	}
 }
 
-func TestCookieIdentity(t *testing.T) {
+func TestRulesIdentity(t *testing.T) {
 	tests := []struct {
 		provider, cookie, want string
 		err                    error
 	}{
-		{"genspark", "session_id=abc; x=1", "abc", nil},
-		{"genspark", "x=1;session_id = abc ", "abc", nil},
-		{"genspark", "x=1", "", store.ErrInvalid},
-		{"genspark", "session_id=", "", store.ErrInvalid},
-		{"geminiweb", "__Secure-1PSIDTS=t; __Secure-1PSID=p", "p", nil},
-		{"geminiweb", "__Secure-1PSIDTS=t", "", store.ErrInvalid},
+		{"sess", "sid=abc; x=1", "abc", nil},
+		{"sess", "x=1;sid = abc ", "abc", nil},
+		{"sess", "x=1", "", store.ErrInvalid},
+		{"sess", "sid=", "", store.ErrInvalid},
+		{"jar", "PSIDTS=t; PSID=p", "p", nil},
+		{"jar", "PSIDTS=t", "", store.ErrInvalid},
 		{"other", "a=1; b=2", "a=1; b=2", nil},
 		{"other", "", "", store.ErrInvalid},
 	}
 	for _, tt := range tests {
-		got, err := store.CookieIdentity(tt.provider, tt.cookie)
+		got, err := rules.Identity(tt.provider, tt.cookie)
 		if got != tt.want || !errors.Is(err, tt.err) {
-			t.Errorf("CookieIdentity(%q, %q) = %q, %v; want %q, %v", tt.provider, tt.cookie, got, err, tt.want, tt.err)
+			t.Errorf("Identity(%q, %q) = %q, %v; want %q, %v", tt.provider, tt.cookie, got, err, tt.want, tt.err)
 		}
 		if err != nil && strings.Contains(err.Error(), "=t") {
 			t.Errorf("error %q echoes the cookie", err)
@@ -59,23 +76,23 @@ func TestFingerprint(t *testing.T) {
 	s2, _ := secret.NewSealer(bytes.Repeat([]byte{2}, 32))
 	fp := func(s *secret.Sealer, provider, cookie string) string {
 		t.Helper()
-		f, err := store.Fingerprint(s, provider, cookie)
+		f, err := store.Fingerprint(s, rules, provider, cookie)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return f
 	}
-	a := fp(s1, "genspark", "session_id=abc; x=1")
-	if a != fp(s1, "genspark", "x=2; session_id=abc") {
+	a := fp(s1, "sess", "sid=abc; x=1")
+	if a != fp(s1, "sess", "x=2; sid=abc") {
 		t.Error("non-identity cookie parts change the fingerprint")
 	}
-	if a == fp(s1, "genspark", "session_id=abd") {
+	if a == fp(s1, "sess", "sid=abd") {
 		t.Error("another session has the same fingerprint")
 	}
-	if a == fp(s1, "other", "session_id=abc; x=1") {
+	if a == fp(s1, "other", "sid=abc; x=1") {
 		t.Error("fingerprint ignores the provider")
 	}
-	if a == fp(s2, "genspark", "session_id=abc") {
+	if a == fp(s2, "sess", "sid=abc") {
 		t.Error("fingerprint is not keyed")
 	}
 	if len(a) != 64 || strings.Contains(a, "abc") {

@@ -15,7 +15,7 @@ import (
 
 // Clock is a clock that moves only when told to. Its Now method satisfies
 // every clock interface of the project (pool.Clock, limit.Clock, the
-// func() time.Time options of imageproxy and geminiweb). It is safe for
+// func() time.Time options of imageproxy and the providers). It is safe for
 // concurrent use.
 type Clock struct {
 	mu  sync.Mutex

@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -21,7 +22,7 @@ func (f *bufferedFake) Buffered() bool { return f.i < f.ready && f.i < len(f.eve
 // call, and is false before the finish event (which may start a repair).
 func TestBuffered(t *testing.T) {
 	up := &bufferedFake{fake: textStream("Hello ", "world. ", "<", `tool_call>{"name": "get_time", "arguments": {}}</tool_call>`), ready: 3}
-	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(newReq(llm.ToolChoiceAuto, ""))
+	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), newReq(llm.ToolChoiceAuto, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestBufferedKeepsOutput(t *testing.T) {
 		want := run(t, newReq(llm.ToolChoiceAuto, ""), script(), reopen)
 		for round := range 50 {
 			up := &bufferedFake{fake: script(), ready: rng.IntN(8)}
-			_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(newReq(llm.ToolChoiceAuto, ""))
+			_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), newReq(llm.ToolChoiceAuto, ""))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
@@ -54,7 +55,7 @@ type outcome struct {
 // every delta that at most the hold bound of text is held back.
 func feed(t *testing.T, req *llm.Request, deltas []string, checkHold bool) outcome {
 	t.Helper()
-	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(req)
+	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}

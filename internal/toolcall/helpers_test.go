@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,7 +16,7 @@ import (
 // tests do not build the gateway and its dependencies. The emulator
 // satisfies it without either package importing the other.
 type streamWrapper interface {
-	Wrap(req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
+	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
 }
 
 var _ streamWrapper = (*toolcall.Emulator)(nil)
@@ -124,7 +125,7 @@ func collect(t testing.TB, st llm.Stream) result {
 // run wraps up with a fresh emulator for req and collects the answer.
 func run(t testing.TB, req *llm.Request, up llm.Stream, reopen toolcall.Reopen) result {
 	t.Helper()
-	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(req)
+	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Wrap: %v", err)
 	}

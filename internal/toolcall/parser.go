@@ -27,6 +27,13 @@ const (
 // before it is emitted at once.
 const MaxHold = len(openTag) - 1
 
+// MaxCallBytes bounds one <tool_call> block. The model writes what the
+// client's prompt asks for, so a block is client-controlled input: a larger
+// one is a bad call (asked to be corrected) and the rest of the answer is
+// ignored, instead of being buffered without end. 1 MiB holds any real
+// call (a Write of a large file included).
+const MaxCallBytes = 1 << 20
+
 // MaxHoldFenced bounds the held text when it is a markdown fence opener
 // directly followed by a possible marker beginning ("```json\n<tool_c"):
 // the opener is held too, so that a fence around a call block can be removed
@@ -302,6 +309,10 @@ const (
 // scanBlock scans block content for its end. It reports whether the block
 // ended (and was turned into pieces).
 func (s *scanner) scanBlock() bool {
+	if len(s.buf) > MaxCallBytes {
+		s.tooLarge()
+		return false
+	}
 	b, st := s.buf, &s.bs
 	for ; st.pos < len(b); st.pos++ {
 		c := b[st.pos]
@@ -365,6 +376,15 @@ func (s *scanner) scanBlock() bool {
 		}
 	}
 	return false
+}
+
+// tooLarge ends a block that outgrew MaxCallBytes as a bad call and
+// ignores the rest of the answer.
+func (s *scanner) tooLarge() {
+	s.out = append(s.out, piece{kind: pieceCall, call: parsedCall{
+		err: fmt.Errorf("the <tool_call> block is larger than %d bytes", MaxCallBytes)}})
+	s.inBlock, s.lead, s.fenced, s.bs, s.buf = false, "", false, blockScan{}, nil
+	s.sawCall, s.afterCall, s.stopped = true, true, true
 }
 
 // finishBlock ends a block at the end of the answer. A closing tag the JSON

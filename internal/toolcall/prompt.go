@@ -3,6 +3,7 @@ package toolcall
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -61,7 +62,7 @@ const historyNote = "# Tools\n\n" +
 // of) its required properties.
 func exampleCall(t toolInfo) string {
 	args := "{}"
-	if root, ok := schemaRoot(t.schema); ok {
+	if root, ok := schemaRoot(t.Parameters); ok {
 		props, _ := root["properties"].(map[string]any)
 		req, _ := root["required"].([]any)
 		var parts []string
@@ -79,12 +80,25 @@ func exampleCall(t toolInfo) string {
 	return `<tool_call>{"name": ` + quote(t.Name) + `, "arguments": ` + args + `}</tool_call>`
 }
 
-func schemaRoot(s *schema) (map[string]any, bool) {
-	if s == nil {
+// schemaRoot decodes a parameters schema's top-level object.
+func schemaRoot(raw json.RawMessage) (map[string]any, bool) {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil || m == nil {
 		return nil, false
 	}
-	m, ok := s.root.(map[string]any)
-	return m, ok
+	return m, true
+}
+
+// render shows a JSON value compactly.
+func render(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
 }
 
 // placeholder is an example value for a property schema.

@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func agentRequest() *llm.Request {
 func TestWrapRendersHistory(t *testing.T) {
 	req := agentRequest()
 	pristine := agentRequest()
-	out, wrap, err := toolcall.New(toolcall.Options{}).Wrap(req)
+	out, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil || wrap == nil {
 		t.Fatalf("Wrap: %v", err)
 	}
@@ -101,7 +102,7 @@ func TestWrapToolResultsInUserMessage(t *testing.T) {
 			{Type: llm.PartText, Text: "Try again."},
 		}},
 	}, Tools: testTools, ParallelToolCalls: true}
-	out, _, err := toolcall.New(toolcall.Options{}).Wrap(req)
+	out, _, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestWrapToolResultsInUserMessage(t *testing.T) {
 func TestWrapChoiceRules(t *testing.T) {
 	e := toolcall.New(toolcall.Options{})
 	system := func(req *llm.Request) string {
-		out, _, err := e.Wrap(req)
+		out, _, err := e.Wrap(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestWrapChoiceRules(t *testing.T) {
 	// none with history: history rendered, tools not offered, no wrapping.
 	hist := agentRequest()
 	hist.ToolChoice.Mode = llm.ToolChoiceNone
-	out, wrap, err := e.Wrap(hist)
+	out, wrap, err := e.Wrap(context.Background(), hist)
 	if err != nil || wrap != nil {
 		t.Fatalf("none: wrap %v err %v", wrap != nil, err)
 	}
@@ -152,7 +153,7 @@ func TestWrapChoiceRules(t *testing.T) {
 	}
 	// No tools at all but tool history: same.
 	hist.Tools = nil
-	if out, wrap, _ := e.Wrap(hist); wrap != nil || !strings.Contains(out.Messages[3].Text(), "<tool_result") {
+	if out, wrap, _ := e.Wrap(context.Background(), hist); wrap != nil || !strings.Contains(out.Messages[3].Text(), "<tool_result") {
 		t.Fatal("history without tools not rewritten")
 	}
 }

@@ -1,104 +1,126 @@
-package toolcall
+package toolcall_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
-func TestSchema(t *testing.T) {
-	const claudeRead = `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","additionalProperties":false,
-		"properties":{"file_path":{"type":"string","description":"The absolute path"},"offset":{"type":"number"},"limit":{"type":"number"}},
-		"required":["file_path"]}`
-	const refs = `{"type":"object","properties":{"items":{"type":"array","items":{"$ref":"#/$defs/item"},"minItems":1}},
-		"$defs":{"item":{"type":"object","properties":{"id":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"},"uniqueItems":true}},"required":["id"]}}}`
-	const cyclic = `{"$ref":"#"}`
-	tests := []struct {
-		name, schema, args, want string
-	}{
-		{"ok", claudeRead, `{"file_path":"/a","limit":10}`, ""},
-		{"missing required", claudeRead, `{"limit":10}`, `missing required property "file_path"`},
-		{"wrong type", claudeRead, `{"file_path":3}`, `at /file_path: expected string, got integer`},
-		{"additional", claudeRead, `{"file_path":"/a","x":1}`, `unexpected property "x"`},
-		{"not an object", claudeRead, `[]`, `expected object, got array`},
-		{"integer accepts 2.0", `{"type":"integer"}`, `2.0`, ""},
-		{"integer rejects 2.5", `{"type":"integer"}`, `2.5`, "expected integer, got number"},
-		{"type list", `{"type":["string","null"]}`, `null`, ""},
-		{"nullable", `{"type":"string","nullable":true}`, `null`, ""},
-		{"enum", `{"enum":["a",1,null]}`, `1.0`, ""},
-		{"enum miss", `{"enum":["a","b"]}`, `"c"`, `value "c" is not one of "a", "b"`},
-		{"const", `{"const":{"a":[1]}}`, `{"a":[1]}`, ""},
-		{"refs ok", refs, `{"items":[{"id":1,"tags":["x","y"]}]}`, ""},
-		{"refs nested error", refs, `{"items":[{"id":1},{"id":"2"}]}`, `at /items/1/id: expected integer, got string`},
-		{"min items", refs, `{"items":[]}`, `at /items: array has fewer than 1 items`},
-		{"unique", refs, `{"items":[{"id":1,"tags":["x","x"]}]}`, `at /items/0/tags: array items 0 and 1 are equal but must be unique`},
-		{"cyclic ref terminates", cyclic, `{}`, ""},
-		{"anyOf", `{"anyOf":[{"type":"string"},{"type":"integer"}]}`, `true`, "value matches none of the 2 allowed forms (first: expected string, got boolean)"},
-		{"oneOf lenient", `{"oneOf":[{"type":"number"},{"type":"integer"}]}`, `1`, ""},
-		{"allOf", `{"allOf":[{"required":["a"]},{"required":["b"]}]}`, `{"a":1}`, `missing required property "b"`},
-		{"bounds", `{"type":"object","properties":{"n":{"minimum":1,"exclusiveMaximum":5},"s":{"maxLength":2}}}`, `{"n":5}`, `at /n: value 5 must be less than 5`},
-		{"rune length", `{"maxLength":2}`, `"ün"`, ""},
-		{"pattern", `{"pattern":"^[a-z]+$"}`, `"Ab"`, `string does not match pattern "^[a-z]+$"`},
-		{"bad pattern ignored", `{"pattern":"(?<=a)b"}`, `"b"`, ""},
-		{"tuple items", `{"prefixItems":[{"type":"string"}],"items":false}`, `["a",1]`, `at /1: no value is allowed here`},
-		{"unknown keywords ignored", `{"type":"object","format":"x","if":{},"not":{}}`, `{}`, ""},
-		{"unknown type ignored", `{"type":"int"}`, `"x"`, ""},
-		{"false schema", `false`, `{}`, "no value is allowed here"},
-		{"escaped pointer", `{"type":"object","properties":{"a/b":{"type":"string"}}}`, `{"a/b":1}`, `at /a~1b: expected string, got integer`},
+// toolReq offers one tool with the given parameters schema.
+func toolReq(schema string) *llm.Request {
+	req := newReq(llm.ToolChoiceAuto, "")
+	req.Tools = []llm.Tool{{Name: "t", Description: "A tool.", Parameters: json.RawMessage(schema)}}
+	return req
+}
+
+// nestedArgs returns {"a":{"a":...{}}} levels deep.
+func nestedArgs(levels int) string {
+	return strings.Repeat(`{"a":`, levels) + `{}` + strings.Repeat(`}`, levels)
+}
+
+// A schema the emulator cannot use is the client's mistake: an
+// invalid_request error naming the tool, before anything is sent upstream.
+func TestWrapRefusesUnusableSchemas(t *testing.T) {
+	tests := []struct{ name, schema, want string }{
+		{"issue 11 loop", `{"allOf":[{"$ref":"#"},{"$ref":"#"}]}`, "the schema loops"},
+		{"remote ref", `{"type":"object","properties":{"a":{"$ref":"http://169.254.169.254/latest"}}}`, "which is outside it"},
+		{"file ref", `{"$ref":"file:///etc/passwd"}`, "which is outside it"},
+		{"too deep", strings.Repeat(`{"not":`, 80) + `{}` + strings.Repeat(`}`, 80), "nested more than 64 levels deep"},
+		{"too large", `{"description":"` + strings.Repeat("x", 600<<10) + `"}`, "more than the limit"},
+		{"not an object", `[1]`, "must be a JSON object"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := compileSchema(json.RawMessage(tc.schema))
-			if s == nil {
-				t.Fatal("schema did not compile")
+			req := toolReq(tc.schema)
+			req.Tools = append([]llm.Tool{testTools[0]}, req.Tools...)
+			_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
+			e := gw.AsError(err)
+			if wrap != nil || e == nil || e.Code != gw.CodeInvalidRequest || e.Param != "tools[1]" ||
+				!strings.Contains(e.Message, `tool "t"`) || !strings.Contains(e.Message, tc.want) {
+				t.Fatalf("err %#v, want invalid_request on tools[1] mentioning %q", e, tc.want)
 			}
-			err := s.validate([]byte(tc.args))
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tc.want {
-				t.Fatalf("got %q, want %q", got, tc.want)
+			if err := toolcall.CheckParameters(json.RawMessage(tc.schema)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckParameters: %v", err)
 			}
 		})
 	}
-	for _, raw := range []string{"", "null", "[1]", "{bad"} {
-		if compileSchema(json.RawMessage(raw)) != nil {
-			t.Errorf("schema %q compiled", raw)
+	for _, raw := range []string{"", "null", " null "} {
+		if err := toolcall.CheckParameters(json.RawMessage(raw)); err != nil {
+			t.Errorf("CheckParameters(%q): %v", raw, err)
 		}
-	}
-	var none *schema
-	if none.validate([]byte(`{"x":1}`)) != nil {
-		t.Error("nil schema rejects")
 	}
 }
 
-// Patterns are compiled with the schema, not per validation.
-func TestSchemaPatternsCompiledOnce(t *testing.T) {
-	s := compileSchema(json.RawMessage(`{"type":"object","properties":{
-		"a":{"type":"string","pattern":"^[a-z]+$"},
-		"b":{"type":"array","items":{"anyOf":[{"pattern":"^x"},{"pattern":"(?<=y)"}]}},
-		"pattern":{"type":"string"}}}`))
-	if len(s.patterns) != 3 || s.patterns["^[a-z]+$"] == nil || s.patterns["^x"] == nil {
-		t.Fatalf("patterns %v", s.patterns)
+// A schema that compiles but whose evaluation explodes on the model's
+// arguments costs that call, never a core: the call is handled like invalid
+// arguments (one repair, then invalid_model_output).
+func TestBudgetExhaustedIsAnInvalidCall(t *testing.T) {
+	schema := `{"type":"object","properties":{"a":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}`
+	bad := block("t", nestedArgs(40))
+	repairs := 0
+	r := run(t, toolReq(schema), textStream(bad), func(req *llm.Request) (llm.Stream, error) {
+		repairs++
+		if !strings.Contains(req.LastUserText(), "took too long") {
+			t.Errorf("correction: %q", req.LastUserText())
+		}
+		return textStream(bad), nil
+	})
+	if repairs != 1 || gw.ErrorCode(r.err) != gw.CodeBadModelOutput || !strings.Contains(r.err.Error(), "work budget") {
+		t.Fatalf("repairs %d, err %v", repairs, r.err)
 	}
-	if re, ok := s.patterns["(?<=y)"]; !ok || re != nil {
-		t.Fatalf("an invalid pattern is %v, %v; want nil, true", re, ok)
+	// Shallow arguments pass the same schema.
+	r = run(t, toolReq(schema), textStream(block("t", nestedArgs(3))), nil)
+	if r.err != nil || len(r.calls) != 1 {
+		t.Fatalf("shallow call: %v %v", r.calls, r.err)
 	}
-	if err := s.validate([]byte(`{"a":"abc","b":["xa","q"],"pattern":"any"}`)); err != nil {
+}
+
+// When the request ends while its calls are checked, the check stops and
+// the stream ends with the cancellation, without a repair.
+func TestCancelledWhileChecking(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(ctx, toolReq(`{"type":"object","properties":{"a":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}`))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.validate([]byte(`{"a":"aB"}`)); err == nil {
-		t.Fatal("pattern not checked")
+	cancel()
+	r := collect(t, wrap(textStream(block("t", nestedArgs(40))), func(*llm.Request) (llm.Stream, error) {
+		t.Error("repair after cancellation")
+		return nil, fmt.Errorf("no")
+	}))
+	if gw.ErrorCode(r.err) != gw.CodeCanceled {
+		t.Fatalf("err %v, want canceled", r.err)
 	}
 }
 
-func BenchmarkSchemaValidatePattern(b *testing.B) {
-	s := compileSchema(json.RawMessage(`{"type":"object","properties":{"city":{"type":"string","pattern":"^[A-Z][a-z]+( [A-Z][a-z]+)*$"}},"required":["city"]}`))
-	args := []byte(`{"city":"New York"}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.validate(args); err != nil {
-			b.Fatal(err)
-		}
+// Arguments are checked with the lenient rules the emulator documents,
+// with messages that name the value.
+func TestArgumentMessages(t *testing.T) {
+	tests := []struct{ name, schema, args, want string }{
+		{"missing required", string(testTools[0].Parameters), `{"unit":"c"}`, `missing required property "city"`},
+		{"nested", `{"type":"object","properties":{"items":{"type":"array","items":{"type":"integer"}}}}`, `{"items":[1,"2"]}`, `at /items/1: expected integer, got string`},
+		{"pattern RE2 cannot compile is not checked", `{"type":"object","properties":{"a":{"type":"string","pattern":"(?<=x)y"}}}`, `{"a":"q"}`, ""},
+		{"overlapping oneOf accepted", `{"type":"object","properties":{"n":{"oneOf":[{"type":"number"},{"type":"integer"}]}}}`, `{"n":1}`, ""},
+		{"nullable", `{"type":"object","properties":{"n":{"type":"string","nullable":true}}}`, `{"n":null}`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, toolReq(tc.schema), textStream(block("t", tc.args)), nil)
+			if tc.want == "" {
+				if r.err != nil {
+					t.Fatalf("err %v", r.err)
+				}
+				return
+			}
+			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", r.err, tc.want)
+			}
+		})
 	}
 }

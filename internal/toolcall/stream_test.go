@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -270,7 +271,7 @@ func TestHoldBound(t *testing.T) {
 					t.Fatalf("%q/%d: after delta %d, %d bytes held back: %q", in, n, i, len(held), held)
 				}
 			}
-			_, wrap, _ := toolcall.New(toolcall.Options{}).Wrap(newReq(llm.ToolChoiceAuto, ""))
+			_, wrap, _ := toolcall.New(toolcall.Options{}).Wrap(context.Background(), newReq(llm.ToolChoiceAuto, ""))
 			st := wrap(up, nil)
 			for {
 				ev, err := st.Recv()
@@ -325,7 +326,7 @@ func TestToolChoice(t *testing.T) {
 
 	t.Run("none", func(t *testing.T) {
 		req := newReq(llm.ToolChoiceNone, "")
-		out, wrap, err := toolcall.New(toolcall.Options{}).Wrap(req)
+		out, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 		if err != nil || wrap != nil || out != req {
 			t.Fatalf("none without history: %v %v %v", out == req, wrap != nil, err)
 		}
@@ -339,7 +340,7 @@ func TestToolChoice(t *testing.T) {
 		}
 	})
 	t.Run("named tool not offered", func(t *testing.T) {
-		_, _, err := toolcall.New(toolcall.Options{}).Wrap(newReq(llm.ToolChoiceNamed, "nope"))
+		_, _, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), newReq(llm.ToolChoiceNamed, "nope"))
 		if gw.ErrorCode(err) != gw.CodeInvalidRequest {
 			t.Fatalf("err %v", err)
 		}
@@ -421,7 +422,7 @@ func TestRepair(t *testing.T) {
 		}
 	})
 	t.Run("repairs disabled", func(t *testing.T) {
-		_, wrap, _ := toolcall.New(toolcall.Options{MaxRepair: -1}).Wrap(newReq(llm.ToolChoiceAuto, ""))
+		_, wrap, _ := toolcall.New(toolcall.Options{MaxRepair: -1}).Wrap(context.Background(), newReq(llm.ToolChoiceAuto, ""))
 		r := collect(t, wrap(textStream(bad), func(*llm.Request) (llm.Stream, error) {
 			t.Fatal("reopen called")
 			return nil, nil

@@ -1,5 +1,5 @@
 // Package toolcall emulates function calling for upstreams that only answer
-// text (consumer web apps such as Genspark and Gemini web).
+// text (the consumer web apps spark drives).
 //
 // Wrap renders the request's tools into the system prompt together with a
 // strict output protocol, and rewrites earlier tool calls and results into
@@ -22,6 +22,7 @@
 package toolcall
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/jsonschema"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
@@ -42,6 +44,19 @@ type Reopen = func(req *llm.Request) (llm.Stream, error)
 // WrapFunc wraps one upstream attempt's stream. reopen may be nil (no repair
 // is possible then).
 type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
+
+// answerSteps bounds the schema validation of one answer's calls, all
+// together (see jsonschema.Budget): generous for real calls (a Claude Code
+// call takes under a hundred steps, an array of a thousand objects a few
+// thousand), and about 40 ms of work when a schema blows up.
+const answerSteps = 200_000
+
+// maxCorrections bounds the problems a repair request lists (an answer may
+// hold thousands of bad calls).
+const maxCorrections = 10
+
+// maxAnswerEcho bounds the answer text kept for the repair request.
+const maxAnswerEcho = MaxCallBytes + 64<<10
 
 // Defaults of Options.
 const (
@@ -93,10 +108,10 @@ func New(opts Options) *Emulator {
 	return e
 }
 
-// toolInfo is an offered tool with its compiled schema.
+// toolInfo is an offered tool with its compiled schema (nil: no schema).
 type toolInfo struct {
 	llm.Tool
-	schema *schema
+	schema *jsonschema.Schema
 }
 
 // Wrap returns the request to send upstream and the stream wrapper for its
@@ -106,7 +121,11 @@ type toolInfo struct {
 // upstream sees only text. The wrap function is nil when no tools are
 // offered (none given, or tool_choice none); the history is still rewritten
 // then. When req holds no tools and no tool history, req itself is returned.
-func (e *Emulator) Wrap(req *llm.Request) (*llm.Request, WrapFunc, error) {
+//
+// A tool whose parameters schema cannot be used (invalid, too large,
+// looping, referring outside itself) is an invalid_request error. ctx is the
+// request's: validating the model's calls stops when it is done.
+func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, WrapFunc, error) {
 	offer := len(req.Tools) > 0 && req.ToolChoice.Mode != llm.ToolChoiceNone
 	history := false
 	for _, m := range req.Messages {
@@ -121,11 +140,16 @@ func (e *Emulator) Wrap(req *llm.Request) (*llm.Request, WrapFunc, error) {
 	}
 	var tools []toolInfo
 	if offer {
-		for _, t := range req.Tools {
+		for i, t := range req.Tools {
 			if choice.Mode == llm.ToolChoiceNamed && t.Name != choice.Name {
 				continue
 			}
-			tools = append(tools, toolInfo{Tool: t, schema: compileSchema(t.Parameters)})
+			s, err := compileSchema(t.Parameters)
+			if err != nil {
+				return nil, nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: fmt.Sprintf("tools[%d]", i), Cause: err,
+					Message: fmt.Sprintf("Invalid schema for tool %q: %v", t.Name, err)}
+			}
+			tools = append(tools, toolInfo{Tool: t, schema: s})
 		}
 		if len(tools) == 0 {
 			return nil, nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "tool_choice",
@@ -141,7 +165,7 @@ func (e *Emulator) Wrap(req *llm.Request) (*llm.Request, WrapFunc, error) {
 		return &out, nil, nil
 	}
 	out.Messages = withSystem(out.Messages, renderSystem(tools, choice, req.ParallelToolCalls))
-	t := &turn{e: e, sent: &out, tools: map[string]*toolInfo{}, choice: choice,
+	t := &turn{ctx: ctx, e: e, sent: &out, tools: map[string]*toolInfo{}, choice: choice,
 		parallel: req.ParallelToolCalls && choice.Mode != llm.ToolChoiceNamed}
 	for i := range tools {
 		t.tools[tools[i].Name] = &tools[i]
@@ -152,6 +176,7 @@ func (e *Emulator) Wrap(req *llm.Request) (*llm.Request, WrapFunc, error) {
 
 // turn is one request's tool configuration, shared by its attempts.
 type turn struct {
+	ctx      context.Context // the request's
 	e        *Emulator
 	sent     *llm.Request
 	tools    map[string]*toolInfo
@@ -225,8 +250,9 @@ func (p problem) correction(t *turn) string {
 }
 
 // check validates an answer's calls. It returns the calls to emit (the
-// first only when parallel calls are off) or the problems found.
-func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem) {
+// first only when parallel calls are off) or the problems found, or the
+// context's error when the request ended while checking.
+func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem, error) {
 	for i, c := range calls {
 		if n, ok := strings.CutPrefix(c.name, "functions."); ok && t.tools[c.name] == nil && t.tools[n] != nil {
 			calls[i].name = n // OpenAI-trained models sometimes namespace the name
@@ -245,6 +271,9 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem) {
 		calls = calls[:1]
 	}
 	var probs []problem
+	// All the calls of one answer share one validation budget, so many
+	// calls cost no more than one (about 40 ms at worst).
+	ctx := jsonschema.WithBudget(t.ctx, &jsonschema.Budget{Steps: answerSteps})
 	for _, c := range calls {
 		switch tool := t.tools[c.name]; {
 		case c.err != nil:
@@ -253,8 +282,19 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem) {
 			probs = append(probs, problem{kind: wrongTool, tool: c.name})
 		case tool == nil:
 			probs = append(probs, problem{kind: unknownTool, tool: c.name})
-		default:
-			if err := tool.schema.validate(c.args); err != nil {
+		case tool.schema != nil:
+			err := tool.schema.ValidateJSON(ctx, c.args)
+			switch {
+			case err == nil:
+			case errors.Is(err, jsonschema.ErrBudgetExceeded):
+				// The schema is too costly to check on these arguments:
+				// handled like invalid arguments (the model may write
+				// simpler ones), but the client learns why.
+				probs = append(probs, problem{kind: badArguments, tool: c.name,
+					detail: "checking them against the parameters schema took too long (" + err.Error() + ")"})
+			case t.ctx.Err() != nil:
+				return nil, nil, t.ctx.Err()
+			default:
 				probs = append(probs, problem{kind: badArguments, tool: c.name, detail: err.Error()})
 			}
 		}
@@ -263,9 +303,9 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem) {
 		probs = append(probs, problem{kind: noCall})
 	}
 	if len(probs) > 0 {
-		return nil, probs
+		return nil, probs, nil
 	}
-	return calls, nil
+	return calls, nil, nil
 }
 
 // repairRequest is the conversation so far, the model's unusable answer and
@@ -274,7 +314,11 @@ func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
 	r := *t.sent
 	var b strings.Builder
 	b.WriteString("Your previous answer could not be used:\n")
-	for _, p := range probs {
+	for i, p := range probs {
+		if i == maxCorrections {
+			fmt.Fprintf(&b, "- (and %d more problems)\n", len(probs)-i)
+			break
+		}
 		b.WriteString("- " + p.correction(t) + "\n")
 	}
 	b.WriteString("Write the tool call(s) again, corrected, each as " +
@@ -396,7 +440,9 @@ func (s *stream) handle(ev llm.Event) {
 	}
 	switch ev.Type {
 	case llm.EventTextDelta:
-		s.answer.WriteString(ev.Text)
+		if s.answer.Len() <= maxAnswerEcho {
+			s.answer.WriteString(ev.Text) // the repair request echoes no more
+		}
 		s.take(s.sc.feed(ev.Text))
 	case llm.EventFinish:
 		s.end(ev.FinishReason, false)
@@ -427,7 +473,11 @@ func (s *stream) take(ps []piece) {
 // finish event, or starts a repair, or fails.
 func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 	s.take(s.sc.finish())
-	calls, probs := s.t.check(s.calls)
+	calls, probs, err := s.t.check(s.calls)
+	if err != nil {
+		s.err = gw.AsError(err)
+		return
+	}
 	if s.attempt > 0 && len(probs) == 0 && len(calls) == 0 {
 		probs = s.first // the correction brought no call at all
 	}

@@ -1,6 +1,7 @@
 package toolcall_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -22,7 +23,7 @@ func BenchmarkWrap(b *testing.B) {
 	e := toolcall.New(toolcall.Options{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := e.Wrap(req); err != nil {
+		if _, _, err := e.Wrap(context.Background(), req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,14 +11,11 @@
 package anthropic
 
 import (
-	"context"
-	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/route"
 )
@@ -30,30 +27,15 @@ const DefaultMaxBodyBytes = 32 << 20
 // DefaultPingInterval is a sensible Options.PingInterval for production.
 const DefaultPingInterval = 10 * time.Second
 
-// Backend answers chat requests and lists models. It is the same interface
-// as the OpenAI front-end's, so one implementation serves both.
-//
-// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
-// known). The stream yields text, reasoning, tool-call and image deltas, then
-// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
-// other Recv error is a mid-stream failure. The handler closes every stream
-// it gets, early when the client goes away or a stop sequence matched. ctx
-// is (derived from) the client request's context: it is cancelled when the
-// client disconnects or the handler stops reading, and Recv must then
-// return.
-type Backend interface {
-	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
-	Models(ctx context.Context) []llm.ModelInfo
-}
+// Backend answers chat requests and lists models (see wire.ChatBackend
+// for the stream contract); the gateway service is one.
+type Backend = wire.ChatBackend
 
 // Options tunes a Handler. The zero value is usable.
 type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413
 	// request_too_large. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning from answers (no thinking blocks, even
-	// when the client enabled thinking); token counts still include it.
-	HideReasoning bool
 	// PingInterval, when positive, sends an "event: ping" keepalive on a
 	// stream whenever the upstream has been silent that long, so that idle
 	// timeouts of proxies and clients do not cut it. This includes the wait
@@ -133,11 +115,8 @@ func ensureRequestID(w http.ResponseWriter, r *http.Request) string {
 	}
 	id := reqctx.RequestID(r.Context())
 	if id == "" {
-		id = newRequestID()
+		id = wire.NewAnthropicRequestID()
 	}
 	w.Header().Set("Request-Id", id)
 	return id
 }
-
-// newRequestID returns a fresh request id.
-func newRequestID() string { return "req_" + rand.Text() }

@@ -4,35 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/gw"
 )
-
-// errorEnvelope is the Anthropic error response (ErrorResponse of the SDKs),
-// also the data of an in-band "event: error" frame.
-type errorEnvelope struct {
-	Type      string    `json:"type"` // always "error"
-	Error     errorBody `json:"error"`
-	RequestID string    `json:"request_id,omitempty"`
-}
-
-type errorBody struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-// wireError converts e to the Anthropic error object. Only e.Message reaches
-// the client, never e.Cause.
-func wireError(e *gw.Error) errorBody {
-	status := gw.HTTPStatus(e.Code)
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(status)
-		if msg == "" {
-			msg = "error"
-		}
-	}
-	return errorBody{Type: wire.AnthropicErrorType(e.Code), Message: msg}
-}
 
 // WriteError renders err as an Anthropic error response: the status of
 // gw.HTTPStatus, the body {"type":"error","error":{"type","message"},
@@ -51,20 +23,7 @@ func wireError(e *gw.Error) errorBody {
 // for authentication and limit failures on them. It must be called before
 // anything was written to w. The request id is taken from the request-id
 // header the server middleware set (a fresh one is made otherwise).
-func WriteError(w http.ResponseWriter, err error) {
-	e := gw.AsError(err)
-	if e == nil {
-		e = &gw.Error{Code: gw.CodeInternal, Message: "internal error"}
-	}
-	h := w.Header()
-	id := h.Get("Request-Id")
-	if id == "" {
-		id = newRequestID()
-		h.Set("Request-Id", id)
-	}
-	wire.SetRetryHeaders(h, e)
-	writeJSON(w, gw.HTTPStatus(e.Code), errorEnvelope{Type: "error", Error: wireError(e), RequestID: id})
-}
+func WriteError(w http.ResponseWriter, err error) { wire.WriteAnthropicError(w, err) }
 
 // writeJSON writes v as a JSON response with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -20,15 +20,18 @@ import (
 
 // messages serves POST /v1/messages.
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
-	var mr messagesRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &mr, &bodyErrors); err != nil {
-		return err
-	}
-	p, err := parseRequest(&mr, false)
+	mr, err := h.decodeRequest(w, r)
 	if err != nil {
 		return err
 	}
-	mr = messagesRequest{} // let the decoded media go once converted
+	if err := mr.validate(false); err != nil {
+		return err
+	}
+	p, err := buildRequest(mr, false)
+	if err != nil {
+		return err
+	}
+	mr = nil // let the decoded media go once converted
 
 	// The backend gets a context of its own so that the handler can stop
 	// the upstream (a stop sequence matched) even while a Recv is pending.
@@ -37,19 +40,25 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
 	p.req.ClientKey = reqctx.KeyID(ctx)
 	id := "msg_" + rand.Text()
 
-	if !p.stream {
-		st, err := h.b.Chat(ctx, &p.req)
-		if err == nil && st == nil {
-			err = errNoStream
-		}
-		if err != nil {
-			return err
-		}
-		src := newSource(st, cancel, 0)
-		defer src.close()
-		return h.complete(w, r, src, p, id)
+	if p.stream {
+		return h.stream(ctx, cancel, w, r, p, id)
 	}
+	st, err := h.b.Chat(ctx, &p.req)
+	if err == nil && st == nil {
+		err = errNoStream
+	}
+	if err != nil {
+		return err
+	}
+	src := newSource(st, cancel, 0)
+	defer src.close()
+	return h.answer(w, r, src, p, id)
+}
 
+// stream answers with a Messages event stream (see streamer). A backend
+// failure before the stream started is returned (a real HTTP error); once
+// it started, failures are sent in-band and stream returns nil.
+func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, r *http.Request, p *params, id string) error {
 	s := &streamer{h: h, w: w, r: r, p: p, id: id,
 		est: tokens.Prompt(&p.req)} // message_start needs it before the answer
 	st, err := s.chat(ctx, cancel)
@@ -69,9 +78,9 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
 // errNoStream reports a backend that broke its contract.
 var errNoStream = errors.New("anthropic: backend returned neither a stream nor an error")
 
-// complete collects the whole answer and writes one Message. A failure
+// answer collects the whole answer and writes one Message. A failure
 // while collecting is still a real HTTP error: nothing was sent yet.
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, src *source, p *params, id string) error {
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, src *source, p *params, id string) error {
 	t := newTurn(h, p, nil)
 	for !t.cut {
 		ev, _, err := src.next(nil)
@@ -300,7 +309,7 @@ func (s *streamer) fail(err error) {
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.String("code", string(e.Code)),
 		slog.Any("error", err))
-	env := errorEnvelope{Type: "error", Error: wireError(e), RequestID: s.w.Header().Get("Request-Id")}
+	env := wire.AnthropicErrorEnvelope{Type: "error", Error: wire.AnthropicError(e), RequestID: s.w.Header().Get("Request-Id")}
 	_ = s.fw.write("error", env)
 }
 
@@ -319,11 +328,14 @@ func (s *streamer) gone() {
 // the converted request (system, messages and tools), without an upstream
 // call.
 func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
-	var mr messagesRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &mr, &bodyErrors); err != nil {
+	mr, err := h.decodeRequest(w, r)
+	if err != nil {
 		return err
 	}
-	p, err := parseRequest(&mr, true)
+	if err := mr.validate(true); err != nil {
+		return err
+	}
+	p, err := buildRequest(mr, true)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,
+const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":2048,"stream":true,
 	"thinking":{"type":"enabled","budget_tokens":1024},
 	"messages":[{"role":"user","content":"Weather in Paris?"}],
 	"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}`
@@ -371,12 +371,44 @@ func TestRequestErrors(t *testing.T) {
 		{"ToolUseNoID", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","name":"f","input":{}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.id: Field required"},
 		{"ServerTools", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search_20250305","name":"web_search"},{"name":"f","input_schema":{"type":"object"}},{"type":"bash_20250124","name":"bash"}]}`, 400, "invalid_request_error", "'web_search_20250305' (web_search), 'bash_20250124' (bash)"},
 		{"NoSchema", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f"}]}`, 400, "invalid_request_error", "tools.0.input_schema: Field required"},
+		{"LoopingSchema", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{"type":"object"}},{"name":"g","input_schema":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}]}`, 400, "invalid_request_error", "tools.1.input_schema: JSON schema is invalid: the schema loops"},
+		{"RemoteSchemaRef", "/v1/messages/count_tokens", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{"$ref":"file:///etc/passwd"}}]}`, 400, "invalid_request_error", "tools.0.input_schema: JSON schema is invalid: the schema refers to \"file:///etc/passwd\""},
 		{"UnknownToolChoice", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{}}],"tool_choice":{"type":"tool","name":"g"}}`, 400, "invalid_request_error", "no tool named 'g'"},
 		{"AnyWithoutTools", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"any"}}`, 400, "invalid_request_error", "requires at least one tool"},
 		{"StructuredOutput", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{}}}}`, 400, "invalid_request_error", "output_config.format"},
 		{"MCPServers", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"mcp_servers":[{"type":"url","url":"https://mcp.example","name":"x"}]}`, 400, "invalid_request_error", "mcp_servers"},
 		{"SystemImage", "/v1/messages", `{"model":"m","max_tokens":5,"system":[{"type":"image"}],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "system.0.type"},
 		{"CountNoModel", "/v1/messages/count_tokens", `{"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "model: Field required"},
+		// The limits of the Anthropic API (issue 11, items 2 and 6); the
+		// message starts with the field's path, as the API words it.
+		{"NullBody", "/v1/messages", `null`, 400, "invalid_request_error", "JSON object"},
+		{"CountNullBody", "/v1/messages/count_tokens", `null`, 400, "invalid_request_error", "JSON object"},
+		{"ModelTooLong", "/v1/messages", `{"model":"` + strings.Repeat("m", 257) + `","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "model: String should have at most 256 characters"},
+		{"MaxTokensNegative", "/v1/messages", `{"model":"m","max_tokens":-1,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"},
+		{"MaxTokensZero", "/v1/messages", `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"},
+		{"TemperatureNegative", "/v1/messages", `{"model":"m","max_tokens":5,"temperature":-5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "temperature: Input should be greater than or equal to 0"},
+		{"TemperatureAboveOne", "/v1/messages", `{"model":"m","max_tokens":5,"temperature":1.5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "temperature: Input should be less than or equal to 1"},
+		{"TopPAboveOne", "/v1/messages", `{"model":"m","max_tokens":5,"top_p":2,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "top_p: Input should be less than or equal to 1"},
+		{"TopKNegative", "/v1/messages", `{"model":"m","max_tokens":5,"top_k":-1,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "top_k: Input should be greater than or equal to 0"},
+		{"TooManyStopSequences", "/v1/messages", `{"model":"m","max_tokens":5,"stop_sequences":[` + strings.Repeat(`"s",`, 32) + `"s"],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "stop_sequences: List should have at most 32 items"},
+		{"StopSequenceTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"stop_sequences":["` + strings.Repeat("s", 1025) + `"],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "stop_sequences.0: String should have at most 1024 characters"},
+		{"UserIDTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"metadata":{"user_id":"` + strings.Repeat("u", 257) + `"},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "metadata.user_id: String should have at most 256 characters"},
+		{"ThinkingBudgetNegative", "/v1/messages", `{"model":"m","max_tokens":5000,"thinking":{"type":"enabled","budget_tokens":-5},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"},
+		{"ThinkingBudgetBelowMinimum", "/v1/messages", `{"model":"m","max_tokens":5000,"thinking":{"type":"enabled","budget_tokens":1023},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"},
+		{"ThinkingBudgetMissing", "/v1/messages", `{"model":"m","max_tokens":5000,"thinking":{"type":"enabled"},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking.enabled.budget_tokens: Field required"},
+		{"ThinkingBudgetNotBelowMaxTokens", "/v1/messages", `{"model":"m","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":2048},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: `max_tokens` must be greater than `thinking.budget_tokens`"},
+		{"ThinkingUnknownType", "/v1/messages", `{"model":"m","max_tokens":5,"thinking":{"type":"sometimes"},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking: Input tag 'sometimes'"},
+		{"ThinkingNoType", "/v1/messages", `{"model":"m","max_tokens":5,"thinking":{},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking.type: Field required"},
+		{"CountThinkingBudgetNegative", "/v1/messages/count_tokens", `{"model":"m","thinking":{"type":"enabled","budget_tokens":-5},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "thinking.enabled.budget_tokens"},
+		{"ToolResultWithoutToolUse", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"r"}]}]}`, 400, "invalid_request_error", "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_1"},
+		{"ToolResultForAnEarlierTurn", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"r"}]},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_2","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"again"}]}]}`, 400, "invalid_request_error", "messages.4.content.0: unexpected `tool_use_id`"},
+		{"CountToolResultWithoutToolUse", "/v1/messages/count_tokens", `{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1"}]}]}`, 400, "invalid_request_error", "unexpected `tool_use_id`"},
+		{"ToolNameWithSpace", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"get weather","input_schema":{"type":"object"}}]}`, 400, "invalid_request_error", "tools.0.name: String should match pattern"},
+		{"ToolNameTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"` + strings.Repeat("f", 129) + `","input_schema":{"type":"object"}}]}`, 400, "invalid_request_error", "tools.0.name: String should have at most 128 characters"},
+		{"ToolUseIDTooLong", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"` + strings.Repeat("i", 257) + `","name":"f","input":{}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.id: String should have at most 256"},
+		{"ImageMediaTypeHTML", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"text/html","data":"PGh0bWw+"}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.source.media_type: Input should be 'image/jpeg'"},
+		{"ImageDataURLHTML", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"data:text/html;base64,PGh0bWw+"}}]}]}`, 400, "invalid_request_error", "messages.0.content.0.source.url: Input should be 'image/jpeg'"},
+		{"CountEmptyMessages", "/v1/messages/count_tokens", `{"model":"m","messages":[]}`, 400, "invalid_request_error", "messages: at least one message"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -692,7 +724,7 @@ func TestMediaVariants(t *testing.T) {
 	   {"type":"document","source":{"type":"base64","media_type":"text/plain","data":"aGVsbG8="},"title":"greeting.txt"},
 	   {"type":"document","source":{"type":"content","content":"just text"},"title":"T"}
 	 ]},
-	 {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"read","input":"{\"p\": 1}"}]},
+	 {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"read","input":"{\"p\": 1}"},{"type":"tool_use","id":"toolu_2","name":"list","input":{}}]},
 	 {"role":"user","content":[
 	   {"type":"tool_result","tool_use_id":"toolu_1","is_error":true,"content":[
 	     {"type":"document","source":{"type":"text","media_type":"text/plain","data":"doc text"}},
@@ -731,7 +763,7 @@ func TestMediaVariants(t *testing.T) {
 	if !tr.IsError || tr.Content != want || tr.Name != "read" {
 		t.Errorf("tool result = %+v", tr)
 	}
-	if tr := req.Messages[3].Parts[0].ToolResult; tr.CallID != "toolu_2" || tr.Content != "plain" || tr.Name != "" {
+	if tr := req.Messages[3].Parts[0].ToolResult; tr.CallID != "toolu_2" || tr.Content != "plain" || tr.Name != "list" {
 		t.Errorf("second result = %+v", tr)
 	}
 	if att := req.Messages[4]; att.Role != llm.RoleUser || len(att.Parts) != 1 || att.Parts[0].Type != llm.PartFile ||

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"path"
@@ -14,6 +15,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // messagesRequest is the subset of MessageCreateParams (and of the
@@ -29,6 +31,8 @@ type messagesRequest struct {
 	Stream        bool              `json:"stream"`
 	Temperature   *float64          `json:"temperature"`
 	TopP          *float64          `json:"top_p"`
+	TopK          *int              `json:"top_k"`
+	Metadata      *wireMetadata     `json:"metadata"`
 	Tools         []wireTool        `json:"tools"`
 	ToolChoice    *wireToolChoice   `json:"tool_choice"`
 	Thinking      *wireThinking     `json:"thinking"`
@@ -81,8 +85,13 @@ type wireToolChoice struct {
 }
 
 type wireThinking struct {
-	Type    string `json:"type"`
-	Display string `json:"display"`
+	Type         string `json:"type"`
+	BudgetTokens *int   `json:"budget_tokens"`
+	Display      string `json:"display"`
+}
+
+type wireMetadata struct {
+	UserID *string `json:"user_id"`
 }
 
 type wireOutputConfig struct {
@@ -102,16 +111,6 @@ type params struct {
 	// thinking says whether reasoning is answered as thinking blocks: the
 	// client enabled thinking and did not ask for display "omitted".
 	thinking bool
-}
-
-// invalid returns a 400 invalid_request_error whose message names param the
-// way the Anthropic API does ("messages.0.content: ...").
-func invalid(param, format string, args ...any) *gw.Error {
-	msg := fmt.Sprintf(format, args...)
-	if param != "" {
-		msg = param + ": " + msg
-	}
-	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: msg}
 }
 
 // bodyErrors words the errors of a JSON request body the way the Anthropic
@@ -144,40 +143,104 @@ func jsonKind(goType string) string {
 	}
 }
 
-// parseRequest validates mr and converts it to neutral form. count relaxes
-// the rules for count_tokens: max_tokens is not required, and features the
-// gateway cannot run (server tools, MCP servers, structured output) are
-// counted or ignored instead of refused, since nothing is generated.
-func parseRequest(mr *messagesRequest, count bool) (*params, error) {
-	p := &params{stream: mr.Stream && !count}
-	req := &p.req
+// decodeRequest reads the request body: a JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*messagesRequest, error) {
+	return wire.DecodeObject[messagesRequest](w, r, h.opts.MaxBodyBytes, &bodyErrors, "")
+}
+
+// validate applies the limits of the Anthropic API to the top-level
+// parameters (required fields, ranges, counts, lengths), worded as the
+// API words them. count relaxes it for count_tokens, which takes no
+// max_tokens and refuses nothing only generation needs. The messages and
+// tools are checked as they are converted (buildRequest).
+func (mr *messagesRequest) validate(count bool) error {
 	if strings.TrimSpace(mr.Model) == "" {
-		return nil, invalid("model", "Field required")
+		return wire.InvalidField("model", "Field required")
 	}
-	req.Model = mr.Model
-	p.model = mr.Model
+	if len(mr.Model) > wire.MaxModelBytes {
+		return wire.InvalidField("model", "String should have at most %d characters", wire.MaxModelBytes)
+	}
 	if !count {
 		if mr.MaxTokens == nil {
-			return nil, invalid("max_tokens", "Field required")
+			return wire.InvalidField("max_tokens", "Field required")
 		}
 		if *mr.MaxTokens < 1 {
-			return nil, invalid("max_tokens", "Input should be greater than or equal to 1")
+			return wire.InvalidField("max_tokens", "Input should be greater than or equal to 1")
 		}
-		req.MaxTokens = *mr.MaxTokens
 	}
 	if mr.Messages == nil {
-		return nil, invalid("messages", "Field required")
+		return wire.InvalidField("messages", "Field required")
 	}
-	if len(mr.Messages) == 0 && !count {
-		return nil, invalid("messages", "at least one message is required")
+	if len(mr.Messages) == 0 {
+		return wire.InvalidField("messages", "at least one message is required")
+	}
+	for _, c := range []struct {
+		param string
+		v     *float64
+	}{{"temperature", mr.Temperature}, {"top_p", mr.TopP}} {
+		switch {
+		case c.v == nil:
+		case math.IsNaN(*c.v) || *c.v < 0:
+			return wire.InvalidField(c.param, "Input should be greater than or equal to 0")
+		case *c.v > 1:
+			return wire.InvalidField(c.param, "Input should be less than or equal to 1")
+		}
+	}
+	if mr.TopK != nil && *mr.TopK < 0 {
+		return wire.InvalidField("top_k", "Input should be greater than or equal to 0")
+	}
+	if len(mr.StopSequences) > wire.MaxStopSequences {
+		return wire.InvalidField("stop_sequences", "List should have at most %d items after validation, not %d", wire.MaxStopSequences, len(mr.StopSequences))
+	}
+	for i, s := range mr.StopSequences {
+		if len(s) > wire.MaxStopBytes {
+			return wire.InvalidField("stop_sequences."+strconv.Itoa(i), "String should have at most %d characters", wire.MaxStopBytes)
+		}
+	}
+	if md := mr.Metadata; md != nil && md.UserID != nil && len(*md.UserID) > wire.MaxUserBytes {
+		return wire.InvalidField("metadata.user_id", "String should have at most %d characters", wire.MaxUserBytes)
+	}
+	if t := mr.Thinking; t != nil {
+		switch t.Type {
+		case "enabled":
+			b := t.BudgetTokens
+			if b == nil {
+				return wire.InvalidField("thinking.enabled.budget_tokens", "Field required")
+			}
+			if *b < wire.MinThinkingBudget {
+				return wire.InvalidField("thinking.enabled.budget_tokens", "Input should be greater than or equal to %d", wire.MinThinkingBudget)
+			}
+			if !count && *b >= *mr.MaxTokens {
+				return wire.InvalidField("max_tokens", "`max_tokens` must be greater than `thinking.budget_tokens` (%d)", *b)
+			}
+		case "disabled", "adaptive":
+		case "":
+			return wire.InvalidField("thinking.type", "Field required")
+		default:
+			return wire.InvalidField("thinking", "Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'", wire.Truncate(t.Type, 64))
+		}
 	}
 	if !count {
 		if mr.OutputConfig != nil && !wire.IsNull(mr.OutputConfig.Format) {
-			return nil, invalid("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
+			return wire.InvalidField("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
 		}
-		if !wire.IsNull(mr.MCPServers) && !bytes.Equal(bytes.TrimSpace(mr.MCPServers), []byte("[]")) {
-			return nil, invalid("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
+		if !wire.IsNull(mr.MCPServers) && !wire.IsEmptyArray(mr.MCPServers) {
+			return wire.InvalidField("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
 		}
+	}
+	return nil
+}
+
+// buildRequest converts a validated mr to neutral form (and refuses what
+// only the conversion finds wrong). count relaxes it for count_tokens:
+// features the gateway cannot run (server tools) are counted instead of
+// refused, since nothing is generated.
+func buildRequest(mr *messagesRequest, count bool) (*params, error) {
+	p := &params{stream: mr.Stream && !count, model: mr.Model}
+	req := &p.req
+	req.Model = mr.Model
+	if !count {
+		req.MaxTokens = *mr.MaxTokens
 	}
 
 	var c converter
@@ -208,9 +271,8 @@ func parseRequest(mr *messagesRequest, count bool) (*params, error) {
 	}
 	req.Stop = p.stop
 
-	if t := mr.Thinking; t != nil && t.Type != "" && t.Type != "disabled" {
-		// enabled, adaptive, and future types: the client wants the model
-		// to think.
+	if t := mr.Thinking; t != nil && t.Type != "disabled" {
+		// enabled or adaptive: the client wants the model to think.
 		req.Reasoning = true
 		p.thinking = t.Display != "omitted"
 	}
@@ -229,6 +291,12 @@ type converter struct {
 	// refs holds the tool names of tool_reference blocks (tool search
 	// results): deferred tools they name are offered to the model.
 	refs map[string]bool
+	// uses holds the tool_use ids of the latest assistant turn (consecutive
+	// assistant messages make one turn, as the API merges them): the ids
+	// tool_result blocks may answer.
+	uses map[string]bool
+	// lastRole is the role of the previous message.
+	lastRole string
 }
 
 // system converts the system prompt: a string or an array of text blocks
@@ -245,17 +313,17 @@ func (c *converter) system(raw json.RawMessage) ([]llm.Part, error) {
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
 	if raw[0] != '[' {
-		return nil, invalid("system", "Input should be a valid string or a list of text blocks")
+		return nil, wire.InvalidField("system", "Input should be a valid string or a list of text blocks")
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, invalid("system", "Input should be a list of text blocks (%s)", typeErrorDetail(err))
+		return nil, wire.InvalidField("system", "Input should be a list of text blocks (%s)", typeErrorDetail(err))
 	}
 	var parts []llm.Part
 	for i := range blocks {
 		b := &blocks[i]
 		if b.Type != "text" {
-			return nil, invalid("system."+strconv.Itoa(i)+".type", "Input should be 'text' (system prompts hold text blocks only), got '%s'", b.Type)
+			return nil, wire.InvalidField("system."+strconv.Itoa(i)+".type", "Input should be 'text' (system prompts hold text blocks only), got '%s'", b.Type)
 		}
 		if b.Text != "" {
 			parts = append(parts, llm.Part{Type: llm.PartText, Text: b.Text})
@@ -277,18 +345,22 @@ func (c *converter) message(m *wireMessage, param string) error {
 	case "system":
 		role = llm.RoleSystem
 	case "":
-		return invalid(param+".role", "Field required")
+		return wire.InvalidField(param+".role", "Field required")
 	default:
-		return invalid(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
+		return wire.InvalidField(param+".role", "Input should be 'user' or 'assistant', got '%s'", m.Role)
 	}
 	if wire.IsNull(m.Content) {
-		return invalid(param+".content", "Field required")
+		return wire.InvalidField(param+".content", "Field required")
 	}
+	if role == llm.RoleAssistant && c.lastRole != m.Role {
+		c.uses = nil
+	}
+	c.lastRole = m.Role
 	cparam := param + ".content"
 	if m.Content[0] == '"' {
 		var s string
 		if err := json.Unmarshal(m.Content, &s); err != nil {
-			return invalid(cparam, "Input should be a valid string or a list of content blocks")
+			return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 		}
 		if s != "" {
 			c.out = append(c.out, llm.TextMessage(role, s))
@@ -296,11 +368,11 @@ func (c *converter) message(m *wireMessage, param string) error {
 		return nil
 	}
 	if m.Content[0] != '[' {
-		return invalid(cparam, "Input should be a valid string or a list of content blocks")
+		return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(m.Content, &blocks); err != nil {
-		return invalid(cparam, "Input should be a list of content blocks (%s)", typeErrorDetail(err))
+		return wire.InvalidField(cparam, "Input should be a list of content blocks (%s)", typeErrorDetail(err))
 	}
 	switch role {
 	case llm.RoleAssistant:
@@ -309,7 +381,7 @@ func (c *converter) message(m *wireMessage, param string) error {
 		parts := make([]llm.Part, 0, len(blocks))
 		for i := range blocks {
 			if blocks[i].Type != "text" {
-				return invalid(cparam+"."+strconv.Itoa(i)+".type", "Input should be 'text' in a system message, got '%s'", blocks[i].Type)
+				return wire.InvalidField(cparam+"."+strconv.Itoa(i)+".type", "Input should be 'text' in a system message, got '%s'", blocks[i].Type)
 			}
 			if blocks[i].Text != "" {
 				parts = append(parts, llm.Part{Type: llm.PartText, Text: blocks[i].Text})
@@ -340,10 +412,16 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 			}
 		case "tool_use":
 			if b.ID == "" {
-				return invalid(bparam+".id", "Field required")
+				return wire.InvalidField(bparam+".id", "Field required")
 			}
 			if b.Name == "" {
-				return invalid(bparam+".name", "Field required")
+				return wire.InvalidField(bparam+".name", "Field required")
+			}
+			if len(b.ID) > wire.MaxIDBytes {
+				return wire.InvalidField(bparam+".id", "String should have at most %d characters", wire.MaxIDBytes)
+			}
+			if len(b.Name) > wire.MaxIDBytes {
+				return wire.InvalidField(bparam+".name", "String should have at most %d characters", wire.MaxIDBytes)
 			}
 			args, err := inputText(b.Input, bparam+".input")
 			if err != nil {
@@ -353,6 +431,10 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 				c.names = map[string]string{}
 			}
 			c.names[b.ID] = b.Name
+			if c.uses == nil {
+				c.uses = map[string]bool{}
+			}
+			c.uses[b.ID] = true
 			msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
 				ToolCall: &llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: args}})
 		case "image", "document":
@@ -362,7 +444,7 @@ func (c *converter) assistant(blocks []wireBlock, param string) error {
 			}
 			msg.Parts = append(msg.Parts, parts...)
 		case "":
-			return invalid(bparam+".type", "Field required")
+			return wire.InvalidField(bparam+".type", "Field required")
 		default:
 			// thinking, redacted_thinking, server tool records, and
 			// unknown server-produced blocks.
@@ -425,9 +507,9 @@ func (c *converter) user(blocks []wireBlock, param string) error {
 		case "thinking", "redacted_thinking":
 			// Not valid in user turns; never sent upstream anyway.
 		case "":
-			return invalid(bparam+".type", "Field required")
+			return wire.InvalidField(bparam+".type", "Field required")
 		default:
-			return invalid(bparam+".type", "content blocks of type '%s' are not supported by this gateway in user messages (supported: text, image, document, search_result, tool_result)", b.Type)
+			return wire.InvalidField(bparam+".type", "content blocks of type '%s' are not supported by this gateway in user messages (supported: text, image, document, search_result, tool_result)", b.Type)
 		}
 	}
 	cur = append(cur, deferred...)
@@ -447,6 +529,19 @@ func (c *converter) media(b *wireBlock, param string) ([]llm.Part, error) {
 	return c.document(b, param)
 }
 
+// imageTypes are the media types of image blocks the Anthropic API takes.
+var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// checkImageType refuses an image whose declared media type (media_type,
+// or the type of a data URL; "" when none was declared) is not one of
+// imageTypes.
+func checkImageType(m *llm.Media, param string) error {
+	if m.MIMEType != "" && !imageTypes[m.MIMEType] {
+		return wire.InvalidField(param, "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")
+	}
+	return nil
+}
+
 // imageSource converts the source of an image block.
 func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 	src, err := decodeSource(raw, param)
@@ -459,18 +554,28 @@ func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkImageType(m, param+".media_type"); err != nil {
+			return nil, err
+		}
 		if m.MIMEType == "" {
 			m.MIMEType = http.DetectContentType(m.Data)
 		}
 		return m, nil
 	case "url":
-		return urlMedia(src.URL, param+".url")
+		m, err := urlMedia(src.URL, param+".url")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkImageType(m, param+".url"); err != nil {
+			return nil, err
+		}
+		return m, nil
 	case "file":
 		return nil, fileIDError(param)
 	case "":
-		return nil, invalid(param+".type", "Field required")
+		return nil, wire.InvalidField(param+".type", "Field required")
 	default:
-		return nil, invalid(param+".type", "Input should be 'base64', 'url' or 'file', got '%s'", src.Type)
+		return nil, wire.InvalidField(param+".type", "Input should be 'base64', 'url' or 'file', got '%s'", src.Type)
 	}
 }
 
@@ -522,9 +627,9 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 	case "file":
 		return nil, fileIDError(sparam)
 	case "":
-		return nil, invalid(sparam+".type", "Field required")
+		return nil, wire.InvalidField(sparam+".type", "Field required")
 	default:
-		return nil, invalid(sparam+".type", "Input should be 'base64', 'text', 'content', 'url' or 'file', got '%s'", src.Type)
+		return nil, wire.InvalidField(sparam+".type", "Input should be 'base64', 'text', 'content', 'url' or 'file', got '%s'", src.Type)
 	}
 }
 
@@ -532,18 +637,18 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 // string or text and image blocks.
 func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part, error) {
 	if wire.IsNull(raw) {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+			return nil, wire.InvalidField(param, "Input should be a valid string or a list of content blocks")
 		}
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
 	var blocks []wireBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, invalid(param, "Input should be a valid string or a list of content blocks")
+		return nil, wire.InvalidField(param, "Input should be a valid string or a list of content blocks")
 	}
 	var parts []llm.Part
 	for i := range blocks {
@@ -561,7 +666,7 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 			}
 			parts = append(parts, llm.Part{Type: llm.PartImage, Media: m})
 		default:
-			return nil, invalid(bparam+".type", "Input should be 'text' or 'image', got '%s'", b.Type)
+			return nil, wire.InvalidField(bparam+".type", "Input should be 'text' or 'image', got '%s'", b.Type)
 		}
 	}
 	return parts, nil
@@ -572,7 +677,10 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 // after the results, with a note in the text.
 func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []llm.Part, error) {
 	if b.ToolUseID == "" {
-		return nil, nil, invalid(param+".tool_use_id", "Field required")
+		return nil, nil, wire.InvalidField(param+".tool_use_id", "Field required")
+	}
+	if !c.uses[b.ToolUseID] {
+		return nil, nil, wire.InvalidField(param, "unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", wire.Truncate(b.ToolUseID, 64))
 	}
 	tr := &llm.ToolResult{CallID: b.ToolUseID, Name: c.names[b.ToolUseID], IsError: b.IsError}
 	raw := b.Content
@@ -582,13 +690,13 @@ func (c *converter) toolResult(b *wireBlock, param string) (*llm.ToolResult, []l
 	cparam := param + ".content"
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &tr.Content); err != nil {
-			return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+			return nil, nil, wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 		}
 		return tr, nil, nil
 	}
 	var blocks []wireBlock
 	if raw[0] != '[' || json.Unmarshal(raw, &blocks) != nil {
-		return nil, nil, invalid(cparam, "Input should be a valid string or a list of content blocks")
+		return nil, nil, wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
 	}
 	var (
 		texts []string
@@ -666,7 +774,7 @@ func searchResultText(b *wireBlock, param string) (string, error) {
 	var blocks []wireBlock
 	if !wire.IsNull(b.Content) {
 		if err := json.Unmarshal(b.Content, &blocks); err != nil {
-			return "", invalid(param+".content", "Input should be a list of text blocks")
+			return "", wire.InvalidField(param+".content", "Input should be a list of text blocks")
 		}
 	}
 	for i, ib := range blocks {
@@ -715,11 +823,11 @@ func fileName(title, mimeType string) string {
 // decodeSource decodes the source object of an image or document block.
 func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
 	if wire.IsNull(raw) {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	var src wireSource
 	if raw[0] != '{' || json.Unmarshal(raw, &src) != nil {
-		return nil, invalid(param, "Input should be a valid object")
+		return nil, wire.InvalidField(param, "Input should be a valid object")
 	}
 	return &src, nil
 }
@@ -727,7 +835,7 @@ func decodeSource(raw json.RawMessage, param string) (*wireSource, error) {
 // base64Media decodes a base64 source (a data URL is accepted too).
 func base64Media(src *wireSource, param string) (*llm.Media, error) {
 	if src.Data == "" {
-		return nil, invalid(param+".data", "Field required")
+		return nil, wire.InvalidField(param+".data", "Field required")
 	}
 	if wire.HasPrefixFold(src.Data, "data:") {
 		m, err := parseDataURL(src.Data, param+".data")
@@ -741,7 +849,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 	}
 	b, ok := wire.DecodeBase64(src.Data)
 	if !ok {
-		return nil, invalid(param+".data", "invalid base64 data")
+		return nil, wire.InvalidField(param+".data", "invalid base64 data")
 	}
 	return &llm.Media{MIMEType: strings.ToLower(strings.TrimSpace(src.MediaType)), Data: b}, nil
 }
@@ -750,7 +858,7 @@ func base64Media(src *wireSource, param string) (*llm.Media, error) {
 // URL.
 func urlMedia(u, param string) (*llm.Media, error) {
 	if u == "" {
-		return nil, invalid(param, "Field required")
+		return nil, wire.InvalidField(param, "Field required")
 	}
 	if wire.HasPrefixFold(u, "data:") {
 		return parseDataURL(u, param)
@@ -758,12 +866,12 @@ func urlMedia(u, param string) (*llm.Media, error) {
 	if wire.IsHTTPURL(u) {
 		return &llm.Media{URL: u}, nil
 	}
-	return nil, invalid(param, "invalid URL: expected an http(s) URL")
+	return nil, wire.InvalidField(param, "invalid URL: expected an http(s) URL")
 }
 
 // fileIDError refuses Files API references.
 func fileIDError(param string) *gw.Error {
-	return invalid(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
+	return wire.InvalidField(param+".type", "'file' sources (Files API ids) are not supported by this gateway; send the content inline as base64")
 }
 
 // parseDataURL decodes a data URL (see wire.ParseDataURL; the media type
@@ -773,11 +881,11 @@ func parseDataURL(u, param string) (*llm.Media, error) {
 	m, err := wire.ParseDataURL(u)
 	switch {
 	case errors.Is(err, wire.ErrDataURLComma):
-		return nil, invalid(param, "invalid data URL: missing ','")
+		return nil, wire.InvalidField(param, "invalid data URL: missing ','")
 	case errors.Is(err, wire.ErrBase64):
-		return nil, invalid(param, "invalid base64 data")
+		return nil, wire.InvalidField(param, "invalid base64 data")
 	case err != nil:
-		return nil, invalid(param, "invalid data URL")
+		return nil, wire.InvalidField(param, "invalid data URL")
 	}
 	return m, nil
 }
@@ -800,7 +908,7 @@ func inputText(raw json.RawMessage, param string) (string, error) {
 	}
 	var buf bytes.Buffer
 	if raw[0] != '{' || json.Compact(&buf, raw) != nil {
-		return "", invalid(param, "Input should be a valid object")
+		return "", wire.InvalidField(param, "Input should be a valid object")
 	}
 	return buf.String(), nil
 }
@@ -818,6 +926,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		t := &mr.Tools[i]
 		param := "tools." + strconv.Itoa(i)
 		if t.Type != "" && t.Type != "custom" {
+			if len(t.Name) > wire.MaxAnthropicToolNameBytes || len(t.Type) > wire.MaxAnthropicToolNameBytes {
+				return wire.InvalidField(param, "String should have at most %d characters", wire.MaxAnthropicToolNameBytes)
+			}
 			if count {
 				req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Type})
 				continue
@@ -826,13 +937,22 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 			continue
 		}
 		if t.Name == "" {
-			return invalid(param+".name", "Field required")
+			return wire.InvalidField(param+".name", "Field required")
+		}
+		if len(t.Name) > wire.MaxAnthropicToolNameBytes {
+			return wire.InvalidField(param+".name", "String should have at most %d characters", wire.MaxAnthropicToolNameBytes)
+		}
+		if !wire.ValidToolName(t.Name, wire.MaxAnthropicToolNameBytes) {
+			return wire.InvalidField(param+".name", "String should match pattern '^[a-zA-Z0-9_-]{1,%d}$'", wire.MaxAnthropicToolNameBytes)
 		}
 		if wire.IsNull(t.InputSchema) {
-			return invalid(param+".input_schema", "Field required")
+			return wire.InvalidField(param+".input_schema", "Field required")
 		}
 		if bytes.TrimSpace(t.InputSchema)[0] != '{' {
-			return invalid(param+".input_schema", "Input should be a valid object")
+			return wire.InvalidField(param+".input_schema", "Input should be a valid object")
+		}
+		if err := toolcall.CheckParameters(t.InputSchema); err != nil {
+			return wire.InvalidField(param+".input_schema", "JSON schema is invalid: %v", err)
 		}
 		named := mr.ToolChoice != nil && mr.ToolChoice.Type == "tool" && mr.ToolChoice.Name == t.Name
 		if t.DeferLoading && !refs[t.Name] && !named {
@@ -841,7 +961,7 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
 	}
 	if len(builtin) > 0 {
-		return invalid("tools", "this gateway runs only custom tools (name, description, input_schema); these Anthropic server or built-in tools cannot run here: %s", strings.Join(builtin, ", "))
+		return wire.InvalidField("tools", "this gateway runs only custom tools (name, description, input_schema); these Anthropic server or built-in tools cannot run here: %s", strings.Join(builtin, ", "))
 	}
 
 	req.ParallelToolCalls = true
@@ -859,13 +979,13 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 		return nil
 	case "any":
 		if len(req.Tools) == 0 {
-			return invalid("tool_choice", "tool_choice 'any' requires at least one tool in 'tools'")
+			return wire.InvalidField("tool_choice", "tool_choice 'any' requires at least one tool in 'tools'")
 		}
 		req.ToolChoice.Mode = llm.ToolChoiceRequired
 		return nil
 	case "tool":
 		if tc.Name == "" {
-			return invalid("tool_choice.name", "Field required")
+			return wire.InvalidField("tool_choice.name", "Field required")
 		}
 		for _, t := range req.Tools {
 			if t.Name == tc.Name {
@@ -873,9 +993,9 @@ func parseTools(mr *messagesRequest, req *llm.Request, refs map[string]bool, cou
 				return nil
 			}
 		}
-		return invalid("tool_choice.name", "no tool named '%s' was declared in 'tools'", tc.Name)
+		return wire.InvalidField("tool_choice.name", "no tool named '%s' was declared in 'tools'", wire.Truncate(tc.Name, 128))
 	default:
-		return invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
+		return wire.InvalidField("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none', got '%s'", tc.Type)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -153,8 +154,8 @@ func TestSDKThinking(t *testing.T) {
 			}
 		})
 		t.Run("Hidden", func(t *testing.T) {
-			b := &fakeBackend{Events: events}
-			srv := newServer(t, b, anthropic.Options{HideReasoning: true})
+			// REASONING_HIDE: the gateway drops the reasoning, and counts it.
+			srv := newServer(t, apitest.Gateway(true, events...), anthropic.Options{})
 			msg, err := answer(t, newClient(srv), stream, sdk.MessageNewParams{
 				Model: model, MaxTokens: 4096, Messages: userMsg("Think"),
 				Thinking: sdk.ThinkingConfigParamOfEnabled(2048),

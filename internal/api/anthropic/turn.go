@@ -152,7 +152,7 @@ func newTurn(h *Handler, p *params, fw *frameWriter) *turn {
 	return &turn{
 		h:    h,
 		fw:   fw,
-		show: p.thinking && !h.opts.HideReasoning,
+		show: p.thinking,
 		stop: newStopFilter(p.stop),
 	}
 }

@@ -3,8 +3,9 @@
 // constructors, parsers of streamed bodies that check the SSE framing
 // clients rely on (ParseFrames, DataFrames, EventFrames), a stream whose
 // events are ready in bursts and a response writer that counts flushes (for
-// the flush-coalescing tests). Clocks and goroutine checks shared beyond the
-// front-ends are in internal/testutil.
+// the flush-coalescing tests), and the real gateway over a scripted provider
+// (Gateway). Clocks and goroutine checks shared beyond the front-ends are in
+// internal/testutil.
 package apitest
 
 import (

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -132,7 +133,9 @@ func (h *Handler) audio(w http.ResponseWriter, r *http.Request, translate bool) 
 const audioFieldsBytes = 1 << 20
 
 // parseAudioForm reads the multipart body with the upload limit, without
-// spilling to disk.
+// spilling to disk: one file of at most MaxUploadBytes, fields of at most
+// 64 KiB, at most maxFormParts parts with headers and file names bounded
+// by wire.CheckPart, the whole body at most MaxUploadBytes + 1 MiB.
 func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audioForm, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -143,13 +146,16 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 	mr := multipart.NewReader(body, params["boundary"])
 	form := &audioForm{}
 	haveFile := false
-	for {
+	for parts := 1; ; parts++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, h.formError(err)
+		}
+		if err := wire.CheckPart(part, parts, maxFormParts); err != nil {
+			return nil, err
 		}
 		name := part.FormName()
 		if name == "file" && !haveFile {
@@ -171,15 +177,27 @@ func (h *Handler) parseAudioForm(w http.ResponseWriter, r *http.Request) (*audio
 		if len(v) > maxFieldBytes {
 			return nil, invalid(name, "The field '%s' is too long.", name)
 		}
+		if err := wire.CheckFormText(name, v); err != nil {
+			return nil, err
+		}
 		s := strings.TrimSpace(string(v))
 		switch name {
 		case "model":
+			if err := wire.CheckModelName("model", s); err != nil {
+				return nil, err
+			}
 			form.model = s
 		case "language":
+			if err := wire.CheckLength("language", s, maxEnumBytes); err != nil {
+				return nil, err
+			}
 			form.language = s
 		case "prompt":
 			form.prompt = s
 		case "response_format":
+			if err := wire.CheckLength("response_format", s, maxEnumBytes); err != nil {
+				return nil, err
+			}
 			form.format = strings.ToLower(s)
 		case "temperature":
 			if s != "" {

@@ -80,6 +80,12 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err := h.decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	if err := wire.CheckModelName("model", strings.TrimSpace(req.Model)); err != nil {
+		return err
+	}
+	if err := wire.CheckLength("encoding_format", req.EncodingFormat, maxEnumBytes); err != nil {
+		return err
+	}
 	texts, promptTokens, err := parseEmbeddingInput(req.Input)
 	if err != nil {
 		return err
@@ -94,6 +100,9 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if req.Dimensions != nil {
 		if *req.Dimensions < 1 {
 			return invalid("dimensions", "Invalid value for 'dimensions': must be at least 1.")
+		}
+		if *req.Dimensions > MaxEmbeddingDimensions {
+			return invalid("dimensions", "Invalid value for 'dimensions': at most %d.", MaxEmbeddingDimensions)
 		}
 		dims = *req.Dimensions
 	}

@@ -40,8 +40,18 @@ const (
 	// MaxEmbeddingInputs is OpenAI's cap on inputs per embeddings request.
 	MaxEmbeddingInputs = 2048
 	// MaxModerationInputs bounds inputs per moderation request: each one is
-	// a chat exchange with an upstream account.
+	// a chat exchange with an upstream account. It also bounds the parts of
+	// one multimodal input.
 	MaxModerationInputs = 32
+	// MaxEmbeddingDimensions bounds dimensions: the largest size of
+	// OpenAI's (text-embedding-3-large) and Google's embedding models.
+	MaxEmbeddingDimensions = 3072
+	// maxEnumBytes bounds enumerated string fields (encoding_format,
+	// response_format, language) before they are parsed or quoted.
+	maxEnumBytes = 64
+	// maxFormParts bounds the parts of an audio form: the file and a
+	// few dozen fields.
+	maxFormParts = 100
 )
 
 // DefaultEmbeddingModel is the Google model used when a client names an
@@ -136,8 +146,8 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 	return wire.Handle(h.log, "extras", fn, openai.WriteError)
 }
 
-// speech answers 501: neither Genspark nor Gemini web synthesizes speech
-// the way /v1/audio/speech needs.
+// speech answers 501: no configured upstream synthesizes speech the way
+// /v1/audio/speech needs.
 func (h *Handler) speech(w http.ResponseWriter, r *http.Request) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opts.MaxBodyBytes))
 	return &gw.Error{Code: gw.CodeNotImplemented, Message: "speech synthesis is not supported by the configured upstreams"}

@@ -106,6 +106,9 @@ func (h *Handler) moderations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	model := strings.TrimSpace(req.Model)
+	if err := wire.CheckModelName("model", model); err != nil {
+		return err
+	}
 	if model == "" {
 		model = DefaultModerationModel
 	}
@@ -180,6 +183,9 @@ func parseModerationInput(raw json.RawMessage) ([]moderationInput, error) {
 		}
 		return out, nil
 	}
+	if len(items) > MaxModerationInputs {
+		return nil, invalid("input", "'input' has %d items; at most %d are allowed per request by this gateway (each is a model call).", len(items), MaxModerationInputs)
+	}
 	var in moderationInput
 	var texts []string
 	for i, item := range items {
@@ -232,7 +238,11 @@ func mediaFromURL(u, param string) (*llm.Media, error) {
 	}
 	mt := d.MediaType
 	if mt == "" {
-		mt = http.DetectContentType(b)
+		mt, _, _ = strings.Cut(http.DetectContentType(b), ";")
+	}
+	mt, ok = wire.ImageMediaType(mt)
+	if !ok {
+		return nil, invalid(param, "Invalid MIME type %q in '%s': only image types are supported (%s).", mt, param, strings.Join(wire.ImageMediaTypes, ", "))
 	}
 	return &llm.Media{MIMEType: mt, Data: b}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/httpx"
 	"github.com/sparkgw/spark/internal/imageproxy"
+	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/provider/geminiweb"
@@ -47,12 +49,28 @@ type env struct {
 	gsAcct  store.Account
 	signer  *imageproxy.Signer
 	fetcher *imageproxy.Fetcher
+	// chats counts the exchanges the media handler started through the
+	// gateway (each is at least one upstream call).
+	chats atomic.Int64
+}
+
+// countingBackend is the gateway, counting Chat calls.
+type countingBackend struct {
+	*gateway.Service
+	chats *atomic.Int64
+}
+
+func (b countingBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	b.chats.Add(1)
+	return b.Service.Chat(ctx, req)
 }
 
 type envOptions struct {
-	media      func(*media.Options)
-	cookieRule imageproxy.CookieRule
-	fetcher    func(*imageproxy.FetcherOptions)
+	media func(*media.Options)
+	// productionHosts sends cookies only to the providers' own hosts (no
+	// loopback extra host).
+	productionHosts bool
+	fetcher         func(*imageproxy.FetcherOptions)
 }
 
 func newEnv(t *testing.T, eo envOptions) *env {
@@ -103,11 +121,11 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule := eo.cookieRule
-	if rule == nil {
-		rule = imageproxy.AllowHosts("127.0.0.1")
+	fo := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(db), Clients: clients,
+		Upstreams: map[string]imageproxy.Upstream{genspark.Name: genspark.Plugin().Images, geminiweb.Name: geminiweb.Plugin().Images}}
+	if !eo.productionHosts {
+		fo.CookieHosts = []string{"127.0.0.1"}
 	}
-	fo := imageproxy.FetcherOptions{Accounts: imageproxy.StoreAccounts(db), Clients: clients, CookieAllowed: rule}
 	if eo.fetcher != nil {
 		eo.fetcher(&fo)
 	}
@@ -115,11 +133,11 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mo := media.Options{Signer: e.signer, Fetcher: e.fetcher}
+	mo := media.Options{Signer: e.signer, Fetcher: e.fetcher, ImageChatProviders: []string{geminiweb.Name}}
 	if eo.media != nil {
 		eo.media(&mo)
 	}
-	h, err := media.New(svc, mo)
+	h, err := media.New(countingBackend{svc, &e.chats}, mo)
 	if err != nil {
 		t.Fatal(err)
 	}

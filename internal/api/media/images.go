@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -70,13 +72,40 @@ func (h *Handler) generations(w http.ResponseWriter, r *http.Request) error {
 	return h.run(w, r, job)
 }
 
-// validate checks the common fields and resolves the model.
+// OpenAI's bounds of n on the image endpoints.
+const maxOpenAIImages = 10
+
+// maxEnumBytes bounds the enumerated string fields (size, quality, style,
+// response_format) before they are parsed or quoted in an error.
+const maxEnumBytes = 64
+
+// Values of quality and style the OpenAI image API accepts.
+var (
+	imageQualities = []string{"standard", "hd", "low", "medium", "high", "auto"}
+	imageStyles    = []string{"vivid", "natural"}
+)
+
+// validate checks the common fields and resolves the model, in this order:
+// bounds on the client's strings, prompt, stream, n, response_format, size,
+// quality, style, then the model (a 400 model_not_found before any
+// upstream call).
 func (h *Handler) validate(ctx context.Context, p *imageParams) (*imageJob, error) {
+	for _, f := range []struct{ param, value string }{
+		{"size", p.Size}, {"quality", p.Quality}, {"style", p.Style}, {"response_format", p.ResponseFormat},
+	} {
+		if err := wire.CheckLength(f.param, f.value, maxEnumBytes); err != nil {
+			return nil, err
+		}
+	}
+	model := strings.TrimSpace(p.Model)
+	if err := checkModelName(model); err != nil {
+		return nil, err
+	}
 	job := &imageJob{prompt: strings.TrimSpace(p.Prompt), n: 1}
 	if job.prompt == "" {
 		return nil, invalid("prompt", "prompt is required.")
 	}
-	if n := len([]rune(job.prompt)); n > DefaultMaxPromptSize {
+	if n := utf8.RuneCountInString(job.prompt); n > DefaultMaxPromptSize {
 		return nil, invalid("prompt", "prompt is %d characters long; the limit is %d.", n, DefaultMaxPromptSize)
 	}
 	if p.Stream {
@@ -85,8 +114,13 @@ func (h *Handler) validate(ctx context.Context, p *imageParams) (*imageJob, erro
 	if p.N != nil {
 		job.n = *p.N
 	}
-	if job.n < 1 || job.n > h.opts.MaxImages {
-		return nil, invalid("n", "n must be between 1 and %d.", h.opts.MaxImages)
+	switch {
+	case job.n < 1:
+		return nil, invalid("n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", job.n)
+	case job.n > maxOpenAIImages:
+		return nil, invalid("n", "Invalid 'n': integer above maximum value. Expected a value <= %d, but got %d instead.", maxOpenAIImages, job.n)
+	case job.n > h.opts.MaxImages:
+		return nil, invalid("n", "n must be between 1 and %d on this gateway.", h.opts.MaxImages)
 	}
 	switch f := strings.TrimSpace(p.ResponseFormat); f {
 	case "", formatURL:
@@ -101,8 +135,15 @@ func (h *Handler) validate(ctx context.Context, p *imageParams) (*imageJob, erro
 		return nil, invalid("size", "size %q is not supported: use auto, WIDTHxHEIGHT (1024x1024, 1792x1024, 1024x1792, 1536x1024, 1024x1536, ...) or an aspect ratio (%s).",
 			p.Size, strings.Join(llm.AspectRatios, ", "))
 	}
-	job.gen = llm.GenerationOptions{N: job.n, AspectRatio: ratio, Size: strings.TrimSpace(p.Size), Quality: p.Quality, Style: p.Style}
-	m, err := h.imageModel(ctx, strings.TrimSpace(p.Model))
+	quality, style := strings.ToLower(strings.TrimSpace(p.Quality)), strings.ToLower(strings.TrimSpace(p.Style))
+	if quality != "" && !slices.Contains(imageQualities, quality) {
+		return nil, invalid("quality", "Invalid value for 'quality': %q. Supported values are: '%s'.", p.Quality, strings.Join(imageQualities, "', '"))
+	}
+	if style != "" && !slices.Contains(imageStyles, style) {
+		return nil, invalid("style", "Invalid value for 'style': %q. Supported values are: '%s'.", p.Style, strings.Join(imageStyles, "', '"))
+	}
+	job.gen = llm.GenerationOptions{N: job.n, AspectRatio: ratio, Size: strings.TrimSpace(p.Size), Quality: quality, Style: style}
+	m, err := h.imageModel(ctx, model)
 	if err != nil {
 		return nil, err
 	}
@@ -110,26 +151,27 @@ func (h *Handler) validate(ctx context.Context, p *imageParams) (*imageJob, erro
 	return job, nil
 }
 
-// imageModel resolves the model of an image request: a listed image model;
-// a listed chat model of ImageChatProviders or a name nobody lists (an
-// alias) for the chat flow; the default image model for none or for an
-// unlisted OpenAI image name. Video models and other chat models are
-// refused.
+// imageModel resolves the model of an image request without any upstream
+// call: a listed image model (task flow); a listed chat model of
+// ImageChatProviders, or another name of one (a Gemini alias or display
+// name), for the chat flow; the default image model for none or for an
+// unlisted OpenAI image name. Anything else (a video model, another
+// provider's chat model, a name only a catch-all would take, a name nothing
+// serves) is a 400 model_not_found listing the valid ids.
 func (h *Handler) imageModel(ctx context.Context, name string) (llm.ModelInfo, error) {
 	models := h.b.Models(ctx)
 	if name != "" {
-		m, ok := findModel(models, name)
-		switch {
-		case ok && m.Kind == llm.KindVideo:
-			return m, invalid("model", "model `%s` is a video model; use /v1/videos/generations.", name)
-		case ok && m.Kind == llm.KindImage:
-			return m, nil
-		case ok && !slices.Contains(h.opts.ImageChatProviders, m.OwnedBy):
-			return m, invalid("model", "model `%s` cannot generate images; use an image model (%s).", name, sample(modelsOf(models, llm.KindImage)))
-		case ok:
-			return m, nil
-		case !isOpenAIImageModel(name):
-			return llm.ModelInfo{ID: name, Kind: llm.KindChat}, nil
+		if m, ok := findModel(models, name); ok {
+			return h.imageModelOf(models, name, m)
+		}
+		if !isOpenAIImageModel(name) {
+			match, err := h.b.Resolve(ctx, name)
+			if err != nil || match.Fallback {
+				return llm.ModelInfo{}, h.unknownImageModel(models, name, "does not exist")
+			}
+			m := match.Model
+			m.ID = name // the gateway resolves the client's name again
+			return h.imageModelOf(models, name, m)
 		}
 	}
 	if def := h.opts.DefaultImageModel; def != "" {
@@ -143,6 +185,50 @@ func (h *Handler) imageModel(ctx context.Context, name string) (llm.ModelInfo, e
 		return m, nil
 	}
 	return llm.ModelInfo{}, invalid("model", "No image model is configured; name a model that can generate images.")
+}
+
+// imageModelOf accepts m, the model the client named name, when it can
+// draw: an image model, or a chat model of ImageChatProviders.
+func (h *Handler) imageModelOf(models []llm.ModelInfo, name string, m llm.ModelInfo) (llm.ModelInfo, error) {
+	switch {
+	case m.Kind == llm.KindImage:
+		return m, nil
+	case m.Kind == llm.KindVideo:
+		return llm.ModelInfo{}, h.unknownImageModel(models, name, "is a video model (use /v1/videos/generations)")
+	case slices.Contains(h.opts.ImageChatProviders, m.OwnedBy):
+		return m, nil
+	default:
+		return llm.ModelInfo{}, h.unknownImageModel(models, name, "cannot generate images")
+	}
+}
+
+// imageModelIDs lists the models an image request may name: the image
+// models, then the listed chat models of ImageChatProviders.
+func (h *Handler) imageModelIDs(models []llm.ModelInfo) []string {
+	ids := modelsOf(models, llm.KindImage)
+	for _, m := range models {
+		if m.Kind != llm.KindImage && m.Kind != llm.KindVideo && slices.Contains(h.opts.ImageChatProviders, m.OwnedBy) {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// unknownImageModel is the 400 model_not_found of an image request naming
+// a model that cannot serve it; why says what is wrong with it.
+func (h *Handler) unknownImageModel(models []llm.ModelInfo, name, why string) error {
+	return unknownModel(name, why, "/v1/images", h.imageModelIDs(models))
+}
+
+// unknownModel is a 400 model_not_found (OpenAI's code) about model, naming
+// the endpoint's valid ids.
+func unknownModel(name, why, endpoint string, valid []string) error {
+	list := strings.Join(valid, ", ")
+	if list == "" {
+		list = "none is configured"
+	}
+	return &gw.Error{Code: gw.CodeUnknownModel, Param: "model",
+		Message: fmt.Sprintf("The model `%s` %s. Valid models for %s: %s.", name, why, endpoint, list)}
 }
 
 // run generates the images of job and writes the response.
@@ -319,17 +405,30 @@ type editForm struct {
 	mask   bool
 }
 
-// editBodyLimit bounds an edit's multipart body: MaxFiles+1 files (so the
-// one too many is read and refused with a clear message) and 8 MiB of
-// other fields and multipart framing.
+// Bounds of an edit's multipart form beyond the files' own.
+const (
+	// maxFormParts bounds the parts of one form: the files and a few
+	// dozen fields (openai-node sends about fifteen).
+	maxFormParts = 100
+	// maxFormFieldsBytes is the room left in the body for the text fields
+	// and the part headers, on top of MaxTotalFileBytes.
+	maxFormFieldsBytes = 8 << 20
+)
+
+// editBodyLimit bounds an edit's multipart body: every file together
+// (MaxTotalFileBytes) and maxFormFieldsBytes of other fields and framing.
 func (h *Handler) editBodyLimit() int64 {
-	return int64(h.opts.MaxFiles+1)*h.opts.MaxFileBytes + 8<<20
+	return h.opts.MaxTotalFileBytes + maxFormFieldsBytes
 }
 
 // readEditForm streams the multipart body: image files (image, image[],
-// image[N]) are read up to MaxFileBytes each and at most MaxFiles of them;
-// text fields up to 256 KiB. The whole body is consumed even after a
-// limit is broken (up to the total bound), so the client reads the 400.
+// image[N]) are read up to MaxFileBytes each, at most MaxFiles of them and
+// MaxTotalFileBytes in all; text fields up to 256 KiB; at most
+// maxFormParts parts, each with a header of at most wire.MaxPartHeaderBytes
+// and a file name of at most wire.MaxFileNameBytes. The body is bounded by
+// MaxTotalFileBytes plus 8 MiB (a 413 beyond). Once a limit is broken
+// nothing more is kept, but the rest of the body is read (up to that
+// bound) so that the client reads the 400.
 func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editForm, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -342,8 +441,9 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 		return nil, invalid("", "could not read the multipart body: %v", err)
 	}
 	form := &editForm{fields: map[string]string{}}
-	var first error // the first limit broken; reading goes on
-	files := 0
+	var first error // the first limit broken; reading goes on, keeping nothing
+	files, parts := 0, 0
+	var fileBytes int64
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -352,31 +452,39 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 		if err != nil {
 			return nil, bodyError(err, total)
 		}
+		parts++
+		if first == nil {
+			first = wire.CheckPart(part, parts, maxFormParts)
+		}
+		if first != nil {
+			part.Close()
+			continue
+		}
 		name := part.FormName()
 		switch {
 		case name == "image" || name == "image[]" || strings.HasPrefix(name, "image["):
 			files++
 			if files > h.opts.MaxFiles {
-				if first == nil {
-					first = invalid("image", "Too many images: at most %d files per request.", h.opts.MaxFiles)
-				}
+				first = invalid("image", "Too many images: at most %d files per request.", h.opts.MaxFiles)
 				break
 			}
-			data, err := io.ReadAll(io.LimitReader(part, h.opts.MaxFileBytes+1))
+			room := min(h.opts.MaxFileBytes, h.opts.MaxTotalFileBytes-fileBytes)
+			data, err := io.ReadAll(io.LimitReader(part, room+1))
 			if err != nil {
 				return nil, bodyError(err, total)
 			}
-			if int64(len(data)) > h.opts.MaxFileBytes {
-				if first == nil {
-					first = invalid("image", "Image file %s is larger than the %d MB limit per file.", fileLabel(part.FileName(), files), h.opts.MaxFileBytes>>20)
+			switch {
+			case int64(len(data)) > h.opts.MaxFileBytes:
+				first = invalid("image", "Image file %s is larger than the %s limit per file.", fileLabel(part.FileName(), files), sizeLabel(h.opts.MaxFileBytes))
+			case int64(len(data)) > room:
+				first = invalid("image", "The images are larger than the %s limit per request.", sizeLabel(h.opts.MaxTotalFileBytes))
+			default:
+				fileBytes += int64(len(data))
+				m, ierr := imageMedia(data, part.FileName())
+				if ierr != nil {
+					first = ierr
+					break
 				}
-				break
-			}
-			m, ierr := imageMedia(data, part.FileName())
-			if ierr != nil && first == nil {
-				first = ierr
-			}
-			if ierr == nil {
 				form.images = append(form.images, m)
 			}
 		case name == "mask":
@@ -386,8 +494,12 @@ func (h *Handler) readEditForm(w http.ResponseWriter, r *http.Request) (*editFor
 			if err != nil {
 				return nil, bodyError(err, total)
 			}
-			if len(data) > maxFieldBytes && first == nil {
+			if len(data) > maxFieldBytes {
 				first = invalid(name, "Field %s is longer than %d bytes.", name, maxFieldBytes)
+				break
+			}
+			if first = wire.CheckFormText(name, data); first != nil {
+				break
 			}
 			form.fields[name] = string(data)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/sparkgw/spark/internal/api/media"
-	"github.com/sparkgw/spark/internal/imageproxy"
 )
 
 func TestGenerationsURL(t *testing.T) {
@@ -145,10 +144,10 @@ func TestGenerationsValidation(t *testing.T) {
 	}{
 		{`{"model":"gpt-image-1"}`, "prompt", "prompt is required"},
 		{`{"prompt":"x","n":5}`, "n", "between 1 and 4"},
-		{`{"prompt":"x","n":0}`, "n", "between 1 and 4"},
+		{`{"prompt":"x","n":0}`, "n", "Expected a value >= 1"},
 		{`{"prompt":"x","size":"big"}`, "size", "not supported"},
 		{`{"prompt":"x","response_format":"png"}`, "response_format", "url or b64_json"},
-		{`{"prompt":"x","model":"sora-2"}`, "model", "video model"},
+		{`{"prompt":"x","model":"sora-2"}`, "model", "is a video model"},
 		{`{"prompt":"x","model":"gpt-5.2"}`, "model", "cannot generate images"},
 		{`{"prompt":"x","stream":true}`, "stream", "not supported"},
 		{`{"prompt":5}`, "prompt", "Invalid type"},
@@ -255,7 +254,7 @@ func TestGeminiImageNeedsCookies(t *testing.T) {
 	// The production rule sends cookies over HTTPS to Google hosts only:
 	// the simulator on loopback gets none and refuses, which is what the
 	// proxy reports.
-	e := newEnv(t, envOptions{cookieRule: imageproxy.DefaultCookieAllowed})
+	e := newEnv(t, envOptions{productionHosts: true})
 	res, err := e.client.Images.Generate(context.Background(), openai.ImageGenerateParams{Prompt: "sim:image", Model: "gemini-3-flash"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,12 @@
 // Package media is spark's OpenAI-compatible media front-end:
 //
 //	POST {prefix}/v1/images/generations   JSON (docs/client-api-surface.md §4.4)
-//	POST {prefix}/v1/images/edits         multipart/form-data: image or image[] (≤ 10 files, ≤ 25 MB each), prompt, mask (ignored), ...
-//	POST {prefix}/v1/videos/generations   JSON, genspark2api's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
+//	POST {prefix}/v1/images/edits         multipart/form-data: image or image[] (≤ 10 files, ≤ 25 MB each, ≤ 50 MB in all), prompt, mask (ignored), ...
+//	POST {prefix}/v1/videos/generations   JSON, the seed's table (seed 000): model, aspect_ratio, duration, prompt, auto_prompt, image
 //
 // Every request becomes one or more llm.Requests answered by the gateway:
 //
-//   - an image model of the catalog (Genspark: gpt-image-1, dall-e-3,
+//   - an image model of a catalog (gpt-image-1, dall-e-3,
 //     fal-ai/flux-2, ...) runs the upstream's image task flow once, with
 //     llm.GenerationOptions carrying n, the aspect ratio mapped from size
 //     (llm.AspectRatioForSize), quality and style;
@@ -49,39 +49,42 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/route"
 )
 
 // Defaults of Options.
 const (
-	DefaultMaxImages     = 4
-	DefaultImageRetries  = 2
-	DefaultMaxFiles      = 10
-	DefaultMaxFileBytes  = 25 << 20
-	DefaultMaxJSONBytes  = 40 << 20 // a 25 MB image in base64, with room
-	DefaultImageTimeout  = 5 * time.Minute
-	DefaultVideoTimeout  = 10 * time.Minute
-	DefaultKeepAlive     = 15 * time.Second
-	DefaultMaxPromptSize = 32000 // characters, as gpt-image-1
+	DefaultMaxImages    = 4
+	DefaultImageRetries = 2
+	DefaultMaxFiles     = 10
+	DefaultMaxFileBytes = 25 << 20
+	// DefaultMaxTotalFileBytes bounds the images of one edit together:
+	// two full-size files. The upstreams take the images inline in one
+	// request, so ten 25 MB files would only be held in memory to fail.
+	DefaultMaxTotalFileBytes = 50 << 20
+	DefaultMaxJSONBytes      = 40 << 20 // a 25 MB image in base64, with room
+	DefaultImageTimeout      = 5 * time.Minute
+	DefaultVideoTimeout      = 10 * time.Minute
+	DefaultKeepAlive         = 15 * time.Second
+	DefaultMaxPromptSize     = 32000 // characters, as gpt-image-1
 	// DefaultImagePrompt and DefaultEditPrompt frame the client's prompt
 	// when a chat model (Gemini) is asked to draw; %s is the prompt.
 	DefaultImagePrompt = "Generate an image: %s"
 	DefaultEditPrompt  = "Edit the attached image: %s"
 )
 
-// DefaultImageChatProviders are the providers whose chat models generate
-// images natively: the Gemini web app.
-var DefaultImageChatProviders = []string{"geminiweb"}
-
 // maxFieldBytes bounds one text field of a multipart form.
 const maxFieldBytes = 256 << 10
 
-// Backend answers chat requests and lists models (gateway.Service).
-// Chat streams end with EventFinish, EventUsage, io.EOF; generated media
-// arrive as llm.EventImage with Media.URL (or Data) and Media.Account.
+// Backend answers chat requests, lists models and resolves model names
+// without contacting an upstream (gateway.Service). Chat streams end with
+// EventFinish, EventUsage, io.EOF; generated media arrive as
+// llm.EventImage with Media.URL (or Data) and Media.Account.
 type Backend interface {
 	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
 	Models(ctx context.Context) []llm.ModelInfo
+	Resolve(ctx context.Context, model string) (provider.Match, error)
 }
 
 // Options configure a Handler.
@@ -100,9 +103,9 @@ type Options struct {
 	DefaultImageModel string
 	// ImageChatProviders are the providers (llm.ModelInfo.OwnedBy) whose
 	// listed chat models may be asked in chat to draw; a listed chat model
-	// of another provider is refused with 400. nil means
-	// DefaultImageChatProviders. Names the backend does not list (aliases)
-	// are always tried.
+	// of another provider is refused with 400. The app fills it from the
+	// plugins that declare ImageChat. Names the backend does not list
+	// (aliases) are always tried.
 	ImageChatProviders []string
 	// MaxImages bounds n; 0 means DefaultMaxImages.
 	MaxImages int
@@ -114,6 +117,9 @@ type Options struct {
 	// video's first frame.
 	MaxFiles     int
 	MaxFileBytes int64
+	// MaxTotalFileBytes bounds the images of one edit together; 0 means
+	// DefaultMaxTotalFileBytes (at least MaxFileBytes).
+	MaxTotalFileBytes int64
 	// MaxJSONBytes bounds JSON bodies; 0 means DefaultMaxJSONBytes.
 	MaxJSONBytes int64
 	// ImageTimeout and VideoTimeout bound one request's generation,
@@ -161,6 +167,10 @@ func New(b Backend, opts Options) (*Handler, error) {
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = DefaultMaxFileBytes
 	}
+	if opts.MaxTotalFileBytes <= 0 {
+		opts.MaxTotalFileBytes = DefaultMaxTotalFileBytes
+	}
+	opts.MaxTotalFileBytes = max(opts.MaxTotalFileBytes, opts.MaxFileBytes)
 	if opts.MaxJSONBytes <= 0 {
 		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
@@ -180,9 +190,6 @@ func New(b Backend, opts Options) (*Handler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.ImageChatProviders == nil {
-		opts.ImageChatProviders = DefaultImageChatProviders
 	}
 	return &Handler{b: b, opts: opts, log: wire.Logger(opts.Logger)}, nil
 }
@@ -215,7 +222,7 @@ func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
 }
 
 // imagesResponse is the OpenAI ImagesResponse (also the video response of
-// genspark2api: {"created", "data":[{"url"}]}).
+// the seed: {"created", "data":[{"url"}]}).
 type imagesResponse struct {
 	Created int64       `json:"created"`
 	Data    []imageData `json:"data"`
@@ -284,14 +291,8 @@ func findModel(models []llm.ModelInfo, name string) (llm.ModelInfo, bool) {
 	return models[i], true
 }
 
-// sample lists at most a few names for an error message.
-func sample(names []string) string {
-	const most = 8
-	if len(names) > most {
-		return strings.Join(names[:most], ", ") + ", ..."
-	}
-	return strings.Join(names, ", ")
-}
+// checkModelName bounds the model name (see wire.MaxModelBytes).
+func checkModelName(name string) error { return wire.CheckModelName("model", name) }
 
 // collect runs one backend exchange to its end.
 func (h *Handler) collect(ctx context.Context, req *llm.Request) (*llm.Answer, error) {
@@ -301,4 +302,13 @@ func (h *Handler) collect(ctx context.Context, req *llm.Request) (*llm.Answer, e
 	}
 	defer st.Close()
 	return llm.Collect(st)
+}
+
+// sizeLabel words a size limit for an error message: "25 MB" for whole
+// mebibytes, else "<n> bytes".
+func sizeLabel(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
@@ -18,7 +19,7 @@ import (
 	"github.com/sparkgw/spark/internal/sse"
 )
 
-// Video request bounds (genspark2api's table).
+// Video request bounds (the seed's table, seed 000).
 const (
 	defaultVideoAspect   = "16:9"
 	defaultVideoDuration = 5
@@ -72,18 +73,17 @@ func (h *Handler) videos(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) videoRequest(r *http.Request, p *videoParams) (*llm.Request, error) {
 	ctx := r.Context()
 	name := strings.TrimSpace(p.Model)
-	models := h.b.Models(ctx)
-	if m, ok := findModel(models, name); !ok || m.Kind != llm.KindVideo {
-		if name == "" {
-			return nil, invalid("model", "model is required: one of the video models (%s).", sample(modelsOf(models, llm.KindVideo)))
-		}
-		return nil, invalid("model", "Invalid model `%s`: /v1/videos/generations serves the video models (%s).", name, sample(modelsOf(models, llm.KindVideo)))
+	if err := checkModelName(name); err != nil {
+		return nil, err
+	}
+	if err := h.videoModel(ctx, name); err != nil {
+		return nil, err
 	}
 	prompt := strings.TrimSpace(p.Prompt)
 	if prompt == "" {
 		return nil, invalid("prompt", "prompt is required.")
 	}
-	if n := len([]rune(prompt)); n > DefaultMaxPromptSize {
+	if n := utf8.RuneCountInString(prompt); n > DefaultMaxPromptSize {
 		return nil, invalid("prompt", "prompt is %d characters long; the limit is %d.", n, DefaultMaxPromptSize)
 	}
 	aspect := strings.TrimSpace(p.AspectRatio)
@@ -110,6 +110,30 @@ func (h *Handler) videoRequest(r *http.Request, p *videoParams) (*llm.Request, e
 		frames = append(frames, m)
 	}
 	return h.request(r, name, promptParts(frames, prompt), gen), nil
+}
+
+// videoModel checks, without any upstream call, that name is a video
+// model: listed, or another name the gateway resolves to one (not through
+// a catch-all). Anything else is a 400 model_not_found listing the video
+// models.
+func (h *Handler) videoModel(ctx context.Context, name string) error {
+	models := h.b.Models(ctx)
+	valid := modelsOf(models, llm.KindVideo)
+	if name == "" {
+		return invalid("model", "Missing required parameter: 'model'. Video models: %s.", strings.Join(valid, ", "))
+	}
+	m, ok := findModel(models, name)
+	if !ok {
+		match, err := h.b.Resolve(ctx, name)
+		if err != nil || match.Fallback {
+			return unknownModel(name, "does not exist", "/v1/videos", valid)
+		}
+		m = match.Model
+	}
+	if m.Kind != llm.KindVideo {
+		return unknownModel(name, "is not a video model", "/v1/videos", valid)
+	}
+	return nil
 }
 
 // parseDuration reads duration: a positive integer (a JSON number or a
@@ -145,27 +169,30 @@ func (h *Handler) videoImage(ctx context.Context, img string) (*llm.Media, error
 			return nil, err
 		}
 		if int64(len(data)) > h.opts.MaxFileBytes {
-			return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+			return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 		}
 		return imageMedia(data, "")
 	}
 	b64 := img
 	if strings.HasPrefix(lower, "data:") {
-		meta, payload, ok := strings.Cut(img[len("data:"):], ",")
-		if !ok || !strings.HasSuffix(strings.ToLower(meta), ";base64") {
+		d, err := wire.SplitDataURL(img)
+		if err != nil || !d.Base64 {
 			return nil, invalid("image", "image must be base64, a base64 data URL (data:image/png;base64,...) or an http(s) URL.")
 		}
-		b64 = payload
+		if _, ok := wire.ImageMediaType(d.MediaType); d.MediaType != "" && !ok {
+			return nil, invalid("image", "Invalid MIME type %q in 'image': only image types are supported (%s).", d.MediaType, strings.Join(wire.ImageMediaTypes, ", "))
+		}
+		b64 = d.Data
 	}
 	if int64(len(b64)) > (h.opts.MaxFileBytes/3+1)*4+16 {
-		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+		return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 	}
 	data, ok := wire.DecodeBase64AnyPadding(b64)
 	if !ok {
 		return nil, invalid("image", "image must be base64, a base64 data URL (data:image/png;base64,...) or an http(s) URL.")
 	}
 	if int64(len(data)) > h.opts.MaxFileBytes {
-		return nil, invalid("image", "image is larger than the %d MB limit.", h.opts.MaxFileBytes>>20)
+		return nil, invalid("image", "image is larger than the %s limit.", sizeLabel(h.opts.MaxFileBytes))
 	}
 	return imageMedia(data, "")
 }

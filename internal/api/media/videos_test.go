@@ -114,9 +114,9 @@ func TestVideoValidation(t *testing.T) {
 		param string
 		text  string
 	}{
-		{map[string]any{"model": "gpt-image-1", "prompt": "p"}, "model", "Invalid model `gpt-image-1`"},
-		{map[string]any{"model": "nope", "prompt": "p"}, "model", "Invalid model"},
-		{map[string]any{"prompt": "p"}, "model", "model is required"},
+		{map[string]any{"model": "gpt-image-1", "prompt": "p"}, "model", "The model `gpt-image-1` is not a video model"},
+		{map[string]any{"model": "nope", "prompt": "p"}, "model", "The model `nope` does not exist"},
+		{map[string]any{"prompt": "p"}, "model", "Missing required parameter: 'model'"},
 		{map[string]any{"model": "sora-2"}, "prompt", "prompt is required"},
 		{map[string]any{"model": "sora-2", "prompt": "p", "aspect_ratio": "2:1"}, "aspect_ratio", "one of"},
 		{map[string]any{"model": "sora-2", "prompt": "p", "duration": 0}, "duration", "between 1 and 60"},

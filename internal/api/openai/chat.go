@@ -107,15 +107,18 @@ func (f wireFunction) MarshalJSON() ([]byte, error) {
 
 // chatCompletions serves POST /v1/chat/completions.
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error {
-	var cr chatRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
-		return err
-	}
-	p, err := parseChatRequest(&cr)
+	cr, err := h.decodeRequest(w, r)
 	if err != nil {
 		return err
 	}
-	cr = chatRequest{} // let the decoded media go once converted
+	if err := cr.validate(); err != nil {
+		return err
+	}
+	p, err := buildRequest(cr)
+	if err != nil {
+		return err
+	}
+	cr = nil // let the decoded media go once converted
 	ctx := r.Context()
 	p.req.ClientKey = reqctx.KeyID(ctx)
 
@@ -131,15 +134,15 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error 
 	id := "chatcmpl-" + rand.Text()
 	created := time.Now().Unix()
 	if p.stream {
-		h.streamChat(w, r, st, p, id, created)
+		h.stream(w, r, st, p, id, created)
 		return nil
 	}
-	return h.completeChat(w, st, p, id, created)
+	return h.answer(w, st, p, id, created)
 }
 
-// completeChat collects the whole answer and writes one chat.completion.
+// answer collects the whole answer and writes one chat.completion.
 // A failure while collecting is still a real HTTP error: nothing was sent.
-func (h *Handler) completeChat(w http.ResponseWriter, st llm.Stream, p *chatParams, id string, created int64) error {
+func (h *Handler) answer(w http.ResponseWriter, st llm.Stream, p *chatParams, id string, created int64) error {
 	ans, err := llm.Collect(st)
 	if err != nil {
 		return err
@@ -157,11 +160,9 @@ func (h *Handler) completeChat(w http.ResponseWriter, st llm.Stream, p *chatPara
 		s := content.String()
 		msg.Content = &s
 	}
-	if !h.opts.HideReasoning {
-		msg.ReasoningContent = ans.Reasoning
-		if h.opts.MirrorReasoning {
-			msg.Reasoning = ans.Reasoning
-		}
+	msg.ReasoningContent = ans.Reasoning
+	if h.opts.MirrorReasoning {
+		msg.Reasoning = ans.Reasoning
 	}
 	for _, tc := range ans.ToolCalls {
 		if tc.ID == "" {
@@ -215,9 +216,9 @@ func toWireUsage(u *llm.Usage) wireUsage {
 // newCallID returns a fresh tool call id.
 func newCallID() string { return "call_" + rand.Text() }
 
-// chatStreamer writes one Chat Completions stream. Its chunk value and
+// streamer writes one Chat Completions stream. Its chunk value and
 // buffers are reused for every event.
-type chatStreamer struct {
+type streamer struct {
 	h    *Handler
 	sw   *sse.Writer
 	buf  bytes.Buffer
@@ -237,15 +238,15 @@ type chatStreamer struct {
 	layout        wire.Joiner
 }
 
-// streamChat writes st as a Chat Completions event stream. Errors are
+// stream writes st as a Chat Completions event stream. Errors are
 // rendered in-band; the function returns when the stream ended, failed, or
 // the client went away (the caller then closes st, cancelling the upstream).
 //
 // Events that st has ready at once leave in one flush (see sse.Writer's
 // Pending); before each Recv that may wait for the upstream, and at the
 // end, whatever was written is flushed.
-func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stream, p *chatParams, id string, created int64) {
-	s := &chatStreamer{h: h, sw: sse.NewWriter(w)}
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, st llm.Stream, p *chatParams, id string, created int64) {
+	s := &streamer{h: h, sw: sse.NewWriter(w)}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
 	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
@@ -321,7 +322,7 @@ func (h *Handler) streamChat(w http.ResponseWriter, r *http.Request, st llm.Stre
 }
 
 // delta resets the chunk to one empty choice and returns its delta.
-func (s *chatStreamer) delta() *chunkDelta {
+func (s *streamer) delta() *chunkDelta {
 	s.ch[0] = chunkChoice{}
 	s.c.Choices = s.ch[:]
 	s.c.Usage = nil
@@ -330,7 +331,7 @@ func (s *chatStreamer) delta() *chunkDelta {
 
 // event writes the chunk(s) of one content event. Events after the finish
 // chunk are dropped: clients must see nothing more for the choice.
-func (s *chatStreamer) event(ev *llm.Event) error {
+func (s *streamer) event(ev *llm.Event) error {
 	if s.finished {
 		return nil
 	}
@@ -338,7 +339,7 @@ func (s *chatStreamer) event(ev *llm.Event) error {
 	case llm.EventTextDelta:
 		return s.content(s.layout.Text(ev.Text))
 	case llm.EventReasoningDelta:
-		if ev.Text == "" || s.h.opts.HideReasoning {
+		if ev.Text == "" {
 			return nil
 		}
 		s.line = appendReasoningChunk(s.line[:0], s.head, ev.Text, s.h.opts.MirrorReasoning)
@@ -358,7 +359,7 @@ func (s *chatStreamer) event(ev *llm.Event) error {
 }
 
 // content writes one content delta.
-func (s *chatStreamer) content(text string) error {
+func (s *streamer) content(text string) error {
 	if text == "" {
 		return nil
 	}
@@ -369,7 +370,7 @@ func (s *chatStreamer) content(text string) error {
 // toolCall writes one tool-call delta: the opening delta of a call carries
 // index, id, type, name and empty arguments; later ones index and an
 // arguments fragment only (names repeated would be concatenated by clients).
-func (s *chatStreamer) toolCall(tc *llm.ToolCallDelta) error {
+func (s *streamer) toolCall(tc *llm.ToolCallDelta) error {
 	idx := -1
 	for i, bi := range s.toolIdx {
 		if bi == tc.Index {
@@ -405,7 +406,7 @@ func (s *chatStreamer) toolCall(tc *llm.ToolCallDelta) error {
 }
 
 // finish writes the finish chunk once.
-func (s *chatStreamer) finish(fr llm.FinishReason) error {
+func (s *streamer) finish(fr llm.FinishReason) error {
 	if s.finished {
 		return nil
 	}
@@ -417,7 +418,7 @@ func (s *chatStreamer) finish(fr llm.FinishReason) error {
 }
 
 // send encodes the current chunk as one line and writes it as an event.
-func (s *chatStreamer) send() error {
+func (s *streamer) send() error {
 	s.buf.Reset()
 	if err := s.enc.Encode(&s.c); err != nil {
 		return err
@@ -426,7 +427,7 @@ func (s *chatStreamer) send() error {
 }
 
 // fail ends the stream with an in-band error event (no [DONE]).
-func (s *chatStreamer) fail(r *http.Request, err error) {
+func (s *streamer) fail(r *http.Request, err error) {
 	e := gw.AsError(err)
 	if e.Code == gw.CodeCanceled || r.Context().Err() != nil {
 		s.logGone(r)
@@ -437,13 +438,13 @@ func (s *chatStreamer) fail(r *http.Request, err error) {
 		slog.String("code", string(e.Code)),
 		slog.Any("error", err))
 	s.buf.Reset()
-	if s.enc.Encode(errorEnvelope{Error: openAIError(e)}) == nil {
+	if s.enc.Encode(wire.OpenAIErrorEnvelope{Error: wire.OpenAIError(e)}) == nil {
 		_ = s.sw.WriteData(bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'}))
 	}
 }
 
 // logGone notes that the client left mid-stream.
-func (s *chatStreamer) logGone(r *http.Request) {
+func (s *streamer) logGone(r *http.Request) {
 	s.h.log.LogAttrs(r.Context(), slog.LevelDebug, "openai: client went away mid-stream",
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.Any("error", s.sw.Err()))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -139,19 +140,24 @@ func TestReasoningOptions(t *testing.T) {
 		opts       openai.Options
 		stream     bool
 		want, deny []string
+		hide       bool // answered by the gateway with REASONING_HIDE
 	}{
-		{"StreamDefault", openai.Options{}, true, []string{`"delta":{"reasoning_content":"think"}`}, []string{`"reasoning":`}},
-		{"StreamMirror", openai.Options{MirrorReasoning: true}, true, []string{`"delta":{"reasoning_content":"think","reasoning":"think"}`}, nil},
-		{"StreamHidden", openai.Options{HideReasoning: true}, true, nil, []string{"think"}},
-		{"NonStreamDefault", openai.Options{}, false, []string{`"reasoning_content":"think"`}, []string{`"reasoning":`}},
-		{"NonStreamMirror", openai.Options{MirrorReasoning: true}, false, []string{`"reasoning_content":"think","reasoning":"think"`}, nil},
-		{"NonStreamHidden", openai.Options{HideReasoning: true}, false, []string{`"reasoning_tokens":1`}, []string{"think"}},
+		{"StreamDefault", openai.Options{}, true, []string{`"delta":{"reasoning_content":"think"}`}, []string{`"reasoning":`}, false},
+		{"StreamMirror", openai.Options{MirrorReasoning: true}, true, []string{`"delta":{"reasoning_content":"think","reasoning":"think"}`}, nil, false},
+		{"StreamHidden", openai.Options{}, true, []string{`"reasoning_tokens":1`}, []string{"think"}, true},
+		{"NonStreamDefault", openai.Options{}, false, []string{`"reasoning_content":"think"`}, []string{`"reasoning":`}, false},
+		{"NonStreamMirror", openai.Options{MirrorReasoning: true}, false, []string{`"reasoning_content":"think","reasoning":"think"`}, nil, false},
+		{"NonStreamHidden", openai.Options{}, false, []string{`"reasoning_tokens":1`}, []string{"think"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, &fakeBackend{Events: events}, "", tt.opts)
+			var b openai.Backend = &fakeBackend{Events: events}
+			if tt.hide {
+				b = apitest.Gateway(true, events...)
+			}
+			srv := newServer(t, b, "", tt.opts)
 			_, body := post(t, srv, "/v1/chat/completions",
-				fmt.Sprintf(`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":%v}`, tt.stream))
+				fmt.Sprintf(`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":%v,"stream_options":{"include_usage":true}}`, tt.stream))
 			for _, w := range tt.want {
 				if !strings.Contains(body, w) {
 					t.Errorf("missing %s in\n%s", w, body)

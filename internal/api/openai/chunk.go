@@ -8,7 +8,7 @@ import (
 // The fast path of chat.completion.chunk encoding. A plain content or
 // reasoning delta, the bulk of every stream, is built from the stream's
 // chunkHead, the escaped text and chunkTail instead of going through
-// encoding/json. The bytes are identical to what chatStreamer.send writes
+// encoding/json. The bytes are identical to what streamer.send writes
 // for the same chunk (field order of the chunk types, no HTML escaping).
 
 // chunkTail closes a fast-path chunk: the delta, then a choice without

@@ -23,7 +23,7 @@ var stringCases = []string{
 }
 
 // jsonString is s as encoding/json writes it with SetEscapeHTML(false),
-// the encoder settings of chatStreamer.
+// the encoder settings of streamer.
 func jsonString(t testing.TB, s string) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -35,7 +35,7 @@ func jsonString(t testing.TB, s string) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
 }
 
-// encodeChunk is c as chatStreamer.send encodes it.
+// encodeChunk is c as streamer.send encodes it.
 func encodeChunk(t testing.TB, enc *json.Encoder, buf *bytes.Buffer, c *chunk) []byte {
 	t.Helper()
 	buf.Reset()
@@ -91,7 +91,7 @@ func TestFastChunkMatchesEncoder(t *testing.T) {
 }
 
 // BenchmarkChunkEncoding compares one content chunk built by the fast path
-// with the same chunk through encoding/json, as chatStreamer.send does it.
+// with the same chunk through encoding/json, as streamer.send does it.
 func BenchmarkChunkEncoding(b *testing.B) {
 	const id, created, model = "chatcmpl-ABCDEFGHIJKLMNOPQRSTUVWXYZ", 1700000000, "claude-sonnet-4-5"
 	text := "Hello, this is a typical \"delta\" of streamed text.\n"

@@ -26,6 +26,8 @@ func TestWriteError(t *testing.T) {
 			`{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, "", "false"},
 		{"ModelNotFound", gw.Errorf(gw.CodeModelNotFound, "The model `x` does not exist or you do not have access to it."), 404,
 			`{"error":{"message":"The model ` + "`x`" + ` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}`, "", "false"},
+		{"UnknownModel", &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "no such image model"}, 400,
+			`{"error":{"message":"no such image model","type":"invalid_request_error","param":"model","code":"model_not_found"}}`, "", "false"},
 		{"TooLarge", gw.Errorf(gw.CodeTooLarge, "too big"), 413,
 			`{"error":{"message":"too big","type":"invalid_request_error","param":null,"code":"request_too_large"}}`, "", "false"},
 		{"ClientRateLimited", &gw.Error{Code: gw.CodeClientRateLimited, Message: "Rate limit reached", RetryAfter: 200 * time.Millisecond}, 429,

@@ -9,12 +9,10 @@
 package openai
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/route"
 )
 
@@ -22,27 +20,15 @@ import (
 // Anthropic API): enough for a few inline images or a PDF.
 const DefaultMaxBodyBytes = 32 << 20
 
-// Backend answers chat requests and lists models.
-//
-// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
-// known). The stream yields text, reasoning, tool-call and image deltas, then
-// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
-// other Recv error is a mid-stream failure. The handler closes every stream
-// it gets, early when the client goes away. ctx is the client request's
-// context: it is cancelled when the client disconnects.
-type Backend interface {
-	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
-	Models(ctx context.Context) []llm.ModelInfo
-}
+// Backend answers chat requests and lists models (see wire.ChatBackend
+// for the stream contract); the gateway service is one.
+type Backend = wire.ChatBackend
 
 // Options tunes a Handler. The zero value is usable.
 type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning text from answers (REASONING_HIDE);
-	// reasoning token counts are still reported.
-	HideReasoning bool
 	// MirrorReasoning also sends reasoning text as delta.reasoning /
 	// message.reasoning (OpenRouter/Ollama style) besides the default
 	// reasoning_content (DeepSeek/vLLM style, the most widely read field).

@@ -2,14 +2,16 @@ package openai
 
 import (
 	"encoding/json"
+	"math"
 	"mime"
+	"net/http"
 	"path"
 	"strconv"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/api/wire"
-	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // chatRequest is the subset of CreateChatCompletionRequest spark reads.
@@ -34,6 +36,10 @@ type chatRequest struct {
 	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 	Functions           []functionDef   `json:"functions"`     // legacy
 	FunctionCall        json.RawMessage `json:"function_call"` // legacy
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	User                string          `json:"user"`
+	Metadata            json.RawMessage `json:"metadata"`
 }
 
 type streamOptions struct {
@@ -115,33 +121,72 @@ type chatParams struct {
 	includeUsage bool
 }
 
-// invalid returns a 400 invalid_request error about param.
-func invalid(param, format string, args ...any) *gw.Error {
-	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
-	e.Param = param
-	return e
+// decodeRequest reads the request body: a JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*chatRequest, error) {
+	return wire.DecodeObject[chatRequest](w, r, h.opts.MaxBodyBytes, nil, "")
 }
 
-// parseChatRequest validates cr and converts it to neutral form.
-func parseChatRequest(cr *chatRequest) (*chatParams, error) {
+// validate applies the limits of the official API to the top-level
+// parameters (ranges, counts, lengths), so that what the real API refuses
+// is refused here too, with its param and wording. The messages and tools
+// are checked as they are converted (buildRequest).
+func (cr *chatRequest) validate() error {
+	if strings.TrimSpace(cr.Model) == "" {
+		return wire.Invalid("model", "you must provide a model parameter")
+	}
+	if err := wire.CheckLength("model", cr.Model, wire.MaxModelBytes); err != nil {
+		return err
+	}
+	if cr.Messages == nil {
+		return wire.Invalid("messages", "Missing required parameter: 'messages'.")
+	}
+	if len(cr.Messages) == 0 {
+		return wire.Invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	if err := wire.CheckIntRange("n", cr.N, 1, 128); err != nil {
+		return err
+	}
+	if cr.N != nil && *cr.N != 1 {
+		return wire.Invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
+	}
+	for _, c := range []struct {
+		param  string
+		v      *float64
+		lo, hi float64
+	}{
+		{"temperature", cr.Temperature, 0, 2},
+		{"top_p", cr.TopP, 0, 1},
+		{"presence_penalty", cr.PresencePenalty, -2, 2},
+		{"frequency_penalty", cr.FrequencyPenalty, -2, 2},
+	} {
+		if err := wire.CheckRange(c.param, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
+	if err := wire.CheckIntRange("max_tokens", cr.MaxTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_completion_tokens", cr.MaxCompletionTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckLength("user", cr.User, wire.MaxUserBytes); err != nil {
+		return err
+	}
+	if _, err := wire.DecodeMetadata(cr.Metadata); err != nil {
+		return err
+	}
+	return nil
+}
+
+// buildRequest converts a validated cr to neutral form (and refuses what
+// only the conversion finds wrong).
+func buildRequest(cr *chatRequest) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
 	req := &p.req
 	if cr.StreamOptions != nil {
 		p.includeUsage = cr.StreamOptions.IncludeUsage
 	}
-	if strings.TrimSpace(cr.Model) == "" {
-		return nil, invalid("model", "you must provide a model parameter")
-	}
 	req.Model = cr.Model
-	if cr.Messages == nil {
-		return nil, invalid("messages", "Missing required parameter: 'messages'.")
-	}
-	if len(cr.Messages) == 0 {
-		return nil, invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
-	}
-	if cr.N != nil && *cr.N != 1 {
-		return nil, invalid("n", "Invalid 'n': only n=1 is supported by this gateway; send one request per completion.")
-	}
 	if err := parseResponseFormat(cr.ResponseFormat); err != nil {
 		return nil, err
 	}
@@ -158,9 +203,9 @@ func parseChatRequest(cr *chatRequest) (*chatParams, error) {
 	req.ParallelToolCalls = cr.ParallelToolCalls == nil || *cr.ParallelToolCalls
 
 	switch {
-	case cr.MaxCompletionTokens != nil && *cr.MaxCompletionTokens > 0:
+	case cr.MaxCompletionTokens != nil:
 		req.MaxTokens = *cr.MaxCompletionTokens
-	case cr.MaxTokens != nil && *cr.MaxTokens > 0:
+	case cr.MaxTokens != nil:
 		req.MaxTokens = *cr.MaxTokens
 	}
 	req.Temperature = cr.Temperature
@@ -198,19 +243,20 @@ func parseResponseFormat(raw json.RawMessage) error {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(raw, &rf); err != nil {
-		return invalid("response_format", "Invalid type for 'response_format': expected an object.")
+		return wire.Invalid("response_format", "Invalid type for 'response_format': expected an object.")
 	}
 	switch rf.Type {
 	case "", "text", "json_object":
 		return nil
 	case "json_schema":
-		return invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
+		return wire.Invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
 	default:
-		return invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
+		return wire.Invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
 	}
 }
 
-// parseStop accepts a string, an array of strings, or null.
+// parseStop accepts a string, an array of at most wire.MaxChatStops
+// strings, or null.
 func parseStop(raw json.RawMessage) ([]string, error) {
 	if wire.IsNull(raw) {
 		return nil, nil
@@ -220,14 +266,23 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 		if one == "" {
 			return nil, nil
 		}
+		if err := wire.CheckLength("stop", one, wire.MaxStopBytes); err != nil {
+			return nil, err
+		}
 		return []string{one}, nil
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
+		return nil, wire.Invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.")
+	}
+	if len(many) > wire.MaxChatStops {
+		return nil, wire.Invalid("stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", wire.MaxChatStops, len(many))
 	}
 	out := many[:0]
-	for _, s := range many {
+	for i, s := range many {
+		if err := wire.CheckLength("stop["+strconv.Itoa(i)+"]", s, wire.MaxStopBytes); err != nil {
+			return nil, err
+		}
 		if s != "" {
 			out = append(out, s)
 		}
@@ -240,9 +295,13 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 
 // parseMessages converts the conversation. Legacy function calls, which have
 // no ids, get synthetic ones so that their results can refer to them.
+//
+// As the official API does, a tool message must answer a call of the
+// assistant message before it (only tool messages may come between).
 func parseMessages(in []chatMessage) ([]llm.Message, error) {
 	out := make([]llm.Message, 0, len(in))
 	var legacyIDs map[string]string // function name → id of its latest legacy call
+	var calls map[string]bool       // ids of the calls tool messages may answer now
 	for i := range in {
 		m := &in[i]
 		param := "messages[" + strconv.Itoa(i) + "]"
@@ -250,6 +309,9 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			msg llm.Message
 			err error
 		)
+		if m.Role != "tool" && m.Role != "function" {
+			calls = nil
+		}
 		switch m.Role {
 		case "system", "developer":
 			msg = llm.Message{Role: llm.RoleSystem, Name: m.Name}
@@ -267,11 +329,21 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				tc := &m.ToolCalls[j]
 				tparam := param + ".tool_calls[" + strconv.Itoa(j) + "]"
 				if tc.Type != "" && tc.Type != "function" {
-					return nil, invalid(tparam+".type", "Invalid value for '%s.type': '%s'. Only function tool calls are supported.", tparam, tc.Type)
+					return nil, wire.Invalid(tparam+".type", "Invalid value for '%s.type': '%s'. Only function tool calls are supported.", tparam, tc.Type)
 				}
 				if tc.Function.Name == "" {
-					return nil, invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
+					return nil, wire.Invalid(tparam+".function.name", "Missing required parameter: '%s.function.name'.", tparam)
 				}
+				if err := wire.CheckLength(tparam+".function.name", tc.Function.Name, wire.MaxIDBytes); err != nil {
+					return nil, err
+				}
+				if err := wire.CheckLength(tparam+".id", tc.ID, wire.MaxIDBytes); err != nil {
+					return nil, err
+				}
+				if calls == nil {
+					calls = map[string]bool{}
+				}
+				calls[tc.ID] = true
 				args, aerr := wire.ArgumentsText(tc.Function.Arguments, tparam+".function.arguments")
 				if aerr != nil {
 					return nil, aerr
@@ -289,6 +361,10 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 				}
 				id := "call_fn" + strconv.Itoa(i)
 				legacyIDs[fc.Name] = id
+				if calls == nil {
+					calls = map[string]bool{}
+				}
+				calls[id] = true
 				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
 					ToolCall: &llm.ToolCall{ID: id, Name: fc.Name, Arguments: args}})
 			}
@@ -296,13 +372,21 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			callID := m.ToolCallID
 			if m.Role == "function" {
 				if m.Name == "" {
-					return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+					return nil, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 				}
 				if callID == "" {
 					callID = legacyIDs[m.Name]
 				}
-			} else if callID == "" {
-				return nil, invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+			} else {
+				if callID == "" {
+					return nil, wire.Invalid(param+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", param)
+				}
+				if calls == nil {
+					return nil, wire.Invalid(param+".role", "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.")
+				}
+				if !calls[callID] {
+					return nil, wire.Invalid(param+".tool_call_id", "Invalid parameter: 'tool_call_id' of '%s' not found in 'tool_calls' of previous message.", wire.Truncate(callID, 64))
+				}
 			}
 			text, terr := toolResultText(m.Content, param+".content")
 			if terr != nil {
@@ -311,9 +395,9 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 			msg = llm.Message{Role: llm.RoleTool, Parts: []llm.Part{{Type: llm.PartToolResult,
 				ToolResult: &llm.ToolResult{CallID: callID, Name: m.Name, Content: text}}}}
 		case "":
-			return nil, invalid(param+".role", "Missing required parameter: '%s.role'.", param)
+			return nil, wire.Invalid(param+".role", "Missing required parameter: '%s.role'.", param)
 		default:
-			return nil, invalid(param+".role", "Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role)
+			return nil, wire.Invalid(param+".role", "Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role)
 		}
 		if err != nil {
 			return nil, err
@@ -334,7 +418,7 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+			return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 		}
 		if s == "" {
 			return nil, nil
@@ -342,11 +426,11 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	case '[':
 	default:
-		return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+		return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 	}
 	var parts []contentPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return nil, invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed part"))
+		return nil, wire.Invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed part"))
 	}
 	out := make([]llm.Part, 0, len(parts))
 	for j := range parts {
@@ -364,10 +448,10 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 			}
 			continue
 		case "":
-			return nil, invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
+			return nil, wire.Invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
 		}
 		if !media {
-			return nil, invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
+			return nil, wire.Invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
 		}
 		part, err := parseMediaPart(cp, pparam)
 		if err != nil {
@@ -394,7 +478,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	case "input_audio":
 		a := cp.InputAudio
 		if a == nil || a.Data == "" {
-			return llm.Part{}, invalid(param+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", param)
+			return llm.Part{}, wire.Invalid(param+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", param)
 		}
 		format := strings.ToLower(a.Format)
 		if format == "" {
@@ -412,13 +496,13 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 	case "file", "input_file":
 		f := cp.File
 		if f == nil {
-			return llm.Part{}, invalid(param+".file", "Missing required parameter: '%s.file'.", param)
+			return llm.Part{}, wire.Invalid(param+".file", "Missing required parameter: '%s.file'.", param)
 		}
 		if f.FileData == "" {
 			if f.FileID != "" {
-				return llm.Part{}, invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
+				return llm.Part{}, wire.Invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
 			}
-			return llm.Part{}, invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
+			return llm.Part{}, wire.Invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
 		}
 		m, err := wire.MediaFromBase64OrDataURL(f.FileData, param+".file.file_data")
 		if err != nil {
@@ -435,7 +519,7 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 		}
 		return llm.Part{Type: llm.PartFile, Media: m}, nil
 	default:
-		return llm.Part{}, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
+		return llm.Part{}, wire.Invalid(param+".type", "Invalid value: '%s'. Supported values are: 'text', 'image_url', 'input_audio', 'file' and 'refusal'.", cp.Type)
 	}
 }
 
@@ -481,12 +565,12 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 		switch t.Type {
 		case "function", "":
 		case "custom":
-			return invalid(param+".type", "Custom tools are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"function\":{...}}) instead.")
+			return wire.Invalid(param+".type", "Custom tools are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"function\":{...}}) instead.")
 		default:
-			return invalid(param+".type", "Invalid value: '%s'. Only 'function' tools are supported.", t.Type)
+			return wire.Invalid(param+".type", "Invalid value: '%s'. Only 'function' tools are supported.", t.Type)
 		}
 		if t.Function == nil {
-			return invalid(param+".function", "Missing required parameter: '%s.function'.", param)
+			return wire.Invalid(param+".function", "Missing required parameter: '%s.function'.", param)
 		}
 		tool, err := convertFunction(t.Function, param+".function")
 		if err != nil {
@@ -519,12 +603,18 @@ func parseTools(cr *chatRequest, req *llm.Request) error {
 // convertFunction converts one function definition.
 func convertFunction(f *functionDef, param string) (llm.Tool, error) {
 	if f.Name == "" {
-		return llm.Tool{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+		return llm.Tool{}, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	if err := wire.CheckToolName(param+".name", f.Name); err != nil {
+		return llm.Tool{}, err
 	}
 	t := llm.Tool{Name: f.Name, Description: f.Description}
 	if !wire.IsNull(f.Parameters) {
 		if f.Parameters[0] != '{' {
-			return llm.Tool{}, invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+			return llm.Tool{}, wire.Invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		if err := toolcall.CheckParameters(f.Parameters); err != nil {
+			return llm.Tool{}, wire.Invalid(param+".parameters", "Invalid schema for function '%s': %v.", f.Name, err)
 		}
 		t.Parameters = f.Parameters
 	}
@@ -549,12 +639,12 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 		case "required", "any":
 			tc.Mode = llm.ToolChoiceRequired
 		default:
-			return tc, invalid(param, "Invalid value for '%s': '%s'. Supported values are: 'none', 'auto' and 'required'.", param, s)
+			return tc, wire.Invalid(param, "Invalid value for '%s': '%s'. Supported values are: 'none', 'auto' and 'required'.", param, s)
 		}
 	} else {
 		var o toolChoiceObject
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return tc, invalid(param, "Invalid type for '%s': expected a string or an object.", param)
+			return tc, wire.Invalid(param, "Invalid type for '%s': expected a string or an object.", param)
 		}
 		switch {
 		case o.Type == "allowed_tools" && o.AllowedTools != nil:
@@ -579,7 +669,7 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 			case "auto", "":
 				tc.Mode = llm.ToolChoiceAuto
 			default:
-				return tc, invalid(param+".allowed_tools.mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", o.AllowedTools.Mode)
+				return tc, wire.Invalid(param+".allowed_tools.mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", o.AllowedTools.Mode)
 			}
 		case o.Type == "function" || (o.Type == "" && (o.Function != nil || o.Name != "")):
 			tc.Mode = llm.ToolChoiceNamed
@@ -590,18 +680,18 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 				tc.Name = o.Name
 			}
 			if tc.Name == "" {
-				return tc, invalid(param+".function.name", "Missing required parameter: '%s.function.name'.", param)
+				return tc, wire.Invalid(param+".function.name", "Missing required parameter: '%s.function.name'.", param)
 			}
 		case o.Type == "custom":
-			return tc, invalid(param+".type", "Custom tools are not supported by this gateway.")
+			return tc, wire.Invalid(param+".type", "Custom tools are not supported by this gateway.")
 		default:
-			return tc, invalid(param+".type", "Invalid value for '%s.type': '%s'.", param, o.Type)
+			return tc, wire.Invalid(param+".type", "Invalid value for '%s.type': '%s'.", param, o.Type)
 		}
 	}
 	switch tc.Mode {
 	case llm.ToolChoiceRequired:
 		if len(req.Tools) == 0 {
-			return tc, invalid(param, "Invalid value for '%s': '%s' requires at least one tool in 'tools'.", param, tc.Mode)
+			return tc, wire.Invalid(param, "Invalid value for '%s': '%s' requires at least one tool in 'tools'.", param, tc.Mode)
 		}
 	case llm.ToolChoiceNamed:
 		found := false
@@ -609,7 +699,7 @@ func parseToolChoice(raw json.RawMessage, param string, req *llm.Request) (llm.T
 			found = found || t.Name == tc.Name
 		}
 		if !found {
-			return tc, invalid(param, "Invalid value for '%s': no function named '%s' was declared in 'tools'.", param, tc.Name)
+			return tc, wire.Invalid(param, "Invalid value for '%s': no function named '%s' was declared in 'tools'.", param, tc.Name)
 		}
 	}
 	return tc, nil

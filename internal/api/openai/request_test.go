@@ -3,6 +3,7 @@ package openai_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -236,6 +237,8 @@ func TestParseRequestErrors(t *testing.T) {
 		{"CustomTool", chatBody(userHi, `"tools":[{"type":"custom","custom":{"name":"grammar"}}]`), 400, "tools[0].type", "Custom tools are not supported"},
 		{"HostedTool", chatBody(userHi, `"tools":[{"type":"web_search"}]`), 400, "tools[0].type", "web_search"},
 		{"ToolWithoutName", chatBody(userHi, `"tools":[{"type":"function","function":{"description":"x"}}]`), 400, "tools[0].function.name", "Missing"},
+		{"ToolSchemaLoops", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f","parameters":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}}]`), 400, "tools[0].function.parameters", "Invalid schema for function 'f': the schema loops"},
+		{"FunctionSchemaRemoteRef", chatBody(userHi, `"functions":[{"name":"f","parameters":{"$ref":"http://127.0.0.1/s.json"}}]`), 400, "functions[0].parameters", "outside it"},
 		{"ToolChoiceUnknownTool", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}`), 400, "tool_choice", "'g'"},
 		{"ToolChoiceRequiredNoTools", chatBody(userHi, `"tool_choice":"required"`), 400, "tool_choice", "at least one tool"},
 		{"ToolChoiceBadString", chatBody(userHi, `"tool_choice":"sometimes"`), 400, "tool_choice", "sometimes"},
@@ -243,6 +246,34 @@ func TestParseRequestErrors(t *testing.T) {
 		{"ResponseFormatUnknown", chatBody(userHi, `"response_format":{"type":"yaml"}`), 400, "response_format.type", "yaml"},
 		{"NTwo", chatBody(userHi, `"n":2`), 400, "n", "n=1"},
 		{"StopWrongType", chatBody(userHi, `"stop":5`), 400, "stop", "Invalid type for 'stop'"},
+		// The limits of the official API (issue 11, items 2 and 6).
+		{"NullBody", `null`, 400, nil, "JSON object"},
+		{"ModelTooLong", `{"model":"` + strings.Repeat("m", 257) + `","messages":` + userHi + `}`, 400, "model", "string too long"},
+		{"TemperatureBelowZero", chatBody(userHi, `"temperature":-5`), 400, "temperature", "Expected a value >= 0, but got -5"},
+		{"TemperatureAboveTwo", chatBody(userHi, `"temperature":2.5`), 400, "temperature", "Expected a value <= 2, but got 2.5"},
+		{"TopPAboveOne", chatBody(userHi, `"top_p":1.5`), 400, "top_p", "decimal above maximum value"},
+		{"TopPNegative", chatBody(userHi, `"top_p":-0.1`), 400, "top_p", "decimal below minimum value"},
+		{"PresencePenaltyAboveTwo", chatBody(userHi, `"presence_penalty":3`), 400, "presence_penalty", "Expected a value <= 2"},
+		{"FrequencyPenaltyBelowMinusTwo", chatBody(userHi, `"frequency_penalty":-2.5`), 400, "frequency_penalty", "Expected a value >= -2"},
+		{"MaxTokensNegative", chatBody(userHi, `"max_tokens":-1`), 400, "max_tokens", "Expected a value >= 1, but got -1"},
+		{"MaxTokensZero", chatBody(userHi, `"max_tokens":0`), 400, "max_tokens", "integer below minimum value"},
+		{"MaxCompletionTokensZero", chatBody(userHi, `"max_completion_tokens":0`), 400, "max_completion_tokens", "integer below minimum value"},
+		{"NZero", chatBody(userHi, `"n":0`), 400, "n", "Expected a value >= 1"},
+		{"NAbove128", chatBody(userHi, `"n":129`), 400, "n", "Expected a value <= 128"},
+		{"FiveStops", chatBody(userHi, `"stop":["a","b","c","d","e"]`), 400, "stop", "Expected an array with maximum length 4, but got an array with length 5"},
+		{"StopTooLong", chatBody(userHi, `"stop":"`+strings.Repeat("s", 1025)+`"`), 400, "stop", "string too long"},
+		{"StopInArrayTooLong", chatBody(userHi, `"stop":["a","`+strings.Repeat("s", 1025)+`"]`), 400, "stop[1]", "string too long"},
+		{"UserTooLong", chatBody(userHi, `"user":"`+strings.Repeat("u", 257)+`"`), 400, "user", "string too long"},
+		{"MetadataTooManyPairs", chatBody(userHi, `"metadata":{`+metadataPairs(17)+`}`), 400, "metadata", "at most 16 properties, but got an object with 17"},
+		{"MetadataKeyTooLong", chatBody(userHi, `"metadata":{"`+strings.Repeat("k", 65)+`":"v"}`), 400, "metadata", "key too long"},
+		{"MetadataValueTooLong", chatBody(userHi, `"metadata":{"k":"`+strings.Repeat("v", 513)+`"}`), 400, "metadata.k", "string too long"},
+		{"MetadataNotStrings", chatBody(userHi, `"metadata":{"k":5}`), 400, "metadata", "string values"},
+		{"ToolNameWithSpace", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"get weather"}}]`), 400, "tools[0].function.name", "does not match pattern"},
+		{"ToolNameTooLong", chatBody(userHi, `"tools":[{"type":"function","function":{"name":"`+strings.Repeat("f", 65)+`"}}]`), 400, "tools[0].function.name", "string too long"},
+		{"LegacyFunctionNameWithDot", chatBody(userHi, `"functions":[{"name":"a.b"}]`), 400, "functions[0].name", "does not match pattern"},
+		{"ToolMessageWithoutToolCalls", chatBody(`[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"call_1","content":"r"}]`, ""), 400, "messages[1].role", "must be a response to a preceeding message with 'tool_calls'"},
+		{"ToolMessageAfterUserTurn", chatBody(`[{"role":"assistant","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"user","content":"x"},{"role":"tool","tool_call_id":"call_1","content":"r"}]`, ""), 400, "messages[2].role", "preceeding message with 'tool_calls'"},
+		{"ToolMessageUnknownCallID", chatBody(`[{"role":"assistant","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_9","content":"r"}]`, ""), 400, "messages[1].tool_call_id", "'call_9' not found"},
 		{"TooLarge", chatBody(`[{"role":"user","content":"`+strings.Repeat("a", 5000)+`"}]`, ""), 413, nil, "too large"},
 	}
 	for _, tt := range tests {
@@ -287,4 +318,13 @@ func TestParseRequestErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metadataPairs returns n "kN":"v" members of a JSON object.
+func metadataPairs(n int) string {
+	pairs := make([]string, n)
+	for i := range pairs {
+		pairs[i] = fmt.Sprintf(`"k%d":"v"`, i)
+	}
+	return strings.Join(pairs, ",")
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/sse"
@@ -24,16 +23,19 @@ import (
 // answer is complete when it is returned, and stored, so clients polling
 // GET /v1/responses/{id} find it done).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
-	var cr createRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	p, err := h.parseCreate(ctx, &cr, false)
+	cr, err := h.decodeRequest(w, r)
 	if err != nil {
 		return err
 	}
-	cr = createRequest{} // let the decoded input go once converted
+	if err := cr.validate(false); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, err := h.buildRequest(ctx, cr, false)
+	if err != nil {
+		return err
+	}
+	cr = nil // let the decoded input go once converted
 	p.req.ClientKey = reqctx.KeyID(ctx)
 
 	st, err := h.b.Chat(ctx, &p.req)
@@ -55,7 +57,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	defer closeStream()
 
 	created := h.now()
-	t := &turn{h: h, p: p, created: created,
+	t := &streamer{h: h, p: p, created: created,
 		resp: newResponse(newID("resp_"), created.Unix(), p, p.store && h.st != nil)}
 	if p.stream {
 		t.sw = sse.NewWriter(w)
@@ -64,6 +66,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		h.maybePrune(ctx)
 		return nil
 	}
+	if err := h.answer(w, r, t, st, closeStream); err != nil {
+		return err
+	}
+	h.maybePrune(ctx)
+	return nil
+}
+
+// answer collects the whole answer, stores it and writes one response
+// object. A failure while collecting is still a real HTTP error: nothing
+// was sent. closeStream releases the upstream before storing.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, t *streamer, st llm.Stream, closeStream func()) error {
 	if err := t.consume(st); err != nil {
 		return err
 	}
@@ -71,9 +84,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := t.end(); err != nil {
 		return err
 	}
-	h.persist(ctx, t)
+	h.persist(r.Context(), t)
 	writeJSON(w, http.StatusOK, t.resp)
-	h.maybePrune(ctx)
 	return nil
 }
 
@@ -84,7 +96,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 // Events of the answer that st has ready at once leave in one flush (see
 // sse.Writer's Pending); before each Recv that may wait for the upstream
 // (see consume), and at the end, whatever was written is flushed.
-func (h *Handler) stream(r *http.Request, t *turn, st llm.Stream) {
+func (h *Handler) stream(r *http.Request, t *streamer, st llm.Stream) {
 	if err := t.sw.Start(); err != nil { // headers from the top of the stack (sse.Writer.Start)
 		t.logGone(r, err)
 		return
@@ -123,7 +135,7 @@ func (h *Handler) stream(r *http.Request, t *turn, st llm.Stream) {
 // default). A response too large to store, or a store failure, is logged
 // and the answer says "store": false, so the client knows it cannot be
 // continued from.
-func (h *Handler) persist(ctx context.Context, t *turn) {
+func (h *Handler) persist(ctx context.Context, t *streamer) {
 	resp := t.resp
 	if !resp.Store {
 		return

@@ -64,6 +64,20 @@ type env struct {
 
 func newEnv(t *testing.T, b *fakeBackend, opts resp.Options) *env {
 	t.Helper()
+	db := openDB(t)
+	return newEnvWithStore(t, b, db, db, opts)
+}
+
+// newEnvWithBackend is newEnv over any backend (env.b is nil).
+func newEnvWithBackend(t *testing.T, b resp.Backend, opts resp.Options) *env {
+	t.Helper()
+	db := openDB(t)
+	return serve(t, b, nil, db, db, opts)
+}
+
+// openDB opens a SQLite store in a temp dir.
+func openDB(t *testing.T) *sqlite.DB {
+	t.Helper()
 	sealer, err := secret.NewSealer(bytes.Repeat([]byte{9}, secret.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -73,13 +87,19 @@ func newEnv(t *testing.T, b *fakeBackend, opts resp.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return newEnvWithStore(t, b, db, db, opts)
+	return db
 }
 
 func newEnvWithStore(t *testing.T, b *fakeBackend, st store.ResponseStore, db *sqlite.DB, opts resp.Options) *env {
 	t.Helper()
+	return serve(t, b, b, st, db, opts)
+}
+
+// serve starts a Handler over backend and st; fake is the env's b.
+func serve(t *testing.T, backend resp.Backend, fake *fakeBackend, st store.ResponseStore, db *sqlite.DB, opts resp.Options) *env {
+	t.Helper()
 	mux := http.NewServeMux()
-	resp.New(b, st, opts).Register(mux, "")
+	resp.New(backend, st, opts).Register(mux, "")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(testKeyHeader)
 		if key == "" {
@@ -89,7 +109,7 @@ func newEnvWithStore(t *testing.T, b *fakeBackend, st store.ResponseStore, db *s
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	}))
 	t.Cleanup(srv.Close)
-	return &env{b: b, st: db, srv: srv}
+	return &env{b: fake, st: db, srv: srv}
 }
 
 // client returns an official SDK client (no retries), optionally with

@@ -229,11 +229,22 @@ var hostedItemTypes = map[string]bool{
 func parseItem(raw json.RawMessage, param string) (Item, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return Item{}, invalid(param, "Invalid type for '%s': expected an object.", param)
+		return Item{}, wire.Invalid(param, "Invalid type for '%s': expected an object.", param)
 	}
 	var w wireItem
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return Item{}, invalid(param, "Invalid input item '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
+		return Item{}, wire.Invalid(param, "Invalid input item '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"id", w.ID, wire.MaxIDBytes}, {"call_id", w.CallID, wire.MaxIDBytes}, {"name", w.Name, wire.MaxIDBytes},
+		{"namespace", w.Namespace, wire.MaxIDBytes}, {"status", w.Status, maxEnumBytes}, {"type", w.Type, wire.MaxIDBytes},
+	} {
+		if err := wire.CheckLength(param+"."+f.name, f.v, f.max); err != nil {
+			return Item{}, err
+		}
 	}
 	it := Item{Type: w.Type, ID: w.ID, param: param}
 	switch {
@@ -244,9 +255,9 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 		switch w.Role {
 		case "user", "system", "developer", "assistant":
 		case "":
-			return Item{}, invalid(param+".role", "Missing required parameter: '%s.role'.", param)
+			return Item{}, wire.Invalid(param+".role", "Missing required parameter: '%s.role'.", param)
 		default:
-			return Item{}, invalid(param+".role", "Invalid value: '%s'. Supported values are: 'user', 'assistant', 'system' and 'developer'.", w.Role)
+			return Item{}, wire.Invalid(param+".role", "Invalid value: '%s'. Supported values are: 'user', 'assistant', 'system' and 'developer'.", w.Role)
 		}
 		parts, err := parseContent(w.Content, param+".content", w.Role)
 		if err != nil {
@@ -255,10 +266,10 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 		it.Content = parts
 	case w.Type == typeFunctionCall:
 		if w.CallID == "" {
-			return Item{}, invalid(param+".call_id", "Missing required parameter: '%s.call_id'.", param)
+			return Item{}, wire.Invalid(param+".call_id", "Missing required parameter: '%s.call_id'.", param)
 		}
 		if w.Name == "" {
-			return Item{}, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+			return Item{}, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 		}
 		args, err := wire.ArgumentsText(w.Arguments, param+".arguments")
 		if err != nil {
@@ -267,7 +278,7 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 		it.CallID, it.Name, it.Namespace, it.Arguments, it.Status = w.CallID, w.Name, w.Namespace, args, w.Status
 	case w.Type == typeCallOutput:
 		if w.CallID == "" {
-			return Item{}, invalid(param+".call_id", "Missing required parameter: '%s.call_id'.", param)
+			return Item{}, wire.Invalid(param+".call_id", "Missing required parameter: '%s.call_id'.", param)
 		}
 		it.CallID, it.Status = w.CallID, w.Status
 		if err := parseCallOutput(&it, w.Output, param+".output"); err != nil {
@@ -281,14 +292,14 @@ func parseItem(raw json.RawMessage, param string) (Item, error) {
 		}
 	case w.Type == typeItemRef:
 		if w.ID == "" {
-			return Item{}, invalid(param+".id", "Missing required parameter: '%s.id'.", param)
+			return Item{}, wire.Invalid(param+".id", "Missing required parameter: '%s.id'.", param)
 		}
 	case w.Type == "":
-		return Item{}, invalid(param+".type", "Missing required parameter: '%s.type' (or '%s.role' for a message).", param, param)
+		return Item{}, wire.Invalid(param+".type", "Missing required parameter: '%s.type' (or '%s.role' for a message).", param, param)
 	case hostedItemTypes[w.Type]:
-		return Item{}, invalid(param+".type", "Input items of type '%s' are not supported by this gateway: it does not run OpenAI's built-in or custom tools. Only 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference' items are accepted.", w.Type)
+		return Item{}, wire.Invalid(param+".type", "Input items of type '%s' are not supported by this gateway: it does not run OpenAI's built-in or custom tools. Only 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference' items are accepted.", w.Type)
 	default:
-		return Item{}, invalid(param+".type", "Invalid value: '%s'. Supported input item types are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'.", w.Type)
+		return Item{}, wire.Invalid(param+".type", "Invalid value: '%s'. Supported input item types are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'.", w.Type)
 	}
 	return it, nil
 }
@@ -307,16 +318,16 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+			return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 		}
 		return []Part{{Type: textType, Text: s}}, nil
 	case '[':
 	default:
-		return nil, invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+		return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 	}
 	var wps []wirePart
 	if err := json.Unmarshal(raw, &wps); err != nil {
-		return nil, invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
+		return nil, wire.Invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 	}
 	parts := make([]Part, 0, len(wps))
 	for j := range wps {
@@ -331,7 +342,7 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 			parts = append(parts, Part{Type: partRefusal, Text: wp.Refusal})
 		case partInputImage, partInputFile:
 			if role != "user" {
-				return nil, invalid(pparam+".type", "Invalid value: '%s'. Images and files are only supported in user messages.", wp.Type)
+				return nil, wire.Invalid(pparam+".type", "Invalid value: '%s'. Images and files are only supported in user messages.", wp.Type)
 			}
 			p, err := parseMediaPart(wp, pparam)
 			if err != nil {
@@ -339,9 +350,9 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 			}
 			parts = append(parts, p)
 		case "":
-			return nil, invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
+			return nil, wire.Invalid(pparam+".type", "Missing required parameter: '%s.type'.", pparam)
 		default:
-			return nil, invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'input_text', 'input_image', 'input_file', 'output_text' and 'refusal'.", wp.Type)
+			return nil, wire.Invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'input_text', 'input_image', 'input_file', 'output_text' and 'refusal'.", wp.Type)
 		}
 	}
 	return parts, nil
@@ -356,7 +367,7 @@ func parseMediaPart(wp *wirePart, param string) (Part, error) {
 		if wp.Type == partInputFile {
 			what, field = "files", "file_data"
 		}
-		return Part{}, invalid(param+".file_id", "File ids are not supported by this gateway (it has no Files API); send the %s inline as '%s' (a base64 data URL) or by URL.", what, field)
+		return Part{}, wire.Invalid(param+".file_id", "File ids are not supported by this gateway (it has no Files API); send the %s inline as '%s' (a base64 data URL) or by URL.", what, field)
 	}
 	p := Part{Type: wp.Type, Detail: wp.Detail}
 	if wp.Type == partInputImage {
@@ -373,7 +384,7 @@ func parseMediaPart(wp *wirePart, param string) (Part, error) {
 	}
 	p.FileData, p.FileURL = wp.FileData, wp.FileURL
 	if p.FileData == "" && p.FileURL == "" {
-		return Part{}, invalid(param+".file_data", "Missing required parameter: '%s.file_data' (or '%s.file_url').", param, param)
+		return Part{}, wire.Invalid(param+".file_data", "Missing required parameter: '%s.file_data' (or '%s.file_url').", param, param)
 	}
 	return p, nil
 }
@@ -388,13 +399,13 @@ func parseCallOutput(it *Item, raw json.RawMessage, param string) error {
 		return nil
 	case raw[0] == '"':
 		if err := json.Unmarshal(raw, &it.Output); err != nil {
-			return invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+			return wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
 		}
 		return nil
 	case raw[0] == '[':
 		var wps []wirePart
 		if err := json.Unmarshal(raw, &wps); err != nil {
-			return invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
+			return wire.Invalid(param, "Invalid content parts in '%s': %s", param, wire.TypeErrorDetail(err, "malformed value"))
 		}
 		it.OutputParts = make([]Part, 0, len(wps))
 		for j := range wps {
@@ -410,7 +421,7 @@ func parseCallOutput(it *Item, raw json.RawMessage, param string) error {
 				}
 				it.OutputParts = append(it.OutputParts, p)
 			default:
-				return invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'input_text', 'input_image' and 'input_file'.", wp.Type)
+				return wire.Invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'input_text', 'input_image' and 'input_file'.", wp.Type)
 			}
 		}
 		return nil

@@ -664,40 +664,70 @@ func TestRawInvalidRequests(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, param string
 		status            int
+		path              string // "" is /v1/responses
 	}{
-		{"no model", `{"input":"hi"}`, "model", 400},
-		{"no input", `{"model":"m"}`, "input", 400},
-		{"empty input", `{"model":"m","input":[]}`, "input", 400},
-		{"input number", `{"model":"m","input":5}`, "input", 400},
-		{"bad JSON", `{"model":`, "", 400},
-		{"not an object", `[1]`, "", 400},
-		{"stream not bool", `{"model":"m","input":"x","stream":"yes"}`, "stream", 400},
-		{"store not bool", `{"model":"m","input":"x","store":"yes"}`, "store", 400},
-		{"too large", `{"model":"m","input":"` + strings.Repeat("x", 1<<16) + `"}`, "", 413},
-		{"unknown role", `{"model":"m","input":[{"role":"bot","content":"x"}]}`, "input[0].role", 400},
-		{"no type", `{"model":"m","input":[{"content":"x"}]}`, "input[0].type", 400},
-		{"hosted item", `{"model":"m","input":[{"type":"web_search_call","id":"ws_1"}]}`, "input[0].type", 400},
-		{"unknown item", `{"model":"m","input":[{"type":"wat"}]}`, "input[0].type", 400},
-		{"call without id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id", 400},
-		{"output without id", `{"model":"m","input":[{"type":"function_call_output","output":"x"}]}`, "input[0].call_id", 400},
-		{"bad part", `{"model":"m","input":[{"role":"user","content":[{"type":"video"}]}]}`, "input[0].content[0].type", 400},
-		{"conversation", `{"model":"m","input":"x","conversation":"conv_1"}`, "conversation", 400},
-		{"prompt", `{"model":"m","input":"x","prompt":{"id":"pmpt_1"}}`, "prompt", 400},
-		{"custom tool", `{"model":"m","input":"x","tools":[{"type":"custom","name":"c"}]}`, "tools[0].type", 400},
-		{"mcp tool", `{"model":"m","input":"x","tools":[{"type":"mcp","server_label":"s"}]}`, "tools[0].type", 400},
-		{"file_search", `{"model":"m","input":"x","tools":[{"type":"file_search","vector_store_ids":[]}]}`, "tools[0].type", 400},
-		{"local_shell", `{"model":"m","input":"x","tools":[{"type":"local_shell"}]}`, "tools[0].type", 400},
-		{"tool no name", `{"model":"m","input":"x","tools":[{"type":"function"}]}`, "tools[0].name", 400},
-		{"choice unknown fn", `{"model":"m","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}`, "tool_choice", 400},
-		{"required no tools", `{"model":"m","input":"x","tool_choice":"required"}`, "tool_choice", 400},
-		{"choice hosted", `{"model":"m","input":"x","tool_choice":{"type":"file_search"}}`, "tool_choice.type", 400},
-		{"choice bad", `{"model":"m","input":"x","tool_choice":"sometimes"}`, "tool_choice", 400},
-		{"metadata not strings", `{"model":"m","input":"x","metadata":{"a":1}}`, "metadata", 400},
-		{"bad format", `{"model":"m","input":"x","text":{"format":{"type":"yaml"}}}`, "text.format.type", 400},
-		{"max tokens 0", `{"model":"m","input":"x","max_output_tokens":0}`, "max_output_tokens", 400},
-		{"bad reference", `{"model":"m","input":[{"type":"item_reference"}]}`, "input[0].id", 400},
+		{"no model", `{"input":"hi"}`, "model", 400, ""},
+		{"no input", `{"model":"m"}`, "input", 400, ""},
+		{"empty input", `{"model":"m","input":[]}`, "input", 400, ""},
+		{"input number", `{"model":"m","input":5}`, "input", 400, ""},
+		{"bad JSON", `{"model":`, "", 400, ""},
+		{"not an object", `[1]`, "", 400, ""},
+		{"stream not bool", `{"model":"m","input":"x","stream":"yes"}`, "stream", 400, ""},
+		{"store not bool", `{"model":"m","input":"x","store":"yes"}`, "store", 400, ""},
+		{"too large", `{"model":"m","input":"` + strings.Repeat("x", 1<<16) + `"}`, "", 413, ""},
+		{"unknown role", `{"model":"m","input":[{"role":"bot","content":"x"}]}`, "input[0].role", 400, ""},
+		{"no type", `{"model":"m","input":[{"content":"x"}]}`, "input[0].type", 400, ""},
+		{"hosted item", `{"model":"m","input":[{"type":"web_search_call","id":"ws_1"}]}`, "input[0].type", 400, ""},
+		{"unknown item", `{"model":"m","input":[{"type":"wat"}]}`, "input[0].type", 400, ""},
+		{"call without id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id", 400, ""},
+		{"output without id", `{"model":"m","input":[{"type":"function_call_output","output":"x"}]}`, "input[0].call_id", 400, ""},
+		{"bad part", `{"model":"m","input":[{"role":"user","content":[{"type":"video"}]}]}`, "input[0].content[0].type", 400, ""},
+		{"conversation", `{"model":"m","input":"x","conversation":"conv_1"}`, "conversation", 400, ""},
+		{"prompt", `{"model":"m","input":"x","prompt":{"id":"pmpt_1"}}`, "prompt", 400, ""},
+		{"custom tool", `{"model":"m","input":"x","tools":[{"type":"custom","name":"c"}]}`, "tools[0].type", 400, ""},
+		{"mcp tool", `{"model":"m","input":"x","tools":[{"type":"mcp","server_label":"s"}]}`, "tools[0].type", 400, ""},
+		{"file_search", `{"model":"m","input":"x","tools":[{"type":"file_search","vector_store_ids":[]}]}`, "tools[0].type", 400, ""},
+		{"local_shell", `{"model":"m","input":"x","tools":[{"type":"local_shell"}]}`, "tools[0].type", 400, ""},
+		{"tool no name", `{"model":"m","input":"x","tools":[{"type":"function"}]}`, "tools[0].name", 400, ""},
+		{"looping schema", `{"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}]}`, "tools[0].parameters", 400, ""},
+		{"remote ref in namespace", `{"model":"m","input":"x","tools":[{"type":"namespace","name":"n","tools":[{"type":"function","name":"f","parameters":{"$ref":"https://example.com/s"}}]}]}`, "tools[0].tools[0].parameters", 400, ""},
+		{"choice unknown fn", `{"model":"m","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}`, "tool_choice", 400, ""},
+		{"required no tools", `{"model":"m","input":"x","tool_choice":"required"}`, "tool_choice", 400, ""},
+		{"choice hosted", `{"model":"m","input":"x","tool_choice":{"type":"file_search"}}`, "tool_choice.type", 400, ""},
+		{"choice bad", `{"model":"m","input":"x","tool_choice":"sometimes"}`, "tool_choice", 400, ""},
+		{"metadata not strings", `{"model":"m","input":"x","metadata":{"a":1}}`, "metadata", 400, ""},
+		{"bad format", `{"model":"m","input":"x","text":{"format":{"type":"yaml"}}}`, "text.format.type", 400, ""},
+		{"max tokens 0", `{"model":"m","input":"x","max_output_tokens":0}`, "max_output_tokens", 400, ""},
+		{"bad reference", `{"model":"m","input":[{"type":"item_reference"}]}`, "input[0].id", 400, ""},
+		// The limits of the official API (issue 11, items 2 and 6).
+		{"null body", `null`, "", 400, ""},
+		{"null body counted", `null`, "", 400, "/v1/responses/input_tokens"},
+		{"model too long", `{"model":"` + strings.Repeat("m", 257) + `","input":"x"}`, "model", 400, ""},
+		{"model too long counted", `{"model":"` + strings.Repeat("m", 257) + `","input":"x"}`, "model", 400, "/v1/responses/input_tokens"},
+		{"temperature negative", `{"model":"m","input":"x","temperature":-5}`, "temperature", 400, ""},
+		{"temperature above two", `{"model":"m","input":"x","temperature":2.01}`, "temperature", 400, ""},
+		{"top_p above one", `{"model":"m","input":"x","top_p":1.01}`, "top_p", 400, ""},
+		{"max tokens negative", `{"model":"m","input":"x","max_output_tokens":-1}`, "max_output_tokens", 400, ""},
+		{"max tool calls negative", `{"model":"m","input":"x","max_tool_calls":-1}`, "max_tool_calls", 400, ""},
+		{"user too long", `{"model":"m","input":"x","user":"` + strings.Repeat("u", 257) + `"}`, "user", 400, ""},
+		{"previous id too long", `{"model":"m","input":"x","previous_response_id":"` + strings.Repeat("r", 257) + `"}`, "previous_response_id", 400, ""},
+		{"metadata 17 pairs", `{"model":"m","input":"x","metadata":{` + metadataPairs(17) + `}}`, "metadata", 400, ""},
+		{"metadata key too long", `{"model":"m","input":"x","metadata":{"` + strings.Repeat("k", 65) + `":"v"}}`, "metadata", 400, ""},
+		{"metadata value too long", `{"model":"m","input":"x","metadata":{"k":"` + strings.Repeat("v", 513) + `"}}`, "metadata.k", 400, ""},
+		{"truncation unknown", `{"model":"m","input":"x","truncation":"` + strings.Repeat("t", 1000) + `"}`, "truncation", 400, ""},
+		{"verbosity unknown", `{"model":"m","input":"x","text":{"verbosity":"loud"}}`, "text.verbosity", 400, ""},
+		{"effort too long", `{"model":"m","input":"x","reasoning":{"effort":"` + strings.Repeat("e", 33) + `"}}`, "reasoning.effort", 400, ""},
+		{"tool name with space", `{"model":"m","input":"x","tools":[{"type":"function","name":"get weather"}]}`, "tools[0].name", 400, ""},
+		{"tool name too long", `{"model":"m","input":"x","tools":[{"type":"function","name":"` + strings.Repeat("f", 65) + `"}]}`, "tools[0].name", 400, ""},
+		{"namespace name with dot", `{"model":"m","input":"x","tools":[{"type":"namespace","name":"a.b","tools":[]}]}`, "tools[0].name", 400, ""},
+		{"item id too long", `{"model":"m","input":[{"type":"message","id":"` + strings.Repeat("i", 257) + `","role":"user","content":"x"}]}`, "input[0].id", 400, ""},
+		{"call id too long", `{"model":"m","input":[{"type":"function_call_output","call_id":"` + strings.Repeat("c", 257) + `","output":"x"}]}`, "input[0].call_id", 400, ""},
 	} {
-		res, body := e.post(t, "/v1/responses", tc.body)
+		path := tc.path
+		if path == "" {
+			path = "/v1/responses"
+		}
+		res, body := e.post(t, path, tc.body)
 		if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%s: %d %s", tc.name, res.StatusCode, body)
 			continue
@@ -805,4 +835,13 @@ func TestRawPrefixAndMethods(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("input_tokens without a model: %d", res.StatusCode)
 	}
+}
+
+// metadataPairs returns n "kN":"v" members of a JSON object.
+func metadataPairs(n int) string {
+	pairs := make([]string, n)
+	for i := range pairs {
+		pairs[i] = fmt.Sprintf(`"k%d":"v"`, i)
+	}
+	return strings.Join(pairs, ",")
 }

@@ -3,12 +3,15 @@ package responses
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/toolcall"
 )
 
 // createRequest is the subset of CreateResponse spark reads. Unknown fields
@@ -84,30 +87,89 @@ type reasoningEcho struct {
 	Summary *string `json:"summary"`
 }
 
-// parseCreate validates cr and converts it. It loads the previous response
+// decodeRequest reads the body of a create (or input_tokens) request: a
+// JSON object (null is refused).
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (*createRequest, error) {
+	return wire.DecodeObject[createRequest](w, r, h.opts.MaxBodyBytes, nil, "")
+}
+
+// validate applies the limits of the official API to the top-level
+// parameters (ranges, lengths, enums of echoed values), so that what the
+// real API refuses is refused here too, and nothing stored or echoed is
+// unbounded. forCount relaxes what only generation needs (the model), for
+// POST /v1/responses/input_tokens. The input, instructions and tools are
+// checked as they are converted (buildRequest).
+func (cr *createRequest) validate(forCount bool) error {
+	if strings.TrimSpace(cr.Model) == "" && !forCount {
+		return wire.Invalid("model", "Missing required parameter: 'model'.")
+	}
+	for _, c := range []struct {
+		param, v string
+		max      int
+	}{
+		{"model", cr.Model, wire.MaxModelBytes},
+		{"previous_response_id", cr.PreviousResponseID, wire.MaxIDBytes},
+		{"user", cr.User, wire.MaxUserBytes},
+	} {
+		if err := wire.CheckLength(c.param, c.v, c.max); err != nil {
+			return err
+		}
+	}
+	if err := wire.CheckRange("temperature", cr.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := wire.CheckRange("top_p", cr.TopP, 0, 1); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_output_tokens", cr.MaxOutputTokens, 1, math.MaxInt); err != nil {
+		return err
+	}
+	if err := wire.CheckIntRange("max_tool_calls", cr.MaxToolCalls, 0, math.MaxInt); err != nil {
+		return err
+	}
+	switch cr.Truncation {
+	case "", "auto", "disabled":
+	default:
+		return wire.Invalid("truncation", "Invalid value: '%s'. Supported values are: 'auto' and 'disabled'.", wire.Truncate(cr.Truncation, 64))
+	}
+	if r := cr.Reasoning; r != nil {
+		for _, c := range []struct{ param, v string }{
+			{"reasoning.effort", r.Effort}, {"reasoning.summary", r.Summary}, {"reasoning.generate_summary", r.GenerateSummary},
+		} {
+			if err := wire.CheckLength(c.param, c.v, maxEnumBytes); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxEnumBytes bounds the enum-like strings the response echoes (reasoning
+// effort and summary), whose values the gateway passes on without knowing
+// them all.
+const maxEnumBytes = 32
+
+// buildRequest converts a validated cr. It loads the previous response
 // when previous_response_id is set. forCount relaxes what only generation
-// needs (the model), for POST /v1/responses/input_tokens.
-func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount bool) (*params, error) {
+// needs, for POST /v1/responses/input_tokens.
+func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount bool) (*params, error) {
 	p := &params{stream: cr.Stream, prevID: cr.PreviousResponseID}
 	req := &p.req
-	if strings.TrimSpace(cr.Model) == "" && !forCount {
-		return nil, invalid("model", "Missing required parameter: 'model'.")
-	}
 	req.Model = cr.Model
 	p.store = cr.Store == nil || *cr.Store
 	p.background = cr.Background != nil && *cr.Background
 	if !wire.IsNull(cr.Conversation) {
-		return nil, invalid("conversation", "Conversations are not supported by this gateway; continue with 'previous_response_id' or send the whole conversation in 'input'.")
+		return nil, wire.Invalid("conversation", "Conversations are not supported by this gateway; continue with 'previous_response_id' or send the whole conversation in 'input'.")
 	}
 	if !wire.IsNull(cr.Prompt) {
-		return nil, invalid("prompt", "Stored prompts ('prompt') are not supported by this gateway; send 'instructions' and 'input' instead.")
+		return nil, wire.Invalid("prompt", "Stored prompts ('prompt') are not supported by this gateway; send 'instructions' and 'input' instead.")
 	}
 
 	var err error
 	if p.echo.text, err = parseText(cr.Text); err != nil {
 		return nil, err
 	}
-	if p.echo.metadata, err = parseMetadata(cr.Metadata); err != nil {
+	if p.echo.metadata, err = wire.DecodeMetadata(cr.Metadata); err != nil {
 		return nil, err
 	}
 	if p.names, err = parseTools(cr.Tools, req); err != nil {
@@ -152,16 +214,13 @@ func (h *Handler) parseCreate(ctx context.Context, cr *createRequest, forCount b
 		}
 		if !hasTurn {
 			if wire.IsNull(cr.Input) && cr.PreviousResponseID == "" {
-				return nil, invalid("input", "Missing required parameter: 'input'.")
+				return nil, wire.Invalid("input", "Missing required parameter: 'input'.")
 			}
-			return nil, invalid("input", "Invalid 'input': the conversation has no user, assistant or tool content.")
+			return nil, wire.Invalid("input", "Invalid 'input': the conversation has no user, assistant or tool content.")
 		}
 	}
 
 	if cr.MaxOutputTokens != nil {
-		if *cr.MaxOutputTokens < 1 {
-			return nil, invalid("max_output_tokens", "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *cr.MaxOutputTokens)
-		}
 		req.MaxTokens = *cr.MaxOutputTokens
 	}
 	req.Temperature, req.TopP = cr.Temperature, cr.TopP
@@ -205,7 +264,7 @@ func (h *Handler) inherited(ctx context.Context, id string) ([]Item, error) {
 	sr, err := h.load(ctx, id)
 	if err != nil {
 		if gw.ErrorCode(err) == gw.CodeNotFound {
-			e := invalid(param, "Previous response with id '%s' not found.", id)
+			e := wire.Invalid(param, "Previous response with id '%s' not found.", id)
 			e.Cause = err
 			return nil, e
 		}
@@ -252,17 +311,17 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+			return nil, wire.Invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
 		}
 		return []Item{{Type: typeMessage, ID: newID("msg_"), Status: "completed", Role: "user",
 			Content: []Part{{Type: partInputText, Text: s}}, param: "input"}}, nil
 	case '[':
 	default:
-		return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+		return nil, wire.Invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(raw, &raws); err != nil {
-		return nil, invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
+		return nil, wire.Invalid("input", "Invalid type for 'input': expected a string or an array of input items.")
 	}
 	known := make(map[string]*Item, len(inherited))
 	for i := range inherited {
@@ -288,7 +347,7 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 				}
 			}
 			if ref == nil {
-				return nil, invalid(param+".id", "Item with id '%s' not found: item references can only name items of the previous response ('previous_response_id') or earlier input items.", it.ID)
+				return nil, wire.Invalid(param+".id", "Item with id '%s' not found: item references can only name items of the previous response ('previous_response_id') or earlier input items.", it.ID)
 			}
 			it = *ref
 			it.param = param
@@ -324,7 +383,7 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid("instructions", "Invalid type for 'instructions': expected a string.")
+			return nil, wire.Invalid("instructions", "Invalid type for 'instructions': expected a string.")
 		}
 		if s == "" {
 			return nil, nil
@@ -333,7 +392,7 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 	}
 	var raws []json.RawMessage
 	if raw[0] != '[' || json.Unmarshal(raw, &raws) != nil {
-		return nil, invalid("instructions", "Invalid type for 'instructions': expected a string.")
+		return nil, wire.Invalid("instructions", "Invalid type for 'instructions': expected a string.")
 	}
 	items := make([]Item, 0, len(raws))
 	for i, r := range raws {
@@ -358,10 +417,14 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 		Verbosity string          `json:"verbosity"`
 	}
 	if err := json.Unmarshal(raw, &t); err != nil {
-		return te, invalid("text", "Invalid type for 'text': expected an object.")
+		return te, wire.Invalid("text", "Invalid type for 'text': expected an object.")
 	}
-	if t.Verbosity != "" {
+	switch t.Verbosity {
+	case "":
+	case "low", "medium", "high":
 		te.Verbosity = t.Verbosity
+	default:
+		return te, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
 	}
 	if wire.IsNull(t.Format) {
 		return te, nil
@@ -370,31 +433,19 @@ func parseText(raw json.RawMessage) (textEcho, error) {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(t.Format, &f); err != nil {
-		return te, invalid("text.format", "Invalid type for 'text.format': expected an object.")
+		return te, wire.Invalid("text.format", "Invalid type for 'text.format': expected an object.")
 	}
 	switch f.Type {
 	case "text", "json_object":
 		te.Format = t.Format
 		return te, nil
 	case "json_schema":
-		return te, invalid("text.format", "'text.format' of type 'json_schema' is not supported with this model")
+		return te, wire.Invalid("text.format", "'text.format' of type 'json_schema' is not supported with this model")
 	case "":
-		return te, invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
+		return te, wire.Invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
 	default:
-		return te, invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
+		return te, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
 	}
-}
-
-// parseMetadata accepts an object of strings.
-func parseMetadata(raw json.RawMessage) (map[string]string, error) {
-	md := map[string]string{}
-	if wire.IsNull(raw) {
-		return md, nil
-	}
-	if err := json.Unmarshal(raw, &md); err != nil {
-		return nil, invalid("metadata", "Invalid type for 'metadata': expected an object with string values.")
-	}
-	return md, nil
 }
 
 // toolRef names a function: its namespace ("" for a top-level function
@@ -480,7 +531,7 @@ func parseTools(raws []json.RawMessage, req *llm.Request) (*toolNames, error) {
 		param := "tools[" + strconv.Itoa(i) + "]"
 		var t wireTool
 		if err := json.Unmarshal(raw, &t); err != nil {
-			return nil, invalid(param, "Invalid type for '%s': expected an object.", param)
+			return nil, wire.Invalid(param, "Invalid type for '%s': expected an object.", param)
 		}
 		switch {
 		case t.Type == "function":
@@ -489,16 +540,19 @@ func parseTools(raws []json.RawMessage, req *llm.Request) (*toolNames, error) {
 			}
 		case t.Type == "namespace":
 			if t.Name == "" {
-				return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+				return nil, wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+			}
+			if err := wire.CheckToolName(param+".name", t.Name); err != nil {
+				return nil, err
 			}
 			for j, inner := range t.Tools {
 				iparam := param + ".tools[" + strconv.Itoa(j) + "]"
 				var it wireTool
 				if err := json.Unmarshal(inner, &it); err != nil {
-					return nil, invalid(iparam, "Invalid type for '%s': expected an object.", iparam)
+					return nil, wire.Invalid(iparam, "Invalid type for '%s': expected an object.", iparam)
 				}
 				if it.Type != "function" && it.Type != "" {
-					return nil, invalid(iparam+".type", "Tool '%s' in namespace '%s' has type '%s'; only function tools are supported by this gateway.", it.Name, t.Name, it.Type)
+					return nil, wire.Invalid(iparam+".type", "Tool '%s' in namespace '%s' has type '%s'; only function tools are supported by this gateway.", it.Name, t.Name, it.Type)
 				}
 				if err := addFunction(&it, t.Name, iparam, req, names); err != nil {
 					return nil, err
@@ -507,11 +561,11 @@ func parseTools(raws []json.RawMessage, req *llm.Request) (*toolNames, error) {
 		case isWebSearch(t.Type):
 			// Dropped; see isWebSearch.
 		case t.Type == "custom":
-			return nil, invalid(param+".type", "Custom tools ('%s') are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"name\",\"parameters\"}) instead.", t.Name)
+			return nil, wire.Invalid(param+".type", "Custom tools ('%s') are not supported by this gateway; declare a function tool ({\"type\":\"function\",\"name\",\"parameters\"}) instead.", t.Name)
 		case t.Type == "":
-			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
+			return nil, wire.Invalid(param+".type", "Missing required parameter: '%s.type'.", param)
 		default:
-			return nil, invalid(param+".type", "The built-in tool '%s' (%s) is not supported by this gateway: spark answers through consumer AI web apps, which cannot run OpenAI's hosted tools. Remove it from 'tools' (in n8n, switch that built-in tool off) or declare a function tool instead.", t.Type, param)
+			return nil, wire.Invalid(param+".type", "The built-in tool '%s' (%s) is not supported by this gateway: spark answers through consumer AI web apps, which cannot run OpenAI's hosted tools. Remove it from 'tools' (in n8n, switch that built-in tool off) or declare a function tool instead.", t.Type, param)
 		}
 	}
 	return names, nil
@@ -524,12 +578,18 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 		name, desc, schema = t.Function.Name, t.Function.Description, t.Function.Parameters
 	}
 	if name == "" {
-		return invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+		return wire.Invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	if err := wire.CheckToolName(param+".name", name); err != nil {
+		return err
 	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
 	if !wire.IsNull(schema) {
 		if schema[0] != '{' {
-			return invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+			return wire.Invalid(param+".parameters", "Invalid type for '%s.parameters': expected an object.", param)
+		}
+		if err := toolcall.CheckParameters(schema); err != nil {
+			return wire.Invalid(param+".parameters", "Invalid schema for function '%s': %v.", name, err)
 		}
 		tool.Parameters = schema
 	}
@@ -579,12 +639,12 @@ func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (l
 		case "required":
 			tc.Mode = llm.ToolChoiceRequired
 		default:
-			return tc, invalid(param, "Invalid value for 'tool_choice': '%s'. Supported values are: 'none', 'auto' and 'required'.", s)
+			return tc, wire.Invalid(param, "Invalid value for 'tool_choice': '%s'. Supported values are: 'none', 'auto' and 'required'.", s)
 		}
 	} else {
 		var o toolChoiceObject
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return tc, invalid(param, "Invalid type for 'tool_choice': expected a string or an object.")
+			return tc, wire.Invalid(param, "Invalid type for 'tool_choice': expected a string or an object.")
 		}
 		switch {
 		case o.Type == "allowed_tools":
@@ -612,7 +672,7 @@ func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (l
 				tc.Mode = llm.ToolChoiceRequired
 			case "auto", "":
 			default:
-				return tc, invalid(param+".mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", mode)
+				return tc, wire.Invalid(param+".mode", "Invalid value: '%s'. Supported values are: 'auto' and 'required'.", mode)
 			}
 		case o.Type == "function":
 			name := o.Name
@@ -620,23 +680,23 @@ func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (l
 				name = o.Function.Name
 			}
 			if name == "" {
-				return tc, invalid(param+".name", "Missing required parameter: 'tool_choice.name'.")
+				return tc, wire.Invalid(param+".name", "Missing required parameter: 'tool_choice.name'.")
 			}
 			tc = llm.ToolChoice{Mode: llm.ToolChoiceNamed, Name: names.exposed(o.Namespace, name)}
 		case isWebSearch(o.Type):
 			// Web search tools are dropped; forcing one means "answer".
 		case o.Type == "custom":
-			return tc, invalid(param+".type", "Custom tools are not supported by this gateway.")
+			return tc, wire.Invalid(param+".type", "Custom tools are not supported by this gateway.")
 		case o.Type == "":
-			return tc, invalid(param+".type", "Missing required parameter: 'tool_choice.type'.")
+			return tc, wire.Invalid(param+".type", "Missing required parameter: 'tool_choice.type'.")
 		default:
-			return tc, invalid(param+".type", "The built-in tool '%s' is not supported by this gateway; 'tool_choice' can only name function tools.", o.Type)
+			return tc, wire.Invalid(param+".type", "The built-in tool '%s' is not supported by this gateway; 'tool_choice' can only name function tools.", o.Type)
 		}
 	}
 	switch tc.Mode {
 	case llm.ToolChoiceRequired:
 		if len(req.Tools) == 0 {
-			return tc, invalid(param, "Invalid value for 'tool_choice': 'required' needs at least one function tool in 'tools'.")
+			return tc, wire.Invalid(param, "Invalid value for 'tool_choice': 'required' needs at least one function tool in 'tools'.")
 		}
 	case llm.ToolChoiceNamed:
 		found := false
@@ -644,7 +704,7 @@ func parseToolChoice(raw json.RawMessage, req *llm.Request, names *toolNames) (l
 			found = found || t.Name == tc.Name
 		}
 		if !found {
-			return tc, invalid(param, "Invalid value for 'tool_choice': no function named '%s' was declared in 'tools'.", tc.Name)
+			return tc, wire.Invalid(param, "Invalid value for 'tool_choice': no function named '%s' was declared in 'tools'.", tc.Name)
 		}
 	}
 	return tc, nil

@@ -9,7 +9,7 @@
 // The wire rules follow what the official SDKs and those clients actually
 // parse; see docs/client-api-surface.md §0, §2, §5.2 and §6.
 // Authentication, CORS, route aliasing and rate limits are the server
-// middleware's job; errors use the OpenAI envelope of package openai.
+// middleware's job; errors use the OpenAI envelope (wire.WriteOpenAIError).
 //
 // Responses are stored (store defaults to true, as at OpenAI) in a
 // [store.ResponseStore], scoped to the client API key that created them, so
@@ -30,7 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
@@ -54,26 +53,16 @@ const DefaultStoreTTL = 30 * 24 * time.Hour
 // pruneInterval is how often, at most, expired responses are deleted.
 const pruneInterval = time.Hour
 
-// Backend answers chat requests and lists models. It is the same interface
-// as the Chat Completions front-end's ([openai.Backend]), so one
-// implementation serves both.
-//
-// Chat returns a stream or a pre-stream error (a *gw.Error when the cause is
-// known). The stream yields text, reasoning, tool-call and image deltas, then
-// exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF; any
-// other Recv error is a mid-stream failure. The handler closes every stream
-// it gets, early when the client goes away. ctx is the client request's
-// context: it is cancelled when the client disconnects.
-type Backend = openai.Backend
+// Backend answers chat requests and lists models (see wire.ChatBackend
+// for the stream contract); the gateway service is one, and the other
+// chat front-ends take the same.
+type Backend = wire.ChatBackend
 
 // Options tunes a Handler. The zero value is usable.
 type Options struct {
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// HideReasoning drops reasoning items from answers (REASONING_HIDE);
-	// reasoning token counts are still reported.
-	HideReasoning bool
 	// MaxStoredBytes bounds one stored response (response object plus
 	// input items); larger ones are not stored (the answer says
 	// "store": false) and a warning is logged. Zero means
@@ -158,18 +147,11 @@ func (h *Handler) Register(mux *http.ServeMux, prefix string) {
 // that has started a response body renders its own errors and returns nil
 // (streams end with response.failed).
 func (h *Handler) handle(fn wire.HandlerFunc) http.Handler {
-	return wire.Handle(h.log, "responses", fn, openai.WriteError)
+	return wire.Handle(h.log, "responses", fn, wire.WriteOpenAIError)
 }
 
 // now is the handler's clock.
 func (h *Handler) now() time.Time { return h.opts.Now() }
-
-// invalid returns a 400 invalid_request error about param.
-func invalid(param, format string, args ...any) *gw.Error {
-	e := gw.Errorf(gw.CodeInvalidRequest, format, args...)
-	e.Param = param
-	return e
-}
 
 // newID returns a fresh id with prefix, e.g. resp_0a1b... (48 hex digits,
 // like OpenAI's).
@@ -195,7 +177,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := marshal(v)
 	if err != nil {
 		// Only unsupported values fail, and the response types have none.
-		openai.WriteError(w, err)
+		wire.WriteOpenAIError(w, err)
 		return
 	}
 	writeRawJSON(w, status, b)

@@ -29,7 +29,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("starting_after"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < -1 {
-			return invalid("starting_after", "Invalid 'starting_after': expected an integer >= 0.")
+			return wire.Invalid("starting_after", "Invalid 'starting_after': expected an integer >= 0.")
 		}
 		after = n
 	}
@@ -93,7 +93,7 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 100 {
-			return invalid("limit", "Invalid 'limit': expected an integer between 1 and 100.")
+			return wire.Invalid("limit", "Invalid 'limit': expected an integer between 1 and 100.")
 		}
 		limit = n
 	}
@@ -103,7 +103,7 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 		order = "desc"
 	case "asc", "desc":
 	default:
-		return invalid("order", "Invalid value for 'order': '%s'. Supported values are: 'asc' and 'desc'.", order)
+		return wire.Invalid("order", "Invalid value for 'order': '%s'. Supported values are: 'asc' and 'desc'.", order)
 	}
 	sr, err := h.load(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -155,11 +155,14 @@ func (h *Handler) inputItems(w http.ResponseWriter, r *http.Request) error {
 // prompt size of a create request (instructions, input, inherited
 // conversation and tools), counted with package tokens.
 func (h *Handler) inputTokens(w http.ResponseWriter, r *http.Request) error {
-	var cr createRequest
-	if err := wire.DecodeJSON(w, r, h.opts.MaxBodyBytes, &cr, nil); err != nil {
+	cr, err := h.decodeRequest(w, r)
+	if err != nil {
 		return err
 	}
-	p, err := h.parseCreate(r.Context(), &cr, true)
+	if err := cr.validate(true); err != nil {
+		return err
+	}
+	p, err := h.buildRequest(r.Context(), cr, true)
 	if err != nil {
 		return err
 	}
@@ -178,7 +181,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.load(r.Context(), id); err != nil {
 		return err
 	}
-	return invalid("", "Cannot cancel response '%s': only background responses that are still running can be cancelled, and this gateway completes every response before returning it.", id)
+	return wire.Invalid("", "Cannot cancel response '%s': only background responses that are still running can be cancelled, and this gateway completes every response before returning it.", id)
 }
 
 // compact serves POST /v1/responses/compact, which spark does not offer.
@@ -219,7 +222,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sr store.Stored
 		snap[k] = json.RawMessage(v)
 	}
 
-	t := &turn{h: h, p: &params{}, resp: &responseObject{Output: []*Item{}}, sw: sse.NewWriter(w), skip: after + 1}
+	t := &streamer{h: h, p: &params{}, resp: &responseObject{Output: []*Item{}}, sw: sse.NewWriter(w), skip: after + 1}
 	err := t.replayItems(snap, items)
 	if err == nil {
 		name := "response.completed"
@@ -236,7 +239,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sr store.Stored
 }
 
 // replayItems writes the lifecycle start and the events of items.
-func (t *turn) replayItems(snap map[string]json.RawMessage, items []Item) error {
+func (t *streamer) replayItems(snap map[string]json.RawMessage, items []Item) error {
 	if err := t.sendResponse("response.created", snap); err != nil {
 		return err
 	}

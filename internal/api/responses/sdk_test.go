@@ -14,8 +14,10 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	resp "github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/tokens"
 )
 
 func textParams(model, input string) responses.ResponseNewParams {
@@ -184,10 +186,11 @@ func TestSDKReasoning(t *testing.T) {
 		t.Errorf("non-streaming output = %s", r.RawJSON())
 	}
 
-	// HideReasoning drops the item but keeps the token count.
-	e2 := newEnv(t, &fakeBackend{Events: script}, resp.Options{HideReasoning: true})
+	// REASONING_HIDE: the gateway drops the item but counts its tokens.
+	e2 := newEnvWithBackend(t, apitest.Gateway(true, script...), resp.Options{})
 	acc2, _ := stream(t, e2.client(), params)
-	if len(acc2.final.Output) != 1 || acc2.final.Output[0].Type != "message" || acc2.final.Usage.OutputTokensDetails.ReasoningTokens != 12 {
+	if len(acc2.final.Output) != 1 || acc2.final.Output[0].Type != "message" ||
+		acc2.final.Usage.OutputTokensDetails.ReasoningTokens != int64(tokens.Count("Let me think.")) {
 		t.Errorf("hidden reasoning: %s", acc2.final.RawJSON())
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
 )
@@ -35,49 +35,127 @@ type BodyErrors struct {
 	UnreadableMessage string
 }
 
+// MaxJSONDepth bounds the nesting of arrays and objects in a JSON request
+// body. encoding/json decodes nested values recursively and allows 10000
+// levels, which costs a request goroutine megabytes of stack; the deepest
+// legitimate bodies (a tool's JSON Schema inside a message list) stay far
+// below 128 levels.
+const MaxJSONDepth = 128
+
+// maxPrealloc bounds the buffer allocated up front from a body's
+// Content-Length: a client that announces the whole limit and sends
+// nothing does not get that much memory reserved.
+const maxPrealloc = 1 << 20
+
 // DecodeJSON reads the JSON body of r into v, at most limit bytes (the
 // excess is refused through http.MaxBytesReader, which also makes the
-// server close the connection). It returns nil or a *gw.Error worded by
-// words (nil means the OpenAI wording):
-//
-//   - 413 CodeTooLarge for a body over limit;
-//   - 400 "The request body must be a JSON object." when the body is a JSON
-//     value of another kind;
-//   - 400 with Param set to the field's path for a field of the wrong type;
-//   - 400 "The request body is empty; expected a JSON object.";
-//   - 400 for invalid JSON (truncated included);
-//   - the *gw.Error the body reader itself failed with (the server's 408
-//     when the body did not arrive before its read deadline);
-//   - the Unreadable error when reading failed otherwise.
+// server close the connection), and decodes it with DecodeJSONBytes. It
+// returns nil or a *gw.Error worded by words (nil means the OpenAI
+// wording): a 413 CodeTooLarge for a body over limit, the *gw.Error the
+// body reader itself failed with (the server's 408 when the body did not
+// arrive before its read deadline), the Unreadable error when reading
+// failed otherwise, else what DecodeJSONBytes returns.
 //
 // The decoding error is the Cause of the returned error.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, words *BodyErrors) error {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
-	if err == nil {
-		// Done with the body: closing it here (the server reads what is
-		// left, for keep-alive) spares the server doing so when the answer
-		// starts, deep in a streaming handler's stack.
-		_ = r.Body.Close()
-		return nil
-	}
 	if words == nil {
 		words = &BodyErrors{}
 	}
-	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
-		readErr  *gw.Error
-	)
-	switch {
-	case errors.As(err, &readErr):
-		return readErr
-	case errors.As(err, &tooLarge):
-		msg := fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)
-		if words.TooLarge != nil {
-			msg = words.TooLarge(tooLarge.Limit)
+	body, err := readBody(w, r, limit)
+	// Done with the body: closing it here (the server reads what is left,
+	// for keep-alive) spares the server doing so when the answer starts,
+	// deep in a streaming handler's stack.
+	_ = r.Body.Close()
+	if err != nil {
+		var readErr *gw.Error
+		if errors.As(err, &readErr) {
+			return readErr
 		}
-		return &gw.Error{Code: gw.CodeTooLarge, Cause: err, Message: msg}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			msg := fmt.Sprintf("Request body too large: the limit is %d bytes.", tooLarge.Limit)
+			if words.TooLarge != nil {
+				msg = words.TooLarge(tooLarge.Limit)
+			}
+			return &gw.Error{Code: gw.CodeTooLarge, Cause: err, Message: msg}
+		}
+		code, msg := words.Unreadable, words.UnreadableMessage
+		if code == "" {
+			code = gw.CodeInvalidRequest
+		}
+		if msg == "" {
+			msg = "Could not read the request body."
+		}
+		return &gw.Error{Code: code, Cause: err, Message: msg}
+	}
+	return DecodeJSONBytes(body, v, words)
+}
+
+// readBody reads r's body, at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	size := int64(bytes.MinRead)
+	if n := r.ContentLength; n > 0 {
+		size = min(n, limit, maxPrealloc) + bytes.MinRead
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return buf.Bytes(), err
+}
+
+// DecodeJSONBytes decodes body, a whole JSON request body, into v (a
+// pointer to a struct or a map), strictly:
+//
+//   - 400 "The request body is empty; expected a JSON object." for an
+//     empty (or all-space) body;
+//   - 400 words.Malformed for invalid JSON: a syntax error, a truncated
+//     value, data after the value ({...} garbage), or bytes that are not
+//     UTF-8 (RFC 8259, section 8.1; the official APIs refuse them too);
+//   - 400 "The request body must be a JSON object." for valid JSON of
+//     another kind (null, an array, a string, a number, a boolean);
+//   - 400 "The request body nests arrays and objects too deeply ..." past
+//     MaxJSONDepth levels, checked before any decoding;
+//   - 400 with Param set to the field's path for a field of the wrong type
+//     (words.WrongType).
+//
+// Escaped invalid code points ("\ud800") are valid JSON and decode to
+// U+FFFD, as encoding/json does. A key given twice keeps its last value,
+// as Python's json module behind the official APIs does; keys match field
+// names case-insensitively (encoding/json's rule). The work is linear in
+// len(body) and the decoder's recursion is bounded by MaxJSONDepth.
+func DecodeJSONBytes(body []byte, v any, words *BodyErrors) error {
+	if words == nil {
+		words = &BodyErrors{}
+	}
+	malformed := func(cause error) error {
+		msg := words.Malformed
+		if msg == "" {
+			msg = "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: cause, Message: msg}
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
+	}
+	if !utf8.Valid(body) {
+		return malformed(errInvalidUTF8)
+	}
+	if JSONDepthExceeds(body, MaxJSONDepth) {
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: errTooDeep,
+			Message: fmt.Sprintf("The request body nests arrays and objects too deeply: at most %d levels are allowed.", MaxJSONDepth)}
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(body) {
+			return malformed(errors.New("invalid JSON"))
+		}
+		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: errNotObject, Message: "The request body must be a JSON object."}
+	}
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
 			return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: "The request body must be a JSON object."}
@@ -89,24 +167,55 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, word
 			msg = fmt.Sprintf("Invalid type for '%s': expected %s, but got a JSON %s.", typeErr.Field, JSONKind(typeErr.Type.String()), typeErr.Value)
 		}
 		return &gw.Error{Code: gw.CodeInvalidRequest, Param: typeErr.Field, Cause: err, Message: msg}
-	case errors.Is(err, io.EOF):
-		return gw.Errorf(gw.CodeInvalidRequest, "The request body is empty; expected a JSON object.")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		msg := words.Malformed
-		if msg == "" {
-			msg = "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."
-		}
-		return &gw.Error{Code: gw.CodeInvalidRequest, Cause: err, Message: msg}
 	default:
-		code, msg := words.Unreadable, words.UnreadableMessage
-		if code == "" {
-			code = gw.CodeInvalidRequest
-		}
-		if msg == "" {
-			msg = "Could not read the request body."
-		}
-		return &gw.Error{Code: code, Cause: err, Message: msg}
+		// Syntax errors, trailing data and truncation; also the failure of
+		// a field's own UnmarshalJSON, which only sees valid JSON.
+		return malformed(err)
 	}
+}
+
+// Causes of DecodeJSONBytes's errors that encoding/json does not name.
+var (
+	errInvalidUTF8 = errors.New("the body is not valid UTF-8")
+	errTooDeep     = errors.New("JSON nesting too deep")
+	errNotObject   = errors.New("the body is not a JSON object")
+)
+
+// JSONDepthExceeds reports whether the JSON text b nests arrays and objects
+// more than max levels deep, counting brackets outside strings. It runs in
+// time linear in len(b) without recursion; on invalid JSON its answer is
+// only a bound (the decoder then reports the syntax error).
+func JSONDepthExceeds(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			// Skip the string: find its closing quote, one not escaped by
+			// an odd run of backslashes.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return false // unterminated: a syntax error
+				}
+				i += 1 + j
+				k := i - 1
+				for b[k] == '\\' { // stops at the opening quote at worst
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+		case '[', '{':
+			depth++
+			if depth > max {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // JSONKind names a Go type (as reflect.Type.String spells it) in JSON terms

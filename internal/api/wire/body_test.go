@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +47,9 @@ var anthropicWords = wire.BodyErrors{
 	UnreadableMessage: "gone",
 }
 
+// malformed is the OpenAI message for a body that is not valid JSON.
+const malformed = "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."
+
 func TestDecodeJSON(t *testing.T) {
 	const limit = 64
 	tests := []struct {
@@ -57,7 +61,20 @@ func TestDecodeJSON(t *testing.T) {
 		message string
 	}{
 		{"OK", `{"model":"m","n":1,"stop":["x"]}`, nil, "", "", ""},
-		{"OKTrailingData", `{"model":"m"} trailing`, nil, "", "", ""},
+		{"OKTrailingSpace", "{\"model\":\"m\"} \r\n\t", nil, "", "", ""},
+		{"OKDuplicateKeyLastWins", `{"model":"x","model":"m"}`, nil, "", "", ""},
+		{"OKEscapedSurrogate", `{"model":"m","stop":["\ud800"]}`, nil, "", "", ""},
+		{"TrailingData", `{"model":"m"} garbage`, nil, gw.CodeInvalidRequest, "", malformed},
+		{"TrailingObject", `{"model":"m"}{}`, nil, gw.CodeInvalidRequest, "", malformed},
+		{"TrailingDataWorded", `{"model":"m"}]`, &anthropicWords, gw.CodeInvalidRequest, "", "not JSON"},
+		{"Null", `null`, nil, gw.CodeInvalidRequest, "", "The request body must be a JSON object."},
+		{"NullSpaced", " null ", &anthropicWords, gw.CodeInvalidRequest, "", "The request body must be a JSON object."},
+		{"Number", `12`, nil, gw.CodeInvalidRequest, "", "The request body must be a JSON object."},
+		{"Bool", `true`, nil, gw.CodeInvalidRequest, "", "The request body must be a JSON object."},
+		{"NullThenGarbage", `null x`, nil, gw.CodeInvalidRequest, "", malformed},
+		{"InvalidUTF8", "{\"model\":\"m\xff\"}", nil, gw.CodeInvalidRequest, "", malformed},
+		{"InvalidUTF8Worded", "{\"model\":\"\xc3\"}", &anthropicWords, gw.CodeInvalidRequest, "", "not JSON"},
+		{"ByteOrderMark", "\xef\xbb\xbf{\"model\":\"m\"}", nil, gw.CodeInvalidRequest, "", malformed},
 		{"TooLarge", `{"model":"` + strings.Repeat("x", limit) + `"}`, nil, gw.CodeTooLarge, "",
 			"Request body too large: the limit is 64 bytes."},
 		{"TooLargeWorded", `{"model":"` + strings.Repeat("x", limit) + `"}`, &anthropicWords, gw.CodeTooLarge, "",
@@ -109,6 +126,56 @@ func TestDecodeJSON(t *testing.T) {
 			}
 			if tt.name != "Empty" && tt.name != "OnlySpace" && e.Cause == nil {
 				t.Error("the decoding error is not the cause")
+			}
+		})
+	}
+}
+
+// nest wraps inner in depth levels of alternating arrays and objects.
+func nest(depth int, inner string) string {
+	var open, closing strings.Builder
+	for i := range depth {
+		if i%2 == 0 {
+			open.WriteString(`{"a":`)
+			closing.WriteString("}")
+		} else {
+			open.WriteString("[")
+			closing.WriteString("]")
+		}
+	}
+	c := []byte(closing.String())
+	slices.Reverse(c)
+	return open.String() + inner + string(c)
+}
+
+func TestDecodeJSONDepth(t *testing.T) {
+	tooDeep := fmt.Sprintf("The request body nests arrays and objects too deeply: at most %d levels are allowed.", wire.MaxJSONDepth)
+	tests := []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"AtTheLimit", nest(wire.MaxJSONDepth, "1"), true},
+		{"OneTooDeep", nest(wire.MaxJSONDepth+1, "1"), false},
+		{"JSONLimit", nest(10001, "1"), false},
+		{"Unclosed", strings.Repeat("[", 1<<16), false},
+		// Brackets inside strings, escaped quotes included, do not count.
+		{"BracketsInStrings", `{"a":"` + strings.Repeat(`[{\"`, 300) + `","b":["\\",` + nest(100, `"]]]\"{{{"`) + `]}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+			var v map[string]any
+			err := wire.DecodeJSON(httptest.NewRecorder(), r, 1<<20, &v, nil)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var e *gw.Error
+			if !errors.As(err, &e) || e.Code != gw.CodeInvalidRequest || e.Message != tooDeep {
+				t.Fatalf("error %#v, want %q", err, tooDeep)
 			}
 		})
 	}
@@ -208,5 +275,36 @@ func TestArgumentsText(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("ArgumentsText(%s) = %q, %v; want %q", tt.raw, got, err, tt.want)
 		}
+	}
+}
+
+// BenchmarkDecodeJSON measures the shared decoder on a typical chat body
+// and on one carrying a 1 MB base64 image (the checks before decoding
+// are a small part of either).
+func BenchmarkDecodeJSON(b *testing.B) {
+	type message struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	type request struct {
+		Model    string    `json:"model"`
+		Messages []message `json:"messages"`
+		Tools    []any     `json:"tools"`
+	}
+	chat := `{"model":"gpt-4o","messages":[` + strings.Repeat(`{"role":"user","content":"Explain the \"difference\" between [a] and {b}, please."},`, 20) +
+		`{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"string"}}}}}]}`
+	image := `{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` +
+		strings.Repeat("iVBORw0KGgoAAAAN", 1<<16) + `"}}]}]}`
+	for _, bb := range []struct{ name, body string }{{"Chat", chat}, {"Image1MB", image}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bb.body)))
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(bb.body))
+				var v request
+				if err := wire.DecodeJSON(httptest.NewRecorder(), r, 32<<20, &v, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ func TestShouldNotRetryAndAnthropicErrorType(t *testing.T) {
 		{gw.CodeForbidden, true, "permission_error"},
 		{gw.CodeNotFound, true, "not_found_error"},
 		{gw.CodeModelNotFound, true, "not_found_error"},
+		{gw.CodeUnknownModel, true, "invalid_request_error"},
 		{gw.CodeTooLarge, true, "request_too_large"},
 		{gw.CodeMethodNotAllowed, true, "invalid_request_error"},
 		{gw.CodeRequestTimeout, false, "timeout_error"},

@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/llm"
@@ -20,7 +22,36 @@ var (
 	ErrDataURLEscape = errors.New("invalid data URL")
 	// ErrBase64: invalid (or empty) base64 data.
 	ErrBase64 = errors.New("invalid base64 data")
+	// ErrMediaTooLarge: inline data that would decode to more than
+	// MaxInlineMediaBytes (nothing was decoded).
+	ErrMediaTooLarge = errors.New("inline data too large")
 )
+
+// MaxInlineMediaBytes bounds the decoded size of one inline media item (a
+// data URL or raw base64): 32 MiB, the largest file the official APIs take
+// inline (OpenAI's PDF inputs; images are at most 20 MB there, 5 MB at
+// Anthropic). The encoded length is checked before anything is decoded or
+// copied, so the cost of refusing is constant.
+const MaxInlineMediaBytes = 32 << 20
+
+// maxEncodedLen is the longest base64 text (whitespace excluded) that
+// decodes to at most n bytes.
+func maxEncodedLen(n int) int { return (n + 2) / 3 * 4 }
+
+// ImageMediaTypes are the image types the official APIs take inline:
+// OpenAI's PNG, JPEG, WEBP and GIF, Anthropic's image/jpeg, image/png,
+// image/gif and image/webp.
+var ImageMediaTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+// ImageMediaType returns the canonical form of mt, a lower-case media type
+// without parameters, when it is one of ImageMediaTypes ("image/jpg", a
+// common misspelling, is image/jpeg).
+func ImageMediaType(mt string) (string, bool) {
+	if mt == "image/jpg" || mt == "image/pjpeg" {
+		mt = "image/jpeg"
+	}
+	return mt, slices.Contains(ImageMediaTypes, mt)
+}
 
 // HasPrefixFold is strings.HasPrefix ignoring ASCII case.
 func HasPrefixFold(s, prefix string) bool {
@@ -67,26 +98,49 @@ func base64Encoding(s string) *base64.Encoding {
 
 // DecodeBase64 decodes standard or URL-safe base64, padded or not,
 // ignoring whitespace anywhere. Padding, when present, must be complete
-// ("YQ==", not "YQ="). Empty input is invalid.
+// ("YQ==", not "YQ="). Empty input is invalid, and so is input that would
+// decode to more than MaxInlineMediaBytes.
 func DecodeBase64(s string) ([]byte, bool) {
+	b, err := DecodeBase64Limit(s, MaxInlineMediaBytes)
+	return b, err == nil
+}
+
+// DecodeBase64Limit is DecodeBase64 refusing with ErrMediaTooLarge, before
+// decoding, input that would decode to more than limit bytes; its other
+// error is ErrBase64.
+func DecodeBase64Limit(s string, limit int) ([]byte, error) {
+	// Whitespace (line-wrapped base64) may double the text at most.
+	if len(s) > 2*maxEncodedLen(limit)+4 {
+		return nil, ErrMediaTooLarge
+	}
 	s = stripSpace(strings.TrimSpace(s))
 	if s == "" {
-		return nil, false
+		return nil, ErrBase64
+	}
+	if len(s) > maxEncodedLen(limit) {
+		return nil, ErrMediaTooLarge
 	}
 	enc := base64Encoding(s)
 	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
 		enc = enc.WithPadding(base64.NoPadding)
 	}
 	b, err := enc.DecodeString(s)
-	return b, err == nil
+	if err != nil {
+		return nil, ErrBase64
+	}
+	return b, nil
 }
 
 // DecodeBase64AnyPadding is DecodeBase64 ignoring any number of trailing
 // '=' ("YQ", "YQ=", "YQ==" and "YQ===" all decode to "a"). Input that is
-// empty once whitespace and padding are removed is invalid.
+// empty once whitespace and padding are removed is invalid, and so is input
+// that would decode to more than MaxInlineMediaBytes.
 func DecodeBase64AnyPadding(s string) ([]byte, bool) {
+	if len(s) > 2*maxEncodedLen(MaxInlineMediaBytes)+4 {
+		return nil, false
+	}
 	s = strings.TrimRight(stripSpace(s), "=")
-	if s == "" {
+	if s == "" || len(s) > maxEncodedLen(MaxInlineMediaBytes) {
 		return nil, false
 	}
 	b, err := base64Encoding(s).WithPadding(base64.NoPadding).DecodeString(s)
@@ -133,36 +187,43 @@ func SplitDataURL(u string) (DataURL, error) {
 // ParseDataURL decodes a data URL (see SplitDataURL) to inline media: its
 // base64 data (see DecodeBase64) or its percent-encoded bytes, and its
 // media type ("" when the URL names none). The errors are ErrNotDataURL,
-// ErrDataURLComma, ErrBase64 and ErrDataURLEscape.
+// ErrDataURLComma, ErrBase64, ErrDataURLEscape and ErrMediaTooLarge (data
+// over MaxInlineMediaBytes, refused before decoding).
 func ParseDataURL(u string) (*llm.Media, error) {
 	d, err := SplitDataURL(u)
 	if err != nil {
 		return nil, err
 	}
-	m := &llm.Media{MIMEType: d.MediaType}
+	var data []byte
 	if d.Base64 {
-		b, ok := DecodeBase64(d.Data)
-		if !ok {
-			return nil, ErrBase64
+		if data, err = DecodeBase64Limit(d.Data, MaxInlineMediaBytes); err != nil {
+			return nil, err
 		}
-		m.Data = b
 	} else {
+		if len(d.Data) > MaxInlineMediaBytes*3 { // "%XX" per byte at most
+			return nil, ErrMediaTooLarge
+		}
 		s, err := url.PathUnescape(d.Data)
 		if err != nil {
 			return nil, ErrDataURLEscape
 		}
-		m.Data = []byte(s)
+		data = []byte(s)
 	}
-	return m, nil
+	return &llm.Media{MIMEType: d.MediaType, Data: data}, nil
 }
 
 // MediaFromURL converts an image or file URL of an OpenAI-style request: a
 // data URL becomes inline bytes (text/plain when it names no media type),
 // an http(s) URL is kept for the gateway to fetch. Failures are 400s about
 // param in the OpenAI wording; image picks "image" or "file" in the message
-// for other URLs.
+// for other URLs, and makes a data URL's media type one of ImageMediaTypes
+// (one that names none is sniffed from the bytes): data:text/html is no
+// image.
 func MediaFromURL(u, param string, image bool) (*llm.Media, error) {
 	if HasPrefixFold(u, "data:") {
+		if image {
+			return ImageDataURL(u, param)
+		}
 		return openAIDataURL(u, param)
 	}
 	if hasHTTPScheme(u) {
@@ -197,17 +258,49 @@ func MediaFromBase64OrDataURL(s, param string) (*llm.Media, error) {
 // OpenAI wording of its errors.
 func openAIDataURL(u, param string) (*llm.Media, error) {
 	m, err := ParseDataURL(u)
-	switch {
-	case errors.Is(err, ErrBase64):
-		return nil, invalid(param, "Invalid base64 data in '%s'.", param)
-	case errors.Is(err, ErrDataURLComma):
-		return nil, invalid(param, "Invalid data URL in '%s': missing ','.", param)
-	case err != nil:
-		return nil, invalid(param, "Invalid data URL in '%s'.", param)
+	if err != nil {
+		return nil, dataURLError(err, param)
 	}
 	if m.MIMEType == "" {
 		m.MIMEType = "text/plain"
 	}
+	return m, nil
+}
+
+// dataURLError words a ParseDataURL error about param the OpenAI way.
+func dataURLError(err error, param string) error {
+	switch {
+	case errors.Is(err, ErrBase64):
+		return invalid(param, "Invalid base64 data in '%s'.", param)
+	case errors.Is(err, ErrDataURLComma):
+		return invalid(param, "Invalid data URL in '%s': missing ','.", param)
+	case errors.Is(err, ErrMediaTooLarge):
+		return invalid(param, "The data in '%s' is too large: at most %d MB inline.", param, MaxInlineMediaBytes>>20)
+	default:
+		return invalid(param, "Invalid data URL in '%s'.", param)
+	}
+}
+
+// ImageDataURL decodes the data URL of an image in an OpenAI-style request
+// (image_url.url, image): base64 data whose media type is one of
+// ImageMediaTypes, or, when the URL names none, whose bytes are sniffed as
+// one. Failures are 400s about param in the OpenAI wording: the
+// ParseDataURL errors, and "Invalid MIME type" for anything else
+// (data:text/html, data:image/svg+xml, data:,text).
+func ImageDataURL(u, param string) (*llm.Media, error) {
+	m, err := ParseDataURL(u)
+	if err != nil {
+		return nil, dataURLError(err, param)
+	}
+	mt := m.MIMEType
+	if mt == "" {
+		mt, _, _ = strings.Cut(http.DetectContentType(m.Data), ";")
+	}
+	mt, ok := ImageMediaType(mt)
+	if !ok {
+		return nil, invalid(param, "Invalid MIME type %q in '%s': only image types are supported (%s).", mt, param, strings.Join(ImageMediaTypes, ", "))
+	}
+	m.MIMEType = mt
 	return m, nil
 }
 

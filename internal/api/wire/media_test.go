@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/api/wire"
@@ -100,6 +101,67 @@ func TestDecodeBase64(t *testing.T) {
 	}
 }
 
+func TestDecodeBase64Limit(t *testing.T) {
+	tests := []struct {
+		in    string
+		limit int
+		want  string
+		err   error
+	}{
+		{"YWJj", 3, "abc", nil},
+		{"YWJjZA==", 4, "abcd", nil},
+		{"YWJjZA", 4, "abcd", nil},
+		{"YWJjZA==", 3, "", wire.ErrMediaTooLarge},
+		{"YWJj\r\nZA==", 4, "abcd", nil},
+		{"YWJj\r\n\r\n\r\n\r\n\r\n\r\n\r\nZA==", 4, "", wire.ErrMediaTooLarge}, // refused on length alone
+		{"YW!j", 3, "", wire.ErrBase64},
+		{"", 3, "", wire.ErrBase64},
+	}
+	for _, tt := range tests {
+		b, err := wire.DecodeBase64Limit(tt.in, tt.limit)
+		if string(b) != tt.want || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+			t.Errorf("DecodeBase64Limit(%q, %d) = %q, %v; want %q, %v", tt.in, tt.limit, b, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestInlineMediaBound checks an oversized data URL or base64 text is
+// refused before anything is decoded or copied: no allocation at all.
+func TestInlineMediaBound(t *testing.T) {
+	huge := strings.Repeat("A", (wire.MaxInlineMediaBytes+2)/3*4+4)
+	dataURL := "data:image/png;base64," + huge
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"ParseDataURL", func() error { _, err := wire.ParseDataURL(dataURL); return err }},
+		{"DecodeBase64Limit", func() error { _, err := wire.DecodeBase64Limit(huge, wire.MaxInlineMediaBytes); return err }},
+		{"DecodeBase64", func() error {
+			if _, ok := wire.DecodeBase64(huge); ok {
+				return nil
+			}
+			return wire.ErrMediaTooLarge
+		}},
+		{"DecodeBase64AnyPadding", func() error {
+			if _, ok := wire.DecodeBase64AnyPadding(huge); ok {
+				return nil
+			}
+			return wire.ErrMediaTooLarge
+		}},
+	}
+	for _, tt := range tests {
+		var err error
+		allocs := testing.AllocsPerRun(1, func() { err = tt.run() })
+		if !errors.Is(err, wire.ErrMediaTooLarge) || allocs != 0 {
+			t.Errorf("%s on %d MB: %v after %v allocations; want ErrMediaTooLarge and none", tt.name, len(huge)>>20, err, allocs)
+		}
+	}
+	_, err := wire.MediaFromURL(dataURL, "p", true)
+	if msg := invalidMismatch(err, "p", "The data in 'p' is too large: at most 32 MB inline."); msg != "" {
+		t.Error(msg)
+	}
+}
+
 func TestSplitDataURL(t *testing.T) {
 	tests := []struct {
 		u    string
@@ -165,14 +227,30 @@ type wantMedia struct {
 	param, message      string
 }
 
+// notImage is the 400 message for a data URL of type mt given as an image
+// about param p.
+func notImage(mt string) string {
+	return fmt.Sprintf("Invalid MIME type %q in 'p': only image types are supported (image/png, image/jpeg, image/gif, image/webp).", mt)
+}
+
 func TestMediaFromURL(t *testing.T) {
 	tests := []struct {
 		u     string
 		image bool
 		want  wantMedia
 	}{
+		{"data:,hi", false, wantMedia{mimeType: "text/plain", data: "hi"}}, // RFC 2397's default type
+		{"data:text/html;base64,PGgxPg==", false, wantMedia{mimeType: "text/html", data: "<h1>"}},
+		// An image must have an image type.
+		{"data:text/html;base64,PGgxPg==", true, wantMedia{param: "p", message: notImage("text/html")}},
+		{"data:,hi", true, wantMedia{param: "p", message: notImage("text/plain")}},
+		{"data:image/svg+xml;base64,PHN2Zz4=", true, wantMedia{param: "p", message: notImage("image/svg+xml")}},
+		{"data:application/octet-stream;base64,iVBORw0KGgo=", true, wantMedia{param: "p", message: notImage("application/octet-stream")}},
+		{"data:image/jpg;base64,/9j/", true, wantMedia{mimeType: "image/jpeg", data: "\xff\xd8\xff"}},
+		{"data:image/webp;base64,aGk=", true, wantMedia{mimeType: "image/webp", data: "hi"}},
+		{"data:IMAGE/GIF;base64,aGk=", true, wantMedia{mimeType: "image/gif", data: "hi"}},
+		{"data:;base64,iVBORw0KGgo=", true, wantMedia{mimeType: "image/png", data: "\x89PNG\r\n\x1a\n"}}, // sniffed
 		{"data:image/png;base64,aGk=", true, wantMedia{mimeType: "image/png", data: "hi"}},
-		{"data:,hi", true, wantMedia{mimeType: "text/plain", data: "hi"}}, // RFC 2397's default type
 		{"DATA:;base64,aGk", false, wantMedia{mimeType: "text/plain", data: "hi"}},
 		{"https://example.com/cat.png", true, wantMedia{url: "https://example.com/cat.png"}},
 		{"HTTP://example.com/doc.pdf", false, wantMedia{url: "HTTP://example.com/doc.pdf"}},

@@ -1,9 +1,12 @@
 // Package wire holds what spark's client front-ends (packages openai,
 // responses, anthropic, extras and media under internal/api) share about
 // the wire: the handler adapter that logs and renders returned errors,
-// JSON body decoding with its size limit and error wording, the retry
+// the one strict JSON body decoder (size limit, one object and nothing
+// after it, UTF-8, nesting depth; see DecodeJSONBytes) with its error
+// wording, the bounds on client strings and multipart parts, the retry
 // decision of error responses, client media decoding (data URLs, base64,
-// http(s) URLs) and the markdown layout of generated images.
+// http(s) URLs, image media types, a bound on inline data) and the
+// markdown layout of generated images.
 //
 // Where the front-ends word a failure differently (the Anthropic API says
 // "messages.0.content: Input should be a valid string", the OpenAI API
@@ -13,16 +16,19 @@
 // the five front-ends answer in.
 //
 // It imports only internal/llm, internal/gw, internal/reqctx and the
-// standard library: a front-end never imports another front-end for these
-// helpers.
+// standard library. The front-ends import wire and never one another:
+// what two of them share (the chat backend, the OpenAI and Anthropic error
+// shapes, the Anthropic model list served on GET /v1/models) is here.
 package wire
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 )
 
@@ -69,8 +75,41 @@ func Logger(log *slog.Logger) *slog.Logger {
 	return log
 }
 
-// invalid returns a 400 invalid_request error about param, in the OpenAI
-// style (the message as given, param in gw.Error.Param).
-func invalid(param, format string, args ...any) *gw.Error {
+// Invalid returns a 400 invalid_request error about param in the OpenAI
+// style: the message as given, param in gw.Error.Param (the "param" of the
+// OpenAI envelope). It is the one constructor of client-input errors of
+// the OpenAI-dialect front-ends.
+func Invalid(param, format string, args ...any) *gw.Error {
 	return &gw.Error{Code: gw.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidField returns a 400 invalid_request error about param in the
+// Anthropic style, whose envelope has no param: the message starts with
+// the field's path ("messages.0.content: Field required"), as the
+// Anthropic API words validation errors. Param is set all the same.
+func InvalidField(param, format string, args ...any) *gw.Error {
+	e := Invalid(param, format, args...)
+	if param != "" {
+		e.Message = param + ": " + e.Message
+	}
+	return e
+}
+
+// invalid is Invalid, under the name this package's decoders use.
+var invalid = Invalid
+
+// ChatBackend answers chat requests and lists models: what the chat
+// front-ends (openai, responses, anthropic) need, and what the gateway
+// service provides. Each front-end names it Backend.
+//
+// Chat returns a stream or a pre-stream error (a *gw.Error when the cause
+// is known). The stream yields text, reasoning, tool-call and image deltas,
+// then exactly one llm.EventFinish, then one llm.EventUsage, then io.EOF;
+// any other Recv error is a mid-stream failure. The handler closes every
+// stream it gets, early when the client goes away. ctx is (derived from)
+// the client request's context: it is cancelled when the client
+// disconnects, and Recv must then return.
+type ChatBackend interface {
+	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
+	Models(ctx context.Context) []llm.ModelInfo
 }

@@ -15,7 +15,7 @@
 //     __Secure-1PSIDTS is rotated through {AccountsURL}/RotateCookies every
 //     Config.RotateEvery, lazily before a Chat or from RotateDue; a new value
 //     is handed to Config.Cookies so a restart keeps it.
-//  3. Models (docs/gemini-web-upstream.md §6): the static table of the catalog (defaults/geminiweb.json)
+//  3. Models (docs/gemini-web-upstream.md §6): the static table of the catalog (catalog.json)
 //     plus each account's live list (otAQ7b), cached Config.ModelCacheTTL.
 //  4. Files (docs/gemini-web-upstream.md §5) are uploaded to {UploadURL}/upload and referenced in the
 //     request.
@@ -213,7 +213,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cat := cfg.Catalog
 	if cat == nil {
-		if cat, err = catalog.Default(Name); err != nil {
+		if cat, err = DefaultCatalog(); err != nil {
 			return nil, fmt.Errorf("geminiweb: %w", err)
 		}
 	}
@@ -340,14 +340,6 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// ImageCookieHeader returns the Cookie header with which acct's generated
-// images (lh3.googleusercontent.com/gg-dl/..., and every redirect hop) are
-// fetched: the account's current cookies (rotated values included), limited
-// to the .google.com cookies the image hosts accept (docs/gemini-web-upstream.md §8). It is a secret.
-func (p *Provider) ImageCookieHeader(acct *gw.Account) string {
-	return p.state(acct).cookieHeader(imageCookieNames...)
 }
 
 // Stats returns the provider's counters.

@@ -231,6 +231,9 @@ func (ix *modelIndex) list() []llm.ModelInfo {
 	out := make([]llm.ModelInfo, len(ix.models))
 	for i, m := range ix.models {
 		out[i] = m.info
+		if (m.info.Kind == llm.KindChat || m.info.Kind == "") && strings.HasPrefix(m.info.ID, "gemini-") {
+			out[i].ClaudeID = "claude-" + m.info.ID // ClaudeAliases maps it back
+		}
 	}
 	return out
 }

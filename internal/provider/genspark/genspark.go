@@ -154,7 +154,7 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 	if p.cat == nil {
-		if p.cat, err = catalog.Default(Name); err != nil {
+		if p.cat, err = DefaultCatalog(); err != nil {
 			return nil, fmt.Errorf("genspark: %w", err)
 		}
 	}
@@ -190,28 +190,6 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// ParseModelChatMap parses MODEL_CHAT_MAP: comma-separated model=chatId
-// pairs. Blank entries are skipped.
-func ParseModelChatMap(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, pair := range strings.Split(s, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		model, id, ok := strings.Cut(pair, "=")
-		model, id = strings.TrimSpace(model), strings.TrimSpace(id)
-		if !ok || model == "" || id == "" {
-			return nil, fmt.Errorf("MODEL_CHAT_MAP: entry %q is not model=chatId", pair)
-		}
-		if _, dup := out[model]; dup {
-			return nil, fmt.Errorf("MODEL_CHAT_MAP: model %q bound twice", model)
-		}
-		out[model] = id
-	}
-	return out, nil
 }
 
 // Name returns "genspark".
@@ -464,15 +442,13 @@ func ctxErr(err error) *gw.Error {
 	return newErr(gw.CodeCanceled, "request canceled by the client", err)
 }
 
-// cookieHeader returns the Cookie header for an account entry: verbatim,
-// prefixed with session_id= when the entry lacks it (docs/genspark-upstream.md §1.1).
+// cookieHeader returns the Cookie header for an account entry, normalised
+// by Credential (a bare session id gets its name,
+// docs/genspark-upstream.md §1.1); an entry that does not have the shape
+// is sent trimmed, for the upstream to refuse.
 func cookieHeader(c string) string {
-	c = strings.TrimSpace(c)
-	if c == "" {
-		return ""
+	if n, err := Credential.Normalize(c); err == nil {
+		return n
 	}
-	if !strings.Contains(c, "session_id=") {
-		return "session_id=" + c
-	}
-	return c
+	return strings.TrimSpace(c)
 }

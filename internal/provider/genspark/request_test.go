@@ -80,7 +80,7 @@ func TestAskBody(t *testing.T) {
 
 func TestAskDeepseekRewrite(t *testing.T) {
 	// A user catalog entry for the deepseek name is sent as deep-seek….
-	cat, err := catalog.Parse("genspark", "test", []byte(`{"genspark":{"add":[{"id":"deepseek-v3"},{"id":"deep-seek-r1"},{"id":"my-alias","internal_id":"upstream-x"}]}}`))
+	cat, err := catalog.Defaults{genspark.Name: genspark.Plugin().Catalog}.Parse("genspark", "test", []byte(`{"genspark":{"add":[{"id":"deepseek-v3"},{"id":"deep-seek-r1"},{"id":"my-alias","internal_id":"upstream-x"}]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,25 +467,5 @@ func TestNewConfigErrors(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
-	}
-}
-
-func TestParseModelChatMap(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    map[string]string
-		wantErr bool
-	}{
-		{"", map[string]string{}, false},
-		{"gpt-5.1=abc, claude-sonnet-4-5=def,", map[string]string{"gpt-5.1": "abc", "claude-sonnet-4-5": "def"}, false},
-		{"gpt-5.1", nil, true},
-		{"=abc", nil, true},
-		{"a=1,a=2", nil, true},
-	}
-	for _, tt := range tests {
-		got, err := genspark.ParseModelChatMap(tt.in)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && !reflect.DeepEqual(got, tt.want)) {
-			t.Errorf("ParseModelChatMap(%q) = %v, %v", tt.in, got, err)
-		}
 	}
 }

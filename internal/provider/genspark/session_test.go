@@ -337,7 +337,7 @@ func TestResolveAndModels(t *testing.T) {
 	}
 
 	t.Run("MoA disabled", func(t *testing.T) {
-		cat, err := catalog.Parse("genspark", "test", []byte(`{"genspark":{"moa":[]}}`))
+		cat, err := catalog.Defaults{genspark.Name: genspark.Plugin().Catalog}.Parse("genspark", "test", []byte(`{"genspark":{"moa":[]}}`))
 		if err != nil {
 			t.Fatal(err)
 		}

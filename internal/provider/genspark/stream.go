@@ -17,7 +17,7 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// ParseOptions configure ParseStream.
+// ParseOptions configure the parsing of an ask stream.
 type ParseOptions struct {
 	// MaxLineBytes bounds one line (DefaultMaxLineBytes when <= 0); a longer
 	// line ends the stream with an error.
@@ -161,12 +161,6 @@ var (
 	_ llm.Stream         = (*Stream)(nil)
 	_ llm.BufferedStream = (*Stream)(nil)
 )
-
-// ParseStream returns a Stream over an ask response body (status 2xx).
-// When body is an io.Closer, Close closes it.
-func ParseStream(body io.Reader, opts ParseOptions) *Stream {
-	return newStream(nil, body, nil, opts, nil)
-}
 
 func newStream(ctx context.Context, body io.Reader, cancel context.CancelFunc, opts ParseOptions, onDone func(string)) *Stream {
 	s := &Stream{

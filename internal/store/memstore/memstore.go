@@ -21,6 +21,7 @@ import (
 // does nothing, so a Store may be "reopened" by using it again.
 type Store struct {
 	sealer *secret.Sealer
+	rules  store.Rules
 
 	mu       sync.Mutex
 	seq      int64
@@ -43,8 +44,9 @@ type account struct {
 var _ store.Store = (*Store)(nil)
 
 // New returns an empty store. sealer keys the cookie fingerprints; nil
-// uses a random key for the life of the store.
-func New(sealer *secret.Sealer) *Store {
+// uses a random key for the life of the store. opts give the providers'
+// credential rules (store.WithRules).
+func New(sealer *secret.Sealer, opts ...store.Option) *Store {
 	if sealer == nil {
 		k := make([]byte, secret.KeySize)
 		rand.Read(k)
@@ -52,6 +54,7 @@ func New(sealer *secret.Sealer) *Store {
 	}
 	return &Store{
 		sealer:   sealer,
+		rules:    store.Apply(opts...).Rules,
 		accounts: map[string]*account{},
 		events:   map[string][]store.AccountEvent{},
 		bindings: map[string]store.Binding{},
@@ -72,7 +75,7 @@ func notFound(what string) error { return fmt.Errorf("memstore: %s: %w", what, s
 func conflict(what string) error { return fmt.Errorf("memstore: %s: %w", what, store.ErrConflict) }
 
 func (s *Store) prepare(a store.Account) (store.Account, error) {
-	return store.PrepareAccount(s.sealer, a, s.now())
+	return store.PrepareAccount(s.sealer, s.rules, a, s.now())
 }
 
 // unique returns ErrConflict when a's id, identity or label is taken by
@@ -196,7 +199,7 @@ func (s *Store) UpdateCookie(_ context.Context, id, cookie string) (store.Accoun
 	if !ok {
 		return store.Account{}, notFound("account " + id)
 	}
-	next, changed, err := store.WithCookie(s.sealer, cur.Account, cookie, s.now())
+	next, changed, err := store.WithCookie(s.sealer, s.rules, cur.Account, cookie, s.now())
 	if err != nil || !changed {
 		return cur.Account, err
 	}

@@ -14,5 +14,5 @@ func (d testDB) Open(*testing.T) store.Store { return d.s }
 func (d testDB) AtRest(*testing.T) []byte    { return nil }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) storetest.DB { return testDB{memstore.New(nil)} })
+	storetest.Run(t, func(*testing.T) storetest.DB { return testDB{memstore.New(nil, store.WithRules(storetest.Rules))} })
 }

@@ -67,7 +67,7 @@ func openError(id, what string, err error) error {
 
 // prepare validates and completes a new account.
 func (d *DB) prepare(a store.Account) (store.Account, error) {
-	return store.PrepareAccount(d.sealer, a, d.now())
+	return store.PrepareAccount(d.sealer, d.rules, a, d.now())
 }
 
 func (d *DB) seal(a store.Account) (cookie, proxy []byte, err error) {
@@ -224,7 +224,7 @@ func (d *DB) UpdateCookie(ctx context.Context, id, cookie string) (store.Account
 		if err != nil {
 			return err
 		}
-		next, changed, err := store.WithCookie(d.sealer, cur, cookie, d.now())
+		next, changed, err := store.WithCookie(d.sealer, d.rules, cur, cookie, d.now())
 		if err != nil || !changed {
 			out = cur
 			return err

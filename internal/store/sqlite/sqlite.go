@@ -39,6 +39,7 @@ var migrations embed.FS
 type DB struct {
 	db     *sql.DB
 	sealer *secret.Sealer
+	rules  store.Rules
 	path   string
 
 	// Now returns the current time; tests may replace it before use.
@@ -50,8 +51,9 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating if needed, mode 0600, parent directory 0700) the
 // database at path, typically filepath.Join(DATA_DIR, FileName), and
 // applies pending migrations. sealer encrypts cookies and proxies; the same
-// key must be used on every open.
-func Open(ctx context.Context, path string, sealer *secret.Sealer) (*DB, error) {
+// key must be used on every open. opts give the providers' credential
+// rules (store.WithRules).
+func Open(ctx context.Context, path string, sealer *secret.Sealer, opts ...store.Option) (*DB, error) {
 	if sealer == nil {
 		return nil, errors.New("sqlite: a sealer is required")
 	}
@@ -77,7 +79,7 @@ func Open(ctx context.Context, path string, sealer *secret.Sealer) (*DB, error) 
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{db: db, sealer: sealer, path: abs, Now: time.Now}
+	d := &DB{db: db, sealer: sealer, rules: store.Apply(opts...).Rules, path: abs, Now: time.Now}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -27,11 +27,12 @@ func sealer(t testing.TB, b byte) *secret.Sealer {
 type testDB struct {
 	path   string
 	sealer *secret.Sealer
+	opts   []store.Option
 }
 
 func (d *testDB) Open(t *testing.T) store.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), d.path, d.sealer)
+	s, err := sqlite.Open(t.Context(), d.path, d.sealer, d.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func (d *testDB) AtRest(t *testing.T) []byte {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.DB {
-		return &testDB{path: filepath.Join(t.TempDir(), "data", sqlite.FileName), sealer: sealer(t, 7)}
+		return &testDB{path: filepath.Join(t.TempDir(), "data", sqlite.FileName), sealer: sealer(t, 7), opts: []store.Option{store.WithRules(storetest.Rules)}}
 	})
 }
 

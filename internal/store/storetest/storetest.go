@@ -4,7 +4,8 @@
 //
 //	storetest.Run(t, func(t *testing.T) storetest.DB { ... })
 //
-// with a factory that creates a new, empty database per subtest.
+// with a factory that creates a new, empty database per subtest, whose
+// stores apply [Rules].
 package storetest
 
 import (
@@ -19,9 +20,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/credential"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/store"
 )
+
+// The suite's two made-up providers. sess is identified by its sid cookie
+// and accepts a bare value as the sid; jar is identified by PSID.
+const (
+	providerSess = "sess"
+	providerJar  = "jar"
+)
+
+// Rules are the credential rules every engine under test must be opened
+// with (store.WithRules(storetest.Rules)).
+var Rules = store.Rules{
+	providerSess: credential.Cookie{Name: "sid", Bare: true},
+	providerJar:  credential.Cookie{Name: "PSID"},
+}
 
 // DB is one empty database under test.
 type DB interface {
@@ -47,7 +63,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"CreateAccountConflict", testCreateAccountConflict},
 		{"ImportAccount", testImportAccount},
 		{"ImportAccountConcurrent", testImportAccountConcurrent},
-		{"ImportCookies", testImportCookies},
+		{"ImportCredentials", testImportCredentials},
 		{"GetAccountNotFound", testGetAccountNotFound},
 		{"ListAccounts", testListAccounts},
 		{"UpdateCookie", testUpdateCookie},
@@ -120,19 +136,19 @@ func near(got, before, after time.Time) bool {
 	return !got.Before(before.Add(-time.Millisecond)) && !got.After(after.Add(time.Millisecond))
 }
 
-func gs(session string, extra ...string) string {
-	return strings.Join(append([]string{"session_id=" + session}, extra...), "; ")
+func bare(session string, extra ...string) string {
+	return strings.Join(append([]string{"sid=" + session}, extra...), "; ")
 }
 
-func gemini(psid, psidts string) string {
-	return "__Secure-1PSID=" + psid + "; __Secure-1PSIDTS=" + psidts + "; NID=1"
+func jar(psid, psidts string) string {
+	return "PSID=" + psid + "; PSIDTS=" + psidts + "; NID=1"
 }
 
 func testCreateAccount(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
 	before := time.Now()
-	a, err := s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1", "x=1"), Proxy: "http://u:p@proxy:8080"})
+	a, err := s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1", "x=1"), Proxy: "http://u:p@proxy:8080"})
 	after := time.Now()
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +156,7 @@ func testCreateAccount(t *testing.T, db DB) {
 	if a.ID == "" || a.Label == "" || a.CookieFingerprint == "" {
 		t.Fatalf("store did not fill ID/Label/CookieFingerprint: %v", a)
 	}
-	if a.Label != store.DefaultLabel("genspark", a.CookieFingerprint) {
+	if a.Label != store.DefaultLabel("sess", a.CookieFingerprint) {
 		t.Errorf("Label = %q, want the default", a.Label)
 	}
 	if a.State != store.StateActive || !a.RestUntil.IsZero() || a.Failures != 0 {
@@ -153,7 +169,7 @@ func testCreateAccount(t *testing.T, db DB) {
 		t.Error("fingerprint contains the session id")
 	}
 	got := must[store.Account](t)(s.GetAccount(ctx, a.ID))
-	if got.Cookie != gs("s1", "x=1") || got.Proxy != "http://u:p@proxy:8080" || got.Provider != "genspark" ||
+	if got.Cookie != bare("s1", "x=1") || got.Proxy != "http://u:p@proxy:8080" || got.Provider != "sess" ||
 		got.Label != a.Label || got.CookieFingerprint != a.CookieFingerprint || !got.CreatedAt.Equal(a.CreatedAt) {
 		t.Errorf("GetAccount = %#v, want %#v", got, a)
 	}
@@ -164,20 +180,20 @@ func testCreateAccount(t *testing.T, db DB) {
 		t.Error("formatting an account reveals its cookie")
 	}
 
-	// A bare Genspark session id gets the session_id= prefix; explicit
+	// A bare session id gets the sid= prefix (the sess rule); explicit
 	// fields are kept.
-	b, err := s.CreateAccount(ctx, store.Account{ID: "acct_fixed", Provider: "genspark", Label: "main", Cookie: " bare123 ",
+	b, err := s.CreateAccount(ctx, store.Account{ID: "acct_fixed", Provider: "sess", Label: "main", Cookie: " bare123 ",
 		State: store.StateResting, RestUntil: before.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.ID != "acct_fixed" || b.Label != "main" || b.Cookie != "session_id=bare123" || b.State != store.StateResting ||
+	if b.ID != "acct_fixed" || b.Label != "main" || b.Cookie != "sid=bare123" || b.State != store.StateResting ||
 		!near(b.RestUntil, before.Add(time.Hour), before.Add(time.Hour)) {
-		t.Errorf("explicit fields not kept: %#v cookie ok=%v", b, b.Cookie == "session_id=bare123")
+		t.Errorf("explicit fields not kept: %#v cookie ok=%v", b, b.Cookie == "sid=bare123")
 	}
-	g := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini("g1", "ts1")}))
-	if g.Cookie != gemini("g1", "ts1") {
-		t.Error("gemini cookie altered")
+	g := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "jar", Cookie: jar("g1", "ts1")}))
+	if g.Cookie != jar("g1", "ts1") {
+		t.Error("jar cookie altered")
 	}
 }
 
@@ -187,12 +203,12 @@ func testCreateAccountInvalid(t *testing.T, db DB) {
 		name string
 		a    store.Account
 	}{
-		{"NoProvider", store.Account{Cookie: gs("secretA")}},
-		{"NoCookie", store.Account{Provider: "genspark"}},
-		{"BlankCookie", store.Account{Provider: "genspark", Cookie: "   "}},
-		{"GensparkEmptySession", store.Account{Provider: "genspark", Cookie: "session_id=; other=secretA"}},
-		{"GeminiWithoutPSID", store.Account{Provider: "geminiweb", Cookie: "__Secure-1PSIDTS=secretA"}},
-		{"BadState", store.Account{Provider: "genspark", Cookie: gs("secretA"), State: "sleeping"}},
+		{"NoProvider", store.Account{Cookie: bare("secretA")}},
+		{"NoCookie", store.Account{Provider: "sess"}},
+		{"BlankCookie", store.Account{Provider: "sess", Cookie: "   "}},
+		{"BareEmptySession", store.Account{Provider: "sess", Cookie: "sid=; other=secretA"}},
+		{"JarWithoutPSID", store.Account{Provider: "jar", Cookie: "PSIDTS=secretA"}},
+		{"BadState", store.Account{Provider: "sess", Cookie: bare("secretA"), State: "sleeping"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.CreateAccount(t.Context(), tt.a)
@@ -210,14 +226,14 @@ func testCreateAccountInvalid(t *testing.T, db DB) {
 func testCreateAccountConflict(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{ID: "acct_1", Provider: "genspark", Label: "one", Cookie: gs("s1")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{ID: "acct_1", Provider: "sess", Label: "one", Cookie: bare("s1")}))
 	for _, tt := range []struct {
 		name string
 		a    store.Account
 	}{
-		{"SameIdentity", store.Account{Provider: "genspark", Cookie: gs("s1", "other=2")}},
-		{"SameLabel", store.Account{Provider: "genspark", Label: "one", Cookie: gs("s2")}},
-		{"SameID", store.Account{ID: "acct_1", Provider: "genspark", Cookie: gs("s3")}},
+		{"SameIdentity", store.Account{Provider: "sess", Cookie: bare("s1", "other=2")}},
+		{"SameLabel", store.Account{Provider: "sess", Label: "one", Cookie: bare("s2")}},
+		{"SameID", store.Account{ID: "acct_1", Provider: "sess", Cookie: bare("s3")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.CreateAccount(ctx, tt.a)
@@ -225,8 +241,8 @@ func testCreateAccountConflict(t *testing.T, db DB) {
 		})
 	}
 	// The same identity or label under another provider is another account.
-	must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "other", Label: "one", Cookie: gs("s1")}))
-	if got := must[store.Account](t)(s.GetAccount(ctx, a.ID)); got.Cookie != gs("s1") {
+	must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "other", Label: "one", Cookie: bare("s1")}))
+	if got := must[store.Account](t)(s.GetAccount(ctx, a.ID)); got.Cookie != bare("s1") {
 		t.Error("a failed create changed the existing account")
 	}
 }
@@ -252,42 +268,42 @@ func testImportAccount(t *testing.T, db DB) {
 		}
 	}
 
-	first := imp(store.Account{Provider: "genspark", Cookie: gs("s1", "a=1")}, store.ImportCreated)
-	again := imp(store.Account{Provider: "genspark", Cookie: gs("s1", "a=1")}, store.ImportUnchanged)
+	first := imp(store.Account{Provider: "sess", Cookie: bare("s1", "a=1")}, store.ImportCreated)
+	again := imp(store.Account{Provider: "sess", Cookie: bare("s1", "a=1")}, store.ImportUnchanged)
 	if again.ID != first.ID || !again.UpdatedAt.Equal(first.UpdatedAt) {
 		t.Fatal("re-import of the same cookie changed the account")
 	}
 	count(1)
 
 	// The same login with other non-identity parts updates the account.
-	upd := imp(store.Account{Provider: "genspark", Cookie: gs("s1", "a=2")}, store.ImportUpdated)
-	if upd.ID != first.ID || upd.Cookie != gs("s1", "a=2") || upd.CookieFingerprint != first.CookieFingerprint {
+	upd := imp(store.Account{Provider: "sess", Cookie: bare("s1", "a=2")}, store.ImportUpdated)
+	if upd.ID != first.ID || upd.Cookie != bare("s1", "a=2") || upd.CookieFingerprint != first.CookieFingerprint {
 		t.Fatalf("update changed identity: %#v", upd)
 	}
-	if got := must[store.Account](t)(s.GetAccount(ctx, first.ID)); got.Cookie != gs("s1", "a=2") {
+	if got := must[store.Account](t)(s.GetAccount(ctx, first.ID)); got.Cookie != bare("s1", "a=2") {
 		t.Fatal("updated cookie not stored")
 	}
 	count(1)
 	// A bare session id is the same login.
-	if bare := imp(store.Account{Provider: "genspark", Cookie: "s1"}, store.ImportUpdated); bare.Cookie != gs("s1") {
-		t.Fatalf("bare session id stored as %q", bare.Cookie)
+	if b := imp(store.Account{Provider: "sess", Cookie: "s1"}, store.ImportUpdated); b.Cookie != bare("s1") {
+		t.Fatalf("bare session id stored as %q", b.Cookie)
 	}
-	imp(store.Account{Provider: "genspark", Cookie: gs("s1", "a=2")}, store.ImportUpdated)
+	imp(store.Account{Provider: "sess", Cookie: bare("s1", "a=2")}, store.ImportUpdated)
 	count(1)
 
 	// Another login is another account; so is the same value for another provider.
-	imp(store.Account{Provider: "genspark", Cookie: gs("s2")}, store.ImportCreated)
-	imp(store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t1")}, store.ImportCreated)
-	g := imp(store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t2")}, store.ImportUpdated)
+	imp(store.Account{Provider: "sess", Cookie: bare("s2")}, store.ImportCreated)
+	imp(store.Account{Provider: "jar", Cookie: jar("p1", "t1")}, store.ImportCreated)
+	g := imp(store.Account{Provider: "jar", Cookie: jar("p1", "t2")}, store.ImportUpdated)
 	count(3)
 
 	// Label and proxy: given values replace, empty ones keep.
-	renamed := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Label: "custom", Cookie: gs("s3")}))
-	kept := imp(store.Account{Provider: "genspark", Cookie: gs("s3")}, store.ImportUnchanged)
+	renamed := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Label: "custom", Cookie: bare("s3")}))
+	kept := imp(store.Account{Provider: "sess", Cookie: bare("s3")}, store.ImportUnchanged)
 	if kept.Label != "custom" {
 		t.Errorf("import without a label renamed the account to %q", kept.Label)
 	}
-	relabeled := imp(store.Account{Provider: "genspark", Label: "new", Proxy: "socks5://h:1", Cookie: gs("s3")}, store.ImportUpdated)
+	relabeled := imp(store.Account{Provider: "sess", Label: "new", Proxy: "socks5://h:1", Cookie: bare("s3")}, store.ImportUpdated)
 	if relabeled.ID != renamed.ID || relabeled.Label != "new" || relabeled.Proxy != "socks5://h:1" {
 		t.Errorf("label/proxy not applied: %#v", relabeled)
 	}
@@ -299,10 +315,10 @@ func testImportAccount(t *testing.T, db DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := imp(store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t2")}, store.ImportUnchanged); got.State != store.StateDisabled {
+	if got := imp(store.Account{Provider: "jar", Cookie: jar("p1", "t2")}, store.ImportUnchanged); got.State != store.StateDisabled {
 		t.Fatalf("re-importing the same logged-out cookie changed state to %s", got.State)
 	}
-	back := imp(store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t3")}, store.ImportUpdated)
+	back := imp(store.Account{Provider: "jar", Cookie: jar("p1", "t3")}, store.ImportUpdated)
 	if back.State != store.StateActive || back.DisabledReason != "" || back.Failures != 0 {
 		t.Fatalf("new cookie did not re-enable: %v reason %q failures %d", back.State, back.DisabledReason, back.Failures)
 	}
@@ -310,7 +326,7 @@ func testImportAccount(t *testing.T, db DB) {
 		t.Fatal("re-enable not stored")
 	}
 
-	_, _, err = s.ImportAccount(ctx, store.Account{Provider: "geminiweb", Cookie: "NID=1"})
+	_, _, err = s.ImportAccount(ctx, store.Account{Provider: "jar", Cookie: "NID=1"})
 	wantErr(t, "ImportAccount without identity", err, store.ErrInvalid)
 }
 
@@ -320,7 +336,7 @@ func testImportAccountConcurrent(t *testing.T, db DB) {
 	var created sync.Map
 	for i := range 16 {
 		wg.Go(func() {
-			a, res, err := s.ImportAccount(context.Background(), store.Account{Provider: "genspark", Cookie: gs("same", fmt.Sprintf("n=%d", i%2))})
+			a, res, err := s.ImportAccount(context.Background(), store.Account{Provider: "sess", Cookie: bare("same", fmt.Sprintf("n=%d", i%2))})
 			if err != nil {
 				t.Error(err)
 				return
@@ -339,23 +355,23 @@ func testImportAccountConcurrent(t *testing.T, db DB) {
 	}
 }
 
-func testImportCookies(t *testing.T, db DB) {
+func testImportCredentials(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	sum, err := store.ImportCookies(ctx, s, "genspark", []string{gs("s1"), "", " s2 ", "session_id=; leakme=1", gs("s1")})
+	sum, err := store.ImportCredentials(ctx, s, "sess", "SESS_COOKIE", []string{bare("s1"), "", " s2 ", "sid=; leakme=1", bare("s1")})
 	if err == nil || !strings.Contains(err.Error(), "entry 4") || strings.Contains(err.Error(), "leakme") {
-		t.Fatalf("ImportCookies error = %v, want entry 4 reported without its content", err)
+		t.Fatalf("ImportCredentials error = %v, want entry 4 reported without its content", err)
 	}
 	if sum.Created != 2 || sum.Unchanged != 1 || sum.Updated != 0 || len(sum.Accounts) != 3 {
 		t.Fatalf("summary %+v", sum)
 	}
-	sum, err = store.ImportCookies(ctx, s, "genspark", []string{gs("s1"), gs("s2")})
+	sum, err = store.ImportCredentials(ctx, s, "sess", "SESS_COOKIE", []string{bare("s1"), bare("s2")})
 	if err != nil || sum.Created != 0 || sum.Unchanged != 2 {
 		t.Fatalf("second import: %+v, %v", sum, err)
 	}
 
 	// A per-account proxy after the cookie; a bad one is refused by position.
-	sum, err = store.ImportCookies(ctx, s, "genspark", []string{gs("s3") + "|proxy=socks5://127.0.0.1:1080", gs("s4") + "|proxy=ftp://nope"})
+	sum, err = store.ImportCredentials(ctx, s, "sess", "SESS_COOKIE", []string{bare("s3") + "|proxy=socks5://127.0.0.1:1080", bare("s4") + "|proxy=ftp://nope"})
 	if err == nil || !strings.Contains(err.Error(), "entry 2") || sum.Created != 1 {
 		t.Fatalf("proxy import: %+v, %v", sum, err)
 	}
@@ -378,10 +394,10 @@ func testListAccounts(t *testing.T, db DB) {
 	}
 	var ids []string
 	for _, a := range []store.Account{
-		{Provider: "geminiweb", Label: "g1", Cookie: gemini("p1", "t")},
-		{Provider: "genspark", Label: "z", Cookie: gs("s1")},
-		{Provider: "genspark", Label: "a", Cookie: gs("s2")},
-		{Provider: "geminiweb", Label: "g2", Cookie: gemini("p2", "t")},
+		{Provider: "jar", Label: "g1", Cookie: jar("p1", "t")},
+		{Provider: "sess", Label: "z", Cookie: bare("s1")},
+		{Provider: "sess", Label: "a", Cookie: bare("s2")},
+		{Provider: "jar", Label: "g2", Cookie: jar("p2", "t")},
 	} {
 		ids = append(ids, must[store.Account](t)(s.CreateAccount(ctx, a)).ID)
 	}
@@ -396,11 +412,11 @@ func testListAccounts(t *testing.T, db DB) {
 	if got, want := labels(all), []string{"g1", "g2", "z", "a"}; !slices.Equal(got, want) {
 		t.Errorf("ListAccounts order %v, want %v (provider, then creation)", got, want)
 	}
-	gsOnly := must[[]store.Account](t)(s.ListAccounts(ctx, store.AccountFilter{Provider: "genspark"}))
+	gsOnly := must[[]store.Account](t)(s.ListAccounts(ctx, store.AccountFilter{Provider: "sess"}))
 	if got, want := labels(gsOnly), []string{"z", "a"}; !slices.Equal(got, want) {
 		t.Errorf("filtered list %v, want %v", got, want)
 	}
-	if gsOnly[0].Cookie != gs("s1") {
+	if gsOnly[0].Cookie != bare("s1") {
 		t.Error("listed account lacks its cookie")
 	}
 	if got := must[[]store.Account](t)(s.ListAccounts(ctx, store.AccountFilter{Provider: "none"})); len(got) != 0 {
@@ -411,18 +427,18 @@ func testListAccounts(t *testing.T, db DB) {
 func testUpdateCookie(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t1")}))
-	other := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini("p2", "t1")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "jar", Cookie: jar("p1", "t1")}))
+	other := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "jar", Cookie: jar("p2", "t1")}))
 
-	got, err := s.UpdateCookie(ctx, a.ID, gemini("p1", "t2"))
+	got, err := s.UpdateCookie(ctx, a.ID, jar("p1", "t2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != a.ID || got.Cookie != gemini("p1", "t2") || got.CookieFingerprint != a.CookieFingerprint ||
+	if got.ID != a.ID || got.Cookie != jar("p1", "t2") || got.CookieFingerprint != a.CookieFingerprint ||
 		got.UpdatedAt.Before(a.UpdatedAt) || !got.CreatedAt.Equal(a.CreatedAt) {
 		t.Fatalf("UpdateCookie = %#v", got)
 	}
-	same := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p1", "t2")))
+	same := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p1", "t2")))
 	if !same.UpdatedAt.Equal(got.UpdatedAt) {
 		t.Error("setting the same cookie counted as a change")
 	}
@@ -430,41 +446,41 @@ func testUpdateCookie(t *testing.T, db DB) {
 	// A resting account keeps resting; a disabled one comes back.
 	until := time.Now().Add(time.Hour).UTC()
 	ok(t, s.UpdateAccountState(ctx, a.ID, store.StateUpdate{State: store.StateResting, RestUntil: until, Failures: 2}))
-	r := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p1", "t3")))
+	r := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p1", "t3")))
 	if r.State != store.StateResting || r.Failures != 2 || !near(r.RestUntil, until, until) {
 		t.Errorf("resting account after cookie update: %v until %v failures %d", r.State, r.RestUntil, r.Failures)
 	}
 	ok(t, s.UpdateAccountState(ctx, a.ID, store.StateUpdate{State: store.StateDisabled,
 		DisabledReason: "logged out", LastError: store.ErrorInfo{Code: gw.CodeLoggedOut, Message: "not login"}, Failures: 1}))
-	d := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p1", "t4")))
+	d := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p1", "t4")))
 	if d.State != store.StateActive || d.DisabledReason != "" || d.Failures != 0 || !d.RestUntil.IsZero() {
 		t.Errorf("disabled account after cookie update: %v reason %q failures %d", d.State, d.DisabledReason, d.Failures)
 	}
 	if d.LastError.Code != gw.CodeLoggedOut {
 		t.Error("cookie update erased the last error (history)")
 	}
-	if got := must[store.Account](t)(s.GetAccount(ctx, a.ID)); got.State != store.StateActive || got.Cookie != gemini("p1", "t4") {
+	if got := must[store.Account](t)(s.GetAccount(ctx, a.ID)); got.State != store.StateActive || got.Cookie != jar("p1", "t4") {
 		t.Error("re-enable not stored")
 	}
 
 	// A new login for the account: the fingerprint follows the cookie.
-	moved := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p9", "t1")))
+	moved := must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p9", "t1")))
 	if moved.CookieFingerprint == a.CookieFingerprint {
 		t.Error("fingerprint did not follow a new identity")
 	}
-	if _, res, _ := s.ImportAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini("p9", "t1")}); res != store.ImportUnchanged {
+	if _, res, _ := s.ImportAccount(ctx, store.Account{Provider: "jar", Cookie: jar("p9", "t1")}); res != store.ImportUnchanged {
 		t.Errorf("import after identity change: %s, want unchanged", res)
 	}
 
-	_, err = s.UpdateCookie(ctx, a.ID, gemini("p2", "t9"))
+	_, err = s.UpdateCookie(ctx, a.ID, jar("p2", "t9"))
 	wantErr(t, "UpdateCookie to another account's identity", err, store.ErrConflict)
 	_, err = s.UpdateCookie(ctx, a.ID, "NID=2")
 	wantErr(t, "UpdateCookie without identity", err, store.ErrInvalid)
 	_, err = s.UpdateCookie(ctx, a.ID, "")
 	wantErr(t, "UpdateCookie empty", err, store.ErrInvalid)
-	_, err = s.UpdateCookie(ctx, "acct_missing", gemini("p3", "t"))
+	_, err = s.UpdateCookie(ctx, "acct_missing", jar("p3", "t"))
 	wantErr(t, "UpdateCookie missing", err, store.ErrNotFound)
-	if got := must[store.Account](t)(s.GetAccount(ctx, other.ID)); got.Cookie != gemini("p2", "t1") {
+	if got := must[store.Account](t)(s.GetAccount(ctx, other.ID)); got.Cookie != jar("p2", "t1") {
 		t.Error("failed update touched another account")
 	}
 }
@@ -472,13 +488,13 @@ func testUpdateCookie(t *testing.T, db DB) {
 func testUpdateCookiePersists(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini("p1", "t1"), Proxy: "http://x:y@h:1"}))
-	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p1", "rotated")))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "jar", Cookie: jar("p1", "t1"), Proxy: "http://x:y@h:1"}))
+	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p1", "rotated")))
 	ok(t, s.RecordEvent(ctx, store.AccountEvent{AccountID: a.ID, Kind: store.EventCookie}))
 	s = reopen(t, db, s)
 	got := must[store.Account](t)(s.GetAccount(ctx, a.ID))
-	if got.Cookie != gemini("p1", "rotated") || got.Proxy != "http://x:y@h:1" {
-		t.Fatalf("after reopen: cookie ok=%v proxy ok=%v", got.Cookie == gemini("p1", "rotated"), got.Proxy == "http://x:y@h:1")
+	if got.Cookie != jar("p1", "rotated") || got.Proxy != "http://x:y@h:1" {
+		t.Fatalf("after reopen: cookie ok=%v proxy ok=%v", got.Cookie == jar("p1", "rotated"), got.Proxy == "http://x:y@h:1")
 	}
 	if evs := must[[]store.AccountEvent](t)(s.ListEvents(ctx, a.ID, 0)); len(evs) != 1 {
 		t.Fatalf("%d events after reopen", len(evs))
@@ -490,20 +506,20 @@ func testUpdateCookiePersists(t *testing.T, db DB) {
 func testReimportKeepsRotatedCookie(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	env := gemini("p9", "from-env")
-	a, _ := mustImport(t, s, "geminiweb", env)
-	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gemini("p9", "rotated")))
+	env := jar("p9", "from-env")
+	a, _ := mustImport(t, s, "jar", env)
+	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, jar("p9", "rotated")))
 	s = reopen(t, db, s)
-	got, res := mustImport(t, s, "geminiweb", env)
-	if got.Cookie != gemini("p9", "rotated") || res != store.ImportUnchanged {
-		t.Fatalf("re-import of the same env cookie: result %s, rotated cookie kept=%v", res, got.Cookie == gemini("p9", "rotated"))
+	got, res := mustImport(t, s, "jar", env)
+	if got.Cookie != jar("p9", "rotated") || res != store.ImportUnchanged {
+		t.Fatalf("re-import of the same env cookie: result %s, rotated cookie kept=%v", res, got.Cookie == jar("p9", "rotated"))
 	}
-	if stored := must[store.Account](t)(s.GetAccount(ctx, a.ID)); stored.Cookie != gemini("p9", "rotated") {
+	if stored := must[store.Account](t)(s.GetAccount(ctx, a.ID)); stored.Cookie != jar("p9", "rotated") {
 		t.Fatal("the stored cookie lost its rotation")
 	}
-	got, res = mustImport(t, s, "geminiweb", gemini("p9", "operator-new"))
-	if got.Cookie != gemini("p9", "operator-new") || res != store.ImportUpdated {
-		t.Fatalf("a changed env cookie: result %s, replaced=%v", res, got.Cookie == gemini("p9", "operator-new"))
+	got, res = mustImport(t, s, "jar", jar("p9", "operator-new"))
+	if got.Cookie != jar("p9", "operator-new") || res != store.ImportUpdated {
+		t.Fatalf("a changed env cookie: result %s, replaced=%v", res, got.Cookie == jar("p9", "operator-new"))
 	}
 }
 
@@ -519,7 +535,7 @@ func mustImport(t *testing.T, s store.Store, provider, cookie string) (store.Acc
 func testUpdateAccountState(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
 	until := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))
 	errAt := until.Add(-time.Minute)
 	u := store.StateUpdate{State: store.StateResting, RestUntil: until, DisabledReason: "",
@@ -535,7 +551,7 @@ func testUpdateAccountState(t *testing.T, db DB) {
 	if got.RestUntil.Location() != time.UTC {
 		t.Error("times not returned in UTC")
 	}
-	if got.Cookie != gs("s1") {
+	if got.Cookie != bare("s1") {
 		t.Error("state update touched the cookie")
 	}
 	if got.EffectiveState(until.Add(-time.Second)) != store.StateResting || got.EffectiveState(until.Add(time.Second)) != store.StateActive {
@@ -554,8 +570,8 @@ func testUpdateAccountState(t *testing.T, db DB) {
 func testEvents(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
-	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s2")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
+	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s2")}))
 	at := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 	evs := []store.AccountEvent{
 		{AccountID: a.ID, At: at, Kind: store.EventFailure, Code: gw.CodeTransient, Message: "hiccup"},
@@ -599,8 +615,8 @@ func testEvents(t *testing.T, db DB) {
 func testEventsBounded(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
-	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s2")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
+	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s2")}))
 	ok(t, s.RecordEvent(ctx, store.AccountEvent{AccountID: b.ID, Kind: store.EventFailure, Message: "b"}))
 	total := store.EventsPerAccount + 15
 	for i := range total {
@@ -624,11 +640,11 @@ func testEventsBounded(t *testing.T, db DB) {
 func testDeleteAccount(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
-	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s2")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
+	b := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s2")}))
 	ok(t, s.RecordEvent(ctx, store.AccountEvent{AccountID: a.ID, Kind: store.EventFailure}))
-	must[store.Binding](t)(s.PutBinding(ctx, store.Binding{Key: "genspark/a/gpt", AccountID: a.ID, Value: "chat1"}))
-	must[store.Binding](t)(s.PutBinding(ctx, store.Binding{Key: "genspark/b/gpt", AccountID: b.ID, Value: "chat2"}))
+	must[store.Binding](t)(s.PutBinding(ctx, store.Binding{Key: "sess/a/gpt", AccountID: a.ID, Value: "chat1"}))
+	must[store.Binding](t)(s.PutBinding(ctx, store.Binding{Key: "sess/b/gpt", AccountID: b.ID, Value: "chat2"}))
 	must[store.Binding](t)(s.PutBinding(ctx, store.Binding{Key: "global", Value: "x"}))
 
 	if err := s.DeleteAccount(ctx, a.ID); err != nil {
@@ -639,13 +655,13 @@ func testDeleteAccount(t *testing.T, db DB) {
 	if evs := must[[]store.AccountEvent](t)(s.ListEvents(ctx, a.ID, 0)); len(evs) != 0 {
 		t.Error("events survived their account")
 	}
-	_, err = s.GetBinding(ctx, "genspark/a/gpt")
+	_, err = s.GetBinding(ctx, "sess/a/gpt")
 	wantErr(t, "binding of a deleted account", err, store.ErrNotFound)
-	must[store.Binding](t)(s.GetBinding(ctx, "genspark/b/gpt"))
+	must[store.Binding](t)(s.GetBinding(ctx, "sess/b/gpt"))
 	must[store.Binding](t)(s.GetBinding(ctx, "global"))
 	wantErr(t, "DeleteAccount twice", s.DeleteAccount(ctx, a.ID), store.ErrNotFound)
 	// The login can be added again.
-	must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
+	must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
 }
 
 func testEncryptionAtRest(t *testing.T, db DB) {
@@ -656,13 +672,13 @@ func testEncryptionAtRest(t *testing.T, db DB) {
 	}
 	secrets := []string{"SessVal0123456789abcdef", "PsidValue0123456789XYZ", "PsidTsValue9876543210", "ProxyPassw0rdQQ",
 		"RotatedPsidTs55555555", "SecondSession77777777"}
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs(secrets[0], "tok=abc")}))
-	g := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "geminiweb", Cookie: gemini(secrets[1], secrets[2]),
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare(secrets[0], "tok=abc")}))
+	g := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "jar", Cookie: jar(secrets[1], secrets[2]),
 		Proxy: "http://user:" + secrets[3] + "@proxy:3128"}))
-	must[store.Account](t)(s.UpdateCookie(ctx, g.ID, gemini(secrets[1], secrets[4])))
-	_, _, err := s.ImportAccount(ctx, store.Account{Provider: "genspark", Cookie: gs(secrets[5])})
+	must[store.Account](t)(s.UpdateCookie(ctx, g.ID, jar(secrets[1], secrets[4])))
+	_, _, err := s.ImportAccount(ctx, store.Account{Provider: "sess", Cookie: bare(secrets[5])})
 	ok(t, err)
-	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, gs(secrets[0], "tok=def")))
+	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, bare(secrets[0], "tok=def")))
 
 	check := func(when string) {
 		t.Helper()
@@ -758,7 +774,7 @@ func testAPIKeysStoredHashed(t *testing.T, db DB) {
 func testBindings(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
-	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "genspark", Cookie: gs("s1")}))
+	a := must[store.Account](t)(s.CreateAccount(ctx, store.Account{Provider: "sess", Cookie: bare("s1")}))
 	_, err := s.GetBinding(ctx, "k")
 	wantErr(t, "GetBinding missing", err, store.ErrNotFound)
 

@@ -1,4 +1,4 @@
-package app
+package genspark
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -69,7 +68,7 @@ func (s *countingStore) setFail(err error) {
 	s.fail = err
 }
 
-func wantGet(t *testing.T, b storeBindings, k genspark.BindingKey, wantID string, wantOK bool) {
+func wantGet(t *testing.T, b storeBindings, k BindingKey, wantID string, wantOK bool) {
 	t.Helper()
 	id, ok, err := b.Get(t.Context(), k)
 	if err != nil || id != wantID || ok != wantOK {
@@ -80,7 +79,7 @@ func wantGet(t *testing.T, b storeBindings, k genspark.BindingKey, wantID string
 func TestStoreBindingsCache(t *testing.T) {
 	st := newCountingStore()
 	b := newStoreBindings(st)
-	k := genspark.BindingKey{AccountID: "acct_a", Model: "gpt-5.1", ClientKey: "key1"}
+	k := BindingKey{AccountID: "acct_a", Model: "gpt-5.1", ClientKey: "key1"}
 	ctx := t.Context()
 
 	// A miss asks the store once; absent bindings are cached too.
@@ -137,7 +136,7 @@ func TestStoreBindingsCache(t *testing.T) {
 func TestStoreBindingsCacheFailures(t *testing.T) {
 	st := newCountingStore()
 	b := newStoreBindings(st)
-	k := genspark.BindingKey{AccountID: "acct_a", Model: "m", ClientKey: "c"}
+	k := BindingKey{AccountID: "acct_a", Model: "m", ClientKey: "c"}
 	ctx := t.Context()
 	if err := b.Set(ctx, k, "chat1"); err != nil {
 		t.Fatal(err)
@@ -220,7 +219,7 @@ func TestStoreBindingsConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 200 {
-				k := genspark.BindingKey{AccountID: "a", Model: "m", ClientKey: fmt.Sprint(i % 5)}
+				k := BindingKey{AccountID: "a", Model: "m", ClientKey: fmt.Sprint(i % 5)}
 				switch (w + i) % 4 {
 				case 0:
 					_ = b.Set(ctx, k, fmt.Sprintf("chat-%d-%d", w, i))
@@ -238,7 +237,7 @@ func TestStoreBindingsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range 5 {
-		k := genspark.BindingKey{AccountID: "a", Model: "m", ClientKey: fmt.Sprint(i)}
+		k := BindingKey{AccountID: "a", Model: "m", ClientKey: fmt.Sprint(i)}
 		want, inStore := st.m[bindingKey(k)]
 		got, ok, err := b.Get(ctx, k)
 		if err != nil || ok != inStore || got != want {
@@ -249,7 +248,7 @@ func TestStoreBindingsConcurrent(t *testing.T) {
 
 func BenchmarkStoreBindingsGet(b *testing.B) {
 	sb := newStoreBindings(newCountingStore())
-	k := genspark.BindingKey{AccountID: "acct_a", Model: "claude-sonnet-4-5", ClientKey: "key_1"}
+	k := BindingKey{AccountID: "acct_a", Model: "claude-sonnet-4-5", ClientKey: "key_1"}
 	_ = sb.Set(context.Background(), k, "chat1")
 	b.ReportAllocs()
 	for b.Loop() {

@@ -112,13 +112,13 @@ type clientGone struct{ err error }
 func (c *clientGone) Error() string { return "client went away: " + c.err.Error() }
 func (c *clientGone) Unwrap() error { return c.err }
 
-// turn builds one response from a backend stream: it keeps the output
+// streamer builds one response from a backend stream: it keeps the output
 // items of resp up to date and, when streaming, writes the event sequence
 // of docs/client-api-surface.md §2.3 as it goes. Items are strictly sequential: a reasoning or message
 // item is closed before any other item opens; function calls stay open
 // until text or reasoning follows or the answer ends, so that their
 // argument fragments can arrive in any order.
-type turn struct {
+type streamer struct {
 	h       *Handler
 	p       *params
 	resp    *responseObject
@@ -146,10 +146,10 @@ type call struct {
 }
 
 // streaming reports whether events are written.
-func (t *turn) streaming() bool { return t.sw != nil }
+func (t *streamer) streaming() bool { return t.sw != nil }
 
 // send writes one event, numbered t.seq (already in v), and advances it.
-func (t *turn) send(name string, v any) error {
+func (t *streamer) send(name string, v any) error {
 	seq := t.seq
 	t.seq++
 	if seq < t.skip {
@@ -166,7 +166,7 @@ func (t *turn) send(name string, v any) error {
 }
 
 // sendResponse writes a lifecycle event carrying the whole response.
-func (t *turn) sendResponse(name string, resp any) error {
+func (t *streamer) sendResponse(name string, resp any) error {
 	if !t.streaming() {
 		return nil
 	}
@@ -174,7 +174,7 @@ func (t *turn) sendResponse(name string, resp any) error {
 }
 
 // start writes response.created and response.in_progress.
-func (t *turn) start() error {
+func (t *streamer) start() error {
 	if err := t.sendResponse("response.created", t.resp); err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (t *turn) start() error {
 // *clientGone when writing failed. When streaming, it flushes what was
 // written before each Recv that may wait for the upstream: an event that
 // wrote nothing (usage, finish) may have left an earlier one unflushed.
-func (t *turn) consume(st llm.Stream) error {
+func (t *streamer) consume(st llm.Stream) error {
 	for {
 		if t.streaming() && !llm.Buffered(st) {
 			if err := t.sw.Flush(); err != nil {
@@ -206,7 +206,7 @@ func (t *turn) consume(st llm.Stream) error {
 }
 
 // event folds one backend event into the response.
-func (t *turn) event(ev *llm.Event) error {
+func (t *streamer) event(ev *llm.Event) error {
 	switch ev.Type {
 	case llm.EventTextDelta:
 		return t.text(t.layout.Text(ev.Text))
@@ -216,9 +216,6 @@ func (t *turn) event(ev *llm.Event) error {
 		}
 		return t.text(t.layout.Image(ev.Media))
 	case llm.EventReasoningDelta:
-		if t.h.opts.HideReasoning {
-			return nil
-		}
 		return t.reasoning(ev.Text)
 	case llm.EventToolCallDelta:
 		if ev.ToolCall == nil {
@@ -234,7 +231,7 @@ func (t *turn) event(ev *llm.Event) error {
 }
 
 // text appends answer text, opening a message item if needed.
-func (t *turn) text(s string) error {
+func (t *streamer) text(s string) error {
 	if s == "" {
 		return nil
 	}
@@ -255,7 +252,7 @@ func (t *turn) text(s string) error {
 }
 
 // reasoning appends reasoning text, opening a reasoning item if needed.
-func (t *turn) reasoning(s string) error {
+func (t *streamer) reasoning(s string) error {
 	if s == "" {
 		return nil
 	}
@@ -276,7 +273,7 @@ func (t *turn) reasoning(s string) error {
 }
 
 // appendItem adds it to the output and announces it.
-func (t *turn) appendItem(it *Item) (int, error) {
+func (t *streamer) appendItem(it *Item) (int, error) {
 	idx := len(t.resp.Output)
 	t.resp.Output = append(t.resp.Output, it)
 	if !t.streaming() {
@@ -287,7 +284,7 @@ func (t *turn) appendItem(it *Item) (int, error) {
 }
 
 // openMessage opens an assistant message item with one output_text part.
-func (t *turn) openMessage(id string) error {
+func (t *streamer) openMessage(id string) error {
 	it := &Item{Type: typeMessage, ID: id, Status: "in_progress", Role: "assistant", Content: []Part{}}
 	idx, err := t.appendItem(it)
 	if err != nil {
@@ -304,7 +301,7 @@ func (t *turn) openMessage(id string) error {
 }
 
 // openReasoning opens a reasoning item with one summary_text part.
-func (t *turn) openReasoning(id string) error {
+func (t *streamer) openReasoning(id string) error {
 	it := &Item{Type: typeReasoning, ID: id, Summary: []Part{}}
 	idx, err := t.appendItem(it)
 	if err != nil {
@@ -321,7 +318,7 @@ func (t *turn) openReasoning(id string) error {
 }
 
 // closeCur completes the open message or reasoning item.
-func (t *turn) closeCur(status string) error {
+func (t *streamer) closeCur(status string) error {
 	it := t.cur
 	if it == nil {
 		return nil
@@ -363,7 +360,7 @@ func (t *turn) closeCur(status string) error {
 
 // toolCall folds one tool-call delta: the first delta of a call opens a
 // function_call item, argument fragments stream as deltas.
-func (t *turn) toolCall(d *llm.ToolCallDelta) error {
+func (t *streamer) toolCall(d *llm.ToolCallDelta) error {
 	if err := t.closeCur("completed"); err != nil {
 		return err
 	}
@@ -405,7 +402,7 @@ func (t *turn) toolCall(d *llm.ToolCallDelta) error {
 
 // openCall opens the function call item it (arguments empty, in
 // progress) for the backend's call number backendIndex.
-func (t *turn) openCall(backendIndex int, it *Item) (*call, error) {
+func (t *streamer) openCall(backendIndex int, it *Item) (*call, error) {
 	it.Arguments, it.Status = "", "in_progress"
 	c := &call{backendIndex: backendIndex, open: true, item: it}
 	t.calls = append(t.calls, c)
@@ -416,7 +413,7 @@ func (t *turn) openCall(backendIndex int, it *Item) (*call, error) {
 
 // callID returns id, or a fresh one when it is empty or already used in
 // this response (call ids must be unique).
-func (t *turn) callID(id string) string {
+func (t *streamer) callID(id string) string {
 	for _, c := range t.calls {
 		if id != "" && c.item.CallID == id {
 			id = ""
@@ -429,7 +426,7 @@ func (t *turn) callID(id string) string {
 }
 
 // closeCalls completes the open function calls in output order.
-func (t *turn) closeCalls(status string) error {
+func (t *streamer) closeCalls(status string) error {
 	for _, c := range t.calls {
 		if !c.open {
 			continue
@@ -456,7 +453,7 @@ func (t *turn) closeCalls(status string) error {
 }
 
 // closeAll completes every open item.
-func (t *turn) closeAll(status string) error {
+func (t *streamer) closeAll(status string) error {
 	if err := t.closeCur(status); err != nil {
 		return err
 	}
@@ -465,7 +462,7 @@ func (t *turn) closeAll(status string) error {
 
 // end completes the open items and settles status, usage and completion
 // time. The terminal event is sent by terminal, after storing.
-func (t *turn) end() error {
+func (t *streamer) end() error {
 	status, itemStatus := "completed", "completed"
 	switch t.finish {
 	case llm.FinishLength:
@@ -488,7 +485,7 @@ func (t *turn) end() error {
 }
 
 // terminal writes response.completed or response.incomplete.
-func (t *turn) terminal() error {
+func (t *streamer) terminal() error {
 	name := "response.completed"
 	if t.resp.Status == "incomplete" {
 		name = "response.incomplete"
@@ -497,7 +494,7 @@ func (t *turn) terminal() error {
 }
 
 // finalUsage is the backend's usage or, if it gave none, an estimate.
-func (t *turn) finalUsage() llm.Usage {
+func (t *streamer) finalUsage() llm.Usage {
 	if t.usage != nil {
 		return *t.usage
 	}
@@ -516,7 +513,7 @@ func (t *turn) finalUsage() llm.Usage {
 
 // fail ends the stream with response.failed: the response so far (open
 // items marked incomplete) with status failed and the error.
-func (t *turn) fail(r *http.Request, err error) {
+func (t *streamer) fail(r *http.Request, err error) {
 	e := gw.AsError(err)
 	if e.Code == gw.CodeCanceled || r.Context().Err() != nil {
 		t.logGone(r, err)
@@ -553,7 +550,7 @@ func (t *turn) fail(r *http.Request, err error) {
 }
 
 // logGone notes that the client left mid-stream.
-func (t *turn) logGone(r *http.Request, err error) {
+func (t *streamer) logGone(r *http.Request, err error) {
 	t.h.log.LogAttrs(r.Context(), slog.LevelDebug, "responses: client went away mid-stream",
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.Any("error", err))

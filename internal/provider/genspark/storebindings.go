@@ -1,4 +1,4 @@
-package app
+package genspark
 
 import (
 	"container/list"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sparkgw/spark/internal/provider/genspark"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -35,11 +34,11 @@ func newStoreBindings(st store.BindingStore) storeBindings {
 // bindingCacheSize bounds the bindings cached per store.
 const bindingCacheSize = 100_000
 
-func bindingKey(k genspark.BindingKey) string {
-	return "genspark\x1f" + k.AccountID + "\x1f" + k.Model + "\x1f" + k.ClientKey
+func bindingKey(k BindingKey) string {
+	return Name + "\x1f" + k.AccountID + "\x1f" + k.Model + "\x1f" + k.ClientKey
 }
 
-func (b storeBindings) Get(ctx context.Context, k genspark.BindingKey) (string, bool, error) {
+func (b storeBindings) Get(ctx context.Context, k BindingKey) (string, bool, error) {
 	key := bindingKey(k)
 	c := b.c
 	if v, found, ok := c.get(key); ok {
@@ -58,7 +57,7 @@ func (b storeBindings) Get(ctx context.Context, k genspark.BindingKey) (string, 
 	return v.Value, strings.TrimSpace(v.Value) != "", nil
 }
 
-func (b storeBindings) Set(ctx context.Context, k genspark.BindingKey, chatID string) error {
+func (b storeBindings) Set(ctx context.Context, k BindingKey, chatID string) error {
 	key := bindingKey(k)
 	c := b.c
 	c.wmu.Lock() // the store and the cache see writes in the same order
@@ -71,7 +70,7 @@ func (b storeBindings) Set(ctx context.Context, k genspark.BindingKey, chatID st
 	return nil
 }
 
-func (b storeBindings) Delete(ctx context.Context, k genspark.BindingKey) error {
+func (b storeBindings) Delete(ctx context.Context, k BindingKey) error {
 	key := bindingKey(k)
 	c := b.c
 	c.wmu.Lock()
