@@ -393,7 +393,13 @@ func badInputRows() []badRow {
 		invalidMessages("max_tokens is a string", `{"model":"claude-sonnet-4-5","max_tokens":"64","messages":[{"role":"user","content":"hi"}]}`),
 		invalidMessages("missing messages", `{"model":"claude-sonnet-4-5","max_tokens":64}`),
 		invalidMessages("empty messages", messagesMsgs(`[]`)),
-		invalidMessages("system role in messages", messagesMsgs(`[{"role":"system","content":"hi"}]`)),
+		// No user message: Genspark refuses such an ask with an error the
+		// pool would take for the account's fault (three rows in a row
+		// would rest both accounts and fail the next probe).
+		invalidMessages("system-only conversation", messagesMsgs(`[{"role":"system","content":"hi"}]`)),
+		invalidMessages("assistant-only conversation", messagesMsgs(`[{"role":"assistant","content":"hi"}]`)),
+		invalidChat("system-only conversation", chatMsgs(`[{"role":"system","content":"be brief"}]`), "messages"),
+		invalidChat("assistant-only conversation", chatMsgs(`[{"role":"assistant","content":"hi"}]`), "messages"),
 		invalidMessages("content is a number", messagesMsgs(`[{"role":"user","content":5}]`)),
 		invalidMessages("temperature -5", messages(`,"temperature":-5`)),
 		invalidMessages("temperature 2", messages(`,"temperature":2`)),
