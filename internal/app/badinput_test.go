@@ -201,7 +201,8 @@ func noHeaderContains(s string) func(t *testing.T, resp *http.Response, body []b
 
 // badInputRows is the matrix, grouped by endpoint.
 func badInputRows() []badRow {
-	huge := strings.Repeat("m", 4<<20)          // a 4 MB string
+	huge := strings.Repeat("m", 4<<20)
+	pad33 := strings.Repeat("u", 33<<20)        // over every JSON body limit (32 MiB)          // a 4 MB string
 	deepArrays := nested(100_000, "[", "", "]") // 100k nested arrays
 	deepObjects := nested(100_000, `{"a":`, "1", "}")
 	deepSchema := nested(500, `{"type":"object","properties":{"a":`, `{"type":"string"}`, "}}")
@@ -272,6 +273,9 @@ func badInputRows() []badRow {
 		oai(badRow{name: "auth/embeddings no key", path: embedPath, body: `{"input":"x","model":"text-embedding-3-small"}`, noKey: true, status: 401}),
 		oai(badRow{name: "auth/images no key", path: imagesPath, body: `{"prompt":"p"}`, noKey: true, status: 401}),
 		oai(badRow{name: "auth/audio no key", path: transPath, body: audioOK.body, ct: audioOK.ct, noKey: true, status: 401}),
+		oai(badRow{name: "auth/chat wrong x-api-key", path: chatPath, body: chat(""), noKey: true, header: map[string]string{"x-api-key": "sk-wrong"}, status: 401, code: "invalid_api_key"}),
+		ant(badRow{name: "auth/models wrong x-api-key", method: "GET", path: "/v1/models", noKey: true, header: map[string]string{"x-api-key": "sk-wrong", "anthropic-version": "2023-06-01"}, status: 401, typ: "authentication_error"}),
+		ant(badRow{name: "auth/messages wrong Bearer", path: messagesPath, body: messages(""), header: map[string]string{"Authorization": "Bearer sk-wrong", "anthropic-version": "2023-06-01"}, status: 401, typ: "authentication_error"}),
 		// An unauthenticated client announcing a body it sends slowly gets
 		// its 401 without the server waiting for the body.
 		oai(badRow{name: "auth/no key, body never sent", path: chatPath, noKey: true, status: 401,
@@ -291,6 +295,9 @@ func badInputRows() []badRow {
 		oai(badRow{name: "route/PATCH responses id", method: "PATCH", path: respPath + "/resp_x", body: "{}", status: 405}),
 		oai(badRow{name: "route/POST healthz", path: "/healthz", body: "{}", status: 405}),
 		{name: "route/GET healthz", method: "GET", path: "/healthz", noKey: true, status: 200},
+		{name: "route/GET readyz", method: "GET", path: "/readyz", noKey: true, status: 200},
+		oai(badRow{name: "route/POST readyz", path: "/readyz", noKey: true, body: "{}", status: 405}),
+		oai(badRow{name: "route/POST root", path: "/", noKey: true, body: "{}", status: 405}),
 		{name: "route/dot segments", method: "GET", path: "/v1/../v1/models", status: 307, location: "/v1/models"},
 		{name: "route/dot segments escaping v1", method: "GET", path: "/v1/../healthz", noKey: true, status: 307, location: "/healthz"},
 		{name: "route/double slash", method: "GET", path: "//v1//models", status: 307, location: "/v1/models"},
@@ -324,25 +331,25 @@ func badInputRows() []badRow {
 		{name: "headers/preflight reflects no CRLF", method: "OPTIONS", path: chatPath, noKey: true, header: map[string]string{"Origin": "https://a.example", "Access-Control-Request-Headers": "authorization"}, status: 204, check: noHeaderContains("set-cookie")},
 
 		// ---- chat completions: body shape ----
-		invalidChat("empty body", "", ""),
-		invalidChat("null body", "null", ""),
-		invalidChat("array body", "[]", ""),
-		invalidChat("string body", `"hi"`, ""),
-		invalidChat("number body", "42", ""),
-		invalidChat("truncated JSON", `{"model":"gpt-5.2","messages":[{"role":"user","con`, ""),
-		invalidChat("trailing garbage", chat("")+" garbage", ""),
-		invalidChat("two objects", chat("")+chat(""), ""),
+		invalidChat("empty body", "", nullParam),
+		invalidChat("null body", "null", nullParam),
+		invalidChat("array body", "[]", nullParam),
+		invalidChat("string body", `"hi"`, nullParam),
+		invalidChat("number body", "42", nullParam),
+		invalidChat("truncated JSON", `{"model":"gpt-5.2","messages":[{"role":"user","con`, nullParam),
+		invalidChat("trailing garbage", chat("")+" garbage", nullParam),
+		invalidChat("two objects", chat("")+chat(""), nullParam),
 		{name: "chat/trailing whitespace is fine", path: chatPath, body: chat("") + " \n\t", status: 200, upstream: true},
-		invalidChat("invalid UTF-8 in content", `{"model":"gpt-5.2","messages":[{"role":"user","content":"a`+"\xff\xfe"+`b"}]}`, ""),
-		invalidChat("invalid UTF-8 in key", `{"model":"gpt-5.2","messages":[{"role":"user","content":"hi"}],"`+"\xc3\x28"+`":1}`, ""),
-		invalidChat("100k nested arrays", deepArrays, ""),
-		invalidChat("100k nested arrays in a field", chat(`,"metadata":`+deepArrays), ""),
-		invalidChat("100k nested objects in a field", chat(`,"response_format":`+deepObjects), ""),
-		invalidChat("deep tool schema", chat(`,"tools":[{"type":"function","function":{"name":"f","parameters":`+deepSchema+`}}]`), ""),
-		oai(badRow{name: "chat/broken chunked encoding", path: chatPath, status: 400,
+		invalidChat("invalid UTF-8 in content", `{"model":"gpt-5.2","messages":[{"role":"user","content":"a`+"\xff\xfe"+`b"}]}`, nullParam),
+		invalidChat("invalid UTF-8 in key", `{"model":"gpt-5.2","messages":[{"role":"user","content":"hi"}],"`+"\xc3\x28"+`":1}`, nullParam),
+		invalidChat("100k nested arrays", deepArrays, nullParam),
+		invalidChat("100k nested arrays in a field", chat(`,"metadata":`+deepArrays), nullParam),
+		invalidChat("100k nested objects in a field", chat(`,"response_format":`+deepObjects), nullParam),
+		invalidChat("deep tool schema", chat(`,"tools":[{"type":"function","function":{"name":"f","parameters":`+deepSchema+`}}]`), nullParam),
+		oai(badRow{name: "chat/broken chunked encoding", path: chatPath, status: 400, param: nullParam,
 			raw: "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer " + testKey + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"mod\r\nzz\r\n"}),
-		oai(badRow{name: "chat/33 MB body", path: chatPath, body: chat(`,"user":"` + strings.Repeat("u", 33<<20) + `"`), status: 413, code: "request_too_large"}),
-		oai(badRow{name: "chat/truncated body over TCP", path: chatPath, status: 400, closeWrite: true,
+		oai(badRow{name: "chat/33 MB body", path: chatPath, body: chat(`,"user":"` + pad33 + `"`), status: 413, code: "request_too_large"}),
+		oai(badRow{name: "chat/truncated body over TCP", path: chatPath, status: 400, param: nullParam, closeWrite: true,
 			raw: "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer " + testKey + "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"model\":\"gpt-5.2\",\"messages\":["}),
 
 		// ---- chat completions: fields ----
@@ -424,11 +431,12 @@ func badInputRows() []badRow {
 		ant(badRow{name: "count_tokens/trailing data", path: countPath, body: `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}x`, status: 400, typ: "invalid_request_error"}),
 		ant(badRow{name: "count_tokens/tool_result without tool_use", path: countPath, body: `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_x","content":"1"}]}]}`, status: 400, typ: "invalid_request_error"}),
 		ant(badRow{name: "count_tokens/GET", method: "GET", path: countPath, status: 405, typ: "invalid_request_error"}),
+		ant(badRow{name: "count_tokens/33 MB body", path: countPath, body: `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"` + pad33 + `"}]}`, status: 413, typ: "request_too_large"}),
 
 		// ---- responses ----
-		invalidResp("null body", "null", ""),
-		invalidResp("trailing data", resp("")+"[]", ""),
-		invalidResp("100k nested arrays in input", `{"model":"gpt-5.2","input":`+deepArrays+`}`, ""),
+		invalidResp("null body", "null", nullParam),
+		invalidResp("trailing data", resp("")+"[]", nullParam),
+		invalidResp("100k nested arrays in input", `{"model":"gpt-5.2","input":`+deepArrays+`}`, nullParam),
 		invalidResp("input is a number", `{"model":"gpt-5.2","input":5}`, "input"),
 		invalidResp("temperature -5", resp(`,"temperature":-5`), "temperature"),
 		invalidResp("top_p 2", resp(`,"top_p":2`), "top_p"),
@@ -448,6 +456,7 @@ func badInputRows() []badRow {
 		oai(badRow{name: "responses/input_items unknown id", method: "GET", path: respPath + "/resp_nope/input_items", status: 404}),
 		oai(badRow{name: "responses/input_items of a 4 KB id", method: "GET", path: respPath + "/" + strings.Repeat("r", 4096) + "/input_items", status: 404}),
 		oai(badRow{name: "responses/cancel unknown id", path: respPath + "/resp_nope/cancel", body: "{}", status: 404}),
+		oai(badRow{name: "responses/compact is not offered", path: respPath + "/compact", body: "null", status: 404}),
 		oai(badRow{name: "responses/GET starting_after negative", method: "GET", path: respPath + "/resp_nope?stream=true&starting_after=-5", status: 404}),
 
 		// ---- models ----
@@ -551,6 +560,7 @@ func TestBadInputMatrix(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			upstreamBefore := len(h.sim.Requests.Entries())
 			resp, body := h.sendBad(t, client, row)
+			t.Logf("answer: %d %s", resp.StatusCode, clipBody(string(body)))
 			checkBadAnswer(t, row, resp, body)
 			if n := len(h.sim.Requests.Entries()); !row.upstream && n != upstreamBefore {
 				t.Errorf("a refused request reached the upstream (%d calls)", n-upstreamBefore)
