@@ -201,8 +201,14 @@ func noHeaderContains(s string) func(t *testing.T, resp *http.Response, body []b
 
 // badInputRows is the matrix, grouped by endpoint.
 func badInputRows() []badRow {
-	huge := strings.Repeat("m", 4<<20)
-	pad33 := strings.Repeat("u", 33<<20)        // over every JSON body limit (32 MiB)          // a 4 MB string
+	huge := strings.Repeat("m", 4<<20)   // a 4 MB string
+	pad33 := strings.Repeat("u", 33<<20) // over every JSON body limit (32 MiB)
+	mb := strings.Repeat("x", 1<<20)     // a 1 MB string for fields that are stored or echoed
+	var meta17 []string
+	for i := range 17 {
+		meta17 = append(meta17, fmt.Sprintf(`"k%d":"v"`, i))
+	}
+	metadata17 := "{" + strings.Join(meta17, ",") + "}"
 	deepArrays := nested(100_000, "[", "", "]") // 100k nested arrays
 	deepObjects := nested(100_000, `{"a":`, "1", "}")
 	deepSchema := nested(500, `{"type":"object","properties":{"a":`, `{"type":"string"}`, "}}")
@@ -372,6 +378,12 @@ func badInputRows() []badRow {
 		invalidChat("max_completion_tokens -1", chat(`,"max_completion_tokens":-1`), "max_completion_tokens"),
 		invalidChat("max_tokens 1e30", chat(`,"max_tokens":1e30`), "max_tokens"),
 		invalidChat("100 stop strings", chat(`,"stop":`+stops(100)), "stop"),
+		invalidChat("1 MB stop string", chat(`,"stop":["`+mb+`"]`), "stop[0]"),
+		invalidChat("1 MB user", chat(`,"user":"`+mb+`"`), "user"),
+		invalidChat("17 metadata keys", chat(`,"metadata":`+metadata17), "metadata"),
+		invalidChat("1 MB metadata value", chat(`,"metadata":{"k":"`+mb+`"}`), "metadata.k"),
+		invalidChat("1 MB tool name", chat(`,"tools":[{"type":"function","function":{"name":"`+mb+`","parameters":{"type":"object"}}}]`), "tools[0].function.name"),
+		invalidChat("tool name with spaces", chat(`,"tools":[{"type":"function","function":{"name":"bad name!","parameters":{"type":"object"}}}]`), "tools[0].function.name"),
 		// Validation comes before the stream starts: a 400, not an SSE error.
 		invalidChat("stream with temperature -5", chat(`,"stream":true,"temperature":-5`), "temperature"),
 		invalidChat("stop is a number", chat(`,"stop":7`), "stop"),
@@ -422,6 +434,8 @@ func badInputRows() []badRow {
 		invalidMessages("looping tool schema", messages(`,"tools":[{"name":"f","input_schema":`+loopSchema+`}]`)),
 		invalidMessages("4 MB model name", `{"model":"`+huge+`","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`),
 		invalidMessages("stop_sequences is a string", messages(`,"stop_sequences":"END"`)),
+		invalidMessages("1 MB stop sequence", messages(`,"stop_sequences":["`+mb+`"]`)),
+		invalidMessages("1 MB tool name", messages(`,"tools":[{"name":"`+mb+`","input_schema":{"type":"object"}}]`)),
 		invalidMessages("257-byte model name", `{"model":"`+strings.Repeat("m", 257)+`","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`),
 
 		// ---- count_tokens ----
@@ -446,7 +460,11 @@ func badInputRows() []badRow {
 		invalidResp("unknown previous_response_id", resp(`,"previous_response_id":"resp_does_not_exist"`), "previous_response_id"),
 		invalidResp("looping tool schema", resp(`,"tools":[{"type":"function","name":"f","parameters":`+loopSchema+`}]`), "tools[0].parameters"),
 		invalidResp("html data URL as image", `{"model":"gpt-5.2","input":[{"role":"user","content":[{"type":"input_image","image_url":"`+htmlDataURL+`"}]}]}`, ""),
-		invalidResp("metadata value of 1 MB", resp(`,"metadata":{"k":"`+strings.Repeat("v", 1<<20)+`"}`), ""),
+		invalidResp("metadata value of 1 MB", resp(`,"metadata":{"k":"`+mb+`"}`), "metadata.k"),
+		invalidResp("17 metadata keys", resp(`,"metadata":`+metadata17), "metadata"),
+		invalidResp("1 MB user", resp(`,"user":"`+mb+`"`), "user"),
+		invalidResp("1 MB previous_response_id", resp(`,"previous_response_id":"`+mb+`"`), "previous_response_id"),
+		invalidResp("1 MB tool name", resp(`,"tools":[{"type":"function","name":"`+mb+`","parameters":{"type":"object"}}]`), "tools[0].name"),
 		oai(badRow{name: "responses/input_tokens null body", path: respPath + "/input_tokens", body: "null", status: 400}),
 		oai(badRow{name: "responses/input_tokens empty body", path: respPath + "/input_tokens", body: "", status: 400}),
 		oai(badRow{name: "responses/input_tokens trailing data", path: respPath + "/input_tokens", body: resp("") + " x", status: 400}),
@@ -474,6 +492,7 @@ func badInputRows() []badRow {
 		oai(badRow{name: "images/n is 1000", path: imagesPath, body: `{"model":"gpt-image-1","prompt":"p","n":1000}`, status: 400, param: "n"}),
 		oai(badRow{name: "images/n is -1", path: imagesPath, body: `{"model":"gpt-image-1","prompt":"p","n":-1}`, status: 400, param: "n"}),
 		oai(badRow{name: "images/unknown response_format", path: imagesPath, body: `{"model":"gpt-image-1","prompt":"p","response_format":"gif"}`, status: 400, param: "response_format"}),
+		oai(badRow{name: "images/500 KB style", path: imagesPath, body: `{"model":"gpt-image-1","prompt":"p","style":"` + mb[:500000] + `"}`, status: 400, param: "style"}),
 		oai(badRow{name: "images/null body", path: imagesPath, body: "null", status: 400}),
 		oai(badRow{name: "images/trailing data", path: imagesPath, body: `{"model":"gpt-image-1","prompt":"p"} {}`, status: 400}),
 		oai(badRow{name: "images/form body", path: imagesPath, body: "prompt=p", ct: "application/x-www-form-urlencoded", status: 400}),
