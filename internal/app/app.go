@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("pool: %w", err)
 	}
 
-	clients, err := httpx.NewClients(cfg.ProxyURL)
+	clients, err := httpx.NewClientsWithOptions(cfg.ProxyURL, httpx.Options{ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("PROXY_URL: %w", err)
 	}

@@ -36,6 +36,13 @@ type Config struct {
 	GoogleAIBaseURL   string `env:"GOOGLE_AI_BASE_URL" envDefault:"https://generativelanguage.googleapis.com"`
 	GoogleAIAPIKey    string `env:"GOOGLE_AI_API_KEY"`
 
+	// UpstreamHeaderTimeout bounds the wait for an upstream's response
+	// headers once a request is sent (0 = the built-in 2 minutes).
+	UpstreamHeaderTimeout time.Duration `env:"UPSTREAM_HEADER_TIMEOUT" envDefault:"2m"`
+	// UpstreamIdleTimeout fails an upstream answer stream that sends
+	// nothing for this long (0 = the built-in 2 minutes).
+	UpstreamIdleTimeout time.Duration `env:"UPSTREAM_IDLE_TIMEOUT" envDefault:"2m"`
+
 	Debug                bool   `env:"DEBUG"`
 	RequestRateLimit     int    `env:"REQUEST_RATE_LIMIT" envDefault:"60"`
 	KeyRateLimit         int    `env:"KEY_RATE_LIMIT"`
@@ -97,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestRateLimit < 0 || c.KeyRateLimit < 0 {
 		errs = append(errs, errors.New("REQUEST_RATE_LIMIT and KEY_RATE_LIMIT must be >= 0"))
+	}
+	if c.UpstreamHeaderTimeout < 0 || c.UpstreamIdleTimeout < 0 {
+		errs = append(errs, errors.New("UPSTREAM_HEADER_TIMEOUT and UPSTREAM_IDLE_TIMEOUT must be >= 0 (a duration such as 90s or 2m)"))
 	}
 	if c.RateLimitCookieLock < 0 {
 		errs = append(errs, errors.New("RATE_LIMIT_COOKIE_LOCK_DURATION must be >= 0 seconds"))

@@ -4,12 +4,13 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sparkgw/spark/internal/config"
 )
 
 func TestLoadDefaults(t *testing.T) {
-	for _, k := range []string{"PORT", "REQUEST_RATE_LIMIT", "RATE_LIMIT_COOKIE_LOCK_DURATION", "AUTO_MODEL_CHAT_MAP_TYPE", "TOOL_CALLING_ENABLED", "GENSPARK_BASE_URL", "DATA_DIR", "POOL_STRATEGY", "DATABASE_URL", "REDIS_URL"} {
+	for _, k := range []string{"PORT", "REQUEST_RATE_LIMIT", "RATE_LIMIT_COOKIE_LOCK_DURATION", "AUTO_MODEL_CHAT_MAP_TYPE", "TOOL_CALLING_ENABLED", "GENSPARK_BASE_URL", "DATA_DIR", "POOL_STRATEGY", "DATABASE_URL", "REDIS_URL", "UPSTREAM_HEADER_TIMEOUT", "UPSTREAM_IDLE_TIMEOUT"} {
 		t.Setenv(k, "")
 	}
 	c, err := config.Load()
@@ -17,7 +18,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 7055 || c.RequestRateLimit != 60 || c.RateLimitCookieLock != 600 || c.AutoModelChatMapType != 1 ||
-		!c.ToolCallingEnabled || c.GensparkBaseURL != "https://www.genspark.ai" || c.DataDir != "./data" || c.PoolStrategy != "random" {
+		!c.ToolCallingEnabled || c.GensparkBaseURL != "https://www.genspark.ai" || c.DataDir != "./data" || c.PoolStrategy != "random" ||
+		c.UpstreamHeaderTimeout != 2*time.Minute || c.UpstreamIdleTimeout != 2*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -52,6 +54,8 @@ func TestValidate(t *testing.T) {
 		{"bad chat map", "MODEL_CHAT_MAP", "justamodel", "MODEL_CHAT_MAP"},
 		{"postgres not in this build", "DATABASE_URL", "postgres://x", "DATABASE_URL"},
 		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
+		{"negative header timeout", "UPSTREAM_HEADER_TIMEOUT", "-1s", "UPSTREAM_HEADER_TIMEOUT"},
+		{"negative idle timeout", "UPSTREAM_IDLE_TIMEOUT", "-5m", "UPSTREAM_IDLE_TIMEOUT"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

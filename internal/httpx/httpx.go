@@ -12,23 +12,43 @@ import (
 	"time"
 )
 
+// DefaultResponseHeaderTimeout bounds the wait for an upstream's response
+// headers when Options leave it unset.
+const DefaultResponseHeaderTimeout = 120 * time.Second
+
+// Options tune the transports a Clients hands out. Zero values take the
+// defaults.
+type Options struct {
+	// ResponseHeaderTimeout bounds the wait for the response headers once
+	// the request is written (UPSTREAM_HEADER_TIMEOUT); default
+	// DefaultResponseHeaderTimeout. The body is not bounded here: answers
+	// stream for minutes, and the providers bound their silence.
+	ResponseHeaderTimeout time.Duration
+}
+
 // Clients hands out one *http.Client per proxy URL. The zero value is not
 // usable; call NewClients.
 type Clients struct {
 	defaultProxy string
+	opts         Options
 	mu           sync.Mutex
 	byProxy      map[string]*http.Client
 }
 
 // NewClients returns a client cache whose Get("") uses defaultProxy (the
-// global PROXY_URL; empty = direct).
+// global PROXY_URL; empty = direct), with default Options.
 func NewClients(defaultProxy string) (*Clients, error) {
+	return NewClientsWithOptions(defaultProxy, Options{})
+}
+
+// NewClientsWithOptions is NewClients with transports tuned by opts.
+func NewClientsWithOptions(defaultProxy string, opts Options) (*Clients, error) {
 	if defaultProxy != "" {
 		if _, err := ParseProxy(defaultProxy); err != nil {
 			return nil, err
 		}
 	}
-	return &Clients{defaultProxy: defaultProxy, byProxy: map[string]*http.Client{}}, nil
+	return &Clients{defaultProxy: defaultProxy, opts: opts, byProxy: map[string]*http.Client{}}, nil
 }
 
 // ParseProxy validates a proxy URL: http, https, socks5 or socks5h with a host.
@@ -58,7 +78,7 @@ func (c *Clients) Get(proxy string) (*http.Client, error) {
 	if cl, ok := c.byProxy[proxy]; ok {
 		return cl, nil
 	}
-	tr, err := NewTransport(proxy)
+	tr, err := newTransport(proxy, c.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +91,14 @@ func (c *Clients) Get(proxy string) (*http.Client, error) {
 // There is no overall timeout: callers bound requests with contexts, since
 // answers stream for minutes.
 func NewTransport(proxy string) (*http.Transport, error) {
+	return newTransport(proxy, Options{})
+}
+
+func newTransport(proxy string, opts Options) (*http.Transport, error) {
+	headerTimeout := opts.ResponseHeaderTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultResponseHeaderTimeout
+	}
 	tr := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -78,7 +106,7 @@ func NewTransport(proxy string) (*http.Transport, error) {
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 120 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,
 		// The write buffer lives as long as the connection, which for a
 		// streamed answer is as long as the answer, but it only carries

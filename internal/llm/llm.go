@@ -164,6 +164,36 @@ type Request struct {
 	// providers then use their defaults. Providers that cannot honour an
 	// option ignore it.
 	Generation *GenerationOptions
+	// Output asks for the answer as JSON (structured outputs); nil means
+	// free text.
+	Output *OutputFormat
+}
+
+// OutputKind is the form a structured answer must take.
+type OutputKind string
+
+// Output kinds.
+const (
+	// OutputJSONObject: any JSON object (OpenAI json_object).
+	OutputJSONObject OutputKind = "json_object"
+	// OutputJSONSchema: a JSON value valid against Schema.
+	OutputJSONSchema OutputKind = "json_schema"
+)
+
+// OutputFormat is a client's request for a structured answer: chat
+// response_format, Responses text.format, Anthropic output_config.format,
+// Gemini generationConfig.responseSchema. Upstream web apps have no JSON
+// mode, so the gateway emulates it.
+type OutputFormat struct {
+	Kind OutputKind
+	// Name is the schema's name as the client gave it (may be empty).
+	Name string
+	// Description tells the model what the answer is for (may be empty).
+	Description string
+	// Schema is the JSON Schema of the answer (OutputJSONSchema only).
+	Schema json.RawMessage
+	// Strict is the client's strict flag (OpenAI); spark always validates.
+	Strict bool
 }
 
 // GenerationOptions are the parameters of an image or video generation. The

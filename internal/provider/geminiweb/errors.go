@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -136,8 +138,17 @@ func transportError(ctx context.Context, err error, what string) error {
 		return &gw.Error{Code: gw.CodeProtocolChanged, Message: "Gemini " + what + " answered in an unknown format: the web protocol probably changed; update spark", Provider: Name, Cause: err}
 	case errors.Is(err, ErrFrameTooLarge):
 		return &gw.Error{Code: gw.CodeUpstream, Message: "Gemini " + what + " sent a frame larger than spark accepts", Provider: Name, Cause: err}
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
 		return &gw.Error{Code: gw.CodeTransient, Message: "the connection to Gemini dropped during the " + what, Provider: Name, Cause: err}
+	case isTimeout(err): // UPSTREAM_HEADER_TIMEOUT, a dial timeout
+		return &gw.Error{Code: gw.CodeUpstreamTimeout, Message: "Gemini " + what + " timed out", Provider: Name, Cause: err}
 	}
 	return &gw.Error{Code: gw.CodeUnavailable, Message: "Gemini " + what + " is unreachable", Provider: Name, Cause: err}
+}
+
+// isTimeout reports a transport timeout (no response headers in time, a
+// dial or TLS handshake timeout).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

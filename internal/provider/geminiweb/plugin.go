@@ -46,6 +46,7 @@ func Plugin() provider.Plugin {
 				Cookies:     d.Credentials,
 				AutoDelete:  d.Config.AutoDelChat,
 				Now:         d.Now,
+				IdleTimeout: d.Config.UpstreamIdleTimeout,
 			})
 		},
 		Demo: provider.Demo{

@@ -70,6 +70,7 @@ const DefaultMaxLineBytes = 16 << 20
 const (
 	DefaultDeleteTimeout    = 30 * time.Second
 	DefaultRecaptchaTimeout = 60 * time.Second
+	DefaultIdleTimeout      = 2 * time.Minute
 	DefaultBindingsLimit    = 10000
 )
 
@@ -116,6 +117,9 @@ type Config struct {
 	DeleteTimeout time.Duration
 	// RecaptchaTimeout bounds one token service call.
 	RecaptchaTimeout time.Duration
+	// IdleTimeout fails an answer stream that delivers no line for this
+	// long (UPSTREAM_IDLE_TIMEOUT; default DefaultIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Provider serves chat requests through Genspark. It is safe for concurrent
@@ -172,6 +176,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.cfg.RecaptchaTimeout <= 0 {
 		p.cfg.RecaptchaTimeout = DefaultRecaptchaTimeout
+	}
+	if p.cfg.IdleTimeout <= 0 {
+		p.cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if p.bindings == nil && cfg.AutoBind {
 		p.bindings = NewMemoryBindings(DefaultBindingsLimit)
@@ -426,7 +433,7 @@ func (p *Provider) deleteLater(acct *gw.Account, cookie, projectID string) {
 }
 
 func (p *Provider) parseOptions() ParseOptions {
-	return ParseOptions{MaxLineBytes: p.cfg.MaxLineBytes, Logger: p.log, Debug: p.cfg.Debug}
+	return ParseOptions{MaxLineBytes: p.cfg.MaxLineBytes, Logger: p.log, Debug: p.cfg.Debug, IdleTimeout: p.cfg.IdleTimeout}
 }
 
 // newErr builds an error of this provider.

@@ -51,6 +51,7 @@ func Plugin() provider.Plugin {
 				AutoDelete:   d.Config.AutoDelChat,
 				Bindings:     newStoreBindings(d.Bindings),
 				Debug:        d.Config.Debug,
+				IdleTimeout:  d.Config.UpstreamIdleTimeout,
 			})
 		},
 		Demo: provider.Demo{

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -121,6 +122,11 @@ func (u *upstream) do(req *http.Request, what string) (*http.Response, error) {
 	if err != nil {
 		if cerr := req.Context().Err(); cerr != nil {
 			return nil, ctxErr(cerr)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// UPSTREAM_HEADER_TIMEOUT, a dial or TLS handshake timeout.
+			return nil, newErr(gw.CodeUpstreamTimeout, what+" did not answer in time", redactURL(err))
 		}
 		return nil, newErr(gw.CodeTransient, what+" request failed", redactURL(err))
 	}

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -26,6 +28,11 @@ type ParseOptions struct {
 	Logger *slog.Logger
 	// Debug logs every event's type, field name, keys and size (never text).
 	Debug bool
+	// IdleTimeout fails the stream with gw.CodeUpstreamTimeout when no
+	// line arrives for this long (0 = no bound). It acts by cancelling the
+	// upstream request, so it applies to provider streams only, not to
+	// ParseStream.
+	IdleTimeout time.Duration
 }
 
 // UpstreamEvent is one decoded JSON payload of the ask stream (docs/genspark-upstream.md §2.3).
@@ -114,6 +121,10 @@ type Stream struct {
 	debug  bool
 	onDone func(projectID string)
 
+	idleFor time.Duration
+	idle    *time.Timer // cancels the request when a read waits idleFor
+	idleHit atomic.Bool // the idle timer fired
+
 	queue     []llm.Event
 	err       error
 	closed    bool
@@ -180,6 +191,14 @@ func newStream(ctx context.Context, body io.Reader, cancel context.CancelFunc, o
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.IdleTimeout > 0 && cancel != nil {
+		s.idleFor = opts.IdleTimeout
+		s.idle = time.AfterFunc(s.idleFor, func() {
+			s.idleHit.Store(true)
+			cancel()
+		})
+		s.idle.Stop() // armed by each read
 	}
 	return s
 }
@@ -259,6 +278,9 @@ func (s *Stream) Close() error {
 // release cancels the request, closes the body and gives the read buffer
 // back. Nothing is read after it.
 func (s *Stream) release() {
+	if s.idle != nil {
+		s.idle.Stop()
+	}
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -318,7 +340,15 @@ func (s *Stream) readLine() ([]byte, error) {
 
 // step reads and handles one line.
 func (s *Stream) step() {
+	if s.idle != nil {
+		// The timer runs only while a read waits on Genspark, so a slow
+		// consumer between Recv calls never counts as upstream silence.
+		s.idle.Reset(s.idleFor)
+	}
 	line, err := s.readLine()
+	if s.idle != nil {
+		s.idle.Stop()
+	}
 	if err != nil {
 		s.fail(s.readError(err))
 		return
@@ -327,6 +357,9 @@ func (s *Stream) step() {
 }
 
 func (s *Stream) readError(err error) error {
+	if s.idleHit.Load() {
+		return newErr(gw.CodeUpstreamTimeout, fmt.Sprintf("Genspark sent nothing for %s; the answer stalled", s.idleFor), nil)
+	}
 	if s.ctx != nil && s.ctx.Err() != nil {
 		return ctxErr(s.ctx.Err())
 	}
@@ -374,9 +407,15 @@ func (s *Stream) handleLine(line []byte) {
 func (s *Stream) page(first []byte) {
 	buf := append([]byte(nil), first...)
 	buf = append(buf, '\n')
+	if s.idle != nil {
+		s.idle.Reset(s.idleFor)
+	}
 	rest, err := io.ReadAll(io.LimitReader(s.r, maxErrorBody))
-	if err != nil && s.ctx != nil && s.ctx.Err() != nil {
-		s.fail(ctxErr(s.ctx.Err()))
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	if err != nil && (s.idleHit.Load() || s.ctx != nil && s.ctx.Err() != nil) {
+		s.fail(s.readError(err))
 		return
 	}
 	buf = append(buf, rest...)
