@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/testutil"
 )
 
@@ -593,6 +594,36 @@ func TestBadInputMatrix(t *testing.T) {
 	client.CloseIdleConnections()
 	http.DefaultClient.CloseIdleConnections()
 	testutil.SettleGoroutines(t, before+2)
+}
+
+// TestBadInputRoutePrefix: with ROUTE_PREFIX set, paths outside the prefix,
+// look-alikes of it and dot segments through it neither reach a route nor
+// skip authentication. Row paths are from the server's root here.
+func TestBadInputRoutePrefix(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.RoutePrefix = "/hf" })
+	root := *h
+	root.url = strings.TrimSuffix(h.url, "/hf")
+	rows := []badRow{
+		{name: "key needed under the prefix", method: "GET", path: "/hf/v1/models", noKey: true, status: 401, dialect: openAIEnvelope, code: "invalid_api_key"},
+		{name: "served under the prefix", method: "GET", path: "/hf/v1/models", status: 200},
+		{name: "outside the prefix", method: "GET", path: "/v1/models", status: 404, dialect: openAIEnvelope, typ: "invalid_request_error"},
+		{name: "prefix without its slash", method: "GET", path: "/hfv1/models", status: 404, dialect: openAIEnvelope},
+		{name: "prefix in another case", method: "GET", path: "/HF/v1/models", status: 404, dialect: openAIEnvelope},
+		{name: "prefix twice", method: "GET", path: "/hf/hf/v1/models", status: 404, dialect: openAIEnvelope},
+		{name: "dot segments out of the prefix", method: "GET", path: "/hf/../v1/models", noKey: true, status: 307, location: "/hf/v1/models"},
+		{name: "dot segments out of the public proxy", method: "GET", path: "/hf/v1/images/proxy/../../v1/models", noKey: true, status: 307, location: "/hf/v1/v1/models"},
+		{name: "public proxy outside the prefix", method: "GET", path: "/v1/images/proxy", noKey: true, status: 404, dialect: openAIEnvelope},
+		{name: "unknown route, Anthropic client", method: "GET", path: "/hf/v1/nope", header: anthropicHeaders, status: 404, dialect: anthropicEnvelope, typ: "not_found_error"},
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			resp, body := root.sendBad(t, client, row)
+			t.Logf("answer: %d %s", resp.StatusCode, clipBody(string(body)))
+			checkBadAnswer(t, row, resp, body)
+		})
+	}
 }
 
 // sendBad sends row to the gateway and returns the answer and its body.
