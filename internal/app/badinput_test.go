@@ -477,6 +477,13 @@ func badInputRows() []badRow {
 		oai(badRow{name: "responses/cancel unknown id", path: respPath + "/resp_nope/cancel", body: "{}", status: 404}),
 		oai(badRow{name: "responses/compact is not offered", path: respPath + "/compact", body: "null", status: 404}),
 		oai(badRow{name: "responses/GET starting_after negative", method: "GET", path: respPath + "/resp_nope?stream=true&starting_after=-5", status: 404}),
+		// {resp} is a stored response the test creates first.
+		oai(badRow{name: "responses/input_items limit -1", method: "GET", path: respPath + "/{resp}/input_items?limit=-1", status: 400, param: "limit"}),
+		oai(badRow{name: "responses/input_items limit abc", method: "GET", path: respPath + "/{resp}/input_items?limit=abc", status: 400, param: "limit"}),
+		oai(badRow{name: "responses/input_items order sideways", method: "GET", path: respPath + "/{resp}/input_items?order=sideways", status: 400, param: "order"}),
+		oai(badRow{name: "responses/replay starting_after -5", method: "GET", path: respPath + "/{resp}?stream=true&starting_after=-5", status: 400, param: "starting_after"}),
+		oai(badRow{name: "responses/replay starting_after past int64", method: "GET", path: respPath + "/{resp}?stream=true&starting_after=99999999999999999999", status: 400, param: "starting_after"}),
+		oai(badRow{name: "responses/cancel a completed response", path: respPath + "/{resp}/cancel", body: "null", status: 400}),
 
 		// ---- models ----
 		oai(badRow{name: "models/unknown model", method: "GET", path: "/v1/models/no-such-model", status: 404, code: "model_not_found"}),
@@ -570,6 +577,11 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
+	created, body := h.post(respPath, testKey, resp(""))
+	var stored struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &stored); created.StatusCode != http.StatusOK || err != nil || stored.ID == "" {
+		t.Fatalf("creating a stored response: %d %s", created.StatusCode, clipBody(body))
+	}
 	before := runtime.NumGoroutine()
 	seen := map[string]bool{}
 	for _, row := range rows {
@@ -577,6 +589,7 @@ func TestBadInputMatrix(t *testing.T) {
 			t.Fatalf("duplicate row name %q", row.name)
 		}
 		seen[row.name] = true
+		row.path = strings.ReplaceAll(row.path, "{resp}", stored.ID)
 		t.Run(row.name, func(t *testing.T) {
 			upstreamBefore := len(h.sim.Requests.Entries())
 			resp, body := h.sendBad(t, client, row)
