@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"runtime"
 	"strings"
@@ -130,8 +131,11 @@ func stops(n int) string {
 type multipartBody struct{ body, ct string }
 
 // formPart is one part of a multipart body: a field, or a file when
-// filename is set.
-type formPart struct{ name, filename, content string }
+// filename is set; pad adds a header of that many bytes to the part.
+type formPart struct {
+	name, filename, content string
+	pad                     int
+}
 
 func form(parts ...formPart) multipartBody {
 	var b bytes.Buffer
@@ -139,9 +143,15 @@ func form(parts ...formPart) multipartBody {
 	for _, p := range parts {
 		var pw io.Writer
 		var err error
-		if p.filename != "" {
+		switch {
+		case p.pad > 0:
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q`, p.name))
+			h.Set("X-Pad", strings.Repeat("p", p.pad))
+			pw, err = w.CreatePart(h)
+		case p.filename != "":
 			pw, err = w.CreateFormFile(p.name, p.filename)
-		} else {
+		default:
 			pw, err = w.CreateFormField(p.name)
 		}
 		if err != nil {
@@ -234,6 +244,11 @@ func badInputRows() []badRow {
 	audioNoFile := form(formPart{name: "model", content: "whisper-1"})
 	audioEmpty := form(formPart{name: "model", content: "whisper-1"}, formPart{name: "file", filename: "a.wav"})
 	audioTemp := form(formPart{name: "model", content: "whisper-1"}, formPart{name: "temperature", content: "5"}, formPart{name: "file", filename: "a.wav", content: wavBytes()})
+	longName := strings.Repeat("n", 10<<10) + ".png"
+	editLongName := form(formPart{name: "prompt", content: "p"}, formPart{name: "image", filename: longName, content: string(pngBytes)})
+	editBadUTF8 := form(formPart{name: "prompt", content: "p\xff\xfe"}, formPart{name: "image", filename: "a.png", content: string(pngBytes)})
+	audioLongName := form(formPart{name: "model", content: "whisper-1"}, formPart{name: "file", filename: longName, content: wavBytes()})
+	audioHugeHeader := form(formPart{name: "model", content: "whisper-1", pad: 200 << 10}, formPart{name: "file", filename: "a.wav", content: wavBytes()})
 	truncated := func(m multipartBody) multipartBody { return multipartBody{m.body[:len(m.body)/2], m.ct} }
 	manyParts := func() multipartBody {
 		parts := []formPart{{name: "model", content: "whisper-1"}}
@@ -511,6 +526,8 @@ func badInputRows() []badRow {
 		oai(badRow{name: "edits/50 images", path: editsPath, body: tooManyImages.body, ct: tooManyImages.ct, status: 400, param: "image"}),
 		oai(badRow{name: "edits/HTML as the image", path: editsPath, body: editHTML.body, ct: editHTML.ct, status: 400, param: "image"}),
 		oai(badRow{name: "edits/no image", path: editsPath, body: editNoImage.body, ct: editNoImage.ct, status: 400, param: "image"}),
+		oai(badRow{name: "edits/10 KB file name", path: editsPath, body: editLongName.body, ct: editLongName.ct, status: 400, param: "image"}),
+		oai(badRow{name: "edits/invalid UTF-8 prompt", path: editsPath, body: editBadUTF8.body, ct: editBadUTF8.ct, status: 400, param: "prompt"}),
 		oai(badRow{name: "edits/unknown model", path: editsPath, body: editBadModel.body, ct: editBadModel.ct, status: 400, param: "model"}),
 
 		// ---- videos ----
@@ -551,6 +568,8 @@ func badInputRows() []badRow {
 		oai(badRow{name: "transcriptions/no file", path: transPath, body: audioNoFile.body, ct: audioNoFile.ct, status: 400, param: "file"}),
 		oai(badRow{name: "transcriptions/empty file", path: transPath, body: audioEmpty.body, ct: audioEmpty.ct, status: 400, param: "file"}),
 		oai(badRow{name: "transcriptions/temperature 5", path: transPath, body: audioTemp.body, ct: audioTemp.ct, status: 400, param: "temperature"}),
+		oai(badRow{name: "transcriptions/10 KB file name", path: transPath, body: audioLongName.body, ct: audioLongName.ct, status: 400, param: "file"}),
+		oai(badRow{name: "transcriptions/200 KB part header", path: transPath, body: audioHugeHeader.body, ct: audioHugeHeader.ct, status: 400}),
 		oai(badRow{name: "translations/no file", path: translPath, body: audioNoFile.body, ct: audioNoFile.ct, status: 400, param: "file"}),
 		oai(badRow{name: "translations/truncated multipart", path: translPath, body: truncated(audioOK).body, ct: audioOK.ct, status: 400}),
 		oai(badRow{name: "speech/unsupported", path: speechPath, body: `{"model":"tts-1","input":"hi","voice":"alloy"}`, status: 501, typ: "invalid_request_error"}),
