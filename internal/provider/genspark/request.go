@@ -214,8 +214,9 @@ func (u *upstream) messages(ctx context.Context, in []llm.Message) ([]askMessage
 	if len(out) == 0 {
 		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Message: "messages must contain at least one message with content", Param: "messages", Provider: Name}
 	}
-	// Genspark refuses an ask without a user message (docs/genspark-upstream.md
-	// docs/genspark-upstream.md §1.3) with an error the pool takes for the account's failure: refused
+	// Genspark refuses an ask without a user message
+	// (docs/genspark-upstream.md §1.3) with an error the pool takes for the
+	// account's failure: refused
 	// here, a client's system- or assistant-only conversation cannot rest
 	// every account.
 	if !slices.ContainsFunc(out, func(m askMessage) bool { return m.Role == string(llm.RoleUser) }) {
