@@ -216,9 +216,8 @@ func (u *upstream) messages(ctx context.Context, in []llm.Message) ([]askMessage
 	}
 	// Genspark refuses an ask without a user message
 	// (docs/genspark-upstream.md §1.3) with an error the pool takes for the
-	// account's failure: refused
-	// here, a client's system- or assistant-only conversation cannot rest
-	// every account.
+	// account's failure. Refused here, a client's system- or assistant-only
+	// conversation cannot rest every account.
 	if !slices.ContainsFunc(out, func(m askMessage) bool { return m.Role == string(llm.RoleUser) }) {
 		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Message: "messages must contain at least one user message", Param: "messages", Provider: Name}
 	}
