@@ -25,7 +25,7 @@ const testKey = "sk-test-e2e-key"
 
 // harness is a simulator and a gateway wired to it, both on loopback.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *simulator.Simulator
 	simURL string
 	app    *app.App
@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 
 // start runs a simulator and a gateway configured by mutate (applied over
 // a config with two healthy Genspark accounts and the test key).
-func start(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *harness {
+func start(t testing.TB, mutate func(c *config.Config), opts ...app.Option) *harness {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	simSrv := httptest.NewServer(sim)
@@ -64,7 +64,7 @@ func start(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *har
 }
 
 // startWith starts a gateway in front of an already running simulator.
-func startWith(t *testing.T, sim *simulator.Simulator, simURL string, mutate func(c *config.Config), opts ...app.Option) *harness {
+func startWith(t testing.TB, sim *simulator.Simulator, simURL string, mutate func(c *config.Config), opts ...app.Option) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, sim: sim, simURL: simURL}
 	simSrv := struct{ URL string }{simURL}

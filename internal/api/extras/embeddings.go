@@ -199,6 +199,13 @@ func parseEmbeddingInput(raw json.RawMessage) ([]string, int, error) {
 	if len(items) > MaxEmbeddingInputs {
 		return nil, 0, invalid("input", "'input' has %d items; at most %d are allowed per request.", len(items), MaxEmbeddingInputs)
 	}
+	for i, it := range items {
+		// null would decode as the empty string or as token id 0 and be
+		// embedded as if the client had sent it.
+		if wire.IsNull(it) {
+			return nil, 0, invalid("input", "'input[%d]' cannot be null.", i)
+		}
+	}
 	first := bytes.TrimSpace(items[0])
 	switch {
 	case len(first) > 0 && first[0] == '"':

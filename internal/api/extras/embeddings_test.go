@@ -280,3 +280,21 @@ func TestBodyLimit(t *testing.T) {
 		t.Errorf("status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// A null input item is refused, not embedded as "" or as token id 0.
+func TestEmbeddingsNullItems(t *testing.T) {
+	client, rec := embedServer(t, "AIzaKey")
+	for _, body := range []string{
+		`{"model":"text-embedding-3-small","input":[null]}`,
+		`{"model":"text-embedding-3-small","input":["a",null]}`,
+		`{"model":"text-embedding-3-small","input":[[1,2],null]}`,
+	} {
+		_, err := client.Embeddings.New(t.Context(), openai.EmbeddingNewParams{}, option.WithRequestBody("application/json", []byte(body)))
+		if e := apiErr(t, err, 400, "cannot be null"); e.Param != "input" {
+			t.Errorf("%s: param %q", body, e.Param)
+		}
+	}
+	if n := len(rec.Entries()); n != 0 {
+		t.Fatalf("%d upstream calls for refused inputs", n)
+	}
+}

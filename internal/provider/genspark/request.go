@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -212,6 +213,13 @@ func (u *upstream) messages(ctx context.Context, in []llm.Message) ([]askMessage
 	}
 	if len(out) == 0 {
 		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Message: "messages must contain at least one message with content", Param: "messages", Provider: Name}
+	}
+	// Genspark refuses an ask without a user message
+	// (docs/genspark-upstream.md §1.3) with an error the pool takes for the
+	// account's failure. Refused here, a client's system- or assistant-only
+	// conversation cannot rest every account.
+	if !slices.ContainsFunc(out, func(m askMessage) bool { return m.Role == string(llm.RoleUser) }) {
+		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Message: "messages must contain at least one user message", Param: "messages", Provider: Name}
 	}
 	return out, nil
 }

@@ -211,6 +211,8 @@ func TestAskInvalidRequests(t *testing.T) {
 		{"only reasoning", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartReasoning, Text: "x"}}}}}, gw.CodeInvalidRequest},
 		{"unfetched URL", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartImage, Media: &llm.Media{URL: "https://example.com/a.png"}}}}}}, gw.CodeInvalidRequest},
 		{"nil media", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartFile}}}}}, gw.CodeInvalidRequest},
+		{"system only", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{llm.TextMessage(llm.RoleSystem, "be brief")}}, gw.CodeInvalidRequest},
+		{"assistant only", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{llm.TextMessage(llm.RoleSystem, "s"), llm.TextMessage(llm.RoleAssistant, "hi")}}, gw.CodeInvalidRequest},
 		{"bad role", &llm.Request{Model: "gpt-5.1", Messages: []llm.Message{llm.TextMessage("narrator", "x")}}, gw.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
