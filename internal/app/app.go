@@ -37,6 +37,7 @@ import (
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
 	"github.com/sparkgw/spark/internal/tokens"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -151,9 +152,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		HideReasoning: cfg.ReasoningHide,
 		Fetcher:       a.fetcher,
 	}
+	// Structured outputs wrap tool calling: a turn may call tools or
+	// answer in the requested format.
+	var tools gateway.StreamWrapper
 	if cfg.ToolCallingEnabled {
-		gopts.Tools = toolcall.New(toolcall.Options{Logger: log})
+		tools = toolcall.New(toolcall.Options{Logger: log})
 	}
+	gopts.Tools = gateway.Chain(structured.New(structured.Options{Logger: log}), tools)
 	a.gateway = gateway.New(gopts)
 
 	srvOpts := server.Options{

@@ -81,6 +81,7 @@ type chunkDelta struct {
 	Content          *string         `json:"content,omitempty"`
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	Reasoning        string          `json:"reasoning,omitempty"`
+	Refusal          *string         `json:"refusal,omitempty"`
 	ToolCalls        []toolCallDelta `json:"tool_calls,omitempty"`
 }
 
@@ -156,7 +157,12 @@ func (h *Handler) answer(w http.ResponseWriter, st llm.Stream, p *chatParams, id
 		content.WriteString(j.Image(&ans.Images[i]))
 	}
 	msg := completionMessage{Role: "assistant"}
-	if content.Len() > 0 || len(ans.ToolCalls) == 0 {
+	if ans.Refusal != "" {
+		// A refused structured answer: content is null, as in the API.
+		r := ans.Refusal
+		msg.Refusal = &r
+	}
+	if content.Len() > 0 || len(ans.ToolCalls) == 0 && ans.Refusal == "" {
 		s := content.String()
 		msg.Content = &s
 	}
@@ -354,6 +360,14 @@ func (s *streamer) event(ev *llm.Event) error {
 			return nil
 		}
 		return s.content(s.layout.Image(ev.Media))
+	case llm.EventRefusal:
+		if ev.Text == "" {
+			return nil
+		}
+		d := s.delta()
+		s.text = ev.Text
+		d.Refusal = &s.text
+		return s.send()
 	}
 	return nil
 }
