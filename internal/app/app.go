@@ -36,8 +36,8 @@ import (
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
-	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/structured"
+	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 

@@ -122,8 +122,8 @@ type Answer struct {
 // Accumulator folds events into an Answer in linear time.
 type Accumulator struct {
 	text, reasoning, refusal strings.Builder
-	args            []strings.Builder
-	a               Answer
+	args                     []strings.Builder
+	a                        Answer
 }
 
 // Add folds one event into the accumulator.
