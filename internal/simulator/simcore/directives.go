@@ -2,6 +2,12 @@
 // directive language of docs/simulators.md, the account states encoded in cookie
 // values, and the log of received requests served at /_sim/requests.
 //
+// Answers in JSON (docs/simulators.md §2.1): `sim:json VALUE` makes the
+// simulated model answer VALUE in a sentence and a ```json fence
+// (JSONAnswer); without it, a request that gives the JSON Schema of the
+// answer in a ```json-schema fenced block (AnswerSchema) is answered with a
+// minimal valid instance of that schema (MinimalInstance), the same way.
+//
 // It imports nothing from spark's gateway side: simulators are written from the
 // upstream specs, never from the adapters they fake.
 package simcore
