@@ -222,3 +222,20 @@ func readsAsRefusal(answer string) bool {
 	}
 	return false
 }
+
+// FindObject returns the first complete JSON object of text that schema
+// accepts (any object when schema is nil), looked for as the emulator looks
+// for an answer (the whole text, fenced blocks, then {...} in prose), with
+// the same bounded work. found is false when there is none; err is ctx's
+// when the request ended meanwhile.
+func FindObject(ctx context.Context, text string, schema *jsonschema.Schema) (obj string, found bool, err error) {
+	f := &format{kind: llm.OutputJSONObject}
+	if schema != nil {
+		f = &format{kind: llm.OutputJSONSchema, schema: schema}
+	}
+	ex, err := f.extract(ctx, text)
+	if err != nil || ex.value == "" || ex.value[0] != '{' {
+		return "", false, err
+	}
+	return ex.value, true, nil
+}
