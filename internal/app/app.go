@@ -20,6 +20,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/fetch"
@@ -226,8 +227,8 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	table = append(table, openai.New(chat, openai.Options{Logger: log}).Routes()...)
-	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log}).Routes()...)
+	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
 	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Routes()...)
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
 		ImageChatProviders: imageChatProviders(a.plugins)})
