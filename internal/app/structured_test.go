@@ -318,7 +318,11 @@ func TestStructuredRepairAndFailure(t *testing.T) {
 					t.Fatalf("repair note %q", last)
 				}
 
+				before = len(h.asks())
 				res, body = h.call(s, s.body(model, `sim:json {"code":"abc"}`, json.RawMessage(strictSchema), stream, ""))
+				if n := len(h.asks()) - before; n != 2 {
+					t.Errorf("%d upstream asks for an answer invalid twice, want 2 (no failover)", n)
+				}
 				if !stream {
 					if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "invalid_model_output") && !strings.Contains(body, "api_error") {
 						t.Fatalf("status %d: %s", res.StatusCode, body)
@@ -364,11 +368,27 @@ func TestStructuredWithTools(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(body, `"finish_reason":"tool_calls"`) || !strings.Contains(body, `"name":"get_weather"`) {
 		t.Fatalf("tool turn: %d %s", res.StatusCode, body)
 	}
-	prompt, _ := h.lastAsk().Facts["messages"].(int)
-	_ = prompt
+	if body := h.lastAsk().Body; !strings.Contains(body, "json-schema") || !strings.Contains(body, "tool_call") {
+		t.Fatalf("the upstream prompt lacks the format or the tools: %s", body)
+	}
 	res, body = h.call(chat, chat.body("gpt-5.2", `Now answer. sim:json {"name":"Ada","age":36,"tags":["x"]}`, json.RawMessage(personSchema), false, tools))
 	if res.StatusCode != 200 {
 		t.Fatalf("answer turn: %d %s", res.StatusCode, body)
 	}
 	assertOnlyJSON(t, chat.text(t, body, false), `{"name":"Ada","age":36,"tags":["x"]}`)
+}
+
+// Reasoning still flows before the JSON, as without a format.
+func TestStructuredKeepsReasoning(t *testing.T) {
+	h := start(t, nil)
+	chat := structuredSurfaces[0]
+	res, body := h.call(chat, chat.body("o3-pro", `Think first. sim:think sim:json {"name":"Ada","age":36,"tags":["x"]}`, json.RawMessage(personSchema), true, ""))
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, body)
+	}
+	r, c := strings.Index(body, "reasoning_content"), strings.Index(body, `\"Ada\"`)
+	if r < 0 || c < 0 || r > c {
+		t.Fatalf("reasoning at %d, JSON at %d: %s", r, c, body)
+	}
+	assertOnlyJSON(t, chat.text(t, body, true), `{"name":"Ada","age":36,"tags":["x"]}`)
 }
