@@ -11,6 +11,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -166,7 +167,7 @@ func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount 
 	}
 
 	var err error
-	if p.echo.text, err = parseText(cr.Text); err != nil {
+	if p.echo.text, req.Output, err = parseText(cr.Text); err != nil {
 		return nil, err
 	}
 	if p.echo.metadata, err = wire.DecodeMetadata(cr.Metadata); err != nil {
@@ -405,48 +406,79 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 	return toMessages(items, names)
 }
 
-// parseText accepts text.format text and json_object; json_schema is
-// refused with OpenAI's wording, which LangChain recognises.
-func parseText(raw json.RawMessage) (textEcho, error) {
+// parseText reads text: its verbosity and format. text.format text asks
+// for free text, json_object for a JSON object, json_schema for a JSON
+// value valid against text.format.schema; the response echoes the format
+// as given. A schema the structured-output emulator cannot use is refused
+// here, naming the parameter.
+func parseText(raw json.RawMessage) (textEcho, *llm.OutputFormat, error) {
 	te := textEcho{Format: json.RawMessage(`{"type":"text"}`), Verbosity: "medium"}
 	if wire.IsNull(raw) {
-		return te, nil
+		return te, nil, nil
 	}
 	var t struct {
 		Format    json.RawMessage `json:"format"`
 		Verbosity string          `json:"verbosity"`
 	}
 	if err := json.Unmarshal(raw, &t); err != nil {
-		return te, wire.Invalid("text", "Invalid type for 'text': expected an object.")
+		return te, nil, wire.Invalid("text", "Invalid type for 'text': expected an object.")
 	}
 	switch t.Verbosity {
 	case "":
 	case "low", "medium", "high":
 		te.Verbosity = t.Verbosity
 	default:
-		return te, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
+		return te, nil, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
 	}
 	if wire.IsNull(t.Format) {
-		return te, nil
+		return te, nil, nil
 	}
 	var f struct {
-		Type string `json:"type"`
+		Type        string          `json:"type"`
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Schema      json.RawMessage `json:"schema"`
+		Strict      *bool           `json:"strict"`
 	}
 	if err := json.Unmarshal(t.Format, &f); err != nil {
-		return te, wire.Invalid("text.format", "Invalid type for 'text.format': expected an object.")
+		return te, nil, wire.Invalid("text.format", "Invalid type for 'text.format': expected an object.")
 	}
 	switch f.Type {
-	case "text", "json_object":
+	case "text":
 		te.Format = t.Format
-		return te, nil
+		return te, nil, nil
+	case "json_object":
+		te.Format = t.Format
+		return te, &llm.OutputFormat{Kind: llm.OutputJSONObject}, nil
 	case "json_schema":
-		return te, wire.Invalid("text.format", "'text.format' of type 'json_schema' is not supported with this model")
+		if err := wire.CheckLength("text.format.name", f.Name, maxFormatNameBytes); err != nil {
+			return te, nil, err
+		}
+		if err := wire.CheckLength("text.format.description", f.Description, maxFormatDescriptionBytes); err != nil {
+			return te, nil, err
+		}
+		if wire.IsNull(f.Schema) {
+			return te, nil, wire.Invalid("text.format.schema", "Missing required parameter: 'text.format.schema'.")
+		}
+		if err := structured.CheckSchema(f.Schema); err != nil {
+			return te, nil, wire.Invalid("text.format.schema", "Invalid schema for text.format '%s': %v.", f.Name, err)
+		}
+		te.Format = t.Format
+		return te, &llm.OutputFormat{Kind: llm.OutputJSONSchema, Name: f.Name, Description: f.Description,
+			Schema: f.Schema, Strict: f.Strict != nil && *f.Strict}, nil
 	case "":
-		return te, wire.Invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
+		return te, nil, wire.Invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
 	default:
-		return te, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
+		return te, nil, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text', 'json_object' and 'json_schema'.", f.Type)
 	}
 }
+
+// Bounds of a text format's name and description (the schema is bounded
+// by the structured-output emulator).
+const (
+	maxFormatNameBytes        = 256
+	maxFormatDescriptionBytes = 64 << 10
+)
 
 // toolRef names a function: its namespace ("" for a top-level function
 // tool) and its name.
