@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -33,19 +32,9 @@ func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
 // sseEvents returns the data of each server-sent event of body, with its
 // event name ("" when none).
 func sseEvents(body string) (names, data []string) {
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	name := ""
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			names = append(names, name)
-			data = append(data, strings.TrimPrefix(line, "data: "))
-			name = ""
-		}
+	for _, e := range parseSSE([]byte(body)) {
+		names = append(names, e.name)
+		data = append(data, e.data)
 	}
 	return names, data
 }
