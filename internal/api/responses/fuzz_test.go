@@ -20,7 +20,10 @@ import (
 const maxTokensPerByte = 8
 
 // duplicateReferences is a 2 kB body that referenced a 1 kB item 25 times:
-// 26 kB of conversation before item references were limited to one per id.
+// 26 kB of conversation before item references were limited to one per id
+// (beyond FuzzRequest's work bound; not one of its seeds: the fuzzer
+// minimizes every new input derived from a seed, which takes a minute for
+// one of 2 kB).
 var duplicateReferences = `{"model":"m","input":[{"id":"a","role":"user","content":"` + strings.Repeat("x", 1000) + `"}` +
 	strings.Repeat(`,{"type":"item_reference","id":"a"}`, 25) + `]}`
 
@@ -91,8 +94,6 @@ func FuzzRequest(f *testing.F) {
 		{`{"model":"m","tools":[{"type":"function","name":"exec_command","description":"run","parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"]},"strict":false},{"type":"namespace","name":"multi_agent_v1","tools":[{"type":"function","name":"spawn","parameters":{"type":"object"}},{"name":"exec_command"}]},{"type":"web_search"}],"tool_choice":"auto","parallel_tool_calls":false,"reasoning":{"effort":"medium","summary":"auto"},"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"ls"}]},{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"t"}]},{"type":"function_call","id":"fc_1","call_id":"call_1","name":"exec_command","arguments":"{\"cmd\":\"ls\"}","status":"completed"},{"type":"function_call_output","call_id":"call_1","output":"a.txt"}]}`, false},
 		{`{"model":"m","input":[{"role":"user","content":"x"},{"type":"function_call","call_id":"c","name":"f","namespace":"multi_agent_v1","arguments":{"a":1}},{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"r"},{"type":"input_image","image_url":"` + png + `"}]}],"tools":[{"type":"namespace","name":"multi_agent_v1","tools":[{"type":"function","name":"f"}]}],"tool_choice":{"type":"function","name":"f","namespace":"multi_agent_v1"}}`, false},
 		{`{"model":"m","text":{"format":{"type":"json_object"},"verbosity":"low"},"input":[{"id":"msg_1","role":"user","content":"hello"},{"type":"item_reference","id":"msg_1"}]}`, false},
-		{duplicateReferences, false},
-		{duplicateReferences, true},
 		{`{"model":"m","text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object"}}},"input":"x"}`, false},
 		{`{"model":"m","tools":[{"type":"function","name":"f","parameters":{"allOf":[{"$ref":"#"},{"$ref":"#"}]}}],"tool_choice":{"type":"allowed_tools","mode":"required","tools":[{"type":"function","name":"f"}]},"input":"x"}`, false},
 		{`{"model":"m","previous_response_id":"resp_1","input":"x"}`, false},
