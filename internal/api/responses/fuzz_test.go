@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,6 +71,32 @@ func TestDuplicateItemReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDuplicateFunctionDropped: a function defined again (same namespace,
+// same name) is dropped, the first definition kept: each copy of a 12-byte
+// {"name":"a"} in a namespace with a 64-byte name gave the backend a
+// 66-byte tool, a 13 kB body 66 kB of tools.
+func TestDuplicateFunctionDropped(t *testing.T) {
+	ns := strings.Repeat("n", 64)
+	body := `{"model":"m","input":"x","tools":[{"type":"function","name":"a","description":"top"},{"type":"function","name":"a","description":"again"},` +
+		`{"type":"namespace","name":"` + ns + `","tools":[{"name":"a","description":"first"}` + strings.Repeat(`,{"name":"a"}`, 999) + `]}]}`
+	b := &apitest.FakeBackend{Events: []llm.Event{apitest.Text("ok"), apitest.Finish(llm.FinishStop)}}
+	mux := http.NewServeMux()
+	resp.New(b, nil, resp.Options{}).Register(mux, "")
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/responses", strings.NewReader(body)))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body.String())
+	}
+	var got []string
+	for _, tool := range b.LastRequest(t).Tools {
+		got = append(got, tool.Name+":"+tool.Description)
+	}
+	if want := []string{"a:top", ns + ".a:first"}; !slices.Equal(got, want) {
+		t.Errorf("tools %q, want %q", got, want)
+	}
+	apitest.CheckWork(t, b.LastRequest(t), len(body))
 }
 
 // FuzzRequest feeds arbitrary bodies to POST /v1/responses and POST

@@ -592,6 +592,13 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 	if err := wire.CheckToolName(param+".name", name); err != nil {
 		return err
 	}
+	if _, dup := names.byRef[toolRef{namespace, name}]; dup {
+		// A second definition of the same function is dropped (the first
+		// one wins, as for calls): kept, each copy of a 12-byte
+		// {"name":"a"} in a namespace cost the backend the namespaced
+		// name again, up to 129 bytes.
+		return nil
+	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
 	if !wire.IsNull(schema) {
 		if schema[0] != '{' {
