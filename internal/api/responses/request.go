@@ -303,7 +303,10 @@ func (h *Handler) inherited(ctx context.Context, id string) ([]Item, error) {
 // ids. item_reference items are replaced by the item they name, looked up in
 // the inherited conversation and earlier input; items whose id is already
 // in the inherited conversation are dropped (a client replaying the previous
-// response's output along with previous_response_id).
+// response's output along with previous_response_id). An id may be
+// referenced once: a reference is a few bytes and the item it copies may be
+// megabytes (an inline image decoded again for every copy), so repeated
+// references would turn a small body into unbounded work.
 func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 	if wire.IsNull(raw) {
 		return nil, nil
@@ -331,6 +334,8 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 		}
 	}
 	out := make([]Item, 0, len(raws))
+	first := map[string]int{}       // id → index in out of the first item with it
+	referenced := map[string]bool{} // ids already referenced
 	for i, r := range raws {
 		param := "input[" + strconv.Itoa(i) + "]"
 		it, err := parseItem(r, param)
@@ -338,13 +343,14 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 			return nil, err
 		}
 		if it.Type == typeItemRef {
+			if referenced[it.ID] {
+				return nil, wire.Invalid(param+".id", "Duplicate item reference: the item with id '%s' is already referenced in 'input'.", it.ID)
+			}
+			referenced[it.ID] = true
 			ref := known[it.ID]
 			if ref == nil {
-				for j := range out {
-					if out[j].ID == it.ID {
-						ref = &out[j]
-						break
-					}
+				if j, ok := first[it.ID]; ok {
+					ref = &out[j]
 				}
 			}
 			if ref == nil {
@@ -372,6 +378,9 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 		}
 		if it.Status == "" && it.Type != typeReasoning {
 			it.Status = "completed"
+		}
+		if _, ok := first[it.ID]; !ok && it.ID != "" {
+			first[it.ID] = len(out)
 		}
 		out = append(out, it)
 	}
@@ -614,6 +623,13 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 	}
 	if err := wire.CheckToolName(param+".name", name); err != nil {
 		return err
+	}
+	if _, dup := names.byRef[toolRef{namespace, name}]; dup {
+		// A second definition of the same function is dropped (the first
+		// one wins, as for calls): kept, each copy of a 12-byte
+		// {"name":"a"} in a namespace cost the backend the namespaced
+		// name again, up to 129 bytes.
+		return nil
 	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
 	if !wire.IsNull(schema) {
