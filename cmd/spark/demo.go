@@ -205,6 +205,10 @@ func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
 			JSON: `{"model":"gpt-5.1","input":"Hello from the Responses API"}`},
 		demoRequest{Family: "messages (Anthropic)", Path: "/v1/messages", Anthropic: true,
 			JSON: `{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"Hello from the Messages API"}]}`},
+		demoRequest{Family: "structured output", Path: "/v1/chat/completions",
+			JSON: `{"model":"gpt-5.1","messages":[{"role":"user","content":"Extract the person: Ada Lovelace, 36. sim:json {\"name\":\"Ada Lovelace\",\"age\":36}"}],"response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}}}}`},
+		demoRequest{Family: "moderations", Path: "/v1/moderations",
+			JSON: `{"input":"I will hurt you"}`},
 	)
 	out = append(out, images...)
 	out = append(out,

@@ -177,7 +177,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 		seen[p.family] = true
 	}
 	for _, want := range []string{"chat on Genspark", "chat on Gemini web", "chat, streamed", "responses", "messages (Anthropic)",
-		"images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
+		"structured output", "moderations", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
 		if !seen[want] {
 			t.Errorf("demo printed no %q line:\n%s", want, out.String())
 		}
@@ -240,6 +240,28 @@ func TestDemoCurlLinesWork(t *testing.T) {
 			case "messages (Anthropic)":
 				if body["type"] != "message" || !strings.Contains(text, "Hello from the Messages API") {
 					t.Errorf("message: %s", raw)
+				}
+			case "structured output":
+				choices, _ := body["choices"].([]any)
+				if len(choices) != 1 {
+					t.Fatalf("completion: %s", raw)
+				}
+				content, _ := choices[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+				var person struct {
+					Name string `json:"name"`
+					Age  int    `json:"age"`
+				}
+				if err := json.Unmarshal([]byte(content), &person); err != nil || person.Name != "Ada Lovelace" || person.Age != 36 {
+					t.Errorf("content is not the person as JSON (%v): %q", err, content)
+				}
+			case "moderations":
+				results, _ := body["results"].([]any)
+				if len(results) != 1 {
+					t.Fatalf("moderation: %s", raw)
+				}
+				scores, _ := results[0].(map[string]any)["category_scores"].(map[string]any)
+				if len(scores) != 13 || ups["genspark"]+ups["gemini"] == 0 {
+					t.Errorf("moderation (upstreams %v): %s", ups, raw)
 				}
 			case "images on Genspark", "images on Gemini web", "videos":
 				data, _ := body["data"].([]any)

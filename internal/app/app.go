@@ -20,6 +20,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/fetch"
@@ -36,6 +37,7 @@ import (
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/sqlite"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
@@ -151,9 +153,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		HideReasoning: cfg.ReasoningHide,
 		Fetcher:       a.fetcher,
 	}
+	// Structured outputs wrap tool calling: a turn may call tools or
+	// answer in the requested format.
+	var tools gateway.StreamWrapper
 	if cfg.ToolCallingEnabled {
-		gopts.Tools = toolcall.New(toolcall.Options{Logger: log})
+		tools = toolcall.New(toolcall.Options{Logger: log})
 	}
+	gopts.Tools = gateway.Chain(structured.New(structured.Options{Logger: log}), tools)
 	a.gateway = gateway.New(gopts)
 
 	srvOpts := server.Options{
@@ -221,8 +227,8 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	table = append(table, openai.New(chat, openai.Options{Logger: log}).Routes()...)
-	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log}).Routes()...)
+	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
 	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Routes()...)
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
 		ImageChatProviders: imageChatProviders(a.plugins)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -72,11 +73,21 @@ func TestModerationAndSpeech(t *testing.T) {
 	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, `"error"`) {
 		t.Fatalf("speech: %d %s", resp.StatusCode, body)
 	}
-	// The simulator echoes instead of scoring, so moderation must fail
-	// loudly (502), never invent scores.
+	// Moderation asks for its scores as a structured answer: the simulated
+	// model answers the schema's minimal instance (all scores 0)...
 	resp, body = h.post("/v1/moderations", testKey, `{"input":"hello"}`)
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("moderation over an echoing model: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"flagged":false`) || !strings.Contains(body, `"violence":0`) {
+		t.Fatalf("moderation over the simulator: %d %s", resp.StatusCode, body)
+	}
+	if ask := h.lastAsk(); !strings.Contains(ask.Body, "json-schema") || !strings.Contains(ask.Body, "violence/graphic") {
+		t.Fatalf("the upstream was not given the scores' schema: %s", ask.Body)
+	}
+	// ... or the scores sim:json gives, all 13 (the schema requires them).
+	scores := `{"harassment":0,"harassment/threatening":0,"hate":0,"hate/threatening":0,"illicit":0,"illicit/violent":0,"self-harm":0,"self-harm/instructions":0,"self-harm/intent":0,"sexual":0,"sexual/minors":0,"violence":0.97,"violence/graphic":0.2}`
+	input, _ := json.Marshal("I will fight. sim:json " + scores)
+	resp, body = h.post("/v1/moderations", testKey, `{"input":`+string(input)+`}`)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"flagged":true`) || !strings.Contains(body, `"violence":0.97`) {
+		t.Fatalf("moderation with sim:json: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -411,7 +411,7 @@ func checkChatStream(t *testing.T, resp *http.Response, body []byte, want faultW
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
 	}
-	events := sseEvents(body)
+	events := parseSSE(body)
 	if len(events) == 0 {
 		t.Fatal("empty event stream")
 	}
@@ -461,7 +461,7 @@ func checkMessagesStream(t *testing.T, resp *http.Response, body []byte, want fa
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
 	}
-	events := sseEvents(body)
+	events := parseSSE(body)
 	if len(events) == 0 {
 		t.Fatal("empty event stream")
 	}
@@ -497,8 +497,8 @@ func checkMessagesStream(t *testing.T, resp *http.Response, body []byte, want fa
 
 type sseEvent struct{ name, data string }
 
-// sseEvents splits an event stream into its events (comments skipped).
-func sseEvents(body []byte) []sseEvent {
+// parseSSE splits an event stream into its events (comments skipped).
+func parseSSE(body []byte) []sseEvent {
 	var out []sseEvent
 	var cur sseEvent
 	var data []string

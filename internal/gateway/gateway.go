@@ -53,7 +53,9 @@ type Options struct {
 	MaxAttempts   int          // accounts tried per request; 0 = DefaultMaxAttempts
 	HideReasoning bool         // REASONING_HIDE=1: no reasoning reaches any client; its tokens are still counted
 	Fetcher       MediaFetcher // nil: media URLs are refused with a clear error
-	Tools         StreamWrapper
+	// Tools adapts requests and answers for upstreams that only answer
+	// text (tool calls, structured outputs); see Chain to combine several.
+	Tools StreamWrapper
 }
 
 // Service answers chat requests over the configured providers.
@@ -352,7 +354,7 @@ func (s *stream) Recv() (llm.Event, error) {
 				m.Account = s.account
 				ev.Media = &m
 			}
-		case llm.EventTextDelta:
+		case llm.EventTextDelta, llm.EventRefusal:
 			s.text.Add(ev.Text)
 		case llm.EventToolCallDelta:
 			s.toolArgs.Add(ev.ToolCall.Name)

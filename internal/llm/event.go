@@ -23,6 +23,12 @@ const (
 	EventUsage
 	// EventFinish ends the answer; FinishReason says why.
 	EventFinish
+	// EventRefusal carries the model's refusal, in words, of a request for
+	// a structured answer (see internal/structured) in Text. Front-ends
+	// put it in their API's refusal field (chat message.refusal, a
+	// Responses refusal content part) or, where the API has none, show it
+	// as text.
+	EventRefusal
 )
 
 // ToolCallDelta is one piece of a streamed tool call. The first delta of a
@@ -106,6 +112,7 @@ func Collect(s Stream) (*Answer, error) {
 type Answer struct {
 	Text         string
 	Reasoning    string
+	Refusal      string // see EventRefusal
 	ToolCalls    []ToolCall
 	Images       []Media
 	Usage        *Usage
@@ -114,9 +121,9 @@ type Answer struct {
 
 // Accumulator folds events into an Answer in linear time.
 type Accumulator struct {
-	text, reasoning strings.Builder
-	args            []strings.Builder
-	a               Answer
+	text, reasoning, refusal strings.Builder
+	args                     []strings.Builder
+	a                        Answer
 }
 
 // Add folds one event into the accumulator.
@@ -127,6 +134,8 @@ func (acc *Accumulator) Add(ev Event) {
 		acc.text.WriteString(ev.Text)
 	case EventReasoningDelta:
 		acc.reasoning.WriteString(ev.Text)
+	case EventRefusal:
+		acc.refusal.WriteString(ev.Text)
 	case EventToolCallDelta:
 		d := ev.ToolCall
 		for len(a.ToolCalls) <= d.Index {
@@ -163,6 +172,7 @@ func (acc *Accumulator) Answer() *Answer {
 	a := acc.a
 	a.Text = acc.text.String()
 	a.Reasoning = acc.reasoning.String()
+	a.Refusal = acc.refusal.String()
 	a.ToolCalls = append([]ToolCall(nil), acc.a.ToolCalls...)
 	for i := range a.ToolCalls {
 		a.ToolCalls[i].Arguments = acc.args[i].String()

@@ -22,8 +22,10 @@
 package toolcall
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +37,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/jsonschema"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/structured"
 )
 
 // Reopen starts another upstream exchange on the same account as the stream
@@ -473,6 +476,12 @@ func (s *stream) take(ps []piece) {
 // finish event, or starts a repair, or fails.
 func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 	s.take(s.sc.finish())
+	if len(s.calls) == 0 {
+		if err := s.bareArguments(); err != nil {
+			s.err = gw.AsError(err)
+			return
+		}
+	}
 	calls, probs, err := s.t.check(s.calls)
 	if err != nil {
 		s.err = gw.AsError(err)
@@ -511,6 +520,37 @@ func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 	s.queue = append(s.queue, llm.Event{Type: llm.EventFinish, FinishReason: reason})
 	s.finished = true
 	s.eof = atEOF
+}
+
+// bareArguments handles a forced call answered without a block: when
+// tool_choice names one tool (or requires a call and offers only one) and
+// the answer holds a JSON object valid against that tool's parameters
+// (bare, fenced or in prose), as models forced to call a tool sometimes
+// write, the object is taken as the call's arguments. The AI SDK's
+// Anthropic provider asks for structured answers that way (a forced tool
+// named "json").
+func (s *stream) bareArguments() error {
+	var tool *toolInfo
+	switch {
+	case s.t.choice.Mode == llm.ToolChoiceNamed:
+		tool = s.t.tools[s.t.choice.Name]
+	case s.t.choice.Mode == llm.ToolChoiceRequired && len(s.t.names) == 1:
+		tool = s.t.tools[s.t.names[0]]
+	}
+	if tool == nil || s.answer.Len() > maxAnswerEcho {
+		return nil
+	}
+	ctx := jsonschema.WithBudget(s.t.ctx, &jsonschema.Budget{Steps: answerSteps})
+	obj, found, err := structured.FindObject(ctx, s.answer.String(), tool.schema)
+	if err != nil || !found {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(obj)); err != nil {
+		return nil
+	}
+	s.calls = []parsedCall{{name: tool.Name, args: buf.Bytes()}}
+	return nil
 }
 
 // repair lets the finished attempt end, then asks the model for a

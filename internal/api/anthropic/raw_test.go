@@ -375,7 +375,11 @@ func TestRequestErrors(t *testing.T) {
 		{"RemoteSchemaRef", "/v1/messages/count_tokens", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{"$ref":"file:///etc/passwd"}}]}`, 400, "invalid_request_error", "tools.0.input_schema: JSON schema is invalid: the schema refers to \"file:///etc/passwd\""},
 		{"UnknownToolChoice", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{}}],"tool_choice":{"type":"tool","name":"g"}}`, 400, "invalid_request_error", "no tool named 'g'"},
 		{"AnyWithoutTools", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"any"}}`, 400, "invalid_request_error", "requires at least one tool"},
-		{"StructuredOutput", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{}}}}`, 400, "invalid_request_error", "output_config.format"},
+		// Structured outputs are emulated (internal/structured); a schema
+		// the emulator cannot use is refused up front, naming the field.
+		{"StructuredOutputRemoteRef", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"$ref":"https://example.com/s.json"}}}}`, 400, "invalid_request_error", "output_config.format.schema: invalid JSON Schema: the schema refers to"},
+		{"StructuredOutputNoSchema", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema"}}}`, 400, "invalid_request_error", "output_config.format.schema: Field required"},
+		{"StructuredOutputType", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"xml"}}}`, 400, "invalid_request_error", "output_config.format: Input tag 'xml'"},
 		{"MCPServers", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"mcp_servers":[{"type":"url","url":"https://mcp.example","name":"x"}]}`, 400, "invalid_request_error", "mcp_servers"},
 		{"SystemImage", "/v1/messages", `{"model":"m","max_tokens":5,"system":[{"type":"image"}],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "system.0.type"},
 		{"CountNoModel", "/v1/messages/count_tokens", `{"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "model: Field required"},

@@ -15,6 +15,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -221,9 +222,6 @@ func (mr *messagesRequest) validate(count bool) error {
 		}
 	}
 	if !count {
-		if mr.OutputConfig != nil && !wire.IsNull(mr.OutputConfig.Format) {
-			return wire.InvalidField("output_config.format", "structured outputs (json_schema formats) are not supported by this gateway: its upstreams cannot guarantee schema-valid output; ask for JSON in the prompt or use a tool instead")
-		}
 		if !wire.IsNull(mr.MCPServers) && !wire.IsEmptyArray(mr.MCPServers) {
 			return wire.InvalidField("mcp_servers", "the MCP connector is not supported by this gateway; connect MCP servers in your client (Claude Code does) and pass their tools as custom tools")
 		}
@@ -279,7 +277,42 @@ func buildRequest(mr *messagesRequest, count bool) (*params, error) {
 	if mr.OutputConfig != nil && mr.OutputConfig.Effort != "" {
 		req.ReasoningEffort = mr.OutputConfig.Effort
 	}
+	if mr.OutputConfig != nil {
+		if req.Output, err = parseOutputFormat(mr.OutputConfig.Format); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// parseOutputFormat reads output_config.format: {"type": "json_schema",
+// "schema": {...}} asks for a JSON value valid against the schema. A schema
+// the structured-output emulator cannot use is refused here.
+func parseOutputFormat(raw json.RawMessage) (*llm.OutputFormat, error) {
+	if wire.IsNull(raw) {
+		return nil, nil
+	}
+	var f struct {
+		Type   string          `json:"type"`
+		Schema json.RawMessage `json:"schema"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, wire.InvalidField("output_config.format", "Input should be a valid dictionary")
+	}
+	switch f.Type {
+	case "json_schema":
+	case "":
+		return nil, wire.InvalidField("output_config.format.type", "Field required")
+	default:
+		return nil, wire.InvalidField("output_config.format", "Input tag '%s' found using 'type' does not match any of the expected tags: 'json_schema'", wire.Truncate(f.Type, 64))
+	}
+	if wire.IsNull(f.Schema) {
+		return nil, wire.InvalidField("output_config.format.schema", "Field required")
+	}
+	if err := structured.CheckSchema(f.Schema); err != nil {
+		return nil, wire.InvalidField("output_config.format.schema", "invalid JSON Schema: %v", err)
+	}
+	return &llm.OutputFormat{Kind: llm.OutputJSONSchema, Schema: f.Schema, Strict: true}, nil
 }
 
 // converter turns Anthropic messages into neutral ones.

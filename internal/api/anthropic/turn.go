@@ -175,7 +175,9 @@ func (t *turn) add(ev *llm.Event) error {
 		return nil
 	}
 	switch ev.Type {
-	case llm.EventTextDelta:
+	case llm.EventTextDelta, llm.EventRefusal:
+		// Messages has no refusal field: a refused structured answer is
+		// shown as text.
 		return t.text(ev.Text)
 	case llm.EventReasoningDelta:
 		return t.reasoning(ev.Text)

@@ -226,15 +226,20 @@ func parseEmbeddingInput(raw json.RawMessage) ([]string, int, error) {
 		if err := json.Unmarshal(raw, &arrays); err != nil {
 			return nil, 0, invalid("input", "Invalid type for 'input': all items must be arrays of integers.")
 		}
-		texts := make([]string, len(arrays))
 		n := 0
+		for _, ids := range arrays {
+			n += len(ids)
+		}
+		if n > MaxEmbeddingRequestTokens {
+			return nil, 0, invalid("input", "'input' has %d tokens in all; at most %d are allowed per request.", n, MaxEmbeddingRequestTokens)
+		}
+		texts := make([]string, len(arrays))
 		for i, ids := range arrays {
 			s, err := decodeTokens(ids, i)
 			if err != nil {
 				return nil, 0, err
 			}
 			texts[i] = s
-			n += len(ids)
 		}
 		return texts, n, nil
 	default:
@@ -275,6 +280,9 @@ func decodeTokens(ids []int64, index int) (string, error) {
 	}
 	if len(ids) == 0 {
 		return "", invalid(param, "'%s' cannot be an empty array.", param)
+	}
+	if len(ids) > MaxEmbeddingInputTokens {
+		return "", invalid(param, "'%s' has %d tokens; at most %d are allowed per input.", param, len(ids), MaxEmbeddingInputTokens)
 	}
 	codec := cl100kCodec()
 	if codec == nil {

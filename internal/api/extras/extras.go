@@ -38,6 +38,13 @@ const (
 	DefaultMaxUploadBytes = 25 << 20
 	// MaxEmbeddingInputs is OpenAI's cap on inputs per embeddings request.
 	MaxEmbeddingInputs = 2048
+	// MaxEmbeddingInputTokens and MaxEmbeddingRequestTokens are OpenAI's
+	// caps on the tokens of one input and of all the inputs of a request
+	// together, applied to inputs sent as token ids: one id of a few bytes
+	// decodes to up to 128 bytes of text, so without them a body would
+	// grow twentyfold once decoded.
+	MaxEmbeddingInputTokens   = 8192
+	MaxEmbeddingRequestTokens = 300000
 	// MaxModerationInputs bounds inputs per moderation request: each one is
 	// a chat exchange with an upstream account. It also bounds the parts of
 	// one multimodal input.

@@ -243,13 +243,10 @@ func TestModerationImage(t *testing.T) {
 	}
 }
 
-func TestModerationRetryAndFailure(t *testing.T) {
-	chat := &fakeChat{reply: func(_ *llm.Request, call int) (string, error) {
-		if call == 1 {
-			return "I'm sorry, I can't help with that.", nil
-		}
-		return `{"violence": 0.6}`, nil
-	}}
+// The scores are asked for as a structured answer (the gateway validates
+// and repairs it); an answer without scores is a 502 after one call.
+func TestModerationStructuredAndFailure(t *testing.T) {
+	chat := &fakeChat{reply: func(*llm.Request, int) (string, error) { return `{"violence": 0.6}`, nil }}
 	_, client := serve(t, extras.Options{Chat: chat, DefaultChatModel: "m"})
 	resp, err := client.Moderations.New(t.Context(), openai.ModerationNewParams{
 		Input: openai.ModerationNewParamsInputUnion{OfString: openai.String("x")},
@@ -257,11 +254,25 @@ func TestModerationRetryAndFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !resp.Results[0].Categories.Violence || len(chat.requests()) != 2 {
-		t.Errorf("retry: %d calls, result %+v", len(chat.requests()), resp.Results[0].Categories)
+	if !resp.Results[0].Categories.Violence {
+		t.Errorf("result %+v", resp.Results[0].Categories)
 	}
-	if !strings.Contains(chat.requests()[1].Messages[0].Text(), "could not be parsed") {
-		t.Error("the retry does not insist on JSON")
+	out := chat.requests()[0].Output
+	if out == nil || out.Kind != llm.OutputJSONSchema {
+		t.Fatalf("Output = %+v, want a JSON schema", out)
+	}
+	var schema struct {
+		Required   []string                  `json:"required"`
+		Properties map[string]map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(out.Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(schema.Required)
+	want := slices.Clone(allCategories)
+	slices.Sort(want)
+	if !slices.Equal(schema.Required, want) || schema.Properties["violence"]["type"] != "number" {
+		t.Errorf("schema %s", out.Schema)
 	}
 
 	never := &fakeChat{reply: func(*llm.Request, int) (string, error) { return "no JSON {here", nil }}
@@ -270,8 +281,8 @@ func TestModerationRetryAndFailure(t *testing.T) {
 		Input: openai.ModerationNewParamsInputUnion{OfString: openai.String("x")},
 	})
 	apiErr(t, err, 502, "did not answer with the category scores as JSON")
-	if n := len(never.requests()); n != 2 {
-		t.Errorf("%d attempts, want 2", n)
+	if n := len(never.requests()); n != 1 {
+		t.Errorf("%d attempts, want 1 (the gateway repairs)", n)
 	}
 
 	limited := &fakeChat{reply: func(*llm.Request, int) (string, error) {

@@ -81,6 +81,7 @@ type chunkDelta struct {
 	Content          *string         `json:"content,omitempty"`
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	Reasoning        string          `json:"reasoning,omitempty"`
+	Refusal          *string         `json:"refusal,omitempty"`
 	ToolCalls        []toolCallDelta `json:"tool_calls,omitempty"`
 }
 
@@ -122,6 +123,14 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error 
 	ctx := r.Context()
 	p.req.ClientKey = reqctx.KeyID(ctx)
 
+	id := "chatcmpl-" + rand.Text()
+	created := time.Now().Unix()
+	if p.stream && p.req.Output != nil && h.opts.KeepAlive > 0 {
+		// A structured answer is sent once gathered and validated: keep
+		// the stream alive meanwhile.
+		return h.streamStructured(w, r, p, id, created)
+	}
+
 	st, err := h.b.Chat(ctx, &p.req)
 	if err != nil {
 		return err
@@ -131,13 +140,45 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error 
 	}
 	defer func() { _ = st.Close() }()
 
-	id := "chatcmpl-" + rand.Text()
-	created := time.Now().Unix()
 	if p.stream {
 		h.stream(w, r, st, p, id, created)
 		return nil
 	}
 	return h.answer(w, st, p, id, created)
+}
+
+// streamStructured streams a structured answer: when the backend has not
+// answered within KeepAlive, the stream starts (200, role chunk) and an
+// empty content chunk follows every KeepAlive until it has (chunks every
+// client parses, unlike SSE comments, which old openai-go releases
+// rejected); a failure after that is sent in-band.
+func (h *Handler) streamStructured(w http.ResponseWriter, r *http.Request, p *chatParams, id string, created int64) error {
+	ctx := r.Context()
+	s := h.newStreamer(w, p, id, created)
+	st, began, err := wire.AwaitChat(h.opts.KeepAlive,
+		func() (llm.Stream, error) { return h.b.Chat(ctx, &p.req) },
+		s.begin, s.keepalive)
+	if err == nil && st == nil {
+		err = fmt.Errorf("openai: backend returned neither a stream nor an error")
+	}
+	switch {
+	case err != nil && !began:
+		return err
+	case err != nil && s.sw.Err() != nil:
+		s.logGone(r)
+		return nil
+	case err != nil:
+		s.fail(r, err)
+		return nil
+	}
+	defer func() { _ = st.Close() }()
+	s.sw.Pending = func() bool { return llm.Buffered(st) }
+	if !began && s.begin() != nil {
+		s.logGone(r)
+		return nil
+	}
+	s.run(r, st, p)
+	return nil
 }
 
 // answer collects the whole answer and writes one chat.completion.
@@ -156,7 +197,12 @@ func (h *Handler) answer(w http.ResponseWriter, st llm.Stream, p *chatParams, id
 		content.WriteString(j.Image(&ans.Images[i]))
 	}
 	msg := completionMessage{Role: "assistant"}
-	if content.Len() > 0 || len(ans.ToolCalls) == 0 {
+	if ans.Refusal != "" {
+		// A refused structured answer: content is null, as in the API.
+		r := ans.Refusal
+		msg.Refusal = &r
+	}
+	if content.Len() > 0 || len(ans.ToolCalls) == 0 && ans.Refusal == "" {
 		s := content.String()
 		msg.Content = &s
 	}
@@ -246,29 +292,52 @@ type streamer struct {
 // Pending); before each Recv that may wait for the upstream, and at the
 // end, whatever was written is flushed.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, st llm.Stream, p *chatParams, id string, created int64) {
+	s := h.newStreamer(w, p, id, created)
+	// The role chunk goes with the first event when that is ready too.
+	s.sw.Pending = func() bool { return llm.Buffered(st) }
+	if s.begin() != nil {
+		s.logGone(r)
+		return
+	}
+	s.run(r, st, p)
+}
+
+// newStreamer returns the streamer of one answer; nothing is written yet.
+func (h *Handler) newStreamer(w http.ResponseWriter, p *chatParams, id string, created int64) *streamer {
 	s := &streamer{h: h, sw: sse.NewWriter(w)}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
 	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
 	s.head = chunkHead(id, created, p.req.Model)
-	if s.sw.Start() != nil {
-		s.logGone(r)
-		return
-	}
-	s.sw.Pending = func() bool { return llm.Buffered(st) }
-	defer func() { _ = s.sw.Flush() }()
+	return s
+}
 
-	// The role chunk goes out at once (or with the first event, when that
-	// is ready too): clients see a 200 and a live stream while the
-	// upstream thinks.
+// begin starts the stream: the status line and headers, then the role
+// chunk, at once: clients see a 200 and a live stream while the upstream
+// thinks.
+func (s *streamer) begin() error {
+	if err := s.sw.Start(); err != nil {
+		return err
+	}
 	d := s.delta()
 	d.Role = "assistant"
 	s.text = ""
 	d.Content = &s.text
-	if s.send() != nil {
-		s.logGone(r)
-		return
-	}
+	return s.send()
+}
+
+// keepalive writes an empty content chunk.
+func (s *streamer) keepalive() error {
+	d := s.delta()
+	s.text = ""
+	d.Content = &s.text
+	return s.send()
+}
+
+// run writes st's events after begin, to the end of the stream.
+func (s *streamer) run(r *http.Request, st llm.Stream, p *chatParams) {
+	s.sw.Pending = func() bool { return llm.Buffered(st) }
+	defer func() { _ = s.sw.Flush() }()
 
 	var usage *llm.Usage
 	for {
@@ -354,6 +423,14 @@ func (s *streamer) event(ev *llm.Event) error {
 			return nil
 		}
 		return s.content(s.layout.Image(ev.Media))
+	case llm.EventRefusal:
+		if ev.Text == "" {
+			return nil
+		}
+		d := s.delta()
+		s.text = ev.Text
+		d.Refusal = &s.text
+		return s.send()
 	}
 	return nil
 }

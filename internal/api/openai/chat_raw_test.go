@@ -252,3 +252,44 @@ func TestRoutes(t *testing.T) {
 		t.Errorf("unprefixed route: %d", res.StatusCode)
 	}
 }
+
+// response_format reaches the backend as llm.Request.Output.
+func TestResponseFormatToBackend(t *testing.T) {
+	tests := []struct {
+		format string
+		want   *llm.OutputFormat
+	}{
+		{`{"type":"text"}`, nil},
+		{`{"type":"json_object"}`, &llm.OutputFormat{Kind: llm.OutputJSONObject}},
+		{`{"type":"json_schema","json_schema":{"name":"person","description":"who","strict":true,"schema":{"type":"object"}}}`,
+			&llm.OutputFormat{Kind: llm.OutputJSONSchema, Name: "person", Description: "who", Strict: true, Schema: json.RawMessage(`{"type":"object"}`)}},
+	}
+	for _, tt := range tests {
+		b := &fakeBackend{Events: okEvents()}
+		srv := newServer(t, b, "", openai.Options{})
+		res, body := post(t, srv, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":`+tt.format+`}`)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: status %d: %s", tt.format, res.StatusCode, body)
+		}
+		got := b.Request(t, 0).Output
+		if (got == nil) != (tt.want == nil) || got != nil && (got.Kind != tt.want.Kind || got.Name != tt.want.Name ||
+			got.Description != tt.want.Description || got.Strict != tt.want.Strict || string(got.Schema) != string(tt.want.Schema)) {
+			t.Errorf("%s: backend Output = %+v, want %+v", tt.format, got, tt.want)
+		}
+	}
+}
+
+// A refused structured answer is message.refusal (content null), and a
+// refusal delta when streaming.
+func TestRefusal(t *testing.T) {
+	b := &fakeBackend{Events: []llm.Event{{Type: llm.EventRefusal, Text: "I can't help with that."}, finish(llm.FinishStop), usage(1, 1, 0)}}
+	srv := newServer(t, b, "", openai.Options{})
+	res, body := post(t, srv, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}]}`)
+	if res.StatusCode != 200 || !strings.Contains(body, `"message":{"role":"assistant","content":null,"refusal":"I can't help with that."}`) {
+		t.Fatalf("status %d: %s", res.StatusCode, body)
+	}
+	res, body = post(t, srv, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}`)
+	if res.StatusCode != 200 || !strings.Contains(body, `"delta":{"refusal":"I can't help with that."}`) {
+		t.Fatalf("stream: status %d: %s", res.StatusCode, body)
+	}
+}

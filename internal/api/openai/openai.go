@@ -11,6 +11,7 @@ package openai
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/route"
@@ -37,6 +38,12 @@ type Options struct {
 	// Logger receives diagnostics (mid-stream failures, clients that went
 	// away). Nil discards them.
 	Logger *slog.Logger
+	// KeepAlive, when positive, keeps a streamed structured answer
+	// (response_format json_schema or json_object) alive while it is
+	// gathered and validated: if the backend has not answered after
+	// KeepAlive, the stream starts and an empty content chunk follows
+	// every KeepAlive (see wire.AwaitChat). Zero disables it.
+	KeepAlive time.Duration
 }
 
 // Handler serves the OpenAI-compatible routes. It is safe for concurrent use.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -183,11 +184,12 @@ func (cr *chatRequest) validate() error {
 func buildRequest(cr *chatRequest) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
 	req := &p.req
+	var err error
 	if cr.StreamOptions != nil {
 		p.includeUsage = cr.StreamOptions.IncludeUsage
 	}
 	req.Model = cr.Model
-	if err := parseResponseFormat(cr.ResponseFormat); err != nil {
+	if req.Output, err = parseResponseFormat(cr.ResponseFormat); err != nil {
 		return nil, err
 	}
 
@@ -233,27 +235,65 @@ func buildRequest(cr *chatRequest) (*chatParams, error) {
 	return p, nil
 }
 
-// parseResponseFormat accepts text and json_object; json_schema is refused
-// with OpenAI's own wording, which LangChain recognises.
-func parseResponseFormat(raw json.RawMessage) error {
+// parseResponseFormat reads response_format: text (or absent) asks for
+// free text, json_object for a JSON object, json_schema for a JSON value
+// valid against json_schema.schema. A schema the structured-output
+// emulator cannot use is refused here, naming the parameter.
+func parseResponseFormat(raw json.RawMessage) (*llm.OutputFormat, error) {
 	if wire.IsNull(raw) {
-		return nil
+		return nil, nil
 	}
 	var rf struct {
-		Type string `json:"type"`
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      *bool           `json:"strict"`
+		} `json:"json_schema"`
 	}
 	if err := json.Unmarshal(raw, &rf); err != nil {
-		return wire.Invalid("response_format", "Invalid type for 'response_format': expected an object.")
+		return nil, wire.Invalid("response_format", "Invalid type for 'response_format': expected an object.")
 	}
 	switch rf.Type {
-	case "", "text", "json_object":
-		return nil
+	case "", "text":
+		return nil, nil
+	case "json_object":
+		return &llm.OutputFormat{Kind: llm.OutputJSONObject}, nil
 	case "json_schema":
-		return wire.Invalid("response_format", "'response_format' of type 'json_schema' is not supported with this model")
+		js := rf.JSONSchema
+		if js == nil {
+			return nil, wire.Invalid("response_format.json_schema", "Missing required parameter: 'response_format.json_schema'.")
+		}
+		if err := wire.CheckLength("response_format.json_schema.name", js.Name, maxFormatNameBytes); err != nil {
+			return nil, err
+		}
+		if err := wire.CheckLength("response_format.json_schema.description", js.Description, maxFormatDescriptionBytes); err != nil {
+			return nil, err
+		}
+		of := &llm.OutputFormat{Kind: llm.OutputJSONSchema, Name: js.Name, Description: js.Description,
+			Strict: js.Strict != nil && *js.Strict}
+		if wire.IsNull(js.Schema) {
+			// The API lets the schema out; the answer is then any JSON object.
+			of.Kind = llm.OutputJSONObject
+			return of, nil
+		}
+		if err := structured.CheckSchema(js.Schema); err != nil {
+			return nil, wire.Invalid("response_format.json_schema.schema", "Invalid schema for response_format '%s': %v.", js.Name, err)
+		}
+		of.Schema = js.Schema
+		return of, nil
 	default:
-		return wire.Invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text' and 'json_object'.", rf.Type)
+		return nil, wire.Invalid("response_format.type", "Invalid value for 'response_format.type': '%s'. Supported values are: 'text', 'json_object' and 'json_schema'.", rf.Type)
 	}
 }
+
+// Bounds of a response format's name and description (the schema is
+// bounded by the structured-output emulator).
+const (
+	maxFormatNameBytes        = 256
+	maxFormatDescriptionBytes = 64 << 10
+)
 
 // parseStop accepts a string, an array of at most wire.MaxChatStops
 // strings, or null.

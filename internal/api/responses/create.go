@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/sse"
@@ -37,6 +38,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	cr = nil // let the decoded input go once converted
 	p.req.ClientKey = reqctx.KeyID(ctx)
+
+	if p.stream && p.req.Output != nil && h.opts.KeepAlive > 0 {
+		// A structured answer is sent once gathered and validated: keep
+		// the stream alive meanwhile.
+		if err := h.streamStructured(w, r, p); err != nil {
+			return err
+		}
+		h.maybePrune(ctx)
+		return nil
+	}
 
 	st, err := h.b.Chat(ctx, &p.req)
 	if err != nil {
@@ -110,6 +121,57 @@ func (h *Handler) stream(r *http.Request, t *streamer, st llm.Stream) {
 		t.logGone(r, err)
 		return
 	}
+	h.run(r, t, st)
+}
+
+// streamStructured streams a structured answer: when the backend has not
+// answered within KeepAlive, the stream starts (response.created and
+// response.in_progress) and an SSE comment follows every KeepAlive until
+// it has; a failure after that is sent in-band (response.failed), before
+// that it is a real HTTP error.
+func (h *Handler) streamStructured(w http.ResponseWriter, r *http.Request, p *params) error {
+	ctx := r.Context()
+	created := h.now()
+	t := &streamer{h: h, p: p, created: created, sw: sse.NewWriter(w),
+		resp: newResponse(newID("resp_"), created.Unix(), p, p.store && h.st != nil)}
+	begin := func() error {
+		if err := t.sw.Start(); err != nil {
+			return err
+		}
+		return t.start()
+	}
+	st, began, err := wire.AwaitChat(h.opts.KeepAlive,
+		func() (llm.Stream, error) { return h.b.Chat(ctx, &p.req) },
+		begin, func() error { return t.sw.Comment("keepalive") })
+	if err == nil && st == nil {
+		err = fmt.Errorf("responses: backend returned neither a stream nor an error")
+	}
+	switch {
+	case err != nil && !began:
+		return err
+	case err != nil && t.sw.Err() != nil:
+		t.logGone(r, err)
+		return nil
+	case err != nil:
+		defer func() { _ = t.sw.Flush() }()
+		t.fail(r, err)
+		return nil
+	}
+	defer func() { _ = st.Close() }()
+	t.sw.Pending = func() bool { return llm.Buffered(st) }
+	defer func() { _ = t.sw.Flush() }()
+	if !began {
+		if err := begin(); err != nil {
+			t.logGone(r, err)
+			return nil
+		}
+	}
+	h.run(r, t, st)
+	return nil
+}
+
+// run writes st's events after the stream started, to its terminal event.
+func (h *Handler) run(r *http.Request, t *streamer, st llm.Stream) {
 	err := t.consume(st)
 	t.sw.Pending = nil // the last events are flushed one by one
 	var gone *clientGone

@@ -11,6 +11,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -166,7 +167,7 @@ func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount 
 	}
 
 	var err error
-	if p.echo.text, err = parseText(cr.Text); err != nil {
+	if p.echo.text, req.Output, err = parseText(cr.Text); err != nil {
 		return nil, err
 	}
 	if p.echo.metadata, err = wire.DecodeMetadata(cr.Metadata); err != nil {
@@ -302,7 +303,10 @@ func (h *Handler) inherited(ctx context.Context, id string) ([]Item, error) {
 // ids. item_reference items are replaced by the item they name, looked up in
 // the inherited conversation and earlier input; items whose id is already
 // in the inherited conversation are dropped (a client replaying the previous
-// response's output along with previous_response_id).
+// response's output along with previous_response_id). An id may be
+// referenced once: a reference is a few bytes and the item it copies may be
+// megabytes (an inline image decoded again for every copy), so repeated
+// references would turn a small body into unbounded work.
 func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 	if wire.IsNull(raw) {
 		return nil, nil
@@ -330,6 +334,8 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 		}
 	}
 	out := make([]Item, 0, len(raws))
+	first := map[string]int{}       // id → index in out of the first item with it
+	referenced := map[string]bool{} // ids already referenced
 	for i, r := range raws {
 		param := "input[" + strconv.Itoa(i) + "]"
 		it, err := parseItem(r, param)
@@ -337,13 +343,14 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 			return nil, err
 		}
 		if it.Type == typeItemRef {
+			if referenced[it.ID] {
+				return nil, wire.Invalid(param+".id", "Duplicate item reference: the item with id '%s' is already referenced in 'input'.", it.ID)
+			}
+			referenced[it.ID] = true
 			ref := known[it.ID]
 			if ref == nil {
-				for j := range out {
-					if out[j].ID == it.ID {
-						ref = &out[j]
-						break
-					}
+				if j, ok := first[it.ID]; ok {
+					ref = &out[j]
 				}
 			}
 			if ref == nil {
@@ -371,6 +378,9 @@ func parseInput(raw json.RawMessage, inherited []Item) ([]Item, error) {
 		}
 		if it.Status == "" && it.Type != typeReasoning {
 			it.Status = "completed"
+		}
+		if _, ok := first[it.ID]; !ok && it.ID != "" {
+			first[it.ID] = len(out)
 		}
 		out = append(out, it)
 	}
@@ -405,48 +415,79 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 	return toMessages(items, names)
 }
 
-// parseText accepts text.format text and json_object; json_schema is
-// refused with OpenAI's wording, which LangChain recognises.
-func parseText(raw json.RawMessage) (textEcho, error) {
+// parseText reads text: its verbosity and format. text.format text asks
+// for free text, json_object for a JSON object, json_schema for a JSON
+// value valid against text.format.schema; the response echoes the format
+// as given. A schema the structured-output emulator cannot use is refused
+// here, naming the parameter.
+func parseText(raw json.RawMessage) (textEcho, *llm.OutputFormat, error) {
 	te := textEcho{Format: json.RawMessage(`{"type":"text"}`), Verbosity: "medium"}
 	if wire.IsNull(raw) {
-		return te, nil
+		return te, nil, nil
 	}
 	var t struct {
 		Format    json.RawMessage `json:"format"`
 		Verbosity string          `json:"verbosity"`
 	}
 	if err := json.Unmarshal(raw, &t); err != nil {
-		return te, wire.Invalid("text", "Invalid type for 'text': expected an object.")
+		return te, nil, wire.Invalid("text", "Invalid type for 'text': expected an object.")
 	}
 	switch t.Verbosity {
 	case "":
 	case "low", "medium", "high":
 		te.Verbosity = t.Verbosity
 	default:
-		return te, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
+		return te, nil, wire.Invalid("text.verbosity", "Invalid value: '%s'. Supported values are: 'low', 'medium' and 'high'.", wire.Truncate(t.Verbosity, 64))
 	}
 	if wire.IsNull(t.Format) {
-		return te, nil
+		return te, nil, nil
 	}
 	var f struct {
-		Type string `json:"type"`
+		Type        string          `json:"type"`
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Schema      json.RawMessage `json:"schema"`
+		Strict      *bool           `json:"strict"`
 	}
 	if err := json.Unmarshal(t.Format, &f); err != nil {
-		return te, wire.Invalid("text.format", "Invalid type for 'text.format': expected an object.")
+		return te, nil, wire.Invalid("text.format", "Invalid type for 'text.format': expected an object.")
 	}
 	switch f.Type {
-	case "text", "json_object":
+	case "text":
 		te.Format = t.Format
-		return te, nil
+		return te, nil, nil
+	case "json_object":
+		te.Format = t.Format
+		return te, &llm.OutputFormat{Kind: llm.OutputJSONObject}, nil
 	case "json_schema":
-		return te, wire.Invalid("text.format", "'text.format' of type 'json_schema' is not supported with this model")
+		if err := wire.CheckLength("text.format.name", f.Name, maxFormatNameBytes); err != nil {
+			return te, nil, err
+		}
+		if err := wire.CheckLength("text.format.description", f.Description, maxFormatDescriptionBytes); err != nil {
+			return te, nil, err
+		}
+		if wire.IsNull(f.Schema) {
+			return te, nil, wire.Invalid("text.format.schema", "Missing required parameter: 'text.format.schema'.")
+		}
+		if err := structured.CheckSchema(f.Schema); err != nil {
+			return te, nil, wire.Invalid("text.format.schema", "Invalid schema for text.format '%s': %v.", f.Name, err)
+		}
+		te.Format = t.Format
+		return te, &llm.OutputFormat{Kind: llm.OutputJSONSchema, Name: f.Name, Description: f.Description,
+			Schema: f.Schema, Strict: f.Strict != nil && *f.Strict}, nil
 	case "":
-		return te, wire.Invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
+		return te, nil, wire.Invalid("text.format.type", "Missing required parameter: 'text.format.type'.")
 	default:
-		return te, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text' and 'json_object'.", f.Type)
+		return te, nil, wire.Invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text', 'json_object' and 'json_schema'.", f.Type)
 	}
 }
+
+// Bounds of a text format's name and description (the schema is bounded
+// by the structured-output emulator).
+const (
+	maxFormatNameBytes        = 256
+	maxFormatDescriptionBytes = 64 << 10
+)
 
 // toolRef names a function: its namespace ("" for a top-level function
 // tool) and its name.
@@ -582,6 +623,13 @@ func addFunction(t *wireTool, namespace, param string, req *llm.Request, names *
 	}
 	if err := wire.CheckToolName(param+".name", name); err != nil {
 		return err
+	}
+	if _, dup := names.byRef[toolRef{namespace, name}]; dup {
+		// A second definition of the same function is dropped (the first
+		// one wins, as for calls): kept, each copy of a 12-byte
+		// {"name":"a"} in a namespace cost the backend the namespaced
+		// name again, up to 129 bytes.
+		return nil
 	}
 	tool := llm.Tool{Name: names.add(toolRef{namespace, name}), Description: desc}
 	if !wire.IsNull(schema) {

@@ -78,6 +78,12 @@ type Options struct {
 	// Now returns the current time (created_at, completed_at, expiry).
 	// Nil means time.Now.
 	Now func() time.Time
+	// KeepAlive, when positive, keeps a streamed structured answer
+	// (text.format json_schema or json_object) alive while it is gathered
+	// and validated: if the backend has not answered after KeepAlive, the
+	// stream starts and an SSE comment follows every KeepAlive (see
+	// wire.AwaitChat). Zero disables it.
+	KeepAlive time.Duration
 }
 
 // Handler serves the Responses routes. It is safe for concurrent use.

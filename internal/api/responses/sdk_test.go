@@ -511,22 +511,75 @@ func TestSDKHostedToolRejected(t *testing.T) {
 	}
 }
 
-func TestSDKJSONSchemaRejected(t *testing.T) {
-	e := newEnv(t, &fakeBackend{}, resp.Options{})
+// text.format reaches the backend as llm.Request.Output and is echoed; a
+// schema the emulator cannot use is a 400 naming text.format.schema.
+func TestSDKTextFormat(t *testing.T) {
+	b := &fakeBackend{Events: events(text(`{"a":1}`), done(llm.FinishStop))}
+	e := newEnv(t, b, resp.Options{})
 	p := textParams("m", "hi")
 	p.Text = responses.ResponseTextConfigParam{Format: responses.ResponseFormatTextConfigUnionParam{
-		OfJSONSchema: &responses.ResponseFormatTextJSONSchemaConfigParam{Name: "x", Schema: map[string]any{"type": "object"}}}}
-	_, err := e.client().Responses.New(context.Background(), p)
+		OfJSONSchema: &responses.ResponseFormatTextJSONSchemaConfigParam{Name: "x", Description: oai.String("d"), Strict: oai.Bool(true),
+			Schema: map[string]any{"type": "object"}}}}
+	r, err := e.client().Responses.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Text.Format.Type != "json_schema" || r.Text.Format.Name != "x" || r.OutputText() != `{"a":1}` {
+		t.Errorf("response = %s", r.RawJSON())
+	}
+	out := b.Request(t, 0).Output
+	if out == nil || out.Kind != llm.OutputJSONSchema || out.Name != "x" || out.Description != "d" || !out.Strict || string(out.Schema) != `{"type":"object"}` {
+		t.Errorf("backend Output = %+v", out)
+	}
+
+	p.Text = responses.ResponseTextConfigParam{Format: responses.ResponseFormatTextConfigUnionParam{
+		OfJSONSchema: &responses.ResponseFormatTextJSONSchemaConfigParam{Name: "x", Schema: map[string]any{"$ref": "https://example.com/s.json"}}}}
+	_, err = e.client().Responses.New(context.Background(), p)
 	ae := apiError(t, err)
-	if ae.StatusCode != http.StatusBadRequest || ae.Param != "text.format" ||
-		ae.Message != "'text.format' of type 'json_schema' is not supported with this model" {
+	if ae.StatusCode != http.StatusBadRequest || ae.Param != "text.format.schema" || !strings.Contains(ae.Message, "refers to") {
 		t.Errorf("error = %d %q %q", ae.StatusCode, ae.Param, ae.Message)
 	}
+
 	p.Text = responses.ResponseTextConfigParam{Format: responses.ResponseFormatTextConfigUnionParam{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}}
-	e2 := newEnv(t, &fakeBackend{Events: events(text(`{"a":1}`), done(llm.FinishStop))}, resp.Options{})
-	r, err := e2.client().Responses.New(context.Background(), p)
+	b2 := &fakeBackend{Events: events(text(`{"a":1}`), done(llm.FinishStop))}
+	e2 := newEnv(t, b2, resp.Options{})
+	r, err = e2.client().Responses.New(context.Background(), p)
 	if err != nil || r.Text.Format.Type != "json_object" {
 		t.Errorf("json_object: %v %s", err, r.RawJSON())
+	}
+	if out := b2.Request(t, 0).Output; out == nil || out.Kind != llm.OutputJSONObject {
+		t.Errorf("json_object: backend Output = %+v", out)
+	}
+}
+
+// A refused structured answer is a message whose content part is a
+// refusal, streamed with response.refusal.delta and .done.
+func TestSDKRefusal(t *testing.T) {
+	b := &fakeBackend{Events: events(llm.Event{Type: llm.EventRefusal, Text: "I can't help."}, done(llm.FinishStop))}
+	e := newEnv(t, b, resp.Options{})
+	r, err := e.client().Responses.New(context.Background(), textParams("m", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Output) != 1 || len(r.Output[0].Content) != 1 || r.Output[0].Content[0].Type != "refusal" ||
+		r.Output[0].Content[0].Refusal != "I can't help." || r.OutputText() != "" {
+		t.Errorf("response = %s", r.RawJSON())
+	}
+	st := e.client().Responses.NewStreaming(context.Background(), textParams("m", "hi"))
+	var kinds []string
+	var refusal string
+	for st.Next() {
+		ev := st.Current()
+		kinds = append(kinds, ev.Type)
+		if ev.Type == "response.refusal.done" {
+			refusal = ev.Refusal
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if refusal != "I can't help." || !slices.Contains(kinds, "response.refusal.delta") {
+		t.Errorf("events %v, refusal %q", kinds, refusal)
 	}
 }
 

@@ -217,6 +217,8 @@ func (t *streamer) event(ev *llm.Event) error {
 		return t.text(t.layout.Image(ev.Media))
 	case llm.EventReasoningDelta:
 		return t.reasoning(ev.Text)
+	case llm.EventRefusal:
+		return t.refusal(ev.Text)
 	case llm.EventToolCallDelta:
 		if ev.ToolCall == nil {
 			return nil
@@ -249,6 +251,67 @@ func (t *streamer) text(s string) error {
 	}
 	return t.send("response.output_text.delta", textDeltaEvent{Type: "response.output_text.delta",
 		ItemID: t.cur.ID, OutputIndex: t.curIndex, Delta: s, SequenceNumber: t.seq})
+}
+
+// refusalDeltaEvent and refusalDoneEvent stream a refusal content part.
+type refusalDeltaEvent struct {
+	Type           string `json:"type"`
+	ItemID         string `json:"item_id"`
+	OutputIndex    int    `json:"output_index"`
+	ContentIndex   int    `json:"content_index"`
+	Delta          string `json:"delta"`
+	SequenceNumber int    `json:"sequence_number"`
+}
+
+type refusalDoneEvent struct {
+	Type           string `json:"type"`
+	ItemID         string `json:"item_id"`
+	OutputIndex    int    `json:"output_index"`
+	ContentIndex   int    `json:"content_index"`
+	Refusal        string `json:"refusal"`
+	SequenceNumber int    `json:"sequence_number"`
+}
+
+// refusal adds a message item whose one content part is the model's
+// refusal (a structured answer refused, see llm.EventRefusal), complete.
+func (t *streamer) refusal(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := t.closeAll("completed"); err != nil {
+		return err
+	}
+	it := &Item{Type: typeMessage, ID: newID("msg_"), Status: "in_progress", Role: "assistant", Content: []Part{}}
+	idx, err := t.appendItem(it)
+	if err != nil {
+		return err
+	}
+	it.Content = append(it.Content, Part{Type: partRefusal})
+	if t.streaming() {
+		if err := t.send("response.content_part.added", contentPartEvent{Type: "response.content_part.added",
+			ItemID: it.ID, OutputIndex: idx, Part: it.Content[0], SequenceNumber: t.seq}); err != nil {
+			return err
+		}
+		if err := t.send("response.refusal.delta", refusalDeltaEvent{Type: "response.refusal.delta",
+			ItemID: it.ID, OutputIndex: idx, Delta: s, SequenceNumber: t.seq}); err != nil {
+			return err
+		}
+		if err := t.send("response.refusal.done", refusalDoneEvent{Type: "response.refusal.done",
+			ItemID: it.ID, OutputIndex: idx, Refusal: s, SequenceNumber: t.seq}); err != nil {
+			return err
+		}
+	}
+	it.Content[0].Text = s
+	it.Status = "completed"
+	if !t.streaming() {
+		return nil
+	}
+	if err := t.send("response.content_part.done", contentPartEvent{Type: "response.content_part.done",
+		ItemID: it.ID, OutputIndex: idx, Part: it.Content[0], SequenceNumber: t.seq}); err != nil {
+		return err
+	}
+	return t.send("response.output_item.done", itemEvent{Type: "response.output_item.done",
+		OutputIndex: idx, Item: it, SequenceNumber: t.seq})
 }
 
 // reasoning appends reasoning text, opening a reasoning item if needed.

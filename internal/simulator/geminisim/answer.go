@@ -88,7 +88,11 @@ type answer struct {
 }
 
 // planAnswer composes the answer to turn.
-func planAnswer(turn string, d simcore.Directives, served model, files []attachmentNote, frames int) *answer {
+//
+// A request that gives the JSON Schema of the answer (schema, from a
+// ```json-schema block of the prompt) is answered with a minimal instance
+// of it, and `sim:json VALUE` with VALUE, in a sentence and a ```json fence.
+func planAnswer(turn string, d simcore.Directives, served model, files []attachmentNote, frames int, schema json.RawMessage) *answer {
 	a := &answer{escapeAt: -1, fenceLo: -1, fenceHi: -1}
 	var text string
 	if len(d.Tools) > 0 {
@@ -98,6 +102,17 @@ func planAnswer(turn string, d simcore.Directives, served model, files []attachm
 			calls[i] = fmt.Sprintf(`<tool_call>{"name": %s, "arguments": %s}</tool_call>`, name, tc.Arguments)
 		}
 		text = strings.Join(calls, "\n")
+	} else if v := d.JSON; v != nil || schema != nil {
+		// sim:json, or a minimal instance of the requested schema: a
+		// sentence and a ```json fence, whose interior snapshots get the
+		// auto-closed fence.
+		if v == nil {
+			v = simcore.MinimalInstance(schema)
+		}
+		text = simcore.JSONAnswer(v)
+		a.fenceLo = utf8.RuneCountInString(text[:strings.Index(text, "```json\n")+len("```json\n")])
+		a.fenceHi = utf8.RuneCountInString(text) - len("\n```")
+		turn = ""
 	} else {
 		var sb strings.Builder
 		sb.WriteString(turn)

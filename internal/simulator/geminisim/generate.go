@@ -216,7 +216,8 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	if d.Long > 0 {
 		frames = min(d.Long, maxTextFrames)
 	}
-	ans := planAnswer(turn, d, served, notes, frames)
+	schema, _ := simcore.AnswerSchema(prompt)
+	ans := planAnswer(turn, d, served, notes, frames, schema)
 	lang := req.lang
 	if lang == "" {
 		lang = "en"

@@ -66,9 +66,10 @@ type contentPart struct {
 // ask is a validated ask request.
 type ask struct {
 	kind        string
-	chatID      string // from current_query_string id=…, "" for a new chat
-	lastUser    string // text of the last user message
-	attachments int    // non-text parts of all messages
+	chatID      string          // from current_query_string id=…, "" for a new chat
+	lastUser    string          // text of the last user message
+	schema      json.RawMessage // the answer's JSON Schema (a ```json-schema block of any message), nil if none
+	attachments int             // non-text parts of all messages
 	body        *askBody
 }
 
@@ -109,6 +110,11 @@ func parseAsk(body []byte) (*ask, error) {
 			return nil, err
 		}
 		a.attachments += att
+		if a.schema == nil {
+			if sc, ok := simcore.AnswerSchema(text); ok {
+				a.schema = sc
+			}
+		}
 		if m.Role == "user" {
 			lastUser = i
 			a.lastUser = text
@@ -448,7 +454,7 @@ func messageResult(msgID, content string, sessionState any) raw {
 // streamChat answers a COPILOT_MOA_CHAT ask.
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, c *call, a *ask, d simcore.Directives, projectID string) {
 	msgID := newID()
-	answer, deltas := chatAnswer(a.lastUser, d)
+	answer, deltas := chatAnswer(a.lastUser, d, a.schema)
 
 	steps := []step{
 		{payload: projectStart(projectID)},

@@ -1,6 +1,7 @@
 package gensparksim
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -28,9 +29,13 @@ var filler = strings.Fields("lorem ipsum dolor sit amet consectetur adipiscing e
 //   - default: "You said: <last user text>", a few words per delta;
 //   - sim:tool: one `<tool_call>{"name": "NAME", "arguments": {…}}</tool_call>`
 //     per call (joined by "\n"), cut into short pieces at awkward places;
+//   - sim:json VALUE: VALUE in a sentence and a ```json fence
+//     (simcore.JSONAnswer); without it, when the request gives the JSON
+//     Schema of the answer (schema, from a ```json-schema block), a minimal
+//     instance of the schema the same way;
 //   - sim:long N: exactly N deltas (the echo is padded with filler words when
 //     it is too short to give every delta a few characters).
-func chatAnswer(lastUser string, d simcore.Directives) (string, []string) {
+func chatAnswer(lastUser string, d simcore.Directives, schema json.RawMessage) (string, []string) {
 	if len(d.Tools) > 0 {
 		calls := make([]string, len(d.Tools))
 		for i, tc := range d.Tools {
@@ -41,6 +46,16 @@ func chatAnswer(lastUser string, d simcore.Directives) (string, []string) {
 			return text, splitEven(text, d.Long)
 		}
 		return text, splitFixed(text, toolDeltaRune)
+	}
+	if v := d.JSON; v != nil || schema != nil {
+		if v == nil {
+			v = simcore.MinimalInstance(schema)
+		}
+		text := simcore.JSONAnswer(v)
+		if d.Long > 0 {
+			return text, splitEven(text, d.Long)
+		}
+		return text, splitFixed(text, maxDeltaRunes)
 	}
 	answer := "You said: " + lastUser
 	if d.Long > 0 {

@@ -2,11 +2,18 @@
 // directive language of docs/simulators.md, the account states encoded in cookie
 // values, and the log of received requests served at /_sim/requests.
 //
+// Answers in JSON (docs/simulators.md §2.1): `sim:json VALUE` makes the
+// simulated model answer VALUE in a sentence and a ```json fence
+// (JSONAnswer); without it, a request that gives the JSON Schema of the
+// answer in a ```json-schema fenced block (AnswerSchema) is answered with a
+// minimal valid instance of that schema (MinimalInstance), the same way.
+//
 // It imports nothing from spark's gateway side: simulators are written from the
 // upstream specs, never from the adapters they fake.
 package simcore
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -33,6 +40,9 @@ type Directives struct {
 	Unavailable bool          // sim:unavailable
 	Drop        bool          // sim:drop — connection drops mid-stream
 	Downgrade   bool          // sim:downgrade — a different model is served
+	// JSON is the value of `sim:json VALUE`: the model answers with it in
+	// a sentence and a ```json fence (see JSONAnswer). nil without it.
+	JSON json.RawMessage
 }
 
 // MaxLong bounds sim:long so a typo cannot make a simulator stream forever.
@@ -85,6 +95,10 @@ func ParseDirectives(text string) Directives {
 			if tc, ok := toolArg(after); ok {
 				d.Tools = append(d.Tools, tc)
 			}
+		case "json":
+			if v, ok := jsonArg(after); ok {
+				d.JSON = v
+			}
 		}
 	}
 }
@@ -107,6 +121,22 @@ func intArg(s string) (int, bool) {
 	}
 	v, err := strconv.Atoi(s[:n])
 	return v, err == nil
+}
+
+// jsonArg parses the JSON value (object, array, string, ...) that follows
+// a directive after spaces, compacted.
+func jsonArg(s string) (json.RawMessage, bool) {
+	s = strings.TrimLeft(s, " \t\n")
+	dec := json.NewDecoder(strings.NewReader(s))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 // toolArg parses `NAME {json}` (the JSON object is optional).
