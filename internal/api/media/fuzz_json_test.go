@@ -13,7 +13,6 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
-	"github.com/sparkgw/spark/internal/provider"
 )
 
 // jsonBackend lists an image model (task flow), a video model, a chat
@@ -34,13 +33,13 @@ var jsonModels = []llm.ModelInfo{
 
 func (b *jsonBackend) Models(context.Context) []llm.ModelInfo { return jsonModels }
 
-func (b *jsonBackend) Resolve(_ context.Context, model string) (provider.Match, error) {
+func (b *jsonBackend) Resolve(_ context.Context, model string) (llm.ModelInfo, bool, error) {
 	for _, m := range jsonModels {
 		if m.ID == model {
-			return provider.Match{Model: m}, nil
+			return m, false, nil
 		}
 	}
-	return provider.Match{}, &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "unknown"}
+	return llm.ModelInfo{}, false, &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "unknown"}
 }
 
 func (b *jsonBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, error) {
