@@ -37,6 +37,18 @@ type File struct {
 	ExpiresAt time.Time // zero: the file does not expire
 }
 
+// FileUpload is a file to store with its content (FileStore.PutFile).
+type FileUpload struct {
+	File    File
+	Content io.Reader
+	Quota   int64 // bytes the owner's current files may take; <= 0: no bound
+	// Finish, when set, is called once Content has been read to its end
+	// and before the file is committed; it may set the file's Purpose and
+	// ExpiresAt (a multipart upload may name them after the file's bytes).
+	// An error it returns aborts the upload.
+	Finish func(f *File) error
+}
+
 // FileFilter selects and pages an owner's files for ListFiles. Files are
 // ordered by creation (ties in upload order), newest first unless
 // Ascending.
@@ -59,14 +71,15 @@ type FileFilter struct {
 // the file name (package secret; purposes PurposeFileContent and
 // PurposeFileName). Implementations are safe for concurrent use.
 type FileStore interface {
-	// PutFile stores f with content, read to its end, and returns f as
-	// stored (Bytes set, CreatedAt defaulted). quota, when positive,
-	// bounds the bytes of the owner's current files, this one included:
-	// over it PutFile returns ErrQuota. A read error of content aborts the
-	// upload and is returned (wrapped); nothing is kept then. Returns
-	// ErrInvalid when ID, Filename, Purpose or MIMEType is empty and
+	// PutFile stores u.File with u.Content, read to its end, and returns
+	// the file as stored (Bytes set, CreatedAt defaulted). u.Quota, when
+	// positive, bounds the bytes of the owner's current files, this one
+	// included: over it PutFile returns ErrQuota. A read error of the
+	// content, or an error of u.Finish, aborts the upload and is returned
+	// (wrapped); nothing is kept then. Returns ErrInvalid when ID,
+	// Filename or MIMEType is empty, or Purpose once finished, and
 	// ErrConflict when the id exists.
-	PutFile(ctx context.Context, f File, content io.Reader, quota int64) (File, error)
+	PutFile(ctx context.Context, u FileUpload) (File, error)
 
 	// GetFile returns the metadata of owner's file id, or ErrNotFound.
 	GetFile(ctx context.Context, owner, id string) (File, error)

@@ -19,13 +19,23 @@ type storedFile struct {
 }
 
 // PutFile implements [store.FileStore].
-func (s *Store) PutFile(ctx context.Context, f store.File, content io.Reader, quota int64) (store.File, error) {
-	if f.ID == "" || f.Filename == "" || f.Purpose == "" || f.MIMEType == "" {
-		return store.File{}, fmt.Errorf("%w: a file needs an id, a name, a purpose and a media type", store.ErrInvalid)
+func (s *Store) PutFile(ctx context.Context, u store.FileUpload) (store.File, error) {
+	f, quota := u.File, u.Quota
+	if f.ID == "" || f.Filename == "" || f.MIMEType == "" {
+		return store.File{}, fmt.Errorf("%w: a file needs an id, a name and a media type", store.ErrInvalid)
 	}
-	data, err := io.ReadAll(content)
+	data, err := io.ReadAll(u.Content)
 	if err != nil {
 		return store.File{}, fmt.Errorf("memstore: put file: read content: %w", err)
+	}
+	f.Bytes = int64(len(data))
+	if u.Finish != nil {
+		if err := u.Finish(&f); err != nil {
+			return store.File{}, fmt.Errorf("memstore: put file: %w", err)
+		}
+	}
+	if f.Purpose == "" {
+		return store.File{}, fmt.Errorf("%w: a file needs a purpose", store.ErrInvalid)
 	}
 	if err := ctx.Err(); err != nil {
 		return store.File{}, err

@@ -22,9 +22,10 @@ const liveFile = `ready = 1 AND (expires_at = 0 OR expires_at > ?)`
 // short statement, so a slow upload never holds the database's write lock
 // and holds one chunk in memory; the last statement checks the quota and
 // marks the file ready. Any failure removes what was written.
-func (d *DB) PutFile(ctx context.Context, f store.File, content io.Reader, quota int64) (_ store.File, err error) {
-	if f.ID == "" || f.Filename == "" || f.Purpose == "" || f.MIMEType == "" {
-		return store.File{}, fmt.Errorf("%w: a file needs an id, a name, a purpose and a media type", store.ErrInvalid)
+func (d *DB) PutFile(ctx context.Context, u store.FileUpload) (_ store.File, err error) {
+	f, content, quota := u.File, u.Content, u.Quota
+	if f.ID == "" || f.Filename == "" || f.MIMEType == "" {
+		return store.File{}, fmt.Errorf("%w: a file needs an id, a name and a media type", store.ErrInvalid)
 	}
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = d.now()
@@ -78,6 +79,15 @@ func (d *DB) PutFile(ctx context.Context, f store.File, content io.Reader, quota
 		buf, next, n = next, buf, m
 	}
 
+	if u.Finish != nil {
+		if err := u.Finish(&f); err != nil {
+			return store.File{}, fmt.Errorf("sqlite: put file: %w", err)
+		}
+		f.ExpiresAt = norm(f.ExpiresAt)
+	}
+	if f.Purpose == "" {
+		return store.File{}, fmt.Errorf("%w: a file needs a purpose", store.ErrInvalid)
+	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
 		if quota > 0 {
 			var used int64
@@ -89,7 +99,8 @@ func (d *DB) PutFile(ctx context.Context, f store.File, content io.Reader, quota
 				return fmt.Errorf("sqlite: put file: %w", store.ErrQuota)
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE files SET bytes = ?, chunks = ?, ready = 1 WHERE seq = ?`, f.Bytes, chunks, seq)
+		_, err := tx.ExecContext(ctx, `UPDATE files SET bytes = ?, chunks = ?, purpose = ?, expires_at = ?, ready = 1 WHERE seq = ?`,
+			f.Bytes, chunks, f.Purpose, micros(f.ExpiresAt), seq)
 		if err != nil {
 			return fmt.Errorf("sqlite: put file: %w", err)
 		}

@@ -21,6 +21,7 @@ var fileTests = []struct {
 	{"FilesOwnerScoped", testFilesOwnerScoped},
 	{"FilesQuota", testFilesQuota},
 	{"FilesReadErrorStoresNothing", testFilesReadError},
+	{"FilesFinish", testFilesFinish},
 	{"FilesList", testFilesList},
 	{"FilesExpiry", testFilesExpiry},
 	{"FilesPersist", testFilesPersist},
@@ -61,7 +62,7 @@ func putFile(t *testing.T, s store.Store, f store.File, data []byte) store.File 
 	if f.MIMEType == "" {
 		f.MIMEType = "text/plain"
 	}
-	got, err := s.PutFile(t.Context(), f, bytes.NewReader(data), 0)
+	got, err := s.PutFile(t.Context(), store.FileUpload{File: f, Content: bytes.NewReader(data)})
 	if err != nil {
 		t.Fatalf("PutFile %s: %v", f.ID, err)
 	}
@@ -77,7 +78,7 @@ func testFiles(t *testing.T, db DB) {
 		data := content(size)
 		f := store.File{ID: id, Owner: "key_1", Filename: "notes é.pdf", Purpose: "assistants", MIMEType: "application/pdf",
 			ExpiresAt: before.Add(48 * time.Hour)}
-		put, err := s.PutFile(ctx, f, bytes.NewReader(data), 0)
+		put, err := s.PutFile(ctx, store.FileUpload{File: f, Content: bytes.NewReader(data)})
 		ok(t, err)
 		if put.Bytes != int64(size) || !near(put.CreatedAt, before, time.Now()) || put.CreatedAt.Location() != time.UTC {
 			t.Fatalf("PutFile %s returned %+v", id, put)
@@ -103,15 +104,14 @@ func testFiles(t *testing.T, db DB) {
 	wantErr(t, "OpenFile deleted", err, store.ErrNotFound)
 
 	// An id is taken whoever asks.
-	_, err = s.PutFile(ctx, store.File{ID: "file-0", Owner: "key_2", Filename: "a", Purpose: "batch", MIMEType: "text/plain"}, strings.NewReader("x"), 0)
+	_, err = s.PutFile(ctx, store.FileUpload{File: store.File{ID: "file-0", Owner: "key_2", Filename: "a", Purpose: "batch", MIMEType: "text/plain"}, Content: strings.NewReader("x")})
 	wantErr(t, "PutFile with a taken id", err, store.ErrConflict)
 	for _, f := range []store.File{
 		{Filename: "a", Purpose: "batch", MIMEType: "text/plain"},
 		{ID: "file-x", Purpose: "batch", MIMEType: "text/plain"},
-		{ID: "file-x", Filename: "a", MIMEType: "text/plain"},
 		{ID: "file-x", Filename: "a", Purpose: "batch"},
 	} {
-		_, err := s.PutFile(ctx, f, strings.NewReader("x"), 0)
+		_, err := s.PutFile(ctx, store.FileUpload{File: f, Content: strings.NewReader("x")})
 		wantErr(t, fmt.Sprintf("PutFile %+v", f), err, store.ErrInvalid)
 	}
 }
@@ -149,8 +149,7 @@ func testFilesQuota(t *testing.T, db DB) {
 	ctx := t.Context()
 	s := open(t, db)
 	put := func(id string, n int, quota int64) error {
-		_, err := s.PutFile(ctx, store.File{ID: id, Owner: "key_q", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"},
-			bytes.NewReader(content(n)), quota)
+		_, err := s.PutFile(ctx, store.FileUpload{File: store.File{ID: id, Owner: "key_q", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"}, Content: bytes.NewReader(content(n)), Quota: quota})
 		return err
 	}
 	ok(t, put("file-1", 600, 1000))
@@ -163,13 +162,12 @@ func testFilesQuota(t *testing.T, db DB) {
 		t.Fatalf("usage = %d, want 1000", n)
 	}
 	// The quota is per owner.
-	_, err := s.PutFile(ctx, store.File{ID: "file-3", Owner: "key_other", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"},
-		bytes.NewReader(content(900)), 1000)
+	_, err := s.PutFile(ctx, store.FileUpload{File: store.File{ID: "file-3", Owner: "key_other", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"}, Content: bytes.NewReader(content(900)), Quota: 1000})
 	ok(t, err)
 	// Deleting frees the space; an expired file takes none.
 	ok(t, s.DeleteFile(ctx, "key_q", "file-1"))
-	_, err = s.PutFile(ctx, store.File{ID: "file-4", Owner: "key_q", Filename: "f", Purpose: "user_data", MIMEType: "text/plain",
-		CreatedAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}, bytes.NewReader(content(600)), 1000)
+	_, err = s.PutFile(ctx, store.FileUpload{File: store.File{ID: "file-4", Owner: "key_q", Filename: "f", Purpose: "user_data", MIMEType: "text/plain",
+		CreatedAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}, Content: bytes.NewReader(content(600)), Quota: 1000})
 	ok(t, err)
 	ok(t, put("file-5", 600, 1000))
 }
@@ -193,8 +191,7 @@ func testFilesReadError(t *testing.T, db DB) {
 	s := open(t, db)
 	for _, n := range []int{0, 10, 3 * store.FileChunkBytes / 2} {
 		id := fmt.Sprintf("file-broken-%d", n)
-		_, err := s.PutFile(ctx, store.File{ID: id, Owner: "key_r", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"},
-			&failingReader{n: n}, 0)
+		_, err := s.PutFile(ctx, store.FileUpload{File: store.File{ID: id, Owner: "key_r", Filename: "f", Purpose: "user_data", MIMEType: "text/plain"}, Content: &failingReader{n: n}})
 		wantErr(t, "PutFile with a failing reader", err, errBrokenUpload)
 		if _, err := s.GetFile(ctx, "key_r", id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("%s after a failed upload: %v", id, err)
@@ -333,4 +330,48 @@ func testFilesSealedAtRest(t *testing.T, db DB) {
 	check("while open")
 	s.Close()
 	check("after close")
+}
+
+func testFilesFinish(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	exp := time.Now().Add(time.Hour)
+	var seen int64
+	f, err := s.PutFile(ctx, store.FileUpload{
+		File:    store.File{ID: "file-late", Owner: "key_f", Filename: "f.jsonl", MIMEType: "application/jsonl"},
+		Content: bytes.NewReader(content(store.FileChunkBytes + 1)),
+		Finish: func(f *store.File) error {
+			seen = f.Bytes
+			f.Purpose, f.ExpiresAt = "batch", exp
+			return nil
+		},
+	})
+	ok(t, err)
+	if seen != store.FileChunkBytes+1 {
+		t.Errorf("Finish saw %d bytes, want the whole content", seen)
+	}
+	got := must[store.File](t)(s.GetFile(ctx, "key_f", "file-late"))
+	if got != f || got.Purpose != "batch" || !got.ExpiresAt.Equal(store.NormTime(exp)) {
+		t.Fatalf("GetFile = %+v, PutFile returned %+v", got, f)
+	}
+	refused := errors.New("bad purpose")
+	_, err = s.PutFile(ctx, store.FileUpload{
+		File:    store.File{ID: "file-refused", Owner: "key_f", Filename: "f", MIMEType: "text/plain"},
+		Content: strings.NewReader("x"),
+		Finish:  func(*store.File) error { return refused },
+	})
+	wantErr(t, "PutFile with a failing Finish", err, refused)
+	_, err = s.PutFile(ctx, store.FileUpload{
+		File:    store.File{ID: "file-nopurpose", Owner: "key_f", Filename: "f", MIMEType: "text/plain"},
+		Content: strings.NewReader("x"),
+	})
+	wantErr(t, "PutFile without a purpose", err, store.ErrInvalid)
+	for _, id := range []string{"file-refused", "file-nopurpose"} {
+		if _, err := s.GetFile(ctx, "key_f", id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s was kept: %v", id, err)
+		}
+	}
+	if n := must[int64](t)(s.FileUsage(ctx, "key_f")); n != store.FileChunkBytes+1 {
+		t.Fatalf("usage = %d", n)
+	}
 }
