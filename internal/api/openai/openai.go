@@ -37,6 +37,9 @@ type Options struct {
 	// Logger receives diagnostics (mid-stream failures, clients that went
 	// away). Nil discards them.
 	Logger *slog.Logger
+	// Files resolves the file ids of "file" content parts (the Files
+	// API); nil refuses them with a 400.
+	Files wire.Files
 }
 
 // Handler serves the OpenAI-compatible routes. It is safe for concurrent use.

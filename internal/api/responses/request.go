@@ -202,7 +202,7 @@ func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount 
 			return nil, err
 		}
 	}
-	conv, err := toMessages(p.items, p.names)
+	conv, err := toMessages(p.items, p.names, wire.NewFileResolver(ctx, h.opts.Files, wire.Invalid))
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +402,7 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 		}
 		items = append(items, it)
 	}
-	return toMessages(items, names)
+	return toMessages(items, names, nil)
 }
 
 // parseText accepts text.format text and json_object; json_schema is

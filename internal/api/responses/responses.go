@@ -78,6 +78,9 @@ type Options struct {
 	// Now returns the current time (created_at, completed_at, expiry).
 	// Nil means time.Now.
 	Now func() time.Time
+	// Files resolves the file ids of input_image and input_file parts
+	// (the Files API); nil refuses them with a 400.
+	Files wire.Files
 }
 
 // Handler serves the Responses routes. It is safe for concurrent use.

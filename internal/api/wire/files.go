@@ -59,6 +59,10 @@ func NewFileResolver(ctx context.Context, files Files, word Wording) *FileResolv
 	return &FileResolver{ctx: ctx, files: files, owner: reqctx.Owner(ctx), word: word, got: map[string]*llm.Media{}}
 }
 
+// Enabled reports whether file ids can be resolved (a Files API is
+// configured); a front-end words its own refusal otherwise.
+func (r *FileResolver) Enabled() bool { return r != nil && r.files != nil }
+
 // Media returns the file id, named by the request at param, as inline
 // media (a copy the caller may change; the bytes are shared by the parts
 // naming the same id). Failures are 400s about param: file ids refused
