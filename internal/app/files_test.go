@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -241,5 +242,57 @@ func TestFilesAnthropicSDK(t *testing.T) {
 	_, err = c.Beta.Files.GetMetadata(ctx, f.ID, sdk.BetaFileGetMetadataParams{Betas: betas})
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.RawJSON(), "not_found_error") {
 		t.Fatalf("GetMetadata after delete: %v", err)
+	}
+}
+
+// TestFilesLargeAndWrongKind: a file of several store chunks survives the
+// round trip through the SQLite store byte for byte; a text file named as
+// an image is a 400 naming the field in each API.
+func TestFilesLargeAndWrongKind(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	data := make([]byte, 5<<20+12345)
+	for i := range data {
+		data[i] = byte(i*31 + i>>20)
+	}
+	f, err := h.client.Files.New(ctx, openai.FileNewParams{
+		File: openai.File(bytes.NewReader(data), "blob.bin", "application/octet-stream"), Purpose: openai.FilePurposeAssistants,
+	})
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	res, err := h.client.Files.Content(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || !bytes.Equal(got, data) || res.ContentLength != int64(len(data)) {
+		t.Fatalf("downloaded %d bytes (equal %v, %v), want %d", len(got), bytes.Equal(got, data), err, len(data))
+	}
+
+	txt, err := h.client.Files.New(ctx, openai.FileNewParams{
+		File: openai.File(strings.NewReader("just text"), "a.txt", "text/plain"), Purpose: openai.FilePurposeVision,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := h.post("/v1/responses", testKey, `{"model":"gpt-5.2","input":[{"role":"user","content":[{"type":"input_image","file_id":"`+txt.ID+`"}]}]}`)
+	if resp.StatusCode != 400 || !strings.Contains(body, `"param":"input[0].content[0].file_id"`) {
+		t.Fatalf("a text file as input_image: %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/messages", strings.NewReader(
+		`{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"`+txt.ID+`"}}]}]}`))
+	req.Header.Set("x-api-key", testKey)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	ares, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abody, _ := io.ReadAll(ares.Body)
+	ares.Body.Close()
+	if ares.StatusCode != 400 || !strings.Contains(string(abody), "messages.0.content.0.source.file_id") || !strings.Contains(string(abody), `"type":"error"`) {
+		t.Fatalf("a text file as an Anthropic image: %d %s", ares.StatusCode, abody)
 	}
 }

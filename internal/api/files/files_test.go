@@ -161,7 +161,8 @@ func TestUploadErrors(t *testing.T) {
 		name      string
 		anthropic bool
 		fields    []field
-		raw       string // a non-multipart body
+		raw       string // a body sent as is
+		ctype     string // its Content-Type (default application/json)
 		status    int
 		param     string
 	}{
@@ -177,12 +178,26 @@ func TestUploadErrors(t *testing.T) {
 		{name: "anthropic too big", anthropic: true, fields: []field{file(strings.Repeat("a", 1001))}, status: 413},
 		{name: "anthropic expiry", anthropic: true, fields: []field{file("x"), {key: "expires_in_seconds", value: "10"}}, status: 400, param: "expires_in_seconds"},
 		{name: "anthropic not multipart", anthropic: true, raw: "{}", status: 400, param: "file"},
+		{name: "multipart cut short", raw: "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nabc",
+			ctype: "multipart/form-data; boundary=XX", status: 400},
+		{name: "multipart without boundary", raw: "--XX\r\n", ctype: "multipart/form-data", status: 400, param: "file"},
+		{name: "too many parts", fields: func() []field {
+			var fs []field
+			for i := range 17 {
+				fs = append(fs, field{key: fmt.Sprintf("x%d", i), value: "1"})
+			}
+			return fs
+		}(), status: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r reply
 			if tt.raw != "" {
-				r = e.do(t, http.MethodPost, "/v1/files", "k1", tt.anthropic, strings.NewReader(tt.raw), "application/json")
+				ctype := tt.ctype
+				if ctype == "" {
+					ctype = "application/json"
+				}
+				r = e.do(t, http.MethodPost, "/v1/files", "k1", tt.anthropic, strings.NewReader(tt.raw), ctype)
 			} else {
 				r = e.upload(t, "k1", tt.anthropic, tt.fields...)
 			}
