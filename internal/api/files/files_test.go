@@ -224,7 +224,7 @@ func TestUploadErrors(t *testing.T) {
 
 func TestUploadShapes(t *testing.T) {
 	e := newEnv(t, files.Options{})
-	r := e.upload(t, "k1", false, field{key: "file", filename: `C:\docs\notes.md`, value: "# hi"},
+	r := e.upload(t, "k1", false, field{key: "file", filename: `C:\docs\notes.json`, value: `{"a":1}`},
 		field{key: "purpose", value: "assistants"}, field{key: "expires_after[anchor]", value: "created_at"},
 		field{key: "expires_after[seconds]", value: "3600"})
 	if r.status != 200 {
@@ -232,8 +232,8 @@ func TestUploadShapes(t *testing.T) {
 	}
 	v := r.json(t)
 	created := e.clock.now().Unix()
-	want := map[string]any{"object": "file", "bytes": 4.0, "created_at": float64(created), "expires_at": float64(created + 3600),
-		"filename": "notes.md", "purpose": "assistants", "status": "processed"}
+	want := map[string]any{"object": "file", "bytes": 7.0, "created_at": float64(created), "expires_at": float64(created + 3600),
+		"filename": "notes.json", "purpose": "assistants", "status": "processed"}
 	for k, w := range want {
 		if v[k] != w {
 			t.Errorf("%s = %v, want %v (%s)", k, v[k], w, r.body)
@@ -245,7 +245,7 @@ func TestUploadShapes(t *testing.T) {
 	}
 	// The same file read by an Anthropic client.
 	a := e.do(t, http.MethodGet, "/v1/files/"+id, "k1", true, nil, "").json(t)
-	wantA := map[string]any{"type": "file", "id": id, "filename": "notes.md", "mime_type": "text/markdown", "size_bytes": 4.0,
+	wantA := map[string]any{"type": "file", "id": id, "filename": "notes.json", "mime_type": "application/json", "size_bytes": 7.0,
 		"created_at": "2026-03-01T12:00:00.000000Z", "expires_at": "2026-03-01T13:00:00.000000Z", "downloadable": true}
 	for k, w := range wantA {
 		if a[k] != w {
@@ -253,8 +253,8 @@ func TestUploadShapes(t *testing.T) {
 		}
 	}
 	c := e.do(t, http.MethodGet, "/v1/files/"+id+"/content", "k1", false, nil, "")
-	if c.status != 200 || c.body != "# hi" || c.header.Get("Content-Type") != "text/markdown" ||
-		c.header.Get("Content-Disposition") != `attachment; filename=notes.md` {
+	if c.status != 200 || c.body != `{"a":1}` || c.header.Get("Content-Type") != "application/json" ||
+		c.header.Get("Content-Disposition") != `attachment; filename=notes.json` {
 		t.Fatalf("content: %d %q %v", c.status, c.body, c.header)
 	}
 	// An Anthropic upload has no purpose (user_data) and names its expiry
