@@ -376,6 +376,12 @@ func TestList(t *testing.T) {
 	if v = list("?before_id="+ids[1]+"&limit=2", true); names(v) != "3,2" || v["has_more"] != true {
 		t.Fatalf("anthropic before_id: %v", v)
 	}
+	if v = list("?ids[]="+ids[1]+"&ids[]=file-nope&ids[]="+ids[3], true); names(v) != "1,3" || v["has_more"] != false || v["first_id"] != ids[1] || v["last_id"] != ids[3] {
+		t.Fatalf("anthropic ids: %v", v)
+	}
+	if v = list("?scope_id=sesn_1", true); names(v) != "" || len(v["data"].([]any)) != 0 {
+		t.Fatalf("anthropic scope_id: %v", v)
+	}
 	for _, c := range []struct {
 		query     string
 		anthropic bool
@@ -388,6 +394,7 @@ func TestList(t *testing.T) {
 		{"?limit=1001", true, "limit"},
 		{"?after_id=a&before_id=b", true, "before_id"},
 		{"?page=nope", true, "page"},
+		{"?ids[]=a&limit=2", true, "ids"},
 	} {
 		wantError(t, e.do(t, http.MethodGet, "/v1/files"+c.query, "k", c.anthropic, nil, ""), 400, c.anthropic, c.param)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -21,11 +22,19 @@ const (
 // mints ("page_" + the id of the page's last file), as Anthropic's do.
 const anthropicPagePrefix = "page_"
 
+// maxListIDs bounds Anthropic's ids filter (its API takes at most 100).
+const maxListIDs = 100
+
 // list serves GET /v1/files.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	word := wording(r)
 	anth := isAnthropic(r)
+	if anth {
+		if ids := append(q["ids[]"], q["ids"]...); len(ids) > 0 || q.Get("scope_id") != "" {
+			return h.listSelected(w, r, ids)
+		}
+	}
 	f := store.FileFilter{Limit: maxOpenAIPage}
 	maxPage := maxOpenAIPage
 	if anth {
@@ -92,5 +101,42 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 		page.NextPage = &next
 	}
 	writeJSON(w, r, http.StatusOK, page)
+	return nil
+}
+
+// listSelected serves an Anthropic list filtered by ids (the owner's
+// current files among them, in the order given, one page) or by scope_id
+// (no file of this gateway belongs to a scope: an empty page).
+func (h *Handler) listSelected(w http.ResponseWriter, r *http.Request, ids []string) error {
+	if q := r.URL.Query(); q.Get("limit") != "" || q.Get("page") != "" {
+		return wire.InvalidField("ids", "'ids' cannot be combined with 'page' or 'limit'")
+	}
+	if len(ids) > maxListIDs {
+		return wire.InvalidField("ids", "at most %d ids", maxListIDs)
+	}
+	data := []any{}
+	var first, last *string
+	if r.URL.Query().Get("scope_id") == "" {
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] || len(id) > wire.MaxFileIDBytes {
+				continue
+			}
+			seen[id] = true
+			f, err := h.st.GetFile(r.Context(), ownerOf(r), id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // absent ids are left out, as Anthropic does
+			}
+			if err != nil {
+				return storeError(r, id, err)
+			}
+			data = append(data, fileObject(r, f))
+			if first == nil {
+				first = &f.ID
+			}
+			last = &f.ID
+		}
+	}
+	writeJSON(w, r, http.StatusOK, anthropicList{Data: data, FirstID: first, LastID: last})
 	return nil
 }
