@@ -242,24 +242,17 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) error {
 
 // Open implements [wire.Files].
 func (h *Handler) Open(ctx context.Context, owner, id string, max int64) (*llm.Media, error) {
-	f, err := h.st.GetFile(ctx, owner, id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("files: %s: %w", id, wire.ErrNoSuchFile)
-		}
-		return nil, err
-	}
-	if f.Bytes > max {
-		return nil, fmt.Errorf("files: %s is %d bytes: %w", id, f.Bytes, wire.ErrFileTooLarge)
-	}
 	f, rc, err := h.st.OpenFile(ctx, owner, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("files: %s: %w", id, wire.ErrNoSuchFile)
+	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("files: %s: %w", id, wire.ErrNoSuchFile)
-		}
 		return nil, err
 	}
 	defer rc.Close()
+	if f.Bytes > max {
+		return nil, fmt.Errorf("files: %s is %d bytes: %w", id, f.Bytes, wire.ErrFileTooLarge)
+	}
 	data, err := io.ReadAll(io.LimitReader(rc, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("files: read %s: %w", id, err)

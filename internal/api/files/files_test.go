@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/files"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/store"
@@ -170,6 +172,7 @@ func TestUploadErrors(t *testing.T) {
 		{name: "no file", fields: []field{purpose}, status: 400, param: "file"},
 		{name: "no purpose", fields: []field{file("x")}, status: 400, param: "purpose"},
 		{name: "bad purpose first", fields: []field{{key: "purpose", value: "fine-tuning"}, file("x")}, status: 400, param: "purpose"},
+		{name: "two files", fields: []field{purpose, file("x"), file("y")}, status: 400, param: "file"},
 		{name: "bad purpose after the file", fields: []field{file("x"), {key: "purpose", value: "bogus"}}, status: 400, param: "purpose"},
 		{name: "too big", fields: []field{purpose, file(strings.Repeat("a", 1001))}, status: 413},
 		{name: "file name too long", fields: []field{purpose, {key: "file", filename: long, value: "x"}}, status: 400, param: "file"},
@@ -432,4 +435,33 @@ func TestSweep(t *testing.T) {
 			t.Fatal("Sweep did not return when its context ended")
 		}
 	})
+}
+
+// TestOpenForMessages: the resolver the chat front-ends use reads the
+// owner's file, and no one else's, and refuses one over the bound before
+// reading it.
+func TestOpenForMessages(t *testing.T) {
+	st := memstore.New(nil)
+	h := files.New(files.Options{Store: st})
+	ctx := context.Background()
+	_, err := st.PutFile(ctx, store.FileUpload{
+		File:    store.File{ID: "file-1", Owner: "k", Filename: "a.pdf", Purpose: "user_data", MIMEType: "application/pdf"},
+		Content: strings.NewReader("%PDF-1.7"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.Open(ctx, "k", "file-1", 100)
+	if err != nil || string(m.Data) != "%PDF-1.7" || m.MIMEType != "application/pdf" || m.Name != "a.pdf" {
+		t.Fatalf("Open = %+v, %v", m, err)
+	}
+	if _, err := h.Open(ctx, "intruder", "file-1", 100); !errors.Is(err, wire.ErrNoSuchFile) {
+		t.Fatalf("another owner: %v", err)
+	}
+	if _, err := h.Open(ctx, "k", "file-2", 100); !errors.Is(err, wire.ErrNoSuchFile) {
+		t.Fatalf("unknown: %v", err)
+	}
+	if _, err := h.Open(ctx, "k", "file-1", 7); !errors.Is(err, wire.ErrFileTooLarge) {
+		t.Fatalf("over the bound: %v", err)
+	}
 }

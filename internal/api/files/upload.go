@@ -210,8 +210,12 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (err error) {
 	content := &bounded{r: br, max: room, quota: quota, used: used, word: word}
 	stored, err := h.st.PutFile(ctx, store.FileUpload{File: f, Content: content, Quota: quota,
 		Finish: func(f *store.File) error {
-			if _, err := form.next(mr); err != nil { // the fields after the file
+			extra, err := form.next(mr) // the fields after the file
+			if err != nil {
 				return err
+			}
+			if extra != nil {
+				return word("file", "Only one 'file' part is allowed.")
 			}
 			s, err := form.check(anth, true)
 			if err != nil {
