@@ -116,7 +116,7 @@ func TestFilesOpenAISDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.client.Responses.New(ctx, responses.ResponseNewParams{
+	first, err := h.client.Responses.New(ctx, responses.ResponseNewParams{
 		Model: "gpt-5.2",
 		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
 			responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
@@ -130,6 +130,14 @@ func TestFilesOpenAISDK(t *testing.T) {
 	}
 	if !h.uploadedToGenspark(marker2) {
 		t.Fatal("the file named in the Responses turn did not reach Genspark")
+	}
+	// The stored turn keeps the file id: continuing from it reads the file
+	// again rather than failing on the stored item.
+	if _, err := h.client.Responses.New(ctx, responses.ResponseNewParams{
+		Model: "gpt-5.2", PreviousResponseID: openai.String(first.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("And in one word?")},
+	}); err != nil {
+		t.Fatalf("continuing a turn that named a file: %v", err)
 	}
 
 	// Another owner: 404 everywhere, and a 400 naming the param in a chat.
