@@ -62,6 +62,18 @@ func TestFilesOpenAISDK(t *testing.T) {
 		t.Fatalf("a batch file expires at %d, want 30 days after %d", batch.ExpiresAt, batch.CreatedAt)
 	}
 
+	exp, err := h.client.Files.New(ctx, openai.FileNewParams{
+		File:         openai.File(strings.NewReader("short-lived"), "tmp.txt", "text/plain"),
+		Purpose:      openai.FilePurposeUserData,
+		ExpiresAfter: openai.FileNewParamsExpiresAfter{Seconds: 7200},
+	})
+	if err != nil || exp.ExpiresAt != exp.CreatedAt+7200 {
+		t.Fatalf("expires_after: %v %+v", err, exp)
+	}
+	if _, err := h.client.Files.Delete(ctx, exp.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// List, one per page: the auto-pager follows has_more and after.
 	var listed []string
 	pager := h.client.Files.ListAutoPaging(ctx, openai.FileListParams{Limit: openai.Int(1)})
