@@ -97,6 +97,10 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demo, err error) {
 	if err := os.WriteFile(audio, silentWAV(), 0o600); err != nil {
 		return nil, err
 	}
+	notes := filepath.Join(d.dataDir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("Demo notes: spark keeps uploaded files encrypted, per API key.\n"), 0o600); err != nil {
+		return nil, err
+	}
 
 	d.Key = "sk-demo-" + rand.Text()
 	cfg := &config.Config{
@@ -127,7 +131,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demo, err error) {
 		return nil, fmt.Errorf("listen: %w (try --port 0)", err)
 	}
 	d.Base = "http://" + d.ln.Addr().String()
-	d.Requests = demoRequests(plugins, audio)
+	d.Requests = demoRequests(plugins, audio, notes)
 	return d, nil
 }
 
@@ -185,8 +189,9 @@ func (r demoRequest) Curl(base, key string) string {
 }
 
 // demoRequests lists one request per endpoint family, with a chat request
-// for every provider's demo model. audio is a WAV file to transcribe.
-func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
+// for every provider's demo model. audio is a WAV file to transcribe,
+// notes a text file to upload to the Files API.
+func demoRequests(plugins []provider.Plugin, audio, notes string) []demoRequest {
 	var chat, images []demoRequest
 	for _, pl := range plugins {
 		if m := pl.Demo.ChatModel; m != "" {
@@ -218,6 +223,8 @@ func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
 			JSON: `{"model":"text-embedding-3-small","input":["hello","world"]}`},
 		demoRequest{Family: "audio transcription", Path: "/v1/audio/transcriptions",
 			Form: [][2]string{{"model", "whisper-1"}, {"file", "@" + audio}}},
+		demoRequest{Family: "files (upload)", Path: "/v1/files",
+			Form: [][2]string{{"purpose", "user_data"}, {"file", "@" + notes}}},
 		demoRequest{Family: "models", Path: "/v1/models"},
 	)
 	return out

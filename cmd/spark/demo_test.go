@@ -177,7 +177,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 		seen[p.family] = true
 	}
 	for _, want := range []string{"chat on Genspark", "chat on Gemini web", "chat, streamed", "responses", "messages (Anthropic)",
-		"structured output", "moderations", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
+		"structured output", "moderations", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "files (upload)", "models"} {
 		if !seen[want] {
 			t.Errorf("demo printed no %q line:\n%s", want, out.String())
 		}
@@ -293,6 +293,11 @@ func TestDemoCurlLinesWork(t *testing.T) {
 			case "audio transcription":
 				if s, _ := body["text"].(string); s == "" {
 					t.Errorf("transcription: %s", raw)
+				}
+			case "files (upload)":
+				if id, _ := body["id"].(string); !strings.HasPrefix(id, "file-") || body["object"] != "file" ||
+					body["purpose"] != "user_data" || body["filename"] != "notes.txt" || body["bytes"] == 0.0 {
+					t.Errorf("uploaded file: %s", raw)
 				}
 			case "models":
 				if !strings.Contains(text, `"gpt-5.1"`) || !strings.Contains(text, `"gemini-3-flash"`) {
