@@ -177,7 +177,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 		seen[p.family] = true
 	}
 	for _, want := range []string{"chat on Genspark", "chat on Gemini web", "chat, streamed", "responses", "messages (Anthropic)",
-		"images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
+		"generateContent (Gemini API)", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
 		if !seen[want] {
 			t.Errorf("demo printed no %q line:\n%s", want, out.String())
 		}
@@ -240,6 +240,21 @@ func TestDemoCurlLinesWork(t *testing.T) {
 			case "messages (Anthropic)":
 				if body["type"] != "message" || !strings.Contains(text, "Hello from the Messages API") {
 					t.Errorf("message: %s", raw)
+				}
+			case "generateContent (Gemini API)":
+				var gc struct {
+					Candidates []struct {
+						Content struct {
+							Role  string
+							Parts []struct{ Text string }
+						}
+						FinishReason string
+					}
+				}
+				_ = json.Unmarshal(raw, &gc)
+				if len(gc.Candidates) != 1 || gc.Candidates[0].Content.Role != "model" || gc.Candidates[0].FinishReason != "STOP" ||
+					len(gc.Candidates[0].Content.Parts) == 0 || !strings.Contains(gc.Candidates[0].Content.Parts[0].Text, "Hello from the Gemini API") {
+					t.Errorf("generateContent: %s", raw)
 				}
 			case "images on Genspark", "images on Gemini web", "videos":
 				data, _ := body["data"].([]any)
