@@ -78,6 +78,7 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, model string,
 	if err != nil {
 		return err
 	}
+	st = &onceStream{Stream: st}
 	defer st.Close()
 	t := &turn{p: p, id: rand.Text()}
 	if !stream {
@@ -94,6 +95,25 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, model string,
 	h.stream(r, st, t, out)
 	return nil
 }
+
+// onceStream closes its stream once, however often Close is called: the
+// handlers close it as soon as the answer is read (releasing the upstream
+// before the last write) and again, deferred, on every other path.
+type onceStream struct {
+	llm.Stream
+	closed bool
+}
+
+func (s *onceStream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.Stream.Close()
+}
+
+// Buffered implements llm.BufferedStream.
+func (s *onceStream) Buffered() bool { return !s.closed && llm.Buffered(s.Stream) }
 
 // turn folds the events of one answer into Gemini parts.
 type turn struct {
