@@ -92,8 +92,7 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, model string,
 	} else {
 		out = newArrayChunks(w)
 	}
-	h.stream(r, st, t, out)
-	return nil
+	return h.stream(r, st, t, out)
 }
 
 // onceStream closes its stream once, however often Close is called: the
@@ -284,13 +283,20 @@ type chunkWriter interface {
 	end() error
 }
 
-// stream writes the answer chunk by chunk. Each chunk is held until the
+// stream writes the answer chunk by chunk. It sends no keepalives: the SSE
+// parser of the google-genai SDK that Gemini CLI 0.61 bundles (1.30) reads
+// only frames that start with "data: " at the head of its buffer, so a
+// comment frame would stall it for good. Each chunk is held until the
 // next event, so that the last one carries the finish reason and usage as
-// Gemini's last chunk does. A failure before the first chunk is still sent
-// in-band (the status line went out with the stream's start); the client
-// sees {"error": {...}} as a chunk, which the google-genai SDKs raise.
-func (h *Handler) stream(r *http.Request, st llm.Stream, t *turn, out chunkWriter) {
-	var pending []outPart
+// Gemini's last chunk does. A failure before anything was written is
+// returned (a real HTTP error); a later one is sent in-band as an
+// {"error": {...}} chunk, which the google-genai SDKs raise, and stream
+// returns nil.
+func (h *Handler) stream(r *http.Request, st llm.Stream, t *turn, out chunkWriter) error {
+	var (
+		pending []outPart
+		wrote   bool
+	)
 	for {
 		ev, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -299,11 +305,18 @@ func (h *Handler) stream(r *http.Request, st llm.Stream, t *turn, out chunkWrite
 		if err != nil {
 			if r.Context().Err() != nil {
 				h.gone(r, err)
-				return
+				return nil
+			}
+			if !t.finished && pending == nil && !wrote {
+				return err
 			}
 			if !t.finished {
+				if pending != nil && out.write(t.chunk(pending)) != nil {
+					h.gone(r, err)
+					return nil
+				}
 				h.fail(r, out, err)
-				return
+				return nil
 			}
 			h.log.LogAttrs(r.Context(), slog.LevelWarn, "gemini: upstream failed after the answer ended",
 				slog.String("request_id", reqctx.RequestID(r.Context())), slog.Any("error", err))
@@ -314,9 +327,10 @@ func (h *Handler) stream(r *http.Request, st llm.Stream, t *turn, out chunkWrite
 			continue
 		}
 		if pending != nil {
+			wrote = true
 			if err := out.write(t.chunk(pending)); err != nil {
 				h.gone(r, err)
-				return
+				return nil
 			}
 		}
 		pending = parts
@@ -332,11 +346,12 @@ func (h *Handler) stream(r *http.Request, st llm.Stream, t *turn, out chunkWrite
 	last.UsageMetadata = t.usageMetadata()
 	if err := out.write(last); err != nil {
 		h.gone(r, err)
-		return
+		return nil
 	}
 	if err := out.end(); err != nil {
 		h.gone(r, err)
 	}
+	return nil
 }
 
 // fail ends a stream with an in-band error chunk.

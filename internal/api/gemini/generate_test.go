@@ -1,6 +1,8 @@
 package gemini_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -148,7 +150,20 @@ func TestStreamFailures(t *testing.T) {
 		if e := googleError(t, last); e.Status != "UNAVAILABLE" || e.Code != 502 {
 			t.Fatalf("last event: %s", body)
 		}
+		if len(lines) != 2 || !strings.Contains(lines[0], `"text":"part"`) {
+			t.Fatalf("the text before the failure is lost: %s", body)
+		}
 		b.CheckClosed(t)
+	})
+	t.Run("first event", func(t *testing.T) {
+		b := &fakeBackend{Err: &gw.Error{Code: gw.CodeUnavailable, Message: "upstream down"}}
+		srv := newServer(t, b, gemini.Options{})
+		for _, q := range []string{"?alt=sse", ""} {
+			resp, body := do(t, "POST", srv.URL+"/v1beta/models/m:streamGenerateContent"+q, hello)
+			if e := googleError(t, body); resp.StatusCode != 503 || e.Status != "UNAVAILABLE" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("%q: %d %s %+v", q, resp.StatusCode, resp.Header.Get("Content-Type"), e)
+			}
+		}
 	})
 }
 
@@ -334,4 +349,25 @@ func TestCountTokens(t *testing.T) {
 	if b.Calls() != 0 {
 		t.Fatal("countTokens called the backend")
 	}
+}
+
+// TestClientGoneCancelsUpstream: when the client leaves mid-stream the
+// backend's context ends and its stream is closed.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	b := &fakeBackend{Events: []llm.Event{text("a"), text("b")}, Block: true}
+	srv := newServer(t, b, gemini.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1beta/models/m:streamGenerateContent?alt=sse", strings.NewReader(hello))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "data: ") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	cancel()
+	resp.Body.Close()
+	b.CheckClosed(t)
 }
