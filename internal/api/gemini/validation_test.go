@@ -2,11 +2,14 @@ package gemini_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/api/gemini"
+	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
@@ -241,5 +244,38 @@ func TestMedia(t *testing.T) {
 		if !ok {
 			t.Errorf("part %d: %+v %+v", i, parts[i], parts[i].Media)
 		}
+	}
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestBodyFailures: a body over the bound (413) and one the server's read
+// deadline cut (408, the error its body reader returns) are answered in
+// Google's envelope.
+func TestBodyFailures(t *testing.T) {
+	mux := http.NewServeMux()
+	gemini.New(&fakeBackend{}, gemini.Options{MaxBodyBytes: 64}).Register(mux, "")
+	for _, tc := range []struct {
+		name   string
+		body   io.Reader
+		status int
+		gs     string
+	}{
+		{"too large", strings.NewReader(`{"contents":[{"parts":[{"text":"` + strings.Repeat("x", 100) + `"}]}]}`), 413, "INVALID_ARGUMENT"},
+		{"read deadline", errReader{&gw.Error{Code: gw.CodeRequestTimeout, Message: "The request body did not arrive in time."}}, 408, "DEADLINE_EXCEEDED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/v1beta/models/m:generateContent", tc.body)
+			req.ContentLength = -1
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			e := googleError(t, rec.Body.String())
+			if rec.Code != tc.status || e.Code != tc.status || e.Status != tc.gs {
+				t.Fatalf("%d %+v", rec.Code, e)
+			}
+		})
 	}
 }
