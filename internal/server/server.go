@@ -311,7 +311,7 @@ func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 		return
 	}
 	s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
-		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1."})
+		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1 (the Gemini API under " + s.opts.Prefix + route.GooglePath + ")."})
 }
 
 // redirect sends the client to path (escaped, without the route prefix)
@@ -390,7 +390,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("spark: OpenAI- and Anthropic-compatible gateway. API under " + s.opts.Prefix + "/v1\n"))
+	_, _ = w.Write([]byte("spark: OpenAI-, Anthropic- and Gemini-compatible gateway. API under " + s.opts.Prefix + "/v1, Gemini API under " + s.opts.Prefix + route.GooglePath + "\n"))
 }
 
 // refuse answers the request with err before its handler ran. A request
