@@ -558,7 +558,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) bool {
 	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 		h.Set("Access-Control-Allow-Headers", req)
 	} else {
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project, X-Goog-Api-Key, X-Goog-Api-Client")
 	}
 	h.Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)
