@@ -158,6 +158,9 @@ type demoRequest struct {
 	// Anthropic sends the key as x-api-key with anthropic-version, as the
 	// Anthropic SDKs do.
 	Anthropic bool
+	// Google sends the key as x-goog-api-key, as Gemini CLI and the
+	// google-genai SDKs do.
+	Google bool
 	// JSON is the request body; when empty, Form is sent as multipart.
 	JSON string
 	// Form fields; a value starting with @ is a file path.
@@ -174,9 +177,12 @@ func (r demoRequest) Curl(base, key string) string {
 		b.WriteString("N")
 	}
 	b.WriteString(" " + base + r.Path)
-	if r.Anthropic {
+	switch {
+	case r.Anthropic:
 		b.WriteString(" -H 'x-api-key: " + key + "' -H 'anthropic-version: 2023-06-01'")
-	} else {
+	case r.Google:
+		b.WriteString(" -H 'x-goog-api-key: " + key + "'")
+	default:
 		b.WriteString(" -H 'Authorization: Bearer " + key + "'")
 	}
 	if r.JSON != "" {
@@ -214,6 +220,8 @@ func demoRequests(plugins []provider.Plugin, audio, notes string) []demoRequest 
 			JSON: `{"model":"gpt-5.1","messages":[{"role":"user","content":"Extract the person: Ada Lovelace, 36. sim:json {\"name\":\"Ada Lovelace\",\"age\":36}"}],"response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}}}}`},
 		demoRequest{Family: "moderations", Path: "/v1/moderations",
 			JSON: `{"input":"I will hurt you"}`},
+		demoRequest{Family: "generateContent (Gemini API)", Path: "/v1beta/models/gemini-2.5-pro:generateContent", Google: true,
+			JSON: `{"contents":[{"role":"user","parts":[{"text":"Hello from the Gemini API"}]}]}`},
 	)
 	out = append(out, images...)
 	out = append(out,

@@ -18,6 +18,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/files"
+	"github.com/sparkgw/spark/internal/api/gemini"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
@@ -258,6 +259,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
+	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log}).Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
@@ -320,12 +322,15 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, erro
 }
 
 // writeError renders the server's errors in dialect d, which the server
-// resolved from the route table (route.Dialect.For): Anthropic's envelope
-// or OpenAI's.
+// resolved from the route table (route.Dialect.For): Anthropic's, Google's
+// or OpenAI's envelope.
 func writeError(w http.ResponseWriter, d route.Dialect, err error) {
-	if d == route.Anthropic {
+	switch d {
+	case route.Anthropic:
 		anthropic.WriteError(w, err)
-		return
+	case route.Google:
+		gemini.WriteError(w, err)
+	default:
+		openai.WriteError(w, err)
 	}
-	openai.WriteError(w, err)
 }
