@@ -97,6 +97,10 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demo, err error) {
 	if err := os.WriteFile(audio, silentWAV(), 0o600); err != nil {
 		return nil, err
 	}
+	notes := filepath.Join(d.dataDir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("Demo notes: spark keeps uploaded files encrypted, per API key.\n"), 0o600); err != nil {
+		return nil, err
+	}
 
 	d.Key = "sk-demo-" + rand.Text()
 	cfg := &config.Config{
@@ -127,7 +131,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demo, err error) {
 		return nil, fmt.Errorf("listen: %w (try --port 0)", err)
 	}
 	d.Base = "http://" + d.ln.Addr().String()
-	d.Requests = demoRequests(plugins, audio)
+	d.Requests = demoRequests(plugins, audio, notes)
 	return d, nil
 }
 
@@ -154,6 +158,9 @@ type demoRequest struct {
 	// Anthropic sends the key as x-api-key with anthropic-version, as the
 	// Anthropic SDKs do.
 	Anthropic bool
+	// Google sends the key as x-goog-api-key, as Gemini CLI and the
+	// google-genai SDKs do.
+	Google bool
 	// JSON is the request body; when empty, Form is sent as multipart.
 	JSON string
 	// Form fields; a value starting with @ is a file path.
@@ -170,9 +177,12 @@ func (r demoRequest) Curl(base, key string) string {
 		b.WriteString("N")
 	}
 	b.WriteString(" " + base + r.Path)
-	if r.Anthropic {
+	switch {
+	case r.Anthropic:
 		b.WriteString(" -H 'x-api-key: " + key + "' -H 'anthropic-version: 2023-06-01'")
-	} else {
+	case r.Google:
+		b.WriteString(" -H 'x-goog-api-key: " + key + "'")
+	default:
 		b.WriteString(" -H 'Authorization: Bearer " + key + "'")
 	}
 	if r.JSON != "" {
@@ -185,8 +195,9 @@ func (r demoRequest) Curl(base, key string) string {
 }
 
 // demoRequests lists one request per endpoint family, with a chat request
-// for every provider's demo model. audio is a WAV file to transcribe.
-func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
+// for every provider's demo model. audio is a WAV file to transcribe,
+// notes a text file to upload to the Files API.
+func demoRequests(plugins []provider.Plugin, audio, notes string) []demoRequest {
 	var chat, images []demoRequest
 	for _, pl := range plugins {
 		if m := pl.Demo.ChatModel; m != "" {
@@ -209,6 +220,8 @@ func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
 			JSON: `{"model":"gpt-5.1","messages":[{"role":"user","content":"Extract the person: Ada Lovelace, 36. sim:json {\"name\":\"Ada Lovelace\",\"age\":36}"}],"response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}}}}`},
 		demoRequest{Family: "moderations", Path: "/v1/moderations",
 			JSON: `{"input":"I will hurt you"}`},
+		demoRequest{Family: "generateContent (Gemini API)", Path: "/v1beta/models/gemini-2.5-pro:generateContent", Google: true,
+			JSON: `{"contents":[{"role":"user","parts":[{"text":"Hello from the Gemini API"}]}]}`},
 	)
 	out = append(out, images...)
 	out = append(out,
@@ -218,6 +231,8 @@ func demoRequests(plugins []provider.Plugin, audio string) []demoRequest {
 			JSON: `{"model":"text-embedding-3-small","input":["hello","world"]}`},
 		demoRequest{Family: "audio transcription", Path: "/v1/audio/transcriptions",
 			Form: [][2]string{{"model", "whisper-1"}, {"file", "@" + audio}}},
+		demoRequest{Family: "files (upload)", Path: "/v1/files",
+			Form: [][2]string{{"purpose", "user_data"}, {"file", "@" + notes}}},
 		demoRequest{Family: "models", Path: "/v1/models"},
 	)
 	return out

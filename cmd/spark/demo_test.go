@@ -177,7 +177,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 		seen[p.family] = true
 	}
 	for _, want := range []string{"chat on Genspark", "chat on Gemini web", "chat, streamed", "responses", "messages (Anthropic)",
-		"structured output", "moderations", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "models"} {
+		"structured output", "moderations", "generateContent (Gemini API)", "images on Genspark", "images on Gemini web", "videos", "embeddings (Google AI)", "audio transcription", "files (upload)", "models"} {
 		if !seen[want] {
 			t.Errorf("demo printed no %q line:\n%s", want, out.String())
 		}
@@ -263,6 +263,21 @@ func TestDemoCurlLinesWork(t *testing.T) {
 				if len(scores) != 13 || ups["genspark"]+ups["gemini"] == 0 {
 					t.Errorf("moderation (upstreams %v): %s", ups, raw)
 				}
+			case "generateContent (Gemini API)":
+				var gc struct {
+					Candidates []struct {
+						Content struct {
+							Role  string
+							Parts []struct{ Text string }
+						}
+						FinishReason string
+					}
+				}
+				_ = json.Unmarshal(raw, &gc)
+				if len(gc.Candidates) != 1 || gc.Candidates[0].Content.Role != "model" || gc.Candidates[0].FinishReason != "STOP" ||
+					len(gc.Candidates[0].Content.Parts) == 0 || !strings.Contains(gc.Candidates[0].Content.Parts[0].Text, "Hello from the Gemini API") {
+					t.Errorf("generateContent: %s", raw)
+				}
 			case "images on Genspark", "images on Gemini web", "videos":
 				data, _ := body["data"].([]any)
 				if len(data) == 0 {
@@ -293,6 +308,11 @@ func TestDemoCurlLinesWork(t *testing.T) {
 			case "audio transcription":
 				if s, _ := body["text"].(string); s == "" {
 					t.Errorf("transcription: %s", raw)
+				}
+			case "files (upload)":
+				if id, _ := body["id"].(string); !strings.HasPrefix(id, "file-") || body["object"] != "file" ||
+					body["purpose"] != "user_data" || body["filename"] != "notes.txt" || body["bytes"] == 0.0 {
+					t.Errorf("uploaded file: %s", raw)
 				}
 			case "models":
 				if !strings.Contains(text, `"gpt-5.1"`) || !strings.Contains(text, `"gemini-3-flash"`) {

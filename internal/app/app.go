@@ -17,6 +17,8 @@ import (
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/api/extras"
+	"github.com/sparkgw/spark/internal/api/files"
+	"github.com/sparkgw/spark/internal/api/gemini"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/api/responses"
@@ -64,6 +66,10 @@ type App struct {
 	closers       []io.Closer
 	stop          context.CancelFunc
 	done          chan struct{}
+	// files is the Files API; its sweeper runs until sweepStop.
+	files     *files.Handler
+	sweepStop context.CancelFunc
+	sweepDone chan struct{}
 }
 
 // Option adjusts how New builds the gateway (tests).
@@ -203,6 +209,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		a.stop, a.done = stop, make(chan struct{})
 		go a.maintainLoop(bg)
 	}
+	sweep, stopSweep := context.WithCancel(context.Background())
+	a.sweepStop, a.sweepDone = stopSweep, make(chan struct{})
+	go func() {
+		defer close(a.sweepDone)
+		a.files.Sweep(sweep, files.DefaultSweepInterval)
+	}()
 	a.server.SetReady(true)
 	return a, nil
 }
@@ -226,10 +238,14 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	var table []route.Route
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 
+	a.files = files.New(files.Options{Store: a.db, MaxFileBytes: int64(cfg.FilesMaxBytes), QuotaBytes: int64(cfg.FilesQuotaBytes),
+		Logger: log, Now: a.now})
+	table = append(table, a.files.Routes()...)
+
 	chat := chatBackend{gw: a.gateway, signer: signer}
-	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
-	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
-	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log}).Routes()...)
+	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
+	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
+	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log, Files: a.files}).Routes()...)
 	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
 		ImageChatProviders: imageChatProviders(a.plugins)})
 	if err != nil {
@@ -243,6 +259,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
+	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log}).Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
@@ -268,6 +285,11 @@ func (a *App) Close() error {
 		a.stop()
 		<-a.done
 		a.stop = nil
+	}
+	if a.sweepStop != nil {
+		a.sweepStop()
+		<-a.sweepDone
+		a.sweepStop = nil
 	}
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
@@ -300,12 +322,15 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, erro
 }
 
 // writeError renders the server's errors in dialect d, which the server
-// resolved from the route table (route.Dialect.For): Anthropic's envelope
-// or OpenAI's.
+// resolved from the route table (route.Dialect.For): Anthropic's, Google's
+// or OpenAI's envelope.
 func writeError(w http.ResponseWriter, d route.Dialect, err error) {
-	if d == route.Anthropic {
+	switch d {
+	case route.Anthropic:
 		anthropic.WriteError(w, err)
-		return
+	case route.Google:
+		gemini.WriteError(w, err)
+	default:
+		openai.WriteError(w, err)
 	}
-	openai.WriteError(w, err)
 }

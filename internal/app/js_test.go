@@ -13,7 +13,8 @@ import (
 )
 
 // TestJavaScriptSDKs runs the official JavaScript SDKs (the npm packages
-// openai and @anthropic-ai/sdk, pinned in test/js/package.json) against a
+// openai, @anthropic-ai/sdk and @google/genai, pinned in
+// test/js/package.json) against a
 // gateway serving both upstreams. Their stream helpers are stricter about
 // event order than the Go SDKs: ChatCompletionStream rejects a missing
 // finish_reason or a malformed tool-call delta, ResponseStream and
@@ -37,7 +38,7 @@ func TestJavaScriptSDKs(t *testing.T) {
 	case err != nil:
 		missing = "node is not installed"
 	default:
-		for _, pkg := range []string{"openai", "@anthropic-ai/sdk"} {
+		for _, pkg := range []string{"openai", "@anthropic-ai/sdk", "@google/genai"} {
 			if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
 				missing = "test/js/node_modules lacks " + pkg
 				break

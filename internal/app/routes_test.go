@@ -53,7 +53,7 @@ func TestRouteTableAuthByDefault(t *testing.T) {
 			if resp.StatusCode == http.StatusUnauthorized || !json.Valid([]byte(body)) {
 				t.Errorf("unsigned proxy link: %d %s", resp.StatusCode, body)
 			}
-		case strings.HasPrefix(rt.Path(), "/v1/"):
+		case strings.HasPrefix(rt.Path(), "/v1/"), strings.HasPrefix(rt.Path(), "/v1beta/"):
 			if rt.Class != route.ClientKey {
 				t.Errorf("%s: class %s, want client_key", rt.Pattern, rt.Class)
 				continue
@@ -64,8 +64,11 @@ func TestRouteTableAuthByDefault(t *testing.T) {
 				continue
 			}
 			wantDialect := "openai"
-			if rt.Dialect == route.Anthropic {
+			switch rt.Dialect {
+			case route.Anthropic:
 				wantDialect = "anthropic"
+			case route.Google:
+				wantDialect = "google"
 			}
 			if got := dialectOf(body); got != wantDialect {
 				t.Errorf("%s: 401 in %s envelope, want %s: %s", rt.Pattern, got, wantDialect, body)
@@ -98,7 +101,8 @@ func send(t *testing.T, h *harness, method, path string, hdr map[string]string) 
 	return resp, string(b)
 }
 
-// dialectOf names the error envelope of body: "openai", "anthropic" or "".
+// dialectOf names the error envelope of body: "openai", "anthropic",
+// "google" or "".
 func dialectOf(body string) string {
 	var v struct {
 		Type  string                     `json:"type"`
@@ -109,7 +113,10 @@ func dialectOf(body string) string {
 	}
 	_, code := v.Error["code"]
 	_, param := v.Error["param"]
+	_, status := v.Error["status"]
 	switch {
+	case v.Type == "" && code && status && !param:
+		return "google"
 	case v.Type == "error" && !code && !param:
 		return "anthropic"
 	case v.Type == "" && code && param:
@@ -148,11 +155,12 @@ func TestUnknownRoutesAndMethodsThroughTheSDKs(t *testing.T) {
 		t.Fatalf("Anthropic SDK, wrong method: %v (%s)", err, rawJSON(anErr))
 	}
 
-	// Outside /v1 too: JSON, never "404 page not found".
-	for _, p := range []string{"/favicon.ico", "/v2/models", "/v1beta/models"} {
+	// Outside /v1 too: JSON, never "404 page not found"; under /v1beta
+	// (the Gemini API) in Google's envelope.
+	for p, want := range map[string]string{"/favicon.ico": "openai", "/v2/models": "openai", "/v1beta/tunedModels": "google"} {
 		resp, body := send(t, h, "GET", p, nil)
-		if resp.StatusCode != http.StatusNotFound || dialectOf(body) != "openai" {
-			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
+		if resp.StatusCode != http.StatusNotFound || dialectOf(body) != want {
+			t.Errorf("%s: %d %s, want a 404 in the %s envelope", p, resp.StatusCode, body, want)
 		}
 	}
 }

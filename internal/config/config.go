@@ -64,6 +64,12 @@ type Config struct {
 	PoolStrategy          string `env:"POOL_STRATEGY" envDefault:"random"`
 	AccountMaxConcurrency int    `env:"ACCOUNT_MAX_CONCURRENCY"`
 
+	// FilesMaxBytes bounds one file uploaded to the Files API (POST
+	// /v1/files; 0 = the default, 100 MiB); FilesQuotaBytes bounds the
+	// bytes of the files one owner (API key) keeps (0 = no bound).
+	FilesMaxBytes   int `env:"FILES_MAX_BYTES" envDefault:"104857600"`
+	FilesQuotaBytes int `env:"FILES_QUOTA_BYTES" envDefault:"1073741824"`
+
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`
 }
@@ -118,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.ChatMap(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.FilesMaxBytes < 0 || c.FilesQuotaBytes < 0 {
+		errs = append(errs, errors.New("FILES_MAX_BYTES and FILES_QUOTA_BYTES must be >= 0 bytes (FILES_QUOTA_BYTES=0: no quota)"))
 	}
 	if c.DatabaseURL != "" {
 		errs = append(errs, errors.New("DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite store"))

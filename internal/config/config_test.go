@@ -10,7 +10,7 @@ import (
 )
 
 func TestLoadDefaults(t *testing.T) {
-	for _, k := range []string{"PORT", "REQUEST_RATE_LIMIT", "RATE_LIMIT_COOKIE_LOCK_DURATION", "AUTO_MODEL_CHAT_MAP_TYPE", "TOOL_CALLING_ENABLED", "GENSPARK_BASE_URL", "DATA_DIR", "POOL_STRATEGY", "DATABASE_URL", "REDIS_URL", "UPSTREAM_HEADER_TIMEOUT", "UPSTREAM_IDLE_TIMEOUT"} {
+	for _, k := range []string{"PORT", "REQUEST_RATE_LIMIT", "RATE_LIMIT_COOKIE_LOCK_DURATION", "AUTO_MODEL_CHAT_MAP_TYPE", "TOOL_CALLING_ENABLED", "GENSPARK_BASE_URL", "DATA_DIR", "POOL_STRATEGY", "DATABASE_URL", "REDIS_URL", "UPSTREAM_HEADER_TIMEOUT", "UPSTREAM_IDLE_TIMEOUT", "FILES_MAX_BYTES", "FILES_QUOTA_BYTES"} {
 		t.Setenv(k, "")
 	}
 	c, err := config.Load()
@@ -19,7 +19,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Port != 7055 || c.RequestRateLimit != 60 || c.RateLimitCookieLock != 600 || c.AutoModelChatMapType != 1 ||
 		!c.ToolCallingEnabled || c.GensparkBaseURL != "https://www.genspark.ai" || c.DataDir != "./data" || c.PoolStrategy != "random" ||
-		c.UpstreamHeaderTimeout != 2*time.Minute || c.UpstreamIdleTimeout != 2*time.Minute {
+		c.UpstreamHeaderTimeout != 2*time.Minute || c.UpstreamIdleTimeout != 2*time.Minute ||
+		c.FilesMaxBytes != 100<<20 || c.FilesQuotaBytes != 1<<30 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -56,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
 		{"negative header timeout", "UPSTREAM_HEADER_TIMEOUT", "-1s", "UPSTREAM_HEADER_TIMEOUT"},
 		{"negative idle timeout", "UPSTREAM_IDLE_TIMEOUT", "-5m", "UPSTREAM_IDLE_TIMEOUT"},
+		{"negative file bound", "FILES_MAX_BYTES", "-1", "FILES_MAX_BYTES"},
+		{"negative file quota", "FILES_QUOTA_BYTES", "-5", "FILES_QUOTA_BYTES"},
+		{"file bound not a number", "FILES_MAX_BYTES", "100MB", "FILES_MAX_BYTES"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

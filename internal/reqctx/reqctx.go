@@ -50,3 +50,10 @@ func BaseURL(ctx context.Context) string {
 	b, _ := ctx.Value(baseURLKey).(string)
 	return b
 }
+
+// Owner returns whom the records a request creates and reads belong to
+// (the files of the Files API): an opaque string, today the id of the
+// client API key the request was authenticated with ("" when
+// authentication is off). When keys come to belong to users, this is where
+// a key maps to its user.
+func Owner(ctx context.Context) string { return KeyID(ctx) }

@@ -64,21 +64,33 @@ type Dialect uint8
 
 // The dialects. The zero Dialect, ByClient, is decided per request by For.
 const (
-	// ByClient is Anthropic for a request that carries anthropic-version
-	// or x-api-key (an Anthropic SDK or Claude Code), OpenAI otherwise.
+	// ByClient is Google for a path under /v1beta (the Gemini API, also
+	// when no route matches it), else Anthropic for a request that carries
+	// anthropic-version or x-api-key (an Anthropic SDK or Claude Code),
+	// else OpenAI.
 	ByClient Dialect = iota
 	// OpenAI is {"error":{"message","type","param","code"}}.
 	OpenAI
 	// Anthropic is {"type":"error","error":{"type","message"}}.
 	Anthropic
+	// Google is the Gemini API's {"error":{"code","message","status"}}.
+	Google
 )
 
-// For resolves d for request r: ByClient becomes OpenAI or Anthropic by the
-// request's headers, the other dialects stay as they are. It is the one
-// place that decides which envelope a client reads.
+// GooglePath is the path under which the Gemini API's routes live; every
+// error under it is in the Google dialect.
+const GooglePath = "/v1beta"
+
+// For resolves d for request r (whose path has the route prefix removed):
+// ByClient becomes Google, Anthropic or OpenAI, the other dialects stay as
+// they are. It is the one place that decides which envelope a client
+// reads.
 func (d Dialect) For(r *http.Request) Dialect {
 	if d != ByClient {
 		return d
+	}
+	if p := r.URL.Path; p == GooglePath || strings.HasPrefix(p, GooglePath+"/") {
+		return Google
 	}
 	if len(r.Header["Anthropic-Version"]) > 0 || len(r.Header["X-Api-Key"]) > 0 {
 		return Anthropic
@@ -95,6 +107,8 @@ func (d Dialect) String() string {
 		return "openai"
 	case Anthropic:
 		return "anthropic"
+	case Google:
+		return "google"
 	}
 	return fmt.Sprintf("dialect(%d)", uint8(d))
 }

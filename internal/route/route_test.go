@@ -15,18 +15,27 @@ func TestDialectFor(t *testing.T) {
 		declared route.Dialect
 		hdr      map[string]string
 		want     route.Dialect
+		path     string // "" is /v1/models
 	}{
-		{"by client, plain", route.ByClient, nil, route.OpenAI},
-		{"by client, bearer", route.ByClient, map[string]string{"Authorization": "Bearer k"}, route.OpenAI},
-		{"by client, anthropic-version", route.ByClient, map[string]string{"Anthropic-Version": "2023-06-01"}, route.Anthropic},
-		{"by client, x-api-key", route.ByClient, map[string]string{"X-Api-Key": "k"}, route.Anthropic},
-		{"by client, empty x-api-key", route.ByClient, map[string]string{"X-Api-Key": ""}, route.Anthropic},
-		{"openai stays", route.OpenAI, map[string]string{"Anthropic-Version": "2023-06-01"}, route.OpenAI},
-		{"anthropic stays", route.Anthropic, nil, route.Anthropic},
+		{"by client, plain", route.ByClient, nil, route.OpenAI, ""},
+		{"by client, bearer", route.ByClient, map[string]string{"Authorization": "Bearer k"}, route.OpenAI, ""},
+		{"by client, anthropic-version", route.ByClient, map[string]string{"Anthropic-Version": "2023-06-01"}, route.Anthropic, ""},
+		{"by client, x-api-key", route.ByClient, map[string]string{"X-Api-Key": "k"}, route.Anthropic, ""},
+		{"by client, empty x-api-key", route.ByClient, map[string]string{"X-Api-Key": ""}, route.Anthropic, ""},
+		{"openai stays", route.OpenAI, map[string]string{"Anthropic-Version": "2023-06-01"}, route.OpenAI, ""},
+		{"anthropic stays", route.Anthropic, nil, route.Anthropic, ""},
+		{"google stays", route.Google, nil, route.Google, "/v1/models"},
+		{"by client, under /v1beta", route.ByClient, map[string]string{"X-Api-Key": "k"}, route.Google, "/v1beta/nothing:here"},
+		{"by client, /v1beta itself", route.ByClient, nil, route.Google, "/v1beta"},
+		{"by client, /v1betax is not the Gemini API", route.ByClient, nil, route.OpenAI, "/v1betax/models"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/v1/models", nil)
+			path := tc.path
+			if path == "" {
+				path = "/v1/models"
+			}
+			r := httptest.NewRequest("GET", path, nil)
 			for k, v := range tc.hdr {
 				r.Header.Set(k, v)
 			}

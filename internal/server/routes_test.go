@@ -446,3 +446,34 @@ func TestDefaultErrorWriterIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultErrorWriterGoogle: without an ErrorWriter, a Google-dialect
+// route and any path under /v1beta still answer Google's envelope.
+func TestDefaultErrorWriterGoogle(t *testing.T) {
+	s := server.New(server.Options{Keys: keys{}})
+	mustHandle(s, route.Route{Pattern: "POST /v1beta/models/{model}", Class: route.ClientKey, Dialect: route.Google, GoogleKey: true, Handler: echo("g")})
+	tests := []struct {
+		method, path string
+		hdr          map[string]string
+		status       int
+		gstatus      string
+	}{
+		{"POST", "/v1beta/models/m:generateContent", nil, 401, "UNAUTHENTICATED"},
+		{"GET", "/v1beta/models/m", nil, 405, "INVALID_ARGUMENT"},
+		{"GET", "/v1beta/nope", map[string]string{"Anthropic-Version": "2023-06-01"}, 404, "NOT_FOUND"},
+	}
+	for _, tc := range tests {
+		w := request(t, s, tc.method, tc.path, tc.hdr)
+		var env struct {
+			Error *struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+				Status  string `json:"status"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil || env.Error == nil || env.Error.Message == "" ||
+			w.Code != tc.status || env.Error.Code != tc.status || env.Error.Status != tc.gstatus {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, w.Code, w.Body.String())
+		}
+	}
+}

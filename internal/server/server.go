@@ -47,8 +47,8 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 }
 
-// ErrorWriter renders err in dialect d's envelope (d is resolved: OpenAI
-// or Anthropic, never route.ByClient). It must write the whole response.
+// ErrorWriter renders err in dialect d's envelope (d is resolved: OpenAI,
+// Anthropic or Google, never route.ByClient). It must write the whole response.
 type ErrorWriter func(w http.ResponseWriter, d route.Dialect, err error)
 
 // Body read deadline defaults: a request body must arrive within
@@ -311,7 +311,7 @@ func (s *Server) noRoute(w *statusRecorder, r *http.Request, pattern string) {
 		return
 	}
 	s.refuse(w, r, route.ByClient, &gw.Error{Code: gw.CodeNotFound,
-		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1."})
+		Message: "Invalid URL (" + where + "): no such route; the API is under " + s.opts.Prefix + "/v1 (the Gemini API under " + s.opts.Prefix + route.GooglePath + ")."})
 }
 
 // redirect sends the client to path (escaped, without the route prefix)
@@ -390,7 +390,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("spark: OpenAI- and Anthropic-compatible gateway. API under " + s.opts.Prefix + "/v1\n"))
+	_, _ = w.Write([]byte("spark: OpenAI-, Anthropic- and Gemini-compatible gateway. API under " + s.opts.Prefix + "/v1, Gemini API under " + s.opts.Prefix + route.GooglePath + "\n"))
 }
 
 // refuse answers the request with err before its handler ran. A request
@@ -413,7 +413,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, d route.Dial
 
 // writeMinimalError is the error renderer of a server without
 // Options.WriteError (the app passes the front-ends' full renderers): the
-// OpenAI or Anthropic envelope with the status of the error's code.
+// OpenAI, Anthropic or Google envelope with the status of the error's code.
 func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 	e := gw.AsError(err)
 	status := gw.HTTPStatus(e.Code)
@@ -421,7 +421,21 @@ func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	var body any
-	if d == route.Anthropic {
+	switch d {
+	case route.Google:
+		st := "INVALID_ARGUMENT"
+		switch {
+		case status == http.StatusUnauthorized:
+			st = "UNAUTHENTICATED"
+		case status == http.StatusNotFound:
+			st = "NOT_FOUND"
+		case status == http.StatusTooManyRequests:
+			st = "RESOURCE_EXHAUSTED"
+		case status >= 500:
+			st = "INTERNAL"
+		}
+		body = map[string]any{"error": map[string]any{"code": status, "message": e.Message, "status": st}}
+	case route.Anthropic:
 		typ := "invalid_request_error"
 		switch {
 		case status == http.StatusUnauthorized:
@@ -434,7 +448,7 @@ func writeMinimalError(w http.ResponseWriter, d route.Dialect, err error) {
 			typ = "api_error"
 		}
 		body = map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": e.Message}}
-	} else {
+	default:
 		body = map[string]any{"error": map[string]any{"message": e.Message, "type": string(e.Code), "param": nil, "code": nil}}
 	}
 	b, _ := json.Marshal(body)
@@ -544,7 +558,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) bool {
 	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 		h.Set("Access-Control-Allow-Headers", req)
 	} else {
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Organization, OpenAI-Project, X-Goog-Api-Key, X-Goog-Api-Client")
 	}
 	h.Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)

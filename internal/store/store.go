@@ -1,12 +1,13 @@
 // Package store defines spark's persistent records (upstream accounts with
 // their state and recent events, client API keys, conversation bindings,
-// stored Responses API responses) and the small interfaces an engine
-// implements to keep them.
+// stored Responses API responses, the files of the Files API) and the small
+// interfaces an engine implements to keep them.
 //
 // Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
 // all pass the shared suite in package storetest. Callers depend on the
 // narrowest interface they need ([AccountStore], [APIKeyStore],
-// [BindingStore], [ResponseStore]); [Store] bundles them for wiring.
+// [BindingStore], [ResponseStore], [FileStore]); [Store] bundles them for
+// wiring.
 //
 // Secrets: [Account.Cookie] and [Account.Proxy] are plaintext in memory and
 // must be encrypted at rest by every engine that writes to disk (see package
@@ -165,5 +166,6 @@ type Store interface {
 	APIKeyStore
 	BindingStore
 	ResponseStore
+	FileStore
 	io.Closer
 }

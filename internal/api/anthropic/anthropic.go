@@ -50,6 +50,9 @@ type Options struct {
 	// Logger receives diagnostics (mid-stream failures, clients that went
 	// away). Nil discards them.
 	Logger *slog.Logger
+	// Files resolves the file ids of image and document blocks with a
+	// "file" source (the Files API); nil refuses them with a 400.
+	Files wire.Files
 }
 
 // Handler serves the Anthropic-compatible routes. It is safe for concurrent

@@ -27,7 +27,7 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
 	if err := mr.validate(false); err != nil {
 		return err
 	}
-	p, err := buildRequest(mr, false)
+	p, err := buildRequest(mr, false, wire.NewFileResolver(r.Context(), h.opts.Files, wire.InvalidField))
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
 	if err := mr.validate(true); err != nil {
 		return err
 	}
-	p, err := buildRequest(mr, true)
+	p, err := buildRequest(mr, true, wire.NewFileResolver(r.Context(), h.opts.Files, wire.InvalidField))
 	if err != nil {
 		return err
 	}

@@ -233,7 +233,7 @@ func (mr *messagesRequest) validate(count bool) error {
 // only the conversion finds wrong). count relaxes it for count_tokens:
 // features the gateway cannot run (server tools) are counted instead of
 // refused, since nothing is generated.
-func buildRequest(mr *messagesRequest, count bool) (*params, error) {
+func buildRequest(mr *messagesRequest, count bool, files *wire.FileResolver) (*params, error) {
 	p := &params{stream: mr.Stream && !count, model: mr.Model}
 	req := &p.req
 	req.Model = mr.Model
@@ -241,7 +241,7 @@ func buildRequest(mr *messagesRequest, count bool) (*params, error) {
 		req.MaxTokens = *mr.MaxTokens
 	}
 
-	var c converter
+	c := converter{files: files}
 	sys, err := c.system(mr.System)
 	if err != nil {
 		return nil, err
@@ -330,6 +330,8 @@ type converter struct {
 	uses map[string]bool
 	// lastRole is the role of the previous message.
 	lastRole string
+	// files resolves the ids of "file" sources (nil refuses them).
+	files *wire.FileResolver
 }
 
 // system converts the system prompt: a string or an array of text blocks
@@ -553,7 +555,7 @@ func (c *converter) user(blocks []wireBlock, param string) error {
 // media converts an image or document block to parts.
 func (c *converter) media(b *wireBlock, param string) ([]llm.Part, error) {
 	if b.Type == "image" {
-		m, err := imageSource(b.Source, param+".source")
+		m, err := c.imageSource(b.Source, param+".source")
 		if err != nil {
 			return nil, err
 		}
@@ -576,7 +578,7 @@ func checkImageType(m *llm.Media, param string) error {
 }
 
 // imageSource converts the source of an image block.
-func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
+func (c *converter) imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 	src, err := decodeSource(raw, param)
 	if err != nil {
 		return nil, err
@@ -604,7 +606,19 @@ func imageSource(raw json.RawMessage, param string) (*llm.Media, error) {
 		}
 		return m, nil
 	case "file":
-		return nil, fileIDError(param)
+		if !c.files.Enabled() {
+			return nil, fileIDError(param)
+		}
+		m, err := c.files.Media(src.FileID, param+".file_id")
+		if err != nil {
+			return nil, err
+		}
+		mt, ok := wire.ImageMediaType(m.MIMEType)
+		if !ok {
+			return nil, wire.InvalidField(param+".file_id", "the file '%s' is not an image (%s)", src.FileID, m.MIMEType)
+		}
+		m.MIMEType = mt
+		return m, nil
 	case "":
 		return nil, wire.InvalidField(param+".type", "Field required")
 	default:
@@ -658,7 +672,24 @@ func (c *converter) document(b *wireBlock, param string) ([]llm.Part, error) {
 		}
 		return []llm.Part{{Type: llm.PartFile, Media: m}}, nil
 	case "file":
-		return nil, fileIDError(sparam)
+		if !c.files.Enabled() {
+			return nil, fileIDError(sparam)
+		}
+		m, err := c.files.Media(src.FileID, sparam+".file_id")
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(m.MIMEType, "text/") {
+			title := b.Title
+			if title == "" {
+				title = m.Name
+			}
+			return []llm.Part{{Type: llm.PartText, Text: docText(title, b.Context, string(m.Data))}}, nil
+		}
+		if b.Title != "" {
+			m.Name = fileName(b.Title, m.MIMEType)
+		}
+		return []llm.Part{{Type: llm.PartFile, Media: m}}, nil
 	case "":
 		return nil, wire.InvalidField(sparam+".type", "Field required")
 	default:
@@ -693,7 +724,7 @@ func (c *converter) contentSource(raw json.RawMessage, param string) ([]llm.Part
 				parts = append(parts, llm.Part{Type: llm.PartText, Text: b.Text})
 			}
 		case "image":
-			m, err := imageSource(b.Source, bparam+".source")
+			m, err := c.imageSource(b.Source, bparam+".source")
 			if err != nil {
 				return nil, err
 			}

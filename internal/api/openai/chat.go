@@ -115,12 +115,12 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error 
 	if err := cr.validate(); err != nil {
 		return err
 	}
-	p, err := buildRequest(cr)
+	ctx := r.Context()
+	p, err := buildRequest(cr, wire.NewFileResolver(ctx, h.opts.Files, wire.Invalid))
 	if err != nil {
 		return err
 	}
 	cr = nil // let the decoded media go once converted
-	ctx := r.Context()
 	p.req.ClientKey = reqctx.KeyID(ctx)
 
 	id := "chatcmpl-" + rand.Text()

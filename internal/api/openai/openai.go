@@ -44,6 +44,9 @@ type Options struct {
 	// KeepAlive, the stream starts and an empty content chunk follows
 	// every KeepAlive (see wire.AwaitChat). Zero disables it.
 	KeepAlive time.Duration
+	// Files resolves the file ids of "file" content parts (the Files
+	// API); nil refuses them with a 400.
+	Files wire.Files
 }
 
 // Handler serves the OpenAI-compatible routes. It is safe for concurrent use.

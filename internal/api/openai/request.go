@@ -181,7 +181,7 @@ func (cr *chatRequest) validate() error {
 
 // buildRequest converts a validated cr to neutral form (and refuses what
 // only the conversion finds wrong).
-func buildRequest(cr *chatRequest) (*chatParams, error) {
+func buildRequest(cr *chatRequest, files *wire.FileResolver) (*chatParams, error) {
 	p := &chatParams{stream: cr.Stream}
 	req := &p.req
 	var err error
@@ -193,7 +193,7 @@ func buildRequest(cr *chatRequest) (*chatParams, error) {
 		return nil, err
 	}
 
-	msgs, err := parseMessages(cr.Messages)
+	msgs, err := parseMessages(cr.Messages, files)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 //
 // As the official API does, a tool message must answer a call of the
 // assistant message before it (only tool messages may come between).
-func parseMessages(in []chatMessage) ([]llm.Message, error) {
+func parseMessages(in []chatMessage, files *wire.FileResolver) ([]llm.Message, error) {
 	out := make([]llm.Message, 0, len(in))
 	var legacyIDs map[string]string // function name → id of its latest legacy call
 	var calls map[string]bool       // ids of the calls tool messages may answer now
@@ -355,13 +355,13 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 		switch m.Role {
 		case "system", "developer":
 			msg = llm.Message{Role: llm.RoleSystem, Name: m.Name}
-			msg.Parts, err = parseContent(m.Content, param+".content", false)
+			msg.Parts, err = parseContent(m.Content, param+".content", false, nil)
 		case "user":
 			msg = llm.Message{Role: llm.RoleUser, Name: m.Name}
-			msg.Parts, err = parseContent(m.Content, param+".content", true)
+			msg.Parts, err = parseContent(m.Content, param+".content", true, files)
 		case "assistant":
 			msg = llm.Message{Role: llm.RoleAssistant, Name: m.Name}
-			msg.Parts, err = parseContent(m.Content, param+".content", false)
+			msg.Parts, err = parseContent(m.Content, param+".content", false, nil)
 			if err == nil && len(msg.Parts) == 0 && m.Refusal != nil && *m.Refusal != "" {
 				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartText, Text: *m.Refusal})
 			}
@@ -450,7 +450,7 @@ func parseMessages(in []chatMessage) ([]llm.Message, error) {
 // parseContent converts message content: null, a string, or an array of
 // parts. Media parts are accepted only when media is true (user messages);
 // other roles carry text (and refusal) parts.
-func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, error) {
+func parseContent(raw json.RawMessage, param string, media bool, files *wire.FileResolver) ([]llm.Part, error) {
 	if wire.IsNull(raw) {
 		return nil, nil
 	}
@@ -493,7 +493,7 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 		if !media {
 			return nil, wire.Invalid(pparam+".type", "Invalid value: '%s'. Supported values are: 'text' and 'refusal'.", cp.Type)
 		}
-		part, err := parseMediaPart(cp, pparam)
+		part, err := parseMediaPart(cp, pparam, files)
 		if err != nil {
 			return nil, err
 		}
@@ -502,8 +502,9 @@ func parseContent(raw json.RawMessage, param string, media bool) ([]llm.Part, er
 	return out, nil
 }
 
-// parseMediaPart converts an image_url, input_audio or file part.
-func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
+// parseMediaPart converts an image_url, input_audio or file part; files
+// resolves the file_id of a file part (nil refuses it).
+func parseMediaPart(cp *contentPart, param string, files *wire.FileResolver) (llm.Part, error) {
 	switch cp.Type {
 	case "image_url", "input_image":
 		u, err := wire.ImageURL(cp.ImageURL, param+".image_url", wire.ImageURLObject)
@@ -539,8 +540,18 @@ func parseMediaPart(cp *contentPart, param string) (llm.Part, error) {
 			return llm.Part{}, wire.Invalid(param+".file", "Missing required parameter: '%s.file'.", param)
 		}
 		if f.FileData == "" {
-			if f.FileID != "" {
+			if f.FileID != "" && !files.Enabled() {
 				return llm.Part{}, wire.Invalid(param+".file.file_id", "File ids are not supported by this gateway; send the file inline as 'file_data' with a 'filename'.")
+			}
+			if f.FileID != "" {
+				m, err := files.Media(f.FileID, param+".file.file_id")
+				if err != nil {
+					return llm.Part{}, err
+				}
+				if f.Filename != "" {
+					m.Name = f.Filename
+				}
+				return llm.Part{Type: llm.PartFile, Media: m}, nil
 			}
 			return llm.Part{}, wire.Invalid(param+".file.file_data", "Missing required parameter: '%s.file.file_data'.", param)
 		}
@@ -586,7 +597,7 @@ func toolResultText(raw json.RawMessage, param string) (string, error) {
 	if wire.IsNull(raw) {
 		return "", nil
 	}
-	parts, err := parseContent(raw, param, false)
+	parts, err := parseContent(raw, param, false, nil)
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/api/wire"
@@ -24,8 +25,9 @@ import (
 //   - reasoning items are dropped (spark's upstreams cannot take thinking
 //     back).
 //
-// names maps a call's (namespace, name) to the tool name the model sees.
-func toMessages(items []Item, names *toolNames) ([]llm.Message, error) {
+// names maps a call's (namespace, name) to the tool name the model sees;
+// files resolves the file ids of image and file parts (nil refuses them).
+func toMessages(items []Item, names *toolNames, files *wire.FileResolver) ([]llm.Message, error) {
 	out := make([]llm.Message, 0, len(items))
 	callNames := map[string]string{} // call id → function name, for tool results
 	var media []llm.Part             // attachments of the current run of tool outputs
@@ -44,7 +46,7 @@ func toMessages(items []Item, names *toolNames) ([]llm.Message, error) {
 		}
 		switch it.Type {
 		case typeMessage:
-			msg, err := messageOf(it)
+			msg, err := messageOf(it, files)
 			if err != nil {
 				return nil, err
 			}
@@ -70,7 +72,7 @@ func toMessages(items []Item, names *toolNames) ([]llm.Message, error) {
 						b.WriteString(p.Text)
 						continue
 					}
-					mp, err := mediaPart(p, it.param+".output")
+					mp, err := mediaPart(p, it.param+".output", j, files)
 					if err != nil {
 						return nil, err
 					}
@@ -87,7 +89,7 @@ func toMessages(items []Item, names *toolNames) ([]llm.Message, error) {
 }
 
 // messageOf converts one message item.
-func messageOf(it *Item) (llm.Message, error) {
+func messageOf(it *Item, files *wire.FileResolver) (llm.Message, error) {
 	var msg llm.Message
 	switch it.Role {
 	case "system", "developer":
@@ -105,7 +107,7 @@ func messageOf(it *Item) (llm.Message, error) {
 				msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartText, Text: p.Text})
 			}
 		case partInputImage, partInputFile:
-			mp, err := mediaPart(p, it.param+".content")
+			mp, err := mediaPart(p, it.param+".content", j, files)
 			if err != nil {
 				return msg, err
 			}
@@ -115,9 +117,13 @@ func messageOf(it *Item) (llm.Message, error) {
 	return msg, nil
 }
 
-// mediaPart converts an input_image or input_file part: data URLs and
-// base64 become bytes, http(s) URLs are kept for the gateway to fetch.
-func mediaPart(p *Part, param string) (llm.Part, error) {
+// mediaPart converts input_image or input_file part j of param: data URLs
+// and base64 become bytes, http(s) URLs are kept for the gateway to fetch,
+// file ids are read through files.
+func mediaPart(p *Part, param string, j int, files *wire.FileResolver) (llm.Part, error) {
+	if p.FileID != "" {
+		return fileIDPart(p, param+"["+strconv.Itoa(j)+"].file_id", files)
+	}
 	if p.Type == partInputImage {
 		m, err := wire.MediaFromURL(p.ImageURL, param+".image_url", true)
 		if err != nil {
@@ -153,6 +159,34 @@ func mediaPart(p *Part, param string) (llm.Part, error) {
 	}
 	if m.URL == "" && m.MIMEType == "" {
 		m.MIMEType = "application/octet-stream"
+	}
+	return llm.Part{Type: llm.PartFile, Media: m}, nil
+}
+
+// fileIDPart converts an input_image or input_file part that names a file
+// of the Files API; param is where the id was given.
+func fileIDPart(p *Part, param string, files *wire.FileResolver) (llm.Part, error) {
+	if !files.Enabled() {
+		what, field := "images", "image_url"
+		if p.Type == partInputFile {
+			what, field = "files", "file_data"
+		}
+		return llm.Part{}, wire.Invalid(param, "File ids are not supported by this gateway (it has no Files API); send the %s inline as '%s' (a base64 data URL) or by URL.", what, field)
+	}
+	m, err := files.Media(p.FileID, param)
+	if err != nil {
+		return llm.Part{}, err
+	}
+	if p.Type == partInputImage {
+		mt, ok := wire.ImageMediaType(m.MIMEType)
+		if !ok {
+			return llm.Part{}, wire.Invalid(param, "The file '%s' is not an image (%s): input_image takes %s.", p.FileID, m.MIMEType, strings.Join(wire.ImageMediaTypes, ", "))
+		}
+		m.MIMEType = mt
+		return llm.Part{Type: llm.PartImage, Media: m}, nil
+	}
+	if p.Filename != "" {
+		m.Name = p.Filename
 	}
 	return llm.Part{Type: llm.PartFile, Media: m}, nil
 }

@@ -362,12 +362,18 @@ func parseContent(raw json.RawMessage, param, role string) ([]Part, error) {
 // is decoded later, when the conversation is converted.
 func parseMediaPart(wp *wirePart, param string) (Part, error) {
 	if wp.FileID != "" {
-		what := "images"
-		field := "image_url"
-		if wp.Type == partInputFile {
-			what, field = "files", "file_data"
+		// A Files API id, resolved when the conversation is converted.
+		if len(wp.FileID) > wire.MaxFileIDBytes {
+			return Part{}, wire.Invalid(param+".file_id", "Invalid file id in '%s.file_id': at most %d bytes.", param, wire.MaxFileIDBytes)
 		}
-		return Part{}, wire.Invalid(param+".file_id", "File ids are not supported by this gateway (it has no Files API); send the %s inline as '%s' (a base64 data URL) or by URL.", what, field)
+		p := Part{Type: wp.Type, Detail: wp.Detail, FileID: wp.FileID}
+		if wp.Type == partInputFile {
+			p.Filename = wp.Filename
+			if p.Filename == "" {
+				p.Filename = wp.FileName
+			}
+		}
+		return p, nil
 	}
 	p := Part{Type: wp.Type, Detail: wp.Detail}
 	if wp.Type == partInputImage {

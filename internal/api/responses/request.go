@@ -203,7 +203,7 @@ func (h *Handler) buildRequest(ctx context.Context, cr *createRequest, forCount 
 			return nil, err
 		}
 	}
-	conv, err := toMessages(p.items, p.names)
+	conv, err := toMessages(p.items, p.names, wire.NewFileResolver(ctx, h.opts.Files, wire.Invalid))
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func parseInstructions(raw json.RawMessage, names *toolNames) ([]llm.Message, er
 		}
 		items = append(items, it)
 	}
-	return toMessages(items, names)
+	return toMessages(items, names, nil)
 }
 
 // parseText reads text: its verbosity and format. text.format text asks

@@ -84,6 +84,9 @@ type Options struct {
 	// stream starts and an SSE comment follows every KeepAlive (see
 	// wire.AwaitChat). Zero disables it.
 	KeepAlive time.Duration
+	// Files resolves the file ids of input_image and input_file parts
+	// (the Files API); nil refuses them with a 400.
+	Files wire.Files
 }
 
 // Handler serves the Responses routes. It is safe for concurrent use.

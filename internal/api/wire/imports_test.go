@@ -13,7 +13,7 @@ import (
 // (issue 12, finding 4): each holds only its own wire shapes.
 func TestChatFrontEndsDoNotImportEachOther(t *testing.T) {
 	const api = "github.com/sparkgw/spark/internal/api/"
-	frontEnds := []string{"openai", "responses", "anthropic"}
+	frontEnds := []string{"openai", "responses", "anthropic", "gemini"}
 	for _, fe := range frontEnds {
 		files, err := filepath.Glob(filepath.Join("..", fe, "*.go"))
 		if err != nil || len(files) == 0 {

@@ -5,7 +5,8 @@
 // after it, UTF-8, nesting depth; see DecodeJSONBytes) with its error
 // wording, the bounds on client strings and multipart parts, the retry
 // decision of error responses, client media decoding (data URLs, base64,
-// http(s) URLs, image media types, a bound on inline data) and the
+// http(s) URLs, image media types, a bound on inline data), the resolver
+// of Files API ids named in messages (Files, FileResolver) and the
 // markdown layout of generated images.
 //
 // Where the front-ends word a failure differently (the Anthropic API says

@@ -162,7 +162,27 @@ func (p *Provider) Aliases(model string) []string {
 	if base, ok := strings.CutSuffix(lower, "-image"); ok && strings.HasPrefix(base, "gemini-") {
 		return []string{base}
 	}
+	if strings.HasPrefix(lower, "gemini-") {
+		return familyAliases(lower)
+	}
 	return ClaudeAliases(model)
+}
+
+// familyAliases maps a Gemini API model name the web app does not list
+// (gemini-2.5-pro, gemini-3.8-flash, gemini-3.5-flash-lite,
+// gemini-3.1-pro-preview: the names Gemini CLI and the google-genai SDKs
+// send) to the web app's model of the same family: flash-lite, flash or
+// pro. Other names (embedding models, ...) have none.
+func familyAliases(lower string) []string {
+	switch {
+	case strings.Contains(lower, "flash-lite"):
+		return []string{"gemini-3.1-flash-lite"}
+	case strings.Contains(lower, "flash"):
+		return []string{"gemini-3-flash"}
+	case strings.Contains(lower, "pro"):
+		return []string{"gemini-3-pro"}
+	}
+	return nil
 }
 
 // ClaudeAliases lists, in order, the Gemini models a Claude model name is

@@ -21,6 +21,11 @@ func TestAliases(t *testing.T) {
 		"claude-sonnet-4-5":         {"gemini-3-flash"},
 		"gemini-3-flash-image":      {"gemini-3-flash"},
 		"Gemini-3-Pro-Image":        {"gemini-3-pro"},
+		"gemini-2.5-pro":            {"gemini-3-pro"},
+		"gemini-3.1-pro-preview":    {"gemini-3-pro"},
+		"gemini-3.8-flash":          {"gemini-3-flash"},
+		"gemini-3.5-flash-lite":     {"gemini-3.1-flash-lite"},
+		"gemini-embedding-001":      nil,
 		"gpt-5.1":                   nil,
 		"flux-image":                nil,
 	} {

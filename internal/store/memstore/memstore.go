@@ -31,6 +31,7 @@ type Store struct {
 	keys     []store.APIKey
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
+	files    map[string]*storedFile
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
@@ -59,6 +60,7 @@ func New(sealer *secret.Sealer, opts ...store.Option) *Store {
 		events:   map[string][]store.AccountEvent{},
 		bindings: map[string]store.Binding{},
 		resps:    map[string]store.StoredResponse{},
+		files:    map[string]*storedFile{},
 		Now:      time.Now,
 	}
 }

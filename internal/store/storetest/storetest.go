@@ -83,7 +83,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ResponsesPrune", testResponsesPrune},
 		{"ResponsesSealedAtRest", testResponsesSealedAtRest},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, fileTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
 	}
 }
