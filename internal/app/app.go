@@ -259,7 +259,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
-	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log}).Routes()...)
+	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log, Files: a.files}).Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
