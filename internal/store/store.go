@@ -165,5 +165,6 @@ type Store interface {
 	APIKeyStore
 	BindingStore
 	ResponseStore
+	IdentityStore
 	io.Closer
 }

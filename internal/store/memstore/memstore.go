@@ -31,6 +31,7 @@ type Store struct {
 	keys     []store.APIKey
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
+	ident    identity // users, sessions, setup tokens, audit (identity.go)
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
@@ -41,7 +42,10 @@ type account struct {
 	seq int64
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.IdentityStore = (*Store)(nil)
+)
 
 // New returns an empty store. sealer keys the cookie fingerprints; nil
 // uses a random key for the life of the store. opts give the providers'

@@ -82,6 +82,12 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ResponsesPersist", testResponsesPersist},
 		{"ResponsesPrune", testResponsesPrune},
 		{"ResponsesSealedAtRest", testResponsesSealedAtRest},
+		{"Users", testUsers},
+		{"UsersLastAdmin", testUsersLastAdmin},
+		{"Sessions", testSessions},
+		{"SetupTokens", testSetupTokens},
+		{"Audit", testAudit},
+		{"IdentityPersists", testIdentityPersists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
