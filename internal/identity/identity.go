@@ -266,7 +266,7 @@ func (s *Service) SessionUser(r *http.Request) (store.User, error) {
 	}
 	if next.Sub(ss.ExpiresAt) >= slideStep {
 		if err := s.st.ExtendSession(ctx, ss.ID, next); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("could not extend a session", "session_id", ss.ID, "error", err)
+			s.log.Warn("could not extend a session", "user_id", ss.UserID, "error", err)
 		}
 	}
 	return u, nil
