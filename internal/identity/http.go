@@ -178,7 +178,12 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	if !known || hash == "" {
 		hash = dummyHash()
 	}
-	match := VerifyPassword(hash, in.Password) && known && u.PasswordHash != ""
+	match, err := s.verifyPassword(r.Context(), hash, in.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	match = match && known && u.PasswordHash != ""
 	if !match || u.Disabled {
 		// The email is recorded only when it names a user: a password
 		// typed into the email field must not land in the audit trail.

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -88,6 +89,10 @@ type Service struct {
 	now     func() time.Time
 	ipLim   limit.Limiter
 	mailLim limit.Limiter
+	// hashing bounds concurrent password checks: each holds argon2id's
+	// memory (19 MiB), so a flood of sign-ins from many addresses cannot
+	// exhaust it.
+	hashing chan struct{}
 }
 
 // New returns a Service.
@@ -101,7 +106,7 @@ func New(o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Service{st: o.Store, log: o.Logger, opts: o, now: o.Now}
+	s := &Service{st: o.Store, log: o.Logger, opts: o, now: o.Now, hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	var err error
 	if s.ipLim, err = loginLimiter(o.LoginPerIP, DefaultLoginPerIP, o.Clock); err != nil {
 		return nil, err
@@ -124,6 +129,18 @@ func loginLimiter(n, def int, c limit.Clock) (limit.Limiter, error) {
 		return nil, fmt.Errorf("identity: login limiter: %w", err)
 	}
 	return l, nil
+}
+
+// verifyPassword is VerifyPassword with at most cap(s.hashing) checks at
+// once; it reports false when ctx ends first.
+func (s *Service) verifyPassword(ctx context.Context, encoded, pw string) (bool, error) {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.hashing }()
+	return VerifyPassword(encoded, pw), nil
 }
 
 // hashToken is how session cookies and setup tokens are stored.

@@ -3,7 +3,9 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +203,54 @@ func testIdentityPersists(t *testing.T, db DB) {
 	}
 	if got := must[[]store.AuditEntry](t)(s.ListAudit(ctx, store.AuditQuery{})); len(got) != 1 || got[0].Action != "setup" {
 		t.Fatalf("audit after reopen %+v", got)
+	}
+}
+
+func testIdentityConcurrent(t *testing.T, db DB) {
+	s := open(t, db)
+	ctx := t.Context()
+	now := time.Now()
+	ok(t, s.PutSetupToken(ctx, hash32("race"), now.Add(time.Hour)))
+	a := must[store.User](t)(s.CreateUser(ctx, store.User{Email: "a@example.com", Role: store.RoleAdmin}))
+	b := must[store.User](t)(s.CreateUser(ctx, store.User{Email: "b@example.com", Role: store.RoleAdmin}))
+	var (
+		wg                 sync.WaitGroup
+		mu                 sync.Mutex
+		used, demoted, bad int
+	)
+	for i := range 8 {
+		wg.Go(func() {
+			err := s.UseSetupToken(ctx, hash32("race"), now)
+			id := a.ID
+			if i%2 == 1 {
+				id = b.ID
+			}
+			_, derr := s.UpdateUser(ctx, id, store.UserPatch{Role: ptr(store.RoleUser)})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				used++
+			}
+			switch {
+			case derr == nil:
+				demoted++
+			case !errors.Is(derr, store.ErrLastAdmin):
+				bad++
+			}
+		})
+	}
+	wg.Wait()
+	if used != 1 || bad != 0 {
+		t.Fatalf("setup token used %d times (want 1); %d unexpected errors", used, bad)
+	}
+	users := must[[]store.User](t)(s.ListUsers(ctx))
+	admins := 0
+	for _, u := range users {
+		if u.Role == store.RoleAdmin {
+			admins++
+		}
+	}
+	if admins != 1 {
+		t.Fatalf("%d admins left after concurrent demotions (%d succeeded), want 1", admins, demoted)
 	}
 }

@@ -88,6 +88,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"SetupTokens", testSetupTokens},
 		{"Audit", testAudit},
 		{"IdentityPersists", testIdentityPersists},
+		{"IdentityConcurrent", testIdentityConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
