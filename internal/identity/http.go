@@ -213,7 +213,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if u, err := s.st.GetUser(r.Context(), ss.UserID); err == nil {
-				s.audit(r, u, ActionLogout, "session", ss.ID)
+				s.audit(r, u, ActionLogout, "user", u.ID)
 			}
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.fail(w, r, err)

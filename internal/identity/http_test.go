@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -402,6 +403,28 @@ func TestSessionSlidingExpiry(t *testing.T) {
 	if a := h.do(c, "GET", "/api/me", ""); a.status != http.StatusUnauthorized {
 		t.Fatalf("after 7 idle days: %d", a.status)
 	}
+	// The next sign-in drops the dead session from the store.
+	dead := sessionCookie(t, h, c)
+	if _, err := h.st.FindSession(t.Context(), identity.HashToken(dead)); err != nil {
+		t.Fatalf("expired session before the next sign-in: %v", err)
+	}
+	h.clock.Advance(time.Minute)
+	h.login(c, userEmail, userPass)
+	if _, err := h.st.FindSession(t.Context(), identity.HashToken(dead)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired session after the next sign-in: %v", err)
+	}
+}
+
+// sessionCookie is c's session cookie value.
+func sessionCookie(t *testing.T, h *harness, c *http.Client) string {
+	t.Helper()
+	for _, ck := range c.Jar.Cookies(mustURL(t, h.url)) {
+		if ck.Name == identity.CookieName {
+			return ck.Value
+		}
+	}
+	t.Fatal("no session cookie in the jar")
+	return ""
 }
 
 func TestDisableUserRevokesSessionsAndAudits(t *testing.T) {

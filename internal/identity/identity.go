@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -93,6 +94,9 @@ type Service struct {
 	// memory (19 MiB), so a flood of sign-ins from many addresses cannot
 	// exhaust it.
 	hashing chan struct{}
+	// lastPrune is when StartSession last dropped expired and revoked
+	// sessions (unix nanoseconds).
+	lastPrune atomic.Int64
 }
 
 // New returns a Service.
@@ -245,7 +249,7 @@ func (s *Service) SetupLink(base, token string) string {
 	return strings.TrimRight(base, "/") + s.opts.Prefix + "/setup?token=" + token
 }
 
-// authError is the 401 of a missing, unknown, expired or revoked session.
+// errNoSession is the 401 of a missing, unknown, expired or revoked session.
 var errNoSession = &gw.Error{Code: gw.CodeUnauthorized, Message: "Sign in first: this route needs a valid dashboard session."}
 
 // SessionUser returns the signed-in user of r, sliding the session's
@@ -301,7 +305,7 @@ func (s *Service) StartSession(w http.ResponseWriter, r *http.Request, u store.U
 		return err
 	}
 	now := s.now()
-	ss, err := s.st.CreateSession(r.Context(), store.Session{Hash: hashToken(tok), UserID: u.ID, ExpiresAt: now.Add(SessionIdle)})
+	_, err = s.st.CreateSession(r.Context(), store.Session{Hash: hashToken(tok), UserID: u.ID, ExpiresAt: now.Add(SessionIdle)})
 	if err != nil {
 		return fmt.Errorf("identity: create session: %w", err)
 	}
@@ -309,8 +313,26 @@ func (s *Service) StartSession(w http.ResponseWriter, r *http.Request, u store.U
 	if err := s.st.TouchUserLogin(r.Context(), u.ID, now); err != nil {
 		s.log.Warn("could not stamp the sign-in time", "user_id", u.ID, "error", err)
 	}
-	s.audit(r, u, ActionLogin, "session", ss.ID)
+	s.audit(r, u, ActionLogin, "user", u.ID)
+	s.prune(r.Context(), now)
 	return nil
+}
+
+// pruneEvery is how often sign-ins drop dead sessions and setup tokens.
+const pruneEvery = time.Hour
+
+// prune removes sessions and setup tokens dead before now, at most once
+// per pruneEvery, so the tables stay bounded by the live ones.
+func (s *Service) prune(ctx context.Context, now time.Time) {
+	last := s.lastPrune.Load()
+	if now.UnixNano()-last < int64(pruneEvery) || !s.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if n, err := s.st.PruneIdentity(ctx, now); err != nil {
+		s.log.Warn("could not prune expired sessions", "error", err)
+	} else if n > 0 {
+		s.log.Debug("pruned expired sessions and setup tokens", "records", n)
+	}
 }
 
 // cookie is the session cookie carrying value (maxAge < 0 deletes it).

@@ -122,6 +122,11 @@ type IdentityStore interface {
 	// error), or returns ErrNotFound.
 	RevokeSession(ctx context.Context, id string) error
 
+	// PruneIdentity removes sessions that expired or were revoked before
+	// before and setup tokens that expired before it, and returns how
+	// many records it removed.
+	PruneIdentity(ctx context.Context, before time.Time) (int, error)
+
 	// PutSetupToken stores the hash of a one-time setup token valid until
 	// expiresAt. Returns ErrInvalid when hash is not 32 bytes.
 	PutSetupToken(ctx context.Context, hash []byte, expiresAt time.Time) error

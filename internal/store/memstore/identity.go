@@ -186,6 +186,24 @@ func (s *Store) RevokeSession(_ context.Context, id string) error {
 	return nil
 }
 
+// PruneIdentity implements [store.IdentityStore].
+func (s *Store) PruneIdentity(_ context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.ident.sessions)
+	s.ident.sessions = slices.DeleteFunc(s.ident.sessions, func(o store.Session) bool {
+		return o.ExpiresAt.Before(before) || (!o.RevokedAt.IsZero() && o.RevokedAt.Before(before))
+	})
+	n -= len(s.ident.sessions)
+	for h, exp := range s.ident.setup {
+		if exp.Before(before) {
+			delete(s.ident.setup, h)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // PutSetupToken implements [store.IdentityStore].
 func (s *Store) PutSetupToken(_ context.Context, hash []byte, expiresAt time.Time) error {
 	if len(hash) != 32 {

@@ -192,6 +192,30 @@ func (d *DB) RevokeSession(ctx context.Context, id string) error {
 	return affected(res, "revoke session")
 }
 
+// PruneIdentity implements [store.IdentityStore].
+func (d *DB) PruneIdentity(ctx context.Context, before time.Time) (int, error) {
+	cut := micros(norm(before))
+	var n int64
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM sessions WHERE expires_at < ? OR (revoked_at <> 0 AND revoked_at < ?)`, []any{cut, cut}},
+			{`DELETE FROM setup_tokens WHERE expires_at < ?`, []any{cut}},
+		} {
+			res, err := tx.ExecContext(ctx, q.sql, q.args...)
+			if err != nil {
+				return fmt.Errorf("sqlite: prune identity: %w", err)
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	return int(n), err
+}
+
 // PutSetupToken implements [store.IdentityStore].
 func (d *DB) PutSetupToken(ctx context.Context, hash []byte, expiresAt time.Time) error {
 	if len(hash) != 32 {

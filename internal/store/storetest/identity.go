@@ -254,3 +254,30 @@ func testIdentityConcurrent(t *testing.T, db DB) {
 		t.Fatalf("%d admins left after concurrent demotions (%d succeeded), want 1", admins, demoted)
 	}
 }
+
+func testIdentityPrune(t *testing.T, db DB) {
+	s := open(t, db)
+	ctx := t.Context()
+	u := must[store.User](t)(s.CreateUser(ctx, store.User{Email: "p@example.com"}))
+	now := time.Now()
+	mk := func(name string, exp time.Time) store.Session {
+		return must[store.Session](t)(s.CreateSession(ctx, store.Session{Hash: hash32(name), UserID: u.ID, ExpiresAt: exp}))
+	}
+	mk("expired", now.Add(-time.Minute))
+	mk("live", now.Add(time.Hour))
+	revoked := mk("revoked", now.Add(time.Hour))
+	ok(t, s.RevokeSession(ctx, revoked.ID))
+	ok(t, s.PutSetupToken(ctx, hash32("old-token"), now.Add(-time.Minute)))
+	ok(t, s.PutSetupToken(ctx, hash32("new-token"), now.Add(time.Hour)))
+
+	n := must[int](t)(s.PruneIdentity(ctx, now.Add(time.Second)))
+	if n != 3 {
+		t.Fatalf("pruned %d records, want 3 (expired and revoked sessions, expired token)", n)
+	}
+	for name, want := range map[string]error{"expired": store.ErrNotFound, "revoked": store.ErrNotFound, "live": nil} {
+		if _, err := s.FindSession(ctx, hash32(name)); !errors.Is(err, want) {
+			t.Errorf("session %s after prune: %v, want %v", name, err, want)
+		}
+	}
+	ok(t, s.UseSetupToken(ctx, hash32("new-token"), now))
+}

@@ -89,6 +89,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"Audit", testAudit},
 		{"IdentityPersists", testIdentityPersists},
 		{"IdentityConcurrent", testIdentityConcurrent},
+		{"IdentityPrune", testIdentityPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })

@@ -28,6 +28,7 @@ CREATE TABLE sessions (
     revoked_at  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 
 CREATE TABLE setup_tokens (
     hash        BLOB    PRIMARY KEY,                   -- SHA-256 of the token
