@@ -235,6 +235,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	}
 	var table []route.Route
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
+	table = append(table, a.ident.Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}
 	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive}).Routes()...)
@@ -253,7 +254,6 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
-	table = append(table, a.ident.Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,

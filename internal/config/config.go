@@ -57,14 +57,6 @@ type Config struct {
 	ReasoningHide        bool   `env:"REASONING_HIDE"`
 	ToolCallingEnabled   bool   `env:"TOOL_CALLING_ENABLED" envDefault:"true"`
 
-	PublicURL             string        `env:"PUBLIC_URL"`
-	TrustProxy            bool          `env:"TRUST_PROXY"`
-	ImageProxyTTL         time.Duration `env:"IMAGE_PROXY_TTL" envDefault:"24h"`
-	ImageProxyCookieHosts string        `env:"IMAGE_PROXY_COOKIE_HOSTS"`
-
-	PoolStrategy          string `env:"POOL_STRATEGY" envDefault:"random"`
-	AccountMaxConcurrency int    `env:"ACCOUNT_MAX_CONCURRENCY"`
-
 	// AdminEmail and AdminPassword make the first (built-in) admin at
 	// start, or update that admin's password when it changed.
 	AdminEmail    string `env:"SPARK_ADMIN_EMAIL"`
@@ -74,6 +66,14 @@ type Config struct {
 	// PasswordLogin allows dashboard sign-in with a password
 	// (PASSWORD_LOGIN=0 leaves only OIDC).
 	PasswordLogin bool `env:"PASSWORD_LOGIN" envDefault:"true"`
+
+	PublicURL             string        `env:"PUBLIC_URL"`
+	TrustProxy            bool          `env:"TRUST_PROXY"`
+	ImageProxyTTL         time.Duration `env:"IMAGE_PROXY_TTL" envDefault:"24h"`
+	ImageProxyCookieHosts string        `env:"IMAGE_PROXY_COOKIE_HOSTS"`
+
+	PoolStrategy          string `env:"POOL_STRATEGY" envDefault:"random"`
+	AccountMaxConcurrency int    `env:"ACCOUNT_MAX_CONCURRENCY"`
 
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`
@@ -127,10 +127,10 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("POOL_STRATEGY %q: use random, round-robin or least-busy", c.PoolStrategy))
 	}
+	errs = append(errs, c.validateAdmin()...)
 	if _, err := c.ChatMap(); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.validateAdmin()...)
 	if c.DatabaseURL != "" {
 		errs = append(errs, errors.New("DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite store"))
 	}

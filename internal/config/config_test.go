@@ -49,6 +49,10 @@ func TestValidate(t *testing.T) {
 	tests := []struct {
 		name, key, value, want string
 	}{
+		{"admin password without email", "SPARK_ADMIN_PASSWORD", "long-enough-pw", "SPARK_ADMIN_EMAIL"},
+		{"admin email without password", "SPARK_ADMIN_EMAIL", "a@example.com", "SPARK_ADMIN_PASSWORD"},
+		{"bad admin emails", "SPARK_ADMIN_EMAILS", "a@example.com, nope", "SPARK_ADMIN_EMAILS"},
+		{"bad password login", "PASSWORD_LOGIN", "maybe", "PASSWORD_LOGIN"},
 		{"bad base url", "GENSPARK_BASE_URL", "ftp://x", "GENSPARK_BASE_URL"},
 		{"bad recaptcha", "RECAPTCHA_PROXY_URL", "::nope", "RECAPTCHA_PROXY_URL"},
 		{"bad strategy", "POOL_STRATEGY", "fastest", "POOL_STRATEGY"},
@@ -57,10 +61,6 @@ func TestValidate(t *testing.T) {
 		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
 		{"negative header timeout", "UPSTREAM_HEADER_TIMEOUT", "-1s", "UPSTREAM_HEADER_TIMEOUT"},
 		{"negative idle timeout", "UPSTREAM_IDLE_TIMEOUT", "-5m", "UPSTREAM_IDLE_TIMEOUT"},
-		{"admin password without email", "SPARK_ADMIN_PASSWORD", "long-enough-pw", "SPARK_ADMIN_EMAIL"},
-		{"admin email without password", "SPARK_ADMIN_EMAIL", "a@example.com", "SPARK_ADMIN_PASSWORD"},
-		{"bad admin emails", "SPARK_ADMIN_EMAILS", "a@example.com, nope", "SPARK_ADMIN_EMAILS"},
-		{"bad password login", "PASSWORD_LOGIN", "maybe", "PASSWORD_LOGIN"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

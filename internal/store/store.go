@@ -161,10 +161,10 @@ type ResponseStore interface {
 
 // Store is everything spark persists, as one engine provides it.
 type Store interface {
+	IdentityStore
 	AccountStore
 	APIKeyStore
 	BindingStore
 	ResponseStore
-	IdentityStore
 	io.Closer
 }

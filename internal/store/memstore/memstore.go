@@ -28,10 +28,10 @@ type Store struct {
 	accounts map[string]*account
 	events   map[string][]store.AccountEvent // oldest first
 	eventSeq int64
+	ident    identity // users, sessions, setup tokens, audit (identity.go)
 	keys     []store.APIKey
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
-	ident    identity // users, sessions, setup tokens, audit (identity.go)
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
