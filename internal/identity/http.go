@@ -293,6 +293,10 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if in.Role == nil && in.Disabled == nil {
+		s.fail(w, r, badRequest("nothing_to_change", `Send "role" and/or "disabled".`))
+		return
+	}
 	if in.Role != nil && !in.Role.Valid() {
 		s.fail(w, r, badRequest("invalid_role", `role must be "admin" or "user".`))
 		return

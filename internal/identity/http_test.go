@@ -358,7 +358,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		{"logout from another site", admin, "POST", "/auth/logout", "", []string{"Sec-Fetch-Site", "same-site"}, true},
 		{"setup from another site", h.client(), "POST", "/setup", `{}`, []string{"Origin", "https://evil.example"}, true},
 		{"read from another site", admin, "GET", "/api/me", "", []string{"Sec-Fetch-Site", "cross-site"}, false},
-		{"same-origin patch", admin, "PATCH", target, `{"name":"x"}`, []string{"Sec-Fetch-Site", "same-origin"}, false},
+		{"same-origin patch", admin, "PATCH", target, `{"role":"user"}`, []string{"Sec-Fetch-Site", "same-origin"}, false},
 	} {
 		a := h.do(tt.client, tt.method, tt.path, tt.body, tt.hdr...)
 		if got := a.status == http.StatusForbidden; got != tt.wantForbidden {
@@ -454,6 +454,7 @@ func TestDisableUserRevokesSessionsAndAudits(t *testing.T) {
 		{"/api/users/usr_missing", `{"disabled":true}`, "user_not_found"},
 		{"/api/users/" + uid, `{"role":"root"}`, "invalid_role"},
 		{"/api/users/" + uid, `{"role":`, "invalid_json"},
+		{"/api/users/" + uid, `{"name":"x"}`, "nothing_to_change"},
 	} {
 		if a := h.do(admin, "PATCH", tt.path, tt.body); a.errCode(t) != tt.code {
 			t.Errorf("PATCH %s %s: %d %s", tt.path, tt.body, a.status, a.body)
