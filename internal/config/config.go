@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"reflect"
 	"strings"
@@ -55,6 +56,16 @@ type Config struct {
 	RoutePrefix          string `env:"ROUTE_PREFIX"`
 	ReasoningHide        bool   `env:"REASONING_HIDE"`
 	ToolCallingEnabled   bool   `env:"TOOL_CALLING_ENABLED" envDefault:"true"`
+
+	// AdminEmail and AdminPassword make the first (built-in) admin at
+	// start, or update that admin's password when it changed.
+	AdminEmail    string `env:"SPARK_ADMIN_EMAIL"`
+	AdminPassword string `env:"SPARK_ADMIN_PASSWORD"`
+	// AdminEmails (comma list) are admins when they sign in through OIDC.
+	AdminEmails string `env:"SPARK_ADMIN_EMAILS"`
+	// PasswordLogin allows dashboard sign-in with a password
+	// (PASSWORD_LOGIN=0 leaves only OIDC).
+	PasswordLogin bool `env:"PASSWORD_LOGIN" envDefault:"true"`
 
 	PublicURL             string        `env:"PUBLIC_URL"`
 	TrustProxy            bool          `env:"TRUST_PROXY"`
@@ -122,6 +133,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("POOL_STRATEGY %q: use random, round-robin or least-busy", c.PoolStrategy))
 	}
+	errs = append(errs, c.validateAdmin()...)
 	if _, err := c.ChatMap(); err != nil {
 		errs = append(errs, err)
 	}
@@ -136,6 +148,42 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// MinAdminPassword is the shortest SPARK_ADMIN_PASSWORD accepted (the
+// dashboard's password policy).
+const MinAdminPassword = 8
+
+func (c *Config) validateAdmin() []error {
+	var errs []error
+	email, pw := strings.TrimSpace(c.AdminEmail), c.AdminPassword
+	switch {
+	case email == "" && pw != "":
+		errs = append(errs, errors.New("SPARK_ADMIN_PASSWORD is set without SPARK_ADMIN_EMAIL: set both or neither"))
+	case email != "" && pw == "":
+		errs = append(errs, errors.New("SPARK_ADMIN_EMAIL is set without SPARK_ADMIN_PASSWORD: set both or neither"))
+	case email != "":
+		if !isEmail(email) {
+			errs = append(errs, errors.New("SPARK_ADMIN_EMAIL must be an email address such as admin@example.com"))
+		}
+		if len([]rune(pw)) < MinAdminPassword || len(pw) > 1024 {
+			errs = append(errs, fmt.Errorf("SPARK_ADMIN_PASSWORD must be %d to 1024 characters", MinAdminPassword))
+		}
+	}
+	for _, e := range c.AdminEmailList() {
+		if !isEmail(e) {
+			errs = append(errs, fmt.Errorf("SPARK_ADMIN_EMAILS: %q is not an email address", shorten(e)))
+		}
+	}
+	return errs
+}
+
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// AdminEmailList splits SPARK_ADMIN_EMAILS (comma-separated, trimmed).
+func (c *Config) AdminEmailList() []string { return Cookies(c.AdminEmails) }
 
 // ChatMap parses MODEL_CHAT_MAP (`model=chatId,model2=chatId2`). Unlike the
 // seed, which refuses MODEL_CHAT_MAP with AUTO_MODEL_CHAT_MAP_TYPE=1, spark

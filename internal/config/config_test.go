@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,10 @@ func TestValidate(t *testing.T) {
 	tests := []struct {
 		name, key, value, want string
 	}{
+		{"admin password without email", "SPARK_ADMIN_PASSWORD", "long-enough-pw", "SPARK_ADMIN_EMAIL"},
+		{"admin email without password", "SPARK_ADMIN_EMAIL", "a@example.com", "SPARK_ADMIN_PASSWORD"},
+		{"bad admin emails", "SPARK_ADMIN_EMAILS", "a@example.com, nope", "SPARK_ADMIN_EMAILS"},
+		{"bad password login", "PASSWORD_LOGIN", "maybe", "PASSWORD_LOGIN"},
 		{"bad base url", "GENSPARK_BASE_URL", "ftp://x", "GENSPARK_BASE_URL"},
 		{"bad recaptcha", "RECAPTCHA_PROXY_URL", "::nope", "RECAPTCHA_PROXY_URL"},
 		{"bad strategy", "POOL_STRATEGY", "fastest", "POOL_STRATEGY"},
@@ -111,5 +116,31 @@ func TestChatMap(t *testing.T) {
 		if (err != nil) != tt.wantErr || (!tt.wantErr && !maps.Equal(got, tt.want)) {
 			t.Errorf("ChatMap(%q) = %v, %v", tt.in, got, err)
 		}
+	}
+}
+
+func TestAdminSettings(t *testing.T) {
+	t.Setenv("PASSWORD_LOGIN", "")
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PasswordLogin {
+		t.Fatal("PASSWORD_LOGIN defaults to off")
+	}
+	t.Setenv("SPARK_ADMIN_EMAIL", "boss@example.com")
+	t.Setenv("SPARK_ADMIN_PASSWORD", "short")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "SPARK_ADMIN_PASSWORD must be") || strings.Contains(err.Error(), "short") {
+		t.Fatalf("short password: %v", err)
+	}
+	t.Setenv("SPARK_ADMIN_PASSWORD", "long-enough-pw")
+	t.Setenv("SPARK_ADMIN_EMAILS", " a@example.com ,b@example.com")
+	t.Setenv("PASSWORD_LOGIN", "0")
+	c, err = config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminEmail != "boss@example.com" || c.PasswordLogin || !slices.Equal(c.AdminEmailList(), []string{"a@example.com", "b@example.com"}) {
+		t.Fatalf("%+v", c)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"slices"
@@ -37,7 +38,9 @@ type KeyVerifier interface {
 
 // Authenticator checks the credential of a dashboard-session, admin or
 // metrics request (a cookie, a header) and returns the id of whom it
-// proves. It must not read the request body.
+// proves. It must not read the request body. A valid credential that
+// lacks the route's rights is reported as an error with gw.CodeForbidden
+// (answered 403); other errors are answered 500.
 type Authenticator interface {
 	Authenticate(r *http.Request) (id string, ok bool, err error)
 }
@@ -94,17 +97,21 @@ type policy struct {
 	keyLimit bool  // the per-key limit (client keys)
 	maxBody  int64 // default body bound
 	quiet    bool  // access log at Debug (probes)
+	// sameOrigin refuses cross-origin state-changing requests (browser
+	// sessions ride on a cookie; client keys are sent explicitly and
+	// need no such check).
+	sameOrigin bool
 }
 
 // policies is the one place that says what each class gets; authentication
 // is chosen by class in (*Server).authenticate.
 var policies = [...]policy{
-	route.Public:     {maxBody: 64 << 10, quiet: true},
+	route.Public:     {maxBody: 64 << 10, quiet: true, sameOrigin: true},
 	route.ClientKey:  {ipLimit: true, keyLimit: true, maxBody: 32 << 20},
-	route.SignedLink: {ipLimit: true, maxBody: 64 << 10},
-	route.Session:    {ipLimit: true, maxBody: 1 << 20},
-	route.Admin:      {ipLimit: true, maxBody: 1 << 20},
-	route.Metrics:    {ipLimit: true, maxBody: 64 << 10},
+	route.SignedLink: {ipLimit: true, maxBody: 64 << 10, sameOrigin: true},
+	route.Session:    {ipLimit: true, maxBody: 1 << 20, sameOrigin: true},
+	route.Admin:      {ipLimit: true, maxBody: 1 << 20, sameOrigin: true},
+	route.Metrics:    {ipLimit: true, maxBody: 64 << 10, sameOrigin: true},
 }
 
 // entry is a registered route with its effective body bound.
@@ -121,6 +128,10 @@ type Server struct {
 	order   []*entry          // in registration order
 	methods []string          // every method a route answers, for Allow
 	ready   atomic.Bool
+	// sameOrigin refuses cross-origin POST, PUT, PATCH and DELETE on the
+	// classes whose policy asks for it (Go's CSRF protection: Sec-Fetch-Site,
+	// else Origin against Host and PUBLIC_URL).
+	sameOrigin *http.CrossOriginProtection
 }
 
 // New returns a Server serving the public routes (/, /healthz, /readyz);
@@ -138,7 +149,12 @@ func New(opts Options) *Server {
 	if opts.BodyReadMax <= 0 {
 		opts.BodyReadMax = DefaultBodyReadMax
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}}
+	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}, sameOrigin: http.NewCrossOriginProtection()}
+	if u, err := url.Parse(opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// The origin browsers send when spark is reached at PUBLIC_URL
+		// through a proxy that rewrites Host.
+		_ = s.sameOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 	err := s.Handle(
 		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
 		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
@@ -273,6 +289,11 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 	*matched = e
 	pol := policies[e.Class]
 	if pol.ipLimit && s.opts.IPLimiter != nil && !s.allowIP(w, r, e.Dialect) {
+		return r, false
+	}
+	if pol.sameOrigin && s.sameOrigin.Check(r) != nil {
+		s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeForbidden,
+			Message: "Cross-origin request refused: this route accepts state-changing requests only from spark's own pages."})
 		return r, false
 	}
 	if r, ok = s.authenticate(w, r, e); !ok {
@@ -721,6 +742,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) 
 		}
 	}
 	if err != nil {
+		if gw.ErrorCode(err) == gw.CodeForbidden {
+			s.refuse(w, r, e.Dialect, err)
+			return r, false
+		}
 		s.refuse(w, r, e.Dialect, gw.Wrap(gw.CodeInternal, err, "could not verify the credential"))
 		return r, false
 	}

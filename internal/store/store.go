@@ -162,6 +162,7 @@ type ResponseStore interface {
 
 // Store is everything spark persists, as one engine provides it.
 type Store interface {
+	IdentityStore
 	AccountStore
 	APIKeyStore
 	BindingStore
