@@ -6,7 +6,8 @@
 // Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
 // all pass the shared suite in package storetest. Callers depend on the
 // narrowest interface they need ([AccountStore], [APIKeyStore],
-// [BindingStore], [ResponseStore]); [Store] bundles them for wiring.
+// [BindingStore], [ResponseStore], [UsageStore]); [Store] bundles them for
+// wiring.
 //
 // Secrets: [Account.Cookie] and [Account.Proxy] are plaintext in memory and
 // must be encrypted at rest by every engine that writes to disk (see package
@@ -165,5 +166,6 @@ type Store interface {
 	APIKeyStore
 	BindingStore
 	ResponseStore
+	UsageStore
 	io.Closer
 }

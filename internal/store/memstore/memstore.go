@@ -31,6 +31,7 @@ type Store struct {
 	keys     []store.APIKey
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
+	usage    usage
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time

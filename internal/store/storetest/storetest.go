@@ -83,6 +83,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ResponsesPrune", testResponsesPrune},
 		{"ResponsesSealedAtRest", testResponsesSealedAtRest},
 	}
+	tests = append(tests, usageTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
 	}
