@@ -247,6 +247,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		return fmt.Errorf("media: %w", err)
 	}
 	table = append(table, mh.Routes()...)
+	// The dashboard's usage routes (session class): readable with
+	// USAGE_RECORDS=0 too, for the records kept before.
+	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
