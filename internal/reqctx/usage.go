@@ -75,8 +75,8 @@ func (u *Usage) AddTokens(input, output, reasoning int64) {
 	u.mu.Unlock()
 }
 
-// MarkFirstEvent records t as the time of the first answer event, unless
-// an earlier one was recorded.
+// MarkFirstEvent records t as the time of the first answer event; later
+// calls (events after the first, a second answer) change nothing.
 func (u *Usage) MarkFirstEvent(t time.Time) {
 	if u == nil {
 		return

@@ -25,18 +25,12 @@ func (d *DB) AddUsage(ctx context.Context, recs []store.UsageRecord) error {
 		return err
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO usage_records (at, request_id, key_id, account_id, route, model, served_model,
-			status, error_class, input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: add usage: %w", err)
-		}
-		defer ins.Close()
-		for _, r := range recs {
-			if _, err := ins.ExecContext(ctx, micros(r.Time), r.RequestID, r.KeyID, r.AccountID, r.Route, r.Model, r.ServedModel,
-				r.Status, r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream); err != nil {
-				return fmt.Errorf("sqlite: add usage: %w", err)
+		for rest := recs; len(rest) > 0; {
+			n := min(len(rest), insertRows)
+			if err := insertUsage(ctx, tx, rest[:n]); err != nil {
+				return err
 			}
+			rest = rest[n:]
 		}
 		for _, u := range store.RollUp(recs) {
 			if err := addRollup(ctx, tx, u); err != nil {
@@ -45,6 +39,33 @@ func (d *DB) AddUsage(ctx context.Context, recs []store.UsageRecord) error {
 		}
 		return nil
 	})
+}
+
+// insertRows is how many records one INSERT statement writes: a statement
+// per row costs about twice as much per record.
+const insertRows = 100
+
+// usageColumns are the columns insertUsage writes, in order.
+const usageColumns = 15
+
+// insertUsage writes recs with one multi-row INSERT.
+func insertUsage(ctx context.Context, tx *sql.Tx, recs []store.UsageRecord) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO usage_records (at, request_id, key_id, account_id, route, model, served_model,
+		status, error_class, input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream) VALUES `)
+	args := make([]any, 0, len(recs)*usageColumns)
+	for i, r := range recs {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, micros(r.Time), r.RequestID, r.KeyID, r.AccountID, r.Route, r.Model, r.ServedModel,
+			r.Status, r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("sqlite: add usage: %w", err)
+	}
+	return nil
 }
 
 // addRollup adds u to its stored roll-up row. The histograms are merged
