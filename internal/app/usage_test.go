@@ -59,10 +59,12 @@ func TestUsageRecordsEndToEnd(t *testing.T) {
 	}
 	plain := send(testKey, `{"model":"gpt-5.2","messages":[{"role":"user","content":"sim:think hello"}]}`)
 	stream := send(testKey, `{"model":"gpt-5.2","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream please"}]}`)
+	// The only account rests after the challenge: the drop comes first.
+	dropped := send(testKey, `{"model":"gpt-5.2","stream":true,"messages":[{"role":"user","content":"sim:drop sim:long 10"}]}`)
 	failed := send(testKey, `{"model":"gpt-5.2","messages":[{"role":"user","content":"sim:cloudflare"}]}`)
 	refused := send("sk-wrong", `{"model":"gpt-5.2","messages":[{"role":"user","content":"hi"}]}`)
-	if plain.status != 200 || stream.status != 200 || failed.status < 500 || refused.status != http.StatusUnauthorized {
-		t.Fatalf("statuses %d, %d, %d, %d", plain.status, stream.status, failed.status, refused.status)
+	if plain.status != 200 || stream.status != 200 || failed.status < 500 || dropped.status != 200 || refused.status != http.StatusUnauthorized {
+		t.Fatalf("statuses %d, %d, %d, %d, %d", plain.status, stream.status, failed.status, dropped.status, refused.status)
 	}
 	var answer struct {
 		Usage struct {
@@ -87,8 +89,8 @@ func TestUsageRecordsEndToEnd(t *testing.T) {
 	for _, r := range recs {
 		byID[r.RequestID] = r
 	}
-	if len(recs) != 4 || len(byID) != 4 {
-		t.Fatalf("%d records (%d request ids), want 4: %+v", len(recs), len(byID), recs)
+	if len(recs) != 5 || len(byID) != 5 {
+		t.Fatalf("%d records (%d request ids), want 5: %+v", len(recs), len(byID), recs)
 	}
 	p, ok := byID[plain.id]
 	if !ok {
@@ -107,6 +109,11 @@ func TestUsageRecordsEndToEnd(t *testing.T) {
 	if f := byID[failed.id]; f.Status != failed.status || f.ErrorClass != string(gw.CodeChallenged) || f.AccountID != acct || !f.Failed() {
 		t.Errorf("failed record: %+v (answered %d)", f, failed.status)
 	}
+	// A stream that failed after its 200 counts as an error, with the
+	// class of the in-band error.
+	if d := byID[dropped.id]; d.Status != 200 || d.ErrorClass != string(gw.CodeTransient) || !d.Failed() || !d.Stream || d.TTFTMS < 1 {
+		t.Errorf("dropped stream record: %+v", d)
+	}
 	if r := byID[refused.id]; r.Status != http.StatusUnauthorized || r.ErrorClass != string(gw.CodeUnauthorized) || r.KeyID != "" || r.AccountID != "" {
 		t.Errorf("refused record: %+v", r)
 	}
@@ -123,11 +130,11 @@ func TestUsageRecordsEndToEnd(t *testing.T) {
 	for _, r := range rows[1:] {
 		ids = append(ids, r[1])
 	}
-	if got, want := strings.Join(ids, " "), failed.id+" "+stream.id+" "+plain.id; got != want {
+	if got, want := strings.Join(ids, " "), failed.id+" "+dropped.id+" "+stream.id+" "+plain.id; got != want {
 		t.Errorf("CSV of the key lists %q, want %q", got, want)
 	}
 	sum, err := usage.Summary(t.Context(), db, usage.SummaryQuery{From: p.Time, To: p.Time, GroupBy: usage.GroupStatus})
-	if err != nil || len(sum) != 3 || sum[0].Group != "200" || sum[0].Requests != 2 {
+	if err != nil || len(sum) != 3 || sum[0].Group != "200" || sum[0].Requests != 3 || sum[0].Errors != 1 {
 		t.Errorf("summary by status: %+v, %v", sum, err)
 	}
 }

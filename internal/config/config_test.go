@@ -24,6 +24,29 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+func TestUsageSettings(t *testing.T) {
+	for _, tt := range []struct {
+		records, days string
+		wantOn        bool
+		wantKeep      time.Duration
+	}{
+		{"", "", true, 90 * 24 * time.Hour},
+		{"0", "30", false, 30 * 24 * time.Hour},
+		{"1", "0", true, 0},
+	} {
+		t.Setenv("USAGE_RECORDS", tt.records)
+		t.Setenv("USAGE_RETENTION_DAYS", tt.days)
+		c, err := config.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.UsageRecords != tt.wantOn || c.UsageRetention() != tt.wantKeep {
+			t.Errorf("USAGE_RECORDS=%q USAGE_RETENTION_DAYS=%q: records %v, retention %v; want %v, %v",
+				tt.records, tt.days, c.UsageRecords, c.UsageRetention(), tt.wantOn, tt.wantKeep)
+		}
+	}
+}
+
 func TestSeedVariablesAreRead(t *testing.T) {
 	t.Setenv("PORT", "8080")
 	t.Setenv("REASONING_HIDE", "1")
@@ -56,6 +79,7 @@ func TestValidate(t *testing.T) {
 		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
 		{"negative header timeout", "UPSTREAM_HEADER_TIMEOUT", "-1s", "UPSTREAM_HEADER_TIMEOUT"},
 		{"negative idle timeout", "UPSTREAM_IDLE_TIMEOUT", "-5m", "UPSTREAM_IDLE_TIMEOUT"},
+		{"negative usage retention", "USAGE_RETENTION_DAYS", "-1", "USAGE_RETENTION_DAYS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
