@@ -44,6 +44,7 @@ import (
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
+	"github.com/sparkgw/spark/internal/usage"
 )
 
 // App is a fully wired gateway.
@@ -65,6 +66,7 @@ type App struct {
 	server   *server.Server
 	ident    *identity.Service
 	fetcher  *fetch.Fetcher
+	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
 	// models they serve.
@@ -115,6 +117,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, a.db)
+	if cfg.UsageRecords {
+		// Closed before the store (closers run newest first): its Close
+		// writes the records still queued.
+		a.usage = usage.NewRecorder(usage.Options{Store: a.db, Logger: log, Retention: cfg.UsageRetention()})
+		a.closers = append(a.closers, a.usage)
+	}
 
 	if err := a.importAccounts(ctx); err != nil {
 		return nil, err
@@ -182,6 +190,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		TrustProxy: cfg.TrustProxy,
 		WriteError: writeError,
 		Debug:      cfg.Debug,
+	}
+	if a.usage != nil {
+		srvOpts.Usage = a.usage
 	}
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
@@ -263,6 +274,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		return fmt.Errorf("media: %w", err)
 	}
 	table = append(table, mh.Routes()...)
+	// The dashboard's usage routes (session class): readable with
+	// USAGE_RECORDS=0 too, for the records kept before.
+	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,

@@ -80,6 +80,11 @@ type Config struct {
 	// bytes of the files one owner (API key) keeps (0 = no bound).
 	FilesMaxBytes   int `env:"FILES_MAX_BYTES" envDefault:"104857600"`
 	FilesQuotaBytes int `env:"FILES_QUOTA_BYTES" envDefault:"1073741824"`
+	// UsageRecords keeps one usage record per client request (USAGE_RECORDS=0
+	// turns usage accounting off); UsageRetentionDays prunes records and
+	// daily roll-ups older than that many days (0 keeps them forever).
+	UsageRecords       bool `env:"USAGE_RECORDS" envDefault:"true"`
+	UsageRetentionDays int  `env:"USAGE_RETENTION_DAYS" envDefault:"90"`
 
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`
@@ -124,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UpstreamHeaderTimeout < 0 || c.UpstreamIdleTimeout < 0 {
 		errs = append(errs, errors.New("UPSTREAM_HEADER_TIMEOUT and UPSTREAM_IDLE_TIMEOUT must be >= 0 (a duration such as 90s or 2m)"))
+	}
+	if c.UsageRetentionDays < 0 {
+		errs = append(errs, errors.New("USAGE_RETENTION_DAYS must be >= 0 days (0 keeps usage records forever)"))
 	}
 	if c.RateLimitCookieLock < 0 {
 		errs = append(errs, errors.New("RATE_LIMIT_COOKIE_LOCK_DURATION must be >= 0 seconds"))
@@ -237,6 +245,11 @@ func (c *Config) Lookup(name string) (value string, ok bool) {
 // RateLimitLock is RATE_LIMIT_COOKIE_LOCK_DURATION as a duration.
 func (c *Config) RateLimitLock() time.Duration {
 	return time.Duration(c.RateLimitCookieLock) * time.Second
+}
+
+// UsageRetention is USAGE_RETENTION_DAYS as a duration (0: keep forever).
+func (c *Config) UsageRetention() time.Duration {
+	return time.Duration(c.UsageRetentionDays) * 24 * time.Hour
 }
 
 // Prefix returns ROUTE_PREFIX normalised to "" or "/name".

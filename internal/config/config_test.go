@@ -26,6 +26,29 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+func TestUsageSettings(t *testing.T) {
+	for _, tt := range []struct {
+		records, days string
+		wantOn        bool
+		wantKeep      time.Duration
+	}{
+		{"", "", true, 90 * 24 * time.Hour},
+		{"0", "30", false, 30 * 24 * time.Hour},
+		{"1", "0", true, 0},
+	} {
+		t.Setenv("USAGE_RECORDS", tt.records)
+		t.Setenv("USAGE_RETENTION_DAYS", tt.days)
+		c, err := config.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.UsageRecords != tt.wantOn || c.UsageRetention() != tt.wantKeep {
+			t.Errorf("USAGE_RECORDS=%q USAGE_RETENTION_DAYS=%q: records %v, retention %v; want %v, %v",
+				tt.records, tt.days, c.UsageRecords, c.UsageRetention(), tt.wantOn, tt.wantKeep)
+		}
+	}
+}
+
 func TestSeedVariablesAreRead(t *testing.T) {
 	t.Setenv("PORT", "8080")
 	t.Setenv("REASONING_HIDE", "1")
@@ -65,6 +88,7 @@ func TestValidate(t *testing.T) {
 		{"negative file bound", "FILES_MAX_BYTES", "-1", "FILES_MAX_BYTES"},
 		{"negative file quota", "FILES_QUOTA_BYTES", "-5", "FILES_QUOTA_BYTES"},
 		{"file bound not a number", "FILES_MAX_BYTES", "100MB", "FILES_MAX_BYTES"},
+		{"negative usage retention", "USAGE_RETENTION_DAYS", "-1", "USAGE_RETENTION_DAYS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

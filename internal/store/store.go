@@ -5,8 +5,9 @@
 //
 // Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
 // all pass the shared suite in package storetest. Callers depend on the
-// narrowest interface they need ([AccountStore], [APIKeyStore],
-// [BindingStore], [ResponseStore], [FileStore]); [Store] bundles them for
+// narrowest interface they need ([IdentityStore], [AccountStore],
+// [APIKeyStore], [BindingStore], [ResponseStore], [FileStore],
+// [UsageStore]); [Store] bundles them for
 // wiring.
 //
 // Secrets: [Account.Cookie] and [Account.Proxy] are plaintext in memory and
@@ -168,5 +169,6 @@ type Store interface {
 	BindingStore
 	ResponseStore
 	FileStore
+	UsageStore
 	io.Closer
 }

@@ -33,6 +33,7 @@ type Store struct {
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
 	files    map[string]*storedFile
+	usage    usage
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time

@@ -91,6 +91,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IdentityConcurrent", testIdentityConcurrent},
 		{"IdentityPrune", testIdentityPrune},
 	}
+	tests = append(tests, usageTests...)
 	for _, tt := range append(tests, fileTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
 	}
