@@ -45,6 +45,9 @@ type Options struct {
 	// closes every connection after its answer (docs/genspark-upstream.md §2.5),
 	// instead of HTTPS with HTTP/2 as the real upstreams are served.
 	PlainUpstream bool
+	// NoUsage runs spark with USAGE_RECORDS=0 (no usage accounting), to
+	// compare with a run that keeps the records (the default).
+	NoUsage bool
 	// Phases limits the run to some of "nonstream", "stream" and "open"
 	// (nil = all); a partial run is never written to BENCHMARKS.md.
 	Phases  []string
@@ -72,6 +75,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
 	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
 	phases := fs.String("phases", "", "run only these phases, comma-separated: nonstream, stream, open (default all; a partial run is printed, not written, unless -out is given)")
+	noUsage := fs.Bool("no-usage", false, "run spark with USAGE_RECORDS=0 (no usage records), to measure what usage accounting costs against a run without this flag")
 	plain := fs.Bool("plain-upstream", false, "serve the simulator over plain HTTP/1.1 (it then closes every connection after its answer) instead of HTTPS with HTTP/2")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nBenchmarks spark against a bare httputil.ReverseProxy in front of the same\nupstream simulator, all on 127.0.0.1, and writes the report to BENCHMARKS.md.\n\nFlags:\n")
@@ -93,7 +97,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts := Options{
-		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark, PlainUpstream: *plain,
+		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark, PlainUpstream: *plain, NoUsage: *noUsage,
 		Root: root, Log: stderr, Command: commandLine(args),
 	}
 	if *phases != "" {

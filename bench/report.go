@@ -76,6 +76,7 @@ type Report struct {
 	StartupWarm  time.Duration // exec → /healthz 200, existing DATA_DIR
 	StartupSelf  time.Duration // spark's own log: configuration → listening (restart)
 	IdleOther    float64       // cores other processes kept busy before the first phase
+	UsageRecords bool          // spark kept usage records (not -no-usage)
 
 	NonStream     []*LoadResult
 	Stream        []*LoadResult
@@ -491,8 +492,12 @@ func (r *Report) Markdown() string {
 		w("\n")
 	}
 	w("- Upstream: %s\n", r.Upstream)
-	w("- spark: `./cmd/spark` as its own process, %d Genspark accounts, API key (Bearer), REQUEST_RATE_LIMIT=0, ACCOUNT_MAX_CONCURRENCY=0, other settings default (tool calling on, INFO access log to a file); profiles through `spark serve --pprof`\n\n",
-		p.Accounts)
+	usageRecords := "usage records on"
+	if !r.UsageRecords {
+		usageRecords = "USAGE_RECORDS=0"
+	}
+	w("- spark: `./cmd/spark` as its own process, %d Genspark accounts, API key (Bearer), REQUEST_RATE_LIMIT=0, ACCOUNT_MAX_CONCURRENCY=0, %s, other settings default (tool calling on, INFO access log to a file); profiles through `spark serve --pprof`\n\n",
+		p.Accounts, usageRecords)
 
 	w("### Targets\n\n| target | goal | measured | status | note |\n| --- | --- | --- | --- | --- |\n")
 	for _, t := range r.Targets() {

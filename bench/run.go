@@ -212,6 +212,10 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	apiKey := "sk-bench-" + rand.Text()
 	env := sparkEnv(addr, simURL, r.certFile, filepath.Join(r.dir, "data"), apiKey, r.p.Accounts)
+	r.rep.UsageRecords = !r.opts.NoUsage
+	if r.opts.NoUsage {
+		env = append(env, "USAGE_RECORDS=0")
+	}
 	logPath := filepath.Join(r.dir, "spark.log")
 	r.log("starting spark (empty DATA_DIR)")
 	sp, fresh, err := startSpark(ctx, bin, pprof, env, addr, logPath)

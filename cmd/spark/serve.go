@@ -78,7 +78,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("spark listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix(), "startup", time.Since(start).Round(time.Millisecond))
+	if link := a.SetupLink(setupBase(cfg.PublicURL, ln.Addr())); link != "" {
+		fmt.Fprintf(stdout, "spark: no admin exists yet. Open this one-time link within an hour to create the first admin\n(or set SPARK_ADMIN_EMAIL and SPARK_ADMIN_PASSWORD):\n\n    %s\n\n", link)
+	}
 	return serveUntilDone(ctx, newHTTPServer(a.Handler()), ln)
+}
+
+// setupBase is the origin the setup link is printed under: PUBLIC_URL,
+// else the listening address (localhost when listening on every
+// interface).
+func setupBase(publicURL string, addr net.Addr) string {
+	if publicURL != "" {
+		return publicURL
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // accountSources are the ways to add upstream accounts, named by the

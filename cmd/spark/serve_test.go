@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,24 @@ func TestBoolFlagSpellings(t *testing.T) {
 	newBoolFlag(fs, "debug", "debug logging")
 	if err := fs.Parse([]string{"--debug=maybe"}); err == nil || !strings.Contains(err.Error(), "yes, no") {
 		t.Fatalf("--debug=maybe: %v", err)
+	}
+}
+
+func TestSetupBase(t *testing.T) {
+	for _, tt := range []struct {
+		public, addr, want string
+	}{
+		{"https://spark.example.com", "0.0.0.0:7055", "https://spark.example.com"},
+		{"", "0.0.0.0:7055", "http://localhost:7055"},
+		{"", "[::]:7055", "http://localhost:7055"},
+		{"", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := setupBase(tt.public, addr); got != tt.want {
+			t.Errorf("setupBase(%q, %s) = %q, want %q", tt.public, tt.addr, got, tt.want)
+		}
 	}
 }

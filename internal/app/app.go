@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
@@ -29,6 +30,7 @@ import (
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/httpx"
+	"github.com/sparkgw/spark/internal/identity"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/limit"
 	"github.com/sparkgw/spark/internal/pool"
@@ -42,6 +44,7 @@ import (
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
+	"github.com/sparkgw/spark/internal/usage"
 )
 
 // App is a fully wired gateway.
@@ -49,6 +52,10 @@ type App struct {
 	// MintedKey is the API key minted at this first start (empty otherwise);
 	// the caller shows it once.
 	MintedKey string
+	// SetupToken is the one-time setup token minted at this start when no
+	// admin exists and SPARK_ADMIN_EMAIL is unset (empty otherwise); the
+	// caller shows SetupLink once.
+	SetupToken string
 
 	cfg      *config.Config
 	log      *slog.Logger
@@ -57,7 +64,9 @@ type App struct {
 	registry *provider.Registry
 	gateway  *gateway.Service
 	server   *server.Server
+	ident    *identity.Service
 	fetcher  *fetch.Fetcher
+	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
 	// models they serve.
@@ -108,6 +117,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, a.db)
+	if cfg.UsageRecords {
+		// Closed before the store (closers run newest first): its Close
+		// writes the records still queued.
+		a.usage = usage.NewRecorder(usage.Options{Store: a.db, Logger: log, Retention: cfg.UsageRetention()})
+		a.closers = append(a.closers, a.usage)
+	}
 
 	if err := a.importAccounts(ctx); err != nil {
 		return nil, err
@@ -176,6 +191,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		WriteError: writeError,
 		Debug:      cfg.Debug,
 	}
+	if a.usage != nil {
+		srvOpts.Usage = a.usage
+	}
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
 	} else {
@@ -194,6 +212,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		if srvOpts.KeyLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.KeyRateLimit}); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.signIn(ctx, &srvOpts); err != nil {
+		return nil, err
 	}
 	a.server = server.New(srvOpts)
 	if err := a.routes(sealer, clients); err != nil {
@@ -237,6 +258,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	}
 	var table []route.Route
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
+	table = append(table, a.ident.Routes()...)
 
 	a.files = files.New(files.Options{Store: a.db, MaxFileBytes: int64(cfg.FilesMaxBytes), QuotaBytes: int64(cfg.FilesQuotaBytes),
 		Logger: log, Now: a.now})
@@ -252,6 +274,9 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		return fmt.Errorf("media: %w", err)
 	}
 	table = append(table, mh.Routes()...)
+	// The dashboard's usage routes (session class): readable with
+	// USAGE_RECORDS=0 too, for the records kept before.
+	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -259,7 +284,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
-	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log}).Routes()...)
+	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log, Files: a.files}).Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: a.gateway, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
@@ -271,6 +296,43 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		log.Debug("route", "pattern", rt.Pattern, "class", rt.Class.String(), "dialect", rt.Dialect.String())
 	}
 	return nil
+}
+
+// signIn sets up dashboard sign-in: the identity service over the store,
+// the first admin from SPARK_ADMIN_EMAIL / SPARK_ADMIN_PASSWORD or else,
+// while no admin exists, a one-time setup token, and the session and admin
+// authenticators of the server.
+func (a *App) signIn(ctx context.Context, srvOpts *server.Options) error {
+	cfg := a.cfg
+	svc, err := identity.New(identity.Options{Store: a.db, Logger: a.log, PasswordLogin: cfg.PasswordLogin,
+		PublicURL: cfg.PublicURL, Prefix: cfg.Prefix(), TrustProxy: cfg.TrustProxy, Now: a.now})
+	if err != nil {
+		return err
+	}
+	a.ident = svc
+	if cfg.AdminEmail != "" {
+		if _, err := svc.EnsureAdmin(ctx, strings.TrimSpace(cfg.AdminEmail), cfg.AdminPassword); err != nil {
+			return fmt.Errorf("SPARK_ADMIN_EMAIL: %w", err)
+		}
+	} else if has, err := svc.HasAdmin(ctx); err != nil {
+		return err
+	} else if !has {
+		if a.SetupToken, err = svc.NewSetupToken(ctx); err != nil {
+			return err
+		}
+	}
+	srvOpts.Session = identity.SessionAuthenticator{S: svc}
+	srvOpts.Admin = identity.AdminAuthenticator{S: svc}
+	return nil
+}
+
+// SetupLink is the one-time setup link for SetupToken under base (an
+// origin such as PUBLIC_URL or the listening address), "" without a token.
+func (a *App) SetupLink(base string) string {
+	if a.SetupToken == "" {
+		return ""
+	}
+	return a.ident.SetupLink(base, a.SetupToken)
 }
 
 // Handler is the gateway's root HTTP handler.

@@ -316,3 +316,68 @@ func TestFilesLargeAndWrongKind(t *testing.T) {
 		t.Fatalf("a text file as an Anthropic image: %d %s", ares.StatusCode, abody)
 	}
 }
+
+// TestFilesGeminiFileData: files uploaded with openai-go are usable in a
+// Gemini API generateContent as fileData parts, named by id, by resource
+// name (files/{id}) or by their URI on the gateway; a text file's content
+// reaches the simulated model (which echoes it), a PDF arrives as an
+// attachment; another owner's id is a 400 naming the part's fileUri.
+func TestFilesGeminiFileData(t *testing.T) {
+	h := start(t, func(c *config.Config) { geminiOnly(c); c.APISecret = testKey + "," + otherKey })
+	ctx := context.Background()
+	marker := "GEMFILE5309"
+	notes, err := h.client.Files.New(ctx, openai.FileNewParams{
+		File:    openai.File(strings.NewReader("Field notes: the password is "+marker+"."), "notes.txt", "text/plain"),
+		Purpose: openai.FilePurposeUserData,
+	})
+	if err != nil {
+		t.Fatalf("Files.New: %v", err)
+	}
+	report, err := h.client.Files.New(ctx, openai.FileNewParams{
+		File:    openai.File(strings.NewReader("%PDF-1.4\n% a tiny report\n"), "report.pdf", "application/pdf"),
+		Purpose: openai.FilePurposeUserData,
+	})
+	if err != nil {
+		t.Fatalf("Files.New pdf: %v", err)
+	}
+	body := func(uri string) string {
+		return `{"contents":[{"role":"user","parts":[{"text":"What is the password?"},{"fileData":{"mimeType":"text/plain","fileUri":"` + uri + `"}}]}]}`
+	}
+	const path = "/v1beta/models/gemini-2.5-pro:generateContent"
+	for _, tc := range []struct{ name, uri string }{
+		{"id", notes.ID},
+		{"resource name", "files/" + notes.ID},
+		{"v1beta URI", h.url + "/v1beta/files/" + notes.ID},
+		{"v1 URI", h.url + "/v1/files/" + notes.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, out := h.gemini("POST", path, testKey, body(tc.uri))
+			if resp.StatusCode != http.StatusOK || !strings.Contains(out, marker) {
+				t.Fatalf("%d: the answer lacks the file's text echoed by the simulator:\n%s", resp.StatusCode, out)
+			}
+			gens := h.generates()
+			if p, _ := gens[len(gens)-1].Facts["prompt"].(string); !strings.Contains(p, marker) {
+				t.Fatalf("the file's text did not reach the upstream prompt: %q", p)
+			}
+		})
+	}
+	t.Run("pdf", func(t *testing.T) {
+		resp, out := h.gemini("POST", path, testKey,
+			`{"contents":[{"parts":[{"text":"Summarise."},{"fileData":{"fileUri":"files/`+report.ID+`"}}]}]}`)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(out, `Attachment \"report.pdf\" (application/pdf`) {
+			t.Fatalf("%d: the PDF did not reach the upstream as an attachment:\n%s", resp.StatusCode, out)
+		}
+	})
+	t.Run("another owner", func(t *testing.T) {
+		before := len(h.generates())
+		resp, out := h.gemini("POST", path, otherKey, body("files/"+notes.ID))
+		code, status, msg := googleEnvelope(t, out)
+		if resp.StatusCode != 400 || code != 400 || status != "INVALID_ARGUMENT" ||
+			!strings.Contains(msg, "contents[0].parts[1].fileData.fileUri") || strings.Contains(msg, marker) {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+		if n := len(h.generates()) - before; n != 0 {
+			t.Fatalf("%d upstream calls for a refused request", n)
+		}
+	})
+}

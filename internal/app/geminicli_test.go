@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sparkgw/spark/internal/simulator/simcore"
 )
 
 // geminiCLISettings points Gemini CLI at an API key (GEMINI_API_KEY) and
@@ -27,7 +30,8 @@ const geminiCLISettings = `{
 // pinned in test/js/package.json) non-interactively against a gateway with
 // only a Gemini web account: it answers a prompt, and in yolo mode
 // completes a write_file call the simulated model makes (sim:tool), then
-// exits 0. GOOGLE_GEMINI_BASE_URL is the gateway's root: the CLI's SDK
+// exits 0; with its default model ("auto") its routing classifier gets
+// JSON at once and the turn runs on the model the classifier picks. GOOGLE_GEMINI_BASE_URL is the gateway's root: the CLI's SDK
 // appends /v1beta/models/{model}:streamGenerateContent?alt=sse, and the
 // CLI sends gemini-3-flash as gemini-3.8-flash, which spark resolves to
 // the web app's flash model.
@@ -99,6 +103,50 @@ func TestGeminiCLI(t *testing.T) {
 			t.Fatalf("the answer lacks the simulator's echo of the prompt:\n%s", out)
 		}
 	})
+	// Without -m the CLI routes each turn (its default model "auto"): a
+	// classifier request (generateContent with a responseJsonSchema of
+	// complexity_reasoning and complexity_score) picks flash or pro. Through
+	// spark's structured outputs the classifier gets JSON at once: one
+	// classifier request, no retries.
+	t.Run("auto routing", func(t *testing.T) {
+		// A score the CLI routes to flash (below its threshold of 90): the
+		// sim:json directive is in the user text both the classifier and
+		// the routed turn see, so the answer is that JSON too.
+		before := len(h.generates())
+		out := run(t, "--output-format", "json", "-p",
+			`Route me. sim:json {"complexity_reasoning":"nonce3e8a","complexity_score":10}`)
+		res := cliJSONResult(t, out)
+		if !strings.Contains(res.Response, "nonce3e8a") {
+			t.Fatalf("the answer lacks the simulator's JSON:\n%s", out)
+		}
+		router, main := res.modelOf("utility_router"), res.modelOf("main")
+		if router == "" || res.Stats.Models[router].API.TotalErrors != 0 {
+			t.Fatalf("no classifier request without errors in the CLI's stats:\n%s", out)
+		}
+		// Were the classifier's JSON not parsed, the CLI would fall back to
+		// its default pro model.
+		if !strings.Contains(main, "flash") || strings.Contains(main, "lite") {
+			t.Fatalf("the turn ran on %q, want the flash model the classifier's score 10 picks:\n%s", main, out)
+		}
+		classifier := h.structuredGenerates(before)
+		if len(classifier) != 1 || classifier[0].Outcome != "completed" {
+			t.Fatalf("%d classifier requests reached the simulator, want 1 answered: %+v", len(classifier), classifier)
+		}
+
+		// The simulator's own answer to the classifier (no directive) is the
+		// schema's minimal instance, complexity_score 0: schema-valid JSON at
+		// once (one request), which the CLI then refuses itself (it wants a
+		// score of at least 1, a bound its schema does not state) and falls
+		// back to its default model; the turn is answered all the same.
+		before = len(h.generates())
+		out = run(t, "-p", "Reply with nonce4b7d")
+		if !strings.Contains(out, "nonce4b7d") {
+			t.Fatalf("the answer lacks the simulator's echo of the prompt:\n%s", out)
+		}
+		if n := len(h.structuredGenerates(before)); n != 1 {
+			t.Fatalf("%d classifier requests reached the simulator, want 1 (no retries)", n)
+		}
+	})
 	t.Run("write_file", func(t *testing.T) {
 		target := filepath.Join(work, "gm-out.txt")
 		before := len(h.generates())
@@ -112,4 +160,59 @@ func TestGeminiCLI(t *testing.T) {
 			t.Fatalf("%d upstream turns, want the call and the answer to its result", n)
 		}
 	})
+}
+
+// structuredGenerates returns the Gemini web turns from the before-th on
+// whose prompt asks for an answer in a JSON Schema (spark's
+// structured-output prompt carries a json-schema fence).
+func (h *harness) structuredGenerates(before int) []simcore.Entry {
+	var out []simcore.Entry
+	for _, e := range h.generates()[before:] {
+		if p, _ := e.Facts["prompt"].(string); strings.Contains(p, "```json-schema") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// cliResult is what Gemini CLI prints with --output-format json: the
+// answer and, per model, its requests by role (main, utility_router, ...).
+type cliResult struct {
+	Response string `json:"response"`
+	Stats    struct {
+		Models map[string]struct {
+			API struct {
+				TotalRequests int `json:"totalRequests"`
+				TotalErrors   int `json:"totalErrors"`
+			} `json:"api"`
+			Roles map[string]json.RawMessage `json:"roles"`
+		} `json:"models"`
+	} `json:"stats"`
+}
+
+// modelOf returns the model that served role's requests ("" when none).
+func (r *cliResult) modelOf(role string) string {
+	for name, m := range r.Stats.Models {
+		if _, ok := m.Roles[role]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+// cliJSONResult finds the JSON result in the CLI's combined output (after
+// its terminal warnings).
+func cliJSONResult(t *testing.T, out string) *cliResult {
+	t.Helper()
+	for i := 0; i < len(out); i++ {
+		if out[i] != '{' || (i > 0 && out[i-1] != '\n') {
+			continue
+		}
+		var r cliResult
+		if json.NewDecoder(strings.NewReader(out[i:])).Decode(&r) == nil && r.Stats.Models != nil {
+			return &r
+		}
+	}
+	t.Fatalf("no JSON result in the CLI's output:\n%s", out)
+	return nil
 }

@@ -80,6 +80,7 @@ func startWith(t testing.TB, sim *simulator.Simulator, simURL string, mutate fun
 		RateLimitCookieLock:   600,
 		AutoModelChatMapType:  1,
 		ToolCallingEnabled:    true,
+		UsageRecords:          true,
 		PoolStrategy:          "random",
 		ImageProxyCookieHosts: "127.0.0.1",
 		ImageProxyTTL:         time.Hour,

@@ -73,6 +73,15 @@ func TestRouteTableAuthByDefault(t *testing.T) {
 			if got := dialectOf(body); got != wantDialect {
 				t.Errorf("%s: 401 in %s envelope, want %s: %s", rt.Pattern, got, wantDialect, body)
 			}
+		case strings.HasPrefix(rt.Path(), "/api/"):
+			// The dashboard API: a session, or an admin's session.
+			if rt.Class != route.Session && rt.Class != route.Admin {
+				t.Errorf("%s: class %s, want session or admin", rt.Pattern, rt.Class)
+				continue
+			}
+			if resp, body := send(t, h, rt.Method(), path, nil); resp.StatusCode != http.StatusUnauthorized || !json.Valid([]byte(body)) {
+				t.Errorf("%s without a session: %d %s", rt.Pattern, resp.StatusCode, body)
+			}
 		default:
 			if rt.Class != route.Public {
 				t.Errorf("%s outside /v1: class %s", rt.Pattern, rt.Class)

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"reflect"
 	"strings"
@@ -56,6 +57,16 @@ type Config struct {
 	ReasoningHide        bool   `env:"REASONING_HIDE"`
 	ToolCallingEnabled   bool   `env:"TOOL_CALLING_ENABLED" envDefault:"true"`
 
+	// AdminEmail and AdminPassword make the first (built-in) admin at
+	// start, or update that admin's password when it changed.
+	AdminEmail    string `env:"SPARK_ADMIN_EMAIL"`
+	AdminPassword string `env:"SPARK_ADMIN_PASSWORD"`
+	// AdminEmails (comma list) are admins when they sign in through OIDC.
+	AdminEmails string `env:"SPARK_ADMIN_EMAILS"`
+	// PasswordLogin allows dashboard sign-in with a password
+	// (PASSWORD_LOGIN=0 leaves only OIDC).
+	PasswordLogin bool `env:"PASSWORD_LOGIN" envDefault:"true"`
+
 	PublicURL             string        `env:"PUBLIC_URL"`
 	TrustProxy            bool          `env:"TRUST_PROXY"`
 	ImageProxyTTL         time.Duration `env:"IMAGE_PROXY_TTL" envDefault:"24h"`
@@ -69,6 +80,11 @@ type Config struct {
 	// bytes of the files one owner (API key) keeps (0 = no bound).
 	FilesMaxBytes   int `env:"FILES_MAX_BYTES" envDefault:"104857600"`
 	FilesQuotaBytes int `env:"FILES_QUOTA_BYTES" envDefault:"1073741824"`
+	// UsageRecords keeps one usage record per client request (USAGE_RECORDS=0
+	// turns usage accounting off); UsageRetentionDays prunes records and
+	// daily roll-ups older than that many days (0 keeps them forever).
+	UsageRecords       bool `env:"USAGE_RECORDS" envDefault:"true"`
+	UsageRetentionDays int  `env:"USAGE_RETENTION_DAYS" envDefault:"90"`
 
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`
@@ -114,6 +130,9 @@ func (c *Config) Validate() error {
 	if c.UpstreamHeaderTimeout < 0 || c.UpstreamIdleTimeout < 0 {
 		errs = append(errs, errors.New("UPSTREAM_HEADER_TIMEOUT and UPSTREAM_IDLE_TIMEOUT must be >= 0 (a duration such as 90s or 2m)"))
 	}
+	if c.UsageRetentionDays < 0 {
+		errs = append(errs, errors.New("USAGE_RETENTION_DAYS must be >= 0 days (0 keeps usage records forever)"))
+	}
 	if c.RateLimitCookieLock < 0 {
 		errs = append(errs, errors.New("RATE_LIMIT_COOKIE_LOCK_DURATION must be >= 0 seconds"))
 	}
@@ -122,6 +141,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("POOL_STRATEGY %q: use random, round-robin or least-busy", c.PoolStrategy))
 	}
+	errs = append(errs, c.validateAdmin()...)
 	if _, err := c.ChatMap(); err != nil {
 		errs = append(errs, err)
 	}
@@ -136,6 +156,42 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// MinAdminPassword is the shortest SPARK_ADMIN_PASSWORD accepted (the
+// dashboard's password policy).
+const MinAdminPassword = 8
+
+func (c *Config) validateAdmin() []error {
+	var errs []error
+	email, pw := strings.TrimSpace(c.AdminEmail), c.AdminPassword
+	switch {
+	case email == "" && pw != "":
+		errs = append(errs, errors.New("SPARK_ADMIN_PASSWORD is set without SPARK_ADMIN_EMAIL: set both or neither"))
+	case email != "" && pw == "":
+		errs = append(errs, errors.New("SPARK_ADMIN_EMAIL is set without SPARK_ADMIN_PASSWORD: set both or neither"))
+	case email != "":
+		if !isEmail(email) {
+			errs = append(errs, errors.New("SPARK_ADMIN_EMAIL must be an email address such as admin@example.com"))
+		}
+		if len([]rune(pw)) < MinAdminPassword || len(pw) > 1024 {
+			errs = append(errs, fmt.Errorf("SPARK_ADMIN_PASSWORD must be %d to 1024 characters", MinAdminPassword))
+		}
+	}
+	for _, e := range c.AdminEmailList() {
+		if !isEmail(e) {
+			errs = append(errs, fmt.Errorf("SPARK_ADMIN_EMAILS: %q is not an email address", shorten(e)))
+		}
+	}
+	return errs
+}
+
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// AdminEmailList splits SPARK_ADMIN_EMAILS (comma-separated, trimmed).
+func (c *Config) AdminEmailList() []string { return Cookies(c.AdminEmails) }
 
 // ChatMap parses MODEL_CHAT_MAP (`model=chatId,model2=chatId2`). Unlike the
 // seed, which refuses MODEL_CHAT_MAP with AUTO_MODEL_CHAT_MAP_TYPE=1, spark
@@ -189,6 +245,11 @@ func (c *Config) Lookup(name string) (value string, ok bool) {
 // RateLimitLock is RATE_LIMIT_COOKIE_LOCK_DURATION as a duration.
 func (c *Config) RateLimitLock() time.Duration {
 	return time.Duration(c.RateLimitCookieLock) * time.Second
+}
+
+// UsageRetention is USAGE_RETENTION_DAYS as a duration (0: keep forever).
+func (c *Config) UsageRetention() time.Duration {
+	return time.Duration(c.UsageRetentionDays) * 24 * time.Hour
 }
 
 // Prefix returns ROUTE_PREFIX normalised to "" or "/name".

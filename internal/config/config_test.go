@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,29 @@ func TestLoadDefaults(t *testing.T) {
 		c.UpstreamHeaderTimeout != 2*time.Minute || c.UpstreamIdleTimeout != 2*time.Minute ||
 		c.FilesMaxBytes != 100<<20 || c.FilesQuotaBytes != 1<<30 {
 		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestUsageSettings(t *testing.T) {
+	for _, tt := range []struct {
+		records, days string
+		wantOn        bool
+		wantKeep      time.Duration
+	}{
+		{"", "", true, 90 * 24 * time.Hour},
+		{"0", "30", false, 30 * 24 * time.Hour},
+		{"1", "0", true, 0},
+	} {
+		t.Setenv("USAGE_RECORDS", tt.records)
+		t.Setenv("USAGE_RETENTION_DAYS", tt.days)
+		c, err := config.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.UsageRecords != tt.wantOn || c.UsageRetention() != tt.wantKeep {
+			t.Errorf("USAGE_RECORDS=%q USAGE_RETENTION_DAYS=%q: records %v, retention %v; want %v, %v",
+				tt.records, tt.days, c.UsageRecords, c.UsageRetention(), tt.wantOn, tt.wantKeep)
+		}
 	}
 }
 
@@ -49,6 +73,10 @@ func TestValidate(t *testing.T) {
 	tests := []struct {
 		name, key, value, want string
 	}{
+		{"admin password without email", "SPARK_ADMIN_PASSWORD", "long-enough-pw", "SPARK_ADMIN_EMAIL"},
+		{"admin email without password", "SPARK_ADMIN_EMAIL", "a@example.com", "SPARK_ADMIN_PASSWORD"},
+		{"bad admin emails", "SPARK_ADMIN_EMAILS", "a@example.com, nope", "SPARK_ADMIN_EMAILS"},
+		{"bad password login", "PASSWORD_LOGIN", "maybe", "PASSWORD_LOGIN"},
 		{"bad base url", "GENSPARK_BASE_URL", "ftp://x", "GENSPARK_BASE_URL"},
 		{"bad recaptcha", "RECAPTCHA_PROXY_URL", "::nope", "RECAPTCHA_PROXY_URL"},
 		{"bad strategy", "POOL_STRATEGY", "fastest", "POOL_STRATEGY"},
@@ -60,6 +88,7 @@ func TestValidate(t *testing.T) {
 		{"negative file bound", "FILES_MAX_BYTES", "-1", "FILES_MAX_BYTES"},
 		{"negative file quota", "FILES_QUOTA_BYTES", "-5", "FILES_QUOTA_BYTES"},
 		{"file bound not a number", "FILES_MAX_BYTES", "100MB", "FILES_MAX_BYTES"},
+		{"negative usage retention", "USAGE_RETENTION_DAYS", "-1", "USAGE_RETENTION_DAYS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,5 +140,31 @@ func TestChatMap(t *testing.T) {
 		if (err != nil) != tt.wantErr || (!tt.wantErr && !maps.Equal(got, tt.want)) {
 			t.Errorf("ChatMap(%q) = %v, %v", tt.in, got, err)
 		}
+	}
+}
+
+func TestAdminSettings(t *testing.T) {
+	t.Setenv("PASSWORD_LOGIN", "")
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PasswordLogin {
+		t.Fatal("PASSWORD_LOGIN defaults to off")
+	}
+	t.Setenv("SPARK_ADMIN_EMAIL", "boss@example.com")
+	t.Setenv("SPARK_ADMIN_PASSWORD", "short")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "SPARK_ADMIN_PASSWORD must be") || strings.Contains(err.Error(), "short") {
+		t.Fatalf("short password: %v", err)
+	}
+	t.Setenv("SPARK_ADMIN_PASSWORD", "long-enough-pw")
+	t.Setenv("SPARK_ADMIN_EMAILS", " a@example.com ,b@example.com")
+	t.Setenv("PASSWORD_LOGIN", "0")
+	c, err = config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminEmail != "boss@example.com" || c.PasswordLogin || !slices.Equal(c.AdminEmailList(), []string{"a@example.com", "b@example.com"}) {
+		t.Fatalf("%+v", c)
 	}
 }

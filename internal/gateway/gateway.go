@@ -17,11 +17,13 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/tokens"
 )
 
@@ -123,6 +125,9 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		r.st, r.err = s.chat(ctx, req)
 	}()
 	r := <-done
+	if r.err != nil {
+		reqctx.UsageOf(ctx).SetErrorClass(string(gw.ErrorCode(r.err)))
+	}
 	if r.panicV != nil {
 		// Re-raised on the caller's goroutine, where the server's recovery
 		// answers the request. The value is the original one (so that
@@ -139,6 +144,8 @@ func (s *Service) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 
 // chat is Chat's work up to the first event.
 func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	note := reqctx.UsageOf(ctx) // nil when the request is not accounted
+	note.SetModels(req.Model, "")
 	if len(req.Model) > llm.MaxModelBytes {
 		// The front-ends refuse these first; this guards every other
 		// caller, since providers store model names (chat bindings).
@@ -149,6 +156,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	if err != nil {
 		return nil, err
 	}
+	note.SetModels(req.Model, match.Model.ID)
 	if err := s.resolveMedia(ctx, req); err != nil {
 		return nil, err
 	}
@@ -181,6 +189,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		}
 		acct := lease.Account()
 		exclude[acct.ID] = true
+		note.SetAccount(acct.ID)
 		var hidden tokens.Counter // reasoning skipped before the first event shown
 		st, first, err := s.open(ctx, p, acct, send, wrap, &hidden)
 		if err == nil {
@@ -189,6 +198,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 				hide: s.opts.HideReasoning, req: req,
 				account:   acct.ID,
 				reasoning: hidden,
+				usage:     note,
 			}, nil
 		}
 		lease.Release(err)
@@ -315,8 +325,10 @@ type stream struct {
 	innerErr error // an error (io.EOF included) Buffered took from inner
 	lease    pool.Lease
 	hide     bool
-	req      *llm.Request // for the prompt tokens, counted in end
-	account  string       // id of the leased account, stamped on image media
+	req      *llm.Request  // for the prompt tokens, counted in end
+	account  string        // id of the leased account, stamped on image media
+	usage    *reqctx.Usage // the request's usage note (nil: not accounted)
+	started  bool          // an event was returned (the first one is noted)
 
 	text, reasoning tokens.Counter
 	toolArgs        tokens.Counter // names and arguments of tool calls
@@ -338,10 +350,17 @@ func (s *stream) Recv() (llm.Event, error) {
 			if s.outcome == nil {
 				s.outcome = err
 			}
+			s.usage.SetErrorClass(string(gw.ErrorCode(err)))
 			return llm.Event{}, err
 		}
 		if s.drops(ev) {
 			continue
+		}
+		if !s.started {
+			s.started = true
+			if s.usage != nil {
+				s.usage.MarkFirstEvent(time.Now())
+			}
 		}
 		switch ev.Type {
 		case llm.EventReasoningDelta: // shown (hidden ones were counted by drops)
@@ -436,6 +455,7 @@ func (s *stream) end() (llm.Event, error) {
 		CompletionTokens: s.text.Total() + reasoning + s.toolArgs.Total(),
 		ReasoningTokens:  reasoning,
 	}
+	s.usage.AddTokens(int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.ReasoningTokens))
 	return llm.Event{Type: llm.EventUsage, Usage: u}, nil
 }
 

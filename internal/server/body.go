@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/reqctx"
 )
 
 // bodyPending reports whether r may carry a body the server has not read:
@@ -88,7 +89,12 @@ type statusRecorder struct {
 	pendingBody bool          // the request may carry a body not yet dealt with
 	http1       bool          // HTTP/1.x: the connection can be closed after the reply
 	body        *deadlineBody // the bounded body, once the request was admitted
+	usage       *reqctx.Usage // the request's usage note (nil: not accounted)
 }
+
+// NoteErrorClass records the error code of the error a handler answers
+// with in the request's usage note (the front-ends' error writers call it).
+func (sr *statusRecorder) NoteErrorClass(code string) { sr.usage.SetErrorClass(code) }
 
 func (sr *statusRecorder) WriteHeader(code int) {
 	if sr.status == 0 {

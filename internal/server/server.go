@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"slices"
@@ -28,6 +29,7 @@ import (
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/route"
+	"github.com/sparkgw/spark/internal/store"
 )
 
 // KeyVerifier checks a client API key and returns its id.
@@ -37,7 +39,9 @@ type KeyVerifier interface {
 
 // Authenticator checks the credential of a dashboard-session, admin or
 // metrics request (a cookie, a header) and returns the id of whom it
-// proves. It must not read the request body.
+// proves. It must not read the request body. A valid credential that
+// lacks the route's rights is reported as an error with gw.CodeForbidden
+// (answered 403); other errors are answered 500.
 type Authenticator interface {
 	Authenticate(r *http.Request) (id string, ok bool, err error)
 }
@@ -45,6 +49,12 @@ type Authenticator interface {
 // Limiter decides whether one more request under key is allowed now.
 type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// UsageRecorder receives the usage record of every finished client-key
+// request. Record must not block (usage.Recorder queues it).
+type UsageRecorder interface {
+	Record(rec store.UsageRecord) bool
 }
 
 // ErrorWriter renders err in dialect d's envelope (d is resolved: OpenAI,
@@ -81,6 +91,9 @@ type Options struct {
 	TrustProxy bool   // take the client IP and scheme from X-Forwarded-* headers
 	PublicURL  string // external base URL for links spark mints (PUBLIC_URL)
 	Debug      bool
+	// Usage receives one record per client-key request when it has ended
+	// (nil: no usage accounting, USAGE_RECORDS=0).
+	Usage UsageRecorder
 	// BodyReadBase, BodyMinRate and BodyReadMax set request bodies' read
 	// deadline (see DefaultBodyReadBase); zero takes the default.
 	BodyReadBase time.Duration
@@ -94,17 +107,21 @@ type policy struct {
 	keyLimit bool  // the per-key limit (client keys)
 	maxBody  int64 // default body bound
 	quiet    bool  // access log at Debug (probes)
+	// sameOrigin refuses cross-origin state-changing requests (browser
+	// sessions ride on a cookie; client keys are sent explicitly and
+	// need no such check).
+	sameOrigin bool
 }
 
 // policies is the one place that says what each class gets; authentication
 // is chosen by class in (*Server).authenticate.
 var policies = [...]policy{
-	route.Public:     {maxBody: 64 << 10, quiet: true},
+	route.Public:     {maxBody: 64 << 10, quiet: true, sameOrigin: true},
 	route.ClientKey:  {ipLimit: true, keyLimit: true, maxBody: 32 << 20},
-	route.SignedLink: {ipLimit: true, maxBody: 64 << 10},
-	route.Session:    {ipLimit: true, maxBody: 1 << 20},
-	route.Admin:      {ipLimit: true, maxBody: 1 << 20},
-	route.Metrics:    {ipLimit: true, maxBody: 64 << 10},
+	route.SignedLink: {ipLimit: true, maxBody: 64 << 10, sameOrigin: true},
+	route.Session:    {ipLimit: true, maxBody: 1 << 20, sameOrigin: true},
+	route.Admin:      {ipLimit: true, maxBody: 1 << 20, sameOrigin: true},
+	route.Metrics:    {ipLimit: true, maxBody: 64 << 10, sameOrigin: true},
 }
 
 // entry is a registered route with its effective body bound.
@@ -121,6 +138,10 @@ type Server struct {
 	order   []*entry          // in registration order
 	methods []string          // every method a route answers, for Allow
 	ready   atomic.Bool
+	// sameOrigin refuses cross-origin POST, PUT, PATCH and DELETE on the
+	// classes whose policy asks for it (Go's CSRF protection: Sec-Fetch-Site,
+	// else Origin against Host and PUBLIC_URL).
+	sameOrigin *http.CrossOriginProtection
 }
 
 // New returns a Server serving the public routes (/, /healthz, /readyz);
@@ -138,7 +159,12 @@ func New(opts Options) *Server {
 	if opts.BodyReadMax <= 0 {
 		opts.BodyReadMax = DefaultBodyReadMax
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}}
+	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}, sameOrigin: http.NewCrossOriginProtection()}
+	if u, err := url.Parse(opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// The origin browsers send when spark is reached at PUBLIC_URL
+		// through a proxy that rewrites Host.
+		_ = s.sameOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 	err := s.Handle(
 		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
 		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
@@ -232,17 +258,61 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 // a long-lived stream holds one frame for all of them instead of two per
 // step: a streaming handler's goroutine then stays within its first stack
 // segment (BENCHMARKS.md, open streams).
+//
+// With usage accounting on, a usage note (reqctx.Usage) goes into the
+// request's context with the request id; the gateway fills it while the
+// handler runs, and the last step turns it into the request's usage record
+// for a client-key route. That costs no goroutine and no lock beyond the
+// note's own, taken a few times per request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var e *entry // the matched route, nil until matched
 	defer s.recoverPanic(w, r, &e)
-	r = s.withRequestID(w, r)
-	sr := &statusRecorder{ResponseWriter: w, pendingBody: bodyPending(r), http1: r.ProtoMajor == 1}
+	var note *reqctx.Usage
+	if s.opts.Usage != nil {
+		note = new(reqctx.Usage)
+	}
+	r = s.withRequestID(w, r, note)
+	sr := &statusRecorder{ResponseWriter: w, pendingBody: bodyPending(r), http1: r.ProtoMajor == 1, usage: note}
 	start := time.Now()
 	admitted, ok := s.admit(sr, r, &e)
 	if ok {
 		s.mux.ServeHTTP(sr, admitted)
 	}
-	s.logRequest(r, reqctx.KeyID(admitted.Context()), e, sr, start)
+	keyID := reqctx.KeyID(admitted.Context())
+	status, elapsed := s.logRequest(r, keyID, e, sr, start)
+	if note != nil && e != nil && e.Class == route.ClientKey {
+		s.recordUsage(r, keyID, e, sr, note, status, start, elapsed)
+	}
+}
+
+// recordUsage hands the usage record of a finished client-key request to
+// the recorder.
+func (s *Server) recordUsage(r *http.Request, keyID string, e *entry, sr *statusRecorder, note *reqctx.Usage, status int, start time.Time, elapsed time.Duration) {
+	n := note.Note()
+	rec := store.UsageRecord{
+		Time:            start.Add(elapsed),
+		RequestID:       reqctx.RequestID(r.Context()),
+		KeyID:           keyID,
+		AccountID:       n.AccountID,
+		Route:           e.Pattern,
+		Model:           n.Model,
+		ServedModel:     n.ServedModel,
+		Status:          status,
+		ErrorClass:      n.ErrorClass,
+		InputTokens:     n.InputTokens,
+		OutputTokens:    n.OutputTokens,
+		ReasoningTokens: n.ReasoningTokens,
+		LatencyMS:       elapsed.Milliseconds(),
+		Stream:          strings.HasPrefix(sr.Header().Get("Content-Type"), "text/event-stream"),
+	}
+	if !n.FirstEvent.IsZero() {
+		// At least 1 ms: 0 means no answer event came.
+		rec.TTFTMS = max(n.FirstEvent.Sub(start).Milliseconds(), 1)
+	}
+	if rec.ErrorClass == "" && status == 499 {
+		rec.ErrorClass = string(gw.CodeCanceled)
+	}
+	s.opts.Usage.Record(rec)
 }
 
 // admit runs the steps before the handler. It reports false when one of
@@ -273,6 +343,11 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 	*matched = e
 	pol := policies[e.Class]
 	if pol.ipLimit && s.opts.IPLimiter != nil && !s.allowIP(w, r, e.Dialect) {
+		return r, false
+	}
+	if pol.sameOrigin && s.sameOrigin.Check(r) != nil {
+		s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeForbidden,
+			Message: "Cross-origin request refused: this route accepts state-changing requests only from spark's own pages."})
 		return r, false
 	}
 	if r, ok = s.authenticate(w, r, e); !ok {
@@ -403,6 +478,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, d route.Dialect,
 
 // writeError renders err in the dialect d resolves to for r.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, d route.Dialect, err error) {
+	reqctx.UsageOf(r.Context()).SetErrorClass(string(gw.ErrorCode(err)))
 	d = d.For(r)
 	if s.opts.WriteError != nil {
 		s.opts.WriteError(w, d, err)
@@ -477,8 +553,8 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request, matched **
 
 // withRequestID gives the request an id, echoed as X-Request-Id and
 // request-id (the Anthropic SDKs read the latter), and puts it and the base
-// URL into the request's context.
-func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+// URL (and the usage note, when not nil) into the request's context.
+func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request, note *reqctx.Usage) *http.Request {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	id := "req_" + hex.EncodeToString(b[:])
@@ -486,6 +562,9 @@ func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request) *http.Req
 	w.Header().Set("Request-Id", id)
 	ctx := reqctx.WithRequestID(r.Context(), id)
 	ctx = reqctx.WithBaseURL(ctx, s.baseURL(r))
+	if note != nil {
+		ctx = reqctx.WithUsage(ctx, note)
+	}
 	return r.WithContext(ctx)
 }
 
@@ -515,8 +594,9 @@ func (s *Server) baseURL(r *http.Request) string {
 // logRequest writes the access-log line of a finished request: at Debug
 // for public routes (probes), at Info otherwise. It logs the path as the
 // client sent it and the id of the credential that authenticated the
-// request ("" when none did).
-func (s *Server) logRequest(r *http.Request, keyID string, e *entry, sr *statusRecorder, start time.Time) {
+// request ("" when none did). It returns the status logged and the
+// request's duration.
+func (s *Server) logRequest(r *http.Request, keyID string, e *entry, sr *statusRecorder, start time.Time) (int, time.Duration) {
 	status := sr.status
 	if status == 0 {
 		status = http.StatusOK
@@ -528,15 +608,17 @@ func (s *Server) logRequest(r *http.Request, keyID string, e *entry, sr *statusR
 	if e != nil && policies[e.Class].quiet {
 		level = slog.LevelDebug
 	}
+	elapsed := time.Since(start)
 	s.opts.Logger.LogAttrs(r.Context(), level, "request",
 		slog.String("request_id", reqctx.RequestID(r.Context())),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Int64("bytes", sr.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", elapsed),
 		slog.String("key_id", keyID),
 	)
+	return status, elapsed
 }
 
 // preflight sets the CORS headers that allow browser clients
@@ -721,6 +803,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) 
 		}
 	}
 	if err != nil {
+		if gw.ErrorCode(err) == gw.CodeForbidden {
+			s.refuse(w, r, e.Dialect, err)
+			return r, false
+		}
 		s.refuse(w, r, e.Dialect, gw.Wrap(gw.CodeInternal, err, "could not verify the credential"))
 		return r, false
 	}

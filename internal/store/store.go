@@ -5,8 +5,9 @@
 //
 // Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
 // all pass the shared suite in package storetest. Callers depend on the
-// narrowest interface they need ([AccountStore], [APIKeyStore],
-// [BindingStore], [ResponseStore], [FileStore]); [Store] bundles them for
+// narrowest interface they need ([IdentityStore], [AccountStore],
+// [APIKeyStore], [BindingStore], [ResponseStore], [FileStore],
+// [UsageStore]); [Store] bundles them for
 // wiring.
 //
 // Secrets: [Account.Cookie] and [Account.Proxy] are plaintext in memory and
@@ -162,10 +163,12 @@ type ResponseStore interface {
 
 // Store is everything spark persists, as one engine provides it.
 type Store interface {
+	IdentityStore
 	AccountStore
 	APIKeyStore
 	BindingStore
 	ResponseStore
 	FileStore
+	UsageStore
 	io.Closer
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
+	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
@@ -74,6 +75,9 @@ func FuzzStopSequences(f *testing.F) {
 	f.Fuzz(func(t *testing.T, full string, cuts []byte, s1, s2 string) {
 		if !utf8.ValidString(full) || !utf8.ValidString(s1) || !utf8.ValidString(s2) || s1 == "" || s2 == "" {
 			t.Skip()
+		}
+		if len(s1) > wire.MaxStopBytes || len(s2) > wire.MaxStopBytes {
+			t.Skip() // refused with a 400 (TestRequestErrors covers it)
 		}
 		var evs []llm.Event
 		prev := 0

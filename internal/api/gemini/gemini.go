@@ -56,6 +56,9 @@ type Options struct {
 	// EmbeddingModel is the embedding model the model list shows when an
 	// Embedder is configured; empty means DefaultEmbeddingModel.
 	EmbeddingModel string
+	// Files resolves the fileData parts naming files uploaded through the
+	// Files API (files/{id}); nil refuses them with a 400.
+	Files wire.Files
 	// MaxBodyBytes bounds request bodies; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Logger receives diagnostics; nil discards them.

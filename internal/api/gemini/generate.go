@@ -64,12 +64,12 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, model string,
 	if err := gr.validate(); err != nil {
 		return err
 	}
-	p, err := buildRequest(gr, model)
+	ctx := r.Context()
+	p, err := buildRequest(gr, model, h.newFileRefs(ctx))
 	if err != nil {
 		return err
 	}
 	gr = nil // let the decoded media go once converted
-	ctx := r.Context()
 	p.req.ClientKey = reqctx.KeyID(ctx)
 	st, err := h.b.Chat(ctx, &p.req)
 	if err == nil && st == nil {
@@ -460,7 +460,7 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, model stri
 	if err := gr.validate(); err != nil {
 		return err
 	}
-	p, err := buildRequest(gr, model)
+	p, err := buildRequest(gr, model, h.newFileRefs(r.Context()))
 	if err != nil {
 		return err
 	}

@@ -2,18 +2,21 @@ package gemini
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
@@ -219,8 +222,9 @@ func (gr *generateRequest) validate() error {
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // buildRequest converts a validated gr for model to neutral form (and
-// refuses what only the conversion finds wrong).
-func buildRequest(gr *generateRequest, model string) (*params, error) {
+// refuses what only the conversion finds wrong); files resolves the
+// fileData parts that name files of the gateway's Files API.
+func buildRequest(gr *generateRequest, model string, files fileRefs) (*params, error) {
 	p := &params{model: model}
 	req := &p.req
 	req.Model = model
@@ -239,7 +243,7 @@ func buildRequest(gr *generateRequest, model string) (*params, error) {
 			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Parts: parts})
 		}
 	}
-	var c converter
+	c := converter{files: files}
 	for i := range gr.Contents {
 		if err := c.content(&gr.Contents[i], fmt.Sprintf("contents[%d]", i)); err != nil {
 			return nil, err
@@ -331,7 +335,8 @@ func outputFormat(g *wireGenerationConfig) (*llm.OutputFormat, error) {
 
 // converter turns Gemini contents into neutral messages.
 type converter struct {
-	out []llm.Message
+	files fileRefs
+	out   []llm.Message
 	// calls are the function calls of the latest model turn (consecutive
 	// model contents make one turn), which functionResponse parts answer:
 	// by id, or by name in order when the client sent no ids.
@@ -442,7 +447,7 @@ func (c *converter) model(parts []wirePart, param string) error {
 			msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartToolCall,
 				ToolCall: &llm.ToolCall{ID: id, Name: fc.Name, Arguments: args}})
 		case "inlineData", "fileData":
-			part, err := media(p, pparam)
+			part, err := c.media(p, pparam)
 			if err != nil {
 				return err
 			}
@@ -482,7 +487,7 @@ func (c *converter) user(parts []wirePart, param string) error {
 				cur = append(cur, llm.Part{Type: llm.PartText, Text: *p.Text})
 			}
 		case "inlineData", "fileData":
-			part, err := media(p, pparam)
+			part, err := c.media(p, pparam)
 			if err != nil {
 				return err
 			}
@@ -602,7 +607,7 @@ func argsText(raw json.RawMessage, param string) (string, error) {
 }
 
 // media converts an inlineData or fileData part.
-func media(p *wirePart, param string) (llm.Part, error) {
+func (c *converter) media(p *wirePart, param string) (llm.Part, error) {
 	var m *llm.Media
 	if b := p.InlineData; b != nil {
 		bparam := param + ".inlineData"
@@ -626,7 +631,7 @@ func media(p *wirePart, param string) (llm.Part, error) {
 		m = &llm.Media{MIMEType: mt, Data: data}
 	} else {
 		var err error
-		if m, err = fileMedia(p.FileData, param+".fileData"); err != nil {
+		if m, err = c.files.media(p.FileData, param+".fileData"); err != nil {
 			return llm.Part{}, err
 		}
 	}
@@ -645,16 +650,47 @@ func media(p *wirePart, param string) (llm.Part, error) {
 	return llm.Part{Type: llm.PartFile, Media: m}, nil
 }
 
-// fileMedia resolves a fileData URI: a data URL (inline bytes) or an
-// http(s) URL, which the gateway fetches through its guarded fetcher.
-// Files API names and URIs (files/..., .../v1beta/files/..., whoever
-// serves them) and other schemes (gs://) are refused: spark does not hold
-// those files (yet: its own Files API will resolve its ids here).
-func fileMedia(fd *wireFileData, param string) (*llm.Media, error) {
+// fileRefs resolves fileData URIs: data: URLs, http(s) URLs, and the
+// files clients uploaded through the gateway's Files API.
+type fileRefs struct {
+	// files reads the gateway's Files API files (nil refuses them).
+	files *wire.FileResolver
+	// base is the gateway's external base URL (reqctx.BaseURL), which
+	// absolute URIs of its files start with ("" when unknown).
+	base string
+}
+
+// newFileRefs returns the fileData resolver of the request whose context
+// is ctx.
+func (h *Handler) newFileRefs(ctx context.Context) fileRefs {
+	return fileRefs{files: wire.NewFileResolver(ctx, h.opts.Files, invalid), base: reqctx.BaseURL(ctx)}
+}
+
+// media resolves a fileData URI:
+//
+//   - a data: URL: its inline bytes;
+//   - a file of the gateway's Files API (POST /v1/files), named by its id
+//     ("file-..."), its resource name ("files/file-...") or its URI on the
+//     gateway ("<base>/v1beta/files/file-..." or "<base>/v1/files/file-...",
+//     under the route prefix if any): its content, read for the request's
+//     owner (another owner's id is unknown: a 400);
+//   - another http(s) URL, which the gateway fetches through its guarded
+//     fetcher.
+//
+// Files of another service's Files API (an http(s) URL with such a path on
+// another host) and other schemes (gs://) are refused: spark does not hold
+// those files.
+//
+// A mimeType given with a file id or a data: URL is taken as the content's
+// type, over the one the file was stored with (as inlineData's mimeType
+// is): the client says how its bytes are to be read, which matters most
+// for a file stored as application/octet-stream.
+func (f fileRefs) media(fd *wireFileData, param string) (*llm.Media, error) {
 	u := strings.TrimSpace(fd.FileURI)
 	mt := strings.ToLower(strings.TrimSpace(fd.MimeType))
+	uparam := param + ".fileUri"
 	if u == "" {
-		return nil, invalid(param+".fileUri", "fileUri is not specified.")
+		return nil, invalid(uparam, "fileUri is not specified.")
 	}
 	if len(mt) > maxEnumBytes {
 		return nil, invalid(param+".mimeType", "invalid MIME type.")
@@ -662,7 +698,7 @@ func fileMedia(fd *wireFileData, param string) (*llm.Media, error) {
 	if wire.HasPrefixFold(u, "data:") {
 		m, err := wire.ParseDataURL(u)
 		if err != nil {
-			return nil, invalid(param+".fileUri", "invalid data URL.")
+			return nil, invalid(uparam, "invalid data URL.")
 		}
 		if mt != "" {
 			m.MIMEType = mt
@@ -672,13 +708,84 @@ func fileMedia(fd *wireFileData, param string) (*llm.Media, error) {
 		}
 		return m, nil
 	}
-	if strings.HasPrefix(u, "files/") || strings.Contains(u, "/v1beta/files/") || strings.Contains(u, "/v1/files/") {
-		return nil, invalid(param+".fileUri", "Files API files are not available on this gateway yet: send the content as inlineData, a data: URL or an https URL.")
+	id, kind := f.fileID(u)
+	switch kind {
+	case ownFile:
+		if mt != "" {
+			var err error
+			if mt, _, err = mime.ParseMediaType(mt); err != nil {
+				return nil, invalid(param+".mimeType", "invalid MIME type.")
+			}
+		}
+		m, err := f.files.Media(id, uparam)
+		if err != nil {
+			return nil, err
+		}
+		if mt != "" {
+			m.MIMEType = mt
+		}
+		return m, nil
+	case ownURL:
+		return nil, invalid(uparam, "the URI names no file of this gateway's Files API: name the file as files/{id} or %s/v1beta/files/{id}.", f.base)
+	case foreignFile:
+		return nil, invalid(uparam, "the file is in another service's Files API, which this gateway cannot read: upload it to this gateway (POST /v1/files) and name it as files/{id}, or send the content as inlineData, a data: URL or an https URL.")
 	}
 	if !wire.IsHTTPURL(u) {
-		return nil, invalid(param+".fileUri", "unsupported file URI: this gateway resolves only data: URLs and http(s) URLs.")
+		return nil, invalid(uparam, "unsupported file URI: this gateway resolves data: URLs, its own Files API files (files/{id}) and http(s) URLs.")
 	}
 	return &llm.Media{URL: u, MIMEType: mt}, nil
+}
+
+// Kinds of fileData URI, as fileID tells them apart.
+const (
+	notAFile    = iota // not a Files API reference: a URL to fetch or refuse
+	ownFile            // a file of the gateway's Files API
+	ownURL             // a Files API URL on the gateway naming no file
+	foreignFile        // a file of another service's Files API
+)
+
+// fileID returns the Files API id the fileData URI u names, and whether
+// the file is the gateway's (ownFile), another service's (foreignFile) or
+// u names no Files API file (notAFile); a URL on the gateway with a Files
+// API path that is not a file's (like .../files/{id}/content) is ownURL.
+func (f fileRefs) fileID(u string) (string, int) {
+	if strings.HasPrefix(u, "file-") {
+		return u, ownFile
+	}
+	if id, ok := strings.CutPrefix(u, "files/"); ok {
+		return id, ownFile
+	}
+	if !wire.IsHTTPURL(u) || !strings.Contains(u, "/v1beta/files/") && !strings.Contains(u, "/v1/files/") {
+		return "", notAFile
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "", notAFile
+	}
+	rest, ok := f.onGateway(pu)
+	if !ok {
+		return "", foreignFile
+	}
+	for _, api := range []string{"/v1beta/files/", "/v1/files/"} {
+		if i := strings.LastIndex(rest, api); i >= 0 && !strings.Contains(rest[i+len(api):], "/") {
+			return rest[i+len(api):], ownFile
+		}
+	}
+	return "", ownURL
+}
+
+// onGateway reports whether pu is a URL on the gateway's base URL, and
+// returns its path after the base's.
+func (f fileRefs) onGateway(pu *url.URL) (string, bool) {
+	if f.base == "" {
+		return "", false
+	}
+	bu, err := url.Parse(f.base)
+	if err != nil || !strings.EqualFold(pu.Scheme, bu.Scheme) || !strings.EqualFold(pu.Host, bu.Host) {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(pu.Path, strings.TrimRight(bu.Path, "/"))
+	return rest, ok && strings.HasPrefix(rest, "/")
 }
 
 // parseTools converts tools and toolConfig. Only function declarations can

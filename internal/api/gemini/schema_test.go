@@ -64,7 +64,7 @@ func FuzzGenerateRequest(f *testing.F) {
 		if gr.validate() != nil {
 			return
 		}
-		p, err := buildRequest(&gr, "m")
+		p, err := buildRequest(&gr, "m", fileRefs{})
 		if err == nil && p.req.Model != "m" {
 			t.Fatalf("model %q", p.req.Model)
 		}

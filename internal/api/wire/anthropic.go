@@ -63,6 +63,7 @@ func WriteAnthropicError(w http.ResponseWriter, err error) {
 		id = NewAnthropicRequestID()
 		h.Set("Request-Id", id)
 	}
+	NoteErrorClass(w, e.Code)
 	SetRetryHeaders(h, e)
 	WriteJSON(w, gw.HTTPStatus(e.Code), AnthropicErrorEnvelope{Type: "error", Error: AnthropicError(e), RequestID: id},
 		`{"type":"error","error":{"type":"api_error","message":"internal error"}}`)

@@ -77,8 +77,18 @@ func WriteOpenAIError(w http.ResponseWriter, err error) {
 	if e == nil {
 		e = &gw.Error{Code: gw.CodeInternal, Message: "internal error"}
 	}
+	NoteErrorClass(w, e.Code)
 	SetRetryHeaders(w.Header(), e)
 	WriteJSON(w, gw.HTTPStatus(e.Code), OpenAIErrorEnvelope{Error: OpenAIError(e)}, openAIFallback)
+}
+
+// NoteErrorClass tells the server the error code a request is answered
+// with, for its usage record, when w is the server's writer (it then has a
+// NoteErrorClass method); otherwise it does nothing.
+func NoteErrorClass(w http.ResponseWriter, code gw.Code) {
+	if n, ok := w.(interface{ NoteErrorClass(string) }); ok {
+		n.NoteErrorClass(string(code))
+	}
 }
 
 // openAIFallback is the OpenAI error body written when a response cannot

@@ -28,10 +28,12 @@ type Store struct {
 	accounts map[string]*account
 	events   map[string][]store.AccountEvent // oldest first
 	eventSeq int64
+	ident    identity // users, sessions, setup tokens, audit (identity.go)
 	keys     []store.APIKey
 	bindings map[string]store.Binding
 	resps    map[string]store.StoredResponse
 	files    map[string]*storedFile
+	usage    usage
 
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
@@ -42,7 +44,10 @@ type account struct {
 	seq int64
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.IdentityStore = (*Store)(nil)
+)
 
 // New returns an empty store. sealer keys the cookie fingerprints; nil
 // uses a random key for the life of the store. opts give the providers'

@@ -82,7 +82,16 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ResponsesPersist", testResponsesPersist},
 		{"ResponsesPrune", testResponsesPrune},
 		{"ResponsesSealedAtRest", testResponsesSealedAtRest},
+		{"Users", testUsers},
+		{"UsersLastAdmin", testUsersLastAdmin},
+		{"Sessions", testSessions},
+		{"SetupTokens", testSetupTokens},
+		{"Audit", testAudit},
+		{"IdentityPersists", testIdentityPersists},
+		{"IdentityConcurrent", testIdentityConcurrent},
+		{"IdentityPrune", testIdentityPrune},
 	}
+	tests = append(tests, usageTests...)
 	for _, tt := range append(tests, fileTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
 	}

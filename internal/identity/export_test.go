@@ -1,0 +1,4 @@
+package identity
+
+// HashToken exposes how tokens are stored, for tests.
+var HashToken = hashToken
