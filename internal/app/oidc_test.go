@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 
 	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/identity/idptest"
 )
 
 // TestOIDCLoginWiring: with OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, GET
@@ -57,5 +59,62 @@ func TestOIDCLoginWiring(t *testing.T) {
 	off := start(t, nil)
 	if st, _, body := call(t, browser(t), "GET", off.url+"/auth/login", "", "Accept", "application/json"); st != http.StatusNotFound || !strings.Contains(body, "oidc_disabled") {
 		t.Fatalf("GET /auth/login without OIDC: %d %s", st, body)
+	}
+}
+
+// TestOIDCSignInThroughApp: a whole OIDC sign-in against a loopback
+// provider through the gateway (SQLite store, ROUTE_PREFIX, callback URL
+// from the request): SPARK_ADMIN_EMAILS signs in as admin and /api/me
+// accepts the session; OIDC_ALLOWED_DOMAINS refuses another domain.
+func TestOIDCSignInThroughApp(t *testing.T) {
+	idp := idptest.New(t, "spark-app", "app-secret-not-logged", time.Now)
+	h := start(t, func(c *config.Config) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = idp.URL, "spark-app", "app-secret-not-logged"
+		c.OIDCAllowedDomains, c.AdminEmails, c.RoutePrefix = "corp.example", "chief@elsewhere.example", "/hf"
+	})
+	signIn := func(who idptest.Identity) (*http.Client, int, string) {
+		c := browser(t)
+		idp.SignInAs(who)
+		st, hdr, body := call(t, c, "GET", h.url+"/auth/login?next=/hf/keys", "")
+		if st != http.StatusFound {
+			t.Fatalf("GET /auth/login: %d %s", st, body)
+		}
+		resp, err := c.Get(hdr.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cb := resp.Header.Get("Location")
+		if !strings.HasPrefix(cb, h.url+"/auth/callback?") {
+			t.Fatalf("provider sent the browser to %q", cb)
+		}
+		st, hdr, body = call(t, c, "GET", cb, "", "Accept", "application/json")
+		if st == http.StatusFound {
+			body = hdr.Get("Location")
+		}
+		return c, st, body
+	}
+	c, st, loc := signIn(idptest.Verified("chief@elsewhere.example"))
+	if st != http.StatusFound || loc != "/hf/keys" {
+		t.Fatalf("callback: %d %s", st, loc)
+	}
+	st, _, body := call(t, c, "GET", h.url+"/api/me", "")
+	if st != http.StatusOK || !strings.Contains(body, `"email":"chief@elsewhere.example"`) || !strings.Contains(body, `"role":"admin"`) {
+		t.Fatalf("/api/me: %d %s", st, body)
+	}
+	if st, _, body := call(t, c, "GET", h.url+"/api/audit", ""); st != http.StatusOK || !strings.Contains(body, `"action":"login"`) {
+		t.Fatalf("/api/audit: %d %s", st, body)
+	}
+	if _, st, body := signIn(idptest.Verified("dev@corp.example")); st != http.StatusFound {
+		t.Fatalf("allowed domain: %d %s", st, body)
+	}
+	if _, st, body := signIn(idptest.Verified("someone@other.example")); st != http.StatusForbidden || !strings.Contains(body, "not_allowed") {
+		t.Fatalf("other domain: %d %s", st, body)
+	}
+	logs := h.logs.String()
+	for _, s := range append([]string{"app-secret-not-logged"}, idp.IDTokens()...) {
+		if strings.Contains(logs, s) {
+			t.Fatalf("a secret (%d bytes) is in the logs", len(s))
+		}
 	}
 }

@@ -2,12 +2,6 @@ package identity_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/coreos/go-oidc/v3/oidc/oidctest"
-
 	"github.com/sparkgw/spark/internal/identity"
+	"github.com/sparkgw/spark/internal/identity/idptest"
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/memstore"
@@ -30,165 +22,6 @@ const (
 	oidcClientID     = "spark-client"
 	oidcClientSecret = "client-secret-do-not-log"
 )
-
-// identityClaims is who the test provider says signs in next.
-type identityClaims struct {
-	Email    string
-	Verified any // email_verified as sent: true, false, "true", or nil (absent)
-	Name     string
-	Nonce    *string // when set, the ID token carries this nonce instead of the request's
-}
-
-// grant is an authorization code the test provider issued.
-type grant struct {
-	clientID, redirectURI, challenge, nonce string
-	who                                     identityClaims
-}
-
-// testProvider is an OpenID provider on loopback: go-oidc's oidctest
-// server for discovery and keys, plus an authorization endpoint that signs
-// in whoever the test set and a token endpoint that checks the client's
-// secret, the redirect URI and the PKCE verifier (S256) before it issues a
-// signed ID token.
-type testProvider struct {
-	t   *testing.T
-	url string
-	key *ecdsa.PrivateKey
-	now func() time.Time
-
-	mu     sync.Mutex
-	next   identityClaims
-	codes  map[string]grant
-	issued []string // ID tokens, to check none is logged
-	// pkceRefused counts token requests refused for a wrong verifier;
-	// pkceChecked those whose verifier matched.
-	pkceRefused, pkceChecked int
-	lastAuth                 url.Values
-}
-
-func newTestProvider(t *testing.T, now func() time.Time) *testProvider {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testProvider{t: t, key: key, now: now, codes: map[string]grant{}}
-	disc := &oidctest.Server{PublicKeys: []oidctest.PublicKey{{PublicKey: key.Public(), KeyID: "k1", Algorithm: oidc.ES256}},
-		Algorithms: []string{oidc.ES256}}
-	mux := http.NewServeMux()
-	mux.Handle("/", disc)
-	mux.HandleFunc("GET /auth", p.authorize)
-	mux.HandleFunc("POST /token", p.token)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	disc.SetIssuer(ts.URL)
-	p.url = ts.URL
-	return p
-}
-
-// counts returns the PKCE checks: refused and matched verifiers.
-func (p *testProvider) counts() (refused, checked int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pkceRefused, p.pkceChecked
-}
-
-// lastAuthorization is the query of the last authorization request.
-func (p *testProvider) lastAuthorization() url.Values {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastAuth
-}
-
-// idTokens are the ID tokens issued so far.
-func (p *testProvider) idTokens() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.issued...)
-}
-
-// signInAs sets who the next authorization signs in.
-func (p *testProvider) signInAs(who identityClaims) {
-	p.mu.Lock()
-	p.next = who
-	p.mu.Unlock()
-}
-
-func (p *testProvider) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("response_type") != "code" || q.Get("client_id") != oidcClientID || q.Get("code_challenge_method") != "S256" ||
-		q.Get("code_challenge") == "" || q.Get("nonce") == "" || q.Get("state") == "" || !strings.Contains(q.Get("scope"), "openid") {
-		http.Error(w, "bad authorization request: "+r.URL.RawQuery, http.StatusBadRequest)
-		return
-	}
-	code := rand.Text()
-	p.mu.Lock()
-	p.lastAuth = q
-	p.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
-		nonce: q.Get("nonce"), who: p.next}
-	p.mu.Unlock()
-	to, _ := url.Parse(q.Get("redirect_uri"))
-	v := to.Query()
-	v.Set("code", code)
-	v.Set("state", q.Get("state"))
-	to.RawQuery = v.Encode()
-	http.Redirect(w, r, to.String(), http.StatusFound)
-}
-
-func tokenError(w http.ResponseWriter, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
-}
-
-func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		tokenError(w, "invalid_request")
-		return
-	}
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	if id != oidcClientID || secret != oidcClientSecret {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	code := r.PostForm.Get("code")
-	g, ok := p.codes[code]
-	delete(p.codes, code) // single use, refused or not
-	if !ok || r.PostForm.Get("grant_type") != "authorization_code" || r.PostForm.Get("redirect_uri") != g.redirectURI {
-		tokenError(w, "invalid_grant")
-		return
-	}
-	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-	if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
-		p.pkceRefused++
-		tokenError(w, "invalid_grant")
-		return
-	}
-	p.pkceChecked++
-	nonce := g.nonce
-	if g.who.Nonce != nil {
-		nonce = *g.who.Nonce
-	}
-	now := p.now()
-	claims := map[string]any{"iss": p.url, "aud": oidcClientID, "sub": "sub-" + g.who.Email, "iat": now.Unix(),
-		"exp": now.Add(time.Hour).Unix(), "nonce": nonce, "email": g.who.Email, "name": g.who.Name}
-	if g.who.Verified != nil {
-		claims["email_verified"] = g.who.Verified
-	}
-	raw, _ := json.Marshal(claims)
-	idt := oidctest.SignIDToken(p.key, "k1", oidc.ES256, string(raw))
-	p.issued = append(p.issued, idt)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + rand.Text(), "token_type": "Bearer",
-		"expires_in": 3600, "id_token": idt})
-}
 
 // syncBuffer is a log sink safe for concurrent handlers.
 type syncBuffer struct {
@@ -205,7 +38,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 type oidcHarness struct {
 	*harness
-	prov *testProvider
+	prov *idptest.Provider
 	oidc *identity.OIDC
 	logs *syncBuffer
 }
@@ -215,7 +48,7 @@ type oidcHarness struct {
 func newOIDCHarness(t *testing.T, mod func(*identity.OIDCOptions)) *oidcHarness {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	prov := newTestProvider(t, c.Now)
+	prov := idptest.New(t, oidcClientID, oidcClientSecret, c.Now)
 	logs := &syncBuffer{}
 	st := memstore.New(nil)
 	st.Now = c.Now
@@ -224,7 +57,7 @@ func newOIDCHarness(t *testing.T, mod func(*identity.OIDCOptions)) *oidcHarness 
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := identity.OIDCOptions{Issuer: prov.url, ClientID: oidcClientID, ClientSecret: oidcClientSecret, ProviderName: "Test"}
+	o := identity.OIDCOptions{Issuer: prov.URL, ClientID: oidcClientID, ClientSecret: oidcClientSecret, ProviderName: "Test"}
 	if mod != nil {
 		mod(&o)
 	}
@@ -256,12 +89,12 @@ func (h *oidcHarness) get(c *http.Client, u string, hdr ...string) answer {
 
 // startLogin runs GET /auth/login and the provider's authorization, and
 // returns the callback URL the provider sends the browser to.
-func (h *oidcHarness) startLogin(c *http.Client, who identityClaims, path string) string {
+func (h *oidcHarness) startLogin(c *http.Client, who idptest.Identity, path string) string {
 	h.t.Helper()
-	h.prov.signInAs(who)
+	h.prov.SignInAs(who)
 	a := h.get(c, path)
 	loc := a.header.Get("Location")
-	if a.status != http.StatusFound || !strings.HasPrefix(loc, h.prov.url+"/auth?") {
+	if a.status != http.StatusFound || !strings.HasPrefix(loc, h.prov.URL+"/auth?") {
 		h.t.Fatalf("GET %s: %d Location %q %s", path, a.status, loc, a.body)
 	}
 	resp, err := c.Get(loc)
@@ -277,7 +110,7 @@ func (h *oidcHarness) startLogin(c *http.Client, who identityClaims, path string
 }
 
 // signIn runs a whole sign-in as who and returns the callback's answer.
-func (h *oidcHarness) signIn(c *http.Client, who identityClaims, hdr ...string) answer {
+func (h *oidcHarness) signIn(c *http.Client, who idptest.Identity, hdr ...string) answer {
 	h.t.Helper()
 	return h.get(c, h.startLogin(c, who, "/auth/login"), hdr...)
 }
@@ -300,10 +133,6 @@ func (h *oidcHarness) auditActions() []string {
 	return out
 }
 
-func verified(email string) identityClaims {
-	return identityClaims{Email: email, Verified: true, Name: "Name of " + email}
-}
-
 // TestOIDCSignInEndToEnd: GET /auth/login sends the browser to the provider
 // with an authorization-code request carrying state, nonce and a PKCE S256
 // challenge; the callback exchanges the code with the verifier, opens a
@@ -312,8 +141,8 @@ func verified(email string) identityClaims {
 func TestOIDCSignInEndToEnd(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	c := h.client()
-	cb := h.startLogin(c, verified("new@example.com"), "/auth/login")
-	auth := h.prov.lastAuthorization()
+	cb := h.startLogin(c, idptest.Verified("new@example.com"), "/auth/login")
+	auth := h.prov.LastAuthorization()
 	if got := auth.Get("redirect_uri"); got != h.url+"/auth/callback" {
 		t.Errorf("redirect_uri = %q, want %q", got, h.url+"/auth/callback")
 	}
@@ -334,7 +163,7 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 	if a.status != http.StatusFound || a.header.Get("Location") != "/" {
 		t.Fatalf("callback: %d Location %q %s", a.status, a.header.Get("Location"), a.body)
 	}
-	if _, checked := h.prov.counts(); checked != 1 {
+	if _, checked := h.prov.PKCE(); checked != 1 {
 		t.Fatalf("the provider checked %d PKCE verifiers, want 1", checked)
 	}
 	me := h.me(c)
@@ -367,7 +196,7 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 		}
 	}
 	logs := h.logs.String()
-	secrets := append([]string{oidcClientSecret, session, auth.Get("state"), auth.Get("nonce"), mustURL(t, cb).Query().Get("code")}, h.prov.idTokens()...)
+	secrets := append([]string{oidcClientSecret, session, auth.Get("state"), auth.Get("nonce"), mustURL(t, cb).Query().Get("code")}, h.prov.IDTokens()...)
 	for i, s := range secrets {
 		if s == "" || strings.Contains(logs, s) {
 			t.Fatalf("secret %d (%d bytes) is empty or in the logs", i, len(s))
@@ -404,7 +233,7 @@ func TestOIDCStateMustMatchBrowser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := h.client()
-			cb := mustURL(t, h.startLogin(c, verified("csrf@example.com"), "/auth/login"))
+			cb := mustURL(t, h.startLogin(c, idptest.Verified("csrf@example.com"), "/auth/login"))
 			c = tt.tamper(cb, c)
 			a := h.get(c, cb.String(), "Accept", "application/json")
 			if a.status != http.StatusBadRequest || a.errCode(t) != "invalid_state" {
@@ -415,7 +244,7 @@ func TestOIDCStateMustMatchBrowser(t *testing.T) {
 			}
 		})
 	}
-	if _, checked := h.prov.counts(); checked != 0 {
+	if _, checked := h.prov.PKCE(); checked != 0 {
 		t.Fatalf("a code was exchanged despite the state mismatch")
 	}
 	if _, err := h.st.FindUserByEmail(t.Context(), "csrf@example.com"); err == nil {
@@ -429,7 +258,7 @@ func TestOIDCWrongNonceRefused(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	c := h.client()
 	other := "a-nonce-of-another-sign-in"
-	who := verified("nonce@example.com")
+	who := idptest.Verified("nonce@example.com")
 	who.Nonce = &other
 	a := h.signIn(c, who, "Accept", "application/json")
 	if a.status != http.StatusUnauthorized || a.errCode(t) != "invalid_nonce" {
@@ -449,8 +278,8 @@ func TestOIDCWrongNonceRefused(t *testing.T) {
 func TestOIDCPKCEVerifierChecked(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	victim, attacker := h.client(), h.client()
-	stolen := mustURL(t, h.startLogin(victim, verified("victim@example.com"), "/auth/login")).Query().Get("code")
-	own := mustURL(t, h.startLogin(attacker, verified("attacker@example.com"), "/auth/login"))
+	stolen := mustURL(t, h.startLogin(victim, idptest.Verified("victim@example.com"), "/auth/login")).Query().Get("code")
+	own := mustURL(t, h.startLogin(attacker, idptest.Verified("attacker@example.com"), "/auth/login"))
 	q := own.Query()
 	q.Set("code", stolen)
 	own.RawQuery = q.Encode()
@@ -458,7 +287,7 @@ func TestOIDCPKCEVerifierChecked(t *testing.T) {
 	if a.status != http.StatusUnauthorized || a.errCode(t) != "code_exchange_failed" {
 		t.Fatalf("callback with another sign-in's code: %d %s", a.status, a.body)
 	}
-	if refused, checked := h.prov.counts(); refused == 0 || checked != 0 {
+	if refused, checked := h.prov.PKCE(); refused == 0 || checked != 0 {
 		t.Fatalf("provider PKCE refusals %d, matches %d: want the wrong verifier refused", refused, checked)
 	}
 	if me := h.me(attacker); me.status != http.StatusUnauthorized {
@@ -473,7 +302,7 @@ func TestOIDCUnverifiedEmailRefused(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	for _, v := range []any{false, nil, "false"} {
 		c := h.client()
-		a := h.signIn(c, identityClaims{Email: "unverified@example.com", Verified: v}, "Accept", "application/json")
+		a := h.signIn(c, idptest.Identity{Email: "unverified@example.com", EmailVerified: v}, "Accept", "application/json")
 		if a.status != http.StatusForbidden || a.errCode(t) != "email_not_verified" {
 			t.Fatalf("email_verified=%v: %d %s", v, a.status, a.body)
 		}
@@ -482,7 +311,7 @@ func TestOIDCUnverifiedEmailRefused(t *testing.T) {
 		t.Fatal("an unverified email became a user")
 	}
 	c := h.client()
-	if a := h.signIn(c, identityClaims{Email: "stringy@example.com", Verified: "true"}); a.status != http.StatusFound {
+	if a := h.signIn(c, idptest.Identity{Email: "stringy@example.com", EmailVerified: "true"}); a.status != http.StatusFound {
 		t.Fatalf(`email_verified="true": %d %s`, a.status, a.body)
 	}
 }
@@ -511,7 +340,7 @@ func TestOIDCAllowLists(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {
 			c := h.client()
-			a := h.signIn(c, verified(tt.email), "Accept", "application/json")
+			a := h.signIn(c, idptest.Verified(tt.email), "Accept", "application/json")
 			if tt.wantRole == "" {
 				if a.status != http.StatusForbidden || a.errCode(t) != "not_allowed" {
 					t.Fatalf("callback: %d %s", a.status, a.body)
@@ -540,7 +369,7 @@ func TestOIDCAdminEmails(t *testing.T) {
 	}
 	for email, role := range map[string]string{"chief@example.com": "admin", "promoted@example.com": "admin", "plain@example.com": "user"} {
 		c := h.client()
-		if a := h.signIn(c, verified(email)); a.status != http.StatusFound {
+		if a := h.signIn(c, idptest.Verified(email)); a.status != http.StatusFound {
 			t.Fatalf("%s: %d %s", email, a.status, a.body)
 		}
 		if m := h.me(c).json(t); m["role"] != role {
@@ -565,7 +394,7 @@ func TestOIDCDisabledUserRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := h.client()
-	a := h.signIn(c, verified("gone@example.com"), "Accept", "text/html,application/xhtml+xml")
+	a := h.signIn(c, idptest.Verified("gone@example.com"), "Accept", "text/html,application/xhtml+xml")
 	if a.status != http.StatusForbidden || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") ||
 		!strings.Contains(a.body, "disabled") || !strings.Contains(a.body, `href="/auth/login"`) {
 		t.Fatalf("callback for a disabled user: %d %s %s", a.status, a.header.Get("Content-Type"), a.body)
@@ -589,7 +418,7 @@ func ptrTo[T any](v T) *T { return &v }
 func TestOIDCSignInExpires(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	c := h.client()
-	cb := h.startLogin(c, verified("slow@example.com"), "/auth/login")
+	cb := h.startLogin(c, idptest.Verified("slow@example.com"), "/auth/login")
 	h.clock.Advance(identity.OIDCLoginTTL + time.Second)
 	if a := h.get(c, cb, "Accept", "application/json"); a.status != http.StatusBadRequest || a.errCode(t) != "invalid_state" {
 		t.Fatalf("late callback: %d %s", a.status, a.body)
@@ -608,7 +437,7 @@ func TestOIDCNextIsLocal(t *testing.T) {
 		"":                      "/",
 	} {
 		c := h.client()
-		cb := h.startLogin(c, verified("next@example.com"), "/auth/login?next="+url.QueryEscape(next))
+		cb := h.startLogin(c, idptest.Verified("next@example.com"), "/auth/login?next="+url.QueryEscape(next))
 		if a := h.get(c, cb); a.status != http.StatusFound || a.header.Get("Location") != want {
 			t.Errorf("next %q: %d Location %q, want %q", next, a.status, a.header.Get("Location"), want)
 		}
