@@ -124,14 +124,26 @@ func (x *OIDC) Enabled() bool { return x.enabled }
 // ProviderName is the label of the provider's sign-in button.
 func (x *OIDC) ProviderName() string { return x.o.ProviderName }
 
-// Routes returns GET /auth/login and GET /auth/callback. Both are public:
-// they establish the session; the state bound to the browser's cookie is
-// the callback's protection against cross-site requests.
+// Routes returns GET /auth/login, GET /auth/callback and GET
+// /auth/methods. They are public: the first two establish the session (the
+// state bound to the browser's cookie is the callback's protection against
+// cross-site requests), the last tells a sign-in page what to offer.
 func (x *OIDC) Routes() []route.Route {
 	return []route.Route{
 		{Pattern: "GET /auth/login", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(x.login)},
 		{Pattern: "GET /auth/callback", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(x.callback)},
+		{Pattern: "GET /auth/methods", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(x.methods)},
 	}
+}
+
+// methods is GET /auth/methods: the sign-in methods on offer,
+// {"password":bool,"oidc":{"enabled":bool,"name":"Google","login_url":"/auth/login"}}.
+func (x *OIDC) methods(w http.ResponseWriter, _ *http.Request) {
+	oidcJSON := map[string]any{"enabled": x.enabled, "name": nil, "login_url": nil}
+	if x.enabled {
+		oidcJSON["name"], oidcJSON["login_url"] = x.o.ProviderName, x.s.opts.Prefix+"/auth/login"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"password": x.s.opts.PasswordLogin, "oidc": oidcJSON})
 }
 
 // discover returns the provider's oauth2 endpoints and ID token verifier,

@@ -482,3 +482,19 @@ func TestOIDCOpenIssuerWarns(t *testing.T) {
 		t.Fatal("WARN about an open issuer although OIDC_ALLOWED_DOMAINS is set")
 	}
 }
+
+// TestOIDCMethods: GET /auth/methods tells a sign-in page whether password
+// sign-in is on and names the OIDC provider and its login URL.
+func TestOIDCMethods(t *testing.T) {
+	h := newOIDCHarness(t, nil)
+	m := h.get(h.client(), "/auth/methods").json(t)
+	o, _ := m["oidc"].(map[string]any)
+	if m["password"] != true || o["enabled"] != true || o["name"] != "Test" || o["login_url"] != "/auth/login" {
+		t.Fatalf("/auth/methods = %v", m)
+	}
+	off := newOIDCHarness(t, func(o *identity.OIDCOptions) { o.ClientID = "" })
+	m = off.get(off.client(), "/auth/methods").json(t)
+	if o, _ := m["oidc"].(map[string]any); o["enabled"] != false || o["name"] != nil {
+		t.Fatalf("/auth/methods without OIDC = %v", m)
+	}
+}
