@@ -158,7 +158,12 @@ func (x *OIDC) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerif
 	defer cancel()
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, x.o.HTTPClient), x.o.Issuer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("OIDC discovery at %s: %w", x.o.Issuer, err)
+		// The error may quote the provider's answer: keep the log line short.
+		msg := err.Error()
+		if len(msg) > 300 {
+			msg = strings.ToValidUTF8(msg[:300], "") + "…"
+		}
+		return nil, nil, fmt.Errorf("OIDC discovery at %s: %s", x.o.Issuer, msg)
 	}
 	x.provider = p
 	x.verifier = p.VerifierContext(oidc.ClientContext(context.Background(), x.o.HTTPClient),

@@ -498,3 +498,41 @@ func TestOIDCMethods(t *testing.T) {
 		t.Fatalf("/auth/methods without OIDC = %v", m)
 	}
 }
+
+// TestOIDCLoginThrottled: starting sign-ins is limited per client IP (the
+// password sign-in's per-IP rate), so a flood cannot fill the pending
+// sign-ins; the limit frees up with time.
+func TestOIDCLoginThrottled(t *testing.T) {
+	h := newOIDCHarness(t, nil)
+	c := h.client()
+	for i := range identity.DefaultLoginPerIP {
+		if a := h.get(c, "/auth/login"); a.status != http.StatusFound {
+			t.Fatalf("start %d: %d %s", i+1, a.status, a.body)
+		}
+	}
+	a := h.get(c, "/auth/login", "Accept", "application/json")
+	if a.status != http.StatusTooManyRequests || a.errCode(t) != "too_many_attempts" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("start over the limit: %d %v %s", a.status, a.header, a.body)
+	}
+	h.clock.Advance(time.Minute)
+	if a := h.get(c, "/auth/login"); a.status != http.StatusFound {
+		t.Fatalf("start a minute later: %d %s", a.status, a.body)
+	}
+}
+
+// TestOIDCProviderAnswerBounded: a discovery document over 1 MiB is not
+// read to its end; the sign-in answers 503.
+func TestOIDCProviderAnswerBounded(t *testing.T) {
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"issuer":"` + strings.Repeat("x", 2<<20) + `"}`))
+	}))
+	t.Cleanup(huge.Close)
+	h := newOIDCHarness(t, func(o *identity.OIDCOptions) { o.Issuer = huge.URL })
+	if a := h.get(h.client(), "/auth/login", "Accept", "application/json"); a.status != http.StatusServiceUnavailable || a.errCode(t) != "provider_unavailable" {
+		t.Fatalf("GET /auth/login: %d %s", a.status, a.body)
+	}
+	if !strings.Contains(h.logs.String(), "larger than 1 MiB") {
+		t.Fatalf("the bound is not what refused the document:\n%s", h.logs.String())
+	}
+}
