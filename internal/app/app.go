@@ -65,6 +65,7 @@ type App struct {
 	gateway  *gateway.Service
 	server   *server.Server
 	ident    *identity.Service
+	oidc     *identity.OIDC
 	fetcher  *fetch.Fetcher
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
@@ -259,6 +260,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	var table []route.Route
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 	table = append(table, a.ident.Routes()...)
+	table = append(table, a.oidc.Routes()...)
 
 	a.files = files.New(files.Options{Store: a.db, MaxFileBytes: int64(cfg.FilesMaxBytes), QuotaBytes: int64(cfg.FilesQuotaBytes),
 		Logger: log, Now: a.now})
@@ -299,6 +301,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 }
 
 // signIn sets up dashboard sign-in: the identity service over the store,
+// OIDC sign-in when OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set,
 // the first admin from SPARK_ADMIN_EMAIL / SPARK_ADMIN_PASSWORD or else,
 // while no admin exists, a one-time setup token, and the session and admin
 // authenticators of the server.
@@ -310,6 +313,12 @@ func (a *App) signIn(ctx context.Context, srvOpts *server.Options) error {
 		return err
 	}
 	a.ident = svc
+	a.oidc, err = svc.NewOIDC(identity.OIDCOptions{Issuer: cfg.OIDCIssuerURL(), ClientID: cfg.OIDCClientID,
+		ClientSecret: cfg.OIDCClientSecret, ProviderName: cfg.OIDCProviderLabel(), AllowedDomains: cfg.OIDCAllowedDomainList(),
+		AllowedEmails: cfg.OIDCAllowedEmailList(), AdminEmails: cfg.AdminEmailList()})
+	if err != nil {
+		return fmt.Errorf("OIDC sign-in: %w", err)
+	}
 	if cfg.AdminEmail != "" {
 		if _, err := svc.EnsureAdmin(ctx, strings.TrimSpace(cfg.AdminEmail), cfg.AdminPassword); err != nil {
 			return fmt.Errorf("SPARK_ADMIN_EMAIL: %w", err)

@@ -67,6 +67,15 @@ type Config struct {
 	// (PASSWORD_LOGIN=0 leaves only OIDC).
 	PasswordLogin bool `env:"PASSWORD_LOGIN" envDefault:"true"`
 
+	// OIDC sign-in (on when OIDCClientID and OIDCClientSecret are set);
+	// see oidc.go.
+	OIDCIssuer         string `env:"OIDC_ISSUER" envDefault:"https://accounts.google.com"`
+	OIDCClientID       string `env:"OIDC_CLIENT_ID"`
+	OIDCClientSecret   string `env:"OIDC_CLIENT_SECRET"`
+	OIDCAllowedDomains string `env:"OIDC_ALLOWED_DOMAINS"`
+	OIDCAllowedEmails  string `env:"OIDC_ALLOWED_EMAILS"`
+	OIDCProviderName   string `env:"OIDC_PROVIDER_NAME"`
+
 	PublicURL             string        `env:"PUBLIC_URL"`
 	TrustProxy            bool          `env:"TRUST_PROXY"`
 	ImageProxyTTL         time.Duration `env:"IMAGE_PROXY_TTL" envDefault:"24h"`
@@ -142,6 +151,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("POOL_STRATEGY %q: use random, round-robin or least-busy", c.PoolStrategy))
 	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateOIDC()...)
 	if _, err := c.ChatMap(); err != nil {
 		errs = append(errs, err)
 	}
