@@ -163,7 +163,7 @@ func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, Wr
 	}
 	out := *req
 	out.Output = nil
-	out.Messages = withSystem(req.Messages, instruction(req, schema))
+	out.Messages = llm.WithSystem(req.Messages, instruction(req, schema))
 	t := &turn{ctx: ctx, e: e, sent: &out, format: f}
 	return &out, t.wrap, nil
 }
@@ -184,7 +184,7 @@ func instruction(req *llm.Request, schema []byte) string {
 	if o := req.Output; o.Name != "" || o.Description != "" {
 		b.WriteString("\nThe answer is")
 		if o.Name != "" {
-			b.WriteString(" " + quote(o.Name))
+			b.WriteString(" " + llm.QuoteJSON(o.Name))
 		}
 		if o.Description != "" {
 			b.WriteString(": " + o.Description)
@@ -195,33 +195,6 @@ func instruction(req *llm.Request, schema []byte) string {
 	b.Write(schema)
 	b.WriteString("\n```")
 	return b.String()
-}
-
-// withSystem returns msgs with text added to the first system message (or
-// a new one in front); msgs itself is not modified.
-func withSystem(msgs []llm.Message, text string) []llm.Message {
-	out := slices.Clone(msgs)
-	for i, m := range out {
-		if m.Role != llm.RoleSystem {
-			continue
-		}
-		if strings.TrimSpace(m.Text()) != "" {
-			text = "\n\n" + text
-		}
-		parts := append(slices.Clip(m.Parts), llm.Part{Type: llm.PartText, Text: text})
-		out[i] = llm.Message{Role: m.Role, Name: m.Name, Parts: parts}
-		return out
-	}
-	return append([]llm.Message{llm.TextMessage(llm.RoleSystem, text)}, out...)
-}
-
-// quote writes s as a JSON string without HTML escaping.
-func quote(s string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return strings.TrimSuffix(buf.String(), "\n")
 }
 
 // turn is one request's format, shared by its attempts.
@@ -366,7 +339,7 @@ func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 		}
 	}
 	if ex.value != "" {
-		for _, frag := range fragments(ex.value, s.t.e.fragSize) {
+		for _, frag := range llm.Fragments(ex.value, s.t.e.fragSize) {
 			s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: frag})
 		}
 		if reason == llm.FinishLength {
@@ -429,25 +402,4 @@ func (s *stream) Close() error {
 	err := s.up.Close()
 	s.up = nil
 	return err
-}
-
-// fragments splits text into pieces of at most size bytes, cutting only
-// between runes.
-func fragments(text string, size int) []string {
-	var out []string
-	for len(text) > size {
-		cut := size
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		if cut == 0 {
-			cut = size
-		}
-		out = append(out, text[:cut])
-		text = text[cut:]
-	}
-	if text != "" {
-		out = append(out, text)
-	}
-	return out
 }

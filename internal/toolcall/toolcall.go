@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/jsonschema"
@@ -164,10 +163,10 @@ func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, Wr
 	out.Tools, out.ToolChoice, out.ParallelToolCalls = nil, llm.ToolChoice{}, false
 	out.Messages = rewriteHistory(req.Messages)
 	if !offer {
-		out.Messages = withSystem(out.Messages, historyNote)
+		out.Messages = llm.WithSystem(out.Messages, historyNote)
 		return &out, nil, nil
 	}
-	out.Messages = withSystem(out.Messages, renderSystem(tools, choice, req.ParallelToolCalls))
+	out.Messages = llm.WithSystem(out.Messages, renderSystem(tools, choice, req.ParallelToolCalls))
 	t := &turn{ctx: ctx, e: e, sent: &out, tools: map[string]*toolInfo{}, choice: choice,
 		parallel: req.ParallelToolCalls && choice.Mode != llm.ToolChoiceNamed}
 	for i := range tools {
@@ -238,15 +237,15 @@ func (p problem) correction(t *turn) string {
 	case badBlock:
 		return "A <tool_call> block could not be read: " + p.detail + "."
 	case unknownTool:
-		return fmt.Sprintf("%s is not an available tool. Available tools: %s.", quote(p.tool), strings.Join(t.names, ", "))
+		return fmt.Sprintf("%s is not an available tool. Available tools: %s.", llm.QuoteJSON(p.tool), strings.Join(t.names, ", "))
 	case wrongTool:
-		return fmt.Sprintf("You called %s, but you must call %s.", quote(p.tool), quote(t.choice.Name))
+		return fmt.Sprintf("You called %s, but you must call %s.", llm.QuoteJSON(p.tool), llm.QuoteJSON(t.choice.Name))
 	case badArguments:
-		return fmt.Sprintf("The arguments of %s are invalid: %s. Its parameters schema: %s", quote(p.tool), p.detail,
+		return fmt.Sprintf("The arguments of %s are invalid: %s. Its parameters schema: %s", llm.QuoteJSON(p.tool), p.detail,
 			compactSchema(t.tools[p.tool].Parameters))
 	default:
 		if t.choice.Mode == llm.ToolChoiceNamed {
-			return fmt.Sprintf("You did not call a tool, but you must call %s.", quote(t.choice.Name))
+			return fmt.Sprintf("You did not call a tool, but you must call %s.", llm.QuoteJSON(t.choice.Name))
 		}
 		return "You did not call a tool, but you must call at least one."
 	}
@@ -506,7 +505,7 @@ func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 	for i, c := range calls {
 		s.queue = append(s.queue, llm.Event{Type: llm.EventToolCallDelta,
 			ToolCall: &llm.ToolCallDelta{Index: i, ID: newID(s.t.e.idPrefix), Name: c.name}})
-		for _, frag := range fragments(string(c.args), s.t.e.fragSize) {
+		for _, frag := range llm.Fragments(string(c.args), s.t.e.fragSize) {
 			s.queue = append(s.queue, llm.Event{Type: llm.EventToolCallDelta,
 				ToolCall: &llm.ToolCallDelta{Index: i, Arguments: frag}})
 		}
@@ -591,27 +590,6 @@ func (s *stream) Close() error {
 	err := s.up.Close()
 	s.up = nil
 	return err
-}
-
-// fragments splits args into pieces of at most size bytes, cutting only
-// between runes.
-func fragments(args string, size int) []string {
-	var out []string
-	for len(args) > size {
-		cut := size
-		for cut > 0 && !utf8.RuneStart(args[cut]) {
-			cut--
-		}
-		if cut == 0 {
-			cut = size
-		}
-		out = append(out, args[:cut])
-		args = args[cut:]
-	}
-	if args != "" {
-		out = append(out, args)
-	}
-	return out
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
