@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -47,11 +46,7 @@ func (b *jsonBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, err
 	b.mu.Lock()
 	b.reqs = append(b.reqs, req)
 	b.mu.Unlock()
-	return &eventStream{evs: []llm.Event{
-		{Type: llm.EventImage, Media: &llm.Media{MIMEType: "image/png", Data: []byte("\x89PNG\r\n\x1a\n")}},
-		{Type: llm.EventFinish, FinishReason: llm.FinishStop},
-		{Type: llm.EventUsage, Usage: &llm.Usage{}},
-	}}, nil
+	return oneImage(), nil
 }
 
 // FuzzJSONRequest feeds arbitrary bodies to POST /v1/images/generations
@@ -107,10 +102,7 @@ func FuzzJSONRequest(f *testing.F) {
 		if video {
 			path = "/v1/videos/generations"
 		}
-		w := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		mux.ServeHTTP(w, req)
+		w := apitest.PostJSON(mux, path, body)
 		apitest.CheckOpenAIAnswer(t, w.Code, w.Body.Bytes())
 		calls := len(b.reqs)
 		switch {

@@ -3,18 +3,18 @@ package media_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/llm/llmtest"
 	"github.com/sparkgw/spark/internal/provider"
 )
 
@@ -40,11 +40,17 @@ func (b *fakeBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, err
 	b.mu.Lock()
 	b.reqs = append(b.reqs, req)
 	b.mu.Unlock()
-	return &eventStream{evs: []llm.Event{
+	return oneImage(), nil
+}
+
+// oneImage is what the fake backends answer: one inline PNG, finish and
+// usage.
+func oneImage() llm.Stream {
+	return &llmtest.Stream{Events: []llm.Event{
 		{Type: llm.EventImage, Media: &llm.Media{MIMEType: "image/png", Data: []byte("\x89PNG\r\n\x1a\n")}},
 		{Type: llm.EventFinish, FinishReason: llm.FinishStop},
 		{Type: llm.EventUsage, Usage: &llm.Usage{}},
-	}}, nil
+	}}
 }
 
 func (b *fakeBackend) take() []*llm.Request {
@@ -53,33 +59,6 @@ func (b *fakeBackend) take() []*llm.Request {
 	r := b.reqs
 	b.reqs = nil
 	return r
-}
-
-type eventStream struct {
-	evs []llm.Event
-	i   int
-}
-
-func (s *eventStream) Recv() (llm.Event, error) {
-	if s.i >= len(s.evs) {
-		return llm.Event{}, io.EOF
-	}
-	s.i++
-	return s.evs[s.i-1], nil
-}
-
-func (s *eventStream) Close() error { return nil }
-
-// countingReader counts the bytes read from r.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // FuzzImageEditForm sends arbitrary multipart bodies to /v1/images/edits
@@ -129,13 +108,13 @@ func FuzzImageEditForm(f *testing.F) {
 	}
 	bodyBound := int64(maxTotalBytes + 8<<20 + 1) // MaxTotalFileBytes + the fields' room
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cr := &countingReader{r: bytes.NewReader(body)}
+		cr := &apitest.CountingReader{R: bytes.NewReader(body)}
 		req := httptest.NewRequest(http.MethodPost, "/v1/images/edits", cr)
 		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
-		if cr.n > bodyBound {
-			t.Fatalf("read %d bytes of the body, bound %d", cr.n, bodyBound)
+		if cr.N > bodyBound {
+			t.Fatalf("read %d bytes of the body, bound %d", cr.N, bodyBound)
 		}
 		for _, r := range backend.take() {
 			images, text := 0, 0
@@ -156,20 +135,6 @@ func FuzzImageEditForm(f *testing.F) {
 				t.Fatalf("backend got %d images, %d bytes, %d prompt bytes", images, data, text)
 			}
 		}
-		if rec.Code == http.StatusOK {
-			return
-		}
-		var env struct {
-			Error *struct {
-				Message string `json:"message"`
-				Type    string `json:"type"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error == nil || env.Error.Message == "" {
-			t.Fatalf("status %d with body %.200q: not an OpenAI error", rec.Code, rec.Body.Bytes())
-		}
-		if rec.Code < 400 || rec.Code >= 500 {
-			t.Fatalf("status %d (%s) for a client's form", rec.Code, env.Error.Message)
-		}
+		apitest.CheckOpenAIAnswer(t, rec.Code, rec.Body.Bytes())
 	})
 }
