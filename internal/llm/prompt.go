@@ -59,3 +59,14 @@ func Fragments(text string, size int) []string {
 	}
 	return out
 }
+
+// WithCorrection returns a copy of r whose conversation goes on with the
+// model's answer and a user message asking for a correction; r and its
+// messages are not modified.
+func (r *Request) WithCorrection(answer, correction string) *Request {
+	out := *r
+	out.Messages = append(slices.Clip(r.Messages),
+		TextMessage(RoleAssistant, answer),
+		TextMessage(RoleUser, correction))
+	return &out
+}

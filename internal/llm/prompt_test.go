@@ -59,3 +59,18 @@ func TestWithSystem(t *testing.T) {
 		}
 	})
 }
+
+func TestWithCorrection(t *testing.T) {
+	sent := &llm.Request{Model: "m", Messages: make([]llm.Message, 1, 4)}
+	sent.Messages[0] = llm.TextMessage(llm.RoleUser, "q")
+	got := sent.WithCorrection("bad answer", "fix it")
+	if got.Model != "m" || len(got.Messages) != 3 ||
+		got.Messages[1].Role != llm.RoleAssistant || got.Messages[1].Text() != "bad answer" ||
+		got.Messages[2].Role != llm.RoleUser || got.Messages[2].Text() != "fix it" {
+		t.Fatalf("got %+v", got.Messages)
+	}
+	// The spare capacity of the sent request's slice is not written to.
+	if len(sent.Messages) != 1 || sent.Messages[:2][1].Role != "" {
+		t.Fatalf("the sent request changed: %+v", sent.Messages[:2])
+	}
+}

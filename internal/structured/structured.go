@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -48,14 +47,6 @@ import (
 	"github.com/sparkgw/spark/internal/jsonschema"
 	"github.com/sparkgw/spark/internal/llm"
 )
-
-// Reopen starts another upstream exchange on the same account as the stream
-// being wrapped; the emulator uses it for its repair request.
-type Reopen = func(req *llm.Request) (llm.Stream, error)
-
-// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no repair
-// is possible then).
-type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 
 // Bounds of one answer.
 const (
@@ -138,7 +129,7 @@ func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 // instruction is added to the system prompt. An unusable schema is an
 // invalid_request error. ctx is the request's: validating the answer stops
 // when it is done.
-func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, WrapFunc, error) {
+func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error) {
 	if req.Output == nil {
 		return req, nil, nil
 	}
@@ -205,14 +196,13 @@ type turn struct {
 	format *format
 }
 
-func (t *turn) wrap(st llm.Stream, reopen Reopen) llm.Stream {
+func (t *turn) wrap(st llm.Stream, reopen llm.Reopen) llm.Stream {
 	return &stream{t: t, up: st, reopen: reopen}
 }
 
 // repairRequest is the conversation so far, the model's unusable answer and
 // a correction instruction.
 func (t *turn) repairRequest(answer, problem string) *llm.Request {
-	r := *t.sent
 	if len(answer) > maxAnswerEcho {
 		cut := maxAnswerEcho
 		for cut > 0 && !utf8.RuneStart(answer[cut]) {
@@ -227,17 +217,14 @@ func (t *turn) repairRequest(answer, problem string) *llm.Request {
 	note := "Your previous answer could not be used: " + problem + ".\n" +
 		"Answer again with only " + what + ", valid against the JSON Schema given in the instructions, " +
 		"in a ```json fenced code block, with no other text."
-	r.Messages = append(slices.Clip(t.sent.Messages),
-		llm.TextMessage(llm.RoleAssistant, answer),
-		llm.TextMessage(llm.RoleUser, note))
-	return &r
+	return t.sent.WithCorrection(answer, note)
 }
 
 // stream turns a text answer into its validated JSON.
 type stream struct {
 	t      *turn
 	up     llm.Stream // nil once closed
-	reopen Reopen
+	reopen llm.Reopen
 
 	attempt  int
 	answer   strings.Builder
@@ -372,11 +359,7 @@ func (s *stream) finish(reason llm.FinishReason, atEOF bool) {
 // corrected answer on the same account.
 func (s *stream) repair(answer, problem string, atEOF bool) {
 	if !atEOF {
-		for { // let the upstream finish its exchange normally
-			if _, err := s.up.Recv(); err != nil {
-				break
-			}
-		}
+		llm.Drain(s.up) // let the upstream finish its exchange normally
 	}
 	_ = s.up.Close()
 	s.up = nil

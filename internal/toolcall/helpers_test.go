@@ -102,7 +102,7 @@ func collect(t testing.TB, st llm.Stream) result {
 }
 
 // run wraps up with a fresh emulator for req and collects the answer.
-func run(t testing.TB, req *llm.Request, up llm.Stream, reopen toolcall.Reopen) result {
+func run(t testing.TB, req *llm.Request, up llm.Stream, reopen llm.Reopen) result {
 	t.Helper()
 	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil {

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/gw"
@@ -38,14 +37,6 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/structured"
 )
-
-// Reopen starts another upstream exchange on the same account as the stream
-// being wrapped; the emulator uses it for its repair request.
-type Reopen = func(req *llm.Request) (llm.Stream, error)
-
-// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no repair
-// is possible then).
-type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 
 // answerSteps bounds the schema validation of one answer's calls, all
 // together (see jsonschema.Budget): generous for real calls (a Claude Code
@@ -127,7 +118,7 @@ type toolInfo struct {
 // A tool whose parameters schema cannot be used (invalid, too large,
 // looping, referring outside itself) is an invalid_request error. ctx is the
 // request's: validating the model's calls stops when it is done.
-func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, WrapFunc, error) {
+func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error) {
 	offer := len(req.Tools) > 0 && req.ToolChoice.Mode != llm.ToolChoiceNone
 	history := false
 	for _, m := range req.Messages {
@@ -187,7 +178,7 @@ type turn struct {
 	parallel bool
 }
 
-func (t *turn) wrap(st llm.Stream, reopen Reopen) llm.Stream {
+func (t *turn) wrap(st llm.Stream, reopen llm.Reopen) llm.Stream {
 	return &stream{t: t, up: st, reopen: reopen}
 }
 
@@ -313,7 +304,6 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem, error) {
 // repairRequest is the conversation so far, the model's unusable answer and
 // a correction instruction.
 func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
-	r := *t.sent
 	var b strings.Builder
 	b.WriteString("Your previous answer could not be used:\n")
 	for i, p := range probs {
@@ -327,17 +317,14 @@ func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
 		`<tool_call>{"name": "TOOL_NAME", "arguments": {...}}</tool_call>` +
 		" with a valid JSON arguments object that follows the tool's parameters schema. " +
 		"Write only the <tool_call> block(s), no other text.")
-	r.Messages = append(slices.Clip(t.sent.Messages),
-		llm.TextMessage(llm.RoleAssistant, answer),
-		llm.TextMessage(llm.RoleUser, b.String()))
-	return &r
+	return t.sent.WithCorrection(answer, b.String())
 }
 
 // stream turns a text answer into text and tool-call events.
 type stream struct {
 	t      *turn
 	up     llm.Stream // nil once closed
-	reopen Reopen
+	reopen llm.Reopen
 
 	sc       scanner
 	attempt  int             // 0 = the original answer, then repairs
@@ -556,11 +543,7 @@ func (s *stream) bareArguments() error {
 // corrected answer on the same account.
 func (s *stream) repair(probs []problem, atEOF bool) {
 	if !atEOF {
-		for { // let the upstream finish its exchange normally
-			if _, err := s.up.Recv(); err != nil {
-				break
-			}
-		}
+		llm.Drain(s.up) // let the upstream finish its exchange normally
 	}
 	_ = s.up.Close()
 	s.up = nil
