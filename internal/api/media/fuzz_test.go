@@ -18,22 +18,23 @@ import (
 	"github.com/sparkgw/spark/internal/provider"
 )
 
-// fakeBackend serves one image model and answers every exchange with one
-// inline image, keeping the requests: no network.
+// fakeBackend serves models, resolves only those names and answers every
+// exchange with one inline image, keeping the requests: no network.
 type fakeBackend struct {
-	mu   sync.Mutex
-	reqs []*llm.Request
+	models []llm.ModelInfo
+	mu     sync.Mutex
+	reqs   []*llm.Request
 }
 
-func (b *fakeBackend) Models(context.Context) []llm.ModelInfo {
-	return []llm.ModelInfo{{ID: "gpt-image-1", Kind: llm.KindImage, OwnedBy: "genspark"}}
-}
+func (b *fakeBackend) Models(context.Context) []llm.ModelInfo { return b.models }
 
 func (b *fakeBackend) Resolve(_ context.Context, model string) (provider.Match, error) {
-	if model == "gpt-image-1" {
-		return provider.Match{Model: b.Models(nil)[0]}, nil
+	for _, m := range b.models {
+		if m.ID == model {
+			return provider.Match{Model: m}, nil
+		}
 	}
-	return provider.Match{}, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model", Message: "unknown"}
+	return provider.Match{}, &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "unknown"}
 }
 
 func (b *fakeBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, error) {
@@ -82,7 +83,7 @@ func FuzzImageEditForm(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	backend := &fakeBackend{}
+	backend := &fakeBackend{models: jsonModels[:1]} // gpt-image-1
 	h, err := media.New(backend, media.Options{Signer: signer, Fetcher: fetcher,
 		MaxFiles: maxFiles, MaxFileBytes: maxFileBytes, MaxTotalFileBytes: maxTotalBytes})
 	if err != nil {
