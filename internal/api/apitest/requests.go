@@ -12,18 +12,28 @@ import (
 	"testing"
 )
 
-// CountingReader counts the bytes read from R, for checks that a handler
-// reads no further into a body than its bound.
-type CountingReader struct {
-	R io.Reader
-	N int64 // bytes read so far
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
 }
 
-// Read implements io.Reader.
-func (c *CountingReader) Read(p []byte) (int, error) {
-	n, err := c.R.Read(p)
-	c.N += int64(n)
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
 	return n, err
+}
+
+// PostCounted serves a POST of body to path, with contentType, with h and
+// returns the recorded answer and how many bytes of the body h read, for
+// checks that a handler reads no further into a body than its bound.
+func PostCounted(h http.Handler, path, contentType string, body []byte) (*httptest.ResponseRecorder, int64) {
+	cr := &countingReader{r: bytes.NewReader(body)}
+	req := httptest.NewRequest(http.MethodPost, path, cr)
+	req.Header.Set("Content-Type", contentType)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec, cr.n
 }
 
 // PostJSON serves a POST of body to path, as application/json, with h and

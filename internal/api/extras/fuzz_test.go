@@ -1,9 +1,7 @@
 package extras_test
 
 import (
-	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,13 +49,9 @@ func FuzzAudioForm(f *testing.F) {
 	}
 	bodyBound := int64(maxUpload + 1<<20 + 1)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cr := &apitest.CountingReader{R: bytes.NewReader(body)}
-		req := httptest.NewRequest(http.MethodPost, "/v1/audio/transcriptions", cr)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if cr.N > bodyBound {
-			t.Fatalf("read %d bytes of the body, bound %d", cr.N, bodyBound)
+		rec, read := apitest.PostCounted(mux, "/v1/audio/transcriptions", "multipart/form-data; boundary="+boundary, body)
+		if read > bodyBound {
+			t.Fatalf("read %d bytes of the body, bound %d", read, bodyBound)
 		}
 		if n := oversized.Load(); n != 0 {
 			t.Fatalf("a file of %d bytes reached the model", n-1)

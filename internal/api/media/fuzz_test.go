@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -109,13 +108,9 @@ func FuzzImageEditForm(f *testing.F) {
 	}
 	bodyBound := int64(maxTotalBytes + 8<<20 + 1) // MaxTotalFileBytes + the fields' room
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cr := &apitest.CountingReader{R: bytes.NewReader(body)}
-		req := httptest.NewRequest(http.MethodPost, "/v1/images/edits", cr)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if cr.N > bodyBound {
-			t.Fatalf("read %d bytes of the body, bound %d", cr.N, bodyBound)
+		rec, read := apitest.PostCounted(mux, "/v1/images/edits", "multipart/form-data; boundary="+boundary, body)
+		if read > bodyBound {
+			t.Fatalf("read %d bytes of the body, bound %d", read, bodyBound)
 		}
 		for _, r := range backend.take() {
 			images, text := 0, 0
