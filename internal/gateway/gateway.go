@@ -44,7 +44,7 @@ type MediaFetcher interface {
 // another exchange on the same account (a repair request). ctx is the
 // request's; work the wrapped stream does for it stops when ctx is done.
 type StreamWrapper interface {
-	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
+	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error)
 }
 
 // Options configure a Service.

@@ -202,3 +202,22 @@ func ModelOf(s Stream, requested string) string {
 	}
 	return requested
 }
+
+// Reopen starts another upstream exchange on the same account as a stream
+// being wrapped; a stream wrapper (the tool-call and structured-output
+// emulators) uses it for its repair request.
+type Reopen = func(req *Request) (Stream, error)
+
+// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no
+// repair is possible then).
+type WrapFunc = func(st Stream, reopen Reopen) Stream
+
+// Drain receives the rest of st until it ends or fails, so that its
+// upstream exchange finishes normally; it does not close st.
+func Drain(st Stream) {
+	for {
+		if _, err := st.Recv(); err != nil {
+			return
+		}
+	}
+}

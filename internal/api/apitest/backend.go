@@ -225,3 +225,20 @@ func WaitClosed(t testing.TB, s *FakeStream) {
 		}
 	})
 }
+
+// GatedBackend is a FakeBackend whose Chat waits until gate is closed (or
+// the request's context ends), then fails with err or answers events, for
+// the tests of what a front-end sends while a slow answer is gathered.
+func GatedBackend(gate <-chan struct{}, events []llm.Event, err error) *FakeBackend {
+	return &FakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return NewFakeStream(ctx, events, nil), nil
+	}}
+}
