@@ -396,6 +396,20 @@ func checkAnthropicError(t *testing.T, status int, body []byte, want int) {
 	}
 }
 
+// eventStream returns the events of a streamed answer, failing t unless
+// it is a 200 event stream with at least one event.
+func eventStream(t *testing.T, resp *http.Response, body []byte) []sseEvent {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
+	}
+	events := parseSSE(body)
+	if len(events) == 0 {
+		t.Fatal("empty event stream")
+	}
+	return events
+}
+
 // checkChatStream: a Chat Completions stream ends with [DONE] after the
 // whole answer, with an in-band OpenAI error event (no [DONE]) when the
 // fault struck mid-stream, or is an HTTP error when it struck first.
@@ -408,13 +422,7 @@ func checkChatStream(t *testing.T, resp *http.Response, body []byte, want faultW
 	// A fault before the first byte may still meet a stream already
 	// started by a keepalive: it then ends with the error event.
 	textBeforeError := midStream
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
-	}
-	events := parseSSE(body)
-	if len(events) == 0 {
-		t.Fatal("empty event stream")
-	}
+	events := eventStream(t, resp, body)
 	var text strings.Builder
 	for _, ev := range events[:len(events)-1] {
 		var chunk struct {
@@ -458,13 +466,7 @@ func checkMessagesStream(t *testing.T, resp *http.Response, body []byte, want fa
 	// the answer took longer than the ping interval: it then ends with the
 	// error event.
 	textBeforeError := midStream
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("want an event stream, got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), clip(body))
-	}
-	events := parseSSE(body)
-	if len(events) == 0 {
-		t.Fatal("empty event stream")
-	}
+	events := eventStream(t, resp, body)
 	var text strings.Builder
 	for _, ev := range events[:len(events)-1] {
 		if ev.name == "error" {

@@ -46,6 +46,9 @@ var _ llm.BufferedStream = (*linkingStream)(nil)
 // next event is ready exactly when the gateway's is.
 func (s *linkingStream) Buffered() bool { return llm.Buffered(s.Stream) }
 
+// Model implements llm.ModelReporter: the gateway's resolved model.
+func (s *linkingStream) Model() string { return llm.ModelOf(s.Stream, "") }
+
 func (s *linkingStream) Recv() (llm.Event, error) {
 	ev, err := s.Stream.Recv()
 	if err == nil && ev.Type == llm.EventImage && ev.Media != nil && ev.Media.URL != "" && ev.Media.Account != "" {

@@ -7,7 +7,7 @@ import (
 )
 
 // wrapFunc is what a StreamWrapper's Wrap returns to wrap one attempt.
-type wrapFunc = func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream
+type wrapFunc = llm.WrapFunc
 
 // Chain composes stream wrappers: the first is the outermost. Each adapts
 // the request the previous one produced, and each sees the stream the next

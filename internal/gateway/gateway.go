@@ -44,7 +44,7 @@ type MediaFetcher interface {
 // another exchange on the same account (a repair request). ctx is the
 // request's; work the wrapped stream does for it stops when ctx is done.
 type StreamWrapper interface {
-	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, func(st llm.Stream, reopen func(*llm.Request) (llm.Stream, error)) llm.Stream, error)
+	Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error)
 }
 
 // Options configure a Service.
@@ -152,6 +152,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model",
 			Message: fmt.Sprintf("model: the name is %d bytes long; the limit is %d", len(req.Model), llm.MaxModelBytes)}
 	}
+	req0 := req // as the client sent it, for the model echoed (stream.Model)
 	p, match, err := s.opts.Registry.Resolve(ctx, req.Model)
 	if err != nil {
 		return nil, err
@@ -197,6 +198,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 				inner: st, next: first, hasNext: true, lease: lease,
 				hide: s.opts.HideReasoning, req: req,
 				account:   acct.ID,
+				model:     match.Echo(req0.Model),
 				reasoning: hidden,
 				usage:     note,
 			}, nil
@@ -327,6 +329,7 @@ type stream struct {
 	hide     bool
 	req      *llm.Request  // for the prompt tokens, counted in end
 	account  string        // id of the leased account, stamped on image media
+	model    string        // the resolved model answers echo (provider.Match.Echo)
 	usage    *reqctx.Usage // the request's usage note (nil: not accounted)
 	started  bool          // an event was returned (the first one is noted)
 
@@ -338,7 +341,14 @@ type stream struct {
 	closeOnce       sync.Once
 }
 
-var _ llm.BufferedStream = (*stream)(nil)
+var (
+	_ llm.BufferedStream = (*stream)(nil)
+	_ llm.ModelReporter  = (*stream)(nil)
+)
+
+// Model implements llm.ModelReporter: the catalog id of the model the
+// request resolved to, by the rule of provider.Match.Echo.
+func (s *stream) Model() string { return s.model }
 
 func (s *stream) Recv() (llm.Event, error) {
 	for {

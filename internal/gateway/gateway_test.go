@@ -341,3 +341,57 @@ func TestLongModelNameIsRefused(t *testing.T) {
 	}
 	st.Close()
 }
+
+// catalogProvider serves a small catalog, gpt-4o as an alias of
+// gemini-3-flash, and every other name through a catch-all whose own id
+// is "catch-all".
+type catalogProvider struct{ fakeProvider }
+
+func (p *catalogProvider) Resolve(model string) (provider.Match, bool) {
+	for _, id := range []string{"claude-sonnet-4-5", "gemini-3-flash"} {
+		if strings.EqualFold(model, id) {
+			return provider.Match{Model: llm.ModelInfo{ID: id, Kind: llm.KindChat}}, true
+		}
+	}
+	return provider.Match{Fallback: true, CatchAllID: "catch-all", Model: llm.ModelInfo{ID: model, Kind: llm.KindChat}}, true
+}
+
+func (p *catalogProvider) Aliases(model string) []string {
+	if model == "gpt-4o" {
+		return []string{"gemini-3-flash"}
+	}
+	return nil
+}
+
+// The gateway's stream reports the model the request resolved to, never a
+// name only the client chose: the catalog id of an exact name (unchanged),
+// of the model serving an alias, the catch-all's own id for a name only
+// the catch-all takes, and a dated Claude id as the Anthropic API echoes it.
+func TestStreamReportsTheResolvedModel(t *testing.T) {
+	p := &catalogProvider{fakeProvider{answer: func() *fakeStream { return &fakeStream{evs: []llm.Event{text("a")}} }}}
+	svc := gateway.New(gateway.Options{
+		Registry: provider.NewRegistry(p),
+		Pool:     &fakePool{acct: gw.Account{ID: "acct_1", Provider: "fake"}},
+	})
+	for _, tc := range []struct{ name, requested, want string }{
+		{"exact", "gemini-3-flash", "gemini-3-flash"},
+		{"exact in another case", "Gemini-3-Flash", "gemini-3-flash"},
+		{"dated Claude id", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"},
+		{"-latest Claude id", "claude-sonnet-4-5-latest", "claude-sonnet-4-5"},
+		{"alias", "gpt-4o", "gemini-3-flash"},
+		{"catch-all", "whatever-the-client-wants", "catch-all"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request()
+			req.Model = tc.requested
+			st, err := svc.Chat(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if got := llm.ModelOf(st, tc.requested); got != tc.want {
+				t.Fatalf("the stream reports %q for %q, want %q", got, tc.requested, tc.want)
+			}
+		})
+	}
+}

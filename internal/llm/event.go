@@ -179,3 +179,45 @@ func (acc *Accumulator) Answer() *Answer {
 	}
 	return &a
 }
+
+// ModelReporter is implemented by streams that know which model answers:
+// the gateway's stream reports the catalog id of the model the request
+// resolved to (see provider.Match.Echo for the rule: the catalog id for an
+// exact name, an alias or a catch-all; a dated Claude id as sent), never a
+// name only the client chose. Wrapping streams forward it (see
+// [ModelOf]). Front-ends echo it in the answer's model field.
+type ModelReporter interface {
+	// Model returns the name to echo, or "" when it is not known.
+	Model() string
+}
+
+// ModelOf returns the model s reports ([ModelReporter]), or requested when
+// s reports none (a stream of a backend that does not resolve names, or
+// nil).
+func ModelOf(s Stream, requested string) string {
+	if r, ok := s.(ModelReporter); ok {
+		if m := r.Model(); m != "" {
+			return m
+		}
+	}
+	return requested
+}
+
+// Reopen starts another upstream exchange on the same account as a stream
+// being wrapped; a stream wrapper (the tool-call and structured-output
+// emulators) uses it for its repair request.
+type Reopen = func(req *Request) (Stream, error)
+
+// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no
+// repair is possible then).
+type WrapFunc = func(st Stream, reopen Reopen) Stream
+
+// Drain receives the rest of st until it ends or fails, so that its
+// upstream exchange finishes normally; it does not close st.
+func Drain(st Stream) {
+	for {
+		if _, err := st.Recv(); err != nil {
+			return
+		}
+	}
+}

@@ -52,7 +52,44 @@ type Match struct {
 	// by (an undated id, or a name of the provider's Aliases); the provider
 	// must be asked for this name.
 	Alias string
+	// CatchAllID is, on a Fallback match, the catch-all's own id (Genspark's
+	// "mixture-of-agents"), which answers echo: Model.ID is then the
+	// client's name, the key accounts are bound under.
+	CatchAllID string
 }
+
+// Echo returns the model name an answer to requested (the name the client
+// sent, which resolved to m) reports: the catalog id of the model that
+// serves it, never a string only the client chose. An exact name is its
+// catalog id (so it echoes unchanged); an alias (gpt-4o on a Gemini
+// provider, claude-gemini-3-flash) is the id of the model that serves it;
+// a name only a catch-all takes (Genspark's Mixture-of-Agents) is the
+// catch-all's own id (CatchAllID). The one exception is a dated Claude id
+// (claude-sonnet-4-5-20250929) served by its undated catalog entry: it
+// echoes the catalog id with that date, as the Anthropic API echoes the
+// dated id it resolved (a "-latest" name echoes the undated id, the date
+// being unknown). m without a catalog id echoes requested.
+func (m Match) Echo(requested string) string {
+	if m.Model.ID == "" {
+		return requested
+	}
+	if m.Fallback && m.CatchAllID != "" {
+		return m.CatchAllID
+	}
+	if m.Alias == "" || m.Fallback {
+		return m.Model.ID
+	}
+	lower := strings.ToLower(requested)
+	if date := releaseDate.FindString(lower); date != "" &&
+		strings.TrimSuffix(lower, date) == m.Alias && strings.EqualFold(m.Alias, m.Model.ID) {
+		return m.Model.ID + date
+	}
+	return m.Model.ID
+}
+
+// releaseDate matches a release date (not "-latest") at the end of a
+// model id.
+var releaseDate = regexp.MustCompile(`-20\d{6}$`)
 
 // Registry resolves model names across the configured providers, in
 // configuration order.

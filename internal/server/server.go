@@ -306,8 +306,12 @@ func (s *Server) recordUsage(r *http.Request, keyID string, e *entry, sr *status
 		Stream:          strings.HasPrefix(sr.Header().Get("Content-Type"), "text/event-stream"),
 	}
 	if !n.FirstEvent.IsZero() {
-		// At least 1 ms: 0 means no answer event came.
+		// At least 1 ms: 0 means no answer event came. The latency is at
+		// least the time to the first event (a sub-millisecond answer
+		// would otherwise report 0 ms of latency and 1 ms to its first
+		// event).
 		rec.TTFTMS = max(n.FirstEvent.Sub(start).Milliseconds(), 1)
+		rec.LatencyMS = max(rec.LatencyMS, rec.TTFTMS)
 	}
 	if rec.ErrorClass == "" && status == 499 {
 		rec.ErrorClass = string(gw.CodeCanceled)

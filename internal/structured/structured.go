@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -48,14 +47,6 @@ import (
 	"github.com/sparkgw/spark/internal/jsonschema"
 	"github.com/sparkgw/spark/internal/llm"
 )
-
-// Reopen starts another upstream exchange on the same account as the stream
-// being wrapped; the emulator uses it for its repair request.
-type Reopen = func(req *llm.Request) (llm.Stream, error)
-
-// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no repair
-// is possible then).
-type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 
 // Bounds of one answer.
 const (
@@ -138,7 +129,7 @@ func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 // instruction is added to the system prompt. An unusable schema is an
 // invalid_request error. ctx is the request's: validating the answer stops
 // when it is done.
-func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, WrapFunc, error) {
+func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error) {
 	if req.Output == nil {
 		return req, nil, nil
 	}
@@ -163,7 +154,7 @@ func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, Wr
 	}
 	out := *req
 	out.Output = nil
-	out.Messages = withSystem(req.Messages, instruction(req, schema))
+	out.Messages = llm.WithSystem(req.Messages, instruction(req, schema))
 	t := &turn{ctx: ctx, e: e, sent: &out, format: f}
 	return &out, t.wrap, nil
 }
@@ -184,7 +175,7 @@ func instruction(req *llm.Request, schema []byte) string {
 	if o := req.Output; o.Name != "" || o.Description != "" {
 		b.WriteString("\nThe answer is")
 		if o.Name != "" {
-			b.WriteString(" " + quote(o.Name))
+			b.WriteString(" " + llm.QuoteJSON(o.Name))
 		}
 		if o.Description != "" {
 			b.WriteString(": " + o.Description)
@@ -197,33 +188,6 @@ func instruction(req *llm.Request, schema []byte) string {
 	return b.String()
 }
 
-// withSystem returns msgs with text added to the first system message (or
-// a new one in front); msgs itself is not modified.
-func withSystem(msgs []llm.Message, text string) []llm.Message {
-	out := slices.Clone(msgs)
-	for i, m := range out {
-		if m.Role != llm.RoleSystem {
-			continue
-		}
-		if strings.TrimSpace(m.Text()) != "" {
-			text = "\n\n" + text
-		}
-		parts := append(slices.Clip(m.Parts), llm.Part{Type: llm.PartText, Text: text})
-		out[i] = llm.Message{Role: m.Role, Name: m.Name, Parts: parts}
-		return out
-	}
-	return append([]llm.Message{llm.TextMessage(llm.RoleSystem, text)}, out...)
-}
-
-// quote writes s as a JSON string without HTML escaping.
-func quote(s string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return strings.TrimSuffix(buf.String(), "\n")
-}
-
 // turn is one request's format, shared by its attempts.
 type turn struct {
 	ctx    context.Context
@@ -232,14 +196,13 @@ type turn struct {
 	format *format
 }
 
-func (t *turn) wrap(st llm.Stream, reopen Reopen) llm.Stream {
+func (t *turn) wrap(st llm.Stream, reopen llm.Reopen) llm.Stream {
 	return &stream{t: t, up: st, reopen: reopen}
 }
 
 // repairRequest is the conversation so far, the model's unusable answer and
 // a correction instruction.
 func (t *turn) repairRequest(answer, problem string) *llm.Request {
-	r := *t.sent
 	if len(answer) > maxAnswerEcho {
 		cut := maxAnswerEcho
 		for cut > 0 && !utf8.RuneStart(answer[cut]) {
@@ -254,17 +217,14 @@ func (t *turn) repairRequest(answer, problem string) *llm.Request {
 	note := "Your previous answer could not be used: " + problem + ".\n" +
 		"Answer again with only " + what + ", valid against the JSON Schema given in the instructions, " +
 		"in a ```json fenced code block, with no other text."
-	r.Messages = append(slices.Clip(t.sent.Messages),
-		llm.TextMessage(llm.RoleAssistant, answer),
-		llm.TextMessage(llm.RoleUser, note))
-	return &r
+	return t.sent.WithCorrection(answer, note)
 }
 
 // stream turns a text answer into its validated JSON.
 type stream struct {
 	t      *turn
 	up     llm.Stream // nil once closed
-	reopen Reopen
+	reopen llm.Reopen
 
 	attempt  int
 	answer   strings.Builder
@@ -366,7 +326,7 @@ func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 		}
 	}
 	if ex.value != "" {
-		for _, frag := range fragments(ex.value, s.t.e.fragSize) {
+		for _, frag := range llm.Fragments(ex.value, s.t.e.fragSize) {
 			s.queue = append(s.queue, llm.Event{Type: llm.EventTextDelta, Text: frag})
 		}
 		if reason == llm.FinishLength {
@@ -399,11 +359,7 @@ func (s *stream) finish(reason llm.FinishReason, atEOF bool) {
 // corrected answer on the same account.
 func (s *stream) repair(answer, problem string, atEOF bool) {
 	if !atEOF {
-		for { // let the upstream finish its exchange normally
-			if _, err := s.up.Recv(); err != nil {
-				break
-			}
-		}
+		llm.Drain(s.up) // let the upstream finish its exchange normally
 	}
 	_ = s.up.Close()
 	s.up = nil
@@ -429,25 +385,4 @@ func (s *stream) Close() error {
 	err := s.up.Close()
 	s.up = nil
 	return err
-}
-
-// fragments splits text into pieces of at most size bytes, cutting only
-// between runes.
-func fragments(text string, size int) []string {
-	var out []string
-	for len(text) > size {
-		cut := size
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		if cut == 0 {
-			cut = size
-		}
-		out = append(out, text[:cut])
-		text = text[cut:]
-	}
-	if text != "" {
-		out = append(out, text)
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/llm/llmtest"
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
@@ -19,37 +20,19 @@ var _ gateway.StreamWrapper = (*structured.Emulator)(nil)
 
 const personSchema = `{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0}},"required":["name","age"],"additionalProperties":false}`
 
-// fake is a scripted upstream stream.
-type fake struct {
-	events []llm.Event
-	err    error
-	i      int
-	closed int
-}
-
-func (f *fake) Recv() (llm.Event, error) {
-	if f.i < len(f.events) {
-		f.i++
-		return f.events[f.i-1], nil
-	}
-	if f.err != nil {
-		return llm.Event{}, f.err
-	}
-	return llm.Event{}, io.EOF
-}
-
-func (f *fake) Close() error { f.closed++; return nil }
+// fake is a scripted upstream stream (shared with the other emulators' tests).
+type fake = llmtest.Stream
 
 // answer is an upstream answering text in deltas of a few bytes, then
 // finish stop.
 func answer(text string, before ...llm.Event) *fake {
-	f := &fake{events: before}
+	f := &fake{Events: before}
 	for len(text) > 0 {
 		n := min(max(7, len(text)/1000), len(text))
-		f.events = append(f.events, llm.Event{Type: llm.EventTextDelta, Text: text[:n]})
+		f.Events = append(f.Events, llm.Event{Type: llm.EventTextDelta, Text: text[:n]})
 		text = text[n:]
 	}
-	f.events = append(f.events, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
+	f.Events = append(f.Events, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
 	return f
 }
 
@@ -278,7 +261,7 @@ func TestUpstreamErrorPasses(t *testing.T) {
 	e := structured.New(structured.Options{})
 	_, wrap, _ := e.Wrap(context.Background(), schemaReq(personSchema))
 	boom := &gw.Error{Code: gw.CodeUnavailable, Message: "down"}
-	st := wrap(&fake{events: []llm.Event{{Type: llm.EventTextDelta, Text: `{"name":`}}, err: boom}, nil)
+	st := wrap(&fake{Events: []llm.Event{{Type: llm.EventTextDelta, Text: `{"name":`}}, Err: boom}, nil)
 	if got := drain(st); !errors.Is(got.err, boom) || got.text != "" {
 		t.Fatalf("got %q %v", got.text, got.err)
 	}

@@ -16,7 +16,7 @@ type bufferedFake struct {
 	ready int
 }
 
-func (f *bufferedFake) Buffered() bool { return f.i < f.ready && f.i < len(f.events) }
+func (f *bufferedFake) Buffered() bool { return f.Received() < f.ready && f.Received() < len(f.Events) }
 
 // Buffered reports text that is ready, not text held back as a possible
 // call, and is false before the finish event (which may start a repair).
@@ -42,7 +42,7 @@ func TestBuffered(t *testing.T) {
 	if llm.Buffered(st) {
 		t.Fatal(`"<" is held back, yet reported`)
 	}
-	up.ready = len(up.events) // the block and the finish arrive
+	up.ready = len(up.Events) // the block and the finish arrive
 	ev, err := st.Recv()
 	if err != nil || ev.Type != llm.EventToolCallDelta {
 		t.Fatalf("Recv = %+v, %v; want the call", ev, err)
@@ -67,11 +67,11 @@ func TestBufferedKeepsOutput(t *testing.T) {
 		},
 		"reasoning and usage": func() *fake {
 			f := textStream("a", valid)
-			f.events = append([]llm.Event{{Type: llm.EventReasoningDelta, Text: "hmm"}}, f.events...)
-			f.events = append(f.events, llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: 3}})
+			f.Events = append([]llm.Event{{Type: llm.EventReasoningDelta, Text: "hmm"}}, f.Events...)
+			f.Events = append(f.Events, llm.Event{Type: llm.EventUsage, Usage: &llm.Usage{PromptTokens: 3}})
 			return f
 		},
-		"no finish": func() *fake { f := textStream("a", "<tool"); f.events = f.events[:2]; return f },
+		"no finish": func() *fake { f := textStream("a", "<tool"); f.Events = f.Events[:2]; return f },
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for name, script := range scripts {

@@ -67,7 +67,7 @@ func feed(t *testing.T, req *llm.Request, deltas []string, checkHold bool) outco
 		for i, d := range deltas {
 			ends[i+1] = ends[i] + len(d)
 		}
-		up.onRecv = func(i int) {
+		up.OnRecv = func(i int) {
 			if i > len(deltas) {
 				return
 			}

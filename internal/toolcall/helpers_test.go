@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/llm/llmtest"
 	"github.com/sparkgw/spark/internal/toolcall"
 )
 
@@ -42,38 +43,16 @@ func newReq(mode llm.ToolChoiceMode, name string) *llm.Request {
 	}
 }
 
-// fake is a scripted upstream stream.
-type fake struct {
-	events []llm.Event
-	err    error // returned after the events instead of io.EOF
-	i      int
-	closed int
-	onRecv func(i int) // called before event i is delivered
-}
-
-func (f *fake) Recv() (llm.Event, error) {
-	if f.onRecv != nil {
-		f.onRecv(f.i)
-	}
-	if f.i < len(f.events) {
-		f.i++
-		return f.events[f.i-1], nil
-	}
-	if f.err != nil {
-		return llm.Event{}, f.err
-	}
-	return llm.Event{}, io.EOF
-}
-
-func (f *fake) Close() error { f.closed++; return nil }
+// fake is a scripted upstream stream (shared with the other emulators' tests).
+type fake = llmtest.Stream
 
 // textStream is an upstream answering deltas, then finish stop.
 func textStream(deltas ...string) *fake {
 	f := &fake{}
 	for _, d := range deltas {
-		f.events = append(f.events, llm.Event{Type: llm.EventTextDelta, Text: d})
+		f.Events = append(f.Events, llm.Event{Type: llm.EventTextDelta, Text: d})
 	}
-	f.events = append(f.events, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
+	f.Events = append(f.Events, llm.Event{Type: llm.EventFinish, FinishReason: llm.FinishStop})
 	return f
 }
 
@@ -123,7 +102,7 @@ func collect(t testing.TB, st llm.Stream) result {
 }
 
 // run wraps up with a fresh emulator for req and collects the answer.
-func run(t testing.TB, req *llm.Request, up llm.Stream, reopen toolcall.Reopen) result {
+func run(t testing.TB, req *llm.Request, up llm.Stream, reopen llm.Reopen) result {
 	t.Helper()
 	_, wrap, err := toolcall.New(toolcall.Options{}).Wrap(context.Background(), req)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/sparkgw/spark/internal/llm"
@@ -37,7 +36,7 @@ func renderSystem(tools []toolInfo, choice llm.ToolChoice, parallel bool) string
 	case llm.ToolChoiceRequired:
 		b.WriteString("- You must call at least one tool in this answer.\n")
 	case llm.ToolChoiceNamed:
-		b.WriteString("- You must call the tool " + quote(choice.Name) + " in this answer, exactly once, and no other tool.\n")
+		b.WriteString("- You must call the tool " + llm.QuoteJSON(choice.Name) + " in this answer, exactly once, and no other tool.\n")
 	default:
 		b.WriteString("- Call a tool only when it is needed. When no tool is needed, answer normally in plain text without any <tool_call> block.\n")
 	}
@@ -71,13 +70,13 @@ func exampleCall(t toolInfo) string {
 			if !ok || len(parts) == 3 {
 				continue
 			}
-			parts = append(parts, quote(name)+": "+placeholder(props[name]))
+			parts = append(parts, llm.QuoteJSON(name)+": "+placeholder(props[name]))
 		}
 		if len(parts) > 0 {
 			args = "{" + strings.Join(parts, ", ") + "}"
 		}
 	}
-	return `<tool_call>{"name": ` + quote(t.Name) + `, "arguments": ` + args + `}</tool_call>`
+	return `<tool_call>{"name": ` + llm.QuoteJSON(t.Name) + `, "arguments": ` + args + `}</tool_call>`
 }
 
 // schemaRoot decodes a parameters schema's top-level object.
@@ -143,9 +142,9 @@ func callBlock(tc *llm.ToolCall) string {
 	case json.Compact(&buf, []byte(args)) == nil:
 		args = buf.String()
 	default:
-		args = quote(args) // not JSON: show it as the string it is
+		args = llm.QuoteJSON(args) // not JSON: show it as the string it is
 	}
-	return `<tool_call>{"name": ` + quote(tc.Name) + `, "arguments": ` + args + `}</tool_call>`
+	return `<tool_call>{"name": ` + llm.QuoteJSON(tc.Name) + `, "arguments": ` + args + `}</tool_call>`
 }
 
 // resultBlock renders a tool result for the model.
@@ -251,33 +250,6 @@ func hasToolParts(m llm.Message) bool {
 		}
 	}
 	return false
-}
-
-// withSystem adds text to the first system message, or prepends a system
-// message. msgs is owned by the caller of withSystem; the system message's
-// parts are copied.
-func withSystem(msgs []llm.Message, text string) []llm.Message {
-	for i, m := range msgs {
-		if m.Role != llm.RoleSystem {
-			continue
-		}
-		if strings.TrimSpace(m.Text()) != "" {
-			text = "\n\n" + text
-		}
-		parts := append(slices.Clip(m.Parts), llm.Part{Type: llm.PartText, Text: text})
-		msgs[i] = llm.Message{Role: m.Role, Name: m.Name, Parts: parts}
-		return msgs
-	}
-	return append([]llm.Message{llm.TextMessage(llm.RoleSystem, text)}, msgs...)
-}
-
-// quote writes s as a JSON string without HTML escaping.
-func quote(s string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return strings.TrimSuffix(buf.String(), "\n")
 }
 
 var attrEscaper = strings.NewReplacer(`&`, "&amp;", `"`, "&quot;", `<`, "&lt;", `>`, "&gt;")

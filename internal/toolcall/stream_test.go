@@ -188,7 +188,7 @@ func TestFinishReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, newReq(llm.ToolChoiceAuto, ""), &fake{events: tc.upstream}, nil)
+			r := run(t, newReq(llm.ToolChoiceAuto, ""), &fake{Events: tc.upstream}, nil)
 			if r.err != nil || r.finish != tc.want || r.finishes != 1 {
 				t.Fatalf("finish %q (%d) err %v, want %q", r.finish, r.finishes, r.err, tc.want)
 			}
@@ -198,7 +198,7 @@ func TestFinishReason(t *testing.T) {
 
 func TestPassThrough(t *testing.T) {
 	usage := &llm.Usage{PromptTokens: 3}
-	up := &fake{events: []llm.Event{
+	up := &fake{Events: []llm.Event{
 		{Type: llm.EventReasoningDelta, Text: "thinking"},
 		{Type: llm.EventTextDelta, Text: "Hi <tool"},
 		{Type: llm.EventImage, Media: &llm.Media{URL: "https://x/y.png"}},
@@ -215,14 +215,14 @@ func TestPassThrough(t *testing.T) {
 	if !slices.Equal(types, want) || r.text != "Hi <toolbox" || r.texts[0] != "Hi " {
 		t.Fatalf("events %v text %q texts %q", types, r.text, r.texts)
 	}
-	if up.closed != 1 {
-		t.Fatalf("upstream closed %d times", up.closed)
+	if up.Closed != 1 {
+		t.Fatalf("upstream closed %d times", up.Closed)
 	}
 }
 
 func TestUpstreamErrorKeepsHeldText(t *testing.T) {
 	boom := &gw.Error{Code: gw.CodeTransient, Message: "boom"}
-	up := &fake{events: []llm.Event{{Type: llm.EventTextDelta, Text: "Hi <tool_"}}, err: boom}
+	up := &fake{Events: []llm.Event{{Type: llm.EventTextDelta, Text: "Hi <tool_"}}, Err: boom}
 	r := run(t, newReq(llm.ToolChoiceAuto, ""), up, nil)
 	if r.text != "Hi <tool_" || !errors.Is(r.err, boom) {
 		t.Fatalf("text %q err %v", r.text, r.err)
@@ -247,7 +247,7 @@ func TestHoldBound(t *testing.T) {
 			deltas := splitEvery(in, n)
 			var got strings.Builder
 			up := textStream(deltas...)
-			up.onRecv = func(i int) {
+			up.OnRecv = func(i int) {
 				if i > len(deltas) {
 					return
 				}
@@ -380,7 +380,7 @@ func TestRepair(t *testing.T) {
 			reopen := func(req *llm.Request) (llm.Stream, error) {
 				reopens++
 				got = req
-				if first.closed != 1 || first.i != len(first.events) {
+				if first.Closed != 1 || first.Received() != len(first.Events) {
 					t.Errorf("first attempt not drained and closed before the repair")
 				}
 				if tc.second == nil {
@@ -409,8 +409,8 @@ func TestRepair(t *testing.T) {
 			if want := strings.SplitN(tc.first, "<tool_call>", 2)[0]; r.text != want {
 				t.Fatalf("text %q, want %q", r.text, want)
 			}
-			if tc.second != nil && tc.second.closed != 1 {
-				t.Fatalf("repair stream closed %d times", tc.second.closed)
+			if tc.second != nil && tc.second.Closed != 1 {
+				t.Fatalf("repair stream closed %d times", tc.second.Closed)
 			}
 		})
 	}

@@ -30,23 +30,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/jsonschema"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/structured"
 )
-
-// Reopen starts another upstream exchange on the same account as the stream
-// being wrapped; the emulator uses it for its repair request.
-type Reopen = func(req *llm.Request) (llm.Stream, error)
-
-// WrapFunc wraps one upstream attempt's stream. reopen may be nil (no repair
-// is possible then).
-type WrapFunc = func(st llm.Stream, reopen Reopen) llm.Stream
 
 // answerSteps bounds the schema validation of one answer's calls, all
 // together (see jsonschema.Budget): generous for real calls (a Claude Code
@@ -128,7 +118,7 @@ type toolInfo struct {
 // A tool whose parameters schema cannot be used (invalid, too large,
 // looping, referring outside itself) is an invalid_request error. ctx is the
 // request's: validating the model's calls stops when it is done.
-func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, WrapFunc, error) {
+func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, llm.WrapFunc, error) {
 	offer := len(req.Tools) > 0 && req.ToolChoice.Mode != llm.ToolChoiceNone
 	history := false
 	for _, m := range req.Messages {
@@ -164,10 +154,10 @@ func (e *Emulator) Wrap(ctx context.Context, req *llm.Request) (*llm.Request, Wr
 	out.Tools, out.ToolChoice, out.ParallelToolCalls = nil, llm.ToolChoice{}, false
 	out.Messages = rewriteHistory(req.Messages)
 	if !offer {
-		out.Messages = withSystem(out.Messages, historyNote)
+		out.Messages = llm.WithSystem(out.Messages, historyNote)
 		return &out, nil, nil
 	}
-	out.Messages = withSystem(out.Messages, renderSystem(tools, choice, req.ParallelToolCalls))
+	out.Messages = llm.WithSystem(out.Messages, renderSystem(tools, choice, req.ParallelToolCalls))
 	t := &turn{ctx: ctx, e: e, sent: &out, tools: map[string]*toolInfo{}, choice: choice,
 		parallel: req.ParallelToolCalls && choice.Mode != llm.ToolChoiceNamed}
 	for i := range tools {
@@ -188,7 +178,7 @@ type turn struct {
 	parallel bool
 }
 
-func (t *turn) wrap(st llm.Stream, reopen Reopen) llm.Stream {
+func (t *turn) wrap(st llm.Stream, reopen llm.Reopen) llm.Stream {
 	return &stream{t: t, up: st, reopen: reopen}
 }
 
@@ -238,15 +228,15 @@ func (p problem) correction(t *turn) string {
 	case badBlock:
 		return "A <tool_call> block could not be read: " + p.detail + "."
 	case unknownTool:
-		return fmt.Sprintf("%s is not an available tool. Available tools: %s.", quote(p.tool), strings.Join(t.names, ", "))
+		return fmt.Sprintf("%s is not an available tool. Available tools: %s.", llm.QuoteJSON(p.tool), strings.Join(t.names, ", "))
 	case wrongTool:
-		return fmt.Sprintf("You called %s, but you must call %s.", quote(p.tool), quote(t.choice.Name))
+		return fmt.Sprintf("You called %s, but you must call %s.", llm.QuoteJSON(p.tool), llm.QuoteJSON(t.choice.Name))
 	case badArguments:
-		return fmt.Sprintf("The arguments of %s are invalid: %s. Its parameters schema: %s", quote(p.tool), p.detail,
+		return fmt.Sprintf("The arguments of %s are invalid: %s. Its parameters schema: %s", llm.QuoteJSON(p.tool), p.detail,
 			compactSchema(t.tools[p.tool].Parameters))
 	default:
 		if t.choice.Mode == llm.ToolChoiceNamed {
-			return fmt.Sprintf("You did not call a tool, but you must call %s.", quote(t.choice.Name))
+			return fmt.Sprintf("You did not call a tool, but you must call %s.", llm.QuoteJSON(t.choice.Name))
 		}
 		return "You did not call a tool, but you must call at least one."
 	}
@@ -314,7 +304,6 @@ func (t *turn) check(calls []parsedCall) ([]parsedCall, []problem, error) {
 // repairRequest is the conversation so far, the model's unusable answer and
 // a correction instruction.
 func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
-	r := *t.sent
 	var b strings.Builder
 	b.WriteString("Your previous answer could not be used:\n")
 	for i, p := range probs {
@@ -328,17 +317,14 @@ func (t *turn) repairRequest(answer string, probs []problem) *llm.Request {
 		`<tool_call>{"name": "TOOL_NAME", "arguments": {...}}</tool_call>` +
 		" with a valid JSON arguments object that follows the tool's parameters schema. " +
 		"Write only the <tool_call> block(s), no other text.")
-	r.Messages = append(slices.Clip(t.sent.Messages),
-		llm.TextMessage(llm.RoleAssistant, answer),
-		llm.TextMessage(llm.RoleUser, b.String()))
-	return &r
+	return t.sent.WithCorrection(answer, b.String())
 }
 
 // stream turns a text answer into text and tool-call events.
 type stream struct {
 	t      *turn
 	up     llm.Stream // nil once closed
-	reopen Reopen
+	reopen llm.Reopen
 
 	sc       scanner
 	attempt  int             // 0 = the original answer, then repairs
@@ -506,7 +492,7 @@ func (s *stream) end(reason llm.FinishReason, atEOF bool) {
 	for i, c := range calls {
 		s.queue = append(s.queue, llm.Event{Type: llm.EventToolCallDelta,
 			ToolCall: &llm.ToolCallDelta{Index: i, ID: newID(s.t.e.idPrefix), Name: c.name}})
-		for _, frag := range fragments(string(c.args), s.t.e.fragSize) {
+		for _, frag := range llm.Fragments(string(c.args), s.t.e.fragSize) {
 			s.queue = append(s.queue, llm.Event{Type: llm.EventToolCallDelta,
 				ToolCall: &llm.ToolCallDelta{Index: i, Arguments: frag}})
 		}
@@ -557,11 +543,7 @@ func (s *stream) bareArguments() error {
 // corrected answer on the same account.
 func (s *stream) repair(probs []problem, atEOF bool) {
 	if !atEOF {
-		for { // let the upstream finish its exchange normally
-			if _, err := s.up.Recv(); err != nil {
-				break
-			}
-		}
+		llm.Drain(s.up) // let the upstream finish its exchange normally
 	}
 	_ = s.up.Close()
 	s.up = nil
@@ -591,27 +573,6 @@ func (s *stream) Close() error {
 	err := s.up.Close()
 	s.up = nil
 	return err
-}
-
-// fragments splits args into pieces of at most size bytes, cutting only
-// between runes.
-func fragments(args string, size int) []string {
-	var out []string
-	for len(args) > size {
-		cut := size
-		for cut > 0 && !utf8.RuneStart(args[cut]) {
-			cut--
-		}
-		if cut == 0 {
-			cut = size
-		}
-		out = append(out, args[:cut])
-		args = args[cut:]
-	}
-	if args != "" {
-		out = append(out, args)
-	}
-	return out
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -12,10 +12,12 @@ const ai = new GoogleGenAI({ apiKey: API_KEY, httpOptions: { baseUrl: BASE_URL, 
 
 // The models of each upstream, as Gemini tooling names them: genspark serves
 // gemini-2.5-pro itself; gemini-3.8-flash (what Gemini CLI sends for
-// gemini-3-flash) resolves to the Gemini web app's flash model.
+// gemini-3-flash) resolves to the Gemini web app's flash model. `served` is
+// the modelVersion answers report: the model the name resolved to, as the
+// Gemini API reports the version that served an alias.
 const MODELS = [
-  { upstream: 'genspark', model: 'gemini-2.5-pro' },
-  { upstream: 'geminiweb', model: 'gemini-3.8-flash' },
+  { upstream: 'genspark', model: 'gemini-2.5-pro', served: 'gemini-2.5-pro' },
+  { upstream: 'geminiweb', model: 'gemini-3.8-flash', served: 'gemini-3-flash' },
 ];
 
 function assertUsage(u, what) {
@@ -31,7 +33,7 @@ const weather = {
 };
 
 describe('@google/genai against spark', () => {
-  for (const { upstream, model } of MODELS) {
+  for (const { upstream, model, served } of MODELS) {
     it(`generateContent (${upstream}, ${model})`, async () => {
       const marker = tag('gen');
       const res = await ai.models.generateContent({
@@ -41,7 +43,7 @@ describe('@google/genai against spark', () => {
       assert.match(res.text, new RegExp(marker));
       assert.equal(res.candidates[0].finishReason, 'STOP');
       assert.equal(res.candidates[0].content.role, 'model');
-      assert.equal(res.modelVersion, model);
+      assert.equal(res.modelVersion, served);
       assertUsage(res.usageMetadata, 'generateContent');
       const up = await upstreamChat(marker);
       if (up) {

@@ -28,9 +28,15 @@ export const anthropic = new Anthropic({ baseURL: BASE_URL, apiKey: API_KEY, max
 
 // The two upstreams, with the model names that route to each.
 // `thinking` is a model that answers `sim:think` with reasoning.
+// `anthropicEcho` is the model answers to `anthropic` name: answers echo the
+// model the name resolved to (provider.Match.Echo). A dated Claude id served
+// by its undated catalog entry echoes itself, as the Anthropic API echoes
+// the dated id it resolved; claude-gemini-3-flash is an alias (Claude Code
+// offers only names containing "claude") of the catalog's gemini-3-flash,
+// which is what answers it.
 export const UPSTREAMS = [
-  { name: 'genspark', openai: 'gpt-5.2', anthropic: 'claude-sonnet-4-5-20250929', thinking: 'o3-pro' },
-  { name: 'geminiweb', openai: 'gemini-3-flash', anthropic: 'claude-gemini-3-flash', thinking: 'gemini-3-pro' },
+  { name: 'genspark', openai: 'gpt-5.2', anthropic: 'claude-sonnet-4-5-20250929', anthropicEcho: 'claude-sonnet-4-5-20250929', thinking: 'o3-pro' },
+  { name: 'geminiweb', openai: 'gemini-3-flash', anthropic: 'claude-gemini-3-flash', anthropicEcho: 'gemini-3-flash', thinking: 'gemini-3-pro' },
 ];
 
 // tag returns a fresh alphanumeric marker, to find a request in the

@@ -43,13 +43,14 @@ async function streamMessage(params) {
 
 for (const up of UPSTREAMS) {
   const model = up.anthropic;
+  const echo = up.anthropicEcho; // the model the name resolved to (helpers.mjs)
   describe(`Messages over ${up.name} (${model})`, () => {
     it('non-stream', async () => {
       const prompt = `Grüße aus Köln, 你好 😀 — say it back ${tag()}`;
       const m = await anthropic.messages.create({
         model, max_tokens: 1024, messages: [{ role: 'user', content: prompt }],
       });
-      assertMessage(m, model);
+      assertMessage(m, echo);
       assert.equal(m.stop_reason, 'end_turn');
       assert.equal(m.content[0].type, 'text');
       assert.ok(textOf(m).includes(prompt), `text ${JSON.stringify(textOf(m))} lacks the prompt`);
@@ -60,7 +61,7 @@ for (const up of UPSTREAMS) {
       const { final, streamed, types } = await streamMessage({
         model, max_tokens: 1024, messages: [{ role: 'user', content: `stream me ${marker} sim:long 12` }],
       });
-      assertMessage(final, model);
+      assertMessage(final, echo);
       assert.equal(final.stop_reason, 'end_turn');
       assert.ok(streamed.includes(`stream me ${marker}`), `streamed ${JSON.stringify(streamed)}`);
       assert.equal(textOf(final), streamed);
@@ -80,7 +81,7 @@ for (const up of UPSTREAMS) {
         ],
         messages: [{ role: 'user', content: [{ type: 'text', text: `hello ${marker}` }] }],
       });
-      assertMessage(m, model);
+      assertMessage(m, echo);
       assert.equal(m.stop_reason, 'end_turn');
       assert.ok(textOf(m).includes(`hello ${marker}`), textOf(m));
       const ask = await upstreamChat(marker);
@@ -101,7 +102,7 @@ for (const up of UPSTREAMS) {
         const first = streamFirst
           ? (await streamMessage(params)).final
           : await anthropic.messages.create(params);
-        assertMessage(first, model);
+        assertMessage(first, echo);
         assert.equal(first.stop_reason, 'tool_use', JSON.stringify(first.content));
         const uses = first.content.filter((b) => b.type === 'tool_use');
         assert.equal(uses.length, 1, JSON.stringify(first.content));
@@ -119,7 +120,7 @@ for (const up of UPSTREAMS) {
         const final = streamFirst
           ? await anthropic.messages.create(params)
           : (await streamMessage(params)).final;
-        assertMessage(final, model);
+        assertMessage(final, echo);
         assert.equal(final.stop_reason, 'end_turn', JSON.stringify(final.content));
         assert.ok(final.content.length > 0);
         assert.equal(final.content[0].type, 'text');
@@ -136,7 +137,7 @@ for (const up of UPSTREAMS) {
         model, max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 2048 },
         messages: [{ role: 'user', content: `ponder ${marker} sim:think` }],
       });
-      assertMessage(final, model);
+      assertMessage(final, echo);
       assert.equal(final.stop_reason, 'end_turn');
       assert.deepEqual(final.content.map((b) => b.type), ['thinking', 'text']);
       assert.ok(final.content[0].thinking.length > 0, 'empty thinking block');
@@ -162,7 +163,7 @@ for (const up of UPSTREAMS) {
         { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: `18 degrees and ${result}` }] },
       );
       const { final } = await streamMessage(params);
-      assertMessage(final, model);
+      assertMessage(final, echo);
       assert.equal(final.stop_reason, 'end_turn', JSON.stringify(final.content));
       assert.ok(textOf(final).length > 0, JSON.stringify(final.content));
     });

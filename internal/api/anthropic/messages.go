@@ -50,6 +50,7 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	p.model = llm.ModelOf(st, p.model) // the resolved model (llm.ModelReporter)
 	src := newSource(st, cancel, 0)
 	defer src.close()
 	return h.answer(w, r, src, p, id)
@@ -68,6 +69,13 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 		}
 		s.fail(err)
 		return nil
+	}
+	if !s.started {
+		// message_start goes out now: it names the model the backend
+		// resolved. When the backend took longer than PingInterval,
+		// message_start has already named the requested model, the only
+		// one known then, and the stream keeps it.
+		p.model = llm.ModelOf(st, p.model)
 	}
 	src := newSource(st, cancel, h.opts.PingInterval)
 	defer src.close()

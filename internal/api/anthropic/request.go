@@ -104,7 +104,7 @@ type wireOutputConfig struct {
 // wire answer.
 type params struct {
 	req    llm.Request
-	model  string // as requested, for the answer (the backend may rewrite req.Model)
+	model  string // as requested; once answered, the model the backend resolved it to (llm.ModelOf)
 	stream bool
 	// stop holds the stop sequences, applied by the front-end because the
 	// upstreams ignore them.

@@ -31,6 +31,9 @@ type FakeBackend struct {
 	Block bool
 	// List is what Models returns.
 	List []llm.ModelInfo
+	// Model is the model its streams report (llm.ModelReporter), as the
+	// gateway's report the model a request resolved to; "" reports none.
+	Model string
 
 	mu      sync.Mutex
 	reqs    []*llm.Request
@@ -55,6 +58,7 @@ func (b *FakeBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, e
 	}
 	s := NewFakeStream(ctx, events, b.Err)
 	s.Block = b.Block
+	s.ModelName = b.Model
 	b.mu.Lock()
 	b.streams = append(b.streams, s)
 	b.mu.Unlock()
@@ -125,11 +129,13 @@ func (b *FakeBackend) CheckClosed(t testing.TB) {
 // FakeStream yields scripted events, then Err or io.EOF. With Block set it
 // then waits for its context instead; with Endless it yields text forever;
 // Delay waits before every event (or until the context ends). Recv after
-// Close fails. It counts its Recv and Close calls.
+// Close fails. It reports ModelName as its model (llm.ModelReporter). It counts its Recv and Close calls.
 type FakeStream struct {
 	Block   bool
 	Endless bool
 	Delay   time.Duration
+	// ModelName is the model Model reports ("" reports none).
+	ModelName string
 
 	ctx    context.Context
 	events []llm.Event
@@ -185,6 +191,9 @@ func (s *FakeStream) Close() error {
 	return nil
 }
 
+// Model implements llm.ModelReporter: ModelName.
+func (s *FakeStream) Model() string { return s.ModelName }
+
 // Recvs returns how many times Recv was called.
 func (s *FakeStream) Recvs() int { return int(s.recvs.Load()) }
 
@@ -215,4 +224,21 @@ func WaitClosed(t testing.TB, s *FakeStream) {
 			t.Errorf("stream closed %d times by the end of the test", n)
 		}
 	})
+}
+
+// GatedBackend is a FakeBackend whose Chat waits until gate is closed (or
+// the request's context ends), then fails with err or answers events, for
+// the tests of what a front-end sends while a slow answer is gathered.
+func GatedBackend(gate <-chan struct{}, events []llm.Event, err error) *FakeBackend {
+	return &FakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return NewFakeStream(ctx, events, nil), nil
+	}}
 }

@@ -118,3 +118,19 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// ReadUntil reads lines of a streamed body until one contains want and
+// returns them (each with its newline); it fails t when the stream ends
+// first.
+func ReadUntil(t testing.TB, sc *bufio.Scanner, want string) string {
+	t.Helper()
+	var b strings.Builder
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), want) {
+			return b.String()
+		}
+	}
+	t.Fatalf("stream ended without %q:\n%s", want, b.String())
+	return ""
+}

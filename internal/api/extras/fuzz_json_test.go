@@ -1,7 +1,6 @@
 package extras_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -154,10 +153,7 @@ func FuzzJSONRequest(f *testing.F) {
 		if moderation {
 			path = "/v1/moderations"
 		}
-		w := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		mux.ServeHTTP(w, req)
+		w := apitest.PostJSON(mux, path, body)
 		apitest.CheckOpenAIAnswer(t, w.Code, w.Body.Bytes())
 
 		if emb.calls > 1 {

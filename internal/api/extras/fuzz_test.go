@@ -1,30 +1,15 @@
 package extras_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/llm"
 )
-
-// countingReader counts the bytes read from r.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // FuzzAudioForm sends arbitrary multipart bodies to
 // /v1/audio/transcriptions under a small upload limit and checks the work
@@ -64,13 +49,9 @@ func FuzzAudioForm(f *testing.F) {
 	}
 	bodyBound := int64(maxUpload + 1<<20 + 1)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cr := &countingReader{r: bytes.NewReader(body)}
-		req := httptest.NewRequest(http.MethodPost, "/v1/audio/transcriptions", cr)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if cr.n > bodyBound {
-			t.Fatalf("read %d bytes of the body, bound %d", cr.n, bodyBound)
+		rec, read := apitest.PostCounted(mux, "/v1/audio/transcriptions", "multipart/form-data; boundary="+boundary, body)
+		if read > bodyBound {
+			t.Fatalf("read %d bytes of the body, bound %d", read, bodyBound)
 		}
 		if n := oversized.Load(); n != 0 {
 			t.Fatalf("a file of %d bytes reached the model", n-1)
@@ -78,19 +59,6 @@ func FuzzAudioForm(f *testing.F) {
 		chat.mu.Lock()
 		chat.reqs = nil // bounded memory over a long run
 		chat.mu.Unlock()
-		if rec.Code == http.StatusOK {
-			return
-		}
-		var env struct {
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error == nil || env.Error.Message == "" {
-			t.Fatalf("status %d with body %.200q: not an OpenAI error", rec.Code, rec.Body.Bytes())
-		}
-		if rec.Code < 400 || rec.Code >= 500 {
-			t.Fatalf("status %d (%s) for a client's form", rec.Code, env.Error.Message)
-		}
+		apitest.CheckOpenAIAnswer(t, rec.Code, rec.Body.Bytes())
 	})
 }

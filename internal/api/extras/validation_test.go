@@ -1,18 +1,16 @@
 package extras_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/wire"
 )
@@ -29,56 +27,6 @@ func (c *countingEmbedder) Embed(_ context.Context, _ string, inputs []string, _
 	return out, nil
 }
 
-// errorEnvelope posts body to url with contentType and returns the status
-// and the OpenAI error object, failing when the answer is not exactly
-// {"error":{"message","type","param","code"}} as JSON.
-func errorEnvelope(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var env map[string]map[string]any
-	if err := json.Unmarshal(raw, &env); err != nil || len(env) != 1 || len(env["error"]) != 4 ||
-		resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("%d %q %.300q: not an OpenAI error envelope", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
-	}
-	return resp.StatusCode, env["error"]
-}
-
-// formPart is one part of a multipart form.
-type formPart struct {
-	name, filename string
-	header         textproto.MIMEHeader
-	data           []byte
-}
-
-func multipartForm(t *testing.T, parts ...formPart) (string, []byte) {
-	t.Helper()
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	for _, p := range parts {
-		h := textproto.MIMEHeader{}
-		disp := fmt.Sprintf("form-data; name=%q", p.name)
-		if p.filename != "" {
-			disp += fmt.Sprintf("; filename=%q", p.filename)
-		}
-		h.Set("Content-Disposition", disp)
-		for k, v := range p.header {
-			h[k] = v
-		}
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write(p.data)
-	}
-	_ = mw.Close()
-	return mw.FormDataContentType(), b.Bytes()
-}
-
 // TestExtrasRequestValidation is the bad-input table of embeddings,
 // moderations and audio: each request gets its status and an OpenAI error
 // envelope with the official type, code and param, and no model call.
@@ -87,9 +35,9 @@ func TestExtrasRequestValidation(t *testing.T) {
 	emb := &countingEmbedder{}
 	url, _ := serve(t, extras.Options{Chat: chat, Embedder: emb, DefaultChatModel: "m", MaxUploadBytes: 1 << 20})
 	wav := append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), make([]byte, 64)...)
-	file := func(name string) formPart { return formPart{name: "file", filename: name, data: wav} }
-	field := func(name, v string) formPart { return formPart{name: name, data: []byte(v)} }
-	many := []formPart{file("a.wav")}
+	file := func(name string) apitest.FormPart { return apitest.FormPart{Name: "file", Filename: name, Data: wav} }
+	field := func(name, v string) apitest.FormPart { return apitest.FormPart{Name: name, Data: []byte(v)} }
+	many := []apitest.FormPart{file("a.wav")}
 	for i := range 100 {
 		many = append(many, field(fmt.Sprintf("f%d", i), "v"))
 	}
@@ -108,8 +56,8 @@ func TestExtrasRequestValidation(t *testing.T) {
 	js := func(name, path, body string, status int, code, param, text string) row {
 		return row{name, path, "application/json", []byte(body), status, code, param, text}
 	}
-	audio := func(name string, status int, code, param, text string, parts ...formPart) row {
-		ct, body := multipartForm(t, parts...)
+	audio := func(name string, status int, code, param, text string, parts ...apitest.FormPart) row {
+		ct, body := apitest.MultipartForm(t, parts...)
 		return row{name, "/v1/audio/transcriptions", ct, body, status, code, param, text}
 	}
 	imageInput := func(url string) string {
@@ -150,7 +98,7 @@ func TestExtrasRequestValidation(t *testing.T) {
 		audio("AudioNoFile", 400, "", "file", "Missing required parameter: 'file'", field("model", "whisper-1")),
 		audio("AudioTooManyParts", 400, "", "", "at most 100", many...),
 		audio("AudioPartHeaderTooLarge", 400, "", "", "part header",
-			formPart{name: "model", header: textproto.MIMEHeader{"X-Pad": {strings.Repeat("p", 20<<10)}}, data: []byte("whisper-1")}, file("a.wav")),
+			apitest.FormPart{Name: "model", Header: textproto.MIMEHeader{"X-Pad": {strings.Repeat("p", 20<<10)}}, Data: []byte("whisper-1")}, file("a.wav")),
 		audio("AudioFileNameTooLong", 400, "", "file", "file name", file(strings.Repeat("n", 300)+".wav")),
 		audio("AudioModelTooLong", 400, "", "model", "string too long", file("a.wav"), field("model", long)),
 		audio("AudioLanguageTooLong", 400, "", "language", "string too long", file("a.wav"), field("language", strings.Repeat("l", 65))),
@@ -159,18 +107,16 @@ func TestExtrasRequestValidation(t *testing.T) {
 		audio("AudioTemperature", 400, "", "temperature", "between 0 and 1", file("a.wav"), field("temperature", "3")),
 		audio("AudioFieldTooLong", 400, "", "prompt", "too long", file("a.wav"), field("prompt", strings.Repeat("p", 70<<10))),
 		audio("AudioFieldNotUTF8", 400, "", "prompt", "not valid UTF-8", file("a.wav"), field("prompt", "caf\xe9")),
-		audio("AudioNotAudio", 400, "", "file", "Invalid file format", formPart{name: "file", filename: "a.txt", data: []byte("hello")}),
-		audio("AudioFileTooLarge", 413, "request_too_large", "file", "too large", formPart{name: "file", filename: "a.wav", data: make([]byte, 3<<20)}),
+		audio("AudioNotAudio", 400, "", "file", "Invalid file format", apitest.FormPart{Name: "file", Filename: "a.txt", Data: []byte("hello")}),
+		audio("AudioFileTooLarge", 413, "request_too_large", "file", "too large", apitest.FormPart{Name: "file", Filename: "a.wav", Data: make([]byte, 3<<20)}),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, got := errorEnvelope(t, url+tt.path, tt.ct, tt.body)
-			param, _ := got["param"].(string)
-			code, _ := got["code"].(string)
-			msg, _ := got["message"].(string)
-			if status != tt.status || got["type"] != "invalid_request_error" || code != tt.code || param != tt.param || !strings.Contains(msg, tt.text) {
-				t.Errorf("got %d type %v code %q param %q message %.200q\nwant %d code %q param %q message with %q",
-					status, got["type"], code, param, msg, tt.status, tt.code, tt.param, tt.text)
+			status, got := apitest.PostOpenAIError(t, url+tt.path, tt.ct, tt.body)
+			code, param := got.CodeParam()
+			if status != tt.status || got.Type != "invalid_request_error" || code != tt.code || param != tt.param || !strings.Contains(got.Message, tt.text) {
+				t.Errorf("got %d type %q code %q param %q message %.200q\nwant %d code %q param %q message with %q",
+					status, got.Type, code, param, got.Message, tt.status, tt.code, tt.param, tt.text)
 			}
 		})
 	}

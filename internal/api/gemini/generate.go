@@ -80,6 +80,7 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, model string,
 	}
 	st = &onceStream{Stream: st}
 	defer st.Close()
+	p.model = llm.ModelOf(st, p.model) // the resolved model (llm.ModelReporter)
 	t := &turn{p: p, id: rand.Text()}
 	if !stream {
 		return h.answer(w, r, st, t)
@@ -113,6 +114,9 @@ func (s *onceStream) Close() error {
 
 // Buffered implements llm.BufferedStream.
 func (s *onceStream) Buffered() bool { return !s.closed && llm.Buffered(s.Stream) }
+
+// Model implements llm.ModelReporter: the model the wrapped stream reports.
+func (s *onceStream) Model() string { return llm.ModelOf(s.Stream, "") }
 
 // turn folds the events of one answer into Gemini parts.
 type turn struct {

@@ -138,7 +138,7 @@ const (
 // the answer.
 type params struct {
 	req   llm.Request
-	model string // as requested, for modelVersion
+	model string // as requested; once answered, the model the backend resolved it to (modelVersion)
 	// thoughts answers reasoning as parts with thought: true
 	// (thinkingConfig.includeThoughts).
 	thoughts bool

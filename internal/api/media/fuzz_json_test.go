@@ -2,55 +2,22 @@ package media_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/media"
-	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
 )
 
-// jsonBackend lists an image model (task flow), a video model, a chat
-// model that can draw (its provider is an ImageChatProvider) and one that
-// cannot, resolves only those names, and answers every exchange with one
-// inline image (or video), keeping the requests: no network.
-type jsonBackend struct {
-	mu   sync.Mutex
-	reqs []*llm.Request
-}
-
+// jsonModels are an image model (task flow), a video model, a chat model
+// that can draw (its provider is an ImageChatProvider) and one that cannot.
 var jsonModels = []llm.ModelInfo{
 	{ID: "gpt-image-1", Kind: llm.KindImage, OwnedBy: "genspark"},
 	{ID: "veo-3", Kind: llm.KindVideo, OwnedBy: "genspark"},
 	{ID: "gemini-3-flash", Kind: llm.KindChat, OwnedBy: "geminiweb"},
 	{ID: "gpt-5", Kind: llm.KindChat, OwnedBy: "genspark"},
-}
-
-func (b *jsonBackend) Models(context.Context) []llm.ModelInfo { return jsonModels }
-
-func (b *jsonBackend) Resolve(_ context.Context, model string) (llm.ModelInfo, bool, error) {
-	for _, m := range jsonModels {
-		if m.ID == model {
-			return m, false, nil
-		}
-	}
-	return llm.ModelInfo{}, false, &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "unknown"}
-}
-
-func (b *jsonBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, error) {
-	b.mu.Lock()
-	b.reqs = append(b.reqs, req)
-	b.mu.Unlock()
-	return &eventStream{evs: []llm.Event{
-		{Type: llm.EventImage, Media: &llm.Media{MIMEType: "image/png", Data: []byte("\x89PNG\r\n\x1a\n")}},
-		{Type: llm.EventFinish, FinishReason: llm.FinishStop},
-		{Type: llm.EventUsage, Usage: &llm.Usage{}},
-	}}, nil
 }
 
 // FuzzJSONRequest feeds arbitrary bodies to POST /v1/images/generations
@@ -94,7 +61,7 @@ func FuzzJSONRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, video bool) {
-		b := &jsonBackend{}
+		b := &fakeBackend{models: jsonModels}
 		h, err := media.New(b, media.Options{Signer: signer, Fetcher: fetcher, MaxJSONBytes: 1 << 20,
 			MaxImages: maxImages, ImageChatProviders: []string{"geminiweb"}})
 		if err != nil {
@@ -106,10 +73,7 @@ func FuzzJSONRequest(f *testing.F) {
 		if video {
 			path = "/v1/videos/generations"
 		}
-		w := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		mux.ServeHTTP(w, req)
+		w := apitest.PostJSON(mux, path, body)
 		apitest.CheckOpenAIAnswer(t, w.Code, w.Body.Bytes())
 		calls := len(b.reqs)
 		switch {

@@ -3,47 +3,53 @@ package media_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/llm/llmtest"
 )
 
-// fakeBackend serves one image model and answers every exchange with one
-// inline image, keeping the requests: no network.
+// fakeBackend serves models, resolves only those names and answers every
+// exchange with one inline image, keeping the requests: no network.
 type fakeBackend struct {
-	mu   sync.Mutex
-	reqs []*llm.Request
+	models []llm.ModelInfo
+	mu     sync.Mutex
+	reqs   []*llm.Request
 }
 
-func (b *fakeBackend) Models(context.Context) []llm.ModelInfo {
-	return []llm.ModelInfo{{ID: "gpt-image-1", Kind: llm.KindImage, OwnedBy: "genspark"}}
-}
+func (b *fakeBackend) Models(context.Context) []llm.ModelInfo { return b.models }
 
 func (b *fakeBackend) Resolve(_ context.Context, model string) (llm.ModelInfo, bool, error) {
-	if model == "gpt-image-1" {
-		return b.Models(nil)[0], false, nil
+	for _, m := range b.models {
+		if m.ID == model {
+			return m, false, nil
+		}
 	}
-	return llm.ModelInfo{}, false, &gw.Error{Code: gw.CodeInvalidRequest, Param: "model", Message: "unknown"}
+	return llm.ModelInfo{}, false, &gw.Error{Code: gw.CodeUnknownModel, Param: "model", Message: "unknown"}
 }
 
 func (b *fakeBackend) Chat(_ context.Context, req *llm.Request) (llm.Stream, error) {
 	b.mu.Lock()
 	b.reqs = append(b.reqs, req)
 	b.mu.Unlock()
-	return &eventStream{evs: []llm.Event{
+	return oneImage(), nil
+}
+
+// oneImage is what the fake backends answer: one inline PNG, finish and
+// usage.
+func oneImage() llm.Stream {
+	return &llmtest.Stream{Events: []llm.Event{
 		{Type: llm.EventImage, Media: &llm.Media{MIMEType: "image/png", Data: []byte("\x89PNG\r\n\x1a\n")}},
 		{Type: llm.EventFinish, FinishReason: llm.FinishStop},
 		{Type: llm.EventUsage, Usage: &llm.Usage{}},
-	}}, nil
+	}}
 }
 
 func (b *fakeBackend) take() []*llm.Request {
@@ -52,33 +58,6 @@ func (b *fakeBackend) take() []*llm.Request {
 	r := b.reqs
 	b.reqs = nil
 	return r
-}
-
-type eventStream struct {
-	evs []llm.Event
-	i   int
-}
-
-func (s *eventStream) Recv() (llm.Event, error) {
-	if s.i >= len(s.evs) {
-		return llm.Event{}, io.EOF
-	}
-	s.i++
-	return s.evs[s.i-1], nil
-}
-
-func (s *eventStream) Close() error { return nil }
-
-// countingReader counts the bytes read from r.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // FuzzImageEditForm sends arbitrary multipart bodies to /v1/images/edits
@@ -102,7 +81,7 @@ func FuzzImageEditForm(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	backend := &fakeBackend{}
+	backend := &fakeBackend{models: jsonModels[:1]} // gpt-image-1
 	h, err := media.New(backend, media.Options{Signer: signer, Fetcher: fetcher,
 		MaxFiles: maxFiles, MaxFileBytes: maxFileBytes, MaxTotalFileBytes: maxTotalBytes})
 	if err != nil {
@@ -128,13 +107,9 @@ func FuzzImageEditForm(f *testing.F) {
 	}
 	bodyBound := int64(maxTotalBytes + 8<<20 + 1) // MaxTotalFileBytes + the fields' room
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cr := &countingReader{r: bytes.NewReader(body)}
-		req := httptest.NewRequest(http.MethodPost, "/v1/images/edits", cr)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if cr.n > bodyBound {
-			t.Fatalf("read %d bytes of the body, bound %d", cr.n, bodyBound)
+		rec, read := apitest.PostCounted(mux, "/v1/images/edits", "multipart/form-data; boundary="+boundary, body)
+		if read > bodyBound {
+			t.Fatalf("read %d bytes of the body, bound %d", read, bodyBound)
 		}
 		for _, r := range backend.take() {
 			images, text := 0, 0
@@ -155,20 +130,6 @@ func FuzzImageEditForm(f *testing.F) {
 				t.Fatalf("backend got %d images, %d bytes, %d prompt bytes", images, data, text)
 			}
 		}
-		if rec.Code == http.StatusOK {
-			return
-		}
-		var env struct {
-			Error *struct {
-				Message string `json:"message"`
-				Type    string `json:"type"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error == nil || env.Error.Message == "" {
-			t.Fatalf("status %d with body %.200q: not an OpenAI error", rec.Code, rec.Body.Bytes())
-		}
-		if rec.Code < 400 || rec.Code >= 500 {
-			t.Fatalf("status %d (%s) for a client's form", rec.Code, env.Error.Message)
-		}
+		apitest.CheckOpenAIAnswer(t, rec.Code, rec.Body.Bytes())
 	})
 }

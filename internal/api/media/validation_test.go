@@ -1,100 +1,18 @@
 package media_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/media"
 	"github.com/sparkgw/spark/internal/api/wire"
 )
-
-// openAIError is the OpenAI error envelope, every field as sent (a JSON
-// null stays nil).
-type openAIError struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
-}
-
-// postRaw sends body to path with contentType and returns the status and
-// the decoded error envelope, failing the test when the body is not
-// exactly {"error":{"message","type","param","code"}} with a JSON
-// content type.
-func (e *env) postRaw(path, contentType string, body []byte) (int, openAIError) {
-	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+path, bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var env map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &env); err != nil || len(env) != 1 || len(env["error"]) != 4 ||
-		resp.Header.Get("Content-Type") != "application/json" {
-		e.t.Fatalf("%s answered %d %q with %.300q: not an OpenAI error envelope", path, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
-	}
-	var out struct{ Error openAIError }
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.StatusCode, out.Error
-}
-
-// formPart is one part of a multipart body.
-type formPart struct {
-	name, filename string
-	header         textproto.MIMEHeader // extra header lines
-	data           []byte
-}
-
-// multipartBody encodes parts as multipart/form-data.
-func multipartBody(t *testing.T, parts ...formPart) (string, []byte) {
-	t.Helper()
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	for _, p := range parts {
-		h := textproto.MIMEHeader{}
-		disp := fmt.Sprintf(`form-data; name=%q`, p.name)
-		if p.filename != "" {
-			disp += fmt.Sprintf(`; filename=%q`, p.filename)
-			h.Set("Content-Type", "image/png")
-		}
-		h.Set("Content-Disposition", disp)
-		for k, v := range p.header {
-			h[k] = v
-		}
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write(p.data)
-	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return mw.FormDataContentType(), b.Bytes()
-}
 
 // nested returns a JSON body with depth levels of arrays under "prompt".
 func nested(depth int) string {
@@ -131,15 +49,16 @@ func TestMediaRequestValidation(t *testing.T) {
 	video := func(name, body string, status int, code, param, text string) row {
 		return row{name, "/v1/videos/generations", jsonCT, []byte(body), status, "invalid_request_error", code, param, text}
 	}
-	edit := func(name string, status int, code, param, text string, parts ...formPart) row {
-		ct, body := multipartBody(t, parts...)
+	edit := func(name string, status int, code, param, text string, parts ...apitest.FormPart) row {
+		ct, body := apitest.MultipartForm(t, parts...)
 		return row{name, "/v1/images/edits", ct, body, status, "invalid_request_error", code, param, text}
 	}
-	image := func(filename string, data []byte) formPart {
-		return formPart{name: "image[]", filename: filename, data: data}
+	pngPart := textproto.MIMEHeader{"Content-Type": {"image/png"}} // file parts are PNG images
+	image := func(filename string, data []byte) apitest.FormPart {
+		return apitest.FormPart{Name: "image[]", Filename: filename, Header: pngPart, Data: data}
 	}
-	field := func(name, value string) formPart { return formPart{name: name, data: []byte(value)} }
-	manyFields := []formPart{image("a.png", png), field("prompt", "x")}
+	field := func(name, value string) apitest.FormPart { return apitest.FormPart{Name: name, Data: []byte(value)} }
+	manyFields := []apitest.FormPart{image("a.png", png), field("prompt", "x")}
 	for i := range 100 {
 		manyFields = append(manyFields, field(fmt.Sprintf("extra%d", i), "v"))
 	}
@@ -183,14 +102,14 @@ func TestMediaRequestValidation(t *testing.T) {
 		{"EditNoBoundary", "/v1/images/edits", "multipart/form-data", []byte("x"), 400, "invalid_request_error", "", "", "multipart/form-data"},
 		edit("EditNoImage", 400, "", "image", "image is required", field("prompt", "x")),
 		edit("EditNotAnImage", 400, "", "image", "not a PNG", image("a.txt", []byte("hello")), field("prompt", "x")),
-		edit("EditTooManyFiles", 400, "", "image", "at most 10", append(slices.Repeat([]formPart{image("a.png", png)}, 11), field("prompt", "x"))...),
+		edit("EditTooManyFiles", 400, "", "image", "at most 10", append(slices.Repeat([]apitest.FormPart{image("a.png", png)}, 11), field("prompt", "x"))...),
 		edit("EditFileTooLarge", 400, "", "image", "larger than the 1 MB limit per file",
 			image("big.png", append(append([]byte{}, png...), make([]byte, 1<<20)...)), field("prompt", "x")),
 		edit("EditFilesTooLargeTogether", 400, "", "image", "2 MB limit per request",
 			image("a.png", bigPNG), image("b.png", bigPNG), image("c.png", bigPNG), field("prompt", "x")),
 		edit("EditTooManyParts", 400, "", "", "at most 100", manyFields...),
 		edit("EditPartHeaderTooLarge", 400, "", "", "part header",
-			formPart{name: "prompt", header: textproto.MIMEHeader{"X-Pad": {strings.Repeat("p", 20<<10)}}, data: []byte("x")}, image("a.png", png)),
+			apitest.FormPart{Name: "prompt", Header: textproto.MIMEHeader{"X-Pad": {strings.Repeat("p", 20<<10)}}, Data: []byte("x")}, image("a.png", png)),
 		edit("EditFileNameTooLong", 400, "", "image[]", "file name", image(strings.Repeat("n", 300)+".png", png), field("prompt", "x")),
 		edit("EditFieldTooLong", 400, "", "prompt", "longer than", image("a.png", png), field("prompt", strings.Repeat("x", 300<<10))),
 		edit("EditFieldNotUTF8", 400, "", "prompt", "not valid UTF-8", image("a.png", png), field("prompt", "caf\xe9")),
@@ -198,7 +117,7 @@ func TestMediaRequestValidation(t *testing.T) {
 		edit("EditUnknownModel", 400, "model_not_found", "model", "gpt-image-1", image("a.png", png), field("prompt", "x"), field("model", "nope")),
 		edit("EditModelTooLong", 400, "", "model", "string too long", image("a.png", png), field("prompt", "x"), field("model", long)),
 		edit("EditBodyTooLarge", 413, "request_too_large", "", "too large",
-			image("a.png", png), field("prompt", "x"), formPart{name: "pad", filename: "pad.bin", data: make([]byte, 11<<20)}),
+			image("a.png", png), field("prompt", "x"), apitest.FormPart{Name: "pad", Filename: "pad.bin", Header: pngPart, Data: make([]byte, 11<<20)}),
 		// Videos.
 		video("VideoUnknownModel", `{"model":"nope","prompt":"p"}`, 400, "model_not_found", "model", "sora-2"),
 		video("VideoImageModel", `{"model":"gpt-image-1","prompt":"p"}`, 400, "model_not_found", "model", "not a video model"),
@@ -213,14 +132,8 @@ func TestMediaRequestValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, got := e.postRaw(tt.path, tt.ct, tt.body)
-			param, code := "", ""
-			if got.Param != nil {
-				param = *got.Param
-			}
-			if got.Code != nil {
-				code = *got.Code
-			}
+			status, got := apitest.PostOpenAIError(t, e.url+tt.path, tt.ct, tt.body)
+			code, param := got.CodeParam()
 			if status != tt.status || got.Type != tt.typ || code != tt.code || param != tt.param || !strings.Contains(got.Message, tt.text) {
 				t.Errorf("got %d type %q code %q param %q message %.200q\nwant %d type %q code %q param %q message with %q",
 					status, got.Type, code, param, got.Message, tt.status, tt.typ, tt.code, tt.param, tt.text)

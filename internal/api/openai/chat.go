@@ -139,6 +139,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) error 
 		return fmt.Errorf("openai: backend returned neither a stream nor an error")
 	}
 	defer func() { _ = st.Close() }()
+	p.model = llm.ModelOf(st, p.model)
 
 	if p.stream {
 		h.stream(w, r, st, p, id, created)
@@ -173,6 +174,13 @@ func (h *Handler) streamStructured(w http.ResponseWriter, r *http.Request, p *ch
 	}
 	defer func() { _ = st.Close() }()
 	s.sw.Pending = func() bool { return llm.Buffered(st) }
+	if !began {
+		// Once the stream began (keepalives while the backend had not
+		// answered), its chunks keep the requested name: every chunk of a
+		// stream names the same model.
+		p.model = llm.ModelOf(st, p.model)
+		s.setModel(p.model)
+	}
 	if !began && s.begin() != nil {
 		s.logGone(r)
 		return nil
@@ -225,7 +233,7 @@ func (h *Handler) answer(w http.ResponseWriter, st llm.Stream, p *chatParams, id
 		ID:      id,
 		Object:  "chat.completion",
 		Created: created,
-		Model:   p.req.Model,
+		Model:   p.model,
 		Choices: []completionChoice{{
 			Message:      msg,
 			FinishReason: finishReason(ans.FinishReason, len(ans.ToolCalls) > 0),
@@ -307,9 +315,16 @@ func (h *Handler) newStreamer(w http.ResponseWriter, p *chatParams, id string, c
 	s := &streamer{h: h, sw: sse.NewWriter(w)}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
-	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: p.req.Model}
-	s.head = chunkHead(id, created, p.req.Model)
+	s.c = chunk{ID: id, Object: "chat.completion.chunk", Created: created}
+	s.setModel(p.model)
 	return s
+}
+
+// setModel sets the model the chunks name; it is called before the first
+// chunk is written.
+func (s *streamer) setModel(model string) {
+	s.c.Model = model
+	s.head = chunkHead(s.c.ID, s.c.Created, model)
 }
 
 // begin starts the stream: the status line and headers, then the role

@@ -2,12 +2,12 @@ package openai_test
 
 import (
 	"bufio"
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/openai"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -15,40 +15,11 @@ import (
 
 const structuredBody = `{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}`
 
-// gatedBackend answers Chat only once gate is closed (or fails with err).
-func gatedBackend(gate <-chan struct{}, events []llm.Event, err error) *fakeBackend {
-	return &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if err != nil {
-			return nil, err
-		}
-		return newFakeStream(ctx, events, nil), nil
-	}}
-}
-
-// readUntil reads SSE lines until one contains want, and returns them.
-func readUntil(t *testing.T, sc *bufio.Scanner, want string) string {
-	t.Helper()
-	var b strings.Builder
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), want) {
-			return b.String()
-		}
-	}
-	t.Fatalf("stream ended without %q:\n%s", want, b.String())
-	return ""
-}
-
 // While a structured answer is gathered, the stream starts and empty
 // content chunks keep it alive; then the JSON follows.
 func TestStructuredStreamKeepAlive(t *testing.T) {
 	gate := make(chan struct{})
-	b := gatedBackend(gate, []llm.Event{text(`{"a":1}`), finish(llm.FinishStop), usage(1, 1, 0)}, nil)
+	b := apitest.GatedBackend(gate, []llm.Event{text(`{"a":1}`), finish(llm.FinishStop), usage(1, 1, 0)}, nil)
 	srv := newServer(t, b, "", openai.Options{KeepAlive: time.Millisecond})
 	res, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(structuredBody))
 	if err != nil {
@@ -59,10 +30,10 @@ func TestStructuredStreamKeepAlive(t *testing.T) {
 		t.Fatalf("status %d", res.StatusCode)
 	}
 	sc := bufio.NewScanner(res.Body)
-	readUntil(t, sc, `"delta":{"role":"assistant","content":""}`)
-	readUntil(t, sc, `"delta":{"content":""}`) // a keepalive, before any answer
+	apitest.ReadUntil(t, sc, `"delta":{"role":"assistant","content":""}`)
+	apitest.ReadUntil(t, sc, `"delta":{"content":""}`) // a keepalive, before any answer
 	close(gate)
-	rest := readUntil(t, sc, "[DONE]")
+	rest := apitest.ReadUntil(t, sc, "[DONE]")
 	if !strings.Contains(rest, `"delta":{"content":"{\"a\":1}"}`) || strings.Contains(rest, `"role"`) {
 		t.Fatalf("after the keepalives: %s", rest)
 	}
@@ -74,23 +45,23 @@ func TestStructuredStreamErrors(t *testing.T) {
 	bad := &gw.Error{Code: gw.CodeBadModelOutput, Message: "model did not answer in the requested format"}
 	closed := make(chan struct{})
 	close(closed)
-	srv := newServer(t, gatedBackend(closed, nil, bad), "", openai.Options{KeepAlive: time.Hour})
+	srv := newServer(t, apitest.GatedBackend(closed, nil, bad), "", openai.Options{KeepAlive: time.Hour})
 	res, body := post(t, srv, "/v1/chat/completions", structuredBody)
 	if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "requested format") {
 		t.Fatalf("before the stream: %d %s", res.StatusCode, body)
 	}
 
 	gate := make(chan struct{})
-	srv = newServer(t, gatedBackend(gate, nil, bad), "", openai.Options{KeepAlive: time.Millisecond})
+	srv = newServer(t, apitest.GatedBackend(gate, nil, bad), "", openai.Options{KeepAlive: time.Millisecond})
 	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(structuredBody))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	readUntil(t, sc, `"delta":{"content":""}`)
+	apitest.ReadUntil(t, sc, `"delta":{"content":""}`)
 	close(gate)
-	if rest := readUntil(t, sc, `"error"`); !strings.Contains(rest, "requested format") {
+	if rest := apitest.ReadUntil(t, sc, `"error"`); !strings.Contains(rest, "requested format") {
 		t.Fatalf("in-band error: %s", rest)
 	}
 }

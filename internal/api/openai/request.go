@@ -120,6 +120,9 @@ type chatParams struct {
 	req          llm.Request
 	stream       bool
 	includeUsage bool
+	// model is the name answers echo: the requested one until the backend's
+	// stream reports the model it resolved to (llm.ModelOf), then that.
+	model string
 }
 
 // decodeRequest reads the request body: a JSON object (null is refused).
@@ -182,7 +185,7 @@ func (cr *chatRequest) validate() error {
 // buildRequest converts a validated cr to neutral form (and refuses what
 // only the conversion finds wrong).
 func buildRequest(cr *chatRequest, files *wire.FileResolver) (*chatParams, error) {
-	p := &chatParams{stream: cr.Stream}
+	p := &chatParams{stream: cr.Stream, model: cr.Model}
 	req := &p.req
 	var err error
 	if cr.StreamOptions != nil {

@@ -70,6 +70,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	created := h.now()
 	t := &streamer{h: h, p: p, created: created,
 		resp: newResponse(newID("resp_"), created.Unix(), p, p.store && h.st != nil)}
+	t.resp.Model = llm.ModelOf(st, t.resp.Model) // the resolved model (llm.ModelReporter)
 	if p.stream {
 		t.sw = sse.NewWriter(w)
 		h.stream(r, t, st)
@@ -161,6 +162,10 @@ func (h *Handler) streamStructured(w http.ResponseWriter, r *http.Request, p *pa
 	t.sw.Pending = func() bool { return llm.Buffered(st) }
 	defer func() { _ = t.sw.Flush() }()
 	if !began {
+		// Once the stream began (keepalives while the backend had not
+		// answered), response.created named the requested model, and every
+		// event keeps it: one response names one model.
+		t.resp.Model = llm.ModelOf(st, t.resp.Model)
 		if err := begin(); err != nil {
 			t.logGone(r, err)
 			return nil

@@ -2,7 +2,6 @@ package responses_test
 
 import (
 	"bufio"
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,68 +15,40 @@ import (
 
 const structuredBody = `{"model":"m","stream":true,"input":"x","text":{"format":{"type":"json_object"}}}`
 
-// gated answers Chat only once gate is closed (or fails with err).
-func gated(gate <-chan struct{}, events []llm.Event, err error) *fakeBackend {
-	return &fakeBackend{ChatFn: func(ctx context.Context, _ *llm.Request) (llm.Stream, error) {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if err != nil {
-			return nil, err
-		}
-		return apitest.NewFakeStream(ctx, events, nil), nil
-	}}
-}
-
-func readUntil(t *testing.T, sc *bufio.Scanner, want string) string {
-	t.Helper()
-	var b strings.Builder
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), want) {
-			return b.String()
-		}
-	}
-	t.Fatalf("stream ended without %q:\n%s", want, b.String())
-	return ""
-}
-
 // While a structured answer is gathered, the stream starts
 // (response.created, response.in_progress) and SSE comments keep it alive;
 // the JSON then follows, and a failure after that is response.failed.
 func TestStructuredStreamKeepAlive(t *testing.T) {
 	gate := make(chan struct{})
-	e := newEnv(t, gated(gate, events(text(`{"a":1}`), done(llm.FinishStop)), nil), resp.Options{KeepAlive: time.Millisecond})
+	e := newEnv(t, apitest.GatedBackend(gate, events(text(`{"a":1}`), done(llm.FinishStop)), nil), resp.Options{KeepAlive: time.Millisecond})
 	res, err := http.Post(e.srv.URL+"/v1/responses", "application/json", strings.NewReader(structuredBody))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
-	head := readUntil(t, sc, ": keepalive")
+	head := apitest.ReadUntil(t, sc, ": keepalive")
 	if !strings.Contains(head, "event: response.created") || !strings.Contains(head, "event: response.in_progress") {
 		t.Fatalf("before the keepalive: %s", head)
 	}
 	close(gate)
-	rest := readUntil(t, sc, "event: response.completed")
+	rest := apitest.ReadUntil(t, sc, "event: response.completed")
 	if !strings.Contains(rest, `"delta":"{\"a\":1}"`) || strings.Contains(rest, "response.created") {
 		t.Fatalf("after the keepalives: %s", rest)
 	}
 
 	bad := &gw.Error{Code: gw.CodeBadModelOutput, Message: "model did not answer in the requested format"}
 	gate2 := make(chan struct{})
-	e = newEnv(t, gated(gate2, nil, bad), resp.Options{KeepAlive: time.Millisecond})
+	e = newEnv(t, apitest.GatedBackend(gate2, nil, bad), resp.Options{KeepAlive: time.Millisecond})
 	res2, err := http.Post(e.srv.URL+"/v1/responses", "application/json", strings.NewReader(structuredBody))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res2.Body.Close()
 	sc = bufio.NewScanner(res2.Body)
-	readUntil(t, sc, ": keepalive")
+	apitest.ReadUntil(t, sc, ": keepalive")
 	close(gate2)
-	readUntil(t, sc, "event: response.failed")
+	apitest.ReadUntil(t, sc, "event: response.failed")
 	sc.Scan()
 	if !strings.Contains(sc.Text(), "requested format") {
 		t.Fatalf("response.failed: %s", sc.Text())
@@ -86,7 +57,7 @@ func TestStructuredStreamKeepAlive(t *testing.T) {
 	// Before the stream started: a real HTTP error.
 	open := make(chan struct{})
 	close(open)
-	e = newEnv(t, gated(open, nil, bad), resp.Options{KeepAlive: time.Hour})
+	e = newEnv(t, apitest.GatedBackend(open, nil, bad), resp.Options{KeepAlive: time.Hour})
 	r3, body := e.post(t, "/v1/responses", structuredBody)
 	if r3.StatusCode != http.StatusBadGateway || !strings.Contains(body, "requested format") {
 		t.Fatalf("before the stream: %d %s", r3.StatusCode, body)

@@ -227,10 +227,15 @@ func (p *Provider) Resolve(model string) (provider.Match, bool) {
 	return mixtureOfAgents(model, r.models), true
 }
 
+// MixtureOfAgentsID is the id answers served by the Mixture-of-Agents
+// catch-all report as their model (provider.Match.Echo), instead of the
+// name the client sent.
+const MixtureOfAgentsID = "mixture-of-agents"
+
 // mixtureOfAgents is the catch-all match of a model name no catalog entry
 // has: Genspark's Mixture-of-Agents over models.
 func mixtureOfAgents(model string, models []string) provider.Match {
-	return provider.Match{Fallback: true, Model: llm.ModelInfo{
+	return provider.Match{Fallback: true, CatchAllID: MixtureOfAgentsID, Model: llm.ModelInfo{
 		ID:          model,
 		DisplayName: "Mixture-of-Agents",
 		InternalID:  strings.Join(models, ","),
