@@ -315,21 +315,7 @@ func testFilesSealedAtRest(t *testing.T, db DB) {
 	secrets := []string{"FileBodySecret0123456789", "SecretFileName9876543210"}
 	body := bytes.Repeat([]byte(secrets[0]+" "), store.FileChunkBytes/20)
 	putFile(t, s, store.File{ID: "file-sealed", Owner: "key_s", Filename: secrets[1] + ".txt"}, body)
-	check := func(when string) {
-		t.Helper()
-		raw := db.AtRest(t)
-		if !bytes.Contains(raw, []byte("file-sealed")) {
-			t.Fatalf("%s: the file id is not in the bytes at rest; AtRest does not cover the data", when)
-		}
-		for _, sec := range secrets {
-			if bytes.Contains(raw, []byte(sec)) {
-				t.Errorf("%s: %q found in the raw database bytes", when, sec)
-			}
-		}
-	}
-	check("while open")
-	s.Close()
-	check("after close")
+	checkSealedAtRest(t, db, s, "file-sealed", secrets)
 }
 
 func testFilesFinish(t *testing.T, db DB) {

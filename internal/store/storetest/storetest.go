@@ -689,14 +689,22 @@ func testEncryptionAtRest(t *testing.T, db DB) {
 	ok(t, err)
 	must[store.Account](t)(s.UpdateCookie(ctx, a.ID, bare(secrets[0], "tok=def")))
 
+	checkSealedAtRest(t, db, s, a.ID, secrets)
+}
+
+// checkSealedAtRest fails t when any of secrets appears in db's bytes at
+// rest, while s is open and after it is closed. marker, a value stored in
+// the clear (an id), proves that AtRest covers the data.
+func checkSealedAtRest(t *testing.T, db DB, s store.Store, marker string, secrets []string) {
+	t.Helper()
 	check := func(when string) {
 		t.Helper()
 		raw := db.AtRest(t)
 		if len(raw) == 0 {
 			t.Fatalf("%s: no bytes at rest", when)
 		}
-		if !bytes.Contains(raw, []byte(a.ID)) {
-			t.Fatalf("%s: the account id is not in the bytes at rest; AtRest does not cover the data", when)
+		if !bytes.Contains(raw, []byte(marker)) {
+			t.Fatalf("%s: %q is not in the bytes at rest; AtRest does not cover the data", when, marker)
 		}
 		for _, sec := range secrets {
 			if bytes.Contains(raw, []byte(sec)) {
