@@ -6,11 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/config"
 )
 
@@ -124,45 +124,10 @@ func TestGeminiAPIAuthAndServerErrors(t *testing.T) {
 	})
 }
 
-// cliRequests reads Gemini CLI 0.61.0's captured requests (kept with the
-// front-end's test data) and restores the tool schemas the capture
-// shortened to property names, as internal/api/gemini/testdata/README.md
-// says.
-func cliRequests(t *testing.T) []struct {
-	Scenario, Path, Query string
-	Body                  map[string]any
-} {
-	t.Helper()
-	raw, err := os.ReadFile("../api/gemini/testdata/gemini-cli-0.61.0-requests.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Requests []struct {
-			Scenario, Path, Query string
-			Body                  map[string]any
-		}
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range c.Requests {
-		tools, _ := r.Body["tools"].([]any)
-		for _, tool := range tools {
-			decls, _ := tool.(map[string]any)["functionDeclarations"].([]any)
-			for _, d := range decls {
-				schema, _ := d.(map[string]any)["parametersJsonSchema"].(map[string]any)
-				if names, ok := schema["properties"].([]any); ok {
-					props := map[string]any{}
-					for _, n := range names {
-						props[n.(string)] = map[string]any{"type": "string"}
-					}
-					schema["properties"], schema["type"] = props, "object"
-				}
-			}
-		}
-	}
-	return c.Requests
+// cliRequests reads Gemini CLI 0.61.0's captured requests, kept with the
+// front-end's test data (see internal/api/gemini/testdata/README.md).
+func cliRequests(t *testing.T) []apitest.GeminiCLIRequest {
+	return apitest.LoadGeminiCLIRequests(t, "../api/gemini/testdata/gemini-cli-0.61.0-requests.json")
 }
 
 // TestGeminiCLIFixturesThroughSimulators replays Gemini CLI's captured

@@ -3,67 +3,24 @@ package gemini_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/sparkgw/spark/internal/api/apitest"
 	"github.com/sparkgw/spark/internal/api/gemini"
 	"github.com/sparkgw/spark/internal/llm"
 )
-
-// cliCapture is testdata/gemini-cli-0.61.0-requests.json (see its README).
-type cliCapture struct {
-	Requests []struct {
-		Scenario string            `json:"scenario"`
-		Method   string            `json:"method"`
-		Path     string            `json:"path"`
-		Query    string            `json:"query"`
-		Headers  map[string]string `json:"headers"`
-		Body     map[string]any    `json:"body"`
-	} `json:"requests"`
-}
-
-// loadCLICapture reads the capture and restores the tool schemas it
-// shortened to property names (see testdata/README.md).
-func loadCLICapture(t *testing.T) cliCapture {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/gemini-cli-0.61.0-requests.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c cliCapture
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	if len(c.Requests) != 4 {
-		t.Fatalf("%d requests in the capture, want 4", len(c.Requests))
-	}
-	for _, r := range c.Requests {
-		tools, _ := r.Body["tools"].([]any)
-		for _, tool := range tools {
-			decls, _ := tool.(map[string]any)["functionDeclarations"].([]any)
-			for _, d := range decls {
-				schema, _ := d.(map[string]any)["parametersJsonSchema"].(map[string]any)
-				if names, ok := schema["properties"].([]any); ok {
-					props := map[string]any{}
-					for _, n := range names {
-						props[n.(string)] = map[string]any{"type": "string"}
-					}
-					schema["properties"], schema["type"] = props, "object"
-				}
-			}
-		}
-	}
-	return c
-}
 
 // TestGeminiCLIFixtures replays Gemini CLI 0.61.0's requests: each is
 // accepted and converted (system instruction, tools, the write_file round
 // trip with the CLI's ids), and answered as the CLI needs: SSE chunks for
 // the turns, one JSON response for the routing classifier.
 func TestGeminiCLIFixtures(t *testing.T) {
-	c := loadCLICapture(t)
-	for i, fr := range c.Requests {
+	requests := apitest.LoadGeminiCLIRequests(t, "testdata/gemini-cli-0.61.0-requests.json")
+	if len(requests) != 4 {
+		t.Fatalf("%d requests in the capture, want 4", len(requests))
+	}
+	for i, fr := range requests {
 		t.Run(fr.Scenario, func(t *testing.T) {
 			b := &fakeBackend{Events: []llm.Event{reasoning("plan"), text("done"), finish(llm.FinishStop), usage(100, 5, 1)}}
 			srv := newServer(t, b, gemini.Options{})

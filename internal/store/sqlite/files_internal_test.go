@@ -3,25 +3,15 @@ package sqlite
 import (
 	"bytes"
 	"io"
-	"path/filepath"
 	"testing"
 
-	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 )
 
 // TestFileTamperingFailsToRead: content rows cut short, reordered or moved
 // to another file do not read back as a (wrong) file.
 func TestFileTamperingFailsToRead(t *testing.T) {
-	s, err := secret.NewSealer(bytes.Repeat([]byte{3}, secret.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(t.Context(), filepath.Join(t.TempDir(), FileName), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTestDB(t, 3)
 	ctx := t.Context()
 	put := func(id string, n int) {
 		t.Helper()
