@@ -56,7 +56,7 @@ func lookupCommand(name string) (command, bool) {
 
 // writeUsage prints the command list, one line each.
 func writeUsage(w io.Writer) {
-	fmt.Fprint(w, "spark — OpenAI- and Anthropic-compatible gateway over AI web apps\n\nUsage:\n")
+	fmt.Fprint(w, "spark — OpenAI-, Anthropic- and Gemini-compatible gateway over AI web apps\n\nUsage:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-24s %s\n", strings.TrimSpace("spark "+c.name+" "+c.args), c.summary)
 	}
