@@ -222,8 +222,21 @@ func (t *turn) emitText(s string) error {
 }
 
 // flushHeld emits the text the stop-sequence filter holds back, before a
-// block of another kind starts or the answer ends.
-func (t *turn) flushHeld() error { return t.emitText(t.stop.flush()) }
+// block of another kind starts or the answer ends; when that text holds a
+// stop sequence the answer is cut there (t.cut) and callers add nothing
+// more.
+func (t *turn) flushHeld() error {
+	out, seq := t.stop.flush()
+	if err := t.emitText(out); err != nil {
+		return err
+	}
+	if seq != "" {
+		t.cut = true
+		t.stopSeq = seq
+		return t.closeOpen()
+	}
+	return nil
+}
 
 // reasoning appends reasoning to the open thinking block, when shown.
 func (t *turn) reasoning(s string) error {
@@ -232,6 +245,9 @@ func (t *turn) reasoning(s string) error {
 	}
 	if err := t.flushHeld(); err != nil {
 		return err
+	}
+	if t.cut {
+		return nil
 	}
 	b, err := t.ensure(kindThinking)
 	if err != nil {
@@ -249,6 +265,9 @@ func (t *turn) reasoning(s string) error {
 func (t *turn) toolCall(d *llm.ToolCallDelta) error {
 	if err := t.flushHeld(); err != nil {
 		return err
+	}
+	if t.cut {
+		return nil
 	}
 	b := t.tools[d.Index]
 	if b == nil {
@@ -287,6 +306,9 @@ func (t *turn) toolCall(d *llm.ToolCallDelta) error {
 func (t *turn) image(m *llm.Media) error {
 	if err := t.flushHeld(); err != nil {
 		return err
+	}
+	if t.cut {
+		return nil
 	}
 	s := t.layout.Image(m)
 	b, err := t.ensure(kindText)
@@ -551,9 +573,13 @@ var pingData = []byte(`{"type": "ping"}`)
 // ping writes a keepalive frame.
 func (f *frameWriter) ping() error { return f.sw.WriteEvent("ping", pingData) }
 
-// stopFilter cuts answer text at the first stop sequence. Text that may be
-// the beginning of a stop sequence split across deltas is held back (at
-// most len(longest)-1 bytes, and only while it is a prefix of one).
+// stopFilter cuts answer text at the first stop sequence: the one that
+// starts earliest, and of those starting at the same place the one listed
+// first. Text that may still become such a match across deltas is held
+// back: a tail that is a proper prefix of a sequence (at most
+// len(longest)-1 bytes), and, once a sequence has matched, any earlier
+// start (or same start of a sequence listed before it) that could still
+// complete.
 type stopFilter struct {
 	seqs   []string
 	maxLen int
@@ -568,6 +594,40 @@ func newStopFilter(seqs []string) stopFilter {
 	return f
 }
 
+// firstMatch returns where the first stop sequence in buf starts and which
+// it is (-1 and "" when none is complete in buf).
+func (f *stopFilter) firstMatch(buf string) (int, string) {
+	best, seq := -1, ""
+	for _, q := range f.seqs {
+		if i := strings.Index(buf, q); i >= 0 && (best < 0 || i < best) {
+			best, seq = i, q
+		}
+	}
+	return best, seq
+}
+
+// pendingStart returns the earliest start in buf of a sequence that buf's
+// tail begins but does not complete and that would win over the complete
+// match (best, seq): one starting before best, or at best and listed
+// before seq. With no complete match (best < 0) any start counts. It
+// returns -1 when there is none.
+func (f *stopFilter) pendingStart(buf string, best int, seq string) int {
+	for p := max(0, len(buf)-f.maxLen+1); p < len(buf); p++ {
+		if best >= 0 && p > best {
+			return -1
+		}
+		for _, q := range f.seqs {
+			if best >= 0 && p == best && q == seq {
+				break // sequences listed after seq lose the tie
+			}
+			if len(buf)-p < len(q) && strings.HasPrefix(q, buf[p:]) {
+				return p
+			}
+		}
+	}
+	return -1
+}
+
 // push adds s and returns the text that can be sent now. When a stop
 // sequence matched it returns the text before it and the sequence; the
 // rest is discarded.
@@ -577,29 +637,14 @@ func (f *stopFilter) push(s string) (string, string) {
 	}
 	buf := f.held + s
 	f.held = ""
-	best, seq := -1, ""
-	for _, q := range f.seqs {
-		if i := strings.Index(buf, q); i >= 0 && (best < 0 || i < best) {
-			best, seq = i, q
+	best, seq := f.firstMatch(buf)
+	cut := f.pendingStart(buf, best, seq)
+	if cut < 0 {
+		if best >= 0 {
+			return buf[:best], seq
 		}
+		cut = len(buf)
 	}
-	if best >= 0 {
-		return buf[:best], seq
-	}
-	keep := 0
-	for k := min(len(buf), f.maxLen-1); k > 0; k-- {
-		tail := buf[len(buf)-k:]
-		for _, q := range f.seqs {
-			if strings.HasPrefix(q, tail) {
-				keep = k
-				break
-			}
-		}
-		if keep > 0 {
-			break
-		}
-	}
-	cut := len(buf) - keep
 	for cut > 0 && cut < len(buf) && !utf8.RuneStart(buf[cut]) {
 		cut-- // never split a character
 	}
@@ -607,9 +652,13 @@ func (f *stopFilter) push(s string) (string, string) {
 	return buf[:cut], ""
 }
 
-// flush returns and forgets the held-back text.
-func (f *stopFilter) flush() string {
+// flush ends the held-back text: it returns the part before the first
+// stop sequence it holds (and that sequence), or all of it.
+func (f *stopFilter) flush() (string, string) {
 	s := f.held
 	f.held = ""
-	return s
+	if best, seq := f.firstMatch(s); best >= 0 {
+		return s[:best], seq
+	}
+	return s, ""
 }
