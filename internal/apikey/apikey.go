@@ -38,6 +38,8 @@ var (
 	// ErrInvalidKey means the key is unknown or disabled (the client is
 	// not told which).
 	ErrInvalidKey = errors.New("apikey: invalid or disabled API key")
+	// ErrExpiredKey means the key's ExpiresAt has passed.
+	ErrExpiredKey = errors.New("apikey: expired API key")
 )
 
 // Mint returns a new random key. Show it once; store only [Hash].
@@ -73,11 +75,19 @@ func DisplayPrefix(key string) string {
 // default), stores its hash and returns the key, to be shown once, and the
 // stored record.
 func Create(ctx context.Context, st store.APIKeyStore, name string, rateLimit int) (string, store.APIKey, error) {
+	return CreateWith(ctx, st, store.APIKey{Name: name, RateLimit: rateLimit})
+}
+
+// CreateWith mints a key with the name, owner and policies of tmpl (its
+// ID, Prefix and Hash are set here), stores its hash and returns the key,
+// to be shown once, and the stored record.
+func CreateWith(ctx context.Context, st store.APIKeyStore, tmpl store.APIKey) (string, store.APIKey, error) {
 	key, err := Mint()
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
-	rec, err := st.CreateAPIKey(ctx, store.APIKey{Name: name, Prefix: DisplayPrefix(key), Hash: Hash(key), RateLimit: rateLimit})
+	tmpl.ID, tmpl.Prefix, tmpl.Hash = "", DisplayPrefix(key), Hash(key)
+	rec, err := st.CreateAPIKey(ctx, tmpl)
 	if err != nil {
 		return "", store.APIKey{}, fmt.Errorf("apikey: %w", err)
 	}
@@ -116,17 +126,29 @@ func splitSecrets(env string) []string {
 	return out
 }
 
-// Principal is the owner of a verified key.
+// Principal is a verified key: whose it is and its policies.
 type Principal struct {
 	// KeyID is the stored key's id, or "env:N" for the Nth API_SECRET
 	// entry (1-based). Safe to log.
 	KeyID string
 	// Name is the key's name ("API_SECRET" for env keys).
 	Name string
+	// OwnerID is the user who owns the key; "" is the built-in admin
+	// (API_SECRET keys, the initial key).
+	OwnerID string
 	// RateLimit is the key's own limit per minute; 0 = the default.
 	RateLimit int
 	// FromEnv is true for API_SECRET keys.
 	FromEnv bool
+	// Models, IPAllow, MaxConcurrency and TokenQuota are the stored key's
+	// policies (zero: no restriction). TokensUsed is its use so far,
+	// including the tokens the verifier's Meter has counted but not yet
+	// written.
+	Models         []string
+	IPAllow        []string
+	MaxConcurrency int
+	TokenQuota     int64
+	TokensUsed     int64
 }
 
 // Clock tells the verifier the time (pool.SystemClock satisfies it).
@@ -146,6 +168,9 @@ type Options struct {
 	// TouchEvery throttles LastUsedAt writes per key; default
 	// DefaultTouchEvery.
 	TouchEvery time.Duration
+	// Meter, when set, holds the tokens counted since they were last
+	// written; they count towards TokensUsed at once.
+	Meter *Meter
 }
 
 // Verifier checks presented keys against API_SECRET and the store. It is
@@ -155,6 +180,7 @@ type Verifier struct {
 	env        [][]byte // SHA-256 of each API_SECRET entry
 	clock      Clock
 	touchEvery time.Duration
+	meter      *Meter
 
 	mu      sync.Mutex
 	touched map[string]time.Time
@@ -170,18 +196,21 @@ func NewVerifier(st store.APIKeyStore, apiSecretEnv string, o Options) *Verifier
 	if o.TouchEvery <= 0 {
 		o.TouchEvery = DefaultTouchEvery
 	}
-	v := &Verifier{st: st, clock: o.Clock, touchEvery: o.TouchEvery, touched: map[string]time.Time{}}
+	v := &Verifier{st: st, clock: o.Clock, touchEvery: o.TouchEvery, meter: o.Meter, touched: map[string]time.Time{}}
 	for _, s := range splitSecrets(apiSecretEnv) {
 		v.env = append(v.env, Hash(s))
 	}
 	return v
 }
 
-// Verify returns the owner of the presented key (the bearer token or
-// x-api-key value). Unknown and disabled keys fail alike with a
+// Verify returns the owner and policies of the presented key (the bearer
+// token or x-api-key value). Unknown and disabled keys fail alike with a
 // CodeUnauthorized *gw.Error wrapping ErrInvalidKey (ErrMissingKey when
-// empty); a store failure is CodeInternal. Hashes are compared in constant
-// time. A stored key's LastUsedAt is updated at most once per TouchEvery.
+// empty); an expired one with a CodeUnauthorized error wrapping
+// ErrExpiredKey that says so; a store failure is CodeInternal. Hashes are
+// compared in constant time. Every call reads the store: a key disabled a
+// moment ago is refused at once. A stored key's LastUsedAt is updated at
+// most once per TouchEvery.
 func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, error) {
 	presented = strings.TrimSpace(presented)
 	if presented == "" {
@@ -210,8 +239,15 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 	if subtle.ConstantTimeCompare(rec.Hash, h) != 1 || rec.Disabled {
 		return Principal{}, invalid()
 	}
-	v.touch(ctx, rec.ID)
-	return Principal{KeyID: rec.ID, Name: rec.Name, RateLimit: rec.RateLimit}, nil
+	now := v.clock.Now()
+	if rec.Expired(now) {
+		return Principal{}, &gw.Error{Code: gw.CodeUnauthorized, Cause: ErrExpiredKey,
+			Message: "This API key expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339) + "."}
+	}
+	v.touch(ctx, rec.ID, now)
+	return Principal{KeyID: rec.ID, Name: rec.Name, OwnerID: rec.OwnerID, RateLimit: rec.RateLimit,
+		Models: rec.Models, IPAllow: rec.IPAllow, MaxConcurrency: rec.MaxConcurrency,
+		TokenQuota: rec.TokenQuota, TokensUsed: rec.TokensUsed + v.meter.Pending(rec.ID)}, nil
 }
 
 func invalid() error {
@@ -220,8 +256,7 @@ func invalid() error {
 
 // touch records the key's use, at most once per touchEvery; failures are
 // ignored (bookkeeping must not fail a request).
-func (v *Verifier) touch(ctx context.Context, id string) {
-	now := v.clock.Now()
+func (v *Verifier) touch(ctx context.Context, id string, now time.Time) {
 	v.mu.Lock()
 	last, ok := v.touched[id]
 	due := !ok || now.Sub(last) >= v.touchEvery

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,7 +196,7 @@ func TestVerify(t *testing.T) {
 					t.Fatal("error reveals the presented key")
 				}
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("principal %+v, want %+v", got, tt.want)
 			}
 		})
@@ -274,5 +276,83 @@ func TestKeysStoredOnlyAsHashes(t *testing.T) {
 	}
 	if !bytes.Contains(raw, apikey.Hash(key)) {
 		t.Fatal("the key's hash is not in the database file (test reads the wrong file?)")
+	}
+}
+
+// A stored key's owner and policies come back from Verify; once its
+// ExpiresAt has passed, it is refused with a 401 that says it expired.
+func TestVerifyPoliciesAndExpiry(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	c := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	key, rec, err := apikey.CreateWith(ctx, mem, store.APIKey{Name: "scoped", OwnerID: "usr_a", RateLimit: 2,
+		Models: []string{"gpt-5.1"}, IPAllow: []string{"10.0.0.0/8"}, MaxConcurrency: 3, TokenQuota: 1000,
+		ExpiresAt: c.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := apikey.NewVerifier(mem, "", apikey.Options{Clock: c})
+	got, err := v.Verify(ctx, key)
+	want := apikey.Principal{KeyID: rec.ID, Name: "scoped", OwnerID: "usr_a", RateLimit: 2, Models: []string{"gpt-5.1"},
+		IPAllow: []string{"10.0.0.0/8"}, MaxConcurrency: 3, TokenQuota: 1000}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Verify: %+v %v, want %+v", got, err, want)
+	}
+	c.Advance(time.Hour - time.Second)
+	if _, err := v.Verify(ctx, key); err != nil {
+		t.Fatalf("a second before expiry: %v", err)
+	}
+	c.Advance(time.Second)
+	_, err = v.Verify(ctx, key)
+	if !errors.Is(err, apikey.ErrExpiredKey) || gw.ErrorCode(err) != gw.CodeUnauthorized || !strings.Contains(gw.AsError(err).Message, "expired") {
+		t.Fatalf("at expiry: %v", err)
+	}
+}
+
+// Tokens a Meter counted count towards TokensUsed at once, are written to
+// the store by Flush (and by Close), and a failed write is retried.
+func TestMeterCountsAndWrites(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	key, rec, _ := apikey.Create(ctx, mem, "k", 0)
+	fail := true
+	st := &fakeKeys{FindAPIKeyByHashFn: mem.FindAPIKeyByHash, TouchAPIKeyFn: mem.TouchAPIKey,
+		AddAPIKeyTokensFn: func(ctx context.Context, id string, n int64) (int64, error) {
+			if fail {
+				return 0, errors.New("database is locked")
+			}
+			return mem.AddAPIKeyTokens(ctx, id, n)
+		}}
+	m := apikey.NewMeter(st, apikey.MeterOptions{Every: -1})
+	v := apikey.NewVerifier(st, "", apikey.Options{Meter: m})
+	m.AddTokens(rec.ID, 30)
+	m.AddTokens(rec.ID, 12)
+	m.AddTokens("env:1", 500) // not a stored key
+	m.AddTokens(rec.ID, -5)
+	used := func() int64 {
+		t.Helper()
+		p, err := v.Verify(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.TokensUsed
+	}
+	if u := used(); u != 42 {
+		t.Fatalf("TokensUsed before a write: %d, want 42", u)
+	}
+	if err := m.Flush(ctx); err == nil {
+		t.Fatal("a failed write reported no error")
+	}
+	if u := used(); u != 42 {
+		t.Fatalf("TokensUsed after a failed write: %d, want 42", u)
+	}
+	fail = false
+	m.AddTokens(rec.ID, 8)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := mem.GetAPIKey(ctx, rec.ID)
+	if stored.TokensUsed != 50 || m.Pending(rec.ID) != 0 || used() != 50 {
+		t.Fatalf("stored %d, pending %d", stored.TokensUsed, m.Pending(rec.ID))
 	}
 }

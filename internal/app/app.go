@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparkgw/spark/internal/api/anthropic"
@@ -28,7 +29,6 @@ import (
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/fetch"
 	"github.com/sparkgw/spark/internal/gateway"
-	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/httpx"
 	"github.com/sparkgw/spark/internal/identity"
 	"github.com/sparkgw/spark/internal/imageproxy"
@@ -68,7 +68,12 @@ type App struct {
 	oidc     *identity.OIDC
 	fetcher  *fetch.Fetcher
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
-	plugins  []provider.Plugin
+	// Client keys (keys.go): the token meter (nil with ALLOW_NO_AUTH), the
+	// per-key limits, the built-in admin's id once known.
+	meter     *apikey.Meter
+	admitter  limit.Admitter
+	builtinID atomic.Pointer[string]
+	plugins   []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
 	// models they serve.
 	accountModels map[string]provider.AccountModels
@@ -198,19 +203,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
 	} else {
-		a.MintedKey, err = apikey.EnsureInitial(ctx, a.db, cfg.APISecret)
-		if err != nil {
-			return nil, fmt.Errorf("api key: %w", err)
-		}
-		srvOpts.Keys = keyVerifier{apikey.NewVerifier(a.db, cfg.APISecret, apikey.Options{})}
-	}
-	if cfg.RequestRateLimit > 0 {
-		if srvOpts.IPLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.RequestRateLimit}); err != nil {
+		if err := a.clientKeys(ctx, &srvOpts); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.KeyRateLimit > 0 {
-		if srvOpts.KeyLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.KeyRateLimit}); err != nil {
+	if cfg.RequestRateLimit > 0 {
+		if srvOpts.IPLimiter, err = limit.NewMemory(limit.Options{PerMinute: cfg.RequestRateLimit}); err != nil {
 			return nil, err
 		}
 	}
@@ -279,6 +277,11 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	// The dashboard's usage routes (session class): readable with
 	// USAGE_RECORDS=0 too, for the records kept before.
 	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
+	keyRoutes, err := a.keyRoutes()
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	table = append(table, keyRoutes...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -376,20 +379,6 @@ type cookieSaver struct{ p *pool.Local }
 
 func (c cookieSaver) SaveCookie(ctx context.Context, accountID, cookie string) error {
 	return c.p.UpdateCookie(ctx, accountID, cookie)
-}
-
-// keyVerifier adapts apikey.Verifier to the server's KeyVerifier.
-type keyVerifier struct{ v *apikey.Verifier }
-
-func (k keyVerifier) Verify(ctx context.Context, key string) (string, bool, error) {
-	p, err := k.v.Verify(ctx, key)
-	if err != nil {
-		if gw.ErrorCode(err) == gw.CodeUnauthorized {
-			return "", false, nil
-		}
-		return "", false, err
-	}
-	return p.KeyID, true, nil
 }
 
 // writeError renders the server's errors in dialect d, which the server

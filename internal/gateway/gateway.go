@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,6 +159,10 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 		return nil, err
 	}
 	note.SetModels(req.Model, match.Model.ID)
+	grant := reqctx.GrantOf(ctx) // nil: authentication off, every model and account
+	if err := allowed(grant, req.Model, match); err != nil {
+		return nil, err
+	}
 	if err := s.resolveMedia(ctx, req); err != nil {
 		return nil, err
 	}
@@ -181,7 +186,7 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	exclude := map[string]bool{}
 	var lastErr error
 	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
-		lease, err := s.opts.Pool.Acquire(ctx, pool.Request{Provider: p.Name(), Model: match.Model.ID, Exclude: exclude})
+		lease, err := s.opts.Pool.Acquire(ctx, leaseRequest(grant, p.Name(), match.Model.ID, exclude))
 		if err != nil {
 			if lastErr != nil && gw.ErrorCode(err) == gw.CodeNoAccounts {
 				return nil, s.exhausted(ctx, p.Name(), err, lastErr)
@@ -218,6 +223,39 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	}
 	retry := gw.AsError(lastErr).RetryAfter
 	return nil, s.exhausted(ctx, p.Name(), &gw.Error{Code: gw.CodeNoAccounts, Message: "All cookies are temporarily unavailable.", RetryAfter: retry}, lastErr)
+}
+
+// allowed checks the model a request resolved to against the models its
+// key may use: the catalog id the name resolved to (so an alias, an undated
+// or a Claude name cannot bypass the list), or for a name only a catch-all
+// serves, the catch-all's own id. Refused: 403 naming the allowed models.
+func allowed(g *reqctx.Grant, requested string, m provider.Match) error {
+	id := m.Model.ID
+	if m.Fallback && m.CatchAllID != "" {
+		id = m.CatchAllID
+	}
+	if g.AllowsModel(id) {
+		return nil
+	}
+	served := ""
+	if id != requested {
+		served = " (served as `" + id + "`)"
+	}
+	return &gw.Error{Code: gw.CodeForbidden, Param: "model",
+		Message: "This API key may not use the model `" + requested + "`" + served + ". Allowed models: " + strings.Join(g.Models, ", ") + "."}
+}
+
+// leaseRequest is the pool request of one attempt: with a grant, only the
+// accounts of its owners and the shared ones qualify.
+func leaseRequest(g *reqctx.Grant, provider, model string, exclude map[string]bool) pool.Request {
+	req := pool.Request{Provider: provider, Model: model, Exclude: exclude}
+	if g != nil {
+		req.Owners = g.Owners
+		if req.Owners == nil {
+			req.Owners = []string{g.OwnerID}
+		}
+	}
+	return req
 }
 
 // exhausted picks the error a client sees when failover ran out of

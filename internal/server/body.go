@@ -90,6 +90,16 @@ type statusRecorder struct {
 	http1       bool          // HTTP/1.x: the connection can be closed after the reply
 	body        *deadlineBody // the bounded body, once the request was admitted
 	usage       *reqctx.Usage // the request's usage note (nil: not accounted)
+	release     func()        // frees the client key's concurrency slot; nil when none is held
+}
+
+// releaseKey frees the client key's concurrency slot, once.
+func (sr *statusRecorder) releaseKey() {
+	if sr.release != nil {
+		release := sr.release
+		sr.release = nil
+		release()
+	}
 }
 
 // NoteErrorClass records the error code of the error a handler answers

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -32,9 +33,51 @@ import (
 	"github.com/sparkgw/spark/internal/store"
 )
 
-// KeyVerifier checks a client API key and returns its id.
+// KeyVerifier checks a client API key. It reports ok false for a key it
+// does not know; an error with gw.CodeUnauthorized (an expired key) is
+// answered 401 with its message, any other error 500.
 type KeyVerifier interface {
-	Verify(ctx context.Context, key string) (keyID string, ok bool, err error)
+	Verify(ctx context.Context, key string) (k ClientKey, ok bool, err error)
+}
+
+// ClientKey is a verified client API key: its id and the policies the
+// server enforces on every request made with it. Zero values restrict
+// nothing.
+type ClientKey struct {
+	ID string // safe to log
+	// Grant goes into the request's context (reqctx.WithGrant) for the
+	// gateway: whose accounts serve the key and which models it may use.
+	// nil: every account and model.
+	Grant *reqctx.Grant
+	// IPAllow lists the client addresses (as ClientIP computes them) the
+	// key may be used from: 403 from any other.
+	IPAllow []netip.Prefix
+	// PerMinute bounds the key's requests in any sliding minute, refused
+	// ones included; 0 takes Options.KeyPerMinute (KEY_RATE_LIMIT).
+	PerMinute int
+	// MaxConcurrent bounds the key's requests in flight.
+	MaxConcurrent int
+	// TokenQuota bounds the input and output tokens of the key's whole
+	// life; TokensUsed is what it has used so far. Used up: 429
+	// insufficient_quota.
+	TokenQuota, TokensUsed int64
+}
+
+// KeyAdmitter admits a client-key request under its key's rate and
+// concurrency limits in one step (limit.Admitter behind an adapter).
+// Refused, it returns a *gw.Error with gw.CodeClientRateLimited (and its
+// RetryAfter); any other error is a failure of its backend, which lets the
+// request through. release, never nil when err is nil, is called once when
+// the request has ended, its answer stream included.
+type KeyAdmitter interface {
+	AdmitKey(ctx context.Context, keyID string, perMinute, maxConcurrent int) (release func(), err error)
+}
+
+// TokenMeter counts the tokens client keys use, for their token quotas.
+// AddTokens is called after every client-key request that reported tokens;
+// it must not block (the store is written off the request path).
+type TokenMeter interface {
+	AddTokens(keyID string, n int64)
 }
 
 // Authenticator checks the credential of a dashboard-session, admin or
@@ -80,11 +123,18 @@ type Options struct {
 	Keys   KeyVerifier // nil = client-key routes are open (ALLOW_NO_AUTH)
 	// Session, Admin and Metrics authenticate the routes of those classes;
 	// nil refuses every request to them with 401.
-	Session    Authenticator
-	Admin      Authenticator
-	Metrics    Authenticator
-	IPLimiter  Limiter // nil = no per-IP limit
-	KeyLimiter Limiter // nil = no per-key limit
+	Session   Authenticator
+	Admin     Authenticator
+	Metrics   Authenticator
+	IPLimiter Limiter // nil = no per-IP limit
+	// KeyAdmitter applies each key's requests-per-minute and concurrency
+	// limits; nil: none. KeyPerMinute is the requests-per-minute limit of
+	// a key without its own (KEY_RATE_LIMIT; 0: none).
+	KeyAdmitter  KeyAdmitter
+	KeyPerMinute int
+	// Tokens counts every key's tokens after each request (nil: token
+	// quotas are not kept up to date).
+	Tokens TokenMeter
 	// WriteError renders errors; nil writes a minimal OpenAI or Anthropic
 	// envelope.
 	WriteError ErrorWriter
@@ -104,7 +154,7 @@ type Options struct {
 // policy is what the server applies to the routes of one class.
 type policy struct {
 	ipLimit  bool  // the per-IP limit
-	keyLimit bool  // the per-key limit (client keys)
+	keyLimit bool  // the client key's policies (allowlist, limits, quota)
 	maxBody  int64 // default body bound
 	quiet    bool  // access log at Debug (probes)
 	// sameOrigin refuses cross-origin state-changing requests (browser
@@ -268,31 +318,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var e *entry // the matched route, nil until matched
 	defer s.recoverPanic(w, r, &e)
 	var note *reqctx.Usage
-	if s.opts.Usage != nil {
+	if s.opts.Usage != nil || s.opts.Tokens != nil {
 		note = new(reqctx.Usage)
 	}
 	r = s.withRequestID(w, r, note)
 	sr := &statusRecorder{ResponseWriter: w, pendingBody: bodyPending(r), http1: r.ProtoMajor == 1, usage: note}
+	// The key's concurrency slot is held until the handler has returned,
+	// which for a stream is when the stream has ended; deferred, a panic
+	// frees it too.
+	defer sr.releaseKey()
 	start := time.Now()
 	admitted, ok := s.admit(sr, r, &e)
 	if ok {
 		s.mux.ServeHTTP(sr, admitted)
 	}
+	sr.releaseKey()
 	keyID := reqctx.KeyID(admitted.Context())
 	status, elapsed := s.logRequest(r, keyID, e, sr, start)
 	if note != nil && e != nil && e.Class == route.ClientKey {
-		s.recordUsage(r, keyID, e, sr, note, status, start, elapsed)
+		owner := ""
+		if g := reqctx.GrantOf(admitted.Context()); g != nil {
+			owner = g.OwnerID
+		}
+		n := note.Note()
+		if s.opts.Tokens != nil && keyID != "" && n.InputTokens+n.OutputTokens > 0 {
+			s.opts.Tokens.AddTokens(keyID, n.InputTokens+n.OutputTokens)
+		}
+		if s.opts.Usage != nil {
+			s.recordUsage(r, keyID, owner, e, sr, n, status, start, elapsed)
+		}
 	}
 }
 
 // recordUsage hands the usage record of a finished client-key request to
 // the recorder.
-func (s *Server) recordUsage(r *http.Request, keyID string, e *entry, sr *statusRecorder, note *reqctx.Usage, status int, start time.Time, elapsed time.Duration) {
-	n := note.Note()
+func (s *Server) recordUsage(r *http.Request, keyID, owner string, e *entry, sr *statusRecorder, n reqctx.UsageNote, status int, start time.Time, elapsed time.Duration) {
 	rec := store.UsageRecord{
 		Time:            start.Add(elapsed),
 		RequestID:       reqctx.RequestID(r.Context()),
 		KeyID:           keyID,
+		OwnerID:         owner,
 		AccountID:       n.AccountID,
 		Route:           e.Pattern,
 		Model:           n.Model,
@@ -354,12 +419,14 @@ func (s *Server) admit(w *statusRecorder, r *http.Request, matched **entry) (*ht
 			Message: "Cross-origin request refused: this route accepts state-changing requests only from spark's own pages."})
 		return r, false
 	}
-	if r, ok = s.authenticate(w, r, e); !ok {
+	var key *ClientKey
+	if r, key, ok = s.authenticate(w, r, e); !ok {
 		return r, false
 	}
-	if id := reqctx.KeyID(r.Context()); pol.keyLimit && s.opts.KeyLimiter != nil && id != "" &&
-		!s.allow(w, r, e.Dialect, s.opts.KeyLimiter, "key:"+id, "Too many requests for this API key") {
-		return r, false
+	if key != nil && pol.keyLimit {
+		if r, ok = s.applyKeyPolicy(w, r, e, key); !ok {
+			return r, false
+		}
 	}
 	if w.pendingBody {
 		if r.ContentLength > e.maxBody {
@@ -765,18 +832,19 @@ func clientKey(r *http.Request, google bool) string {
 // authenticate checks the credential r's route class asks for and puts the
 // id it proves into the request's context; it answers 401 (or 500 when
 // the check itself failed) and reports false otherwise.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) (*http.Request, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) (*http.Request, *ClientKey, bool) {
 	var (
-		id  string
-		ok  bool
-		err error
+		id       string
+		ok       bool
+		err      error
+		verified *ClientKey
 	)
 	switch e.Class {
 	case route.Public, route.SignedLink:
-		return r, true
+		return r, nil, true
 	case route.ClientKey:
 		if s.opts.Keys == nil {
-			return r, true
+			return r, nil, true
 		}
 		key := clientKey(r, e.GoogleKey)
 		if key == "" {
@@ -785,36 +853,103 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, e *entry) 
 				msg += " or 'x-goog-api-key: <key>'"
 			}
 			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized, Message: msg})
-			return r, false
+			return r, nil, false
 		}
-		id, ok, err = s.opts.Keys.Verify(r.Context(), key)
+		var ck ClientKey
+		ck, ok, err = s.opts.Keys.Verify(r.Context(), key)
 		if err == nil && !ok {
 			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized, Message: "Incorrect API key provided"})
-			return r, false
+			return r, nil, false
 		}
+		id, verified = ck.ID, &ck
 	default:
 		a := s.authenticator(e.Class)
 		if a == nil {
 			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized,
 				Message: "This route needs " + e.Class.String() + " authentication, which is not configured."})
-			return r, false
+			return r, nil, false
 		}
 		id, ok, err = a.Authenticate(r)
 		if err == nil && !ok {
 			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeUnauthorized,
 				Message: "This route needs a valid " + e.Class.String() + " credential."})
-			return r, false
+			return r, nil, false
 		}
 	}
 	if err != nil {
-		if gw.ErrorCode(err) == gw.CodeForbidden {
+		switch gw.ErrorCode(err) {
+		case gw.CodeForbidden, gw.CodeUnauthorized:
 			s.refuse(w, r, e.Dialect, err)
-			return r, false
+			return r, nil, false
 		}
 		s.refuse(w, r, e.Dialect, gw.Wrap(gw.CodeInternal, err, "could not verify the credential"))
+		return r, nil, false
+	}
+	ctx := reqctx.WithKeyID(r.Context(), id)
+	if verified != nil && verified.Grant != nil {
+		ctx = reqctx.WithGrant(ctx, verified.Grant)
+	}
+	return r.WithContext(ctx), verified, true
+}
+
+// applyKeyPolicy enforces a verified key's policies before the handler
+// runs, in this order: the address allowlist (403: a request from
+// elsewhere is not counted against the key), the requests-per-minute
+// window and the concurrency cap (429 with Retry-After; every request
+// that gets this far counts in the window, refused or not), the token
+// quota (429 insufficient_quota). The concurrency slot is released when
+// the request has ended (statusRecorder.releaseKey).
+func (s *Server) applyKeyPolicy(w *statusRecorder, r *http.Request, e *entry, key *ClientKey) (*http.Request, bool) {
+	if len(key.IPAllow) > 0 {
+		ip := ClientIP(r, s.opts.TrustProxy)
+		if !addressAllowed(ip, key.IPAllow) {
+			s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeForbidden,
+				Message: "This API key may not be used from " + clip(ip, 64) + ": the address is not in its IP allowlist."})
+			return r, false
+		}
+	}
+	if s.opts.KeyAdmitter != nil {
+		perMinute := key.PerMinute
+		if perMinute == 0 {
+			perMinute = s.opts.KeyPerMinute
+		}
+		if perMinute > 0 || key.MaxConcurrent > 0 {
+			release, err := s.opts.KeyAdmitter.AdmitKey(r.Context(), key.ID, perMinute, key.MaxConcurrent)
+			switch {
+			case err == nil:
+				w.release = release
+			case gw.ErrorCode(err) == gw.CodeClientRateLimited:
+				s.refuse(w, r, e.Dialect, err)
+				return r, false
+			default:
+				s.opts.Logger.Error("key limiter failed; allowing request", "key_id", key.ID, "error", err)
+			}
+		}
+	}
+	if key.TokenQuota > 0 && key.TokensUsed >= key.TokenQuota {
+		w.releaseKey()
+		s.refuse(w, r, e.Dialect, &gw.Error{Code: gw.CodeQuotaExhausted,
+			Message: "This API key has used its token quota (" + strconv.FormatInt(key.TokensUsed, 10) + " of " +
+				strconv.FormatInt(key.TokenQuota, 10) + " tokens)."})
 		return r, false
 	}
-	return r.WithContext(reqctx.WithKeyID(r.Context(), id)), true
+	return r, true
+}
+
+// addressAllowed reports whether the client address ip falls in one of
+// the prefixes (an IPv4 address mapped into IPv6 counts as IPv4).
+func addressAllowed(ip string, allow []netip.Prefix) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap().WithZone("")
+	for _, p := range allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // authenticator is the configured authenticator of a session, admin or

@@ -17,9 +17,9 @@ import (
 
 type keys map[string]string
 
-func (k keys) Verify(_ context.Context, key string) (string, bool, error) {
+func (k keys) Verify(_ context.Context, key string) (server.ClientKey, bool, error) {
 	id, ok := k[key]
-	return id, ok, nil
+	return server.ClientKey{ID: id}, ok, nil
 }
 
 type denyAll struct{}

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sparkgw/spark/internal/apikey"
+	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/keys"
+	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/reqctx"
+	"github.com/sparkgw/spark/internal/route"
+	"github.com/sparkgw/spark/internal/server"
+	"github.com/sparkgw/spark/internal/store"
+)
+
+// WithAdmitter replaces the in-process admitter of the per-key limits
+// (requests per minute, concurrency) with a (shared) one.
+func WithAdmitter(ad limit.Admitter) Option { return func(a *App) { a.admitter = ad } }
+
+// clientKeys sets up client API keys on the server: the verifier (API_SECRET
+// and the stored keys, each with its owner and policies), the key's limits
+// (KEY_RATE_LIMIT for keys without their own), the token meter of the
+// token quotas, and the initial key when none exists.
+func (a *App) clientKeys(ctx context.Context, srvOpts *server.Options) error {
+	var err error
+	a.MintedKey, err = apikey.EnsureInitial(ctx, a.db, a.cfg.APISecret)
+	if err != nil {
+		return fmt.Errorf("api key: %w", err)
+	}
+	a.meter = apikey.NewMeter(a.db, apikey.MeterOptions{Logger: a.log})
+	a.closers = append(a.closers, a.meter)
+	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter})
+	srvOpts.Keys = keyVerifier{v: v, owners: a.owners}
+	if a.admitter == nil {
+		a.admitter = limit.NewMemoryAdmitter(clockFunc(a.now), 0)
+	}
+	srvOpts.KeyAdmitter = keyAdmitter{a.admitter}
+	srvOpts.KeyPerMinute = a.cfg.KeyRateLimit
+	srvOpts.Tokens = a.meter
+	return nil
+}
+
+// keyRoutes are the dashboard's key routes (/api/keys).
+func (a *App) keyRoutes() ([]route.Route, error) {
+	opts := keys.Options{Store: a.db, Models: modelResolver{a}, Logger: a.log, TrustProxy: a.cfg.TrustProxy, Now: a.now}
+	if a.meter != nil {
+		opts.Pending = a.meter.Pending
+	}
+	h, err := keys.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return h.Routes(), nil
+}
+
+// clockFunc adapts a time function to the Clock interfaces.
+type clockFunc func() time.Time
+
+func (c clockFunc) Now() time.Time { return c() }
+
+// owners are the users whose accounts serve a key owned by ownerID: the
+// owner, and for the built-in admin both "" (the environment's accounts)
+// and their user id.
+func (a *App) owners(ctx context.Context, ownerID string) ([]string, error) {
+	id, err := a.builtinAdminID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ownerID == "" || ownerID == id {
+		if id == "" {
+			return []string{""}, nil
+		}
+		return []string{"", id}, nil
+	}
+	return []string{ownerID}, nil
+}
+
+// builtinAdminID is the built-in admin's user id ("" before one exists),
+// read from the store until found (it never changes afterwards).
+func (a *App) builtinAdminID(ctx context.Context) (string, error) {
+	if id := a.builtinID.Load(); id != nil {
+		return *id, nil
+	}
+	u, err := a.db.BuiltinAdmin(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("built-in admin: %w", err)
+	}
+	a.builtinID.Store(&u.ID)
+	return u.ID, nil
+}
+
+// keyVerifier adapts apikey.Verifier to the server's KeyVerifier: the key's
+// grant (owners, models) and policies.
+type keyVerifier struct {
+	v      *apikey.Verifier
+	owners func(ctx context.Context, ownerID string) ([]string, error)
+}
+
+func (k keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, bool, error) {
+	p, err := k.v.Verify(ctx, key)
+	if err != nil {
+		if errors.Is(err, apikey.ErrInvalidKey) || errors.Is(err, apikey.ErrMissingKey) {
+			return server.ClientKey{}, false, nil
+		}
+		return server.ClientKey{}, false, err // expired: 401 with its message; the store: 500
+	}
+	owners, err := k.owners(ctx, p.OwnerID)
+	if err != nil {
+		return server.ClientKey{}, false, err
+	}
+	ck := server.ClientKey{
+		ID:            p.KeyID,
+		Grant:         &reqctx.Grant{KeyID: p.KeyID, OwnerID: p.OwnerID, Owners: owners, Models: p.Models},
+		PerMinute:     p.RateLimit,
+		MaxConcurrent: p.MaxConcurrency,
+		TokenQuota:    p.TokenQuota,
+		TokensUsed:    p.TokensUsed,
+	}
+	for _, s := range p.IPAllow {
+		// An entry that no longer parses matches no address (the zero
+		// prefix contains none), so the list still refuses the others.
+		pfx, _ := keys.ParsePrefix(s)
+		ck.IPAllow = append(ck.IPAllow, pfx)
+	}
+	return ck, true, nil
+}
+
+// keyAdmitter adapts limit.Admitter to the server's KeyAdmitter.
+type keyAdmitter struct{ ad limit.Admitter }
+
+func (k keyAdmitter) AdmitKey(ctx context.Context, keyID string, perMinute, maxConcurrent int) (func(), error) {
+	t, err := k.ad.Admit(ctx, limit.Admission{KeyID: keyID, KeyPerMinute: perMinute, KeyMaxConcurrent: maxConcurrent})
+	var ref *limit.Refusal
+	if errors.As(err, &ref) {
+		msg := "Too many requests for this API key: its limit is " + strconv.Itoa(perMinute) + " per minute"
+		if ref.Limit == limit.LimitKeyConcurrency {
+			msg = "Too many requests in flight for this API key: its limit is " + strconv.Itoa(maxConcurrent) + " at once"
+		}
+		secs := max(int(ref.RetryAfter.Round(time.Second)/time.Second), 1)
+		return nil, &gw.Error{Code: gw.CodeClientRateLimited, RetryAfter: ref.RetryAfter,
+			Message: msg + "; retry in " + strconv.Itoa(secs) + "s"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t.Release, nil
+}
+
+// modelResolver answers which models a key may be limited to: names the
+// registry resolves exactly (not only through a catch-all) to a model that
+// one of the creator's accounts, or a shared one, serves.
+type modelResolver struct{ a *App }
+
+func (m modelResolver) ResolveModels(ctx context.Context, owners []string, names []string) ([]string, error) {
+	accts, err := m.a.db.ListAccounts(ctx, store.AccountFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	var usable []store.Account
+	for _, acct := range accts {
+		if acct.Shared || slices.Contains(owners, acct.OwnerID) {
+			usable = append(usable, acct)
+		}
+	}
+	out := make([]string, 0, len(names))
+	for _, name := range names {
+		p, match, err := m.a.registry.Resolve(ctx, name)
+		if err != nil || match.Fallback {
+			return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "models", Message: "models: unknown model `" + clipName(name) + "`."}
+		}
+		served := false
+		for _, acct := range usable {
+			if acct.Provider == p.Name() && m.a.servesModel(acct.GW(), match.Model.ID) {
+				served = true
+				break
+			}
+		}
+		if !served {
+			return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "models",
+				Message: "models: none of your accounts (nor a shared one) serves `" + match.Model.ID + "`."}
+		}
+		out = append(out, match.Model.ID)
+	}
+	return out, nil
+}
+
+// clipName bounds a client-given model name echoed in an error.
+func clipName(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return store.ClipUTF8(s, 64) + "..."
+}
+
+var _ server.KeyVerifier = keyVerifier{}
