@@ -122,14 +122,9 @@ func (h *Handler) Routes() []route.Route {
 	}
 }
 
-// Owners are the owner ids whose records belong to u: their id, and for
-// the built-in admin also "" (the environment's accounts and keys).
-func Owners(u store.User) []string {
-	if u.Builtin {
-		return []string{"", u.ID}
-	}
-	return []string{u.ID}
-}
+// Owners are the owner ids whose keys and accounts are u's
+// (store.User.OwnerIDs).
+func Owners(u store.User) []string { return u.OwnerIDs() }
 
 // KeyJSON is a key as the dashboard API shows it (never its hash).
 type KeyJSON struct {

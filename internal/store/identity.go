@@ -42,6 +42,16 @@ type User struct {
 	LastLoginAt time.Time // zero until the first sign-in
 }
 
+// OwnerIDs are the owner ids (Account.OwnerID, APIKey.OwnerID,
+// UsageRecord.OwnerID) of the records that belong to u: their id, and for
+// the built-in admin also "" (the environment's accounts and keys).
+func (u User) OwnerIDs() []string {
+	if u.Builtin {
+		return []string{"", u.ID}
+	}
+	return []string{u.ID}
+}
+
 // UserPatch is a partial update of a user; nil fields are kept.
 type UserPatch struct {
 	Name         *string

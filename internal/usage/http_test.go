@@ -1,6 +1,7 @@
 package usage_test
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
@@ -48,12 +50,30 @@ func seeded(t *testing.T) *memstore.Store {
 	return st
 }
 
-// mux mounts the usage routes without the server's steps.
-func mux(st store.UsageStore) http.Handler {
+// mux mounts the usage routes without the server's steps, as an admin
+// would call them.
+func mux(st *memstore.Store) http.Handler {
+	return muxAs(st, addUser(st, "usr_admin", store.RoleAdmin, false))
+}
+
+// muxAs mounts the usage routes without the server's steps, called by the
+// user with id (as the server's session authenticator passes it on).
+func muxAs(st usage.Store, id string) http.Handler {
 	m := http.NewServeMux()
 	h := usage.NewHandler(st, usage.HandlerOptions{Now: func() time.Time { return day0.AddDate(0, 0, 2).Add(13 * time.Hour) }})
 	route.Mount(m, "", h.Routes())
-	return m
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ServeHTTP(w, r.WithContext(reqctx.WithKeyID(r.Context(), id)))
+	})
+}
+
+// addUser stores a user and returns their id.
+func addUser(st *memstore.Store, id string, role store.Role, builtin bool) string {
+	u, err := st.CreateUser(context.Background(), store.User{ID: id, Email: id + "@example.com", Role: role, Builtin: builtin})
+	if err != nil {
+		panic(err)
+	}
+	return u.ID
 }
 
 func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
@@ -259,12 +279,13 @@ func (session) Authenticate(r *http.Request) (string, bool, error) {
 	return "user_1", err == nil && c.Value == "ok", nil
 }
 
-// The routes are of the admin class (rows are not yet scoped to an
-// owner): without an admin's session the server answers 401 before them,
-// and a mere user's session is not enough.
-func TestRoutesNeedAnAdminSession(t *testing.T) {
-	srv := server.New(server.Options{Session: session{}, Admin: session{}})
-	if err := srv.Handle(usage.NewHandler(seeded(t), usage.HandlerOptions{}).Routes()...); err != nil {
+// The routes are of the session class: without a session the server
+// answers 401 before them; a user's session (not an admin's) reads them.
+func TestRoutesNeedASession(t *testing.T) {
+	st := seeded(t)
+	addUser(st, "user_1", store.RoleUser, false)
+	srv := server.New(server.Options{Session: session{}, Admin: noAdmin{}})
+	if err := srv.Handle(usage.NewHandler(st, usage.HandlerOptions{}).Routes()...); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/api/usage", "/api/usage/requests", "/api/usage/export.csv"} {
@@ -276,19 +297,8 @@ func TestRoutesNeedAnAdminSession(t *testing.T) {
 		w := httptest.NewRecorder()
 		srv.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
-			t.Errorf("%s with a session: %d %s", path, w.Code, w.Body)
+			t.Errorf("%s with a user's session: %d %s", path, w.Code, w.Body)
 		}
-	}
-	userOnly := server.New(server.Options{Session: session{}, Admin: noAdmin{}})
-	if err := userOnly.Handle(usage.NewHandler(seeded(t), usage.HandlerOptions{}).Routes()...); err != nil {
-		t.Fatal(err)
-	}
-	r := httptest.NewRequest("GET", "/api/usage", nil)
-	r.AddCookie(&http.Cookie{Name: "spark_session", Value: "ok"})
-	w := httptest.NewRecorder()
-	userOnly.ServeHTTP(w, r)
-	if w.Code == http.StatusOK {
-		t.Errorf("/api/usage with a user's session: %d, want a refusal", w.Code)
 	}
 }
 
@@ -296,3 +306,92 @@ func TestRoutesNeedAnAdminSession(t *testing.T) {
 type noAdmin struct{}
 
 func (noAdmin) Authenticate(*http.Request) (string, bool, error) { return "", false, nil }
+
+// A user reads only the usage of their own keys: never another user's
+// rows, sums or export, and another user's key id as a filter is 404. The
+// built-in admin's own usage includes the environment's keys (owner ""); an
+// admin reads everyone's, or one user's with owner=.
+func TestUsageScopedToOwner(t *testing.T) {
+	st := memstore.New(nil)
+	ctx := t.Context()
+	alice := addUser(st, "usr_alice", store.RoleUser, false)
+	bob := addUser(st, "usr_bob", store.RoleUser, false)
+	boss := addUser(st, "usr_boss", store.RoleAdmin, true)
+	keyOf := map[string]string{}
+	for _, owner := range []string{alice, bob, ""} {
+		k, err := st.CreateAPIKey(ctx, store.APIKey{Name: "k", Prefix: "sk-spark-x", Hash: []byte(fmt.Sprintf("%-32s", owner)), OwnerID: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyOf[owner] = k.ID
+	}
+	var recs []store.UsageRecord
+	for i, owner := range []string{alice, alice, bob, "", boss} {
+		key := keyOf[owner]
+		if owner == boss {
+			key = "env:1"
+		}
+		recs = append(recs, store.UsageRecord{Time: day0.AddDate(0, 0, 2), RequestID: fmt.Sprintf("req_%s_%d", owner, i),
+			KeyID: key, OwnerID: owner, Model: "m-" + owner, Status: 200, InputTokens: 1})
+	}
+	if err := st.AddUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(h http.Handler, q string) (int, string) {
+		t.Helper()
+		w := get(t, h, "/api/usage/requests"+q)
+		var p usage.RequestsPage
+		_ = json.Unmarshal(w.Body.Bytes(), &p)
+		var ids []string
+		for _, r := range p.Data {
+			ids = append(ids, r.RequestID)
+		}
+		return w.Code, strings.Join(ids, " ")
+	}
+	asAlice, asBob, asBoss := muxAs(st, alice), muxAs(st, bob), muxAs(st, boss)
+	for _, tt := range []struct {
+		name   string
+		h      http.Handler
+		query  string
+		status int
+		want   string
+	}{
+		{"alice sees hers", asAlice, "", 200, "req_usr_alice_1 req_usr_alice_0"},
+		{"bob sees his", asBob, "", 200, "req_usr_bob_2"},
+		{"alice filters by her key", asAlice, "?key=" + keyOf[alice], 200, "req_usr_alice_1 req_usr_alice_0"},
+		{"alice filters by bob's key", asAlice, "?key=" + keyOf[bob], 404, ""},
+		{"alice filters by an env key", asAlice, "?key=env:1", 404, ""},
+		{"alice filters by bob", asAlice, "?owner=" + bob, 404, ""},
+		{"the admin sees everyone's", asBoss, "", 200, "req_usr_boss_4 req__3 req_usr_bob_2 req_usr_alice_1 req_usr_alice_0"},
+		{"the admin filters by bob", asBoss, "?owner=" + bob, 200, "req_usr_bob_2"},
+		{"the built-in admin's own", asBoss, "?owner=" + boss, 200, "req_usr_boss_4 req__3"},
+		{"the admin filters by bob's key", asBoss, "?key=" + keyOf[bob], 200, "req_usr_bob_2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, got := rows(tt.h, tt.query); status != tt.status || got != tt.want {
+				t.Errorf("%d %q, want %d %q", status, got, tt.status, tt.want)
+			}
+		})
+	}
+	// The sums and the export are scoped alike.
+	var sum struct{ Data []usage.SummaryRow }
+	w := get(t, asBob, "/api/usage?from=2026-04-01&to=2026-04-03&group_by=model")
+	if err := json.Unmarshal(w.Body.Bytes(), &sum); err != nil || len(sum.Data) != 1 || sum.Data[0].Group != "m-"+bob || sum.Data[0].Requests != 1 {
+		t.Errorf("bob's summary: %d %s", w.Code, w.Body)
+	}
+	w = get(t, asBob, "/api/usage?from=2026-04-01&to=2026-04-03&group_by=hour")
+	if err := json.Unmarshal(w.Body.Bytes(), &sum); err != nil || len(sum.Data) != 1 || sum.Data[0].Requests != 1 {
+		t.Errorf("bob's summary by hour: %d %s", w.Code, w.Body)
+	}
+	csvRows := must(csv.NewReader(get(t, asAlice, "/api/usage/export.csv").Body).ReadAll())
+	if len(csvRows) != 3 || csvRows[1][1] != "req_usr_alice_1" || csvRows[2][1] != "req_usr_alice_0" {
+		t.Errorf("alice's export: %q", csvRows)
+	}
+	if w := get(t, asAlice, "/api/usage/export.csv?key="+keyOf[bob]); w.Code != http.StatusNotFound {
+		t.Errorf("alice exports bob's key: %d", w.Code)
+	}
+	// A session whose user is gone reads nothing.
+	if w := get(t, muxAs(st, "usr_gone"), "/api/usage/requests"); w.Code != http.StatusUnauthorized {
+		t.Errorf("a deleted user: %d", w.Code)
+	}
+}

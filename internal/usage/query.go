@@ -46,6 +46,9 @@ const (
 type SummaryQuery struct {
 	From, To time.Time // midnight UTC of the first and last day
 	GroupBy  string
+	// Owners limits the summary to the requests of keys these users own
+	// ("" = the built-in admin); nil: everyone's.
+	Owners []string
 }
 
 // SummaryRow is one group of a summary. Percentiles are estimated from
@@ -125,7 +128,9 @@ func Summary(ctx context.Context, st store.UsageStore, q SummaryQuery) ([]Summar
 			return nil, fmt.Errorf("usage summary: %w", err)
 		}
 		for _, u := range rollups {
-			add(groupOf(q.GroupBy, u), u)
+			if q.Owners == nil || slices.Contains(q.Owners, u.OwnerID) {
+				add(groupOf(q.GroupBy, u), u)
+			}
 		}
 	}
 	rows := make([]SummaryRow, 0, len(groups))
@@ -163,7 +168,7 @@ func groupOf(by string, u store.UsageRollup) string {
 // hourly sums the records of q's range by hour (groups like
 // "2026-03-10T14:00Z").
 func hourly(ctx context.Context, st store.UsageStore, q SummaryQuery, add func(string, store.UsageRollup)) error {
-	f := store.UsageFilter{From: q.From, To: q.To.AddDate(0, 0, 1), Limit: store.MaxUsagePage}
+	f := store.UsageFilter{From: q.From, To: q.To.AddDate(0, 0, 1), Owners: q.Owners, Limit: store.MaxUsagePage}
 	read := 0
 	for {
 		page, err := st.ListUsage(ctx, f)
