@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
+	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/tokens"
 )
 
@@ -393,5 +395,90 @@ func TestStreamReportsTheResolvedModel(t *testing.T) {
 				t.Fatalf("the stream reports %q for %q, want %q", got, tc.requested, tc.want)
 			}
 		})
+	}
+}
+
+// recordingPool leases one account and records each pool request.
+type recordingPool struct {
+	mu   sync.Mutex
+	reqs []pool.Request
+}
+
+func (p *recordingPool) Acquire(_ context.Context, r pool.Request) (pool.Lease, error) {
+	p.mu.Lock()
+	p.reqs = append(p.reqs, r)
+	p.mu.Unlock()
+	var outcome error
+	return fakeLease{acct: &gw.Account{ID: "acct_1", Provider: "fake"}, outcome: &outcome}, nil
+}
+
+// A key's grant limits the models by the id the name resolves to (an
+// alias, a dated or -latest name, a case variant cannot bypass it; a name
+// only the catch-all takes is the catch-all's model) with a 403 naming the
+// allowed ones and no upstream call; and every lease is limited to the
+// grant's owners.
+func TestGrantLimitsModelsAndAccounts(t *testing.T) {
+	p := &catalogProvider{fakeProvider{answer: func() *fakeStream { return &fakeStream{evs: []llm.Event{text("a")}} }}}
+	rp := &recordingPool{}
+	svc := gateway.New(gateway.Options{Registry: provider.NewRegistry(p), Pool: rp})
+	grant := &reqctx.Grant{KeyID: "key_1", OwnerID: "usr_a", Owners: []string{"usr_a"}, Models: []string{"claude-sonnet-4-5"}}
+	ctx := reqctx.WithGrant(t.Context(), grant)
+	for _, tc := range []struct {
+		requested string
+		allowed   bool
+	}{
+		{"claude-sonnet-4-5", true},
+		{"Claude-Sonnet-4-5", true},
+		{"claude-sonnet-4-5-20250929", true},
+		{"claude-sonnet-4-5-latest", true},
+		{"gemini-3-flash", false},
+		{"gpt-4o", false},                           // an alias of gemini-3-flash
+		{"claude-sonnet-4-5-but-not-really", false}, // the catch-all
+	} {
+		t.Run(tc.requested, func(t *testing.T) {
+			before := len(p.streams)
+			req := request()
+			req.Model = tc.requested
+			st, err := svc.Chat(ctx, req)
+			if tc.allowed {
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Close()
+				return
+			}
+			ge := gw.AsError(err)
+			if st != nil || ge == nil || ge.Code != gw.CodeForbidden || !strings.Contains(ge.Message, "claude-sonnet-4-5") ||
+				!strings.Contains(ge.Message, tc.requested) {
+				t.Fatalf("Chat = %v, %v; want a 403 naming the model and the allowed ones", st, err)
+			}
+			if len(p.streams) != before {
+				t.Fatal("the provider was asked")
+			}
+		})
+	}
+	if len(rp.reqs) != 4 {
+		t.Fatalf("%d leases, want 4", len(rp.reqs))
+	}
+	for _, r := range rp.reqs {
+		if !slices.Equal(r.Owners, []string{"usr_a"}) {
+			t.Fatalf("lease for owners %q, want the grant's", r.Owners)
+		}
+	}
+	// A grant naming only its owner leases that owner's accounts; without
+	// a grant (authentication off), any account.
+	rp.reqs = nil
+	st, err := svc.Chat(reqctx.WithGrant(t.Context(), &reqctx.Grant{OwnerID: "usr_b"}), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = svc.Chat(t.Context(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if len(rp.reqs) != 2 || !slices.Equal(rp.reqs[0].Owners, []string{"usr_b"}) || rp.reqs[1].Owners != nil {
+		t.Fatalf("leases %+v", rp.reqs)
 	}
 }
