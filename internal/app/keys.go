@@ -35,7 +35,7 @@ func (a *App) clientKeys(ctx context.Context, srvOpts *server.Options) error {
 	a.meter = apikey.NewMeter(a.db, apikey.MeterOptions{Logger: a.log})
 	a.closers = append(a.closers, a.meter)
 	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter})
-	srvOpts.Keys = keyVerifier{v: v, owners: a.owners}
+	srvOpts.Keys = keyVerifier{v: v, owners: a.owners, users: a.db}
 	if a.admitter == nil {
 		a.admitter = limit.NewMemoryAdmitter(clockFunc(a.now), 0)
 	}
@@ -98,10 +98,14 @@ func (a *App) builtinAdminID(ctx context.Context) (string, error) {
 }
 
 // keyVerifier adapts apikey.Verifier to the server's KeyVerifier: the key's
-// grant (owners, models) and policies.
+// grant (owners, models) and policies. A key whose owner was disabled (or
+// is gone) is refused like an unknown key, from the next request on.
 type keyVerifier struct {
 	v      *apikey.Verifier
 	owners func(ctx context.Context, ownerID string) ([]string, error)
+	users  interface {
+		GetUser(ctx context.Context, id string) (store.User, error)
+	}
 }
 
 func (k keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, bool, error) {
@@ -111,6 +115,15 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, 
 			return server.ClientKey{}, false, nil
 		}
 		return server.ClientKey{}, false, err // expired: 401 with its message; the store: 500
+	}
+	if p.OwnerID != "" {
+		u, err := k.users.GetUser(ctx, p.OwnerID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+			return server.ClientKey{}, false, nil
+		}
+		if err != nil {
+			return server.ClientKey{}, false, fmt.Errorf("key owner: %w", err)
+		}
 	}
 	owners, err := k.owners(ctx, p.OwnerID)
 	if err != nil {

@@ -434,3 +434,31 @@ func TestKeyRateLimitDefault(t *testing.T) {
 	_, err = e.chat(own, "gpt-5.1")
 	apiError(t, err, http.StatusTooManyRequests)
 }
+
+// Disabling a user refuses their keys from the next request on; enabling
+// them again lets the keys back in.
+func TestDisabledUsersKeysRefused(t *testing.T) {
+	e := startKeys(t, nil)
+	dev := e.signIn("dev@example.com")
+	_, key := e.mint(dev, `{"name":"dev"}`)
+	_, _, me := call(t, dev, "GET", e.url+"/api/me", "")
+	var who struct{ ID string }
+	if err := json.Unmarshal([]byte(me), &who); err != nil || who.ID == "" {
+		t.Fatalf("/api/me: %s", me)
+	}
+	_, err := e.chat(key, "gpt-5.1")
+	apiError(t, err, http.StatusServiceUnavailable) // the user has no account: past authentication
+	patch := func(disabled bool) {
+		t.Helper()
+		body := `{"disabled":` + strconv.FormatBool(disabled) + `}`
+		if st, _, out := call(t, e.admin, "PATCH", e.url+"/api/users/"+who.ID, body); st != http.StatusOK {
+			t.Fatalf("PATCH user: %d %s", st, out)
+		}
+	}
+	patch(true)
+	_, err = e.chat(key, "gpt-5.1")
+	apiError(t, err, http.StatusUnauthorized)
+	patch(false)
+	_, err = e.chat(key, "gpt-5.1")
+	apiError(t, err, http.StatusServiceUnavailable)
+}
