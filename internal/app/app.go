@@ -68,12 +68,7 @@ type App struct {
 	oidc     *identity.OIDC
 	fetcher  *fetch.Fetcher
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
-	// Client keys (keys.go): the token meter (nil with ALLOW_NO_AUTH), the
-	// per-key limits, the built-in admin's id once known.
-	meter     *apikey.Meter
-	admitter  limit.Admitter
-	builtinID atomic.Pointer[string]
-	plugins   []provider.Plugin
+	plugins  []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
 	// models they serve.
 	accountModels map[string]provider.AccountModels
@@ -85,6 +80,12 @@ type App struct {
 	files     *files.Handler
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
+
+	// Client keys (keys.go): the token meter (nil with ALLOW_NO_AUTH), the
+	// per-key limits, the built-in admin's id once known.
+	meter     *apikey.Meter
+	admitter  limit.Admitter
+	builtinID atomic.Pointer[string]
 }
 
 // Option adjusts how New builds the gateway (tests).
