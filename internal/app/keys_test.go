@@ -376,7 +376,8 @@ func TestKeyMaxConcurrency(t *testing.T) {
 // token_quota: once the key's input and output tokens reach the quota,
 // requests are 429 insufficient_quota; tokens_used shows the count.
 func TestKeyTokenQuota(t *testing.T) {
-	e := startKeys(t, nil)
+	var dataDir string
+	e := startKeys(t, func(c *config.Config) { dataDir = c.DataDir })
 	id, key := e.mint(e.admin, `{"name":"tiny","token_quota":5}`)
 	done, err := e.chat(key, "gpt-5.1")
 	if err != nil {
@@ -413,6 +414,12 @@ func TestKeyTokenQuota(t *testing.T) {
 	}
 	if n := len(e.asks()); n != 1 {
 		t.Fatalf("%d asks, want 1", n)
+	}
+	// The count is in the store once the gateway has closed (at the
+	// latest), and holds at the next start.
+	e.stop()
+	if k, err := openStore(t, dataDir).GetAPIKey(t.Context(), id); err != nil || k.TokensUsed != spent {
+		t.Fatalf("stored tokens_used %d (%v), want %d", k.TokensUsed, err, spent)
 	}
 }
 
