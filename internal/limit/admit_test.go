@@ -16,7 +16,7 @@ func TestMemoryAdmitter(t *testing.T) {
 func TestMemoryAdmitterBoundsItsWindows(t *testing.T) {
 	m := limit.NewMemoryAdmitter(nil, 8)
 	for i := range 100 {
-		tk, err := m.Admit(t.Context(), limit.Admission{KeyID: string(rune('a' + i%26)) + string(rune('A'+i/26)), KeyPerMinute: 5})
+		tk, err := m.Admit(t.Context(), limit.Admission{KeyID: string(rune('a'+i%26)) + string(rune('A'+i/26)), KeyPerMinute: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
