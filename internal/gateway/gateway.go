@@ -179,9 +179,15 @@ func (s *Service) chat(ctx context.Context, req *llm.Request) (llm.Stream, error
 	}
 
 	exclude := map[string]bool{}
+	// A grant (a user's key, the dashboard's playground) limits the
+	// accounts to its owners' and the shared ones.
+	var owners []string
+	if g := reqctx.GrantOf(ctx); g != nil {
+		owners = g.Owners
+	}
 	var lastErr error
 	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
-		lease, err := s.opts.Pool.Acquire(ctx, pool.Request{Provider: p.Name(), Model: match.Model.ID, Exclude: exclude})
+		lease, err := s.opts.Pool.Acquire(ctx, pool.Request{Provider: p.Name(), Model: match.Model.ID, Exclude: exclude, Owners: owners})
 		if err != nil {
 			if lastErr != nil && gw.ErrorCode(err) == gw.CodeNoAccounts {
 				return nil, s.exhausted(ctx, p.Name(), err, lastErr)
