@@ -102,9 +102,9 @@ type Options struct {
 	Pool      Pool
 	Doctor    Doctor
 	Catalog   Catalog
-	Activity  *Activity         // requests and errors per account (nil: zeros)
-	Rules     store.Rules       // the providers' credential rules
-	Providers []Provider        // the known providers, in the app's order
+	Activity  *Activity   // requests and errors per account (nil: zeros)
+	Rules     store.Rules // the providers' credential rules
+	Providers []Provider  // the known providers, in the app's order
 	Logger    *slog.Logger
 	Now       func() time.Time // nil = time.Now
 	// TrustProxy takes the audit trail's client address from

@@ -14,8 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sparkgw/spark/internal/accounts"
 	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/files"
@@ -70,8 +73,14 @@ type App struct {
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
-	// models they serve.
-	accountModels map[string]provider.AccountModels
+	// models they serve (copied on write: a provider may be added while
+	// serving, see ensureProviders).
+	accountModels atomic.Pointer[map[string]provider.AccountModels]
+	// provMu serializes building providers; clients are their HTTP clients.
+	provMu  sync.Mutex
+	clients *httpx.Clients
+	// activity counts each account's recent requests (the dashboard).
+	activity *accounts.Activity
 	now           func() time.Time
 	closers       []io.Closer
 	stop          context.CancelFunc
@@ -90,7 +99,7 @@ func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now 
 
 // New builds the gateway described by cfg.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log, now: time.Now, plugins: Plugins(), accountModels: map[string]provider.AccountModels{}}
+	a := &App{cfg: cfg, log: log, now: time.Now, plugins: Plugins()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -192,9 +201,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		WriteError: writeError,
 		Debug:      cfg.Debug,
 	}
-	if a.usage != nil {
-		srvOpts.Usage = a.usage
-	}
+	srvOpts.Usage = a.accountActivity(ctx)
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
 	} else {
@@ -279,6 +286,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	// The dashboard's usage routes (session class): readable with
 	// USAGE_RECORDS=0 too, for the records kept before.
 	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
+	table = append(table, a.manageRoutes(chat)...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,

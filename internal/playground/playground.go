@@ -93,7 +93,9 @@ type chatRequest struct {
 
 // Event payloads.
 type (
-	textEvent  struct{ Text string `json:"text"` }
+	textEvent struct {
+		Text string `json:"text"`
+	}
 	imageEvent struct {
 		URL string `json:"url"`
 	}
