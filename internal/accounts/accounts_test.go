@@ -29,12 +29,16 @@ var rules = store.Rules{"alpha": credential.Cookie{Name: "sid", Bare: true}, "be
 // fakeDoctor answers a scripted verdict per cookie.
 type fakeDoctor struct{ verdicts map[string]accounts.Verdict }
 
-func (d fakeDoctor) Test(_ context.Context, a store.Account) accounts.Verdict { return d.verdicts[a.Cookie] }
+func (d fakeDoctor) Test(_ context.Context, a store.Account) accounts.Verdict {
+	return d.verdicts[a.Cookie]
+}
 
 // fakeCatalog serves each provider's models to every account of it.
 type fakeCatalog map[string][]llm.ModelInfo
 
-func (c fakeCatalog) AccountModels(_ context.Context, a store.Account) []llm.ModelInfo { return c[a.Provider] }
+func (c fakeCatalog) AccountModels(_ context.Context, a store.Account) []llm.ModelInfo {
+	return c[a.Provider]
+}
 
 // env is the account routes behind the real server, identity service and
 // pool over an in-memory store, with three users: the built-in admin, and

@@ -81,10 +81,10 @@ type App struct {
 	clients *httpx.Clients
 	// activity counts each account's recent requests (the dashboard).
 	activity *accounts.Activity
-	now           func() time.Time
-	closers       []io.Closer
-	stop          context.CancelFunc
-	done          chan struct{}
+	now      func() time.Time
+	closers  []io.Closer
+	stop     context.CancelFunc
+	done     chan struct{}
 	// files is the Files API; its sweeper runs until sweepStop.
 	files     *files.Handler
 	sweepStop context.CancelFunc
