@@ -76,7 +76,8 @@ func TestAccountsDefaultDirectory(t *testing.T) {
 
 // TestAccountsDoctor: `spark accounts test` tests every stored account
 // against the upstream (here the simulator), prints a verdict per account
-// and exits with status 1 when one fails (a logged-out account); with the
+// and exits with status 1 when one fails (a logged-out account, a
+// rate-limited one); with the
 // id of a healthy account it passes; an unknown id is an error; no cookie
 // is printed.
 func TestAccountsDoctor(t *testing.T) {
@@ -85,7 +86,7 @@ func TestAccountsDoctor(t *testing.T) {
 	dir := t.TempDir()
 	for _, kv := range [][2]string{
 		{"DATA_DIR", dir}, {"SPARK_SECRET_KEY", ""}, {"API_SECRET", "sk-test-doctor"},
-		{"GS_COOKIE", "session_id=healthy-doctor,session_id=expired-doctor"},
+		{"GS_COOKIE", "session_id=healthy-doctor,session_id=expired-doctor,session_id=limited-doctor"},
 		{"GEMINI_COOKIE", "__Secure-1PSID=gemini-doctor; __Secure-1PSIDTS=ts"},
 		{"GENSPARK_BASE_URL", sim.URL}, {"GEMINI_BASE_URL", sim.URL}, {"GEMINI_UPLOAD_URL", sim.URL},
 		{"GOOGLE_ACCOUNTS_URL", sim.URL}, {"GOOGLE_AI_BASE_URL", sim.URL},
@@ -122,14 +123,14 @@ func TestAccountsDoctor(t *testing.T) {
 			verdicts = append(verdicts, f[0]+" "+strings.Join(f[3:], " "))
 		}
 	}
-	if len(verdicts) != 3 {
+	if len(verdicts) != 4 {
 		t.Fatalf("verdicts %q in\n%s", verdicts, out.String())
 	}
 	joined := strings.Join(verdicts, "\n")
-	if strings.Count(joined, " ok ") != 2 || !strings.Contains(joined, "FAIL logged_out") {
+	if strings.Count(joined, " ok ") != 2 || !strings.Contains(joined, "FAIL logged_out") || !strings.Contains(joined, "FAIL rate_limited") {
 		t.Fatalf("verdicts:\n%s", out.String())
 	}
-	for _, secret := range []string{"healthy-doctor", "expired-doctor", "gemini-doctor"} {
+	for _, secret := range []string{"healthy-doctor", "expired-doctor", "limited-doctor", "gemini-doctor"} {
 		if strings.Contains(out.String()+errOut.String(), secret) {
 			t.Fatalf("a cookie is printed:\n%s%s", out.String(), errOut.String())
 		}

@@ -47,7 +47,7 @@ func (a *App) manageRoutes(chat wire.ChatBackend) []route.Route {
 		provs = append(provs, accounts.Provider{Name: pl.Name, DisplayName: pl.DisplayName})
 	}
 	h := accounts.NewHandler(accounts.Options{
-		Store: a.db, Pool: appPool{a}, Doctor: doctor{get: a.runningProvider}, Catalog: appCatalog{a},
+		Store: a.db, Pool: appPool{a}, Doctor: doctor{get: a.runningProvider, model: helperModels(a.plugins)}, Catalog: appCatalog{a},
 		Activity: a.activity, Rules: credentialRules(a.plugins), Providers: provs, Logger: a.log,
 		Now: a.now, TrustProxy: a.cfg.TrustProxy,
 	})
@@ -142,14 +142,33 @@ func (c appCatalog) AccountModels(ctx context.Context, acct store.Account) []llm
 // doctorTimeout bounds one account test.
 const doctorTimeout = 30 * time.Second
 
-// doctor is the account doctor over the providers' own checks
-// (provider.Doctor): one round trip to the upstream with the account's
-// cookie and proxy (a sign-in probe, and for providers that list models
-// per account, that list), classified into the dashboard's problems.
-// A check says nothing of a chat's own failures (a quota, a downgraded
-// model), which the doctor therefore reports only when the probe does.
+// doctor is the account doctor. It makes the round trips a request would
+// make with the account's cookie and proxy, not through the pool (a
+// failure rests nothing; the verdict is only reported): the provider's own
+// check when it has one (provider.Doctor: the sign-in state and, where the
+// upstream lists them, the account's models), then a one-line chat with
+// the plugin's helper model (Plugin.HelperModel), which is what shows a
+// rate limit, a used-up quota, a challenge page or a downgraded model.
 type doctor struct {
 	get func(ctx context.Context, provider string) (provider.Provider, bool)
+	// model is the chat model to test a provider's accounts with ("":
+	// the provider's check alone).
+	model func(provider string) string
+}
+
+// doctorPrompt is the doctor's chat: short, so it costs little quota.
+const doctorPrompt = "Reply with the single word OK."
+
+// helperModels returns each plugin's helper model, by provider name.
+func helperModels(plugins []provider.Plugin) func(string) string {
+	return func(name string) string {
+		for _, pl := range plugins {
+			if pl.Name == name {
+				return pl.HelperModel
+			}
+		}
+		return ""
+	}
 }
 
 // Test implements accounts.Doctor.
@@ -158,19 +177,53 @@ func (d doctor) Test(ctx context.Context, acct store.Account) accounts.Verdict {
 	if !ok {
 		return accounts.Verdict{Message: "the account's provider is not running"}
 	}
-	doc, ok := p.(provider.Doctor)
-	if !ok {
+	model := ""
+	if d.model != nil {
+		model = d.model(acct.Provider)
+	}
+	doc, isDoctor := p.(provider.Doctor)
+	if !isDoctor && model == "" {
 		return accounts.Verdict{Message: "this provider cannot test an account"}
 	}
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	start := time.Now()
-	c := doc.Check(cctx, acct.GW())
-	v := checkVerdict(c, time.Since(start))
+	v := accounts.Verdict{OK: true, Message: "signed in"}
+	if isDoctor {
+		v = checkVerdict(doc.Check(cctx, acct.GW()), 0)
+	}
+	if v.OK && model != "" {
+		if err := chatProbe(cctx, p, acct, model); err != nil {
+			models := v.Models
+			v = accounts.VerdictFor(err, 0)
+			v.Models = models
+		} else {
+			v.Message = "signed in; " + model + " answered"
+		}
+	}
+	v.Latency = time.Since(start)
 	if !v.OK && v.Problem == "" && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		v.Problem, v.Message = accounts.ProblemNetwork, "the upstream did not answer within "+doctorTimeout.String()
 	}
 	return v
+}
+
+// chatProbe sends the doctor's chat with acct and reads the answer to
+// its end.
+func chatProbe(ctx context.Context, p provider.Provider, acct store.Account, model string) error {
+	st, err := p.Chat(ctx, acct.GW(), &llm.Request{Model: model, ClientKey: "spark-doctor", MaxTokens: 16,
+		Messages: []llm.Message{llm.TextMessage(llm.RoleUser, doctorPrompt)}})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		if _, err := st.Recv(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 }
 
 // checkVerdict turns a provider's checkup into the doctor's verdict.
@@ -283,7 +336,7 @@ func (d *AccountDoctor) Test(ctx context.Context, ids ...string) ([]AccountTest,
 			recs = append(recs, r)
 		}
 	}
-	doc := doctor{get: d.provider}
+	doc := doctor{get: d.provider, model: helperModels(d.plugins)}
 	out := make([]AccountTest, len(recs))
 	sem := make(chan struct{}, checkConcurrency)
 	var wg sync.WaitGroup

@@ -15,8 +15,9 @@ import (
 // TestAccountsAndDoctorThroughApp: the admin adds a Gemini and a Genspark
 // account through the dashboard API against the simulator (the Gemini
 // provider, without accounts at start, starts for its first one); the
-// doctor says ok for the healthy one with the models it reads and
-// logged_out for the expired one; a second user, signed in through OIDC,
+// doctor says ok for the healthy ones (with the models the Gemini one
+// reads), logged_out for an expired one and rate_limited for one whose
+// chats are limited; a second user, signed in through OIDC,
 // sees none of them and gets 404 on them; GET /api/models names the
 // admin's accounts.
 func TestAccountsAndDoctorThroughApp(t *testing.T) {
@@ -50,6 +51,7 @@ func TestAccountsAndDoctorThroughApp(t *testing.T) {
 	}
 	gemini := create("geminiweb", "__Secure-1PSID=healthy-gemini; __Secure-1PSIDTS=ts", "my gemini")
 	expired := create("genspark", "session_id=expired-session", "old genspark")
+	limited := create("genspark", "session_id=limited-session", "busy genspark")
 
 	type verdict struct {
 		OK        bool     `json:"ok"`
@@ -72,6 +74,19 @@ func TestAccountsAndDoctorThroughApp(t *testing.T) {
 	}
 	if v := test(expired); v.OK || v.Problem == nil || *v.Problem != "logged_out" || v.Message == "" {
 		t.Fatalf("expired Genspark account: %+v", v)
+	}
+	// Signed in, but its chats are refused: the doctor's chat shows it.
+	if v := test(limited); v.OK || v.Problem == nil || *v.Problem != "rate_limited" {
+		t.Fatalf("rate-limited Genspark account: %+v", v)
+	}
+	envAccount := ""
+	for _, s := range h.app.Pool().Snapshot() {
+		if s.Provider == "genspark" && envAccount == "" {
+			envAccount = s.ID // alpha-account, from GS_COOKIE
+		}
+	}
+	if v := test(envAccount); !v.OK || !strings.Contains(v.Message, "claude-sonnet-4-5 answered") {
+		t.Fatalf("healthy Genspark account: %+v", v)
 	}
 
 	// The new Gemini account serves chats at once.
@@ -100,7 +115,7 @@ func TestAccountsAndDoctorThroughApp(t *testing.T) {
 	if st, _, body := call(t, user, "GET", h.url+"/api/accounts", ""); st != 200 || body != `{"data":[]}`+"\n" {
 		t.Fatalf("the second user's accounts: %d %s", st, body)
 	}
-	for _, id := range []string{gemini, expired} {
+	for _, id := range []string{gemini, expired, limited} {
 		if st, _, body := call(t, user, "POST", h.url+"/api/accounts/"+id+"/test", ""); st != http.StatusNotFound {
 			t.Fatalf("the second user tests the admin's account: %d %s", st, body)
 		}
@@ -133,7 +148,7 @@ func TestAccountsAndDoctorThroughApp(t *testing.T) {
 			t.Fatalf("audit lacks %s: %s", action, body)
 		}
 	}
-	for _, secret := range []string{"healthy-gemini", "expired-session"} {
+	for _, secret := range []string{"healthy-gemini", "expired-session", "limited-session"} {
 		if strings.Contains(h.logs.String(), secret) {
 			t.Fatalf("a cookie is in the logs")
 		}
