@@ -124,14 +124,17 @@ func (h *Handler) importAll(ctx context.Context, c caller, provider string, cook
 		row := importRow{Index: i, Status: StatusInvalid}
 		reason := func(msg string) { row.Reason = &msg }
 		id := func(a store.Account) { v := a.ID; row.ID = &v }
+		if len(raw) > MaxCookieBytes {
+			reason(fmt.Sprintf("the cookie is longer than %d bytes", MaxCookieBytes))
+			rows[i] = row
+			continue
+		}
 		norm, err := h.opts.Rules.Normalize(provider, raw)
 		var login string
 		if err == nil {
 			login, err = h.opts.Rules.Identity(provider, norm)
 		}
 		switch {
-		case len(raw) > MaxCookieBytes:
-			reason(fmt.Sprintf("the cookie is longer than %d bytes", MaxCookieBytes))
 		case err != nil:
 			var ce *store.CredentialError
 			if errors.As(err, &ce) {
