@@ -382,6 +382,10 @@ func TestImport(t *testing.T) {
 	}
 	lease.Release(nil)
 
+	st, out = e.do(e.alice, "POST", "/api/accounts/import", `{"provider":"alpha","cookies":["sid=`+strings.Repeat("x", accounts.MaxCookieBytes)+`"]}`)
+	if st != 200 || !strings.Contains(out, `"status":"invalid"`) || !strings.Contains(out, "longer than") {
+		t.Fatalf("an over-long cookie: %d %.300s", st, out)
+	}
 	st, out = e.do(e.bob, "POST", "/api/accounts/import?provider=beta", "psid=b1\n\npsid=b2; z=1\r\nbroken\n", "Content-Type", "text/plain")
 	if st != 200 || strings.Count(out, `"created"`) != 2 || strings.Count(out, `"invalid"`) != 1 {
 		t.Fatalf("text import: %d %s", st, out)
