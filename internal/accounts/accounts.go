@@ -77,10 +77,12 @@ type Store interface {
 
 // Pool is the account pool as this package changes it: Reload makes it
 // (and the providers an account needs) see the store's accounts at once;
-// UpdateCookie replaces an account's cookie.
+// UpdateCookie replaces an account's cookie; SetState overwrites an
+// account's state in the store and the pool in one step.
 type Pool interface {
 	Reload(ctx context.Context) error
 	UpdateCookie(ctx context.Context, accountID, cookie string) error
+	SetState(ctx context.Context, accountID string, u store.StateUpdate, reason string) error
 }
 
 // Catalog tells which models an account serves.
@@ -515,7 +517,11 @@ func (h *Handler) setEnabled(ctx context.Context, a store.Account, enabled bool)
 	if !enabled {
 		u = store.StateUpdate{State: store.StateDisabled, DisabledReason: DisabledByOwner, LastError: a.LastError, Failures: a.Failures}
 	}
-	if err := h.opts.Store.UpdateAccountState(ctx, a.ID, u); err != nil {
+	reason := "enabled by its owner"
+	if !enabled {
+		reason = DisabledByOwner
+	}
+	if err := h.opts.Pool.SetState(ctx, a.ID, u, reason); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return a, errNoAccount
 		}
@@ -541,7 +547,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if a.State == store.StateResting {
-		if err := h.opts.Store.UpdateAccountState(ctx, a.ID, store.StateUpdate{State: store.StateActive, LastError: a.LastError}); err != nil {
+		if err := h.opts.Pool.SetState(ctx, a.ID, store.StateUpdate{State: store.StateActive, LastError: a.LastError}, "rest cleared by its owner"); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				h.fail(w, r, errNoAccount)
 				return
@@ -550,7 +556,6 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.State, a.RestUntil, a.Failures = store.StateActive, time.Time{}, 0
-		h.reload(ctx)
 	}
 	h.audit(r, c, ActionReset, a.ID)
 	writeJSON(w, http.StatusOK, h.toJSON(ctx, c, a, h.now()))

@@ -120,6 +120,10 @@ func (p appPool) UpdateCookie(ctx context.Context, accountID, cookie string) err
 	return p.a.pool.UpdateCookie(ctx, accountID, cookie)
 }
 
+func (p appPool) SetState(ctx context.Context, accountID string, u store.StateUpdate, reason string) error {
+	return p.a.pool.SetState(ctx, accountID, u, reason)
+}
+
 // appCatalog answers which models an account serves: its provider's
 // models, less those a provider whose accounts differ says it lacks.
 type appCatalog struct{ a *App }
