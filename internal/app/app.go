@@ -370,6 +370,8 @@ func (a *App) Close() error {
 		<-a.sweepDone
 		a.sweepStop = nil
 	}
+	a.provMu.Lock() // a provider built for a new account appends to closers
+	defer a.provMu.Unlock()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i].Close())
