@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,7 +211,34 @@ func (d doctor) Test(ctx context.Context, acct store.Account) accounts.Verdict {
 	if !v.OK && v.Problem == "" && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		v.Problem, v.Message = accounts.ProblemNetwork, "the upstream did not answer within "+doctorTimeout.String()
 	}
+	v.Message = redactSecrets(v.Message, acct)
 	return v
+}
+
+// redactSecrets masks in msg the account's cookie string, each cookie
+// value of 6 bytes or more, and its proxy URL and password: an upstream
+// that echoed them into an error cannot leak them through the doctor.
+func redactSecrets(msg string, acct store.Account) string {
+	var secrets []string
+	for _, s := range []string{acct.Cookie, acct.Proxy} {
+		if s = strings.TrimSpace(s); len(s) >= 6 {
+			secrets = append(secrets, s)
+		}
+	}
+	for part := range strings.SplitSeq(acct.Cookie, ";") {
+		if _, v, ok := strings.Cut(part, "="); ok && len(strings.TrimSpace(v)) >= 6 {
+			secrets = append(secrets, strings.TrimSpace(v))
+		}
+	}
+	if u, err := url.Parse(acct.Proxy); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && len(pw) >= 4 {
+			secrets = append(secrets, pw)
+		}
+	}
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	return msg
 }
 
 // chatProbe sends the doctor's chat with acct and reads the answer to
