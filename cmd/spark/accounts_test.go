@@ -5,10 +5,16 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sparkgw/spark/internal/app"
+	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/simulator"
 )
 
 // TestAccountsCreatesNothing: pointed at a missing data directory or at a
@@ -65,5 +71,76 @@ func TestAccountsDefaultDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(wd, "data")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("./data was created: %v", err)
+	}
+}
+
+// TestAccountsDoctor: `spark accounts test` tests every stored account
+// against the upstream (here the simulator), prints a verdict per account
+// and exits with status 1 when one fails (a logged-out account, a
+// rate-limited one); with the
+// id of a healthy account it passes; an unknown id is an error; no cookie
+// is printed.
+func TestAccountsDoctor(t *testing.T) {
+	sim := httptest.NewServer(simulator.New(simulator.Options{}))
+	t.Cleanup(sim.Close)
+	dir := t.TempDir()
+	for _, kv := range [][2]string{
+		{"DATA_DIR", dir}, {"SPARK_SECRET_KEY", ""}, {"API_SECRET", "sk-test-doctor"},
+		{"GS_COOKIE", "session_id=healthy-doctor,session_id=expired-doctor,session_id=limited-doctor"},
+		{"GEMINI_COOKIE", "__Secure-1PSID=gemini-doctor; __Secure-1PSIDTS=ts"},
+		{"GENSPARK_BASE_URL", sim.URL}, {"GEMINI_BASE_URL", sim.URL}, {"GEMINI_UPLOAD_URL", sim.URL},
+		{"GOOGLE_ACCOUNTS_URL", sim.URL}, {"GOOGLE_AI_BASE_URL", sim.URL},
+	} {
+		t.Setenv(kv[0], kv[1])
+	}
+	// 'spark serve' imports the accounts into the data directory.
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var healthy string // the first Genspark account (by creation order)
+	for _, s := range a.Pool().Snapshot() {
+		if s.Provider == "genspark" && healthy == "" {
+			healthy = s.ID
+		}
+	}
+	a.Close()
+
+	var out, errOut strings.Builder
+	err = run(context.Background(), []string{"accounts", "test"}, &out, &errOut)
+	if !errors.Is(err, errAccountsFailed) || exitCode(err) != 1 {
+		t.Fatalf("err %v (exit %d), want a failure; stderr %s", err, exitCode(err), errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var verdicts []string
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) >= 4 && (f[0] == "genspark" || f[0] == "geminiweb") {
+			verdicts = append(verdicts, f[0]+" "+strings.Join(f[3:], " "))
+		}
+	}
+	if len(verdicts) != 4 {
+		t.Fatalf("verdicts %q in\n%s", verdicts, out.String())
+	}
+	joined := strings.Join(verdicts, "\n")
+	if strings.Count(joined, " ok ") != 2 || !strings.Contains(joined, "FAIL logged_out") || !strings.Contains(joined, "FAIL rate_limited") {
+		t.Fatalf("verdicts:\n%s", out.String())
+	}
+	for _, secret := range []string{"healthy-doctor", "expired-doctor", "limited-doctor", "gemini-doctor"} {
+		if strings.Contains(out.String()+errOut.String(), secret) {
+			t.Fatalf("a cookie is printed:\n%s%s", out.String(), errOut.String())
+		}
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"accounts", "test", healthy}, &out, &errOut); err != nil || strings.Count(out.String(), healthy) != 1 || strings.Count(out.String(), "acct_") != 1 {
+		t.Fatalf("one healthy account: %v\n%s", err, out.String())
+	}
+	if err := run(context.Background(), []string{"accounts", "test", "acct_nope"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "acct_nope") {
+		t.Fatalf("unknown id: %v", err)
 	}
 }

@@ -8,6 +8,7 @@
 //	spark simulate --addr A  run the upstream simulators
 //	spark demo               simulator + gateway wired together, offline
 //	spark accounts           list accounts and their state (never cookies)
+//	spark accounts test [ID] test accounts with the account doctor
 //	spark version
 //	spark help [command]     the commands, or one command's flags
 package main
@@ -40,7 +41,7 @@ var commands = []command{
 	{"serve", "[flags]", "run the gateway (the default command; configured by the environment)", runServe},
 	{"simulate", "[flags]", "run faithful simulators of every upstream on one listener", runSimulate},
 	{"demo", "[flags]", "simulator and gateway wired together, offline, with ready curl lines", runDemo},
-	{"accounts", "[flags]", "list upstream accounts: state, rest-until, recent errors (never cookies)", runAccounts},
+	{"accounts", "[test [ID...]] [flags]", "list upstream accounts: state, rest-until, recent errors (never cookies); 'test' runs the account doctor", runAccounts},
 	{"version", "", "print the version", runVersion},
 	{"help", "[command]", "show this help, or the flags of one command", nil},
 }

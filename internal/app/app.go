@@ -14,9 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sparkgw/spark/internal/accounts"
 	"github.com/sparkgw/spark/internal/api/anthropic"
 	"github.com/sparkgw/spark/internal/api/extras"
 	"github.com/sparkgw/spark/internal/api/files"
@@ -70,12 +72,18 @@ type App struct {
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
 	// accountModels are the built providers whose accounts differ in the
-	// models they serve.
-	accountModels map[string]provider.AccountModels
-	now           func() time.Time
-	closers       []io.Closer
-	stop          context.CancelFunc
-	done          chan struct{}
+	// models they serve (copied on write: a provider may be added while
+	// serving, see ensureProviders).
+	accountModels atomic.Pointer[map[string]provider.AccountModels]
+	// provMu serializes building providers; clients are their HTTP clients.
+	provMu  sync.Mutex
+	clients *httpx.Clients
+	// activity counts each account's recent requests (the dashboard).
+	activity *accounts.Activity
+	now      func() time.Time
+	closers  []io.Closer
+	stop     context.CancelFunc
+	done     chan struct{}
 	// files is the Files API; its sweeper runs until sweepStop.
 	files     *files.Handler
 	sweepStop context.CancelFunc
@@ -96,7 +104,7 @@ func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now 
 
 // New builds the gateway described by cfg.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log, now: time.Now, plugins: Plugins(), accountModels: map[string]provider.AccountModels{}}
+	a := &App{cfg: cfg, log: log, now: time.Now, plugins: Plugins()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -198,9 +206,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		WriteError: writeError,
 		Debug:      cfg.Debug,
 	}
-	if a.usage != nil {
-		srvOpts.Usage = a.usage
-	}
+	srvOpts.Usage = a.accountActivity(ctx)
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
 	} else {
@@ -283,6 +289,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		return fmt.Errorf("keys: %w", err)
 	}
 	table = append(table, keyRoutes...)
+	table = append(table, a.manageRoutes(chat)...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -366,6 +373,8 @@ func (a *App) Close() error {
 		<-a.sweepDone
 		a.sweepStop = nil
 	}
+	a.provMu.Lock() // a provider built for a new account appends to closers
+	defer a.provMu.Unlock()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i].Close())

@@ -101,48 +101,75 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 	for _, acc := range accounts {
 		has[acc.Provider] = true
 	}
-	defaults := catalog.Defaults{}
-	for _, pl := range a.plugins {
-		defaults[pl.Name] = pl.Catalog
-	}
+	a.clients = clients
 	var out []provider.Provider
 	for _, pl := range a.plugins {
 		if !has[pl.Name] && !(pl.Always && len(has) == 0) {
 			continue
 		}
-		cat, err := defaults.Load(pl.Name, a.cfg.DataDir, a.cfg.ModelsFile)
+		p, err := a.buildProvider(ctx, pl)
 		if err != nil {
 			return nil, err
 		}
-		p, err := pl.New(ctx, provider.Deps{
-			Config:      a.cfg,
-			Clients:     clients,
-			Logger:      a.log,
-			Catalog:     cat,
-			Bindings:    a.db,
-			Credentials: cookieSaver{a.pool},
-			Now:         a.now,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pl.Name, err)
-		}
 		out = append(out, p)
-		if c, ok := p.(io.Closer); ok {
-			a.closers = append(a.closers, c)
-		}
-		if m, ok := p.(provider.AccountModels); ok {
-			a.accountModels[pl.Name] = m
-		}
 	}
 	return out, nil
+}
+
+// buildProvider builds pl's provider with the app's dependencies and
+// keeps what the app needs of it (its Close, its per-account models).
+// Callers hold provMu or run before the gateway serves.
+func (a *App) buildProvider(ctx context.Context, pl provider.Plugin) (provider.Provider, error) {
+	p, err := newProvider(ctx, a.plugins, pl, provider.Deps{Config: a.cfg, Clients: a.clients, Logger: a.log,
+		Bindings: a.db, Credentials: cookieSaver{a.pool}, Now: a.now})
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := p.(io.Closer); ok {
+		a.closers = append(a.closers, c)
+	}
+	if m, ok := p.(provider.AccountModels); ok {
+		next := map[string]provider.AccountModels{pl.Name: m}
+		if cur := a.accountModels.Load(); cur != nil {
+			for k, v := range *cur {
+				if k != pl.Name {
+					next[k] = v
+				}
+			}
+		}
+		a.accountModels.Store(&next)
+	}
+	return p, nil
+}
+
+// newProvider builds pl's provider over deps, with its catalog (built-in
+// defaults, DATA_DIR's models.json or SPARK_MODELS_FILE, which may have a
+// section for each of plugins).
+func newProvider(ctx context.Context, plugins []provider.Plugin, pl provider.Plugin, deps provider.Deps) (provider.Provider, error) {
+	defaults := catalog.Defaults{}
+	for _, p := range plugins {
+		defaults[p.Name] = p.Catalog
+	}
+	cat, err := defaults.Load(pl.Name, deps.Config.DataDir, deps.Config.ModelsFile)
+	if err != nil {
+		return nil, err
+	}
+	deps.Catalog = cat
+	p, err := pl.New(ctx, deps)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pl.Name, err)
+	}
+	return p, nil
 }
 
 // servesModel reports whether an account serves a model (the pool's
 // ServesModel): a provider whose accounts differ says, any other serves
 // every model it resolves.
 func (a *App) servesModel(acct *gw.Account, model string) bool {
-	if m := a.accountModels[acct.Provider]; m != nil {
-		return m.Serves(acct.ID, model)
+	if ms := a.accountModels.Load(); ms != nil {
+		if m := (*ms)[acct.Provider]; m != nil {
+			return m.Serves(acct.ID, model)
+		}
 	}
 	return true
 }

@@ -560,6 +560,39 @@ func (p *Local) UpdateCookie(ctx context.Context, accountID, cookie string) erro
 	return nil
 }
 
+// SetState overwrites an account's state with u (an operator ends a rest,
+// disables or enables the account) in the store and in memory in one
+// step, so that no state change in flight writes the old state back.
+// Clearing the state (active) also forgets the account's recent
+// transient failures. The change is logged and recorded as an event
+// (reason says why). Returns the store's error (store.ErrNotFound).
+func (p *Local) SetState(ctx context.Context, accountID string, u store.StateUpdate, reason string) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if err := p.opts.Store.UpdateAccountState(ctx, accountID, u); err != nil {
+		return fmt.Errorf("pool: set state: %w", err)
+	}
+	now := p.opts.Clock.Now()
+	p.mu.Lock()
+	e := p.entries[accountID]
+	if e == nil {
+		p.mu.Unlock()
+		return nil // not loaded yet: the next Reload reads the store
+	}
+	from := e.rec.EffectiveState(now)
+	e.rec.State, e.rec.RestUntil, e.rec.DisabledReason = u.State, u.RestUntil, u.DisabledReason
+	e.rec.LastError, e.rec.Failures = u.LastError, u.Failures
+	if u.State == store.StateActive {
+		e.fails = nil
+	}
+	rec := e.rec
+	p.mu.Unlock()
+	if to := rec.EffectiveState(now); to != from {
+		p.record(change{rec: rec, from: from, to: to, reason: reason})
+	}
+	return nil
+}
+
 // providerInfo returns a provider's display name and the variable that
 // configures its accounts, as Options.Describe says.
 func (p *Local) providerInfo(provider string) (name, env string) {

@@ -802,3 +802,47 @@ func TestAcquireOnlyTheOwnersAndSharedAccounts(t *testing.T) {
 		t.Fatalf("a user without accounts: %s %q", ge.Code, ge.Message)
 	}
 }
+
+// TestSetState: an operator's state change reaches the store and the pool
+// in one step: a rate-limited account is leased again at once after its
+// rest is cleared, a disabled one is not leased, and each change is an
+// event.
+func TestSetState(t *testing.T) {
+	e := newEnv(t, pool.Options{}, gsAccount("one"))
+	id := e.ids[0]
+	l := e.acquire(t, pool.Request{})
+	l.Release(&gw.Error{Code: gw.CodeRateLimited, Message: "slow down"})
+	if got := e.account(t, id); got.State != store.StateResting {
+		t.Fatalf("state after a rate limit: %s", got.State)
+	}
+	if err := e.p.SetState(t.Context(), id, store.StateUpdate{State: store.StateActive}, "rest cleared by its owner"); err != nil {
+		t.Fatal(err)
+	}
+	e.acquire(t, pool.Request{}).Release(nil)
+	if got := e.account(t, id); got.State != store.StateActive || !got.RestUntil.IsZero() {
+		t.Fatalf("stored state after the reset: %s until %v", got.State, got.RestUntil)
+	}
+	if err := e.p.SetState(t.Context(), id, store.StateUpdate{State: store.StateDisabled, DisabledReason: "disabled by its owner"}, "disabled by its owner"); err != nil {
+		t.Fatal(err)
+	}
+	if ge := e.acquireErr(t, pool.Request{}); ge.Code != gw.CodeNoAccountsConfigured {
+		t.Fatalf("a disabled account: %v", ge)
+	}
+	evs, err := e.st.ListEvents(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, ev := range evs {
+		if ev.Kind == store.EventState {
+			reasons = append(reasons, string(ev.From)+">"+string(ev.To)+" "+ev.Message)
+		}
+	}
+	if !strings.Contains(strings.Join(reasons, "|"), "resting>active rest cleared by its owner") ||
+		!strings.Contains(strings.Join(reasons, "|"), "active>disabled disabled by its owner") {
+		t.Fatalf("state events %q", reasons)
+	}
+	if err := e.p.SetState(t.Context(), "acct_nope", store.StateUpdate{State: store.StateActive}, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown account: %v", err)
+	}
+}

@@ -96,6 +96,9 @@ type Checkup struct {
 	Models []string
 	// Problem explains a state other than ok; it never holds a secret.
 	Problem string
+	// Code is the gateway error code of the failure found, when known
+	// (the account doctor classifies it).
+	Code gw.Code
 }
 
 // Check states.
@@ -115,8 +118,8 @@ type Doctor interface {
 
 // CheckupFromError maps a provider error to a Checkup.
 func CheckupFromError(err error) Checkup {
-	c := Checkup{State: CheckError, Problem: err.Error()}
-	switch gw.ErrorCode(err) {
+	c := Checkup{State: CheckError, Problem: err.Error(), Code: gw.ErrorCode(err)}
+	switch c.Code {
 	case gw.CodeLoggedOut:
 		c.State = CheckLoggedOut
 	case gw.CodeRateLimited, gw.CodeQuotaExhausted:

@@ -16,7 +16,9 @@ package provider
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -92,22 +94,33 @@ func (m Match) Echo(requested string) string {
 var releaseDate = regexp.MustCompile(`-20\d{6}$`)
 
 // Registry resolves model names across the configured providers, in
-// configuration order.
+// configuration order. It is safe for concurrent use; Set replaces the
+// providers (an upstream whose first account was just added).
 type Registry struct {
-	providers []Provider
+	list atomic.Pointer[[]Provider]
 }
 
 // NewRegistry returns a registry over providers, in priority order.
 func NewRegistry(providers ...Provider) *Registry {
-	return &Registry{providers: providers}
+	r := &Registry{}
+	r.Set(providers...)
+	return r
 }
 
-// Providers returns the configured providers.
-func (r *Registry) Providers() []Provider { return r.providers }
+// Set replaces the providers, in priority order; requests already
+// resolved keep the provider they got.
+func (r *Registry) Set(providers ...Provider) {
+	list := slices.Clone(providers)
+	r.list.Store(&list)
+}
+
+// Providers returns the configured providers (the caller must not modify
+// the slice).
+func (r *Registry) Providers() []Provider { return *r.list.Load() }
 
 // Get returns the provider with the given name.
 func (r *Registry) Get(name string) (Provider, bool) {
-	for _, p := range r.providers {
+	for _, p := range r.Providers() {
 		if p.Name() == name {
 			return p, true
 		}
@@ -132,17 +145,18 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, Match, 
 // model without its release date, then one for a name a provider serves
 // it under (Aliaser), then the first catch-all (nil when none serves it).
 func (r *Registry) resolve(model string) (Provider, Match) {
-	p, m, fallback := r.exact(model)
+	list := r.Providers() // one snapshot for the whole resolution
+	p, m, fallback := exact(list, model)
 	if p != nil {
 		return p, m
 	}
 	if undated := dateSuffix.ReplaceAllString(strings.ToLower(model), ""); undated != strings.ToLower(model) {
-		if p, m, _ := r.exact(undated); p != nil {
+		if p, m, _ := exact(list, undated); p != nil {
 			m.Alias = undated
 			return p, m
 		}
 	}
-	for _, cand := range r.providers {
+	for _, cand := range list {
 		a, ok := cand.(Aliaser)
 		if !ok {
 			continue
@@ -155,7 +169,7 @@ func (r *Registry) resolve(model string) (Provider, Match) {
 		}
 	}
 	if fallback >= 0 {
-		p := r.providers[fallback]
+		p := list[fallback]
 		m, _ := p.Resolve(model)
 		return p, m
 	}
@@ -181,9 +195,9 @@ func (r *Registry) unknownModel(ctx context.Context, model string) error {
 // exact returns the first provider that serves model by name (not as a
 // catch-all), or the index of the first that serves it as a catch-all
 // (-1 when none does).
-func (r *Registry) exact(model string) (p Provider, m Match, fallback int) {
+func exact(list []Provider, model string) (p Provider, m Match, fallback int) {
 	fallback = -1
-	for i, cand := range r.providers {
+	for i, cand := range list {
 		cm, ok := cand.Resolve(model)
 		if !ok {
 			continue
@@ -215,7 +229,7 @@ type Aliaser interface {
 func (r *Registry) Models(ctx context.Context) []llm.ModelInfo {
 	var out []llm.ModelInfo
 	seen := map[string]bool{}
-	for _, p := range r.providers {
+	for _, p := range r.Providers() {
 		for _, m := range p.Models(ctx) {
 			if !seen[m.ID] {
 				seen[m.ID] = true

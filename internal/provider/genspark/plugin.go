@@ -105,7 +105,8 @@ func (p *Provider) Check(ctx context.Context, acct *gw.Account) provider.Checkup
 	}
 	var probe loginProbe
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return provider.Checkup{State: provider.CheckError, Problem: "the Genspark login probe answered in an unknown format"}
+		return provider.Checkup{State: provider.CheckError, Code: gw.CodeProtocolChanged,
+			Problem: "the Genspark login probe answered in an unknown format"}
 	}
 	if !probe.Data.IsLogin {
 		return provider.CheckupFromError(errLoggedOut())

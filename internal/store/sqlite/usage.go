@@ -73,8 +73,8 @@ func insertUsage(ctx context.Context, tx *sql.Tx, recs []store.UsageRecord) erro
 func addRollup(ctx context.Context, tx *sql.Tx, u store.UsageRollup) error {
 	var lat, ttft string
 	err := tx.QueryRowContext(ctx, `SELECT latency_hist, ttft_hist FROM usage_daily
-		WHERE day = ? AND key_id = ? AND model = ? AND account_id = ? AND status = ?`,
-		u.Day, u.KeyID, u.Model, u.AccountID, u.Status).Scan(&lat, &ttft)
+		WHERE day = ? AND owner_id = ? AND key_id = ? AND model = ? AND account_id = ? AND status = ?`,
+		u.Day, u.OwnerID, u.KeyID, u.Model, u.AccountID, u.Status).Scan(&lat, &ttft)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -84,20 +84,20 @@ func addRollup(ctx context.Context, tx *sql.Tx, u store.UsageRollup) error {
 			return fmt.Errorf("sqlite: usage roll-up %s: %w", u.Day, err)
 		}
 	}
-	// A key has one owner for life, so owner_id follows key_id and is
-	// not part of the row's identity.
+	// The owner is part of the row's identity (store.UsageRollupKey):
+	// records without a key (the playground) of different users stay
+	// apart.
 	_, err = tx.ExecContext(ctx, `INSERT INTO usage_daily (day, key_id, model, account_id, status,
 		requests, errors, input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist, owner_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day, key_id, model, account_id, status) DO UPDATE SET
+		ON CONFLICT (day, owner_id, key_id, model, account_id, status) DO UPDATE SET
 			requests = usage_daily.requests + excluded.requests,
 			errors = usage_daily.errors + excluded.errors,
 			input_tokens = usage_daily.input_tokens + excluded.input_tokens,
 			output_tokens = usage_daily.output_tokens + excluded.output_tokens,
 			reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,
 			latency_hist = excluded.latency_hist,
-			ttft_hist = excluded.ttft_hist,
-			owner_id = excluded.owner_id`,
+			ttft_hist = excluded.ttft_hist`,
 		u.Day, u.KeyID, u.Model, u.AccountID, u.Status,
 		u.Requests, u.Errors, u.InputTokens, u.OutputTokens, u.ReasoningTokens, u.Latency.String(), u.TTFT.String(), u.OwnerID)
 	if err != nil {

@@ -19,6 +19,7 @@ var usageTests = []struct {
 	{"UsageFilters", testUsageFilters},
 	{"UsagePages", testUsagePages},
 	{"UsageRollups", testUsageRollups},
+	{"UsageRollupOwners", testUsageRollupOwners},
 	{"UsagePersists", testUsagePersists},
 	{"UsagePrune", testUsagePrune},
 	{"UsageInvalid", testUsageInvalid},
@@ -202,6 +203,30 @@ func testUsageRollups(t *testing.T, db DB) {
 	}
 	if none := must[[]store.UsageRollup](t)(s.UsageRollups(ctx, usageBase.AddDate(0, 0, 2), usageBase.AddDate(0, 0, 9))); len(none) != 0 {
 		t.Errorf("roll-ups of later days: %+v", none)
+	}
+}
+
+// testUsageRollupOwners: records without a key (the dashboard's
+// playground) of two owners, otherwise alike, stay in two roll-up rows,
+// each with its owner's sums.
+func testUsageRollupOwners(t *testing.T, db DB) {
+	ctx := t.Context()
+	s := open(t, db)
+	var recs []store.UsageRecord
+	for i, owner := range []string{"usr_a", "usr_b", "usr_a"} {
+		r := usageRec(i, "", "m1", 200)
+		r.OwnerID = owner
+		recs = append(recs, r)
+	}
+	ok(t, s.AddUsage(ctx, recs[:2]))
+	ok(t, s.AddUsage(ctx, recs[2:]))
+	got := must[[]store.UsageRollup](t)(s.UsageRollups(ctx, usageBase, usageBase))
+	requests := map[string]int64{}
+	for _, u := range got {
+		requests[u.OwnerID] += u.Requests
+	}
+	if len(got) != 2 || requests["usr_a"] != 2 || requests["usr_b"] != 1 {
+		t.Fatalf("roll-ups of two owners' keyless records: %+v", got)
 	}
 }
 
