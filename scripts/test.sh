@@ -17,6 +17,7 @@ if [ -f test/js/package.json ]; then
   (cd test/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+. scripts/services/postgres.sh # PostgreSQL for the store suite (SPARK_TEST_DATABASE_URL)
 echo "== go vet"
 go vet ./...
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/secret"
+	"github.com/sparkgw/spark/internal/store/postgres"
 	"github.com/sparkgw/spark/internal/store/sqlite"
 )
 
@@ -31,6 +33,9 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cfg, err := config.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.DatabaseURL != "" {
+		return accountsFromPostgres(ctx, cfg, *dataDir, *recent, stdout, stderr)
 	}
 	origin := "DATA_DIR"
 	switch {
@@ -80,6 +85,61 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "Data directory: %s\n\n", where)
+	return pool.Describe(stdout, statuses)
+}
+
+// accountsFromPostgres lists the accounts of the PostgreSQL database
+// DATABASE_URL names, read only: it neither migrates the database nor
+// creates a key file. The key is SPARK_SECRET_KEY, or the key file of the
+// data directory.
+func accountsFromPostgres(ctx context.Context, cfg *config.Config, dataDir string, recent int, stdout, stderr io.Writer) error {
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil {
+		return errors.New("DATABASE_URL is not a URL")
+	}
+	where := "PostgreSQL " + u.Host + u.Path // never the password
+	if strings.TrimSpace(cfg.SecretKey) == "" {
+		if dataDir != "" {
+			cfg.DataDir = dataDir
+		}
+		dir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, secret.KeyFileName)); err != nil {
+			return fmt.Errorf("no SPARK_SECRET_KEY and no %s in the data directory %s to read %s with: set SPARK_SECRET_KEY as 'spark serve' has it; nothing was created",
+				secret.KeyFileName, dir, where)
+		}
+		cfg.DataDir = dir
+	}
+	key, err := secret.LoadOrCreateKey(cfg.DataDir, cfg.SecretKey) // exists: only loads
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	for _, w := range key.Warnings {
+		fmt.Fprintln(stderr, "spark: warning:", w)
+	}
+	sealer, err := secret.NewSealer(key.Bytes)
+	if err != nil {
+		return err
+	}
+	db, err := postgres.Connect(ctx, cfg.DatabaseURL, sealer)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", where, err)
+	}
+	defer db.Close()
+	ok, err := db.HasSchema(ctx)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", where, err)
+	}
+	if !ok {
+		return fmt.Errorf("no spark tables in %s: 'spark serve' has not run with this DATABASE_URL yet; nothing was created", where)
+	}
+	statuses, err := pool.StatusFromStore(ctx, db, time.Now(), recent)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Database: %s\n\n", where)
 	return pool.Describe(stdout, statuses)
 }
 

@@ -57,6 +57,20 @@ var _ store.Store = (*DB)(nil)
 // on every open. opts give the providers' credential rules
 // (store.WithRules). Errors never contain the password.
 func Open(ctx context.Context, url string, sealer *secret.Sealer, opts ...store.Option) (*DB, error) {
+	d, err := Connect(ctx, url, sealer, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Connect is Open without the migrations, for tools that only read (spark
+// accounts): it changes nothing in the database. See [DB.HasSchema].
+func Connect(ctx context.Context, url string, sealer *secret.Sealer, opts ...store.Option) (*DB, error) {
 	if sealer == nil {
 		return nil, errors.New("postgres: a sealer is required")
 	}
@@ -72,12 +86,17 @@ func Open(ctx context.Context, url string, sealer *secret.Sealer, opts ...store.
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	d := &DB{pool: pool, sealer: sealer, rules: store.Apply(opts...).Rules, Now: time.Now}
-	if err := d.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
+	return &DB{pool: pool, sealer: sealer, rules: store.Apply(opts...).Rules, Now: time.Now}, nil
+}
+
+// HasSchema reports whether spark's tables exist in the database (a
+// gateway opened it at least once).
+func (d *DB) HasSchema(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := d.pool.QueryRow(ctx, `SELECT to_regclass('accounts') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("postgres: %w", err)
 	}
-	return d, nil
+	return ok, nil
 }
 
 // redactedParseError words a connection string parse error without the
