@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,11 @@ import (
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 )
+
+// DefaultMaxConns is the pool size of a replica whose DATABASE_URL sets no
+// pool_max_conns (pgx's own default, the number of CPUs but at least 4,
+// would queue a gateway's key lookups under load).
+const DefaultMaxConns = 10
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -77,6 +83,9 @@ func Connect(ctx context.Context, url string, sealer *secret.Sealer, opts ...sto
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", redactedParseError(err))
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -142,6 +151,9 @@ func (d *DB) Close() error {
 	d.pool.Close()
 	return nil
 }
+
+// Stats returns the connection pool's statistics (for metrics).
+func (d *DB) Stats() *pgxpool.Stat { return d.pool.Stat() }
 
 // Ping checks that the database answers (readiness).
 func (d *DB) Ping(ctx context.Context) error {

@@ -206,3 +206,32 @@ func TestReopenIsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolSize: a URL without pool_max_conns gets DefaultMaxConns
+// connections; one with it gets what it asks for.
+func TestPoolSize(t *testing.T) {
+	dsn := storetest.PostgresURL(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "3")
+	u.RawQuery = q.Encode()
+	for _, tt := range []struct {
+		url  string
+		want int32
+	}{
+		{dsn, postgres.DefaultMaxConns},
+		{u.String(), 3},
+	} {
+		db, err := postgres.Open(t.Context(), tt.url, sealer(t, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Stats().MaxConns(); got != tt.want {
+			t.Errorf("%d connections at most, want %d", got, tt.want)
+		}
+		db.Close()
+	}
+}
