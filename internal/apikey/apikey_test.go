@@ -26,6 +26,8 @@ type fakeKeys struct {
 	ListAPIKeysFn      func(ctx context.Context) ([]store.APIKey, error)
 	TouchAPIKeyFn      func(ctx context.Context, id string, at time.Time) error
 	DisableAPIKeyFn    func(ctx context.Context, id string) error
+	GetAPIKeyFn        func(ctx context.Context, id string) (store.APIKey, error)
+	AddAPIKeyTokensFn  func(ctx context.Context, id string, n int64) (int64, error)
 }
 
 var _ store.APIKeyStore = (*fakeKeys)(nil)
@@ -44,6 +46,12 @@ func (f *fakeKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) err
 }
 func (f *fakeKeys) DisableAPIKey(ctx context.Context, id string) error {
 	return f.DisableAPIKeyFn(ctx, id)
+}
+func (f *fakeKeys) GetAPIKey(ctx context.Context, id string) (store.APIKey, error) {
+	return f.GetAPIKeyFn(ctx, id)
+}
+func (f *fakeKeys) AddAPIKeyTokens(ctx context.Context, id string, n int64) (int64, error) {
+	return f.AddAPIKeyTokensFn(ctx, id, n)
 }
 
 func TestMint(t *testing.T) {

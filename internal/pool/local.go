@@ -74,7 +74,7 @@ func New(ctx context.Context, opts Options) (*Local, error) {
 }
 
 // Acquire implements [Pool]. Candidates are the provider's accounts that
-// serve req.Model, are not in req.Exclude, are neither resting nor
+// req.Owners may use, serve req.Model, are not in req.Exclude, are neither resting nor
 // disabled, and are under the concurrency cap; Options.Strategy picks one.
 // Rests that have ended are lifted here. Errors:
 //   - no account configured for the provider: CodeNoAccountsConfigured,
@@ -96,9 +96,13 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 	list := p.byProvider[req.Provider]
 	var buf [32]int
 	cands := buf[:0]
-	serving, disabled := 0, 0
+	visible, serving, disabled := 0, 0, 0
 	var earliest time.Time
 	for i, e := range list {
+		if req.Owners != nil && !e.rec.Shared && !e.rec.OwnedBy(req.Owners) {
+			continue
+		}
+		visible++
 		if p.opts.ServesModel != nil && !p.opts.ServesModel(e.acct, req.Model) {
 			continue
 		}
@@ -127,7 +131,7 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 	if len(cands) == 0 {
 		p.mu.Unlock()
 		p.commit(woke)
-		return nil, p.unavailable(req, len(list), serving, disabled, earliest, now)
+		return nil, p.unavailable(req, visible, serving, disabled, earliest, now)
 	}
 	e := list[p.pick(req.Provider, list, cands)]
 	e.inFlight++

@@ -16,6 +16,10 @@ type Request struct {
 	Provider string          // provider name (its plugin's Name)
 	Model    string          // resolved model; only accounts serving it qualify
 	Exclude  map[string]bool // account ids already tried by this request
+	// Owners, when not nil, limits the candidates to the accounts these
+	// users own ("" is the built-in admin) and the shared ones: a key is
+	// served by its owner's accounts only. nil: every account.
+	Owners []string
 }
 
 // Lease is an account handed to one request. Release must be called exactly

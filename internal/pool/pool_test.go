@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -763,5 +764,41 @@ func TestUpdateCookieErrors(t *testing.T) {
 	}
 	if l := e.acquire(t, pool.Request{Exclude: map[string]bool{e.ids[1]: true}}); l.Account().Cookie != gsAccount("a").Cookie {
 		t.Fatal("a failed update changed the lease cookie")
+	}
+}
+
+func TestAcquireOnlyTheOwnersAndSharedAccounts(t *testing.T) {
+	alice := gsAccount("alice")
+	alice.OwnerID = "usr_alice"
+	bob := gsAccount("bob")
+	bob.OwnerID = "usr_bob"
+	shared := gsAccount("shared")
+	shared.OwnerID, shared.Shared = "usr_bob", true
+	env := gsAccount("env") // the built-in admin's
+	e := newEnv(t, pool.Options{Strategy: pool.RoundRobin}, alice, bob, shared, env)
+	for _, tt := range []struct {
+		owners []string
+		want   map[string]bool
+	}{
+		{[]string{"usr_alice"}, map[string]bool{"alice": true, "shared": true}},
+		{[]string{"usr_bob"}, map[string]bool{"bob": true, "shared": true}},
+		{[]string{"", "usr_admin"}, map[string]bool{"env": true, "shared": true}},
+		{nil, map[string]bool{"alice": true, "bob": true, "shared": true, "env": true}},
+	} {
+		got := map[string]bool{}
+		for range 12 {
+			l := e.acquire(t, pool.Request{Owners: tt.owners})
+			got[l.Account().Label] = true
+			l.Release(nil)
+		}
+		if !maps.Equal(got, tt.want) {
+			t.Errorf("owners %q served by %v, want %v", tt.owners, got, tt.want)
+		}
+	}
+	// A user with no account of their own and nothing shared for the
+	// provider is told so, not that the pool is busy.
+	private := newEnv(t, pool.Options{}, alice, bob)
+	if ge := private.acquireErr(t, pool.Request{Owners: []string{"usr_carol"}}); ge.Code != gw.CodeNoAccountsConfigured {
+		t.Fatalf("a user without accounts: %s %q", ge.Code, ge.Message)
 	}
 }

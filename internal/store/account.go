@@ -42,6 +42,13 @@ type Account struct {
 	Cookie   string // cookie header value (secret)
 	Proxy    string // per-account egress proxy URL (may hold credentials); empty = global PROXY_URL
 
+	// OwnerID is the dashboard user the account belongs to; "" is the
+	// built-in admin (the environment's accounts, imported at start).
+	OwnerID string
+	// Shared accounts serve every user's keys, not only their owner's; only
+	// an admin sets it.
+	Shared bool
+
 	State          AccountState
 	RestUntil      time.Time // end of the current rest; zero unless resting
 	DisabledReason string    // why the account is disabled, safe to show
@@ -119,6 +126,26 @@ type StateUpdate struct {
 // AccountFilter selects accounts; zero fields match everything.
 type AccountFilter struct {
 	Provider string
+}
+
+// AccountPatch is a partial update of an account's descriptive fields (as
+// its owner edits them); nil fields are kept. State is changed through
+// [AccountStore.UpdateAccountState], the cookie through UpdateCookie.
+type AccountPatch struct {
+	Label  *string
+	Proxy  *string // "" removes the account's own proxy
+	Shared *bool
+}
+
+// OwnedBy reports whether the account belongs to one of owners, where ""
+// stands for the built-in admin.
+func (a Account) OwnedBy(owners []string) bool {
+	for _, o := range owners {
+		if a.OwnerID == o {
+			return true
+		}
+	}
+	return false
 }
 
 // ImportResult says what [AccountStore.ImportAccount] did.

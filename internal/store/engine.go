@@ -109,3 +109,23 @@ func PrepareAccount(s *secret.Sealer, r Rules, a Account, now time.Time) (Accoun
 	a.RestUntil, a.LastError.At = NormTime(a.RestUntil), NormTime(a.LastError.At)
 	return a, nil
 }
+
+// PatchAccount returns a with p applied and UpdatedAt set to now, for
+// [AccountStore.UpdateAccountInfo]. Returns ErrInvalid for an empty label.
+func PatchAccount(a Account, p AccountPatch, now time.Time) (Account, error) {
+	if p.Label != nil {
+		l := strings.TrimSpace(*p.Label)
+		if l == "" {
+			return a, fmt.Errorf("%w: account label is empty", ErrInvalid)
+		}
+		a.Label = l
+	}
+	if p.Proxy != nil {
+		a.Proxy = strings.TrimSpace(*p.Proxy)
+	}
+	if p.Shared != nil {
+		a.Shared = *p.Shared
+	}
+	a.UpdatedAt = NormTime(now)
+	return a, nil
+}

@@ -1,6 +1,11 @@
 package store
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // APIKey is a client key as stored: its SHA-256 hash and a short display
 // prefix, never the key itself.
@@ -13,7 +18,22 @@ type APIKey struct {
 	LastUsedAt time.Time // zero until first use
 	Disabled   bool
 	RateLimit  int // requests per minute for this key; 0 = the default (KEY_RATE_LIMIT)
+
+	// OwnerID is the dashboard user who minted the key; "" is the built-in
+	// admin. The key is served by its owner's accounts and shared ones.
+	OwnerID string
+	// Policies, each enforced on every request made with the key; zero
+	// values mean no restriction.
+	Models         []string  // model ids (as the catalog resolves them) the key may use
+	IPAllow        []string  // CIDRs (or single addresses) the key may be used from
+	ExpiresAt      time.Time // the key is refused from this instant on
+	MaxConcurrency int       // requests in flight at once
+	TokenQuota     int64     // input + output tokens over the key's life
+	TokensUsed     int64     // input + output tokens used so far
 }
+
+// Expired reports whether the key has expired at now.
+func (k APIKey) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) }
 
 // Binding ties a provider-defined key to a value, e.g. the upstream chat id
 // an (account, model) pair continues.
@@ -49,3 +69,53 @@ const (
 // ResponseAAD is the associated data engines bind a stored response's sealed
 // values to.
 func ResponseAAD(id, owner string) []byte { return []byte(id + "\x00" + owner) }
+
+// Bounds of a key's policy lists.
+const (
+	MaxKeyModels  = 100
+	MaxKeyIPAllow = 100
+)
+
+// PrepareAPIKey validates and completes a new key for
+// [APIKeyStore.CreateAPIKey]: ID set when empty, CreatedAt to now, times
+// normalised, lists copied.
+func PrepareAPIKey(k APIKey, now time.Time) (APIKey, error) {
+	switch {
+	case len(k.Hash) != 32 || strings.TrimSpace(k.Prefix) == "":
+		return k, fmt.Errorf("%w: an API key needs a 32-byte hash and a prefix", ErrInvalid)
+	case k.RateLimit < 0 || k.MaxConcurrency < 0 || k.TokenQuota < 0 || k.TokensUsed < 0:
+		return k, fmt.Errorf("%w: negative API key limit", ErrInvalid)
+	case len(k.Models) > MaxKeyModels || len(k.IPAllow) > MaxKeyIPAllow:
+		return k, fmt.Errorf("%w: too many API key policy entries", ErrInvalid)
+	}
+	if k.ID == "" {
+		k.ID = NewID("key_")
+	}
+	k.Hash = append([]byte(nil), k.Hash...)
+	k.Models = append([]string(nil), k.Models...)
+	k.IPAllow = append([]string(nil), k.IPAllow...)
+	k.CreatedAt = NormTime(now)
+	k.LastUsedAt, k.ExpiresAt = NormTime(k.LastUsedAt), NormTime(k.ExpiresAt)
+	return k, nil
+}
+
+// EncodeList is the stored form of a key's policy list: a JSON array.
+func EncodeList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // strings always marshal
+	return string(b)
+}
+
+// DecodeList reads EncodeList's form; an empty array reads as nil.
+func DecodeList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("stored list: %w", err)
+	}
+	return l, nil
+}

@@ -91,6 +91,11 @@ type AccountStore interface {
 	// first (limit <= 0: all kept). An unknown account has no events.
 	ListEvents(ctx context.Context, accountID string, limit int) ([]AccountEvent, error)
 
+	// UpdateAccountInfo applies p and returns the account as stored.
+	// Returns ErrNotFound, ErrConflict (the label is taken by another
+	// account of the provider) or ErrInvalid (an empty label).
+	UpdateAccountInfo(ctx context.Context, id string, p AccountPatch) (Account, error)
+
 	// DeleteAccount removes the account with its events and bindings, or
 	// returns ErrNotFound.
 	DeleteAccount(ctx context.Context, id string) error
@@ -101,12 +106,20 @@ type AccountStore interface {
 type APIKeyStore interface {
 	// CreateAPIKey stores k and returns it as stored; the store sets ID
 	// (when empty) and CreatedAt. Returns ErrInvalid when Hash is not 32
-	// bytes or Prefix is empty, ErrConflict when the hash or id exists.
+	// bytes, Prefix is empty or a limit is negative, ErrConflict when the
+	// hash or id exists.
 	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
 
 	// FindAPIKeyByHash returns the key whose SHA-256 hash is hash,
 	// disabled or not, or ErrNotFound.
 	FindAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+
+	// GetAPIKey returns the key with id, disabled or not, or ErrNotFound.
+	GetAPIKey(ctx context.Context, id string) (APIKey, error)
+
+	// AddAPIKeyTokens adds n (>= 0) to the key's TokensUsed and returns
+	// the new total, or ErrNotFound.
+	AddAPIKeyTokens(ctx context.Context, id string, n int64) (int64, error)
 
 	// ListAPIKeys returns every key, oldest first.
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)

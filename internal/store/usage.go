@@ -46,6 +46,7 @@ type UsageRecord struct {
 	Time        time.Time // when the request ended
 	RequestID   string    // the X-Request-Id header of the answer
 	KeyID       string    // the client API key ("" when none authenticated the request)
+	OwnerID     string    // the user who owns the key ("" = the built-in admin, or no key)
 	AccountID   string    // the upstream account that served it ("" when none did)
 	Route       string    // the route pattern ("POST /v1/chat/completions")
 	Model       string    // as the client asked, cut to MaxUsageModelBytes
@@ -68,6 +69,9 @@ func (r UsageRecord) Failed() bool { return r.Status >= 400 || r.ErrorClass != "
 type UsageFilter struct {
 	Before int64  // only records with an ID below this (a page cursor)
 	KeyID  string // only this key's
+	// Owners selects the records of keys owned by these users ("" = the
+	// built-in admin); nil selects every owner's.
+	Owners []string
 	Model  string // only those that asked for this model
 	Status int    // only those with this HTTP status
 	// Errors selects failed requests (true) or successful ones (false);
@@ -83,6 +87,7 @@ func (f UsageFilter) Match(r UsageRecord) bool {
 	switch {
 	case f.Before > 0 && r.ID >= f.Before,
 		f.KeyID != "" && r.KeyID != f.KeyID,
+		f.Owners != nil && !contains(f.Owners, r.OwnerID),
 		f.Model != "" && r.Model != f.Model,
 		f.Status != 0 && r.Status != f.Status,
 		f.Errors != nil && r.Failed() != *f.Errors,
@@ -91,6 +96,15 @@ func (f UsageFilter) Match(r UsageRecord) bool {
 		return false
 	}
 	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // PageLimit is f.Limit bounded to (0, MaxUsagePage].
@@ -105,6 +119,7 @@ func (f UsageFilter) PageLimit() int {
 // requested model, account and status.
 type UsageRollup struct {
 	Day       string // YYYY-MM-DD (UTC)
+	OwnerID   string
 	KeyID     string
 	Model     string
 	AccountID string
@@ -118,13 +133,13 @@ type UsageRollup struct {
 
 // UsageRollupKey identifies a roll-up row.
 type UsageRollupKey struct {
-	Day, KeyID, Model, AccountID string
-	Status                       int
+	Day, OwnerID, KeyID, Model, AccountID string
+	Status                                int
 }
 
 // Key returns u's identity.
 func (u UsageRollup) Key() UsageRollupKey {
-	return UsageRollupKey{u.Day, u.KeyID, u.Model, u.AccountID, u.Status}
+	return UsageRollupKey{u.Day, u.OwnerID, u.KeyID, u.Model, u.AccountID, u.Status}
 }
 
 // Add adds o's sums to u (same key).
@@ -162,12 +177,12 @@ func RollUp(recs []UsageRecord) []UsageRollup {
 	idx := map[UsageRollupKey]int{}
 	var out []UsageRollup
 	for _, r := range recs {
-		k := UsageRollupKey{UsageDay(r.Time), r.KeyID, r.Model, r.AccountID, r.Status}
+		k := UsageRollupKey{UsageDay(r.Time), r.OwnerID, r.KeyID, r.Model, r.AccountID, r.Status}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, UsageRollup{Day: k.Day, KeyID: k.KeyID, Model: k.Model, AccountID: k.AccountID, Status: k.Status})
+			out = append(out, UsageRollup{Day: k.Day, OwnerID: k.OwnerID, KeyID: k.KeyID, Model: k.Model, AccountID: k.AccountID, Status: k.Status})
 		}
 		out[i].AddRecord(r)
 	}

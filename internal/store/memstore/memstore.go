@@ -217,6 +217,25 @@ func (s *Store) UpdateCookie(_ context.Context, id, cookie string) (store.Accoun
 	return next, nil
 }
 
+// UpdateAccountInfo implements [store.AccountStore].
+func (s *Store) UpdateAccountInfo(_ context.Context, id string, p store.AccountPatch) (store.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.accounts[id]
+	if !ok {
+		return store.Account{}, notFound("account " + id)
+	}
+	next, err := store.PatchAccount(cur.Account, p, s.now())
+	if err != nil {
+		return store.Account{}, err
+	}
+	if err := s.unique(next, id); err != nil {
+		return store.Account{}, err
+	}
+	cur.Account = next
+	return next, nil
+}
+
 // UpdateAccountState implements [store.AccountStore].
 func (s *Store) UpdateAccountState(_ context.Context, id string, u store.StateUpdate) error {
 	if !u.State.Valid() {
@@ -290,17 +309,10 @@ func (s *Store) DeleteAccount(_ context.Context, id string) error {
 
 // CreateAPIKey implements [store.APIKeyStore].
 func (s *Store) CreateAPIKey(_ context.Context, k store.APIKey) (store.APIKey, error) {
-	if len(k.Hash) != 32 || strings.TrimSpace(k.Prefix) == "" {
-		return store.APIKey{}, fmt.Errorf("%w: an API key needs a 32-byte hash and a prefix", store.ErrInvalid)
+	k, err := store.PrepareAPIKey(k, s.now())
+	if err != nil {
+		return store.APIKey{}, err
 	}
-	if k.RateLimit < 0 {
-		return store.APIKey{}, fmt.Errorf("%w: negative rate limit", store.ErrInvalid)
-	}
-	if k.ID == "" {
-		k.ID = store.NewID("key_")
-	}
-	k.Hash = bytes.Clone(k.Hash)
-	k.CreatedAt, k.LastUsedAt = s.now(), norm(k.LastUsedAt)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range s.keys {
@@ -318,11 +330,40 @@ func (s *Store) FindAPIKeyByHash(_ context.Context, hash []byte) (store.APIKey, 
 	defer s.mu.Unlock()
 	for _, k := range s.keys {
 		if bytes.Equal(k.Hash, hash) {
-			k.Hash = bytes.Clone(k.Hash)
-			return k, nil
+			return cloneKey(k), nil
 		}
 	}
 	return store.APIKey{}, notFound("API key")
+}
+
+// GetAPIKey implements [store.APIKeyStore].
+func (s *Store) GetAPIKey(_ context.Context, id string) (store.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if k.ID == id {
+			return cloneKey(k), nil
+		}
+	}
+	return store.APIKey{}, notFound("API key")
+}
+
+// AddAPIKeyTokens implements [store.APIKeyStore].
+func (s *Store) AddAPIKeyTokens(_ context.Context, id string, n int64) (int64, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("%w: negative token count", store.ErrInvalid)
+	}
+	var total int64
+	err := s.updateKey(id, func(k *store.APIKey) { k.TokensUsed += n; total = k.TokensUsed })
+	return total, err
+}
+
+// cloneKey copies k's slices, so callers never share the store's.
+func cloneKey(k store.APIKey) store.APIKey {
+	k.Hash = bytes.Clone(k.Hash)
+	k.Models = slices.Clone(k.Models)
+	k.IPAllow = slices.Clone(k.IPAllow)
+	return k
 }
 
 // ListAPIKeys implements [store.APIKeyStore].
@@ -331,8 +372,7 @@ func (s *Store) ListAPIKeys(_ context.Context) ([]store.APIKey, error) {
 	defer s.mu.Unlock()
 	var out []store.APIKey
 	for _, k := range s.keys {
-		k.Hash = bytes.Clone(k.Hash)
-		out = append(out, k)
+		out = append(out, cloneKey(k))
 	}
 	return out, nil
 }

@@ -14,7 +14,7 @@ import (
 
 const accountColumns = `id, provider, label, cookie_sealed, cookie_fingerprint, proxy_sealed,
 	state, rest_until, disabled_reason, last_error_code, last_error_message, last_error_at,
-	failures, created_at, updated_at, import_hash`
+	failures, created_at, updated_at, import_hash, owner_id, shared`
 
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
@@ -34,7 +34,7 @@ func (d *DB) scanAccount(s scanner) (store.Account, error) {
 	)
 	err := s.Scan(&a.ID, &a.Provider, &a.Label, &cookie, &a.CookieFingerprint, &proxy,
 		&state, &restUntil, &a.DisabledReason, &code, &a.LastError.Message, &errAt,
-		&a.Failures, &created, &updated, &a.ImportHash)
+		&a.Failures, &created, &updated, &a.ImportHash, &a.OwnerID, &a.Shared)
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -87,10 +87,10 @@ func (d *DB) insertAccount(ctx context.Context, q querier, a store.Account) erro
 		return err
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Provider, a.Label, cookie, a.CookieFingerprint, proxy,
 		string(a.State), micros(a.RestUntil), a.DisabledReason, string(a.LastError.Code), a.LastError.Message,
-		micros(a.LastError.At), a.Failures, micros(a.CreatedAt), micros(a.UpdatedAt), a.ImportHash)
+		micros(a.LastError.At), a.Failures, micros(a.CreatedAt), micros(a.UpdatedAt), a.ImportHash, a.OwnerID, a.Shared)
 	if err != nil {
 		return constraint("create account", err)
 	}
@@ -231,6 +231,33 @@ func (d *DB) UpdateCookie(ctx context.Context, id, cookie string) (store.Account
 		}
 		out = next
 		return d.writeAccount(ctx, tx, next)
+	})
+	if err != nil {
+		return store.Account{}, err
+	}
+	return out, nil
+}
+
+// UpdateAccountInfo implements [store.AccountStore].
+func (d *DB) UpdateAccountInfo(ctx context.Context, id string, p store.AccountPatch) (store.Account, error) {
+	var out store.Account
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		cur, err := d.getAccount(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := store.PatchAccount(cur, p, d.now())
+		if err != nil {
+			return err
+		}
+		if err := d.writeAccount(ctx, tx, next); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET shared = ? WHERE id = ?`, next.Shared, id); err != nil {
+			return fmt.Errorf("sqlite: update account: %w", err)
+		}
+		out = next
+		return nil
 	})
 	if err != nil {
 		return store.Account{}, err

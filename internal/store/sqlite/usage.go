@@ -46,21 +46,21 @@ func (d *DB) AddUsage(ctx context.Context, recs []store.UsageRecord) error {
 const insertRows = 100
 
 // usageColumns are the columns insertUsage writes, in order.
-const usageColumns = 15
+const usageColumns = 16
 
 // insertUsage writes recs with one multi-row INSERT.
 func insertUsage(ctx context.Context, tx *sql.Tx, recs []store.UsageRecord) error {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO usage_records (at, request_id, key_id, account_id, route, model, served_model,
-		status, error_class, input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream) VALUES `)
+		status, error_class, input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream, owner_id) VALUES `)
 	args := make([]any, 0, len(recs)*usageColumns)
 	for i, r := range recs {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		args = append(args, micros(r.Time), r.RequestID, r.KeyID, r.AccountID, r.Route, r.Model, r.ServedModel,
-			r.Status, r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream)
+			r.Status, r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream, r.OwnerID)
 	}
 	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("sqlite: add usage: %w", err)
@@ -84,9 +84,11 @@ func addRollup(ctx context.Context, tx *sql.Tx, u store.UsageRollup) error {
 			return fmt.Errorf("sqlite: usage roll-up %s: %w", u.Day, err)
 		}
 	}
+	// A key has one owner for life, so owner_id follows key_id and is
+	// not part of the row's identity.
 	_, err = tx.ExecContext(ctx, `INSERT INTO usage_daily (day, key_id, model, account_id, status,
-		requests, errors, input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		requests, errors, input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist, owner_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (day, key_id, model, account_id, status) DO UPDATE SET
 			requests = usage_daily.requests + excluded.requests,
 			errors = usage_daily.errors + excluded.errors,
@@ -94,9 +96,10 @@ func addRollup(ctx context.Context, tx *sql.Tx, u store.UsageRollup) error {
 			output_tokens = usage_daily.output_tokens + excluded.output_tokens,
 			reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,
 			latency_hist = excluded.latency_hist,
-			ttft_hist = excluded.ttft_hist`,
+			ttft_hist = excluded.ttft_hist,
+			owner_id = excluded.owner_id`,
 		u.Day, u.KeyID, u.Model, u.AccountID, u.Status,
-		u.Requests, u.Errors, u.InputTokens, u.OutputTokens, u.ReasoningTokens, u.Latency.String(), u.TTFT.String())
+		u.Requests, u.Errors, u.InputTokens, u.OutputTokens, u.ReasoningTokens, u.Latency.String(), u.TTFT.String(), u.OwnerID)
 	if err != nil {
 		return fmt.Errorf("sqlite: usage roll-up: %w", err)
 	}
@@ -134,6 +137,12 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 	if f.Model != "" {
 		add("model = ?", f.Model)
 	}
+	if f.Owners != nil {
+		if len(f.Owners) == 0 {
+			return nil, nil
+		}
+		add("owner_id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.Owners)), ",")+")", anys(f.Owners)...)
+	}
 	if f.Status != 0 {
 		add("status = ?", f.Status)
 	}
@@ -151,7 +160,7 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 		add("at < ?", micros(norm(f.To)))
 	}
 	q := `SELECT id, at, request_id, key_id, account_id, route, model, served_model, status, error_class,
-		input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream FROM usage_records`
+		input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream, owner_id FROM usage_records`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -169,7 +178,7 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 			at int64
 		)
 		if err := rows.Scan(&r.ID, &at, &r.RequestID, &r.KeyID, &r.AccountID, &r.Route, &r.Model, &r.ServedModel,
-			&r.Status, &r.ErrorClass, &r.InputTokens, &r.OutputTokens, &r.ReasoningTokens, &r.LatencyMS, &r.TTFTMS, &r.Stream); err != nil {
+			&r.Status, &r.ErrorClass, &r.InputTokens, &r.OutputTokens, &r.ReasoningTokens, &r.LatencyMS, &r.TTFTMS, &r.Stream, &r.OwnerID); err != nil {
 			return nil, fmt.Errorf("sqlite: list usage: %w", err)
 		}
 		r.Time = fromMicros(at)
@@ -184,7 +193,7 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 // UsageRollups implements [store.UsageStore].
 func (d *DB) UsageRollups(ctx context.Context, from, to time.Time) ([]store.UsageRollup, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT day, key_id, model, account_id, status, requests, errors,
-		input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist
+		input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist, owner_id
 		FROM usage_daily WHERE day >= ? AND day <= ?`, store.UsageDay(from), store.UsageDay(to))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: usage roll-ups: %w", err)
@@ -197,7 +206,7 @@ func (d *DB) UsageRollups(ctx context.Context, from, to time.Time) ([]store.Usag
 			lat, ttft string
 		)
 		if err := rows.Scan(&u.Day, &u.KeyID, &u.Model, &u.AccountID, &u.Status, &u.Requests, &u.Errors,
-			&u.InputTokens, &u.OutputTokens, &u.ReasoningTokens, &lat, &ttft); err != nil {
+			&u.InputTokens, &u.OutputTokens, &u.ReasoningTokens, &lat, &ttft, &u.OwnerID); err != nil {
 			return nil, fmt.Errorf("sqlite: usage roll-ups: %w", err)
 		}
 		if err := mergeHistograms(&u, lat, ttft); err != nil {
@@ -233,4 +242,12 @@ func (d *DB) PruneUsage(ctx context.Context, cutoff time.Time) (int, error) {
 		return total, fmt.Errorf("sqlite: prune usage roll-ups: %w", err)
 	}
 	return total, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -92,6 +92,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"IdentityPrune", testIdentityPrune},
 	}
 	tests = append(tests, usageTests...)
+	tests = append(tests, ownershipTests...)
 	for _, tt := range append(tests, fileTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
 	}
