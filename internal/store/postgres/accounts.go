@@ -15,7 +15,7 @@ import (
 
 const accountColumns = `id, provider, label, cookie_sealed, cookie_fingerprint, proxy_sealed,
 	state, rest_until, disabled_reason, last_error_code, last_error_message, last_error_at,
-	failures, created_at, updated_at, import_hash`
+	failures, created_at, updated_at, import_hash, owner_id, shared`
 
 func (d *DB) scanAccount(s pgx.Row) (store.Account, error) {
 	var (
@@ -25,7 +25,7 @@ func (d *DB) scanAccount(s pgx.Row) (store.Account, error) {
 	)
 	err := s.Scan(&a.ID, &a.Provider, &a.Label, &cookie, &a.CookieFingerprint, &proxy,
 		&state, timeCol{&a.RestUntil}, &a.DisabledReason, &code, &a.LastError.Message, timeCol{&a.LastError.At},
-		&a.Failures, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, &a.ImportHash)
+		&a.Failures, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, &a.ImportHash, &a.OwnerID, &a.Shared)
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -79,21 +79,22 @@ func (d *DB) insertAccount(ctx context.Context, q querier, a store.Account, onCo
 		return false, err
 	}
 	query := `INSERT INTO accounts (` + accountColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 	if onConflictIdentity {
 		query += ` ON CONFLICT (provider, cookie_fingerprint) DO NOTHING`
 	}
 	tag, err := q.Exec(ctx, query,
 		a.ID, a.Provider, a.Label, cookie, a.CookieFingerprint, proxy,
 		string(a.State), tv(a.RestUntil), a.DisabledReason, string(a.LastError.Code), a.LastError.Message,
-		tv(a.LastError.At), a.Failures, tv(a.CreatedAt), tv(a.UpdatedAt), a.ImportHash)
+		tv(a.LastError.At), a.Failures, tv(a.CreatedAt), tv(a.UpdatedAt), a.ImportHash, a.OwnerID, a.Shared)
 	if err != nil {
 		return false, constraint("create account", err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
 
-// writeAccount rewrites every mutable column of a.
+// writeAccount rewrites every mutable column of a (all but the id, the
+// provider, the owner and the creation time).
 func (d *DB) writeAccount(ctx context.Context, q querier, a store.Account) error {
 	cookie, proxy, err := d.seal(a)
 	if err != nil {
@@ -101,9 +102,10 @@ func (d *DB) writeAccount(ctx context.Context, q querier, a store.Account) error
 	}
 	tag, err := q.Exec(ctx, `UPDATE accounts SET label = $1, cookie_sealed = $2, cookie_fingerprint = $3,
 		proxy_sealed = $4, state = $5, rest_until = $6, disabled_reason = $7, last_error_code = $8,
-		last_error_message = $9, last_error_at = $10, failures = $11, updated_at = $12, import_hash = $13 WHERE id = $14`,
+		last_error_message = $9, last_error_at = $10, failures = $11, updated_at = $12, import_hash = $13, shared = $14
+		WHERE id = $15`,
 		a.Label, cookie, a.CookieFingerprint, proxy, string(a.State), tv(a.RestUntil), a.DisabledReason,
-		string(a.LastError.Code), a.LastError.Message, tv(a.LastError.At), a.Failures, tv(a.UpdatedAt), a.ImportHash, a.ID)
+		string(a.LastError.Code), a.LastError.Message, tv(a.LastError.At), a.Failures, tv(a.UpdatedAt), a.ImportHash, a.Shared, a.ID)
 	if err != nil {
 		return constraint("update account", err)
 	}
@@ -237,6 +239,31 @@ func (d *DB) UpdateCookie(ctx context.Context, id, cookie string) (store.Account
 		}
 		out = next
 		return d.writeAccount(ctx, tx, next)
+	})
+	if err != nil {
+		return store.Account{}, err
+	}
+	return out, nil
+}
+
+// UpdateAccountInfo implements [store.AccountStore]. The account is locked
+// while the patch is applied.
+func (d *DB) UpdateAccountInfo(ctx context.Context, id string, p store.AccountPatch) (store.Account, error) {
+	var out store.Account
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		cur, err := d.getAccount(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		next, err := store.PatchAccount(cur, p, d.now())
+		if err != nil {
+			return err
+		}
+		if err := d.writeAccount(ctx, tx, next); err != nil {
+			return err
+		}
+		out = next
+		return nil
 	})
 	if err != nil {
 		return store.Account{}, err

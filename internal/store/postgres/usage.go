@@ -18,12 +18,12 @@ import (
 // statement holds locks on a whole retention's worth of rows.
 const pruneChunk = 5000
 
-// rollupRows bounds the roll-up rows one upsert statement writes (12
+// rollupRows bounds the roll-up rows one upsert statement writes (13
 // parameters each, under PostgreSQL's 65535).
 const rollupRows = 1000
 
 var usageCopyColumns = []string{"at", "request_id", "key_id", "account_id", "route", "model", "served_model",
-	"status", "error_class", "input_tokens", "output_tokens", "reasoning_tokens", "latency_ms", "ttft_ms", "stream"}
+	"status", "error_class", "input_tokens", "output_tokens", "reasoning_tokens", "latency_ms", "ttft_ms", "stream", "owner_id"}
 
 // AddUsage implements [store.UsageStore]. The records are written with
 // COPY; the roll-ups with upserts that add counts and merge histograms in
@@ -39,17 +39,13 @@ func (d *DB) AddUsage(ctx context.Context, recs []store.UsageRecord) error {
 	if err != nil {
 		return err
 	}
-	rollups := store.RollUp(recs)
-	slices.SortFunc(rollups, func(a, b store.UsageRollup) int {
-		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Model, b.Model),
-			cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Status, b.Status))
-	})
+	rollups := rowRollups(store.RollUp(recs))
 	return d.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageCopyColumns,
 			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 				r := recs[i]
 				return []any{r.Time, r.RequestID, r.KeyID, r.AccountID, r.Route, r.Model, r.ServedModel,
-					int32(r.Status), r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream}, nil
+					int32(r.Status), r.ErrorClass, r.InputTokens, r.OutputTokens, r.ReasoningTokens, r.LatencyMS, r.TTFTMS, r.Stream, r.OwnerID}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("postgres: add usage: %w", err)
@@ -65,12 +61,40 @@ func (d *DB) AddUsage(ctx context.Context, recs []store.UsageRecord) error {
 	})
 }
 
+// rowRollups merges roll-ups that land in the same stored row (the row's
+// identity leaves the owner out: a key has one owner for life, so the
+// owner follows the key and the last one written stays) and sorts them by
+// that identity, the order in which their rows are locked.
+func rowRollups(us []store.UsageRollup) []store.UsageRollup {
+	rowKey := func(u store.UsageRollup) store.UsageRollupKey {
+		k := u.Key()
+		k.OwnerID = ""
+		return k
+	}
+	idx := map[store.UsageRollupKey]int{}
+	out := us[:0:0]
+	for _, u := range us {
+		if i, ok := idx[rowKey(u)]; ok {
+			out[i].Add(u)
+			out[i].OwnerID = u.OwnerID
+			continue
+		}
+		idx[rowKey(u)] = len(out)
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b store.UsageRollup) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Model, b.Model),
+			cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Status, b.Status))
+	})
+	return out
+}
+
 // addRollups adds us to their stored roll-up rows with one upsert.
 func addRollups(ctx context.Context, tx pgx.Tx, us []store.UsageRollup) error {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO usage_daily (day, key_id, model, account_id, status,
-		requests, errors, input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist) VALUES `)
-	args := make([]any, 0, len(us)*12)
+		requests, errors, input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist, owner_id) VALUES `)
+	args := make([]any, 0, len(us)*13)
 	for i, u := range us {
 		if i > 0 {
 			q.WriteByte(',')
@@ -80,10 +104,10 @@ func addRollups(ctx context.Context, tx pgx.Tx, us []store.UsageRollup) error {
 			return fmt.Errorf("postgres: usage roll-up day %q: %w", u.Day, err)
 		}
 		n := len(args)
-		fmt.Fprintf(&q, "($%d::date,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d::bigint[],$%d::bigint[])",
-			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12)
+		fmt.Fprintf(&q, "($%d::date,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d::bigint[],$%d::bigint[],$%d)",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
 		args = append(args, day, u.KeyID, u.Model, u.AccountID, int32(u.Status),
-			u.Requests, u.Errors, u.InputTokens, u.OutputTokens, u.ReasoningTokens, histCounts(&u.Latency), histCounts(&u.TTFT))
+			u.Requests, u.Errors, u.InputTokens, u.OutputTokens, u.ReasoningTokens, histCounts(&u.Latency), histCounts(&u.TTFT), u.OwnerID)
 	}
 	q.WriteString(` ON CONFLICT (day, key_id, model, account_id, status) DO UPDATE SET
 		requests = usage_daily.requests + excluded.requests,
@@ -92,7 +116,8 @@ func addRollups(ctx context.Context, tx pgx.Tx, us []store.UsageRollup) error {
 		output_tokens = usage_daily.output_tokens + excluded.output_tokens,
 		reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,
 		latency_hist = spark_hist_add(usage_daily.latency_hist, excluded.latency_hist),
-		ttft_hist = spark_hist_add(usage_daily.ttft_hist, excluded.ttft_hist)`)
+		ttft_hist = spark_hist_add(usage_daily.ttft_hist, excluded.ttft_hist),
+		owner_id = excluded.owner_id`)
 	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("postgres: usage roll-up: %w", err)
 	}
@@ -143,6 +168,12 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 	if f.Model != "" {
 		add("model = ?", f.Model)
 	}
+	if f.Owners != nil {
+		if len(f.Owners) == 0 {
+			return nil, nil
+		}
+		add("owner_id = ANY(?)", f.Owners)
+	}
 	if f.Status != 0 {
 		add("status = ?", f.Status)
 	}
@@ -160,7 +191,7 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 		add("at < ?", norm(f.To))
 	}
 	q := `SELECT id, at, request_id, key_id, account_id, route, model, served_model, status, error_class,
-		input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream FROM usage_records`
+		input_tokens, output_tokens, reasoning_tokens, latency_ms, ttft_ms, stream, owner_id FROM usage_records`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -175,7 +206,7 @@ func (d *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageR
 	for rows.Next() {
 		var r store.UsageRecord
 		if err := rows.Scan(&r.ID, timeCol{&r.Time}, &r.RequestID, &r.KeyID, &r.AccountID, &r.Route, &r.Model, &r.ServedModel,
-			&r.Status, &r.ErrorClass, &r.InputTokens, &r.OutputTokens, &r.ReasoningTokens, &r.LatencyMS, &r.TTFTMS, &r.Stream); err != nil {
+			&r.Status, &r.ErrorClass, &r.InputTokens, &r.OutputTokens, &r.ReasoningTokens, &r.LatencyMS, &r.TTFTMS, &r.Stream, &r.OwnerID); err != nil {
 			return nil, fmt.Errorf("postgres: list usage: %w", err)
 		}
 		out = append(out, r)
@@ -195,7 +226,7 @@ func usageDate(t time.Time) pgtype.Date {
 // UsageRollups implements [store.UsageStore].
 func (d *DB) UsageRollups(ctx context.Context, from, to time.Time) ([]store.UsageRollup, error) {
 	rows, err := d.pool.Query(ctx, `SELECT day, key_id, model, account_id, status, requests, errors,
-		input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist
+		input_tokens, output_tokens, reasoning_tokens, latency_hist, ttft_hist, owner_id
 		FROM usage_daily WHERE day >= $1 AND day <= $2`, usageDate(from), usageDate(to))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage roll-ups: %w", err)
@@ -209,7 +240,7 @@ func (d *DB) UsageRollups(ctx context.Context, from, to time.Time) ([]store.Usag
 			lat, ttft []int64
 		)
 		if err := rows.Scan(&day, &u.KeyID, &u.Model, &u.AccountID, &u.Status, &u.Requests, &u.Errors,
-			&u.InputTokens, &u.OutputTokens, &u.ReasoningTokens, &lat, &ttft); err != nil {
+			&u.InputTokens, &u.OutputTokens, &u.ReasoningTokens, &lat, &ttft, &u.OwnerID); err != nil {
 			return nil, fmt.Errorf("postgres: usage roll-ups: %w", err)
 		}
 		u.Day = day.Time.Format(time.DateOnly)
