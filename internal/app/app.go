@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,14 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, keySou
 		log.Warn("DATABASE_URL is set but SPARK_SECRET_KEY is not: the secret key comes from " + secret.KeyFileName +
 			" in DATA_DIR, so every replica sharing this database must have the same file; set SPARK_SECRET_KEY on every replica instead")
 	}
-	return postgres.Open(ctx, cfg.DatabaseURL, sealer, opts...)
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, sealer, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if u, err := url.Parse(cfg.DatabaseURL); err == nil { // never the password
+		log.Info("store: PostgreSQL", "host", u.Host, "database", strings.TrimPrefix(u.Path, "/"))
+	}
+	return db, nil
 }
 
 // App is a fully wired gateway.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,9 @@ func TestPostgresStore(t *testing.T) {
 	a.stop() // app.Close writes the queued usage records
 	b.stop()
 
+	if logs := a.logs.String(); !strings.Contains(logs, "store: PostgreSQL") || strings.Contains(logs, dbPassword(t, dbURL)) {
+		t.Errorf("replica logs lack the store line or show the database password:\n%s", logs)
+	}
 	for _, dir := range dirs {
 		if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s in DATA_DIR with DATABASE_URL set: %v", sqlite.FileName, err)
@@ -123,4 +127,18 @@ func TestPostgresStore(t *testing.T) {
 	if len(rollups) != 1 || rollups[0].Requests != 4 {
 		t.Errorf("roll-ups %+v, want one row of 4 requests", rollups)
 	}
+}
+
+// dbPassword is the password in a database URL (a placeholder no log can
+// contain when there is none).
+func dbPassword(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		return pw
+	}
+	return "\x00no password\x00"
 }
