@@ -29,6 +29,7 @@ func openTestDB(t *testing.T, key byte) *DB {
 // TestFileTamperingFailsToRead: content rows cut short, reordered or moved
 // to another file do not read back as a (wrong) file.
 func TestFileTamperingFailsToRead(t *testing.T) {
+	t.Parallel()
 	d := openTestDB(t, 3)
 	ctx := t.Context()
 	put := func(id string, n int) {

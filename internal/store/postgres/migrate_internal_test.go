@@ -19,6 +19,7 @@ import (
 // ownership, 00006) with data in it is upgraded by Open, the old rows
 // read back with the new columns' defaults.
 func TestUpgradeKeepsData(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	url := storetest.PostgresURL(t)
 	pool, err := pgxpool.New(ctx, url)
@@ -87,6 +88,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 // in one batch) are written as one, with the sums of both and the last
 // owner, in the order of the rows' identity.
 func TestRowRollups(t *testing.T) {
+	t.Parallel()
 	recs := []store.UsageRecord{
 		{Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), KeyID: "k2", Model: "m", Status: 200, InputTokens: 1, LatencyMS: 5},
 		{Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), KeyID: "k1", OwnerID: "usr_a", Model: "m", Status: 200, InputTokens: 2, LatencyMS: 5},

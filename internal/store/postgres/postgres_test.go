@@ -87,6 +87,7 @@ func dumpDatabase(t testing.TB, url string) []byte {
 }
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) storetest.DB {
 		return &testDB{url: storetest.PostgresURL(t), sealer: sealer(t, 7), opts: []store.Option{store.WithRules(storetest.Rules)}}
 	})

@@ -44,6 +44,7 @@ func openN(t *testing.T, url string, n int) []*postgres.DB {
 // all open it (one migrates under the advisory lock, the others find it
 // done), and what one writes the others read.
 func TestReplicasMigrateOnce(t *testing.T) {
+	t.Parallel()
 	dbs := openN(t, storetest.PostgresURL(t), 4)
 	a, err := dbs[0].CreateAccount(t.Context(), store.Account{Provider: "sess", Cookie: "sid=shared"})
 	if err != nil {
@@ -61,6 +62,7 @@ func TestReplicasMigrateOnce(t *testing.T) {
 // at once (every replica imports it at start) store one account, and
 // every import answers with it.
 func TestReplicasImportOneLogin(t *testing.T) {
+	t.Parallel()
 	dbs := openN(t, storetest.PostgresURL(t), 3)
 	var (
 		wg      sync.WaitGroup
@@ -96,6 +98,7 @@ func TestReplicasImportOneLogin(t *testing.T) {
 // TestReplicasFileQuota: uploads of one owner on two replicas at once
 // cannot together pass the owner's quota.
 func TestReplicasFileQuota(t *testing.T) {
+	t.Parallel()
 	dbs := openN(t, storetest.PostgresURL(t), 2)
 	const uploads, size, quota = 8, 600, 1000
 	var (
@@ -138,6 +141,7 @@ func TestReplicasFileQuota(t *testing.T) {
 // TestOpenWithAnotherKeyFailsClearly: a replica with another master key
 // is told so when it reads what the others sealed.
 func TestOpenWithAnotherKeyFailsClearly(t *testing.T) {
+	t.Parallel()
 	url := storetest.PostgresURL(t)
 	db, err := postgres.Open(t.Context(), url, sealer(t, 1))
 	if err != nil {
@@ -161,6 +165,7 @@ func TestOpenWithAnotherKeyFailsClearly(t *testing.T) {
 // TestOpenErrorsHideThePassword: a connection string that cannot be parsed
 // or a server that refuses the password yields an error without it.
 func TestOpenErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
 	const pw = "Sup3rSecretPassw0rd"
 	good := storetest.PostgresURL(t)
 	u, err := url.Parse(good)
@@ -192,6 +197,7 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 // TestReopenIsIdempotent: opening a migrated database again changes
 // nothing and fails nothing.
 func TestReopenIsIdempotent(t *testing.T) {
+	t.Parallel()
 	url := storetest.PostgresURL(t)
 	for range 3 {
 		db, err := postgres.Open(t.Context(), url, sealer(t, 1))
@@ -210,6 +216,7 @@ func TestReopenIsIdempotent(t *testing.T) {
 // TestPoolSize: a URL without pool_max_conns gets DefaultMaxConns
 // connections; one with it gets what it asks for.
 func TestPoolSize(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.PostgresURL(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
