@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -24,7 +25,19 @@ func TestAccountsPostgres(t *testing.T) {
 	}
 	password, _ := u.User.Password()
 	t.Setenv("DATABASE_URL", dbURL)
-	t.Setenv("DATA_DIR", t.TempDir())
+	dataDir := t.TempDir()
+	t.Setenv("DATA_DIR", dataDir)
+
+	// Without a key to read the sealed cookies with: said, and no key
+	// file is made up.
+	t.Setenv("SPARK_SECRET_KEY", "")
+	err = run(context.Background(), []string{"accounts"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "SPARK_SECRET_KEY") || exitCode(err) != 1 {
+		t.Fatalf("accounts without a key: %v", err)
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Fatalf("accounts wrote to the data directory: %v", entries)
+	}
 	t.Setenv("SPARK_SECRET_KEY", "a-long-enough-passphrase-for-this-test")
 
 	// A database spark never opened: reported, left empty.
