@@ -145,7 +145,7 @@ func (d *DB) ImportAccount(ctx context.Context, a store.Account) (store.Account,
 		inserted := false
 		err = d.tx(ctx, func(tx pgx.Tx) error {
 			row := tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts
-				WHERE provider = $1 AND cookie_fingerprint = $2 FOR UPDATE`, a.Provider, a.CookieFingerprint)
+				WHERE provider = $1 AND cookie_fingerprint = $2 FOR NO KEY UPDATE`, a.Provider, a.CookieFingerprint)
 			cur, err := d.scanAccount(row)
 			if errors.Is(err, pgx.ErrNoRows) {
 				out, res = a, store.ImportCreated
@@ -228,7 +228,7 @@ func (d *DB) ListAccounts(ctx context.Context, f store.AccountFilter) ([]store.A
 func (d *DB) UpdateCookie(ctx context.Context, id, cookie string) (store.Account, error) {
 	var out store.Account
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		cur, err := d.getAccount(ctx, tx, id, "FOR UPDATE")
+		cur, err := d.getAccount(ctx, tx, id, "FOR NO KEY UPDATE")
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (d *DB) UpdateCookie(ctx context.Context, id, cookie string) (store.Account
 func (d *DB) UpdateAccountInfo(ctx context.Context, id string, p store.AccountPatch) (store.Account, error) {
 	var out store.Account
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		cur, err := d.getAccount(ctx, tx, id, "FOR UPDATE")
+		cur, err := d.getAccount(ctx, tx, id, "FOR NO KEY UPDATE")
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,7 @@ func (d *DB) BuiltinAdmin(ctx context.Context) (store.User, error) {
 func (d *DB) UpdateUser(ctx context.Context, id string, p store.UserPatch) (store.User, error) {
 	var next store.User
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		all, err := d.queryUsers(ctx, tx, "FOR UPDATE")
+		all, err := d.queryUsers(ctx, tx, "FOR NO KEY UPDATE")
 		if err != nil {
 			return err
 		}

@@ -9,8 +9,10 @@
 //
 // Every read-modify-write that SQLite serialises with its single writer is
 // made safe here for concurrent writers on several replicas: row locks
-// (SELECT ... FOR UPDATE), an advisory lock per file owner for the quota,
-// and single-statement upserts for the usage roll-ups.
+// (SELECT ... FOR NO KEY UPDATE: the row is rewritten, its key is not, so
+// inserts that reference it are not held up), an advisory lock per file
+// owner for the quota, and single-statement upserts for the usage roll-ups
+// and counters.
 package postgres
 
 import (
