@@ -8,6 +8,9 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 # The suite installs what it needs, so tests that depend on it (the JS SDK
 # interop test) must fail rather than skip when it is missing.
 export CI="${CI:-true}"
+# Tests that need a service (PostgreSQL, Redis, Chromium) fail rather than
+# skip when the service scripts below did not provide it.
+export SPARK_REQUIRE_SERVICES=1
 
 # JavaScript SDK tests (openai, @anthropic-ai/sdk) need node + npm packages.
 if [ -f test/js/package.json ]; then
@@ -17,6 +20,7 @@ if [ -f test/js/package.json ]; then
   (cd test/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+. scripts/services/postgres.sh # PostgreSQL for the store suite (SPARK_TEST_DATABASE_URL)
 echo "== go vet"
 go vet ./...
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/postgres"
 	"github.com/sparkgw/spark/internal/store/sqlite"
 )
 
@@ -45,7 +47,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Data directory: %s\n\n", where)
+	fmt.Fprintf(stdout, "%s\n\n", where)
 	return pool.Describe(stdout, statuses)
 }
 
@@ -79,7 +81,7 @@ func runAccountsTest(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Data directory: %s\n\n", where)
+	fmt.Fprintf(stdout, "%s\n\n", where)
 	if len(tests) == 0 {
 		_, err := fmt.Fprintln(stdout, "No accounts configured (set GS_COOKIE or GEMINI_COOKIE).")
 		return err
@@ -113,10 +115,13 @@ func runAccountsTest(ctx context.Context, args []string, stdout, stderr io.Write
 
 // openAccountStore opens the store of the data directory dataDir (DATA_DIR
 // when empty) without creating anything, and says where it is.
-func openAccountStore(ctx context.Context, dataDir string, stderr io.Writer, opts ...store.Option) (*config.Config, *sqlite.DB, string, error) {
+func openAccountStore(ctx context.Context, dataDir string, stderr io.Writer, opts ...store.Option) (*config.Config, store.Store, string, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if cfg.DatabaseURL != "" {
+		return openPostgres(ctx, cfg, dataDir, stderr, opts...)
 	}
 	origin := "DATA_DIR"
 	switch {
@@ -161,7 +166,57 @@ func openAccountStore(ctx context.Context, dataDir string, stderr io.Writer, opt
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("store %s: %w", path, err)
 	}
-	return cfg, db, where, nil
+	return cfg, db, "Data directory: " + where, nil
+}
+
+// openPostgres opens the PostgreSQL database DATABASE_URL names without
+// changing it: it neither migrates the database nor creates a key file.
+// The key is SPARK_SECRET_KEY, or the key file of the data directory.
+func openPostgres(ctx context.Context, cfg *config.Config, dataDir string, stderr io.Writer, opts ...store.Option) (*config.Config, store.Store, string, error) {
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, "", errors.New("DATABASE_URL is not a URL")
+	}
+	where := "PostgreSQL " + u.Host + u.Path // never the password
+	if strings.TrimSpace(cfg.SecretKey) == "" {
+		if dataDir != "" {
+			cfg.DataDir = dataDir
+		}
+		dir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, secret.KeyFileName)); err != nil {
+			return nil, nil, "", fmt.Errorf("no SPARK_SECRET_KEY and no %s in the data directory %s to read %s with: set SPARK_SECRET_KEY as 'spark serve' has it; nothing was created",
+				secret.KeyFileName, dir, where)
+		}
+		cfg.DataDir = dir
+	}
+	key, err := secret.LoadOrCreateKey(cfg.DataDir, cfg.SecretKey) // exists: only loads
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("secret key: %w", err)
+	}
+	for _, w := range key.Warnings {
+		fmt.Fprintln(stderr, "spark: warning:", w)
+	}
+	sealer, err := secret.NewSealer(key.Bytes)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	db, err := postgres.Connect(ctx, cfg.DatabaseURL, sealer, opts...)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("store %s: %w", where, err)
+	}
+	ok, err := db.HasSchema(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, "", fmt.Errorf("store %s: %w", where, err)
+	}
+	if !ok {
+		db.Close()
+		return nil, nil, "", fmt.Errorf("no spark tables in %s: 'spark serve' has not run with this DATABASE_URL yet; nothing was created", where)
+	}
+	return cfg, db, "Database: " + where, nil
 }
 
 // existingDir returns nil when dir is a directory.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,12 +43,35 @@ import (
 	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/server"
 	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/postgres"
 	"github.com/sparkgw/spark/internal/store/sqlite"
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
 	"github.com/sparkgw/spark/internal/usage"
 )
+
+// openStore opens the store cfg names: PostgreSQL when DATABASE_URL is
+// set (shared by every replica), else the SQLite file under DATA_DIR.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, keySource secret.KeySource, sealer *secret.Sealer, opts ...store.Option) (store.Store, error) {
+	if cfg.DatabaseURL == "" {
+		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName), sealer, opts...)
+	}
+	if keySource == secret.SourceFile {
+		// Every replica must seal with the same key, or each reads
+		// only what it wrote itself.
+		log.Warn("DATABASE_URL is set but SPARK_SECRET_KEY is not: the secret key comes from " + secret.KeyFileName +
+			" in DATA_DIR, so every replica sharing this database must have the same file; set SPARK_SECRET_KEY on every replica instead")
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, sealer, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if u, err := url.Parse(cfg.DatabaseURL); err == nil { // never the password
+		log.Info("store: PostgreSQL", "host", u.Host, "database", strings.TrimPrefix(u.Path, "/"))
+	}
+	return db, nil
+}
 
 // App is a fully wired gateway.
 type App struct {
@@ -61,7 +85,7 @@ type App struct {
 
 	cfg      *config.Config
 	log      *slog.Logger
-	db       *sqlite.DB
+	db       store.Store // SQLite under DATA_DIR, or PostgreSQL with DATABASE_URL
 	pool     *pool.Local
 	registry *provider.Registry
 	gateway  *gateway.Service
@@ -127,7 +151,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName), sealer, store.WithRules(credentialRules(a.plugins)))
+	a.db, err = openStore(ctx, cfg, log, key.Source, sealer, store.WithRules(credentialRules(a.plugins)))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

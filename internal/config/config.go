@@ -95,6 +95,9 @@ type Config struct {
 	UsageRecords       bool `env:"USAGE_RECORDS" envDefault:"true"`
 	UsageRetentionDays int  `env:"USAGE_RETENTION_DAYS" envDefault:"90"`
 
+	// DatabaseURL selects the PostgreSQL store shared by several replicas
+	// (postgres://user:password@host:5432/db, with pgx's options); empty:
+	// the embedded SQLite file under DataDir.
 	DatabaseURL string `env:"DATABASE_URL"`
 	RedisURL    string `env:"REDIS_URL"`
 }
@@ -159,7 +162,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("FILES_MAX_BYTES and FILES_QUOTA_BYTES must be >= 0 bytes (FILES_QUOTA_BYTES=0: no quota)"))
 	}
 	if c.DatabaseURL != "" {
-		errs = append(errs, errors.New("DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite store"))
+		// Only the scheme is checked here (and nothing of the URL is
+		// echoed: it holds the password); the engine parses the rest.
+		u, err := url.Parse(strings.TrimSpace(c.DatabaseURL))
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, errors.New("DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@host:5432/spark; unset it to use the embedded SQLite store under DATA_DIR"))
+		}
 	}
 	if c.RedisURL != "" {
 		errs = append(errs, errors.New("REDIS_URL is not supported by this build yet; unset it to keep limits in process"))

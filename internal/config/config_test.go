@@ -81,7 +81,8 @@ func TestValidate(t *testing.T) {
 		{"bad recaptcha", "RECAPTCHA_PROXY_URL", "::nope", "RECAPTCHA_PROXY_URL"},
 		{"bad strategy", "POOL_STRATEGY", "fastest", "POOL_STRATEGY"},
 		{"bad chat map", "MODEL_CHAT_MAP", "justamodel", "MODEL_CHAT_MAP"},
-		{"postgres not in this build", "DATABASE_URL", "postgres://x", "DATABASE_URL"},
+		{"database URL not PostgreSQL", "DATABASE_URL", "mysql://u:pw@db/spark", "DATABASE_URL"},
+		{"database URL without a host", "DATABASE_URL", "postgres:///spark", "DATABASE_URL"},
 		{"negative limit", "REQUEST_RATE_LIMIT", "-1", "REQUEST_RATE_LIMIT"},
 		{"negative header timeout", "UPSTREAM_HEADER_TIMEOUT", "-1s", "UPSTREAM_HEADER_TIMEOUT"},
 		{"negative idle timeout", "UPSTREAM_IDLE_TIMEOUT", "-5m", "UPSTREAM_IDLE_TIMEOUT"},
@@ -98,6 +99,26 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("err = %v, want mention of %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDatabaseURL: a PostgreSQL URL selects the shared store; anything else
+// is refused without echoing the URL, which holds a password.
+func TestDatabaseURL(t *testing.T) {
+	for _, v := range []string{"postgres://spark:pw@db:5432/spark?sslmode=disable", "postgresql://spark@127.0.0.1/spark"} {
+		t.Setenv("DATABASE_URL", v)
+		c, err := config.Load()
+		if err != nil {
+			t.Fatalf("DATABASE_URL=%s: %v", v, err)
+		}
+		if c.DatabaseURL != v {
+			t.Errorf("DatabaseURL = %q, want %q", c.DatabaseURL, v)
+		}
+	}
+	t.Setenv("DATABASE_URL", "mysql://spark:Hunter2Secret@db/spark")
+	_, err := config.Load()
+	if err == nil || strings.Contains(err.Error(), "Hunter2Secret") {
+		t.Fatalf("a MySQL URL: %v; want an error that does not echo the password", err)
 	}
 }
 

@@ -3,7 +3,7 @@
 // stored Responses API responses, the files of the Files API) and the small
 // interfaces an engine implements to keep them.
 //
-// Engines live in sub-packages (sqlite, memstore; PostgreSQL later) and must
+// Engines live in sub-packages (sqlite, postgres, memstore) and must
 // all pass the shared suite in package storetest. Callers depend on the
 // narrowest interface they need ([IdentityStore], [AccountStore],
 // [APIKeyStore], [BindingStore], [ResponseStore], [FileStore],

@@ -1,6 +1,6 @@
 // Package storetest is the behaviour suite every store engine must pass, so
-// that the embedded SQLite store, the in-memory store and later engines
-// (PostgreSQL) keep exactly the same contract. An engine's test calls
+// that the embedded SQLite store, the PostgreSQL store and the in-memory
+// store keep exactly the same contract. An engine's test calls
 //
 //	storetest.Run(t, func(t *testing.T) storetest.DB { ... })
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ var usageTests = []struct {
 	{"UsagePersists", testUsagePersists},
 	{"UsagePrune", testUsagePrune},
 	{"UsageInvalid", testUsageInvalid},
+	{"UsageConcurrentWriters", testUsageConcurrentWriters},
 }
 
 var usageBase = time.Date(2026, 3, 10, 22, 0, 0, 123456000, time.UTC)
@@ -291,4 +293,67 @@ func testUsageInvalid(t *testing.T, db DB) {
 		t.Fatalf("a refused batch stored %d records", len(got))
 	}
 	ok(t, s.AddUsage(ctx, nil))
+}
+
+// testUsageConcurrentWriters: two stores over one database (two replicas)
+// writing batches into the same roll-up rows at once lose no count and no
+// histogram entry. Each batch touches the rows in a different order.
+func testUsageConcurrentWriters(t *testing.T, db DB) {
+	ctx := t.Context()
+	stores := []store.Store{open(t, db), open(t, db)}
+	const writers, batches, perBatch = 4, 8, 10 // per store
+	var wg sync.WaitGroup
+	for si, s := range stores {
+		for w := range writers {
+			wg.Go(func() {
+				for b := range batches {
+					models := []string{"m1", "m2"}
+					if (si+w+b)%2 == 1 {
+						models = []string{"m2", "m1"}
+					}
+					var recs []store.UsageRecord
+					for i := range perBatch {
+						r := usageRec(i, "k1", models[i%2], 200)
+						r.Time = usageBase
+						r.LatencyMS = int64(1 + (si*writers+w)*10)
+						recs = append(recs, r)
+					}
+					if err := s.AddUsage(ctx, recs); err != nil {
+						t.Errorf("store %d writer %d batch %d: %v", si, w, b, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	const total = 2 * writers * batches * perBatch
+	var requests, latencies, inputTokens int64
+	var wantInput int64
+	for i := range perBatch {
+		wantInput += usageRec(i, "k1", "m", 200).InputTokens
+	}
+	wantInput *= 2 * writers * batches
+	got := must[[]store.UsageRollup](t)(stores[1].UsageRollups(ctx, usageBase, usageBase))
+	if len(got) != 2 {
+		t.Fatalf("%d roll-up rows, want 2 (one per model): %+v", len(got), got)
+	}
+	for _, u := range got {
+		if u.Requests != total/2 || u.Latency.Count() != total/2 {
+			t.Errorf("roll-up %s: %d requests, %d latencies; want %d each", u.Model, u.Requests, u.Latency.Count(), total/2)
+		}
+		requests += u.Requests
+		latencies += u.Latency.Count()
+		inputTokens += u.InputTokens
+	}
+	if requests != total || latencies != total || inputTokens != wantInput {
+		t.Errorf("roll-ups count %d requests, %d latencies, %d input tokens; want %d, %d, %d",
+			requests, latencies, inputTokens, total, total, wantInput)
+	}
+	if n := len(must[[]store.UsageRecord](t)(stores[0].ListUsage(ctx, store.UsageFilter{Limit: store.MaxUsagePage}))); n != total {
+		t.Errorf("%d records stored, want %d", n, total)
+	}
 }
