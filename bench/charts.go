@@ -114,12 +114,25 @@ func headlinePlot(rep *Report) (*plot.Plot, bool) {
 	parity.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(parity)
 	p.Legend.Add("bare proxy = 1.0", parity)
+	var at plotter.XYs
+	var texts []string
+	for i, v := range vals {
+		at = append(at, plotter.XY{X: float64(i), Y: v})
+		texts = append(texts, fmt.Sprintf("%.2f×", v))
+	}
+	if labels, err := plotter.NewLabels(plotter.XYLabels{XYs: at, Labels: texts}); err == nil {
+		for i := range labels.TextStyle {
+			labels.TextStyle[i].XAlign = draw.XCenter
+		}
+		labels.Offset = vg.Point{Y: vg.Points(3)}
+		p.Add(labels)
+	}
 	p.Legend.Top = true
 	p.NominalX(labels...)
 	p.Y.Min = 0
-	top := 1.1
+	top := 1.15
 	for _, v := range vals {
-		top = max(top, v*1.1)
+		top = max(top, v*1.15)
 	}
 	p.Y.Max = top
 	return p, true
@@ -169,7 +182,7 @@ func curvePlot(c curve, pn panel) *plot.Plot {
 	p.Legend.Left = true
 	if ymin, ymax := yRange(pn); ymin >= 0 {
 		p.Y.Min = 0
-		p.Y.Max = math.Max(ymax*1.45, 1e-9) // room for the legend
+		p.Y.Max = math.Max(ymax*1.6, 1e-9) // room for the legend
 	}
 	return p
 }
