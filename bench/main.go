@@ -7,9 +7,11 @@
 // generator and prints one Markdown report: non-stream chat at concurrency
 // 1/16/64, streaming with tools in the request (time to first token,
 // deltas relayed per second), thousands of concurrently open slow streams
-// (RSS and goroutines per stream), CPU seconds per 1,000 requests and
-// start-up time to /healthz 200, each with the target and whether
-// it was met.
+// (RSS and goroutines per stream), CPU seconds per 1,000 requests,
+// start-up time to /healthz 200 and the growth curves (how the cost grows
+// with conversation size, tool definitions, pool size, stream length and
+// open streams), each with the target and whether it was met, and
+// draws SVG charts of the headline comparison and of every curve.
 //
 // Usage:
 //
