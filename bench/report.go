@@ -724,9 +724,10 @@ const benchmarksIntro = `# Benchmarks
 127.0.0.1 it builds ` + "`./cmd/spark`" + `, starts the upstream simulator with zero think time,
 spark in front of it and, as the physical limit, a bare ` + "`httputil.ReverseProxy`" + ` in front
 of the same simulator (each its own process), drives all three with the same Go load
-generator and writes the section below. ` + "`go run ./bench -quick`" + ` is a 30-second version
-(printed, not written here); ` + "`-pprof`" + ` also saves CPU, heap and goroutine profiles of spark
-under ` + "`bench/out/`" + `. The test suite runs the quick mode (` + "`go test ./bench`" + `).
+generator and writes the section below, with SVG charts in ` + "`docs/bench/`" + `. ` + "`go run ./bench -quick`" + `
+is a one-minute version (printed, not written here); ` + "`-pprof`" + ` also saves CPU, heap and
+goroutine profiles of spark under ` + "`bench/out/`" + `. The test suite runs the quick mode
+(` + "`go test ./bench`" + `).
 
 `
 
