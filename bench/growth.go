@@ -58,7 +58,9 @@ func growthParamsFor(quick bool) growthParams {
 		ConvBytes: geometric(1000, 1000000, 8), ConvWarm: 300 * time.Millisecond, ConvDur: 1500 * time.Millisecond,
 		ToolCounts: []int{0, 1, 2, 4, 8, 16, 32, 64, 128}, ToolDeltas: 20, ToolWarm: 200 * time.Millisecond, ToolDur: 1500 * time.Millisecond,
 		PoolSizes: []int{10, 30, 100, 300, 1000, 3000, 10000}, PoolDur: 500 * time.Millisecond,
-		Lengths: []int{10, 100, 1000, 10000, 100000}, LengthDur: 2 * time.Second, LengthMemConc: 8, LengthMemSamples: 5,
+		// 32 streams in flight: with 8, the live memory per stream moved by
+		// ±150 KiB between samples (GC timing, buffers in flight).
+		Lengths: []int{10, 100, 1000, 10000, 100000}, LengthDur: 2 * time.Second, LengthMemConc: 32, LengthMemSamples: 8,
 		ConcStreams: []int{100, 300, 1000, 3000, 10000}, ConcWarmStreams: 32, LengthWarmBelowMax: 10000,
 	}
 }
@@ -519,7 +521,16 @@ func (r *runner) growthLength(ctx context.Context) error {
 			}
 			r.noteErrors(fmt.Sprintf("stream length %d, %s", n, run.t.name), res)
 			*run.dst = res
-			mem, err := inFlightMemory(ctx, run.t, b, g.LengthMemConc, g.LengthMemSamples)
+			var snap func(context.Context)
+			if r.opts.Pprof && run.t.key == "spark" && n == slices.Max(g.Lengths) {
+				file := filepath.Join(r.opts.ProfileDir, "spark-heap-long-streams.pprof")
+				snap = func(ctx context.Context) {
+					if err := os.MkdirAll(r.opts.ProfileDir, 0o755); err == nil && run.t.proc.saveProfile(ctx, "heap", file) == nil {
+						r.rep.Profiles = append(r.rep.Profiles, file)
+					}
+				}
+			}
+			mem, err := inFlightMemory(ctx, run.t, b, g.LengthMemConc, g.LengthMemSamples, snap)
 			if err != nil {
 				r.log("  memory per stream: %v", err)
 				pt.MemOK = false
@@ -535,8 +546,9 @@ func (r *runner) growthLength(ctx context.Context) error {
 // opening the next as soon as one ends) and samples t's live heap plus
 // goroutine stacks, right after a forced GC, every 100 ms once each
 // worker has received a delta: the mean growth over the idle process,
-// divided by conc, in bytes. The streams are then cancelled.
-func inFlightMemory(ctx context.Context, t *target, body []byte, conc, samples int) (float64, error) {
+// divided by conc, in bytes. snap, if not nil, is called after the last
+// sample (a heap profile). The streams are then cancelled.
+func inFlightMemory(ctx context.Context, t *target, body []byte, conc, samples int, snap func(context.Context)) (float64, error) {
 	base, err := t.proc.liveMemStats(ctx)
 	if err != nil {
 		return 0, err
@@ -582,6 +594,9 @@ func inFlightMemory(ctx context.Context, t *target, body []byte, conc, samples i
 			return 0, err
 		}
 		sum += float64(m.HeapAlloc + m.Stack - base.HeapAlloc - base.Stack)
+	}
+	if snap != nil {
+		snap(ctx)
 	}
 	return sum / float64(samples) / float64(conc), nil
 }
