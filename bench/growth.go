@@ -40,7 +40,7 @@ type growthParams struct {
 	LengthMemSamples   int
 	ConcStreams        []int // concurrently open streams
 	ConcWarmStreams    int   // streams opened and dropped on a fresh process before its baseline
-	LengthWarmBelowMax int   // warm each target with one stream when the length is at most this
+	LengthWarmBelowMax int   // warm each target with one stream when the length is at most this (longer ones warm themselves)
 }
 
 func growthParamsFor(quick bool) growthParams {
@@ -85,8 +85,8 @@ type Growth struct {
 
 // ConvPoint is one conversation size, non-stream at c=1.
 type ConvPoint struct {
-	Size      int // requested size (the figure names use it)
-	BodyBytes int // the client's request body
+	Size      int // requested size of the client's request body
+	BodyBytes int // the client's request body as built (figure names use it)
 	AskBytes  int // the upstream request spark sent for it
 	Direct    *LoadResult
 	Proxy     *LoadResult
