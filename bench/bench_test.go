@@ -47,8 +47,13 @@ func TestQuickRun(t *testing.T) {
 
 	figs := rep.Figures()
 	// 2 start-up + 3 concurrencies × 17 non-stream + 2 × 23 stream + 8
-	// stream without tools + 6 CPU + 2 × 9 open-stream figures.
-	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*9; len(figs) != want {
+	// stream without tools + 6 CPU + 2 × 9 open-stream figures, then the
+	// growth curves: a figure per point of every series and a slope per
+	// fitted series (conversation 7 series, 6 fitted; tools 4, 2 fitted;
+	// pool 2; stream length 4; concurrent streams 6).
+	g := rep.Params.Growth
+	growth := 7*len(g.ConvBytes) + 6 + 4*len(g.ToolCounts) + 2 + 2*len(g.PoolSizes) + 2 + 4*len(g.Lengths) + 4 + 6*len(g.ConcStreams) + 6
+	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*9 + growth; len(figs) != want {
 		t.Errorf("%d figures, want %d", len(figs), want)
 	}
 	for _, f := range figs {
@@ -84,7 +89,27 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s has no row for target %q", out, tg.Name)
 		}
 	}
-	for _, want := range []string{markBegin, markEnd, "nproc", rep.Machine.GoVersion, "go test ./bench", "### Non-stream chat", "### Streaming", "### Open streams", "### CPU and start-up"} {
+	// The headline comparison and one chart per growth curve, each an SVG
+	// next to the report (docs/bench/) and shown in it.
+	wantCharts := []string{"headline.svg", "growth-conversation.svg", "growth-tools.svg", "growth-pool.svg", "growth-length.svg", "growth-streams.svg"}
+	if len(rep.Charts) != len(wantCharts) {
+		t.Errorf("%d charts, want %d: %+v", len(rep.Charts), len(wantCharts), rep.Charts)
+	}
+	for _, name := range wantCharts {
+		file := filepath.Join(filepath.Dir(out), "docs", "bench", name)
+		svg, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("chart %s: %v", name, err)
+			continue
+		}
+		if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("</svg>")) || !bytes.Contains(svg, []byte("<path")) {
+			t.Errorf("chart %s is not a drawn SVG (%d bytes)", name, len(svg))
+		}
+		if !bytes.Contains(doc, []byte("](docs/bench/"+name+")")) {
+			t.Errorf("%s does not show the chart docs/bench/%s", out, name)
+		}
+	}
+	for _, want := range []string{markBegin, markEnd, "nproc", rep.Machine.GoVersion, "go test ./bench", "### Non-stream chat", "### Streaming", "### Open streams", "### CPU and start-up", "### Growth curves"} {
 		if !bytes.Contains(doc, []byte(want)) {
 			t.Errorf("%s lacks %q", out, want)
 		}
@@ -213,5 +238,48 @@ func TestPlainUpstream(t *testing.T) {
 		if res.Errors > 0 || res.RPS() <= 0 {
 			t.Errorf("%s: %d errors, %.0f req/s (first error: %s)", res.Target, res.Errors, res.RPS(), res.FirstErr)
 		}
+	}
+}
+
+func TestFitCurve(t *testing.T) {
+	xs := []float64{10, 30, 100, 300, 1000, 3000, 10000}
+	curve := func(f func(x float64) float64) []float64 {
+		var ys []float64
+		for _, x := range xs {
+			ys = append(ys, f(x))
+		}
+		return ys
+	}
+	for _, tc := range []struct {
+		name      string
+		ys        []float64
+		verdict   string
+		slope     float64
+		intercept float64
+	}{
+		{"constant", curve(func(float64) float64 { return 250 }), verdictFlat, 0, 250},
+		{"fixed cost plus a little", curve(func(x float64) float64 { return 1000 + 0.01*x }), verdictFlat, 0.01, 1000},
+		{"fixed cost plus linear", curve(func(x float64) float64 { return 180 + 2*x }), verdictLinear, 2, 180},
+		{"through the origin", curve(func(x float64) float64 { return 64 * x }), verdictLinear, 64, 0},
+		{"quadratic", curve(func(x float64) float64 { return 5 + x*x/100 }), verdictWorse, math.NaN(), math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, ok := fitCurve(xs, tc.ys)
+			if !ok {
+				t.Fatal("no fit")
+			}
+			if f.Verdict != tc.verdict {
+				t.Errorf("verdict %q (rise %.3f, exponent %.3f), want %q", f.Verdict, f.Rise, f.Exponent, tc.verdict)
+			}
+			if !math.IsNaN(tc.slope) && (math.Abs(f.Slope-tc.slope) > 1e-9*math.Max(1, tc.slope) || math.Abs(f.Intercept-tc.intercept) > 1e-6*math.Max(1, tc.intercept)) {
+				t.Errorf("fit y = %v + %v·x, want %v + %v·x", f.Intercept, f.Slope, tc.intercept, tc.slope)
+			}
+		})
+	}
+	if _, ok := fitCurve([]float64{5, 5}, []float64{1, 2}); ok {
+		t.Error("a fit through points at one x")
+	}
+	if f, ok := fitCurve([]float64{1, 2, 3}, []float64{1, math.NaN(), 3}); !ok || f.N != 2 || math.Abs(f.Slope-1) > 1e-12 {
+		t.Errorf("NaN point not left out: %+v", f)
 	}
 }

@@ -329,6 +329,14 @@ func otherCPU(c0, c1 map[string]time.Duration) (time.Duration, bool) {
 // requests started after the warm-up count. The CPU time of procs is read
 // at the start and at the end of the measuring window.
 func runLoad(ctx context.Context, t *target, body []byte, stream bool, conc int, warm, dur time.Duration, procs []*proc) (*LoadResult, error) {
+	return runLoadFn(ctx, t, func(int) []byte { return body }, stream, conc, warm, dur, procs)
+}
+
+// runLoadFn is runLoad with a body per request: next(worker) returns the
+// body worker (0 ≤ worker < conc) sends next; it may reuse the worker's
+// buffer. With warm 0 the CPU times are read before the first request, so
+// the window's CPU belongs to the counted answers alone.
+func runLoadFn(ctx context.Context, t *target, next func(worker int) []byte, stream bool, conc int, warm, dur time.Duration, procs []*proc) (*LoadResult, error) {
 	tr := newTransport(conc, true, t.tls)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -337,8 +345,12 @@ func runLoad(ctx context.Context, t *target, body []byte, stream bool, conc int,
 	measureFrom := start.Add(warm)
 	end := measureFrom.Add(dur)
 	cpu0 := make(chan map[string]time.Duration, 1)
-	timer := time.AfterFunc(warm, func() { cpu0 <- cpuSnapshot(procs) })
-	defer timer.Stop()
+	if warm <= 0 {
+		cpu0 <- cpuSnapshot(procs)
+	} else {
+		timer := time.AfterFunc(warm, func() { cpu0 <- cpuSnapshot(procs) })
+		defer timer.Stop()
+	}
 
 	type partial struct {
 		lat, ttft  []time.Duration
@@ -358,7 +370,7 @@ func runLoad(ctx context.Context, t *target, body []byte, stream bool, conc int,
 				if !t0.Before(end) {
 					return
 				}
-				ex := w.do(ctx, t, body, stream, nil)
+				ex := w.do(ctx, t, next(i), stream, nil)
 				if t0.Before(measureFrom) {
 					continue
 				}
@@ -441,6 +453,9 @@ type OpenResult struct {
 	// MemBefore and MemTop are the Go runtime's own accounts at the same
 	// moments (zero = unknown): heap spans and goroutine stacks.
 	MemBefore, MemTop memStats
+	// LiveBefore and LiveTop are the same right after a forced GC (growth
+	// curves only; zero = not sampled): HeapAlloc is then the live heap.
+	LiveBefore, LiveTop memStats
 }
 
 // MemPerStream is the growth of heap in use and of goroutine stacks per
@@ -474,7 +489,14 @@ func (o *OpenResult) GoroutinesPerStream() float64 {
 // has received its first content delta (or failed) and waits for all of
 // them to end. snap, if not nil, is called at the top (for heap and
 // goroutine profiles).
-func runOpen(ctx context.Context, t *target, body []byte, n, parallel int, snap func(context.Context)) (*OpenResult, error) {
+//
+// With endEarly, the streams are cancelled once sampled instead of being
+// held to their end (growth curves): Completed then stays 0 and the
+// cancellations do not count as failures.
+func runOpen(ctx context.Context, t *target, body []byte, n, parallel int, snap func(context.Context), endEarly bool) (*OpenResult, error) {
+	outer := ctx
+	ctx, cancelStreams := context.WithCancel(ctx)
+	defer cancelStreams()
 	tr := newTransport(0, false, t.tls)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -515,6 +537,10 @@ launch:
 				},
 			})
 			release()
+			if ex.err != nil && endEarly && ctx.Err() != nil && outer.Err() == nil {
+				finished.Add(1) // cancelled on purpose once sampled
+				return
+			}
 			if ex.err != nil {
 				failed.Add(1)
 				if !wasOpen {
@@ -550,12 +576,15 @@ launch:
 			snap(ctx)
 		}
 	}
+	if endEarly {
+		cancelStreams()
+	}
 
 	wg.Wait()
 	res.Opened = int(opened.Load())
 	res.Completed = int(completed.Load())
 	res.Failed = int(failed.Load()) + (n - launched)
-	if err := ctx.Err(); err != nil {
+	if err := outer.Err(); err != nil {
 		return res, err
 	}
 	return res, nil

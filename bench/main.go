@@ -7,14 +7,17 @@
 // generator and prints one Markdown report: non-stream chat at concurrency
 // 1/16/64, streaming with tools in the request (time to first token,
 // deltas relayed per second), thousands of concurrently open slow streams
-// (RSS and goroutines per stream), CPU seconds per 1,000 requests and
-// start-up time to /healthz 200, each with the issue's target and whether
-// it was met.
+// (RSS and goroutines per stream), CPU seconds per 1,000 requests,
+// start-up time to /healthz 200 and the growth curves (how the cost grows
+// with conversation size, tool definitions, pool size, stream length and
+// open streams), each with the issue's target and whether it was met, and
+// draws SVG charts of the headline comparison and of every curve.
 //
 // Usage:
 //
-//	go run ./bench              # full run (≤ 5 min), writes BENCHMARKS.md
-//	go run ./bench -quick       # smaller run (≤ 30 s), prints to stdout
+//	go run ./bench              # full run (≤ 10 min), writes BENCHMARKS.md and docs/bench/*.svg
+//	go run ./bench -quick       # smaller run (≤ 1 min), prints to stdout
+//	go run ./bench -phases growth   # the growth curves only (printed; charts in bench/out/charts)
 //	go run ./bench -pprof       # also save CPU/heap/goroutine profiles of spark under bench/out/
 //
 // Every listener, including the profiling endpoints, is bound to 127.0.0.1.
@@ -55,6 +58,9 @@ type Options struct {
 	Root    string // module root ("" = found with `go env GOMOD`)
 	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
 	ProfileDir string
+	// ChartDir receives the SVG charts ("" = docs/bench next to Out, or
+	// ProfileDir/charts when Out is empty).
+	ChartDir string
 	// Log receives progress lines (nil = discard).
 	Log io.Writer
 }
@@ -74,7 +80,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	prof := fs.Bool("pprof", false, "save spark's CPU profile under non-stream c=16 (and heap/goroutine profiles under open streams) to bench/out/ (loopback only)")
 	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
 	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
-	phases := fs.String("phases", "", "run only these phases, comma-separated: nonstream, stream, open (default all; a partial run is printed, not written, unless -out is given)")
+	phases := fs.String("phases", "", "run only these phases, comma-separated: nonstream, stream, open, growth (default all; a partial run is printed, not written, unless -out is given)")
 	noUsage := fs.Bool("no-usage", false, "run spark with USAGE_RECORDS=0 (no usage records), to measure what usage accounting costs against a run without this flag")
 	plain := fs.Bool("plain-upstream", false, "serve the simulator over plain HTTP/1.1 (it then closes every connection after its answer) instead of HTTPS with HTTP/2")
 	fs.Usage = func() {
@@ -103,10 +109,10 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	if *phases != "" {
 		for p := range strings.SplitSeq(*phases, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case phaseNonStream, phaseStream, phaseOpen:
+			case phaseNonStream, phaseStream, phaseOpen, phaseGrowth:
 				opts.Phases = append(opts.Phases, p)
 			default:
-				fmt.Fprintf(stderr, "bench: unknown phase %q (nonstream, stream, open)\n", p)
+				fmt.Fprintf(stderr, "bench: unknown phase %q (%s)\n", p, strings.Join(phaseNames, ", "))
 				return 2
 			}
 		}
@@ -165,6 +171,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.ProfileDir == "" {
 		opts.ProfileDir = filepath.Join(opts.Root, "bench", "out")
 	}
+	if opts.ChartDir == "" {
+		opts.ChartDir = filepath.Join(opts.ProfileDir, "charts")
+		if opts.Out != "" {
+			opts.ChartDir = filepath.Join(filepath.Dir(opts.Out), "docs", "bench")
+		}
+	}
 	if opts.Command == "" {
 		opts.Command = "go run ./bench"
 		if opts.Quick {
@@ -172,9 +184,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	// A run is bounded whatever happens: a stuck phase ends the run. The
-	// phases are sized for ≤ 5 min (full) and ≤ 30 s (quick); the limits
+	// phases are sized for ≤ 10 min (full) and ≤ 1 min (quick); the limits
 	// leave room for a cold build cache and a loaded machine.
-	limit := 8 * time.Minute
+	limit := 14 * time.Minute
 	if opts.Quick {
 		limit = 3 * time.Minute
 	}
@@ -183,6 +195,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	r := &runner{opts: opts, p: paramsFor(opts.Quick)}
 	rep, err := r.run(ctx)
+	if err == nil && rep != nil {
+		if opts.Out != "" {
+			rep.ChartBase = filepath.Dir(opts.Out)
+		}
+		if cerr := writeCharts(opts.ChartDir, rep); cerr != nil {
+			err = fmt.Errorf("charts: %w", cerr)
+		}
+	}
 	// A failed run never overwrites an earlier report.
 	if err == nil && rep != nil && opts.Out != "" {
 		if werr := writeReport(opts.Out, rep); werr != nil {

@@ -201,21 +201,36 @@ func (p *proc) goroutines(ctx context.Context) (int, error) {
 // memStats are the parts of the Go runtime's memory statistics that
 // explain a process's RSS.
 type memStats struct {
+	HeapAlloc int64 // bytes of allocated heap objects (live ones only right after a GC)
 	HeapInuse int64 // bytes in in-use heap spans (live objects and not yet swept garbage)
 	Stack     int64 // bytes of goroutine stacks
 	Sys       int64 // bytes obtained from the OS
 }
 
-var memStatLine = regexp.MustCompile(`(?m)^# (HeapInuse|Stack|Sys) = (\d+)`)
+var memStatLine = regexp.MustCompile(`(?m)^# (HeapAlloc|HeapInuse|Stack|Sys) = (\d+)`)
 
 // memStats reads runtime.MemStats from the heap profile's debug=1 trailer
 // (no GC is forced).
 func (p *proc) memStats(ctx context.Context) (memStats, error) {
+	return p.readMemStats(ctx, false)
+}
+
+// liveMemStats is memStats right after a forced GC: HeapAlloc is then the
+// live heap.
+func (p *proc) liveMemStats(ctx context.Context) (memStats, error) {
+	return p.readMemStats(ctx, true)
+}
+
+func (p *proc) readMemStats(ctx context.Context, gc bool) (memStats, error) {
 	var m memStats
 	if p.pprof == "" {
 		return m, errors.New("no pprof endpoint")
 	}
-	body, err := fetch(ctx, pprofClient, "http://"+p.pprof+"/debug/pprof/heap?debug=1", 64<<20)
+	url := "http://" + p.pprof + "/debug/pprof/heap?debug=1"
+	if gc {
+		url += "&gc=1"
+	}
+	body, err := fetch(ctx, pprofClient, url, 64<<20)
 	if err != nil {
 		return m, err
 	}
@@ -226,6 +241,8 @@ func (p *proc) memStats(ctx context.Context) (memStats, error) {
 			return m, err
 		}
 		switch string(g[1]) {
+		case "HeapAlloc":
+			m.HeapAlloc = v
 		case "HeapInuse":
 			m.HeapInuse = v
 		case "Stack":
@@ -235,7 +252,7 @@ func (p *proc) memStats(ctx context.Context) (memStats, error) {
 		}
 		found++
 	}
-	if found < 3 {
+	if found < 4 {
 		return m, errors.New("no runtime.MemStats in the heap profile")
 	}
 	return m, nil

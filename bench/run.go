@@ -25,7 +25,11 @@ const (
 	phaseNonStream = "nonstream"
 	phaseStream    = "stream"
 	phaseOpen      = "open"
+	phaseGrowth    = "growth"
 )
+
+// phaseNames lists every phase in run order.
+var phaseNames = []string{phaseNonStream, phaseStream, phaseOpen, phaseGrowth}
 
 // params are the sizes of one run.
 type params struct {
@@ -43,6 +47,8 @@ type params struct {
 	Settle          time.Duration // pause before an open-streams baseline
 	ProfileDuration time.Duration // -pprof: CPU profile of spark under non-stream c=16
 	Accounts        int           // Genspark accounts in GS_COOKIE
+
+	Growth growthParams // the growth curves
 }
 
 func paramsFor(quick bool) params {
@@ -53,6 +59,7 @@ func paramsFor(quick bool) params {
 			StreamDeltas: 200,
 			OpenStreams:  1000, OpenSlow: 500 * time.Millisecond, OpenDeltas: 6, OpenParallel: 128,
 			Settle: 300 * time.Millisecond, ProfileDuration: 2 * time.Second, Accounts: 8,
+			Growth: growthParamsFor(true),
 		}
 	}
 	return params{
@@ -63,6 +70,7 @@ func paramsFor(quick bool) params {
 		// at once even when opening 10,000 takes 20 s on a busy machine.
 		OpenStreams: 10000, OpenSlow: 2 * time.Second, OpenDeltas: 15, OpenParallel: 256,
 		Settle: time.Second, ProfileDuration: 6 * time.Second, Accounts: 8,
+		Growth: growthParamsFor(false),
 	}
 }
 
@@ -105,6 +113,11 @@ type runner struct {
 	sim, proxy, spark  *proc
 	direct, bare, gate *target
 	procs              []*proc
+
+	sparkBin   string // the spark binary every spark process runs
+	sparkPprof bool   // it has --pprof
+	trustEnv   []string
+	apiKey     string
 }
 
 func (r *runner) run(ctx context.Context) (rep *Report, err error) {
@@ -136,7 +149,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	for _, ph := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{phaseNonStream, r.nonStream}, {phaseStream, r.streaming}, {phaseOpen, r.openStreams}} {
+	}{{phaseNonStream, r.nonStream}, {phaseStream, r.streaming}, {phaseOpen, r.openStreams}, {phaseGrowth, r.growth}} {
 		if r.opts.Phases != nil && !slices.Contains(r.opts.Phases, ph.name) {
 			continue
 		}
@@ -173,6 +186,7 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 	}
 
+	r.sparkBin, r.sparkPprof = bin, pprof
 	var err error
 	r.log("starting the simulator and the bare proxy")
 	simURL, simEnv, trustEnv := "http://", []string(nil), []string(nil)
@@ -201,6 +215,7 @@ func (r *runner) setup(ctx context.Context) error {
 		r.simTLS = &tls.Config{RootCAs: roots}
 	}
 	r.simClient = &http.Client{Transport: newTransport(1, false, r.simTLS)}
+	r.trustEnv = trustEnv
 	if r.proxy, err = startRole(ctx, "proxy", "bare proxy", "proxy", filepath.Join(r.dir, "proxy.log"), append(trustEnv, upstreamEnv+"="+simURL)...); err != nil {
 		return err
 	}
@@ -211,6 +226,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	apiKey := "sk-bench-" + rand.Text()
+	r.apiKey = apiKey
 	env := sparkEnv(addr, simURL, r.certFile, filepath.Join(r.dir, "data"), apiKey, r.p.Accounts)
 	r.rep.UsageRecords = !r.opts.NoUsage
 	if r.opts.NoUsage {
@@ -472,14 +488,9 @@ func fdLimit() uint64 {
 	return l.Max
 }
 
-// openStreams holds many slow streams open through the bare proxy and
-// through spark.
-func (r *runner) openStreams(ctx context.Context) error {
-	n := r.p.OpenStreams
-	if r.opts.Streams > 0 {
-		n = r.opts.Streams
-	}
-	r.rep.OpenRequested = n
+// openCap is the most streams one proxy can hold under RLIMIT_NOFILE
+// (0 = no cap known), with why.
+func (r *runner) openCap(n int) (int, string) {
 	// Over plain HTTP/1.1 a proxy holds two sockets per stream (client and
 	// upstream); over HTTP/2 the upstream streams share a connection per
 	// 250 (Go's default server limit), so one descriptor per stream.
@@ -489,23 +500,46 @@ func (r *runner) openStreams(ctx context.Context) error {
 	}
 	if lim := fdLimit(); lim > 0 && r.opts.Streams == 0 && uint64(perStream*n+n/100+64) > lim {
 		capped := max((int(lim)-64)*100/(100*perStream+1)/100*100, 10)
-		r.rep.OpenCapNote = fmt.Sprintf("RLIMIT_NOFILE is %d (hard) on this machine and cannot be raised without CAP_SYS_RESOURCE; "+
+		return capped, fmt.Sprintf("RLIMIT_NOFILE is %d (hard) on this machine and cannot be raised without CAP_SYS_RESOURCE; "+
 			"a proxy needs %s, so %d streams need %d. The run holds %d; "+
 			"`-streams %d` forces the full count.", lim, how, n, perStream*n+n/100+64, capped, n)
-		n = capped
 	}
+	return n, ""
+}
+
+// openScenario is the slow stream the open-stream phases hold.
+func (r *runner) openScenario(ctx context.Context) (*scenario, error) {
 	slowMS := int(r.p.OpenSlow / time.Millisecond)
 	quickBody := openAIBody(fmt.Sprintf(promptOpen, 0, r.p.OpenDeltas), true, "")
 	sc, err := r.capture(ctx, quickBody, true, "Keep this stream open")
 	if err != nil {
-		return fmt.Errorf("open-stream scenario: %w", err)
+		return nil, fmt.Errorf("open-stream scenario: %w", err)
 	}
 	from, to := fmt.Sprintf("sim:slow %d ", 0), fmt.Sprintf("sim:slow %d ", slowMS)
 	sc.openai = openAIBody(fmt.Sprintf(promptOpen, slowMS, r.p.OpenDeltas), true, "")
 	sc.ask = bytes.Replace(sc.ask, []byte(from), []byte(to), 1)
 	if !bytes.Contains(sc.ask, []byte(to)) {
-		return errors.New("open-stream scenario: could not set sim:slow in the upstream body")
+		return nil, errors.New("open-stream scenario: could not set sim:slow in the upstream body")
 	}
+	return sc, nil
+}
+
+// openStreams holds many slow streams open through the bare proxy and
+// through spark.
+func (r *runner) openStreams(ctx context.Context) error {
+	n := r.p.OpenStreams
+	if r.opts.Streams > 0 {
+		n = r.opts.Streams
+	}
+	r.rep.OpenRequested = n
+	if capped, note := r.openCap(n); note != "" {
+		r.rep.OpenCapNote, n = note, capped
+	}
+	sc, err := r.openScenario(ctx)
+	if err != nil {
+		return err
+	}
+	slowMS := int(r.p.OpenSlow / time.Millisecond)
 	for _, t := range r.targets(sc)[1:] {
 		r.settle()
 		r.log("open streams: %d through %s (sim:slow %d sim:long %d)", n, t.name, slowMS, r.p.OpenDeltas)
@@ -523,7 +557,7 @@ func (r *runner) openStreams(ctx context.Context) error {
 				}
 			}
 		}
-		res, err := runOpen(ctx, t, r.bodyFor(sc, t), n, r.p.OpenParallel, snap)
+		res, err := runOpen(ctx, t, r.bodyFor(sc, t), n, r.p.OpenParallel, snap, false)
 		if res != nil {
 			r.rep.Open = append(r.rep.Open, res)
 		}

@@ -13,7 +13,7 @@ import (
 // BenchmarkAcquireRelease measures the per-request cost of choosing an
 // account (no store round trip on the success path).
 func BenchmarkAcquireRelease(b *testing.B) {
-	for _, n := range []int{1, 10, 100} {
+	for _, n := range []int{1, 10, 100, 10000} {
 		for _, strategy := range []pool.Strategy{pool.Random, pool.RoundRobin, pool.LeastBusy} {
 			b.Run(fmt.Sprintf("%s/%d", strategy, n), func(b *testing.B) {
 				st := memstore.New(nil)

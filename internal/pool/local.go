@@ -34,6 +34,11 @@ type Local struct {
 	entries    map[string]*entry
 	byProvider map[string][]*entry // creation order
 	cursor     map[string]int      // round-robin position per provider
+	// nextWake is, per provider, no later than the earliest end of a rest
+	// of its accounts (the zero time when none rests); a provider missing
+	// here is unknown. While it lies ahead, no rest has ended, so Acquire
+	// may choose without visiting every account (see quickPick).
+	nextWake map[string]time.Time
 }
 
 var (
@@ -66,7 +71,7 @@ func New(ctx context.Context, opts Options) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Local{opts: o, log: o.Logger, entries: map[string]*entry{}, byProvider: map[string][]*entry{}, cursor: map[string]int{}}
+	p := &Local{opts: o, log: o.Logger, entries: map[string]*entry{}, byProvider: map[string][]*entry{}, cursor: map[string]int{}, nextWake: map[string]time.Time{}}
 	if err := p.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -94,16 +99,25 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 
 	p.mu.Lock()
 	list := p.byProvider[req.Provider]
+	if e := p.quickPick(req, list, now); e != nil {
+		e.inFlight++
+		l := &lease{p: p, e: e, acct: e.acct}
+		p.mu.Unlock()
+		return l, nil
+	}
 	var buf [32]int
 	cands := buf[:0]
 	visible, serving, disabled := 0, 0, 0
-	var earliest time.Time
+	var earliest, otherRest time.Time // serving accounts' rests, the others'
 	for i, e := range list {
 		if req.Owners != nil && !e.rec.Shared && !e.rec.OwnedBy(req.Owners) {
 			continue
 		}
 		visible++
 		if p.opts.ServesModel != nil && !p.opts.ServesModel(e.acct, req.Model) {
+			if e.rec.State == store.StateResting && (otherRest.IsZero() || e.rec.RestUntil.Before(otherRest)) {
+				otherRest = e.rec.RestUntil
+			}
 			continue
 		}
 		serving++
@@ -128,6 +142,10 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 		}
 		cands = append(cands, i)
 	}
+	p.nextWake[req.Provider] = earliest
+	if !otherRest.IsZero() && (earliest.IsZero() || otherRest.Before(earliest)) {
+		p.nextWake[req.Provider] = otherRest
+	}
 	if len(cands) == 0 {
 		p.mu.Unlock()
 		p.commit(woke)
@@ -139,6 +157,63 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 	p.mu.Unlock()
 	p.commit(woke)
 	return l, nil
+}
+
+// quickTries is how many accounts quickPick draws before it gives up.
+const quickTries = 8
+
+// quickPick chooses an account without visiting every account of the
+// provider, when that gives the same result as the full scan: no rest of
+// the provider's accounts has ended (so the scan would wake none), and the
+// strategy is Random (an account drawn uniformly until one is a candidate:
+// uniform over the candidates, as the scan's choice) or RoundRobin (the
+// first candidate from the cursor on, wrapping: the scan's choice). It
+// returns nil when the full scan must decide. Callers hold mu.
+func (p *Local) quickPick(req Request, list []*entry, now time.Time) *entry {
+	if len(list) == 0 {
+		return nil
+	}
+	wake, known := p.nextWake[req.Provider]
+	if !known || (!wake.IsZero() && !now.Before(wake)) {
+		return nil
+	}
+	switch p.opts.Strategy {
+	case Random:
+		for range quickTries {
+			if e := list[rand.IntN(len(list))]; p.candidate(e, req) {
+				return e
+			}
+		}
+	case RoundRobin:
+		start := p.cursor[req.Provider]
+		if start >= len(list) {
+			start = 0
+		}
+		for k := range min(len(list), quickTries) {
+			i := (start + k) % len(list)
+			if e := list[i]; p.candidate(e, req) {
+				p.cursor[req.Provider] = i + 1
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// candidate reports whether e may serve req now, given that no rest has
+// ended: req.Owners may use it, it serves the model, is active, not
+// excluded and under the concurrency cap. Callers hold mu.
+func (p *Local) candidate(e *entry, req Request) bool {
+	if e.rec.State != store.StateActive || req.Exclude[e.rec.ID] {
+		return false
+	}
+	if req.Owners != nil && !e.rec.Shared && !e.rec.OwnedBy(req.Owners) {
+		return false
+	}
+	if c := p.opts.MaxConcurrentPerAccount; c > 0 && e.inFlight >= c {
+		return false
+	}
+	return p.opts.ServesModel == nil || p.opts.ServesModel(e.acct, req.Model)
 }
 
 // wake lifts an ended rest. Callers hold mu.
@@ -310,6 +385,9 @@ func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
 		} else {
 			e.rec.State, e.rec.RestUntil = store.StateResting, until
 			ch = &change{from: from, to: store.StateResting, code: ge.Code, reason: msg}
+		}
+		if wake, ok := p.nextWake[e.rec.Provider]; ok && (wake.IsZero() || until.Before(wake)) {
+			p.nextWake[e.rec.Provider] = until
 		}
 	}
 	rec := e.rec
@@ -495,6 +573,7 @@ func (p *Local) Reload(ctx context.Context) error {
 		counts[rec.Provider]++
 	}
 	p.entries, p.byProvider = entries, byProvider
+	clear(p.nextWake) // the next Acquire of each provider scans
 	p.mu.Unlock()
 
 	for _, c := range changes {
@@ -551,6 +630,7 @@ func (p *Local) UpdateCookie(ctx context.Context, accountID, cookie string) erro
 		e.fails = nil
 	}
 	e.rec, e.acct = rec, rec.GW()
+	delete(p.nextWake, rec.Provider) // the next Acquire scans
 	p.mu.Unlock()
 
 	p.saveEvent(store.AccountEvent{AccountID: accountID, At: now, Kind: store.EventCookie, Message: "cookie updated"})

@@ -846,3 +846,44 @@ func TestSetState(t *testing.T) {
 		t.Fatalf("unknown account: %v", err)
 	}
 }
+
+// TestEndedRestLiftedAmongManyAccounts: with many available accounts an
+// Acquire need not visit them all, yet a rest that has ended is still
+// lifted by the next Acquire, whichever account that Acquire hands out.
+func TestEndedRestLiftedAmongManyAccounts(t *testing.T) {
+	for _, strategy := range []pool.Strategy{pool.Random, pool.RoundRobin} {
+		t.Run(string(strategy), func(t *testing.T) {
+			var accounts []store.Account
+			for i := range 64 {
+				accounts = append(accounts, gsAccount(fmt.Sprintf("acct%02d", i)))
+			}
+			e := newEnv(t, pool.Options{Strategy: strategy}, accounts...)
+			for range 10 {
+				e.acquire(t, pool.Request{}).Release(nil)
+			}
+			others := map[string]bool{}
+			for _, id := range e.ids[1:] {
+				others[id] = true
+			}
+			l := e.acquire(t, pool.Request{Exclude: others})
+			if l.Account().ID != e.ids[0] {
+				t.Fatalf("leased %s, want the only candidate %s", l.Account().ID, e.ids[0])
+			}
+			l.Release(&gw.Error{Code: gw.CodeRateLimited, RetryAfter: time.Minute})
+			if got := e.account(t, e.ids[0]); got.State != store.StateResting {
+				t.Fatalf("after a rate limit: %s", got.State)
+			}
+			for range 10 { // the rest has not ended: nothing to lift
+				e.acquire(t, pool.Request{}).Release(nil)
+			}
+			if got := e.account(t, e.ids[0]); got.State != store.StateResting {
+				t.Fatalf("before the rest ended: %s", got.State)
+			}
+			e.clock.Advance(time.Minute)
+			e.acquire(t, pool.Request{}).Release(nil)
+			if got := e.account(t, e.ids[0]); got.State != store.StateActive || !got.RestUntil.IsZero() {
+				t.Fatalf("after the rest ended and one Acquire: %s until %v", got.State, got.RestUntil)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/sparkgw/spark/internal/llm"
 )
@@ -41,12 +42,22 @@ func renderSystem(tools []toolInfo, choice llm.ToolChoice, parallel bool) string
 		b.WriteString("- Call a tool only when it is needed. When no tool is needed, answer normally in plain text without any <tool_call> block.\n")
 	}
 	b.WriteString("\n## Available tools\n")
+	size := 0
 	for _, t := range tools {
-		b.WriteString("\n### " + t.Name + "\n")
+		size += len(t.Name) + len(t.Description) + len(t.Parameters) + 40
+	}
+	b.Grow(size)
+	for _, t := range tools {
+		b.WriteString("\n### ")
+		b.WriteString(t.Name)
+		b.WriteByte('\n')
 		if d := strings.TrimSpace(t.Description); d != "" {
-			b.WriteString(d + "\n")
+			b.WriteString(d)
+			b.WriteByte('\n')
 		}
-		b.WriteString("Parameters (JSON Schema): " + compactSchema(t.Parameters) + "\n")
+		b.WriteString("Parameters (JSON Schema): ")
+		b.WriteString(compactSchema(t.Parameters))
+		b.WriteByte('\n')
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
@@ -123,8 +134,41 @@ func placeholder(sch any) string {
 	return `"..."`
 }
 
+// compactCache remembers compactSchema's results: clients resend the same
+// tool definitions with every request, and compacting them again cost most
+// of the tool prompt's rendering (json.Compact scans every byte). It keeps
+// at most compactCacheBytes of schemas and is emptied when full.
+var compactCache = struct {
+	sync.Mutex
+	m     map[string]string
+	bytes int
+}{m: map[string]string{}}
+
+const compactCacheBytes = 4 << 20
+
 // compactSchema renders a parameters schema on one line.
 func compactSchema(raw json.RawMessage) string {
+	compactCache.Lock()
+	s, ok := compactCache.m[string(raw)]
+	compactCache.Unlock()
+	if ok {
+		return s
+	}
+	s = compactSchemaUncached(raw)
+	if n := len(raw) + len(s); n <= compactCacheBytes/64 {
+		compactCache.Lock()
+		if compactCache.bytes+n > compactCacheBytes {
+			clear(compactCache.m)
+			compactCache.bytes = 0
+		}
+		compactCache.m[string(raw)] = s
+		compactCache.bytes += n
+		compactCache.Unlock()
+	}
+	return s
+}
+
+func compactSchemaUncached(raw json.RawMessage) string {
 	var buf bytes.Buffer
 	if len(bytes.TrimSpace(raw)) == 0 || json.Compact(&buf, raw) != nil {
 		return `{"type":"object","properties":{}}`

@@ -341,8 +341,8 @@ func (c *converter) system(raw json.RawMessage) ([]llm.Part, error) {
 		return nil, nil
 	}
 	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil || s == "" {
+		s, ok := wire.UnquoteString(raw)
+		if !ok && json.Unmarshal(raw, &s) != nil || s == "" {
 			return nil, nil
 		}
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
@@ -393,9 +393,11 @@ func (c *converter) message(m *wireMessage, param string) error {
 	c.lastRole = m.Role
 	cparam := param + ".content"
 	if m.Content[0] == '"' {
-		var s string
-		if err := json.Unmarshal(m.Content, &s); err != nil {
-			return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
+		s, ok := wire.UnquoteString(m.Content)
+		if !ok {
+			if err := json.Unmarshal(m.Content, &s); err != nil {
+				return wire.InvalidField(cparam, "Input should be a valid string or a list of content blocks")
+			}
 		}
 		if s != "" {
 			c.out = append(c.out, llm.TextMessage(role, s))

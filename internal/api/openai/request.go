@@ -459,9 +459,11 @@ func parseContent(raw json.RawMessage, param string, media bool, files *wire.Fil
 	}
 	switch raw[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+		s, ok := wire.UnquoteString(raw)
+		if !ok {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, wire.Invalid(param, "Invalid type for '%s': expected a string or an array of content parts.", param)
+			}
 		}
 		if s == "" {
 			return nil, nil
