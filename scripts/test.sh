@@ -17,6 +17,8 @@ if [ -f test/js/package.json ]; then
   (cd test/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+. scripts/services/redis.sh
+
 echo "== go vet"
 go vet ./...
 
