@@ -127,6 +127,16 @@ func (r *Redis) key(parts ...string) string {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// Ready reports whether Redis answers (for /readyz).
+func (r *Redis) Ready(ctx context.Context) error {
+	octx, cancel := opCtx(ctx)
+	defer cancel()
+	if err := r.client.Ping(octx).Err(); err != nil {
+		return fmt.Errorf("cluster: Redis does not answer: %w", err)
+	}
+	return nil
+}
+
 // ---- admission ----
 
 // LimitUnavailable is the Refusal.Limit of a request refused because
@@ -418,8 +428,8 @@ func (r *Redis) Rests(ctx context.Context, now time.Time) (map[string]time.Time,
 // claimScript claims KEYS[1] until ARGV[2] unless a claim lasts past
 // ARGV[1]; ARGV[3] is the key's lifetime (ms).
 var claimScript = redis.NewScript(`
-local until = tonumber(redis.call('GET', KEYS[1]) or '0')
-if until > tonumber(ARGV[1]) then return 0 end
+local claimed = tonumber(redis.call('GET', KEYS[1]) or '0')
+if claimed > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
