@@ -173,6 +173,9 @@ type State interface {
 	// released, so a replica whose ticker fires later in the period does
 	// not run the job again).
 	Claim(ctx context.Context, job string, period time.Duration) (bool, error)
+	// AccountsChanged tells the other replicas that accounts changed in
+	// the store (EventAccounts; id may be empty).
+	AccountsChanged(ctx context.Context, id string) error
 	// Publish tells the other replicas about ev (Origin is set here).
 	Publish(ctx context.Context, ev Event) error
 	// Subscribe calls fn, on one goroutine in order, with every event

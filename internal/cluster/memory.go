@@ -185,6 +185,11 @@ func (m *Memory) Claim(ctx context.Context, job string, period time.Duration) (b
 	return true, nil
 }
 
+// AccountsChanged implements [State].
+func (m *Memory) AccountsChanged(ctx context.Context, id string) error {
+	return m.Publish(ctx, Event{Kind: EventAccounts, ID: id})
+}
+
 // Publish implements [State].
 func (m *Memory) Publish(ctx context.Context, ev Event) error {
 	if err := ctx.Err(); err != nil {

@@ -450,6 +450,11 @@ func (r *Redis) Claim(ctx context.Context, job string, period time.Duration) (bo
 
 // ---- the change feed ----
 
+// AccountsChanged implements [State].
+func (r *Redis) AccountsChanged(ctx context.Context, id string) error {
+	return r.Publish(ctx, Event{Kind: EventAccounts, ID: id})
+}
+
 // Publish implements [State].
 func (r *Redis) Publish(ctx context.Context, ev Event) error {
 	ev.Origin = r.origin

@@ -228,8 +228,11 @@ func testFeed(t *testing.T, newReplicas replicas) {
 	atA, atB := make(chan cluster.Event, 10), make(chan cluster.Event, 10)
 	defer a.Subscribe(func(ev cluster.Event) { atA <- ev })()
 	defer b.Subscribe(func(ev cluster.Event) { atB <- ev })()
-	sent := []cluster.Event{{Kind: cluster.EventAccounts}, {Kind: cluster.EventBinding, ID: "k1"}, {Kind: cluster.EventKeyRevoked, ID: "key_1"}}
-	for _, ev := range sent {
+	sent := []cluster.Event{{Kind: cluster.EventAccounts, ID: "acct_9"}, {Kind: cluster.EventBinding, ID: "k1"}, {Kind: cluster.EventKeyRevoked, ID: "key_1"}}
+	if err := a.AccountsChanged(t.Context(), "acct_9"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range sent[1:] {
 		if err := a.Publish(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
