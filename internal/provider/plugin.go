@@ -65,6 +65,11 @@ type Deps struct {
 	// Bindings persists small provider state such as conversation
 	// bindings.
 	Bindings store.BindingStore
+	// WatchBindings, when set, registers forget to be called with the
+	// key of every binding another replica changed in Bindings, so a
+	// provider that caches bindings drops its copy. nil: this process is
+	// the only writer.
+	WatchBindings func(forget func(key string))
 	// Credentials persists a credential the upstream rotated.
 	Credentials CredentialSaver
 	// Now is the wall clock of time-driven work.
