@@ -114,15 +114,19 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 		if err != nil {
 			return nil, err
 		}
-		p, err := pl.New(ctx, provider.Deps{
+		deps := provider.Deps{
 			Config:      a.cfg,
 			Clients:     clients,
 			Logger:      a.log,
 			Catalog:     cat,
-			Bindings:    a.db,
+			Bindings:    a.bindings(),
 			Credentials: cookieSaver{a.pool},
 			Now:         a.now,
-		})
+		}
+		if a.redis != nil {
+			deps.WatchBindings = a.watchBindings
+		}
+		p, err := pl.New(ctx, deps)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", pl.Name, err)
 		}
@@ -178,7 +182,11 @@ func (a *App) maintainLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.RotateCookies(ctx)
+			// One replica rotates: a cookie rotated twice at once would
+			// leave one replica with a dead value.
+			if a.claimer(jobCookieRotation, time.Minute, false)(ctx) {
+				a.RotateCookies(ctx)
+			}
 		}
 	}
 }

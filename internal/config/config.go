@@ -104,7 +104,8 @@ type Config struct {
 	// (local limits, a WARN) or "closed" (429 until Redis answers).
 	RedisFailureMode string `env:"REDIS_FAILURE_MODE" envDefault:"open"`
 	// LeaseTTL is how long a concurrency slot outlives the last refresh
-	// of the replica holding it (a crashed replica's slots expire).
+	// of the replica holding it (a crashed replica's slots expire); 0:
+	// the default, 30 s.
 	LeaseTTL time.Duration `env:"LEASE_TTL" envDefault:"30s"`
 }
 
@@ -189,11 +190,11 @@ func (c *Config) validateRedis() []error {
 		}
 	}
 	switch c.RedisFailureMode {
-	case "open", "closed":
+	case "", "open", "closed": // "": open (a Config built in code)
 	default:
 		errs = append(errs, fmt.Errorf("REDIS_FAILURE_MODE %q: use open or closed", shorten(c.RedisFailureMode)))
 	}
-	if c.LeaseTTL < MinLeaseTTL {
+	if c.LeaseTTL != 0 && c.LeaseTTL < MinLeaseTTL { // 0: the default (a Config built in code)
 		errs = append(errs, fmt.Errorf("LEASE_TTL must be at least %s (a duration such as 30s)", MinLeaseTTL))
 	}
 	return errs
