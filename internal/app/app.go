@@ -89,6 +89,8 @@ type App struct {
 	redis           *cluster.Redis
 	redisFailures   atomic.Int64
 	onRedisFailure  func(op string)
+	onSharedEvent   func(cluster.Event)
+	redisPrefix     string
 	bindingWatchers []func(key string)
 }
 

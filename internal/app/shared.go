@@ -26,7 +26,7 @@ const (
 func (a *App) openShared(ctx context.Context) error {
 	cfg := a.cfg
 	o := cluster.Options{Clock: nowClock(a.now), LeaseTTL: cfg.LeaseTTL, FailureMode: cluster.FailureMode(cfg.RedisFailureMode),
-		Logger: a.log, OnFailure: a.countRedisFailure}
+		Logger: a.log, OnFailure: a.countRedisFailure, Prefix: a.redisPrefix}
 	if cfg.RedisURL == "" {
 		if w := cfg.SharedStateWarning(); w != "" {
 			a.log.Warn(w)
@@ -136,6 +136,7 @@ func (a *App) follow() {
 					a.log.Warn("reloading accounts changed by another replica failed", "error", err)
 				}
 				cancel()
+				a.applied(cluster.Event{Kind: cluster.EventAccounts})
 			}
 		}
 	}()
@@ -153,6 +154,9 @@ func (a *App) follow() {
 				forget(ev.ID)
 			}
 		}
+		if ev.Kind != cluster.EventAccounts {
+			a.applied(ev)
+		}
 	})
 	a.closers = append(a.closers, closerFunc(func() error {
 		unsubscribe()
@@ -160,6 +164,21 @@ func (a *App) follow() {
 		<-done
 		return nil
 	}))
+}
+
+// WithRedisPrefix starts every Redis key and channel of this gateway with
+// prefix instead of the default, so tests share one Redis.
+func WithRedisPrefix(prefix string) Option { return func(a *App) { a.redisPrefix = prefix } }
+
+// WithSharedEventHook calls f with each event of another replica once it
+// is applied (an accounts event once the pool reloaded), for tests that
+// wait for one.
+func WithSharedEventHook(f func(cluster.Event)) Option { return func(a *App) { a.onSharedEvent = f } }
+
+func (a *App) applied(ev cluster.Event) {
+	if f := a.onSharedEvent; f != nil {
+		f(ev)
+	}
 }
 
 // watchBindings registers a provider's binding cache (provider.Deps).

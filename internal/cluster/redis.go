@@ -395,7 +395,8 @@ return u
 func (r *Redis) PublishRest(ctx context.Context, id string, until time.Time) error {
 	octx, cancel := opCtx(ctx)
 	defer cancel()
-	u, err := restScript.Run(octx, r.client, []string{r.key("rests")}, id, ms(until), ms(r.opts.Clock.Now())).Int64()
+	// Whole milliseconds, rounded up: no replica ends the rest earlier.
+	u, err := restScript.Run(octx, r.client, []string{r.key("rests")}, id, ms(until.Add(time.Millisecond-1)), ms(r.opts.Clock.Now())).Int64()
 	if err != nil {
 		r.fail("publish_rest", err)
 		return fmt.Errorf("cluster: publish rest: %w", err)
