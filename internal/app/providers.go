@@ -125,6 +125,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 		}
 		if a.redis != nil {
 			deps.WatchBindings = a.watchBindings
+			deps.Claim = a.claim
 		}
 		p, err := pl.New(ctx, deps)
 		if err != nil {

@@ -98,6 +98,13 @@ func (a *App) admitter() limit.Admitter {
 	return limit.NewMemoryAdmitter(nowClock(a.now), 0)
 }
 
+// claim reports whether this replica does job in the coming period (a
+// provider's per-account work, such as a cookie rotation); when the shared
+// state fails it answers false: work that must not run twice waits.
+func (a *App) claim(ctx context.Context, job string, period time.Duration) bool {
+	return a.claimer(job, period, false)(ctx)
+}
+
 // claimer returns the function that asks whether this replica runs job
 // now, for a job run every period. When the shared state fails, the job
 // runs if runIfUnsure (work that is harmless twice), else it is skipped.

@@ -74,6 +74,10 @@ type Deps struct {
 	Credentials CredentialSaver
 	// Now is the wall clock of time-driven work.
 	Now func() time.Time
+	// Claim, when set, reports whether this replica is the one to do job
+	// in the coming period (one of several replicas rotating an account's
+	// cookie); nil: always, a single replica.
+	Claim func(ctx context.Context, job string, period time.Duration) bool
 }
 
 // CredentialSaver persists an account's refreshed credential.
