@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -38,7 +39,7 @@ type replicaPair struct {
 	sharedData string
 }
 
-func startReplicas(t *testing.T, mutate func(c *config.Config)) *replicaPair {
+func startReplicas(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *replicaPair {
 	t.Helper()
 	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
 	if redisURL == "" {
@@ -63,7 +64,7 @@ func startReplicas(t *testing.T, mutate func(c *config.Config)) *replicaPair {
 			if mutate != nil {
 				mutate(c)
 			}
-		}, app.WithSharedEventHook(func(ev cluster.Event) { events <- ev }), app.WithRedisPrefix(prefix))
+		}, append([]app.Option{app.WithSharedEventHook(func(ev cluster.Event) { events <- ev }), app.WithRedisPrefix(prefix)}, opts...)...)
 	}
 	p.a = replica(p.aEv)
 	p.b = replica(p.bEv)
@@ -180,21 +181,37 @@ func TestReplicasShareConcurrency(t *testing.T) {
 		c.GSCookie = "session_id=healthy-only"
 		c.AccountMaxConcurrency = 1
 	})
-	stream := p.a.client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
-		Model: "gpt-5.2", Messages: userMsg("hold the account sim:long 2 sim:slow 2000")})
-	defer stream.Close()
-	if !stream.Next() {
-		t.Fatalf("A's stream: %v", stream.Err())
+	// A raw stream: its body ends (EOF) only once A's handler returned,
+	// and so released the account.
+	req, err := http.NewRequest(http.MethodPost, p.a.url+"/v1/chat/completions", strings.NewReader(
+		`{"model":"gpt-5.2","stream":true,"messages":[{"role":"user","content":"hold the account sim:long 2 sim:slow 2000"}]}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := bufio.NewReader(resp.Body)
+	for {
+		line, err := body.ReadString('\n')
+		if err != nil {
+			t.Fatalf("A's stream ended before its first event: %v", err)
+		}
+		if strings.HasPrefix(line, "data: {") {
+			break
+		}
+	}
+	_, err = p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
 		Model: "gpt-5.2", Messages: userMsg("through B meanwhile")})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("B while A holds the only account: %v, want 429", err)
 	}
-	for stream.Next() {
-	}
-	if err := stream.Err(); err != nil {
+	if _, err := io.Copy(io.Discard, body); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
@@ -344,3 +361,42 @@ func TestRedisBlipIsNoServerError(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Both replicas' rotation tickers fire: the Gemini cookie is rotated once,
+// by one replica, and the other sends the rotated value.
+func TestReplicasRotateOnceAndShareTheCookie(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := startReplicas(t, geminiOnly, app.WithClock(clock))
+	for _, h := range []*harness{p.a, p.b} {
+		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gemini-3-flash", Messages: userMsg("first")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	p.a.app.RotateCookies(context.Background())
+	p.b.app.RotateCookies(context.Background())
+	var fresh []string
+	for _, e := range p.a.requests("accounts") {
+		if e.Path == "/RotateCookies" {
+			v, _ := e.Facts["new_psidts"].(string)
+			fresh = append(fresh, v)
+		}
+	}
+	if len(fresh) != 1 || fresh[0] == "" {
+		t.Fatalf("rotations %q: want one, with a new value", fresh)
+	}
+	await(t, p.bEv, cluster.EventAccounts)
+	if _, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gemini-3-flash", Messages: userMsg("after the rotation")}); err != nil {
+		t.Fatal(err)
+	}
+	gens := p.b.generates()
+	if cookie := gens[len(gens)-1].Header["Cookie"]; !strings.Contains(cookie, fresh[0]) {
+		t.Fatal("replica B did not send the cookie replica A rotated")
+	}
+}
