@@ -123,8 +123,7 @@ func (o Options) withDefaults() (Options, error) {
 // Event is one change the replicas tell each other through the feed.
 type Event struct {
 	Kind EventKind `json:"kind"`
-	// ID is what changed: an account id, a binding key, an API key id or
-	// a session id.
+	// ID is what changed: an account id or a binding key.
 	ID string `json:"id,omitempty"`
 	// Until is the end of a rest (EventRest).
 	Until time.Time `json:"until,omitzero"`
@@ -146,11 +145,11 @@ const (
 	EventRest EventKind = "rest"
 	// EventBinding: the conversation binding under ID changed.
 	EventBinding EventKind = "binding"
-	// EventKeyRevoked: API key ID was revoked, disabled or deleted.
-	EventKeyRevoked EventKind = "key_revoked"
-	// EventSessionEnded: dashboard session ID ended.
-	EventSessionEnded EventKind = "session_ended"
 )
+
+// API keys and dashboard sessions have no event: every replica reads them
+// from the shared store on each request, so a key revoked or a session
+// ended on one replica is refused by all at once.
 
 // State is what the replicas agree on besides admission. Implementations
 // are safe for concurrent use.

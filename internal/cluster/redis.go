@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,7 +26,14 @@ const (
 	opTimeout   = time.Second
 	// warnEvery spaces the WARN lines of one failing operation.
 	warnEvery = 10 * time.Second
+	// breakFor is how long after a failure Redis is not asked at all (the
+	// failure mode applies at once): a Redis that stopped answering costs
+	// one timeout per breakFor, not one per request.
+	breakFor = time.Second
 )
+
+// errBroken is what an operation returns while Redis is not asked.
+var errBroken = errors.New("cluster: Redis failed within the last second; not asked")
 
 // Redis is the [State] and the admitter shared by every replica through
 // one Redis server.
@@ -39,6 +47,8 @@ type Redis struct {
 
 	warnMu   sync.Mutex
 	lastWarn map[string]time.Time
+	// downUntil (Unix ns): no operation asks Redis before it.
+	downUntil atomic.Int64
 
 	subMu sync.Mutex
 	subs  map[*redis.PubSub]func() // subscription -> its stop
@@ -91,6 +101,7 @@ func (r *Redis) fail(op string, err error) {
 		r.opts.OnFailure(op)
 	}
 	now := time.Now()
+	r.downUntil.Store(now.Add(breakFor).UnixNano())
 	r.warnMu.Lock()
 	last, seen := r.lastWarn[op]
 	due := !seen || now.Sub(last) >= warnEvery
@@ -108,6 +119,9 @@ func (r *Redis) fail(op string, err error) {
 		r.opts.Logger.LogAttrs(context.Background(), slog.LevelWarn, msg, slog.String("op", op), slog.String("error", err.Error()))
 	}
 }
+
+// down reports whether Redis failed within the last breakFor.
+func (r *Redis) down() bool { return time.Now().UnixNano() < r.downUntil.Load() }
 
 // opCtx bounds one Redis operation.
 func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -134,6 +148,7 @@ func (r *Redis) Ready(ctx context.Context) error {
 	if err := r.client.Ping(octx).Err(); err != nil {
 		return fmt.Errorf("cluster: Redis does not answer: %w", err)
 	}
+	r.downUntil.Store(0)
 	return nil
 }
 
@@ -223,6 +238,9 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	tok := newToken()
 	leases := r.key("lease", "key", adm.KeyID)
 	keys := []string{r.key("win", "ip", adm.IP), r.key("win", "key", adm.KeyID), leases}
+	if r.down() {
+		return r.unavailable(ctx, adm)
+	}
 	octx, cancel := opCtx(ctx)
 	defer cancel()
 	res, err := admitScript.Run(octx, r.client, keys, ms(now), limit.Window.Milliseconds(), max(ipLimit, 0),
@@ -235,10 +253,7 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 			return nil, ctx.Err()
 		}
 		r.fail("admit", err)
-		if r.opts.FailureMode == FailClosed {
-			return nil, &limit.Refusal{Limit: LimitUnavailable, RetryAfter: time.Second}
-		}
-		return r.local.Admit(ctx, adm)
+		return r.unavailable(ctx, adm)
 	}
 	refused, _ := res[0].(string)
 	waitMS, _ := res[1].(int64)
@@ -257,6 +272,14 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	l := lease{key: leases, token: tok}
 	r.leases.add(l)
 	return releaseTicket(r.leases.releaser(l, r.drop)), nil
+}
+
+// unavailable admits while Redis fails, as the failure mode says.
+func (r *Redis) unavailable(ctx context.Context, adm limit.Admission) (limit.Ticket, error) {
+	if r.opts.FailureMode == FailClosed {
+		return nil, &limit.Refusal{Limit: LimitUnavailable, RetryAfter: time.Second}
+	}
+	return r.local.Admit(ctx, adm)
 }
 
 // roundUp turns a wait in milliseconds into whole seconds, at least one.
@@ -293,6 +316,9 @@ func (r *Redis) TakeSlot(ctx context.Context, name string, max int) (func(), boo
 	if r.leases.isClosed() {
 		return nil, false, errClosed
 	}
+	if r.down() {
+		return nil, false, errBroken
+	}
 	now := r.opts.Clock.Now()
 	tok := newToken()
 	key := r.key("lease", "slot", name)
@@ -314,6 +340,9 @@ func (r *Redis) TakeSlot(ctx context.Context, name string, max int) (func(), boo
 
 // drop removes a released lease.
 func (r *Redis) drop(l lease) {
+	if r.down() {
+		return // the lease lapses after its TTL
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if err := r.client.ZRem(ctx, l.key, l.token).Err(); err != nil {
@@ -324,6 +353,9 @@ func (r *Redis) drop(l lease) {
 // refresh moves the end of every held lease to now + TTL, in one round
 // trip; a lease that expired meanwhile is not taken again (XX).
 func (r *Redis) refresh(ctx context.Context, ls []lease) error {
+	if r.down() {
+		return errBroken
+	}
 	end := float64(ms(r.opts.Clock.Now().Add(r.opts.LeaseTTL)))
 	keep := 2 * r.opts.LeaseTTL
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -366,6 +398,9 @@ return 0
 
 // TripFailure implements [State].
 func (r *Redis) TripFailure(ctx context.Context, id string, at time.Time, window time.Duration, threshold int) (bool, error) {
+	if r.down() {
+		return false, errBroken
+	}
 	octx, cancel := opCtx(ctx)
 	defer cancel()
 	n, err := tripScript.Run(octx, r.client, []string{r.key("fails", id)}, ms(at), ms(at.Add(-window)), threshold,
@@ -393,6 +428,9 @@ return u
 
 // PublishRest implements [State].
 func (r *Redis) PublishRest(ctx context.Context, id string, until time.Time) error {
+	if r.down() {
+		return errBroken
+	}
 	octx, cancel := opCtx(ctx)
 	defer cancel()
 	// Whole milliseconds, rounded up: no replica ends the rest earlier.
@@ -406,6 +444,9 @@ func (r *Redis) PublishRest(ctx context.Context, id string, until time.Time) err
 
 // Rests implements [State].
 func (r *Redis) Rests(ctx context.Context, now time.Time) (map[string]time.Time, error) {
+	if r.down() {
+		return nil, errBroken
+	}
 	octx, cancel := opCtx(ctx)
 	defer cancel()
 	all, err := r.client.HGetAll(octx, r.key("rests")).Result()
@@ -437,6 +478,9 @@ return 1
 
 // Claim implements [State].
 func (r *Redis) Claim(ctx context.Context, job string, period time.Duration) (bool, error) {
+	if r.down() {
+		return false, errBroken
+	}
 	now := r.opts.Clock.Now()
 	octx, cancel := opCtx(ctx)
 	defer cancel()
@@ -458,6 +502,9 @@ func (r *Redis) AccountsChanged(ctx context.Context, id string) error {
 
 // Publish implements [State].
 func (r *Redis) Publish(ctx context.Context, ev Event) error {
+	if r.down() {
+		return errBroken
+	}
 	ev.Origin = r.origin
 	b, err := json.Marshal(ev)
 	if err != nil {

@@ -228,7 +228,7 @@ func testFeed(t *testing.T, newReplicas replicas) {
 	atA, atB := make(chan cluster.Event, 10), make(chan cluster.Event, 10)
 	defer a.Subscribe(func(ev cluster.Event) { atA <- ev })()
 	defer b.Subscribe(func(ev cluster.Event) { atB <- ev })()
-	sent := []cluster.Event{{Kind: cluster.EventAccounts, ID: "acct_9"}, {Kind: cluster.EventBinding, ID: "k1"}, {Kind: cluster.EventKeyRevoked, ID: "key_1"}}
+	sent := []cluster.Event{{Kind: cluster.EventAccounts, ID: "acct_9"}, {Kind: cluster.EventBinding, ID: "k1"}, {Kind: cluster.EventBinding, ID: "k2"}}
 	if err := a.AccountsChanged(t.Context(), "acct_9"); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func testFeed(t *testing.T, newReplicas replicas) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Publish(t.Context(), cluster.Event{Kind: cluster.EventSessionEnded, ID: "s1"}); err != nil {
+	if err := b.Publish(t.Context(), cluster.Event{Kind: cluster.EventRest, ID: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range sent {
@@ -246,8 +246,8 @@ func testFeed(t *testing.T, newReplicas replicas) {
 		}
 	}
 	// A hears B's event and not its own.
-	if got := next(t, atA); got.Kind != cluster.EventSessionEnded || got.ID != "s1" {
-		t.Fatalf("A got %+v, want B's session event", got)
+	if got := next(t, atA); got.Kind != cluster.EventRest || got.ID != "s1" {
+		t.Fatalf("A got %+v, want B's event", got)
 	}
 	select {
 	case ev := <-atA:
