@@ -139,7 +139,8 @@ type EventKind string
 const (
 	// EventAccounts: accounts changed in the store (a rotated or updated
 	// cookie, an account added, edited or deleted through the API, an
-	// account disabled): reload them.
+	// account disabled): reload them. Also sent (with no Origin) when the
+	// feed reconnected after an outage, during which events were lost.
 	EventAccounts EventKind = "accounts"
 	// EventRest: account ID rests until Until.
 	EventRest EventKind = "rest"

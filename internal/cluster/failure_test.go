@@ -161,3 +161,31 @@ func isRefusal(err error, name string) bool {
 	var ref *limit.Refusal
 	return errors.As(err, &ref) && ref.Limit == name
 }
+
+// TestFeedResyncAfterOutage: events published while a replica's feed was
+// cut are lost; once it is back the replica is told to re-read accounts
+// (and so rests).
+func TestFeedResyncAfterOutage(t *testing.T) {
+	base := redisURL(t)
+	pfx := prefix(t)
+	p, url := newProxy(t, base)
+	o := cluster.Options{LeaseTTL: testTTL, RefreshEvery: -1}
+	cut := openRedis(t, url, pfx, o)
+	other := openRedis(t, base, pfx, o)
+	events := make(chan cluster.Event, 10)
+	defer cut.Subscribe(func(ev cluster.Event) { events <- ev })()
+	if err := other.Publish(t.Context(), cluster.Event{Kind: cluster.EventBinding, ID: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, events); ev.ID != "before" {
+		t.Fatalf("got %+v", ev)
+	}
+	p.set("drop")
+	if err := other.Publish(t.Context(), cluster.Event{Kind: cluster.EventBinding, ID: "lost"}); err != nil {
+		t.Fatal(err)
+	}
+	p.set("forward")
+	if ev := next(t, events); ev.Kind != cluster.EventAccounts || ev.Origin != "" {
+		t.Fatalf("after the outage: %+v, want a resync (accounts event)", ev)
+	}
+}

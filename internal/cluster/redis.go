@@ -524,21 +524,34 @@ func (r *Redis) Publish(ctx context.Context, ev Event) error {
 func (r *Redis) Subscribe(fn func(Event)) func() {
 	ps := r.client.Subscribe(context.Background(), r.key("events"))
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	if _, err := ps.Receive(ctx); err != nil {
+	_, err := ps.Receive(ctx)
+	if err != nil {
 		r.fail("subscribe", err)
 	}
 	cancel()
+	subscribed := err == nil
 	d := newDispatcher(fn)
-	ch := ps.Channel()
+	ch := ps.ChannelWithSubscriptions()
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
 		for msg := range ch {
-			var ev Event
-			if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil || ev.Origin == r.origin {
-				continue
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				// Subscribed again after the connection broke: events
+				// published meanwhile are lost, so the subscriber is told
+				// to re-read what it follows.
+				if m.Kind == "subscribe" && subscribed {
+					d.push(Event{Kind: EventAccounts})
+				}
+				subscribed = true
+			case *redis.Message:
+				var ev Event
+				if err := json.Unmarshal([]byte(m.Payload), &ev); err != nil || ev.Origin == r.origin {
+					continue
+				}
+				d.push(ev)
 			}
-			d.push(ev)
 		}
 	}()
 	var once sync.Once
