@@ -400,3 +400,60 @@ func TestReplicasRotateOnceAndShareTheCookie(t *testing.T) {
 		t.Fatal("replica B did not send the cookie replica A rotated")
 	}
 }
+
+// Replica A dies mid-stream (its Redis connection gone: no release, no
+// refresh, as after kill -9): B serves once A's slot has outlived its
+// LEASE_TTL, not before.
+func TestReplicaKilledMidStream(t *testing.T) {
+	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
+		}
+		t.Skip("SPARK_TEST_REDIS_URL is unset")
+	}
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	proxy, viaProxy := newBlipProxy(t, redisURL)
+	sim := simulator.New(simulator.Options{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	dir := t.TempDir()
+	prefix := app.WithRedisPrefix("{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:")
+	replica := func(url string) *harness {
+		return startWith(t, sim, simSrv.URL, func(c *config.Config) {
+			c.DataDir, c.RedisURL = dir, url
+			c.GSCookie = "session_id=healthy-only"
+			c.AccountMaxConcurrency = 1
+			c.RequestRateLimit = 0
+		}, prefix, app.WithClock(clock))
+	}
+	a, b := replica(viaProxy), replica(redisURL)
+
+	ctx, kill := context.WithCancel(context.Background())
+	stream := a.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("a long answer sim:long 50 sim:slow 1000")})
+	if !stream.Next() {
+		t.Fatalf("A's stream: %v", stream.Err())
+	}
+	proxy.setCut(true) // A loses Redis for good
+	kill()             // and its client: A's release cannot reach Redis
+	stream.Close()
+
+	askB := func() error {
+		_, err := b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gpt-5.2", Messages: userMsg("through B")})
+		return err
+	}
+	var apiErr *openai.Error
+	if err := askB(); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("B while dead A's slot lives: %v, want 429", err)
+	}
+	mu.Lock()
+	now = now.Add(cluster.DefaultLeaseTTL)
+	mu.Unlock()
+	if err := askB(); err != nil {
+		t.Fatalf("B once dead A's slot outlived LEASE_TTL: %v", err)
+	}
+}
