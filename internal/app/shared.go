@@ -88,14 +88,16 @@ func (a *App) poolShared() pool.Shared {
 	return a.redis
 }
 
-// admitter returns the client admission of this gateway: the Redis one,
-// whose limits hold across replicas, with REDIS_URL; else the in-process
-// one.
-func (a *App) admitter() limit.Admitter {
-	if a.redis != nil {
-		return a.redis.Admitter()
+// sharedAdmitter is the client admission whose limits hold across every
+// replica (Redis), or nil without REDIS_URL. The key policies' wiring
+// (clientKeys) uses it when no admitter was given:
+//
+//	if a.admitter == nil { a.admitter = a.sharedAdmitter() }
+func (a *App) sharedAdmitter() limit.Admitter {
+	if a.redis == nil {
+		return nil
 	}
-	return limit.NewMemoryAdmitter(nowClock(a.now), 0)
+	return a.redis.Admitter()
 }
 
 // claim reports whether this replica does job in the coming period (a
