@@ -21,6 +21,8 @@ if [ -f test/js/package.json ]; then
 fi
 
 . scripts/services/postgres.sh # PostgreSQL for the store suite (SPARK_TEST_DATABASE_URL)
+. scripts/services/redis.sh
+
 echo "== go vet"
 go vet ./...
 

@@ -29,6 +29,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/responses"
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/apikey"
+	"github.com/sparkgw/spark/internal/cluster"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/fetch"
 	"github.com/sparkgw/spark/internal/gateway"
@@ -118,6 +119,15 @@ type App struct {
 	meter     *apikey.Meter
 	admitter  limit.Admitter
 	builtinID atomic.Pointer[string]
+	// shared is what replicas agree on (shared.go): redis with REDIS_URL,
+	// else the in-process state (redis nil).
+	shared          cluster.State
+	redis           *cluster.Redis
+	redisFailures   atomic.Int64
+	onRedisFailure  func(op string)
+	onSharedEvent   func(cluster.Event)
+	redisPrefix     string
+	bindingWatchers []func(key string)
 }
 
 // Option adjusts how New builds the gateway (tests).
@@ -156,10 +166,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, a.db)
+	if err := a.openShared(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.UsageRecords {
 		// Closed before the store (closers run newest first): its Close
 		// writes the records still queued.
-		a.usage = usage.NewRecorder(usage.Options{Store: a.db, Logger: log, Retention: cfg.UsageRetention()})
+		a.usage = usage.NewRecorder(usage.Options{Store: a.db, Logger: log, Retention: cfg.UsageRetention(),
+			Claim: a.claimer(jobUsagePrune, usage.DefaultPruneInterval, true)})
 		a.closers = append(a.closers, a.usage)
 	}
 
@@ -185,6 +199,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		// free account lacks the paid ones).
 		ServesModel: a.servesModel,
 		Describe:    describer(a.plugins),
+		Shared:      a.poolShared(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
@@ -251,6 +266,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 
+	a.follow()
 	tokens.Warm()
 	if cfg.AccountCheckOnStart {
 		a.logAccountChecks(ctx)
@@ -292,7 +308,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, a.oidc.Routes()...)
 
 	a.files = files.New(files.Options{Store: a.db, MaxFileBytes: int64(cfg.FilesMaxBytes), QuotaBytes: int64(cfg.FilesQuotaBytes),
-		Logger: log, Now: a.now})
+		Logger: log, Now: a.now, Claim: a.claimer(jobFilesSweep, files.DefaultSweepInterval, true)})
 	table = append(table, a.files.Routes()...)
 
 	chat := chatBackend{gw: a.gateway, signer: signer}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sparkgw/spark/internal/cluster"
 	"slices"
 	"strconv"
 	"time"
@@ -36,6 +37,9 @@ func (a *App) clientKeys(ctx context.Context, srvOpts *server.Options) error {
 	a.closers = append(a.closers, a.meter)
 	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter})
 	srvOpts.Keys = keyVerifier{v: v, owners: a.owners, users: a.db}
+	if a.admitter == nil {
+		a.admitter = a.sharedAdmitter() // REDIS_URL: limits across replicas
+	}
 	if a.admitter == nil {
 		a.admitter = limit.NewMemoryAdmitter(clockFunc(a.now), 0)
 	}
@@ -154,8 +158,11 @@ func (k keyAdmitter) AdmitKey(ctx context.Context, keyID string, perMinute, maxC
 	var ref *limit.Refusal
 	if errors.As(err, &ref) {
 		msg := "Too many requests for this API key: its limit is " + strconv.Itoa(perMinute) + " per minute"
-		if ref.Limit == limit.LimitKeyConcurrency {
+		switch ref.Limit {
+		case limit.LimitKeyConcurrency:
 			msg = "Too many requests in flight for this API key: its limit is " + strconv.Itoa(maxConcurrent) + " at once"
+		case cluster.LimitUnavailable:
+			msg = "The shared request limits are unavailable for a moment (REDIS_FAILURE_MODE=closed)"
 		}
 		secs := max(int(ref.RetryAfter.Round(time.Second)/time.Second), 1)
 		return nil, &gw.Error{Code: gw.CodeClientRateLimited, RetryAfter: ref.RetryAfter,

@@ -108,14 +108,15 @@ func (a *App) ensureProviders(ctx context.Context) error {
 }
 
 // appPool is the pool as the account routes change it: a reload also
-// starts the providers of new accounts.
+// starts the providers of new accounts, and tells the other replicas
+// (REDIS_URL) to reload too.
 type appPool struct{ a *App }
 
 func (p appPool) Reload(ctx context.Context) error {
 	if err := p.a.ensureProviders(ctx); err != nil {
 		p.a.log.Warn("could not build a provider", "error", err)
 	}
-	return p.a.pool.Reload(ctx)
+	return p.a.pool.AccountsChanged(ctx)
 }
 
 func (p appPool) UpdateCookie(ctx context.Context, accountID, cookie string) error {

@@ -120,8 +120,13 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 // keeps what the app needs of it (its Close, its per-account models).
 // Callers hold provMu or run before the gateway serves.
 func (a *App) buildProvider(ctx context.Context, pl provider.Plugin) (provider.Provider, error) {
-	p, err := newProvider(ctx, a.plugins, pl, provider.Deps{Config: a.cfg, Clients: a.clients, Logger: a.log,
-		Bindings: a.db, Credentials: cookieSaver{a.pool}, Now: a.now})
+	deps := provider.Deps{Config: a.cfg, Clients: a.clients, Logger: a.log,
+		Bindings: a.bindings(), Credentials: cookieSaver{a.pool}, Now: a.now}
+	if a.redis != nil {
+		deps.WatchBindings = a.watchBindings
+		deps.Claim = a.claim
+	}
+	p, err := newProvider(ctx, a.plugins, pl, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +210,11 @@ func (a *App) maintainLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.RotateCookies(ctx)
+			// One replica rotates: a cookie rotated twice at once would
+			// leave one replica with a dead value.
+			if a.claimer(jobCookieRotation, time.Minute, false)(ctx) {
+				a.RotateCookies(ctx)
+			}
 		}
 	}
 }

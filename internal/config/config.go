@@ -99,7 +99,17 @@ type Config struct {
 	// (postgres://user:password@host:5432/db, with pgx's options); empty:
 	// the embedded SQLite file under DataDir.
 	DatabaseURL string `env:"DATABASE_URL"`
-	RedisURL    string `env:"REDIS_URL"`
+	// RedisURL (redis://, rediss:// or unix://) holds what several
+	// replicas must agree on: admission limits, account rests and
+	// concurrency, the change feed, job claims. Empty: per process.
+	RedisURL string `env:"REDIS_URL"`
+	// RedisFailureMode is what admission does while Redis fails: "open"
+	// (local limits, a WARN) or "closed" (429 until Redis answers).
+	RedisFailureMode string `env:"REDIS_FAILURE_MODE" envDefault:"open"`
+	// LeaseTTL is how long a concurrency slot outlives the last refresh
+	// of the replica holding it (a crashed replica's slots expire); 0:
+	// the default, 30 s.
+	LeaseTTL time.Duration `env:"LEASE_TTL" envDefault:"30s"`
 }
 
 // Load reads the configuration from the environment and validates it.
@@ -169,10 +179,44 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@host:5432/spark; unset it to use the embedded SQLite store under DATA_DIR"))
 		}
 	}
-	if c.RedisURL != "" {
-		errs = append(errs, errors.New("REDIS_URL is not supported by this build yet; unset it to keep limits in process"))
-	}
+	errs = append(errs, c.validateRedis()...)
 	return errors.Join(errs...)
+}
+
+// MinLeaseTTL is the shortest LEASE_TTL accepted (leases are refreshed
+// every third of it).
+const MinLeaseTTL = 3 * time.Second
+
+func (c *Config) validateRedis() []error {
+	var errs []error
+	if c.RedisURL != "" {
+		// The URL's content (a password) is never repeated.
+		u, err := url.Parse(strings.TrimSpace(c.RedisURL))
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
+			(u.Scheme != "unix" && u.Host == "") || (u.Scheme == "unix" && u.Path == "") {
+			errs = append(errs, errors.New("REDIS_URL must be a redis://host:port/db, rediss:// or unix:///path URL"))
+		}
+	}
+	switch c.RedisFailureMode {
+	case "", "open", "closed": // "": open (a Config built in code)
+	default:
+		errs = append(errs, fmt.Errorf("REDIS_FAILURE_MODE %q: use open or closed", shorten(c.RedisFailureMode)))
+	}
+	if c.LeaseTTL != 0 && c.LeaseTTL < MinLeaseTTL { // 0: the default (a Config built in code)
+		errs = append(errs, fmt.Errorf("LEASE_TTL must be at least %s (a duration such as 30s)", MinLeaseTTL))
+	}
+	return errs
+}
+
+// SharedStateWarning is the warning to log at start when several
+// replicas may run without Redis (DATABASE_URL set, REDIS_URL not): their
+// limits and account rests would be per process. "" otherwise.
+func (c *Config) SharedStateWarning() string {
+	if c.DatabaseURL != "" && c.RedisURL == "" {
+		return "DATABASE_URL is set without REDIS_URL: if several replicas share this database, each keeps its own " +
+			"rate and concurrency limits, account rests and background jobs (limits multiply by the replica count); set REDIS_URL"
+	}
+	return ""
 }
 
 // MinAdminPassword is the shortest SPARK_ADMIN_PASSWORD accepted (the

@@ -90,6 +90,11 @@ func TestValidate(t *testing.T) {
 		{"negative file quota", "FILES_QUOTA_BYTES", "-5", "FILES_QUOTA_BYTES"},
 		{"file bound not a number", "FILES_MAX_BYTES", "100MB", "FILES_MAX_BYTES"},
 		{"negative usage retention", "USAGE_RETENTION_DAYS", "-1", "USAGE_RETENTION_DAYS"},
+		{"redis url not a url", "REDIS_URL", "127.0.0.1:6379", "REDIS_URL"},
+		{"redis url of another scheme", "REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL"},
+		{"bad redis failure mode", "REDIS_FAILURE_MODE", "maybe", "REDIS_FAILURE_MODE"},
+		{"lease ttl too short", "LEASE_TTL", "1s", "LEASE_TTL"},
+		{"lease ttl not a duration", "LEASE_TTL", "30", "LEASE_TTL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,5 +192,44 @@ func TestAdminSettings(t *testing.T) {
 	}
 	if c.AdminEmail != "boss@example.com" || c.PasswordLogin || !slices.Equal(c.AdminEmailList(), []string{"a@example.com", "b@example.com"}) {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestRedisSettings(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:6379/2")
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL == "" || c.RedisFailureMode != "open" || c.LeaseTTL != 30*time.Second {
+		t.Fatalf("REDIS_URL %q, mode %q, lease TTL %s; want the URL, open, 30s", c.RedisURL, c.RedisFailureMode, c.LeaseTTL)
+	}
+	for _, u := range []string{"rediss://cache.internal:6380", "unix:///run/redis.sock"} {
+		t.Setenv("REDIS_URL", u)
+		if _, err := config.Load(); err != nil {
+			t.Errorf("REDIS_URL=%s: %v", u, err)
+		}
+	}
+	t.Setenv("REDIS_URL", "redis://:s3cret@[::1")
+	if _, err := config.Load(); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a malformed REDIS_URL: %v, want an error without its password", err)
+	}
+}
+
+func TestSharedStateWarning(t *testing.T) {
+	tests := []struct {
+		db, redis string
+		warn      bool
+	}{
+		{"", "", false},
+		{"postgres://db/spark", "", true},
+		{"postgres://db/spark", "redis://cache:6379", false},
+		{"", "redis://cache:6379", false},
+	}
+	for _, tc := range tests {
+		c := &config.Config{DatabaseURL: tc.db, RedisURL: tc.redis}
+		if got := c.SharedStateWarning(); (got != "") != tc.warn || tc.warn && !strings.Contains(got, "REDIS_URL") {
+			t.Errorf("DATABASE_URL=%q REDIS_URL=%q: warning %q", tc.db, tc.redis, got)
+		}
 	}
 }

@@ -91,6 +91,37 @@ func New(ctx context.Context, opts Options) (*Local, error) {
 //     cookies are temporarily unavailable." with RetryAfter = the earliest
 //     end of a rest (at least 1 s, whole seconds).
 func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
+	max := p.opts.MaxConcurrentPerAccount
+	if p.opts.Shared == nil || max <= 0 {
+		return p.acquire(ctx, req, nil)
+	}
+	// The cap counts every replica's requests: the chosen account's slot
+	// is taken in the shared state, and an account whose slots other
+	// replicas hold is passed over.
+	var busy map[string]bool
+	for {
+		l, err := p.acquire(ctx, req, busy)
+		if err != nil {
+			return nil, err
+		}
+		release, ok, err := p.opts.Shared.TakeSlot(ctx, l.acct.ID, max)
+		if err != nil || ok { // err: the shared state failed; the local cap holds
+			l.slot = release
+			return l, nil
+		}
+		p.mu.Lock()
+		l.e.inFlight--
+		p.mu.Unlock()
+		if busy == nil {
+			busy = map[string]bool{}
+		}
+		busy[l.acct.ID] = true
+	}
+}
+
+// acquire leases an account that is not in busy (held at its cap by other
+// replicas).
+func (p *Local) acquire(ctx context.Context, req Request, busy map[string]bool) (*lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, gw.AsError(err)
 	}
@@ -99,7 +130,7 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 
 	p.mu.Lock()
 	list := p.byProvider[req.Provider]
-	if e := p.quickPick(req, list, now); e != nil {
+	if e := p.quickPick(req, list, now, busy); e != nil {
 		e.inFlight++
 		l := &lease{p: p, e: e, acct: e.acct}
 		p.mu.Unlock()
@@ -134,7 +165,7 @@ func (p *Local) Acquire(ctx context.Context, req Request) (Lease, error) {
 			}
 			continue
 		}
-		if req.Exclude[e.rec.ID] {
+		if req.Exclude[e.rec.ID] || busy[e.rec.ID] {
 			continue
 		}
 		if c := p.opts.MaxConcurrentPerAccount; c > 0 && e.inFlight >= c {
@@ -169,7 +200,7 @@ const quickTries = 8
 // uniform over the candidates, as the scan's choice) or RoundRobin (the
 // first candidate from the cursor on, wrapping: the scan's choice). It
 // returns nil when the full scan must decide. Callers hold mu.
-func (p *Local) quickPick(req Request, list []*entry, now time.Time) *entry {
+func (p *Local) quickPick(req Request, list []*entry, now time.Time, busy map[string]bool) *entry {
 	if len(list) == 0 {
 		return nil
 	}
@@ -180,7 +211,7 @@ func (p *Local) quickPick(req Request, list []*entry, now time.Time) *entry {
 	switch p.opts.Strategy {
 	case Random:
 		for range quickTries {
-			if e := list[rand.IntN(len(list))]; p.candidate(e, req) {
+			if e := list[rand.IntN(len(list))]; p.candidate(e, req, busy) {
 				return e
 			}
 		}
@@ -191,7 +222,7 @@ func (p *Local) quickPick(req Request, list []*entry, now time.Time) *entry {
 		}
 		for k := range min(len(list), quickTries) {
 			i := (start + k) % len(list)
-			if e := list[i]; p.candidate(e, req) {
+			if e := list[i]; p.candidate(e, req, busy) {
 				p.cursor[req.Provider] = i + 1
 				return e
 			}
@@ -201,10 +232,11 @@ func (p *Local) quickPick(req Request, list []*entry, now time.Time) *entry {
 }
 
 // candidate reports whether e may serve req now, given that no rest has
-// ended: req.Owners may use it, it serves the model, is active, not
-// excluded and under the concurrency cap. Callers hold mu.
-func (p *Local) candidate(e *entry, req Request) bool {
-	if e.rec.State != store.StateActive || req.Exclude[e.rec.ID] {
+// ended: req.Owners may use it, it serves the model, is active, neither
+// excluded nor held at its cap by other replicas (busy), and under the
+// concurrency cap. Callers hold mu.
+func (p *Local) candidate(e *entry, req Request, busy map[string]bool) bool {
+	if e.rec.State != store.StateActive || req.Exclude[e.rec.ID] || busy[e.rec.ID] {
 		return false
 	}
 	if req.Owners != nil && !e.rec.Shared && !e.rec.OwnedBy(req.Owners) {
@@ -281,6 +313,7 @@ type lease struct {
 	p        *Local
 	e        *entry
 	acct     *gw.Account
+	slot     func() // the shared concurrency slot; nil: none
 	released atomic.Bool
 }
 
@@ -291,6 +324,9 @@ func (l *lease) Release(outcome error) {
 		return
 	}
 	l.p.release(l.e, l.acct, outcome)
+	if l.slot != nil {
+		l.slot()
+	}
 }
 
 func (p *Local) release(e *entry, acct *gw.Account, outcome error) {
@@ -305,8 +341,39 @@ func (p *Local) release(e *entry, acct *gw.Account, outcome error) {
 		}
 		return
 	}
-	p.fail(e, acct, gw.AsError(outcome), class)
+	ge := gw.AsError(outcome)
+	// The shared passive-health window counts every replica's failures;
+	// without it (or when it fails) this pool's own window decides.
+	trip := localWindow
+	if class == ClassTransient && p.opts.Shared != nil {
+		ctx, cancel := p.sharedCtx()
+		tripped, err := p.opts.Shared.TripFailure(ctx, acct.ID, p.opts.Clock.Now(), p.opts.FailureWindow, p.opts.FailureThreshold)
+		cancel()
+		if err == nil {
+			trip = sharedNo
+			if tripped {
+				trip = sharedYes
+			}
+		}
+	}
+	rest, changed := p.fail(e, acct, ge, class, trip)
+	switch {
+	case !rest.IsZero():
+		p.publishRest(acct.ID, rest)
+	case changed:
+		p.publishChange(acct.ID)
+	}
 }
+
+// windowVerdict says who decides whether a transient failure trips the
+// passive-health window.
+type windowVerdict int
+
+const (
+	localWindow windowVerdict = iota // this pool's window
+	sharedNo                         // the shared window: not tripped
+	sharedYes                        // the shared window: tripped
+)
 
 // resetFailures clears the consecutive-failure count after a success.
 func (p *Local) resetFailures(e *entry) {
@@ -323,8 +390,10 @@ func (p *Local) resetFailures(e *entry) {
 	p.saveState(rec)
 }
 
-// fail applies a failure of class to the account.
-func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
+// fail applies a failure of class to the account. It returns the end of
+// a rest it started or extended (zero otherwise), and whether it changed
+// the account's state otherwise (a logout).
+func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class, trip windowVerdict) (time.Time, bool) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	now := p.opts.Clock.Now()
@@ -333,7 +402,7 @@ func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
 	e.inFlight--
 	if p.entries[e.rec.ID] != e {
 		p.mu.Unlock() // removed by Reload meanwhile
-		return
+		return time.Time{}, false
 	}
 	if class == ClassLoggedOut && acct.Cookie != e.rec.Cookie {
 		// The lease used a cookie that has since been replaced; the new
@@ -362,7 +431,7 @@ func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
 		cut := now.Add(-p.opts.FailureWindow)
 		e.fails = slices.DeleteFunc(e.fails, func(t time.Time) bool { return !t.After(cut) })
 		e.fails = append(e.fails, now)
-		if len(e.fails) >= p.opts.FailureThreshold {
+		if trip == sharedYes || trip == localWindow && len(e.fails) >= p.opts.FailureThreshold {
 			rest = restFor(ge.RetryAfter, p.opts.TransientRest)
 			e.fails = e.fails[:0]
 		}
@@ -403,7 +472,12 @@ func (p *Local) fail(e *entry, acct *gw.Account, ge *gw.Error, class Class) {
 	if ch != nil {
 		ch.rec = rec
 		p.record(*ch)
+		if ch.to == store.StateResting {
+			return rec.RestUntil, false
+		}
+		return time.Time{}, true
 	}
+	return time.Time{}, false
 }
 
 func restFor(upstream, def time.Duration) time.Duration {
@@ -545,6 +619,9 @@ func (p *Local) Reload(ctx context.Context) error {
 		}
 	}
 
+	// Another replica's rest may be newer than the store's copy (two
+	// replicas writing one account's state race); the later end wins.
+	rests := p.sharedRests(ctx)
 	now := p.opts.Clock.Now()
 	var changes []change
 	counts := map[string]int{}
@@ -552,6 +629,9 @@ func (p *Local) Reload(ctx context.Context) error {
 	entries := make(map[string]*entry, len(recs))
 	byProvider := map[string][]*entry{}
 	for _, rec := range recs {
+		if until, ok := rests[rec.ID]; ok && rec.State != store.StateDisabled && until.After(now) && until.After(rec.RestUntil) {
+			rec.State, rec.RestUntil = store.StateResting, until
+		}
 		e := p.entries[rec.ID]
 		if e == nil {
 			e = &entry{rec: rec, acct: rec.GW(), recent: history[rec.ID]}
@@ -601,18 +681,27 @@ func (p *Local) failuresOf(evs []store.AccountEvent) []store.AccountEvent {
 // store.AccountStore.UpdateCookie for the re-enable rule), records a
 // cookie event and hands the new cookie to later leases.
 func (p *Local) UpdateCookie(ctx context.Context, accountID, cookie string) error {
+	changed, err := p.updateCookie(ctx, accountID, cookie)
+	if changed {
+		// Every replica uses the newest cookie (a rotated one too).
+		p.publishChange(accountID)
+	}
+	return err
+}
+
+func (p *Local) updateCookie(ctx context.Context, accountID, cookie string) (changed bool, err error) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	before, err := p.opts.Store.GetAccount(ctx, accountID)
 	if err != nil {
-		return fmt.Errorf("pool: update cookie: %w", err)
+		return false, fmt.Errorf("pool: update cookie: %w", err)
 	}
 	rec, err := p.opts.Store.UpdateCookie(ctx, accountID, cookie)
 	if err != nil {
-		return fmt.Errorf("pool: update cookie: %w", err)
+		return false, fmt.Errorf("pool: update cookie: %w", err)
 	}
 	if rec.Cookie == before.Cookie {
-		return nil
+		return false, nil
 	}
 	now := p.opts.Clock.Now()
 	p.mu.Lock()
@@ -637,7 +726,7 @@ func (p *Local) UpdateCookie(ctx context.Context, accountID, cookie string) erro
 	if to := rec.EffectiveState(now); to != from {
 		p.record(change{rec: rec, from: from, to: to, reason: "cookie updated"})
 	}
-	return nil
+	return true, nil
 }
 
 // SetState overwrites an account's state with u (an operator ends a rest,
@@ -669,6 +758,16 @@ func (p *Local) SetState(ctx context.Context, accountID string, u store.StateUpd
 	p.mu.Unlock()
 	if to := rec.EffectiveState(now); to != from {
 		p.record(change{rec: rec, from: from, to: to, reason: reason})
+	}
+	if p.opts.Shared != nil {
+		// The other replicas reload the account; a rest published
+		// before must not outlive the owner's decision.
+		if u.State != store.StateResting {
+			if err := p.opts.Shared.ClearRest(ctx, accountID); err != nil {
+				p.log.Warn("clearing the shared rest failed", "account_id", accountID, "error", err)
+			}
+		}
+		p.publishChange(accountID)
 	}
 	return nil
 }

@@ -107,6 +107,12 @@ type Options struct {
 	RecentErrors int
 	// StoreTimeout bounds each write-through; default DefaultStoreTimeout.
 	StoreTimeout time.Duration
+
+	// Shared, when set, is what the pools of several replicas agree on:
+	// concurrency slots per account (with MaxConcurrentPerAccount), the
+	// passive-health window and rests, and the news that accounts
+	// changed. nil keeps all of it in this process.
+	Shared Shared
 }
 
 func (o Options) withDefaults() (Options, error) {

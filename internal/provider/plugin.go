@@ -65,10 +65,19 @@ type Deps struct {
 	// Bindings persists small provider state such as conversation
 	// bindings.
 	Bindings store.BindingStore
+	// WatchBindings, when set, registers forget to be called with the
+	// key of every binding another replica changed in Bindings, so a
+	// provider that caches bindings drops its copy. nil: this process is
+	// the only writer.
+	WatchBindings func(forget func(key string))
 	// Credentials persists a credential the upstream rotated.
 	Credentials CredentialSaver
 	// Now is the wall clock of time-driven work.
 	Now func() time.Time
+	// Claim, when set, reports whether this replica is the one to do job
+	// in the coming period (one of several replicas rotating an account's
+	// cookie); nil: always, a single replica.
+	Claim func(ctx context.Context, job string, period time.Duration) bool
 }
 
 // CredentialSaver persists an account's refreshed credential.

@@ -40,6 +40,10 @@ type Options struct {
 	// start and then every PruneInterval; 0 keeps everything.
 	Retention     time.Duration
 	PruneInterval time.Duration
+	// Claim, when set, is asked before each pruning whether this replica
+	// is the one to run it (several replicas prune once between them);
+	// nil: always.
+	Claim func(ctx context.Context) bool
 }
 
 // Recorder writes usage records to the store on one goroutine, in batches
@@ -195,13 +199,15 @@ func (r *Recorder) prune() {
 	tick := time.NewTicker(r.opts.PruneInterval)
 	defer tick.Stop()
 	for {
-		cutoff := time.Now().Add(-r.opts.Retention)
-		n, err := r.opts.Store.PruneUsage(ctx, cutoff)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.log.LogAttrs(ctx, slog.LevelError, "usage pruning failed", slog.Any("error", err))
-		case n > 0:
-			r.log.LogAttrs(ctx, slog.LevelInfo, "usage records pruned", slog.Int("records", n), slog.Time("before", cutoff))
+		if r.opts.Claim == nil || r.opts.Claim(ctx) {
+			cutoff := time.Now().Add(-r.opts.Retention)
+			n, err := r.opts.Store.PruneUsage(ctx, cutoff)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				r.log.LogAttrs(ctx, slog.LevelError, "usage pruning failed", slog.Any("error", err))
+			case n > 0:
+				r.log.LogAttrs(ctx, slog.LevelInfo, "usage records pruned", slog.Int("records", n), slog.Time("before", cutoff))
+			}
 		}
 		select {
 		case <-tick.C:

@@ -244,3 +244,23 @@ func TestRecorderWithStore(t *testing.T) {
 		t.Fatalf("ListUsage: %+v, %v", got, err)
 	}
 }
+
+// TestRecorderPrunesOnlyWhenClaimed: with several replicas only the one
+// whose claim wins prunes.
+func TestRecorderPrunesOnlyWhenClaimed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &batchStore{}
+		claims := 0
+		r := usage.NewRecorder(usage.Options{Store: st, Retention: 24 * time.Hour, PruneInterval: time.Hour,
+			Claim: func(context.Context) bool { claims++; return claims == 2 }})
+		synctest.Wait()
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		r.Close()
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if claims != 3 || len(st.pruned) != 1 {
+			t.Fatalf("%d claims, %d prunings; want 3 claims and one pruning (the claimed one)", claims, len(st.pruned))
+		}
+	})
+}

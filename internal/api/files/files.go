@@ -68,6 +68,10 @@ type Options struct {
 	// Now returns the current time (created_at, expiry, the sweeper).
 	// Nil means time.Now.
 	Now func() time.Time
+	// Claim, when set, is asked at each sweep whether this replica is
+	// the one to run it (several replicas sweep once between them); nil:
+	// always.
+	Claim func(ctx context.Context) bool
 }
 
 // Handler serves the Files API. It is safe for concurrent use.
@@ -276,6 +280,9 @@ func (h *Handler) Sweep(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if h.opts.Claim != nil && !h.opts.Claim(ctx) {
+				continue
+			}
 			n, err := h.st.PruneFiles(ctx, h.now())
 			switch {
 			case err != nil && ctx.Err() == nil:

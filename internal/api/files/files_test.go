@@ -465,3 +465,30 @@ func TestOpenForMessages(t *testing.T) {
 		t.Fatalf("over the bound: %v", err)
 	}
 }
+
+// TestSweepOnlyWhenClaimed: with several replicas, only the replica whose
+// claim wins sweeps.
+func TestSweepOnlyWhenClaimed(t *testing.T) {
+	for _, claimed := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			st := memstore.New(nil)
+			h := files.New(files.Options{Store: st, Claim: func(context.Context) bool { return claimed }})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go h.Sweep(ctx, time.Minute)
+			_, err := st.PutFile(ctx, store.FileUpload{
+				File:    store.File{ID: "file-1", Owner: "k", Filename: "a", Purpose: "batch", MIMEType: "text/plain", ExpiresAt: time.Now().Add(30 * time.Second)},
+				Content: strings.NewReader("x"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Minute) // one sweep, the file expired 30 s ago
+			synctest.Wait()
+			left, _ := st.PruneFiles(ctx, time.Now())
+			if want := map[bool]int{false: 1, true: 0}[claimed]; left != want {
+				t.Fatalf("claimed %v: %d expired files left after the sweep, want %d", claimed, left, want)
+			}
+		})
+	}
+}

@@ -193,3 +193,99 @@ func testNoLimits(t *testing.T, newAdmitter NewAdmitter) {
 		tk.Release()
 	}
 }
+
+// Replicas are two admitters sharing one state, as two replicas of one
+// deployment do.
+type Replicas struct {
+	A, B limit.Admitter
+	// TTL is how long a held slot outlives its holder's last refresh.
+	TTL time.Duration
+	// Refresh refreshes the slots a holds now. The admitters never
+	// refresh on their own in this suite: a replica that is not refreshed
+	// is one that died (kill -9) holding its slots.
+	Refresh func(t *testing.T, a limit.Admitter)
+}
+
+// NewReplicas returns fresh replicas, sharing no state with any others,
+// that tell time by clock.
+type NewReplicas func(t *testing.T, clock limit.Clock) Replicas
+
+// RunShared runs the suite of the admitters shared by several replicas:
+// limits hold across replicas, and a dead replica's concurrency slots
+// expire within their TTL.
+func RunShared(t *testing.T, newReplicas NewReplicas) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, newReplicas NewReplicas)
+	}{
+		{"KeyRateAcrossReplicas", testSharedRate},
+		{"ConcurrencyAcrossReplicas", testSharedConcurrency},
+		{"RefreshedSlotOutlivesTTL", testRefreshedSlot},
+		{"DeadReplicaSlotExpires", testDeadReplica},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newReplicas) })
+	}
+}
+
+func testSharedRate(t *testing.T, newReplicas NewReplicas) {
+	clock := testutil.NewClock(start)
+	r := newReplicas(t, clock)
+	adm := limit.Admission{KeyID: "key_s", KeyPerMinute: 5, IP: "192.0.2.7", IPPerMinute: 100}
+	for i := range 5 {
+		a := r.A
+		if i%2 == 1 {
+			a = r.B
+		}
+		admit(t, a, adm).Release()
+	}
+	// The sixth request is refused whichever replica serves it.
+	refused(t, r.A, adm, limit.LimitKeyRate)
+	refused(t, r.B, adm, limit.LimitKeyRate)
+	clock.Advance(time.Minute)
+	admit(t, r.B, adm).Release()
+}
+
+func testSharedConcurrency(t *testing.T, newReplicas NewReplicas) {
+	clock := testutil.NewClock(start)
+	r := newReplicas(t, clock)
+	adm := limit.Admission{KeyID: "key_m", KeyMaxConcurrent: 1}
+	held := admit(t, r.A, adm)
+	refused(t, r.B, adm, limit.LimitKeyConcurrency)
+	refused(t, r.A, adm, limit.LimitKeyConcurrency)
+	held.Release()
+	admit(t, r.B, adm).Release()
+}
+
+func testRefreshedSlot(t *testing.T, newReplicas NewReplicas) {
+	clock := testutil.NewClock(start)
+	r := newReplicas(t, clock)
+	adm := limit.Admission{KeyID: "key_l", KeyMaxConcurrent: 1}
+	held := admit(t, r.A, adm)
+	// A long stream: its replica refreshes the slot, so it holds past
+	// the TTL counted from its start.
+	for range 4 {
+		clock.Advance(r.TTL / 2)
+		r.Refresh(t, r.A)
+	}
+	refused(t, r.B, adm, limit.LimitKeyConcurrency)
+	held.Release()
+	admit(t, r.B, adm).Release()
+}
+
+func testDeadReplica(t *testing.T, newReplicas NewReplicas) {
+	clock := testutil.NewClock(start)
+	r := newReplicas(t, clock)
+	adm := limit.Admission{KeyID: "key_d", KeyMaxConcurrent: 1}
+	orphan := admit(t, r.A, adm) // A dies holding it: no refresh, no release
+	clock.Advance(r.TTL - time.Second)
+	refused(t, r.B, adm, limit.LimitKeyConcurrency)
+	clock.Advance(time.Second)
+	tk := admit(t, r.B, adm)
+	// A release arriving after the expiry gives nothing back that B
+	// holds now.
+	orphan.Release()
+	refused(t, r.B, adm, limit.LimitKeyConcurrency)
+	tk.Release()
+	admit(t, r.B, adm).Release()
+}

@@ -117,6 +117,13 @@ type Config struct {
 	// RotateEvery is the __Secure-1PSIDTS rotation interval per account
 	// (default 10 min, at least 60 s).
 	RotateEvery time.Duration
+	// Claim, when set, is asked before each rotation whether this
+	// process is the one to rotate the account (job) in the coming period;
+	// a process that is not leaves it to the one that is and receives its
+	// cookie through the store. Several replicas set it so one account
+	// is not rotated by two at once (each would end with a different
+	// value); nil: always.
+	Claim func(ctx context.Context, job string, period time.Duration) bool
 	// ModelCacheTTL is how long an account's discovered model list is used
 	// (default 1 h).
 	ModelCacheTTL time.Duration

@@ -47,6 +47,7 @@ func Plugin() provider.Plugin {
 				AutoDelete:  d.Config.AutoDelChat,
 				Now:         d.Now,
 				IdleTimeout: d.Config.UpstreamIdleTimeout,
+				Claim:       d.Claim,
 			})
 		},
 		Demo: provider.Demo{

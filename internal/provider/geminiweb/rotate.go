@@ -67,6 +67,20 @@ func (p *Provider) rotateIf(ctx context.Context, acct *gw.Account, st *account, 
 	if !allowed() {
 		return false, nil
 	}
+	if p.cfg.Claim != nil {
+		job, period := "rotate:"+acct.ID, p.cfg.RotateEvery
+		if force {
+			job, period = "rotate-now:"+acct.ID, RotateFloor
+		}
+		if !p.cfg.Claim(ctx, job, period) {
+			// Another process rotates this account: its value reaches
+			// this one through the store.
+			st.mu.Lock()
+			st.nextRot = p.now().Add(RotateFloor)
+			st.mu.Unlock()
+			return false, nil
+		}
+	}
 	st.mu.Lock()
 	st.lastRot = p.now()
 	st.nextRot = st.lastRot.Add(RotateFloor) // a failed attempt is retried after the floor

@@ -424,3 +424,32 @@ func TestStalePSIDTSRevivedByRotation(t *testing.T) {
 		t.Errorf("saved %q", saved)
 	}
 }
+
+// With several replicas (Config.Claim), a process whose claim loses does
+// not rotate the account: the replica that won rotates it, once.
+func TestRotationLeftToTheClaimingReplica(t *testing.T) {
+	var claims []string
+	granted := false
+	e := newEnv(t, func(c *geminiweb.Config) {
+		c.Claim = func(_ context.Context, job string, period time.Duration) bool {
+			claims = append(claims, job+" "+period.String())
+			return granted
+		}
+	})
+	acct := account("rita")
+	e.p.RotateDue(t.Context(), []*gw.Account{acct}) // first sight starts the clock
+	e.clock.Advance(11 * time.Minute)
+	e.p.RotateDue(t.Context(), []*gw.Account{acct})
+	if n := len(e.entries("/RotateCookies")); n != 0 {
+		t.Fatalf("%d rotations while another replica holds the claim", n)
+	}
+	if want := []string{"rotate:acct-rita 10m0s"}; !slices.Equal(claims, want) {
+		t.Fatalf("claims %q, want %q", claims, want)
+	}
+	granted = true
+	e.clock.Advance(time.Minute) // the next attempt, after the floor
+	e.p.RotateDue(t.Context(), []*gw.Account{acct})
+	if n := len(e.settled("/RotateCookies")); n != 1 {
+		t.Fatalf("%d rotations once the claim is this replica's, want 1", n)
+	}
+}

@@ -40,6 +40,10 @@ func Plugin() provider.Plugin {
 			if err != nil {
 				return nil, err
 			}
+			bindings := newStoreBindings(d.Bindings)
+			if d.WatchBindings != nil {
+				d.WatchBindings(bindings.c.forget)
+			}
 			return New(Config{
 				BaseURL:      d.Config.GensparkBaseURL,
 				Clients:      d.Clients,
@@ -49,7 +53,7 @@ func Plugin() provider.Plugin {
 				ModelChatMap: chatMap,
 				AutoBind:     d.Config.AutoModelChatMapType == 1,
 				AutoDelete:   d.Config.AutoDelChat,
-				Bindings:     newStoreBindings(d.Bindings),
+				Bindings:     bindings,
 				Debug:        d.Config.Debug,
 				IdleTimeout:  d.Config.UpstreamIdleTimeout,
 			})

@@ -17,10 +17,11 @@ import (
 // entries, least recently used evicted), so the binding lookup of every chat
 // request does not query the store: Set and Delete write the store first and
 // then the cache, a lookup that misses fills the cache (absent bindings
-// included). It assumes this process is the only writer of the store's bindings, as it is:
-// bindings are written only here, and deleting an account, which deletes its
-// bindings in the store, leaves only entries of an account id that is never
-// used again (ids are random).
+// included). Bindings are written only here (by every replica), and deleting an
+// account, which deletes its bindings in the store, leaves only entries of an
+// account id that is never used again (ids are random). With several replicas
+// the app calls forget with the key of each binding another replica wrote
+// (provider.Deps.WatchBindings); a read racing that forget is not cached.
 type storeBindings struct {
 	st store.BindingStore
 	c  *bindingCache

@@ -257,3 +257,26 @@ func BenchmarkStoreBindingsGet(b *testing.B) {
 		}
 	}
 }
+
+// TestStoreBindingsOtherReplicaWrites: two replicas' caches over one store;
+// a binding one writes reaches the other once the app forwards its key
+// (provider.Deps.WatchBindings), however the other had cached it.
+func TestStoreBindingsOtherReplicaWrites(t *testing.T) {
+	st := newCountingStore()
+	a := newStoreBindings(st)
+	b := newStoreBindings(st)
+	forget := b.c.forget // what the plugin registers through WatchBindings
+	k := BindingKey{AccountID: "acct_a", Model: "gpt-5.1", ClientKey: "key1"}
+	wantGet(t, b, k, "", false) // B caches "no binding"
+	if err := a.Set(t.Context(), k, "chat1"); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, b, k, "", false) // not told yet: the cached answer
+	forget(bindingKey(k))
+	wantGet(t, b, k, "chat1", true)
+	if err := a.Delete(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	forget(bindingKey(k))
+	wantGet(t, b, k, "", false)
+}

@@ -1,0 +1,469 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/sparkgw/spark/internal/app"
+	"github.com/sparkgw/spark/internal/cluster"
+	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/simulator"
+	"github.com/sparkgw/spark/internal/store"
+)
+
+// replicaPair is two gateways in front of one simulator that share one
+// store and one Redis, as two replicas of one deployment. Each replica's
+// applied events from the other arrive on its channel.
+//
+// The store is one SQLite file opened by both (until the PostgreSQL
+// engine lands; then SPARK_TEST_DATABASE_URL): what is shared through the
+// database is real, the engine is not the one a deployment would use.
+type replicaPair struct {
+	a, b       *harness
+	aEv, bEv   chan cluster.Event
+	redisURL   string
+	sharedData string
+}
+
+func startReplicas(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *replicaPair {
+	t.Helper()
+	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
+		}
+		t.Skip("SPARK_TEST_REDIS_URL is unset: no Redis for the two-replica test")
+	}
+	// A key and channel prefix of its own: the replicas meet no other
+	// test's keys or events in the shared test Redis.
+	prefix := "{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:"
+	sim := simulator.New(simulator.Options{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	p := &replicaPair{aEv: make(chan cluster.Event, 100), bEv: make(chan cluster.Event, 100), redisURL: redisURL, sharedData: t.TempDir()}
+	replica := func(events chan cluster.Event) *harness {
+		return startWith(t, sim, simSrv.URL, func(c *config.Config) {
+			c.DataDir = p.sharedData
+			c.RedisURL = redisURL
+			c.RequestRateLimit = 0
+			c.PoolStrategy = "round-robin"
+			if mutate != nil {
+				mutate(c)
+			}
+		}, append([]app.Option{app.WithSharedEventHook(func(ev cluster.Event) { events <- ev }), app.WithRedisPrefix(prefix)}, opts...)...)
+	}
+	p.a = replica(p.aEv)
+	p.b = replica(p.bEv)
+	return p
+}
+
+func await(t *testing.T, ch <-chan cluster.Event, kind cluster.EventKind) cluster.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %s event applied within 10 s", kind)
+		}
+	}
+}
+
+// status returns replica h's status of account id ("" = the first).
+func status(t *testing.T, h *harness, id string) pool.AccountStatus {
+	t.Helper()
+	for _, st := range h.app.Pool().Snapshot() {
+		if id == "" || st.ID == id {
+			return st
+		}
+	}
+	t.Fatalf("no account %q", id)
+	return pool.AccountStatus{}
+}
+
+// limitedID is the account replica h saw rate-limited.
+func limitedID(t *testing.T, h *harness) string {
+	t.Helper()
+	for _, st := range h.app.Pool().Snapshot() {
+		if st.LastError.Code == "rate_limited" {
+			return st.ID
+		}
+	}
+	t.Fatal("no account was rate-limited")
+	return ""
+}
+
+// An account rate-limited through replica A is skipped by replica B at
+// once, with the same end of rest.
+func TestReplicasShareRests(t *testing.T) {
+	p := startReplicas(t, func(c *config.Config) {
+		c.GSCookie = "session_id=limited-one,session_id=healthy-two"
+	})
+	ask := func(h *harness, text string) {
+		t.Helper()
+		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gpt-5.2", Messages: userMsg(text)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask(p.a, "first through A") // round-robin: the limited account first, then failover
+	id := limitedID(t, p.a)
+	stA := status(t, p.a, id)
+	if stA.State != store.StateResting {
+		t.Fatalf("replica A did not rest the limited account: %s", stA.State)
+	}
+	ev := await(t, p.bEv, cluster.EventRest)
+	stB := status(t, p.b, id)
+	// The shared copy is in whole milliseconds, rounded up.
+	sameEnd := func(t time.Time) bool { d := t.Sub(stA.RestUntil); return d >= 0 && d < time.Millisecond }
+	if stB.State != store.StateResting || !sameEnd(stB.RestUntil) || ev.ID != id || !sameEnd(ev.Until) {
+		t.Fatalf("replica B: %s until %v, want resting until %v like A", stB.State, stB.RestUntil, stA.RestUntil)
+	}
+	before := limitedAsks(p.b)
+	for range 4 {
+		ask(p.b, "through B")
+	}
+	if n := limitedAsks(p.b) - before; n != 0 {
+		t.Fatalf("replica B asked the account A rested %d times", n)
+	}
+
+	// Its owner clears the rest through A (the dashboard's reset): B
+	// lifts it too, though the rest it was told about has not ended.
+	if err := p.a.app.Pool().SetState(t.Context(), id, store.StateUpdate{State: store.StateActive}, "rest cleared by its owner"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, p.bEv, cluster.EventAccounts)
+	if st := status(t, p.b, id); st.State != store.StateActive {
+		t.Fatalf("replica B after the rest was cleared through A: %s until %v", st.State, st.RestUntil)
+	}
+}
+
+func limitedAsks(h *harness) int {
+	n := 0
+	for _, e := range h.asks() {
+		if strings.Contains(e.Header["Cookie"], "limited") {
+			n++
+		}
+	}
+	return n
+}
+
+// A cookie replaced through replica A (a rotation saves it the same way)
+// is the one replica B sends next.
+func TestReplicasShareCookies(t *testing.T) {
+	p := startReplicas(t, func(c *config.Config) { c.GSCookie = "session_id=healthy-old-cookie" })
+	id := status(t, p.a, "").ID
+	if err := p.a.app.Pool().UpdateCookie(t.Context(), id, "session_id=healthy-new-cookie"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, p.bEv, cluster.EventAccounts)
+	if _, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("after the rotation")}); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.b.lastAsk().Header["Cookie"]; !strings.Contains(c, "healthy-new-cookie") {
+		t.Fatal("replica B did not send the cookie replaced through replica A")
+	}
+}
+
+// ACCOUNT_MAX_CONCURRENCY=1 holds across both replicas: while A streams
+// from the only account, B is told to retry; once A's stream ends, B is
+// served.
+func TestReplicasShareConcurrency(t *testing.T) {
+	p := startReplicas(t, func(c *config.Config) {
+		c.GSCookie = "session_id=healthy-only"
+		c.AccountMaxConcurrency = 1
+	})
+	// A raw stream: its body ends (EOF) only once A's handler returned,
+	// and so released the account.
+	req, err := http.NewRequest(http.MethodPost, p.a.url+"/v1/chat/completions", strings.NewReader(
+		`{"model":"gpt-5.2","stream":true,"messages":[{"role":"user","content":"hold the account sim:long 2 sim:slow 2000"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := bufio.NewReader(resp.Body)
+	for {
+		line, err := body.ReadString('\n')
+		if err != nil {
+			t.Fatalf("A's stream ended before its first event: %v", err)
+		}
+		if strings.HasPrefix(line, "data: {") {
+			break
+		}
+	}
+	_, err = p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("through B meanwhile")})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("B while A holds the only account: %v, want 429", err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("through B after")}); err != nil {
+		t.Fatalf("B once A's stream ended: %v", err)
+	}
+}
+
+// A dashboard session ended through replica A is refused by replica B at
+// once: sessions (and API keys) are read from the shared store on every
+// request, with no cache for the feed to invalidate.
+func TestReplicasSeeEndedSession(t *testing.T) {
+	p := startReplicas(t, func(c *config.Config) {
+		c.AdminEmail, c.AdminPassword, c.PasswordLogin = "boss@example.com", "first-password", true
+	})
+	c := &http.Client{}
+	st, hdr, body := call(t, c, "POST", p.a.url+"/auth/login", `{"email":"boss@example.com","password":"first-password"}`)
+	if st != http.StatusNoContent {
+		t.Fatalf("login through A: %d %s", st, body)
+	}
+	var session string
+	for _, ck := range (&http.Response{Header: hdr}).Cookies() {
+		if ck.Value != "" {
+			session = ck.Name + "=" + ck.Value
+		}
+	}
+	if st, _, body := call(t, c, "GET", p.b.url+"/api/me", "", "Cookie", session); st != http.StatusOK {
+		t.Fatalf("A's session on B: %d %s", st, body)
+	}
+	if st, _, body := call(t, c, "POST", p.a.url+"/auth/logout", "", "Cookie", session); st != http.StatusNoContent {
+		t.Fatalf("logout through A: %d %s", st, body)
+	}
+	if st, _, _ := call(t, c, "GET", p.b.url+"/api/me", "", "Cookie", session); st != http.StatusUnauthorized {
+		t.Fatalf("the session ended through A is still accepted by B: %d", st)
+	}
+}
+
+// blipProxy forwards TCP connections to Redis until cut: then it breaks
+// the open ones and swallows new ones (a Redis that stopped answering).
+type blipProxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func newBlipProxy(t *testing.T, redisURL string) (*blipProxy, string) {
+	t.Helper()
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blipProxy{ln: ln, target: u.Host}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	u.Host = ln.Addr().String()
+	return p, u.String()
+}
+
+func (p *blipProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		if cut {
+			go io.Copy(io.Discard, c)
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, up)
+		p.mu.Unlock()
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *blipProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// Redis stops answering mid-test: requests are still served (the pool
+// decides alone), an account limited meanwhile still rests, the failures
+// are counted; never a 5xx.
+func TestRedisBlipIsNoServerError(t *testing.T) {
+	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
+		}
+		t.Skip("SPARK_TEST_REDIS_URL is unset")
+	}
+	proxy, viaProxy := newBlipProxy(t, redisURL)
+	h := start(t, func(c *config.Config) {
+		c.RedisURL = viaProxy
+		c.GSCookie = "session_id=healthy-one,session_id=limited-two"
+		c.AccountMaxConcurrency = 2
+		c.PoolStrategy = "round-robin"
+		c.RequestRateLimit = 0
+	}, app.WithRedisPrefix("{spark-"+t.Name()+"-"+time.Now().Format("150405.000000000")+"}:"))
+	ask := func(text string) {
+		t.Helper()
+		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gpt-5.2", Messages: userMsg(text)}); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+	}
+	ask("before the blip") // round-robin: the healthy account
+	proxy.setCut(true)
+	for i := range 3 { // the limited account first: it fails over
+		ask("during the blip " + itoa(i))
+	}
+	if st := status(t, h, limitedID(t, h)); st.State != store.StateResting {
+		t.Fatalf("the account limited during the blip: %s, want resting", st.State)
+	}
+	if h.app.RedisFailures() == 0 {
+		t.Fatal("Redis failures not counted")
+	}
+	if !strings.Contains(h.logs.String(), "Redis failed") {
+		t.Fatal("no WARN about Redis")
+	}
+	proxy.setCut(false)
+	ask("after the blip")
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// Both replicas' rotation tickers fire: the Gemini cookie is rotated once,
+// by one replica, and the other sends the rotated value.
+func TestReplicasRotateOnceAndShareTheCookie(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := startReplicas(t, geminiOnly, app.WithClock(clock))
+	for _, h := range []*harness{p.a, p.b} {
+		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gemini-3-flash", Messages: userMsg("first")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	p.a.app.RotateCookies(context.Background())
+	p.b.app.RotateCookies(context.Background())
+	var fresh []string
+	for _, e := range p.a.requests("accounts") {
+		if e.Path == "/RotateCookies" {
+			v, _ := e.Facts["new_psidts"].(string)
+			fresh = append(fresh, v)
+		}
+	}
+	if len(fresh) != 1 || fresh[0] == "" {
+		t.Fatalf("rotations %q: want one, with a new value", fresh)
+	}
+	await(t, p.bEv, cluster.EventAccounts)
+	if _, err := p.b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gemini-3-flash", Messages: userMsg("after the rotation")}); err != nil {
+		t.Fatal(err)
+	}
+	gens := p.b.generates()
+	if cookie := gens[len(gens)-1].Header["Cookie"]; !strings.Contains(cookie, fresh[0]) {
+		t.Fatal("replica B did not send the cookie replica A rotated")
+	}
+}
+
+// Replica A dies mid-stream (its Redis connection gone: no release, no
+// refresh, as after kill -9): B serves once A's slot has outlived its
+// LEASE_TTL, not before.
+func TestReplicaKilledMidStream(t *testing.T) {
+	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
+		}
+		t.Skip("SPARK_TEST_REDIS_URL is unset")
+	}
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	proxy, viaProxy := newBlipProxy(t, redisURL)
+	sim := simulator.New(simulator.Options{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	dir := t.TempDir()
+	prefix := app.WithRedisPrefix("{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:")
+	replica := func(url string) *harness {
+		return startWith(t, sim, simSrv.URL, func(c *config.Config) {
+			c.DataDir, c.RedisURL = dir, url
+			c.GSCookie = "session_id=healthy-only"
+			c.AccountMaxConcurrency = 1
+			c.RequestRateLimit = 0
+		}, prefix, app.WithClock(clock))
+	}
+	a, b := replica(viaProxy), replica(redisURL)
+
+	ctx, kill := context.WithCancel(context.Background())
+	stream := a.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-5.2", Messages: userMsg("a long answer sim:long 50 sim:slow 1000")})
+	if !stream.Next() {
+		t.Fatalf("A's stream: %v", stream.Err())
+	}
+	proxy.setCut(true) // A loses Redis for good
+	kill()             // and its client: A's release cannot reach Redis
+	stream.Close()
+
+	askB := func() error {
+		_, err := b.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model: "gpt-5.2", Messages: userMsg("through B")})
+		return err
+	}
+	var apiErr *openai.Error
+	if err := askB(); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("B while dead A's slot lives: %v, want 429", err)
+	}
+	mu.Lock()
+	now = now.Add(cluster.DefaultLeaseTTL)
+	mu.Unlock()
+	if err := askB(); err != nil {
+		t.Fatalf("B once dead A's slot outlived LEASE_TTL: %v", err)
+	}
+}
