@@ -33,6 +33,8 @@ import (
 	"github.com/sparkgw/spark/internal/identity"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/logging"
+	"github.com/sparkgw/spark/internal/metrics"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/provider/googleai"
@@ -80,6 +82,13 @@ type App struct {
 	files     *files.Handler
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
+	// secrets is the log's secret set (WithSecrets; nil: none).
+	secrets *logging.Secrets
+	// metrics are the instruments (nil unless METRICS_ADDR or
+	// METRICS_TOKEN is set).
+	metrics *metrics.Metrics
+	// drain tracks the chats in flight for Shutdown.
+	drain drainer
 }
 
 // Option adjusts how New builds the gateway (tests).
@@ -128,6 +137,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err := a.importAccounts(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.registerSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 
 	rateRest := cfg.RateLimitLock()
 	if rateRest == 0 {
@@ -168,9 +180,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
+	srvOpts := server.Options{
+		Logger:     log,
+		Prefix:     cfg.Prefix(),
+		PublicURL:  cfg.PublicURL,
+		TrustProxy: cfg.TrustProxy,
+		WriteError: writeError,
+		Debug:      cfg.Debug,
+		Readiness:  []server.ReadinessCheck{a.storeCheck()},
+	}
+	a.setupMetrics(&srvOpts)
 	gopts := gateway.Options{
 		Registry:      a.registry,
-		Pool:          a.pool,
+		Pool:          notingPool{Pool: a.pool, m: a.metrics},
 		Logger:        log,
 		HideReasoning: cfg.ReasoningHide,
 		Fetcher:       a.fetcher,
@@ -184,14 +206,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	gopts.Tools = gateway.Chain(structured.New(structured.Options{Logger: log}), tools)
 	a.gateway = gateway.New(gopts)
 
-	srvOpts := server.Options{
-		Logger:     log,
-		Prefix:     cfg.Prefix(),
-		PublicURL:  cfg.PublicURL,
-		TrustProxy: cfg.TrustProxy,
-		WriteError: writeError,
-		Debug:      cfg.Debug,
-	}
 	if a.usage != nil {
 		srvOpts.Usage = a.usage
 	}
@@ -202,6 +216,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		if err != nil {
 			return nil, fmt.Errorf("api key: %w", err)
 		}
+		a.secrets.Add(a.MintedKey)
 		srvOpts.Keys = keyVerifier{apikey.NewVerifier(a.db, cfg.APISecret, apikey.Options{})}
 	}
 	if cfg.RequestRateLimit > 0 {
@@ -266,7 +281,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		Logger: log, Now: a.now})
 	table = append(table, a.files.Routes()...)
 
-	chat := chatBackend{gw: a.gateway, signer: signer}
+	chat := chatBackend{gw: a.gateway, signer: signer, drain: &a.drain}
 	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log, Files: a.files}).Routes()...)
@@ -279,6 +294,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	// The dashboard's usage routes (session class): readable with
 	// USAGE_RECORDS=0 too, for the records kept before.
 	table = append(table, usage.NewHandler(a.db, usage.HandlerOptions{Logger: log}).Routes()...)
+	table = append(table, a.metricsRoutes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -372,9 +388,13 @@ func (a *App) Close() error {
 
 // cookieSaver persists rotated cookies through the pool (which writes the
 // store and keeps its in-memory copy current).
-type cookieSaver struct{ p *pool.Local }
+type cookieSaver struct {
+	p       *pool.Local
+	secrets *logging.Secrets
+}
 
 func (c cookieSaver) SaveCookie(ctx context.Context, accountID, cookie string) error {
+	c.secrets.AddCookie(cookie) // before anything may log it
 	return c.p.UpdateCookie(ctx, accountID, cookie)
 }
 

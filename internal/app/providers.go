@@ -120,7 +120,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 			Logger:      a.log,
 			Catalog:     cat,
 			Bindings:    a.db,
-			Credentials: cookieSaver{a.pool},
+			Credentials: cookieSaver{p: a.pool, secrets: a.secrets},
 			Now:         a.now,
 		})
 		if err != nil {
