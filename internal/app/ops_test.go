@@ -124,7 +124,7 @@ type dialectStream struct {
 	hdr        map[string]string
 	// delta is in the data of an event that carries answer text.
 	delta string
-	body       func(prompt string) string
+	body  func(prompt string) string
 	// endsWithError checks the last event is the dialect's error event.
 	endsWithError func(last sseEvent) bool
 	// complete checks the stream ended normally.
