@@ -92,7 +92,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer stopMetrics()
 	}
-	return serveAndDrain(ctx, a, newHTTPServer(a.Handler()), ln, cfg.ShutdownTimeout, log)
+	return serveAndDrain(ctx, a.Shutdown, newHTTPServer(a.Handler()), ln, cfg.ShutdownTimeout, log)
 }
 
 // newLogger is the gateway's logger: LOG_FORMAT, DEBUG, the secret set
@@ -108,11 +108,12 @@ func newLogger(w io.Writer, cfg *config.Config, secrets *logging.Secrets) *slog.
 		}})
 }
 
-// serveAndDrain serves on ln until ctx ends (SIGTERM, SIGINT), then drains:
-// /readyz turns 503, the listener closes, requests in flight get timeout
-// to finish, and the streams still running are then ended with an error
-// event (app.App.Shutdown).
-func serveAndDrain(ctx context.Context, a *app.App, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+// serveAndDrain serves on ln until ctx ends (SIGTERM, SIGINT), then drains
+// with a deadline timeout from then (SHUTDOWN_TIMEOUT): /readyz turns 503,
+// the listener closes, requests in flight get until the deadline to
+// finish, and the streams still running are then ended with an error
+// event (drain is app.App.Shutdown).
+func serveAndDrain(ctx context.Context, drain func(context.Context, *http.Server) error, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -123,7 +124,7 @@ func serveAndDrain(ctx context.Context, a *app.App, srv *http.Server, ln net.Lis
 	log.Info("shutting down", "timeout", timeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := a.Shutdown(drainCtx, srv); err != nil {
+	if err := drain(drainCtx, srv); err != nil {
 		log.Warn("shutdown", "error", err.Error())
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
