@@ -241,17 +241,40 @@ var (
 // scrub removes secrets from a string that is about to be logged.
 func (h *handler) scrub(v string) string {
 	v = h.secrets.replace(v)
+	// Each shape is looked for only when a cheap test says it may be
+	// there: most strings (paths, ids, model names) pass untouched.
 	if strings.Contains(v, "sk-") {
 		v = apiKeyRE.ReplaceAllString(v, Redacted)
 	}
-	if !strings.ContainsAny(v, "=:@") && !strings.Contains(strings.ToLower(v), "bearer") && !strings.Contains(strings.ToLower(v), "basic") {
-		return v // the common case: nothing that can carry a credential
+	if strings.Contains(v, "@") && strings.Contains(v, "://") {
+		v = userinfoRE.ReplaceAllString(v, "${1}:"+Redacted+"@")
 	}
-	v = userinfoRE.ReplaceAllString(v, "${1}:"+Redacted+"@")
-	v = headerRE.ReplaceAllString(v, "${1}${2}"+Redacted)
-	v = bearerRE.ReplaceAllString(v, "${1} "+Redacted)
-	v = pairRE.ReplaceAllString(v, "${1}="+Redacted)
+	hasEq, hasColon := strings.Contains(v, "="), strings.Contains(v, ":")
+	if !hasEq && !hasColon && !containsFold(v, "bearer") && !containsFold(v, "basic") {
+		return v
+	}
+	lower := strings.ToLower(v)
+	if (hasEq || hasColon) && (strings.Contains(lower, "cookie") || strings.Contains(lower, "authorization") || strings.Contains(lower, "api-key")) {
+		v = headerRE.ReplaceAllString(v, "${1}${2}"+Redacted)
+	}
+	if strings.Contains(lower, "bearer") || strings.Contains(lower, "basic") {
+		v = bearerRE.ReplaceAllString(v, "${1} "+Redacted)
+	}
+	if hasEq {
+		v = pairRE.ReplaceAllString(v, "${1}="+Redacted)
+	}
 	return v
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// in any case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // credentialHeaders are the request and response headers that carry a
@@ -364,7 +387,7 @@ func (h *handler) cleanAny(key string, v any, depth int) slog.Attr {
 	case *http.Cookie, http.Cookie, []*http.Cookie, []http.Cookie:
 		return slog.String(key, Redacted)
 	case error:
-		return slog.String(key, h.scrub(x.Error()))
+		return slog.String(key, h.scrub(safeString(x.Error)))
 	case []byte:
 		return slog.String(key, h.scrub(string(x)))
 	case json.RawMessage:
@@ -373,7 +396,18 @@ func (h *handler) cleanAny(key string, v any, depth int) slog.Attr {
 	// Anything else is printed the way the handler would print it (JSON
 	// for the JSON handler would marshal it; fmt here), then scrubbed: a
 	// struct's secret fields cannot slip through unprinted.
-	return slog.String(key, h.scrub(fmt.Sprintf("%+v", v)))
+	return slog.String(key, h.scrub(safeString(func() string { return fmt.Sprintf("%+v", v) })))
+}
+
+// safeString calls f, turning a panic (a method on a nil pointer) into a
+// placeholder: a log line must not crash the process.
+func safeString(f func() string) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = "<unprintable>"
+		}
+	}()
+	return f()
 }
 
 // headerValue is a header as a group, credential headers redacted.

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sparkgw/spark/internal/logging"
 )
@@ -216,5 +218,48 @@ func TestRequestIDFromContext(t *testing.T) {
 		if got := strings.Count(lines[i], `"request_id":"req_1"`); got != want {
 			t.Errorf("line %d has the request id %d times, want %d: %s", i, got, want, lines[i])
 		}
+	}
+}
+
+type nilErr struct{ msg string }
+
+func (e *nilErr) Error() string { return e.msg }
+
+// A value whose printing panics (a method on a nil pointer) does not
+// crash the logger.
+func TestUnprintableValue(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.NewLogger(&buf, logging.Options{Format: logging.FormatJSON})
+	var e *nilErr
+	log.Info("x", "err", error(e))
+	if !strings.Contains(buf.String(), "unprintable") {
+		t.Errorf("got %s", buf.String())
+	}
+}
+
+// BenchmarkAccessLine is the cost of one access-log line through the
+// redacting handler (the plain values a request line has).
+func BenchmarkAccessLine(b *testing.B) {
+	secrets := &logging.Secrets{}
+	for i := range 100 {
+		secrets.AddCookie(fmt.Sprintf("session_id=account-cookie-%04d-abcdefgh", i))
+	}
+	for _, redacting := range []bool{false, true} {
+		name := "plain"
+		var log *slog.Logger
+		if redacting {
+			name = "redacting"
+			log = logging.NewLogger(io.Discard, logging.Options{Format: logging.FormatJSON, Secrets: secrets})
+		} else {
+			log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+					slog.String("request_id", "req_0123456789abcdef01234567"), slog.String("method", "POST"),
+					slog.String("path", "/v1beta/models/gemini-3-pro:streamGenerateContent"), slog.Int("status", 200),
+					slog.Int64("bytes", 1234), slog.Duration("duration", time.Second), slog.String("key_id", "key_abc"))
+			}
+		})
 	}
 }
