@@ -147,9 +147,16 @@ func (l *notingLease) Release(outcome error) {
 	l.Lease.Release(outcome)
 }
 
-// storeCheck is /readyz's store check.
+// storeCheck is /readyz's store check; a failed ping counts as a database
+// error.
 func (a *App) storeCheck() server.ReadinessCheck {
-	return server.ReadinessCheck{Name: "store", Check: a.db.Ping}
+	return server.ReadinessCheck{Name: "store", Check: func(ctx context.Context) error {
+		err := a.db.Ping(ctx)
+		if err != nil {
+			a.metrics.DatabaseError("ping")
+		}
+		return err
+	}}
 }
 
 // AddReadinessCheck adds a dependency /readyz checks (Redis, when

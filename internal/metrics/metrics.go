@@ -193,7 +193,7 @@ func New() *Metrics {
 	}, []string{"op"})
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "spark_metrics_dropped_total",
-		Help: "Request observations dropped because the metrics queue was full.",
+		Help: "Observations dropped because MaxPending were waiting to be applied.",
 	})
 	m.reg.MustRegister(m.requestDuration, m.ttft, m.tokens, m.mismatches, m.upstreamErrors,
 		m.admissionWait, m.admissionRefuse, m.redisErrors, m.databaseErrors, m.dropped,
@@ -206,7 +206,7 @@ func New() *Metrics {
 // Registry is the registry the instruments are on.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Close stops the applying goroutine after it has applied what is queued.
+// Close stops the flushing goroutine and applies what is pending.
 // Observations after Close are dropped.
 func (m *Metrics) Close() error {
 	if m == nil {
@@ -293,8 +293,9 @@ func (m *Metrics) flushLoop() {
 	}
 }
 
-// ObserveRequest queues one finished API request. It never blocks: with
-// the queue full the observation is dropped and counted.
+// ObserveRequest adds one finished API request to the pending
+// observations. It never blocks on the instruments: with MaxPending
+// waiting, the observation is dropped and counted.
 func (m *Metrics) ObserveRequest(r Request) {
 	if m == nil {
 		return
@@ -302,7 +303,7 @@ func (m *Metrics) ObserveRequest(r Request) {
 	m.enqueue(event{kind: eventRequest, req: r})
 }
 
-// ObserveAdmission queues one admission decision of limit ("ip", "key"):
+// ObserveAdmission adds one admission decision of limit ("ip", "key"):
 // how long it took, and whether it refused the request (a 429).
 func (m *Metrics) ObserveAdmission(limit string, wait time.Duration, refused bool) {
 	if m == nil {
