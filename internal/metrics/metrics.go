@@ -78,6 +78,17 @@ type Request struct {
 	InputTokens      int64
 	OutputTokens     int64
 	ReasoningTokens  int64
+	// Admission is the limiters' decision on the request, observed with
+	// it (Wait 0: no limiter ran).
+	Admission Admission
+}
+
+// Admission is the limiters' decision on one request: the time from its
+// arrival to the decision, and the limit that refused it with a 429 ("ip",
+// "key"; "" when admitted).
+type Admission struct {
+	Wait      time.Duration
+	RefusedBy string
 }
 
 // AccountState is one account as the accounts gauge counts it.
@@ -86,13 +97,11 @@ type AccountState struct {
 	State    string // active, resting, disabled
 }
 
-// event is one pending observation: a request or an admission.
+// event is one pending observation: a request or an admission alone (a
+// request outside the API).
 type event struct {
-	req     Request
-	kind    uint8
-	limit   string
-	wait    time.Duration
-	refused bool
+	req  Request
+	kind uint8
 }
 
 const (
@@ -109,7 +118,7 @@ type Metrics struct {
 	tokens          *prometheus.HistogramVec
 	mismatches      *prometheus.CounterVec
 	upstreamErrors  *prometheus.CounterVec
-	admissionWait   *prometheus.HistogramVec
+	admissionWait   prometheus.Histogram
 	admissionRefuse *prometheus.CounterVec
 	redisErrors     *prometheus.CounterVec
 	databaseErrors  *prometheus.CounterVec
@@ -130,11 +139,15 @@ type Metrics struct {
 	applyMu sync.Mutex
 	seen    map[string]struct{}
 	series  map[requestKey]*requestSeries
+	// refusals caches the refusal counters by limit (the server's fixed
+	// few: ip, key).
+	refusals map[string]prometheus.Counter
 
 	accountsMu sync.Mutex
 	accounts   func() []AccountState
 
 	closeOnce sync.Once
+	kick      chan struct{} // a chunk filled: flush
 	stop      chan struct{}
 	done      chan struct{}
 }
@@ -144,11 +157,13 @@ type Metrics struct {
 // observations; Close stops it.
 func New() *Metrics {
 	m := &Metrics{
-		reg:    prometheus.NewRegistry(),
-		seen:   map[string]struct{}{},
-		series: map[requestKey]*requestSeries{},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		reg:      prometheus.NewRegistry(),
+		seen:     map[string]struct{}{},
+		series:   map[requestKey]*requestSeries{},
+		refusals: map[string]prometheus.Counter{},
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	apiLabels := []string{"http_route", "gen_ai_request_model", "gen_ai_response_model", "gen_ai_provider_name", "http_response_status_code", "error_type"}
 	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -174,11 +189,11 @@ func New() *Metrics {
 		Name: "spark_upstream_errors_total",
 		Help: "Failed upstream attempts (failed-over ones included) by provider and error class.",
 	}, []string{"gen_ai_provider_name", "error_type"})
-	m.admissionWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m.admissionWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "spark_admission_wait_seconds",
-		Help:    "Time spent deciding whether to admit a request, by limit (ip, key).",
+		Help:    "Time from a request's arrival to the decision of spark's limits (per IP, per key) on it, for requests a limit was asked about.",
 		Buckets: AdmissionBuckets,
-	}, []string{"limit"})
+	})
 	m.admissionRefuse = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "spark_admission_refusals_total",
 		Help: "Requests refused with 429 by spark's own limits, by limit (ip, key).",
@@ -251,16 +266,11 @@ func (m *Metrics) Flush() {
 	for _, batch := range chunks {
 		for i := range batch {
 			ev := &batch[i]
-			if ev.kind == eventAdmission {
-				m.admissionWait.WithLabelValues(ev.limit).Observe(ev.wait.Seconds())
-				if ev.refused {
-					m.admissionRefuse.WithLabelValues(ev.limit).Inc()
-				}
-				continue
+			if ev.kind == eventRequest {
+				m.applyRequest(&ev.req)
 			}
-			m.applyRequest(&ev.req)
+			m.applyAdmission(ev.req.Admission)
 		}
-		clear(batch) // drop the strings for the collector
 	}
 	m.mu.Lock()
 	for _, batch := range chunks {
@@ -275,7 +285,7 @@ func (m *Metrics) Flush() {
 // maxFreeChunks bounds the emptied chunks kept for reuse.
 const (
 	chunkSize     = 512
-	maxFreeChunks = 64
+	maxFreeChunks = 4
 )
 
 // flushLoop applies pending observations every FlushInterval until Close.
@@ -286,6 +296,8 @@ func (m *Metrics) flushLoop() {
 	for {
 		select {
 		case <-t.C:
+			m.Flush()
+		case <-m.kick:
 			m.Flush()
 		case <-m.stop:
 			return
@@ -303,13 +315,13 @@ func (m *Metrics) ObserveRequest(r Request) {
 	m.enqueue(event{kind: eventRequest, req: r})
 }
 
-// ObserveAdmission adds one admission decision of limit ("ip", "key"):
-// how long it took, and whether it refused the request (a 429).
-func (m *Metrics) ObserveAdmission(limit string, wait time.Duration, refused bool) {
+// ObserveAdmission adds the admission decision of a request outside the
+// API (whose ObserveRequest carries its own).
+func (m *Metrics) ObserveAdmission(a Admission) {
 	if m == nil {
 		return
 	}
-	m.enqueue(event{kind: eventAdmission, limit: limit, wait: wait, refused: refused})
+	m.enqueue(event{kind: eventAdmission, req: Request{Admission: a}})
 }
 
 func (m *Metrics) enqueue(ev event) {
@@ -322,6 +334,13 @@ func (m *Metrics) enqueue(ev event) {
 	if len(m.cur) == cap(m.cur) {
 		if m.cur != nil {
 			m.full = append(m.full, m.cur)
+			// Apply it soon: pending observations hold pointers the
+			// garbage collector scans at every cycle, so they are kept
+			// few. One wake-up per chunk, not per request.
+			select {
+			case m.kick <- struct{}{}:
+			default:
+			}
 		}
 		if k := len(m.free); k > 0 {
 			m.cur, m.free = m.free[k-1], m.free[:k-1]
@@ -429,6 +448,22 @@ func (m *Metrics) applyRequest(r *Request) {
 	if s.mismatch != nil {
 		s.mismatch.Inc()
 	}
+}
+
+func (m *Metrics) applyAdmission(a Admission) {
+	if a.Wait <= 0 {
+		return
+	}
+	m.admissionWait.Observe(a.Wait.Seconds())
+	if a.RefusedBy == "" {
+		return
+	}
+	c := m.refusals[a.RefusedBy]
+	if c == nil {
+		c = m.admissionRefuse.WithLabelValues(a.RefusedBy)
+		m.refusals[a.RefusedBy] = c
+	}
+	c.Inc()
 }
 
 // maxSeries bounds the resolved-series cache.

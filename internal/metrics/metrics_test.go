@@ -62,11 +62,11 @@ func TestDropsWhenFull(t *testing.T) {
 	m := metrics.New()
 	defer m.Close()
 	for range metrics.MaxPending + 10 {
-		m.ObserveAdmission("ip", time.Microsecond, false)
+		m.ObserveAdmission(metrics.Admission{Wait: time.Microsecond})
 	}
 	f := scrape(t, m)
 	dropped, _ := f.Value("spark_metrics_dropped_total")
-	applied, _ := f.Value("spark_admission_wait_seconds", "limit", "ip")
+	applied, _ := f.Value("spark_admission_wait_seconds")
 	// The flusher may have run meanwhile: what was not applied was dropped.
 	if dropped+applied != float64(metrics.MaxPending+10) || applied < float64(metrics.MaxPending) {
 		t.Errorf("applied %v, dropped %v of %d", applied, dropped, metrics.MaxPending+10)
@@ -121,7 +121,7 @@ func TestErrorCounters(t *testing.T) {
 	off.DatabaseError("x")
 	off.UpstreamError("a", "b")
 	off.ObserveRequest(metrics.Request{})
-	off.ObserveAdmission("ip", 0, true)
+	off.ObserveAdmission(metrics.Admission{Wait: 1, RefusedBy: "ip"})
 	off.WatchAccounts(nil)
 	off.Flush()
 	if err := off.Close(); err != nil {

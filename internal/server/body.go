@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/metrics"
 	"github.com/sparkgw/spark/internal/reqctx"
 )
 
@@ -90,6 +91,10 @@ type statusRecorder struct {
 	http1       bool          // HTTP/1.x: the connection can be closed after the reply
 	body        *deadlineBody // the bounded body, once the request was admitted
 	usage       *reqctx.Usage // the request's usage note (nil: not accounted)
+	// admission is the limiters' decision on this request, for the
+	// metrics (Wait 0: no limiter ran, or metrics are off).
+	admission metrics.Admission
+	limited   bool // a limiter ran
 }
 
 // NoteErrorClass records the error code of the error a handler answers

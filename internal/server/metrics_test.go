@@ -100,7 +100,7 @@ func TestMetricsFromUsageNote(t *testing.T) {
 		{"input tokens", "gen_ai_client_token_usage", []string{"gen_ai_token_type", "input"}, 2},
 		{"mismatch", "spark_served_model_mismatches_total", []string{"gen_ai_request_model", "gpt-4o", "gen_ai_response_model", "gemini-3-pro"}, 1},
 		{"key refusals", "spark_admission_refusals_total", []string{"limit", "key"}, 1},
-		{"key admissions", "spark_admission_wait_seconds", []string{"limit", "key"}, 4},
+		{"admission decisions", "spark_admission_wait_seconds", nil, 4},
 	}
 	for _, tt := range tests {
 		got, ok := f.Value(tt.family, tt.labels...)
@@ -244,3 +244,25 @@ func BenchmarkServeMetrics(b *testing.B) {
 type allowAll struct{}
 
 func (allowAll) Allow(context.Context, string) (bool, time.Duration, error) { return true, 0, nil }
+
+// TestMetricsIPRefusalOutsideAPI: a request the per-IP limit refuses
+// before any route matched is counted too.
+func TestMetricsIPRefusalOutsideAPI(t *testing.T) {
+	m := metrics.New()
+	t.Cleanup(func() { m.Close() })
+	s := server.New(server.Options{IPLimiter: denyAll{}, Instruments: m})
+	s.SetReady(true)
+	if w := do(t, s, "GET", "/nowhere", nil); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", w.Code)
+	}
+	f := metricstest.Scrape(t, m.Handler(), "/metrics")
+	if v, _ := f.Value("spark_admission_refusals_total", "limit", "ip"); v != 1 {
+		t.Errorf("ip refusals = %v, want 1", v)
+	}
+	if v, _ := f.Value("spark_admission_wait_seconds"); v != 1 {
+		t.Errorf("admission decisions = %v, want 1", v)
+	}
+	if _, ok := f.Value("gen_ai_server_request_duration_seconds"); ok {
+		t.Error("a request outside the API counted as an API request")
+	}
+}

@@ -317,6 +317,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sr := &statusRecorder{ResponseWriter: w, pendingBody: bodyPending(r), http1: r.ProtoMajor == 1, usage: note}
 	start := time.Now()
 	admitted, ok := s.admit(sr, r, &e)
+	if sr.limited && s.opts.Instruments != nil {
+		// From arrival to the admission decision: one clock read, as a
+		// read costs as much as the rest of the metrics' work.
+		sr.admission.Wait = max(time.Since(start), time.Nanosecond)
+	}
 	if ok {
 		s.mux.ServeHTTP(sr, admitted)
 	}
@@ -324,12 +329,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, elapsed := s.logRequest(r, keyID, e, sr, start)
 	if note != nil && e != nil && e.Class == route.ClientKey {
 		s.recordUsage(r, keyID, e, sr, note, status, start, elapsed)
+	} else if sr.admission.Wait > 0 {
+		s.opts.Instruments.ObserveAdmission(sr.admission)
 	}
 }
 
 // observe hands the request's observation, taken from the usage note
 // (the usage record's source), to the metrics queue.
-func (s *Server) observe(e *entry, n *reqctx.UsageNote, status int, start time.Time, elapsed time.Duration) {
+func (s *Server) observe(e *entry, sr *statusRecorder, n *reqctx.UsageNote, status int, start time.Time, elapsed time.Duration) {
 	obs := metrics.Request{
 		Route:           e.Pattern,
 		RequestModel:    n.Model,
@@ -348,6 +355,7 @@ func (s *Server) observe(e *entry, n *reqctx.UsageNote, status int, start time.T
 	if obs.ErrorType == "" && status == 499 {
 		obs.ErrorType = string(gw.CodeCanceled)
 	}
+	obs.Admission = sr.admission
 	s.opts.Instruments.ObserveRequest(obs)
 }
 
@@ -357,7 +365,7 @@ func (s *Server) observe(e *entry, n *reqctx.UsageNote, status int, start time.T
 func (s *Server) recordUsage(r *http.Request, keyID string, e *entry, sr *statusRecorder, note *reqctx.Usage, status int, start time.Time, elapsed time.Duration) {
 	n := note.Note()
 	if s.opts.Instruments != nil {
-		s.observe(e, &n, status, start, elapsed)
+		s.observe(e, sr, &n, status, start, elapsed)
 	}
 	if s.opts.Usage == nil {
 		return
@@ -833,17 +841,16 @@ func (s *Server) allowIP(w http.ResponseWriter, r *http.Request, d route.Dialect
 }
 
 // allow asks limiter l about key (its kind before the colon: "ip", "key")
-// and answers 429 when it refuses; the decision and the time it took go
-// to the metrics.
+// and answers 429 when it refuses; the request notes the decision for the
+// metrics.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, d route.Dialect, l Limiter, key, msg string) bool {
-	var t0 time.Time
-	if s.opts.Instruments != nil {
-		t0 = time.Now()
-	}
 	ok, wait, err := l.Allow(r.Context(), key)
-	if s.opts.Instruments != nil {
-		kind, _, _ := strings.Cut(key, ":")
-		s.opts.Instruments.ObserveAdmission(kind, time.Since(t0), err == nil && !ok)
+	if sr, isSR := w.(*statusRecorder); isSR {
+		// Noted on the request, observed with it when it ends.
+		sr.limited = true
+		if err == nil && !ok {
+			sr.admission.RefusedBy, _, _ = strings.Cut(key, ":")
+		}
 	}
 	if err != nil {
 		s.opts.Logger.Error("rate limiter failed; allowing request", "error", err)
