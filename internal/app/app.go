@@ -285,7 +285,8 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log, Files: a.files}).Routes()...)
-	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
+	drained := drainingGateway{Service: a.gateway, drain: &a.drain}
+	mh, err := media.New(drained, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
 		ImageChatProviders: imageChatProviders(a.plugins)})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
@@ -304,7 +305,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	}
 	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log, Files: a.files}).Routes()...)
 	table = append(table, extras.New(extras.Options{
-		Chat: a.gateway, Embedder: embedder,
+		Chat: drained, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
 	}).Routes()...)
 	if err := a.server.Handle(table...); err != nil {

@@ -18,7 +18,7 @@ import (
 type chatBackend struct {
 	gw     backend
 	signer *imageproxy.Signer
-	drain  *drainer // nil: not tracked (tests that build the backend alone)
+	drain  *drainer // nil: not tracked
 }
 
 // backend is what every front-end needs from the gateway core.
@@ -30,22 +30,13 @@ type backend interface {
 func (b chatBackend) Models(ctx context.Context) []llm.ModelInfo { return b.gw.Models(ctx) }
 
 func (b chatBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	if b.drain == nil {
+	return b.drain.chat(ctx, func(ctx context.Context) (llm.Stream, error) {
 		st, err := b.gw.Chat(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}, nil
-	}
-	ctx, untrack := b.drain.track(ctx)
-	st, err := b.gw.Chat(ctx, req)
-	if err != nil {
-		err = asShutdown(ctx, err)
-		untrack()
-		return nil, err
-	}
-	link := &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}
-	return &drainingStream{Stream: link, ctx: ctx, untrack: untrack}, nil
+	})
 }
 
 // linkingStream rewrites the URLs of generated images into signed proxy

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkgw/spark/internal/gateway"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/logging"
@@ -219,6 +220,34 @@ func (d *drainer) endAll() int {
 		(*cancel)(errShuttingDown)
 	}
 	return len(live)
+}
+
+// chat runs open (a chat of the gateway) under a context the drainer ends
+// at the shutdown deadline, and reports the shutdown's error instead of
+// the cancellation it causes. A nil drainer runs open as it is.
+func (d *drainer) chat(ctx context.Context, open func(context.Context) (llm.Stream, error)) (llm.Stream, error) {
+	if d == nil {
+		return open(ctx)
+	}
+	ctx, untrack := d.track(ctx)
+	st, err := open(ctx)
+	if err != nil {
+		err = asShutdown(ctx, err)
+		untrack()
+		return nil, err
+	}
+	return &drainingStream{Stream: st, ctx: ctx, untrack: untrack}, nil
+}
+
+// drainingGateway is the gateway as the media and extras front-ends see
+// it: their chats, too, end with the shutdown's error at its deadline.
+type drainingGateway struct {
+	*gateway.Service
+	drain *drainer
+}
+
+func (g drainingGateway) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	return g.drain.chat(ctx, func(ctx context.Context) (llm.Stream, error) { return g.Service.Chat(ctx, req) })
 }
 
 // asShutdown turns the error of a chat cut by the shutdown into the error
