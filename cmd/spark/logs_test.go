@@ -3,18 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// lineSink collects log lines and reports the listening address.
+// lineSink collects log lines and reports the listening addresses of the
+// gateway and of its metrics (logged before it).
 type lineSink struct {
-	mu    sync.Mutex
-	buf   strings.Builder
-	addr  chan string
-	found bool
+	mu          sync.Mutex
+	buf         strings.Builder
+	addr        chan string
+	metricsAddr string
+	found       bool
 }
 
 func (s *lineSink) Write(p []byte) (int, error) {
@@ -24,6 +27,9 @@ func (s *lineSink) Write(p []byte) (int, error) {
 	if !s.found {
 		for line := range strings.SplitSeq(s.buf.String(), "\n") {
 			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics listening" {
+				s.metricsAddr = rec.Addr
+			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "spark listening" {
 				s.found = true
 				s.addr <- rec.Addr
@@ -32,6 +38,12 @@ func (s *lineSink) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+func (s *lineSink) metrics() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metricsAddr
 }
 
 func (s *lineSink) String() string {
@@ -43,7 +55,8 @@ func (s *lineSink) String() string {
 // TestServeJSONLogs: with LOG_FORMAT=json, serve writes one JSON object
 // per line; each request's line carries the request id the client got; the
 // account cookie, the client key and the proxy password never appear, not
-// even in a request that sends them; and SIGTERM drains.
+// even in a request that sends them; METRICS_ADDR serves /metrics without
+// a token while the main port has none; and SIGTERM drains.
 func TestServeJSONLogs(t *testing.T) {
 	const (
 		cookieSecret = "SessionSecretValue0123456789"
@@ -60,6 +73,8 @@ func TestServeJSONLogs(t *testing.T) {
 	t.Setenv("LOG_FORMAT", "json")
 	t.Setenv("DEBUG", "true")
 	t.Setenv("SHUTDOWN_TIMEOUT", "5s")
+	t.Setenv("METRICS_ADDR", "127.0.0.1:0")
+	t.Setenv("METRICS_TOKEN", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &lineSink{addr: make(chan string, 1)}
@@ -86,6 +101,29 @@ func TestServeJSONLogs(t *testing.T) {
 		}
 		resp.Body.Close()
 		ids[resp.Header.Get("X-Request-Id")] = false
+	}
+	for _, probe := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + logs.metrics() + "/metrics", http.StatusOK},
+		{"http://" + addr + "/metrics", http.StatusNotFound},
+	} {
+		resp, err := http.Get(probe.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if id := resp.Header.Get("X-Request-Id"); id != "" {
+			ids[id] = false // the main port's answer: it has a request line too
+		}
+		if resp.StatusCode != probe.want {
+			t.Errorf("GET %s: %d, want %d", probe.url, resp.StatusCode, probe.want)
+		}
+		if probe.want == http.StatusOK && !strings.Contains(string(b), `gen_ai_server_request_duration_seconds_count{error_type="",gen_ai_provider_name="",gen_ai_request_model="",gen_ai_response_model="",http_response_status_code="200",http_route="GET /v1/models"} 1`) {
+			t.Errorf("the metrics lack the models request:\n%s", b)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -80,10 +80,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("spark listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix(), "startup", time.Since(start).Round(time.Millisecond))
-	if link := a.SetupLink(setupBase(cfg.PublicURL, ln.Addr())); link != "" {
-		fmt.Fprintf(stdout, "spark: no admin exists yet. Open this one-time link within an hour to create the first admin\n(or set SPARK_ADMIN_EMAIL and SPARK_ADMIN_PASSWORD):\n\n    %s\n\n", link)
-	}
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, a.MetricsHandler(), log)
 		if err != nil {
@@ -91,6 +87,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer stopMetrics()
+	}
+	log.Info("spark listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix(), "startup", time.Since(start).Round(time.Millisecond))
+	if link := a.SetupLink(setupBase(cfg.PublicURL, ln.Addr())); link != "" {
+		fmt.Fprintf(stdout, "spark: no admin exists yet. Open this one-time link within an hour to create the first admin\n(or set SPARK_ADMIN_EMAIL and SPARK_ADMIN_PASSWORD):\n\n    %s\n\n", link)
 	}
 	return serveAndDrain(ctx, a.Shutdown, newHTTPServer(a.Handler()), ln, cfg.ShutdownTimeout, log)
 }
