@@ -101,9 +101,10 @@ type Options struct {
 	BodyReadBase time.Duration
 	BodyMinRate  int64
 	BodyReadMax  time.Duration
-	// Metrics receives, for every client-key request, the observation
+	// Instruments receive, for every client-key request, the observation
 	// taken from the same usage note as its usage record, and the
-	// limiters' admission decisions (nil: no metrics).
+	// limiters' admission decisions (nil: no metrics). Metrics above is
+	// the authenticator of the /metrics route.
 	Instruments *metrics.Metrics
 	// Readiness are the checks /readyz runs (the store, shared state);
 	// AddReadinessCheck adds more.
@@ -279,9 +280,6 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 // /readyz answers 503 ("draining") while /healthz still answers 200, so
 // the process is taken out of rotation without being restarted.
 func (s *Server) SetDraining() { s.draining.Store(true) }
-
-// Draining reports whether SetDraining was called.
-func (s *Server) Draining() bool { return s.draining.Load() }
 
 // AddReadinessCheck adds a dependency /readyz checks (a shared-state
 // connection set up after the server).
