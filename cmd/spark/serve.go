@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/logging"
 	"github.com/sparkgw/spark/internal/pool"
+	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -53,7 +55,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := logging.New(stderr, cfg.Debug)
+	secrets := &logging.Secrets{}
+	log := newLogger(stderr, cfg, secrets)
 	if *pprofAddr != "" {
 		stopProfiles, err := servePprof(*pprofAddr, log)
 		if err != nil {
@@ -62,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stopProfiles()
 	}
 	start := time.Now()
-	a, err := app.New(ctx, cfg, log)
+	a, err := app.New(ctx, cfg, log, app.WithSecrets(secrets))
 	if err != nil {
 		return err
 	}
@@ -77,11 +80,70 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, a.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	log.Info("spark listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix(), "startup", time.Since(start).Round(time.Millisecond))
 	if link := a.SetupLink(setupBase(cfg.PublicURL, ln.Addr())); link != "" {
 		fmt.Fprintf(stdout, "spark: no admin exists yet. Open this one-time link within an hour to create the first admin\n(or set SPARK_ADMIN_EMAIL and SPARK_ADMIN_PASSWORD):\n\n    %s\n\n", link)
 	}
-	return serveUntilDone(ctx, newHTTPServer(a.Handler()), ln)
+	return serveAndDrain(ctx, a.Shutdown, newHTTPServer(a.Handler()), ln, cfg.ShutdownTimeout, log)
+}
+
+// newLogger is the gateway's logger: LOG_FORMAT, DEBUG, the secret set
+// the app fills, and the request id of every line logged with a
+// request's context.
+func newLogger(w io.Writer, cfg *config.Config, secrets *logging.Secrets) *slog.Logger {
+	return logging.NewLogger(w, logging.Options{Format: cfg.LogFormat, Debug: cfg.Debug, Secrets: secrets,
+		FromContext: func(ctx context.Context) []slog.Attr {
+			if id := reqctx.RequestID(ctx); id != "" {
+				return []slog.Attr{slog.String("request_id", id)}
+			}
+			return nil
+		}})
+}
+
+// serveAndDrain serves on ln until ctx ends (SIGTERM, SIGINT), then drains
+// with a deadline timeout from then (SHUTDOWN_TIMEOUT): /readyz turns 503,
+// the listener closes, requests in flight get until the deadline to
+// finish, and the streams still running are then ended with an error
+// event (drain is app.App.Shutdown).
+func serveAndDrain(ctx context.Context, drain func(context.Context, *http.Server) error, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", timeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := drain(drainCtx, srv); err != nil {
+		log.Warn("shutdown", "error", err.Error())
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics without a token on addr (METRICS_ADDR), a
+// listener of its own that should not face the network.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // setupBase is the origin the setup link is printed under: PUBLIC_URL,

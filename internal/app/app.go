@@ -37,6 +37,8 @@ import (
 	"github.com/sparkgw/spark/internal/identity"
 	"github.com/sparkgw/spark/internal/imageproxy"
 	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/logging"
+	"github.com/sparkgw/spark/internal/metrics"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/provider"
 	"github.com/sparkgw/spark/internal/provider/googleai"
@@ -128,6 +130,13 @@ type App struct {
 	onSharedEvent   func(cluster.Event)
 	redisPrefix     string
 	bindingWatchers []func(key string)
+	// secrets is the log's secret set (WithSecrets; nil: none).
+	secrets *logging.Secrets
+	// metrics are the instruments (nil unless METRICS_ADDR or
+	// METRICS_TOKEN is set).
+	metrics *metrics.Metrics
+	// drain tracks the chats in flight for Shutdown.
+	drain drainer
 }
 
 // Option adjusts how New builds the gateway (tests).
@@ -180,6 +189,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err := a.importAccounts(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.registerSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 
 	rateRest := cfg.RateLimitLock()
 	if rateRest == 0 {
@@ -221,9 +233,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
+	srvOpts := server.Options{
+		Logger:     log,
+		Prefix:     cfg.Prefix(),
+		PublicURL:  cfg.PublicURL,
+		TrustProxy: cfg.TrustProxy,
+		WriteError: writeError,
+		Debug:      cfg.Debug,
+		Readiness:  []server.ReadinessCheck{a.storeCheck()},
+	}
+	a.setupMetrics(&srvOpts)
+	if a.redis != nil {
+		srvOpts.Readiness = append(srvOpts.Readiness, server.ReadinessCheck{Name: "redis", Check: a.SharedReady})
+	}
 	gopts := gateway.Options{
 		Registry:      a.registry,
-		Pool:          a.pool,
+		Pool:          notingPool{Pool: a.pool, m: a.metrics},
 		Logger:        log,
 		HideReasoning: cfg.ReasoningHide,
 		Fetcher:       a.fetcher,
@@ -237,14 +262,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	gopts.Tools = gateway.Chain(structured.New(structured.Options{Logger: log}), tools)
 	a.gateway = gateway.New(gopts)
 
-	srvOpts := server.Options{
-		Logger:     log,
-		Prefix:     cfg.Prefix(),
-		PublicURL:  cfg.PublicURL,
-		TrustProxy: cfg.TrustProxy,
-		WriteError: writeError,
-		Debug:      cfg.Debug,
-	}
 	srvOpts.Usage = a.accountActivity(ctx)
 	if cfg.AllowNoAuth {
 		log.Warn("ALLOW_NO_AUTH=1: the API is open to anyone who can reach it")
@@ -311,11 +328,12 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 		Logger: log, Now: a.now, Claim: a.claimer(jobFilesSweep, files.DefaultSweepInterval, true)})
 	table = append(table, a.files.Routes()...)
 
-	chat := chatBackend{gw: a.gateway, signer: signer}
+	chat := chatBackend{gw: a.gateway, signer: signer, drain: &a.drain}
 	table = append(table, openai.New(chat, openai.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, responses.New(chat, a.db, responses.Options{Logger: log, KeepAlive: wire.DefaultKeepAlive, Files: a.files}).Routes()...)
 	table = append(table, anthropic.New(chat, anthropic.Options{PingInterval: anthropic.DefaultPingInterval, Logger: log, Files: a.files}).Routes()...)
-	mh, err := media.New(a.gateway, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
+	drained := drainingGateway{Service: a.gateway, drain: &a.drain}
+	mh, err := media.New(drained, media.Options{Signer: signer, Fetcher: fetcher, MediaFetcher: a.fetcher, Logger: log,
 		ImageChatProviders: imageChatProviders(a.plugins)})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
@@ -330,6 +348,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	}
 	table = append(table, keyRoutes...)
 	table = append(table, a.manageRoutes(chat)...)
+	table = append(table, a.metricsRoutes()...)
 
 	embedder, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
@@ -339,7 +358,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	}
 	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log, Files: a.files}).Routes()...)
 	table = append(table, extras.New(extras.Options{
-		Chat: a.gateway, Embedder: embedder,
+		Chat: drained, Embedder: embedder,
 		DefaultEmbeddingModel: googleai.DefaultModel, DefaultChatModel: a.helperModel(), Logger: log,
 	}).Routes()...)
 	if err := a.server.Handle(table...); err != nil {
@@ -425,9 +444,13 @@ func (a *App) Close() error {
 
 // cookieSaver persists rotated cookies through the pool (which writes the
 // store and keeps its in-memory copy current).
-type cookieSaver struct{ p *pool.Local }
+type cookieSaver struct {
+	p       *pool.Local
+	secrets *logging.Secrets
+}
 
 func (c cookieSaver) SaveCookie(ctx context.Context, accountID, cookie string) error {
+	c.secrets.AddCookie(cookie) // before anything may log it
 	return c.p.UpdateCookie(ctx, accountID, cookie)
 }
 

@@ -11,9 +11,14 @@ import (
 // chatBackend is the gateway as the chat front-ends see it: generated
 // images come out as spark-signed proxy links (absolute, on the base URL the
 // client used) instead of upstream URLs that need the account's cookies.
+//
+// It is also where a graceful shutdown reaches the chats in flight: each
+// runs under a context the drainer can cancel at the shutdown deadline,
+// and its client then gets the shutdown's error (drainingStream).
 type chatBackend struct {
 	gw     backend
 	signer *imageproxy.Signer
+	drain  *drainer // nil: not tracked
 }
 
 // backend is what every front-end needs from the gateway core.
@@ -25,11 +30,13 @@ type backend interface {
 func (b chatBackend) Models(ctx context.Context) []llm.ModelInfo { return b.gw.Models(ctx) }
 
 func (b chatBackend) Chat(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	st, err := b.gw.Chat(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}, nil
+	return b.drain.chat(ctx, func(ctx context.Context) (llm.Stream, error) {
+		st, err := b.gw.Chat(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return &linkingStream{Stream: st, signer: b.signer, base: reqctx.BaseURL(ctx)}, nil
+	})
 }
 
 // linkingStream rewrites the URLs of generated images into signed proxy

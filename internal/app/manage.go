@@ -113,6 +113,9 @@ func (a *App) ensureProviders(ctx context.Context) error {
 type appPool struct{ a *App }
 
 func (p appPool) Reload(ctx context.Context) error {
+	if err := p.a.registerAccountSecrets(ctx); err != nil {
+		p.a.log.Warn("could not register the accounts' secrets with the log", "error", err)
+	}
 	if err := p.a.ensureProviders(ctx); err != nil {
 		p.a.log.Warn("could not build a provider", "error", err)
 	}

@@ -121,7 +121,7 @@ func (a *App) providers(ctx context.Context, clients *httpx.Clients) ([]provider
 // Callers hold provMu or run before the gateway serves.
 func (a *App) buildProvider(ctx context.Context, pl provider.Plugin) (provider.Provider, error) {
 	deps := provider.Deps{Config: a.cfg, Clients: a.clients, Logger: a.log,
-		Bindings: a.bindings(), Credentials: cookieSaver{a.pool}, Now: a.now}
+		Bindings: a.bindings(), Credentials: cookieSaver{p: a.pool, secrets: a.secrets}, Now: a.now}
 	if a.redis != nil {
 		deps.WatchBindings = a.watchBindings
 		deps.Claim = a.claim

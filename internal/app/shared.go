@@ -58,6 +58,7 @@ func (c nowClock) Now() time.Time { return c() }
 // countRedisFailure counts a failed Redis operation (Options.OnFailure).
 func (a *App) countRedisFailure(op string) {
 	a.redisFailures.Add(1)
+	a.metrics.RedisError(op) // nil metrics count nothing
 	if f := a.onRedisFailure; f != nil {
 		f(op)
 	}
@@ -141,6 +142,9 @@ func (a *App) follow() {
 				rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 				// An account added through another replica may be the
 				// first of its provider: start that provider here too.
+				if err := a.registerAccountSecrets(rctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("could not register the accounts' secrets with the log", "error", err)
+				}
 				if err := a.ensureProviders(rctx); err != nil && ctx.Err() == nil {
 					a.log.Warn("could not build a provider", "error", err)
 				}

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"reflect"
@@ -110,6 +111,18 @@ type Config struct {
 	// of the replica holding it (a crashed replica's slots expire); 0:
 	// the default, 30 s.
 	LeaseTTL time.Duration `env:"LEASE_TTL" envDefault:"30s"`
+
+	// LogFormat is the log line format: text (logfmt-style key=value) or
+	// json (one object per line).
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	// MetricsAddr serves /metrics without a token on a listener of its own
+	// (host:port, e.g. 127.0.0.1:9090); MetricsToken serves it on the main
+	// port to "Authorization: Bearer <token>". Neither set: no /metrics.
+	MetricsAddr  string `env:"METRICS_ADDR"`
+	MetricsToken string `env:"METRICS_TOKEN"`
+	// ShutdownTimeout is how long requests in flight may run on after
+	// SIGTERM before their streams are ended with an error event.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 }
 
 // Load reads the configuration from the environment and validates it.
@@ -171,6 +184,22 @@ func (c *Config) Validate() error {
 	if c.FilesMaxBytes < 0 || c.FilesQuotaBytes < 0 {
 		errs = append(errs, errors.New("FILES_MAX_BYTES and FILES_QUOTA_BYTES must be >= 0 bytes (FILES_QUOTA_BYTES=0: no quota)"))
 	}
+	switch c.LogFormat {
+	case "", "text", "json": // "": a Config not read from the environment
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT %q: use text or json", shorten(c.LogFormat)))
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR %q: use host:port, such as 127.0.0.1:9090 or :9090", shorten(c.MetricsAddr)))
+		}
+	}
+	if c.MetricsToken != "" && len(strings.TrimSpace(c.MetricsToken)) < MinMetricsToken {
+		errs = append(errs, fmt.Errorf("METRICS_TOKEN must be at least %d characters", MinMetricsToken))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT must be >= 0 (a duration such as 30s; 0 ends streams at once)"))
+	}
 	if c.DatabaseURL != "" {
 		// Only the scheme is checked here (and nothing of the URL is
 		// echoed: it holds the password); the engine parses the rest.
@@ -218,6 +247,9 @@ func (c *Config) SharedStateWarning() string {
 	}
 	return ""
 }
+
+// MinMetricsToken is the shortest METRICS_TOKEN accepted.
+const MinMetricsToken = 16
 
 // MinAdminPassword is the shortest SPARK_ADMIN_PASSWORD accepted (the
 // dashboard's password policy).

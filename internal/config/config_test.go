@@ -233,3 +233,42 @@ func TestSharedStateWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsSettings: LOG_FORMAT, METRICS_ADDR, METRICS_TOKEN and
+// SHUTDOWN_TIMEOUT: defaults, accepted values, and refusals naming the
+// variable.
+func TestOperationsSettings(t *testing.T) {
+	for _, k := range []string{"LOG_FORMAT", "METRICS_ADDR", "METRICS_TOKEN", "SHUTDOWN_TIMEOUT"} {
+		t.Setenv(k, "")
+	}
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogFormat != "text" || c.MetricsAddr != "" || c.MetricsToken != "" || c.ShutdownTimeout != 30*time.Second {
+		t.Errorf("defaults: LOG_FORMAT %q METRICS_ADDR %q METRICS_TOKEN %q SHUTDOWN_TIMEOUT %v", c.LogFormat, c.MetricsAddr, c.MetricsToken, c.ShutdownTimeout)
+	}
+	for _, tt := range []struct {
+		env     map[string]string
+		wantErr string // "" = accepted
+	}{
+		{map[string]string{"LOG_FORMAT": "json", "METRICS_ADDR": "127.0.0.1:9090", "METRICS_TOKEN": "0123456789abcdef", "SHUTDOWN_TIMEOUT": "1m"}, ""},
+		{map[string]string{"METRICS_ADDR": ":9090"}, ""},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"METRICS_ADDR": "9090"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_TOKEN": "short"}, "METRICS_TOKEN"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "30"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT"},
+	} {
+		for _, k := range []string{"LOG_FORMAT", "METRICS_ADDR", "METRICS_TOKEN", "SHUTDOWN_TIMEOUT"} {
+			t.Setenv(k, tt.env[k])
+		}
+		_, err := config.Load()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tt.env, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%v: error %v, want one naming %s", tt.env, err, tt.wantErr)
+		}
+	}
+}

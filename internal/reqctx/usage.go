@@ -26,6 +26,7 @@ type UsageNote struct {
 	Model       string // as the client asked
 	ServedModel string // the catalog model the upstream was asked for
 	AccountID   string // the account of the last upstream attempt
+	Provider    string // the provider of the last upstream attempt
 	ErrorClass  string // the gateway's error code of the failure the client saw
 	// Tokens as reported to the client, summed over the request's answers.
 	InputTokens, OutputTokens, ReasoningTokens int64
@@ -60,6 +61,16 @@ func (u *Usage) SetAccount(id string) {
 	}
 	u.mu.Lock()
 	u.n.AccountID = id
+	u.mu.Unlock()
+}
+
+// SetProvider records the provider an attempt was made with.
+func (u *Usage) SetProvider(name string) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	u.n.Provider = name
 	u.mu.Unlock()
 }
 

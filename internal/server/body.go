@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/metrics"
 	"github.com/sparkgw/spark/internal/reqctx"
 )
 
@@ -91,6 +92,10 @@ type statusRecorder struct {
 	body        *deadlineBody // the bounded body, once the request was admitted
 	usage       *reqctx.Usage // the request's usage note (nil: not accounted)
 	release     func()        // frees the client key's concurrency slot; nil when none is held
+	// admission is the limiters' decision on this request, for the
+	// metrics (Wait 0: no limiter ran, or metrics are off).
+	admission metrics.Admission
+	limited   bool // a limiter ran
 }
 
 // releaseKey frees the client key's concurrency slot, once.

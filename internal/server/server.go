@@ -23,11 +23,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sparkgw/spark/internal/gw"
+	"github.com/sparkgw/spark/internal/metrics"
 	"github.com/sparkgw/spark/internal/reqctx"
 	"github.com/sparkgw/spark/internal/route"
 	"github.com/sparkgw/spark/internal/store"
@@ -149,7 +151,26 @@ type Options struct {
 	BodyReadBase time.Duration
 	BodyMinRate  int64
 	BodyReadMax  time.Duration
+	// Instruments receive, for every client-key request, the observation
+	// taken from the same usage note as its usage record, and the
+	// limiters' admission decisions (nil: no metrics). Metrics above is
+	// the authenticator of the /metrics route.
+	Instruments *metrics.Metrics
+	// Readiness are the checks /readyz runs (the store, shared state);
+	// AddReadinessCheck adds more.
+	Readiness []ReadinessCheck
 }
+
+// ReadinessCheck is one dependency /readyz checks: Check returns nil when
+// it is reachable. Name appears in /readyz's answer (never the error, which
+// may hold an address).
+type ReadinessCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// ReadinessTimeout bounds each readiness check of one /readyz request.
+const ReadinessTimeout = 2 * time.Second
 
 // policy is what the server applies to the routes of one class.
 type policy struct {
@@ -188,6 +209,11 @@ type Server struct {
 	order   []*entry          // in registration order
 	methods []string          // every method a route answers, for Allow
 	ready   atomic.Bool
+	// draining is set at the start of a graceful shutdown: /readyz then
+	// answers 503 so load balancers stop sending new requests.
+	draining atomic.Bool
+	checksMu sync.Mutex
+	checks   []ReadinessCheck
 	// sameOrigin refuses cross-origin POST, PUT, PATCH and DELETE on the
 	// classes whose policy asks for it (Go's CSRF protection: Sec-Fetch-Site,
 	// else Origin against Host and PUBLIC_URL).
@@ -209,7 +235,8 @@ func New(opts Options) *Server {
 	if opts.BodyReadMax <= 0 {
 		opts.BodyReadMax = DefaultBodyReadMax
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}, sameOrigin: http.NewCrossOriginProtection()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), table: map[string]*entry{}, sameOrigin: http.NewCrossOriginProtection(),
+		checks: slices.Clone(opts.Readiness)}
 	if u, err := url.Parse(opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		// The origin browsers send when spark is reached at PUBLIC_URL
 		// through a proxy that rewrites Host.
@@ -217,7 +244,7 @@ func New(opts Options) *Server {
 	}
 	err := s.Handle(
 		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
-		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
+		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.readyz)},
 		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: http.HandlerFunc(s.root)},
 	)
 	if err != nil {
@@ -299,6 +326,19 @@ func (s *Server) Routes() []route.Route {
 // 503 until then.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
+// SetDraining marks the start of a graceful shutdown: from then on
+// /readyz answers 503 ("draining") while /healthz still answers 200, so
+// the process is taken out of rotation without being restarted.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// AddReadinessCheck adds a dependency /readyz checks (a shared-state
+// connection set up after the server).
+func (s *Server) AddReadinessCheck(c ReadinessCheck) {
+	s.checksMu.Lock()
+	s.checks = append(s.checks, c)
+	s.checksMu.Unlock()
+}
+
 // ServeHTTP implements http.Handler. Every request goes through the same
 // steps in order: panic recovery, request id, access log, CORS (preflights
 // answered here), path rewriting, route matching (404 and 405 answered
@@ -318,7 +358,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var e *entry // the matched route, nil until matched
 	defer s.recoverPanic(w, r, &e)
 	var note *reqctx.Usage
-	if s.opts.Usage != nil || s.opts.Tokens != nil {
+	if s.opts.Usage != nil || s.opts.Tokens != nil || s.opts.Instruments != nil {
 		note = new(reqctx.Usage)
 	}
 	r = s.withRequestID(w, r, note)
@@ -329,6 +369,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer sr.releaseKey()
 	start := time.Now()
 	admitted, ok := s.admit(sr, r, &e)
+	if sr.limited && s.opts.Instruments != nil {
+		// From arrival to the admission decision: one clock read, as a
+		// read costs as much as the rest of the metrics' work.
+		sr.admission.Wait = max(time.Since(start), time.Nanosecond)
+	}
 	if ok {
 		s.mux.ServeHTTP(sr, admitted)
 	}
@@ -340,14 +385,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if g := reqctx.GrantOf(admitted.Context()); g != nil {
 			owner = g.OwnerID
 		}
+		// One reading of the note feeds the token meter, the metrics and
+		// the usage record.
 		n := note.Note()
 		if s.opts.Tokens != nil && keyID != "" && n.InputTokens+n.OutputTokens > 0 {
 			s.opts.Tokens.AddTokens(keyID, n.InputTokens+n.OutputTokens)
 		}
+		if s.opts.Instruments != nil {
+			s.observe(e, sr, &n, status, start, elapsed)
+		}
 		if s.opts.Usage != nil {
 			s.recordUsage(r, keyID, owner, e, sr, n, status, start, elapsed)
 		}
+	} else if sr.admission.Wait > 0 {
+		s.opts.Instruments.ObserveAdmission(sr.admission)
 	}
+}
+
+// observe hands the request's observation, taken from the usage note
+// (the usage record's source), to the metrics queue.
+func (s *Server) observe(e *entry, sr *statusRecorder, n *reqctx.UsageNote, status int, start time.Time, elapsed time.Duration) {
+	obs := metrics.Request{
+		Route:           e.Pattern,
+		RequestModel:    n.Model,
+		ResponseModel:   n.ServedModel,
+		Provider:        n.Provider,
+		Status:          status,
+		ErrorType:       n.ErrorClass,
+		Duration:        elapsed,
+		InputTokens:     n.InputTokens,
+		OutputTokens:    n.OutputTokens,
+		ReasoningTokens: n.ReasoningTokens,
+	}
+	if !n.FirstEvent.IsZero() {
+		obs.TimeToFirstToken = max(n.FirstEvent.Sub(start), time.Nanosecond)
+	}
+	if obs.ErrorType == "" && status == 499 {
+		obs.ErrorType = string(gw.CodeCanceled)
+	}
+	obs.Admission = sr.admission
+	s.opts.Instruments.ObserveRequest(obs)
 }
 
 // recordUsage hands the usage record of a finished client-key request to
@@ -523,6 +600,46 @@ func (s *Server) allowedMethods(r *http.Request) ([]string, route.Dialect) {
 	return allowed, d
 }
 
+// readyz answers 200 when the gateway may take new requests: started, not
+// draining, and every readiness check passing; else 503 naming what is
+// not ready.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case !s.ready.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("starting\n"))
+		return
+	case s.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	s.checksMu.Lock()
+	checks := slices.Clone(s.checks)
+	s.checksMu.Unlock()
+	var failed []string
+	for _, c := range checks {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadinessTimeout)
+		err := c.Check(ctx)
+		cancel()
+		if err != nil {
+			s.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "readiness check failed",
+				slog.String("check", c.Name), slog.String("error", err.Error()))
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: " + strings.Join(failed, ", ") + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok"))
+}
+
+// healthz answers 200 once the gateway has started, draining or not: the
+// process is alive.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -786,8 +903,18 @@ func (s *Server) allowIP(w http.ResponseWriter, r *http.Request, d route.Dialect
 	return s.allow(w, r, d, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address")
 }
 
+// allow asks limiter l about key (its kind before the colon: "ip", "key")
+// and answers 429 when it refuses; the request notes the decision for the
+// metrics.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, d route.Dialect, l Limiter, key, msg string) bool {
 	ok, wait, err := l.Allow(r.Context(), key)
+	if sr, isSR := w.(*statusRecorder); isSR {
+		// Noted on the request, observed with it when it ends.
+		sr.limited = true
+		if err == nil && !ok {
+			sr.admission.RefusedBy, _, _ = strings.Cut(key, ":")
+		}
+	}
 	if err != nil {
 		s.opts.Logger.Error("rate limiter failed; allowing request", "error", err)
 		return true
@@ -915,10 +1042,12 @@ func (s *Server) applyKeyPolicy(w *statusRecorder, r *http.Request, e *entry, ke
 		}
 		if perMinute > 0 || key.MaxConcurrent > 0 {
 			release, err := s.opts.KeyAdmitter.AdmitKey(r.Context(), key.ID, perMinute, key.MaxConcurrent)
+			w.limited = true // noted for the metrics, observed when the request ends
 			switch {
 			case err == nil:
 				w.release = release
 			case gw.ErrorCode(err) == gw.CodeClientRateLimited:
+				w.admission.RefusedBy = "key"
 				s.refuse(w, r, e.Dialect, err)
 				return r, false
 			default:

@@ -180,3 +180,6 @@ func constraint(op string, err error) error {
 
 // norm rounds t to what the database keeps.
 func norm(t time.Time) time.Time { return store.NormTime(t) }
+
+// Ping checks that the database answers (readiness).
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
