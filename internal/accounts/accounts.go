@@ -19,18 +19,17 @@ package accounts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sparkgw/spark/internal/dashapi"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
@@ -188,8 +187,8 @@ func (h *Handler) caller(r *http.Request) (caller, error) {
 	ctx := r.Context()
 	u, err := h.opts.Store.GetUser(ctx, reqctx.KeyID(ctx))
 	if errors.Is(err, store.ErrNotFound) {
-		return caller{}, &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "unauthorized",
-			message: "Sign in first: this route needs a valid dashboard session."}
+		return caller{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "unauthorized",
+			Message: "Sign in first: this route needs a valid dashboard session."}
 	}
 	if err != nil {
 		return caller{}, fmt.Errorf("accounts: caller: %w", err)
@@ -219,7 +218,7 @@ func (h *Handler) managed(r *http.Request, c caller) (store.Account, error) {
 	return a, nil
 }
 
-var errNoAccount = &apiError{status: http.StatusNotFound, typ: gw.CodeNotFound, code: "account_not_found", message: "No such account."}
+var errNoAccount = &dashapi.Error{Status: http.StatusNotFound, Type: gw.CodeNotFound, Code: "account_not_found", Message: "No such account."}
 
 // accountJSON is an account as the dashboard API shows it: never the
 // cookie or the proxy URL.
@@ -297,7 +296,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 			out = append(out, h.toJSON(r.Context(), c, a, now))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // knownProvider reports whether name is a known provider; the error lists
@@ -310,16 +309,16 @@ func (h *Handler) knownProvider(name string) error {
 		}
 		names = append(names, `"`+p.Name+`"`)
 	}
-	return badRequest("invalid_provider", "provider must be one of "+strings.Join(names, ", ")+".")
+	return dashapi.BadRequest("invalid_provider", "provider must be one of "+strings.Join(names, ", ")+".")
 }
 
 // checkLabel bounds a label and refuses control characters.
 func checkLabel(l string) error {
 	if len(l) > MaxLabelBytes {
-		return badRequest("invalid_label", fmt.Sprintf("label is longer than %d bytes.", MaxLabelBytes))
+		return dashapi.BadRequest("invalid_label", fmt.Sprintf("label is longer than %d bytes.", MaxLabelBytes))
 	}
 	if strings.ContainsFunc(l, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return badRequest("invalid_label", "label contains control characters.")
+		return dashapi.BadRequest("invalid_label", "label contains control characters.")
 	}
 	return nil
 }
@@ -332,20 +331,20 @@ func checkProxy(raw string) error {
 		return nil
 	}
 	if len(raw) > MaxProxyBytes {
-		return badRequest("invalid_proxy", "proxy is too long.")
+		return dashapi.BadRequest("invalid_proxy", "proxy is too long.")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Hostname() == "" {
-		return badRequest("invalid_proxy", "proxy must be a URL such as socks5://host:1080 or http://user:pass@host:3128.")
+		return dashapi.BadRequest("invalid_proxy", "proxy must be a URL such as socks5://host:1080 or http://user:pass@host:3128.")
 	}
 	switch u.Scheme {
 	case "http", "https", "socks5", "socks5h":
 	default:
-		return badRequest("invalid_proxy", "proxy scheme must be http, https, socks5 or socks5h.")
+		return dashapi.BadRequest("invalid_proxy", "proxy scheme must be http, https, socks5 or socks5h.")
 	}
 	if p := u.Port(); p != "" {
 		if _, err := net.LookupPort("tcp", p); err != nil {
-			return badRequest("invalid_proxy", "proxy port is not a number.")
+			return dashapi.BadRequest("invalid_proxy", "proxy port is not a number.")
 		}
 	}
 	return nil
@@ -356,9 +355,9 @@ func checkProxy(raw string) error {
 func credentialError(err error) error {
 	var ce *store.CredentialError
 	if errors.As(err, &ce) {
-		return badRequest("invalid_cookie", "The cookie is not valid: "+ce.Error()+".")
+		return dashapi.BadRequest("invalid_cookie", "The cookie is not valid: "+ce.Error()+".")
 	}
-	return badRequest("invalid_cookie", "The cookie is not valid.")
+	return dashapi.BadRequest("invalid_cookie", "The cookie is not valid.")
 }
 
 // create is POST /api/accounts {"provider","cookie","label"?,"proxy"?}:
@@ -375,7 +374,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Label    string `json:"label"`
 		Proxy    string `json:"proxy"`
 	}
-	if err := decodeJSON(r, &in); err != nil {
+	if err := dashapi.DecodeJSON(r, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -384,9 +383,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	case h.knownProvider(in.Provider) != nil:
 		err = h.knownProvider(in.Provider)
 	case strings.TrimSpace(in.Cookie) == "":
-		err = badRequest("missing_cookie", "cookie is required.")
+		err = dashapi.BadRequest("missing_cookie", "cookie is required.")
 	case len(in.Cookie) > MaxCookieBytes:
-		err = badRequest("invalid_cookie", fmt.Sprintf("cookie is longer than %d bytes.", MaxCookieBytes))
+		err = dashapi.BadRequest("invalid_cookie", fmt.Sprintf("cookie is longer than %d bytes.", MaxCookieBytes))
 	default:
 		if err = checkLabel(in.Label); err == nil {
 			err = checkProxy(in.Proxy)
@@ -405,8 +404,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Label: in.Label, Proxy: in.Proxy, OwnerID: c.ID})
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		h.fail(w, r, &apiError{status: http.StatusConflict, typ: gw.CodeInvalidRequest, code: "account_exists",
-			message: "An account with this login or label already exists."})
+		h.fail(w, r, &dashapi.Error{Status: http.StatusConflict, Type: gw.CodeInvalidRequest, Code: "account_exists",
+			Message: "An account with this login or label already exists."})
 		return
 	case errors.Is(err, store.ErrInvalid):
 		h.fail(w, r, credentialError(err))
@@ -417,7 +416,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, c, ActionCreate, a.ID)
 	h.reload(r.Context())
-	writeJSON(w, http.StatusCreated, h.toJSON(r.Context(), c, a, h.now()))
+	dashapi.WriteJSON(w, http.StatusCreated, h.toJSON(r.Context(), c, a, h.now()))
 }
 
 // reload makes the pool see the store's accounts now; a failure is logged
@@ -450,23 +449,23 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		Enabled *bool   `json:"enabled"`
 		Shared  *bool   `json:"shared"`
 	}
-	if err := decodeJSON(r, &in); err != nil {
+	if err := dashapi.DecodeJSON(r, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if in.Label == nil && in.Proxy == nil && in.Enabled == nil && in.Shared == nil {
-		h.fail(w, r, badRequest("nothing_to_change", `Send "label", "proxy", "enabled" and/or "shared".`))
+		h.fail(w, r, dashapi.BadRequest("nothing_to_change", `Send "label", "proxy", "enabled" and/or "shared".`))
 		return
 	}
 	if in.Shared != nil && !c.admin() {
-		h.fail(w, r, &apiError{status: http.StatusForbidden, typ: gw.CodeForbidden, code: "admin_only",
-			message: "Only an admin may share an account."})
+		h.fail(w, r, &dashapi.Error{Status: http.StatusForbidden, Type: gw.CodeForbidden, Code: "admin_only",
+			Message: "Only an admin may share an account."})
 		return
 	}
 	if in.Label != nil {
 		l := strings.TrimSpace(*in.Label)
 		if l == "" {
-			h.fail(w, r, badRequest("invalid_label", "label must not be empty."))
+			h.fail(w, r, dashapi.BadRequest("invalid_label", "label must not be empty."))
 			return
 		}
 		if err := checkLabel(l); err != nil {
@@ -488,8 +487,8 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		a, err = h.opts.Store.UpdateAccountInfo(ctx, a.ID, store.AccountPatch{Label: in.Label, Proxy: in.Proxy, Shared: in.Shared})
 		switch {
 		case errors.Is(err, store.ErrConflict):
-			h.fail(w, r, &apiError{status: http.StatusConflict, typ: gw.CodeInvalidRequest, code: "label_taken",
-				message: "Another account of this provider has this label."})
+			h.fail(w, r, &dashapi.Error{Status: http.StatusConflict, Type: gw.CodeInvalidRequest, Code: "label_taken",
+				Message: "Another account of this provider has this label."})
 			return
 		case errors.Is(err, store.ErrNotFound):
 			h.fail(w, r, errNoAccount)
@@ -507,7 +506,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, c, ActionUpdate, a.ID)
 	h.reload(ctx)
-	writeJSON(w, http.StatusOK, h.toJSON(ctx, c, a, h.now()))
+	dashapi.WriteJSON(w, http.StatusOK, h.toJSON(ctx, c, a, h.now()))
 }
 
 // setEnabled disables a (state disabled, DisabledByOwner) or makes it
@@ -558,7 +557,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		a.State, a.RestUntil, a.Failures = store.StateActive, time.Time{}, 0
 	}
 	h.audit(r, c, ActionReset, a.ID)
-	writeJSON(w, http.StatusOK, h.toJSON(ctx, c, a, h.now()))
+	dashapi.WriteJSON(w, http.StatusOK, h.toJSON(ctx, c, a, h.now()))
 }
 
 // remove is DELETE /api/accounts/{id}: 204.
@@ -590,87 +589,16 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request) {
 // itself succeeded).
 func (h *Handler) audit(r *http.Request, c caller, action, targetID string) {
 	_, err := h.opts.Store.AppendAudit(r.Context(), store.AuditEntry{Time: h.now(), ActorID: c.ID, ActorEmail: c.Email,
-		Action: action, TargetType: "account", TargetID: targetID, IP: clientIP(r, h.opts.TrustProxy)})
+		Action: action, TargetType: "account", TargetID: targetID, IP: dashapi.ClientIP(r, h.opts.TrustProxy)})
 	if err != nil {
 		h.log.Error("could not write the audit trail", "action", action, "error", err)
 	}
 }
 
-// clientIP is the caller's address for the audit trail.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// apiError is the dashboard API's error: {"error":{"message","type","code"}}
-// with type the broad class (a gw code) and code the precise reason.
-type apiError struct {
-	status  int
-	typ     gw.Code
-	code    string
-	message string
-}
-
-func (e *apiError) Error() string { return e.message }
-
-func badRequest(code, msg string) *apiError {
-	return &apiError{status: http.StatusBadRequest, typ: gw.CodeInvalidRequest, code: code, message: msg}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"Internal error.","type":"internal","code":"internal"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
 // fail writes err in the dashboard API's envelope; an error that is not an
-// *apiError is internal, logged and not shown.
+// *dashapi.Error is internal, logged and not shown.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		h.log.Error("dashboard request failed", "path", r.URL.Path, "request_id", reqctx.RequestID(r.Context()), "error", err)
-		ae = &apiError{status: http.StatusInternalServerError, typ: gw.CodeInternal, code: "internal", message: "Internal error."}
-	}
-	writeJSON(w, ae.status, map[string]any{"error": map[string]string{"message": ae.message, "type": string(ae.typ), "code": ae.code}})
-}
-
-// decodeJSON reads one JSON object from r's body into v.
-func decodeJSON(r *http.Request, v any) error {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" {
-		return badRequest("invalid_content_type", "Send a JSON body (Content-Type: application/json).")
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, typ: gw.CodeTooLarge, code: "too_large", message: "Request body too large."}
-		}
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return badRequest("unknown_field", "Unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field ")+".")
-		}
-		return badRequest("invalid_json", "The body is not a valid JSON object of the expected shape.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("invalid_json", "The body must hold one JSON object.")
-	}
-	return nil
+	dashapi.Fail(h.log, w, r, err)
 }
 
 // sortedIDs returns the keys of m, sorted.

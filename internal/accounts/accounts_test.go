@@ -523,7 +523,7 @@ func TestPatch(t *testing.T) {
 		{`{"label":"  "}`, 400, "invalid_label"},
 		{`{"label":"env"}`, 409, "label_taken"},
 		{`{"proxy":"gopher://x"}`, 400, "invalid_proxy"},
-		{`{"enabled":"yes"}`, 400, "invalid_json"},
+		{`{"enabled":"yes"}`, 400, "invalid_enabled"},
 	} {
 		if st, body := e.do(e.alice, "PATCH", path, tt.body); st != tt.status || errCode(t, body) != tt.code {
 			t.Errorf("PATCH %s: %d %s", tt.body, st, body)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sparkgw/spark/internal/dashapi"
+
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/store"
 )
@@ -101,11 +103,11 @@ func (h *Handler) test(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.opts.Doctor == nil {
-		h.fail(w, r, &apiError{status: http.StatusNotImplemented, typ: gw.CodeNotImplemented, code: "no_doctor", message: "Account tests are not available."})
+		h.fail(w, r, &dashapi.Error{Status: http.StatusNotImplemented, Type: gw.CodeNotImplemented, Code: "no_doctor", Message: "Account tests are not available."})
 		return
 	}
 	v := h.opts.Doctor.Test(r.Context(), a)
-	writeJSON(w, http.StatusOK, VerdictJSON(v))
+	dashapi.WriteJSON(w, http.StatusOK, VerdictJSON(v))
 }
 
 // VerdictJSON is v in the shape of the test route's answer.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sparkgw/spark/internal/dashapi"
+
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/store"
 )
@@ -54,11 +56,11 @@ func (h *Handler) importAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(cookies) == 0 {
-		h.fail(w, r, badRequest("missing_cookies", "Send at least one cookie."))
+		h.fail(w, r, dashapi.BadRequest("missing_cookies", "Send at least one cookie."))
 		return
 	}
 	if len(cookies) > MaxImport {
-		h.fail(w, r, badRequest("too_many_cookies", fmt.Sprintf("At most %d cookies per import.", MaxImport)))
+		h.fail(w, r, dashapi.BadRequest("too_many_cookies", fmt.Sprintf("At most %d cookies per import.", MaxImport)))
 		return
 	}
 	rows, changed, err := h.importAll(r.Context(), c, provider, cookies)
@@ -70,7 +72,7 @@ func (h *Handler) importAccounts(w http.ResponseWriter, r *http.Request) {
 		h.reload(r.Context())
 	}
 	h.audit(r, c, ActionImport, "")
-	writeJSON(w, http.StatusOK, map[string]any{"data": rows})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": rows})
 }
 
 // readImport reads the provider and the cookies of an import: JSON, or
@@ -82,7 +84,7 @@ func readImport(r *http.Request) (string, []string, error) {
 			Provider string   `json:"provider"`
 			Cookies  []string `json:"cookies"`
 		}
-		if err := decodeJSON(r, &in); err != nil {
+		if err := dashapi.DecodeJSON(r, &in); err != nil {
 			return "", nil, err
 		}
 		return in.Provider, in.Cookies, nil
@@ -91,9 +93,9 @@ func readImport(r *http.Request) (string, []string, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return "", nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: gw.CodeTooLarge, code: "too_large", message: "Request body too large."}
+			return "", nil, &dashapi.Error{Status: http.StatusRequestEntityTooLarge, Type: gw.CodeTooLarge, Code: "too_large", Message: "Request body too large."}
 		}
-		return "", nil, badRequest("invalid_body", "The body could not be read.")
+		return "", nil, dashapi.BadRequest("invalid_body", "The body could not be read.")
 	}
 	var cookies []string
 	sc := bufio.NewScanner(bytes.NewReader(body))

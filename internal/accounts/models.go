@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/sparkgw/spark/internal/dashapi"
+
 	"github.com/sparkgw/spark/internal/llm"
 	"github.com/sparkgw/spark/internal/store"
 )
@@ -70,7 +72,7 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 			out = append(out, byProvider[name]...)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 func (h *Handler) modelJSON(provider string, m llm.ModelInfo) *modelJSON {

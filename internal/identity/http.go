@@ -1,16 +1,15 @@
 package identity
 
 import (
-	"encoding/json"
 	"errors"
 	"html/template"
-	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sparkgw/spark/internal/dashapi"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/limit"
@@ -37,85 +36,10 @@ func (s *Service) Routes() []route.Route {
 	}
 }
 
-// apiError is the dashboard API's error: {"error":{"message","type","code"}}
-// with type the broad class (gw code) and code the precise reason.
-type apiError struct {
-	status  int
-	typ     gw.Code
-	code    string
-	message string
-	retry   time.Duration
-}
-
-func (e *apiError) Error() string { return e.message }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"internal error","type":"internal","code":"internal"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
 // fail writes err as the dashboard API's error envelope; errors that are
-// not an *apiError are internal (their text is not shown).
+// not an *dashapi.Error are internal (their text is not shown).
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		if ge := gw.AsError(err); ge.Code != gw.CodeInternal {
-			ae = &apiError{status: gw.HTTPStatus(ge.Code), typ: ge.Code, code: string(ge.Code), message: ge.Message}
-		} else {
-			s.log.Error("dashboard request failed", "path", r.URL.Path, "request_id", reqctx.RequestID(r.Context()), "error", err)
-			ae = &apiError{status: http.StatusInternalServerError, typ: gw.CodeInternal, code: "internal", message: "Internal error."}
-		}
-	}
-	if ae.retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((ae.retry+time.Second-1)/time.Second))))
-	}
-	writeJSON(w, ae.status, map[string]any{"error": map[string]string{"message": ae.message, "type": string(ae.typ), "code": ae.code}})
-}
-
-func badRequest(code, msg string) *apiError {
-	return &apiError{status: http.StatusBadRequest, typ: gw.CodeInvalidRequest, code: code, message: msg}
-}
-
-// decodeJSON reads one JSON object from r's body into v.
-func decodeJSON(r *http.Request, v any) error {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" {
-		return badRequest("invalid_content_type", "Send a JSON body (Content-Type: application/json).")
-	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, typ: gw.CodeTooLarge, code: "too_large", message: "Request body too large."}
-		}
-		return badRequest("invalid_json", "The body is not a valid JSON object.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("invalid_json", "The body must hold one JSON object.")
-	}
-	return nil
-}
-
-// clientIP is the caller's address for throttling and the audit trail.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	dashapi.Fail(s.log, w, r, err)
 }
 
 // throttle counts one sign-in attempt under key and refuses it with 429
@@ -132,35 +56,35 @@ func (s *Service) throttle(r *http.Request, l limit.Limiter, key string) error {
 	if ok {
 		return nil
 	}
-	return &apiError{status: http.StatusTooManyRequests, typ: gw.CodeClientRateLimited, code: "too_many_attempts",
-		message: "Too many sign-in attempts; retry later.", retry: wait}
+	return &dashapi.Error{Status: http.StatusTooManyRequests, Type: gw.CodeClientRateLimited, Code: "too_many_attempts",
+		Message: "Too many sign-in attempts; retry later.", RetryAfter: wait}
 }
 
-var errBadCredentials = &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "invalid_credentials",
-	message: "Wrong email or password."}
+var errBadCredentials = &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "invalid_credentials",
+	Message: "Wrong email or password."}
 
 // login is POST /auth/login {"email","password"}: 204 with the session
 // cookie, 401 for wrong credentials (the same answer, after the same work,
 // whether or not the user exists), 429 when throttled.
 func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	if !s.opts.PasswordLogin {
-		s.fail(w, r, &apiError{status: http.StatusForbidden, typ: gw.CodeForbidden, code: "password_login_disabled",
-			message: "Password sign-in is turned off (PASSWORD_LOGIN=0); sign in through the identity provider."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusForbidden, Type: gw.CodeForbidden, Code: "password_login_disabled",
+			Message: "Password sign-in is turned off (PASSWORD_LOGIN=0); sign in through the identity provider."})
 		return
 	}
 	var in struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	if err := decodeJSON(r, &in); err != nil {
+	if err := dashapi.DecodeJSON(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if strings.TrimSpace(in.Email) == "" || in.Password == "" {
-		s.fail(w, r, badRequest("missing_field", "Send both email and password."))
+		s.fail(w, r, dashapi.BadRequest("missing_field", "Send both email and password."))
 		return
 	}
-	if err := s.throttle(r, s.ipLim, "ip:"+clientIP(r, s.opts.TrustProxy)); err != nil {
+	if err := s.throttle(r, s.ipLim, "ip:"+dashapi.ClientIP(r, s.opts.TrustProxy)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -266,7 +190,7 @@ func (s *Service) me(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Email, "name": u.Name, "role": string(u.Role)})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]string{"id": u.ID, "email": u.Email, "name": u.Name, "role": string(u.Role)})
 }
 
 // listUsers is GET /api/users (admin).
@@ -280,7 +204,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 	for i, u := range users {
 		out[i] = toUserJSON(u)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // patchUser is PATCH /api/users/{id} {"role","disabled"} (admin).
@@ -289,16 +213,16 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request) {
 		Role     *store.Role `json:"role"`
 		Disabled *bool       `json:"disabled"`
 	}
-	if err := decodeJSON(r, &in); err != nil {
+	if err := dashapi.DecodeJSON(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if in.Role == nil && in.Disabled == nil {
-		s.fail(w, r, badRequest("nothing_to_change", `Send "role" and/or "disabled".`))
+		s.fail(w, r, dashapi.BadRequest("nothing_to_change", `Send "role" and/or "disabled".`))
 		return
 	}
 	if in.Role != nil && !in.Role.Valid() {
-		s.fail(w, r, badRequest("invalid_role", `role must be "admin" or "user".`))
+		s.fail(w, r, dashapi.BadRequest("invalid_role", `role must be "admin" or "user".`))
 		return
 	}
 	actor, err := s.caller(r)
@@ -309,18 +233,18 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.st.UpdateUser(r.Context(), r.PathValue("id"), store.UserPatch{Role: in.Role, Disabled: in.Disabled})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.fail(w, r, &apiError{status: http.StatusNotFound, typ: gw.CodeNotFound, code: "user_not_found", message: "No such user."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusNotFound, Type: gw.CodeNotFound, Code: "user_not_found", Message: "No such user."})
 		return
 	case errors.Is(err, store.ErrLastAdmin):
-		s.fail(w, r, &apiError{status: http.StatusConflict, typ: gw.CodeInvalidRequest, code: "last_admin",
-			message: "The last enabled admin cannot be demoted or disabled; make another admin first."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusConflict, Type: gw.CodeInvalidRequest, Code: "last_admin",
+			Message: "The last enabled admin cannot be demoted or disabled; make another admin first."})
 		return
 	case err != nil:
 		s.fail(w, r, err)
 		return
 	}
 	s.audit(r, actor, ActionUserUpdate, "user", u.ID)
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	dashapi.WriteJSON(w, http.StatusOK, toUserJSON(u))
 }
 
 // listAudit is GET /api/audit?limit=&cursor= (admin): newest first, with
@@ -330,7 +254,7 @@ func (s *Service) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxAuditLimit {
-			s.fail(w, r, badRequest("invalid_limit", "limit must be 1 to "+strconv.Itoa(store.MaxAuditLimit)+"."))
+			s.fail(w, r, dashapi.BadRequest("invalid_limit", "limit must be 1 to "+strconv.Itoa(store.MaxAuditLimit)+"."))
 			return
 		}
 		q.Limit = n
@@ -338,7 +262,7 @@ func (s *Service) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			s.fail(w, r, badRequest("invalid_cursor", "cursor must be a next_cursor value from a previous page."))
+			s.fail(w, r, dashapi.BadRequest("invalid_cursor", "cursor must be a next_cursor value from a previous page."))
 			return
 		}
 		q.Before = n
@@ -367,7 +291,7 @@ func (s *Service) listAudit(w http.ResponseWriter, r *http.Request) {
 		v := strconv.FormatInt(entries[len(entries)-1].ID, 10)
 		next = &v
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out, "next_cursor": next})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out, "next_cursor": next})
 }
 
 // setupPage is GET /setup?token=...: a minimal form (no script, so it
@@ -380,12 +304,12 @@ func (s *Service) setupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if has {
-		s.fail(w, r, &apiError{status: http.StatusNotFound, typ: gw.CodeNotFound, code: "setup_done", message: "Setup is done: an admin exists; sign in instead."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusNotFound, Type: gw.CodeNotFound, Code: "setup_done", Message: "Setup is done: an admin exists; sign in instead."})
 		return
 	}
 	token := r.URL.Query().Get("token")
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
-		writeJSON(w, http.StatusOK, map[string]any{
+		dashapi.WriteJSON(w, http.StatusOK, map[string]any{
 			"message": "POST this URL's path with a JSON body to create the first admin and sign in.",
 			"method":  "POST", "path": s.opts.Prefix + "/setup",
 			"body": map[string]string{"token": "the token from the setup link", "email": "admin email",
@@ -430,11 +354,11 @@ func (s *Service) setup(w http.ResponseWriter, r *http.Request) {
 	form := ct == "application/x-www-form-urlencoded"
 	if form {
 		if err := r.ParseForm(); err != nil {
-			s.fail(w, r, badRequest("invalid_form", "The form could not be read."))
+			s.fail(w, r, dashapi.BadRequest("invalid_form", "The form could not be read."))
 			return
 		}
 		in.Token, in.Email, in.Password, in.Name = r.PostForm.Get("token"), r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("name")
-	} else if err := decodeJSON(r, &in); err != nil {
+	} else if err := dashapi.DecodeJSON(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -443,15 +367,15 @@ func (s *Service) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := store.PrepareUser(store.User{Email: in.Email}, time.Time{}); err != nil {
-		s.fail(w, r, badRequest("invalid_email", "email must be an email address."))
+		s.fail(w, r, dashapi.BadRequest("invalid_email", "email must be an email address."))
 		return
 	}
 	if err := CheckPasswordPolicy(in.Password); err != nil {
-		s.fail(w, r, badRequest("weak_password", "The "+err.Error()+"."))
+		s.fail(w, r, dashapi.BadRequest("weak_password", "The "+err.Error()+"."))
 		return
 	}
 	if len(in.Name) > 200 {
-		s.fail(w, r, badRequest("invalid_name", "name is too long."))
+		s.fail(w, r, dashapi.BadRequest("invalid_name", "name is too long."))
 		return
 	}
 	has, err := s.HasAdmin(r.Context())
@@ -460,7 +384,7 @@ func (s *Service) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if has {
-		s.fail(w, r, &apiError{status: http.StatusConflict, typ: gw.CodeInvalidRequest, code: "setup_done", message: "Setup is done: an admin exists; sign in instead."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusConflict, Type: gw.CodeInvalidRequest, Code: "setup_done", Message: "Setup is done: an admin exists; sign in instead."})
 		return
 	}
 	if err := s.st.UseSetupToken(r.Context(), hashToken(in.Token), s.now()); errors.Is(err, store.ErrNotFound) {
@@ -482,7 +406,7 @@ func (s *Service) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.st.CreateUser(r.Context(), store.User{Email: in.Email, Name: in.Name, Role: store.RoleAdmin, PasswordHash: hash, Builtin: berr != nil})
 	if errors.Is(err, store.ErrConflict) {
-		s.fail(w, r, &apiError{status: http.StatusConflict, typ: gw.CodeInvalidRequest, code: "email_taken", message: "A user with this email exists."})
+		s.fail(w, r, &dashapi.Error{Status: http.StatusConflict, Type: gw.CodeInvalidRequest, Code: "email_taken", Message: "A user with this email exists."})
 		return
 	} else if err != nil {
 		s.fail(w, r, err)
@@ -497,8 +421,8 @@ func (s *Service) setup(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.opts.Prefix+"/", http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toUserJSON(u))
+	dashapi.WriteJSON(w, http.StatusCreated, toUserJSON(u))
 }
 
-var errBadSetupToken = &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "invalid_setup_token",
-	message: "The setup link is invalid, used or expired; restart spark to print a new one."}
+var errBadSetupToken = &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "invalid_setup_token",
+	Message: "The setup link is invalid, used or expired; restart spark to print a new one."}

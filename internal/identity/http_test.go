@@ -454,7 +454,8 @@ func TestDisableUserRevokesSessionsAndAudits(t *testing.T) {
 		{"/api/users/usr_missing", `{"disabled":true}`, "user_not_found"},
 		{"/api/users/" + uid, `{"role":"root"}`, "invalid_role"},
 		{"/api/users/" + uid, `{"role":`, "invalid_json"},
-		{"/api/users/" + uid, `{"name":"x"}`, "nothing_to_change"},
+		{"/api/users/" + uid, `{}`, "nothing_to_change"},
+		{"/api/users/" + uid, `{"name":"x"}`, "unknown_field"}, // a misspelt field is not silently dropped
 	} {
 		if a := h.do(admin, "PATCH", tt.path, tt.body); a.errCode(t) != tt.code {
 			t.Errorf("PATCH %s %s: %d %s", tt.path, tt.body, a.status, a.body)

@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sparkgw/spark/internal/dashapi"
+
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/limit"
 	"github.com/sparkgw/spark/internal/store"
@@ -357,7 +359,7 @@ func (s *Service) secure(r *http.Request) bool {
 // (the action itself succeeded).
 func (s *Service) audit(r *http.Request, u store.User, action, targetType, targetID string) {
 	_, err := s.st.AppendAudit(r.Context(), store.AuditEntry{Time: s.now(), ActorID: u.ID, ActorEmail: u.Email,
-		Action: action, TargetType: targetType, TargetID: targetID, IP: clientIP(r, s.opts.TrustProxy)})
+		Action: action, TargetType: targetType, TargetID: targetID, IP: dashapi.ClientIP(r, s.opts.TrustProxy)})
 	if err != nil {
 		s.log.Error("could not write the audit trail", "action", action, "error", err)
 	}

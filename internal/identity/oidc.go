@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkgw/spark/internal/dashapi"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
@@ -143,7 +145,7 @@ func (x *OIDC) methods(w http.ResponseWriter, _ *http.Request) {
 	if x.enabled {
 		oidcJSON["name"], oidcJSON["login_url"] = x.o.ProviderName, x.s.opts.Prefix+"/auth/login"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"password": x.s.opts.PasswordLogin, "oidc": oidcJSON})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"password": x.s.opts.PasswordLogin, "oidc": oidcJSON})
 }
 
 // discover returns the provider's oauth2 endpoints and ID token verifier,
@@ -198,7 +200,7 @@ func (x *OIDC) login(w http.ResponseWriter, r *http.Request) {
 		x.refuse(w, r, errOIDCOff)
 		return
 	}
-	if err := x.s.throttle(r, x.startLim, "oidc-ip:"+clientIP(r, x.s.opts.TrustProxy)); err != nil {
+	if err := x.s.throttle(r, x.startLim, "oidc-ip:"+dashapi.ClientIP(r, x.s.opts.TrustProxy)); err != nil {
 		x.refuse(w, r, err)
 		return
 	}
@@ -221,8 +223,8 @@ func (x *OIDC) login(w http.ResponseWriter, r *http.Request) {
 	pl := pendingLogin{nonce: nonce, verifier: oauth2.GenerateVerifier(), redirectURL: x.callbackURL(r),
 		next: x.safeNext(r.URL.Query().Get("next")), expires: x.s.now().Add(OIDCLoginTTL)}
 	if !x.put(state, pl) {
-		x.refuse(w, r, &apiError{status: http.StatusServiceUnavailable, typ: gw.CodeClientRateLimited, code: "too_many_sign_ins",
-			message: "Too many sign-ins are in progress; retry in a few minutes.", retry: time.Minute})
+		x.refuse(w, r, &dashapi.Error{Status: http.StatusServiceUnavailable, Type: gw.CodeClientRateLimited, Code: "too_many_sign_ins",
+			Message: "Too many sign-ins are in progress; retry in a few minutes.", RetryAfter: time.Minute})
 		return
 	}
 	http.SetCookie(w, x.stateCookie(r, state, int(OIDCLoginTTL/time.Second)))
@@ -314,13 +316,13 @@ func (x *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 	if cerr != nil || state == "" || len(state) > 128 || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
 		// Not audited: without a sign-in of this browser behind it, an
 		// entry would let anyone fill the audit trail.
-		x.s.log.Info("OIDC callback refused: state does not match this browser's sign-in", "ip", clientIP(r, x.s.opts.TrustProxy))
+		x.s.log.Info("OIDC callback refused: state does not match this browser's sign-in", "ip", dashapi.ClientIP(r, x.s.opts.TrustProxy))
 		x.refuse(w, r, errBadState)
 		return
 	}
 	pl, ok := x.take(state)
 	if !ok {
-		x.s.log.Info("OIDC callback refused: sign-in unknown, used or expired", "ip", clientIP(r, x.s.opts.TrustProxy))
+		x.s.log.Info("OIDC callback refused: sign-in unknown, used or expired", "ip", dashapi.ClientIP(r, x.s.opts.TrustProxy))
 		x.refuse(w, r, errBadState)
 		return
 	}
@@ -364,12 +366,12 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 			e = "error"
 		}
 		x.s.log.Info("OIDC provider refused the sign-in", "error_code", e)
-		return store.User{}, &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "provider_refused",
-			message: "The identity provider did not sign you in (" + e + ")."}
+		return store.User{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "provider_refused",
+			Message: "The identity provider did not sign you in (" + e + ")."}
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 4096 {
-		return store.User{}, badRequest("missing_code", "The identity provider's answer has no authorization code.")
+		return store.User{}, dashapi.BadRequest("missing_code", "The identity provider's answer has no authorization code.")
 	}
 	p, v, err := x.discover(ctx)
 	if err != nil {
@@ -390,8 +392,8 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 			}
 		}
 		x.s.log.Warn("OIDC code exchange failed", "reason", reason)
-		return store.User{}, &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "code_exchange_failed",
-			message: "The identity provider refused the sign-in code; start again."}
+		return store.User{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "code_exchange_failed",
+			Message: "The identity provider refused the sign-in code; start again."}
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -405,8 +407,8 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
 		x.s.log.Warn("OIDC ID token refused: nonce does not match the sign-in")
-		return store.User{}, &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "invalid_nonce",
-			message: "The identity provider's ID token is not for this sign-in; start again."}
+		return store.User{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "invalid_nonce",
+			Message: "The identity provider's ID token is not for this sign-in; start again."}
 	}
 	var cl oidcClaims
 	if err := idt.Claims(&cl); err != nil {
@@ -415,10 +417,10 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 	}
 	email := strings.TrimSpace(cl.Email)
 	if email == "" || !cl.verified() {
-		return store.User{}, &apiError{status: http.StatusForbidden, typ: gw.CodeForbidden, code: "email_not_verified",
-			message: "The identity provider did not vouch for an email address (email_verified); verify it there first."}
+		return store.User{}, &dashapi.Error{Status: http.StatusForbidden, Type: gw.CodeForbidden, Code: "email_not_verified",
+			Message: "The identity provider did not vouch for an email address (email_verified); verify it there first."}
 	}
-	refuse := func(u store.User, ae *apiError) (store.User, error) {
+	refuse := func(u store.User, ae *dashapi.Error) (store.User, error) {
 		if u.ID == "" {
 			u = store.User{Email: email}
 		}
@@ -427,8 +429,8 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 	admin := x.isAdminEmail(email)
 	if !admin && !x.admitted(email) {
 		x.s.log.Info("OIDC sign-in refused: email not admitted", "domain", domainOf(email))
-		return refuse(store.User{}, &apiError{status: http.StatusForbidden, typ: gw.CodeForbidden, code: "not_allowed",
-			message: "This email may not sign in here (OIDC_ALLOWED_DOMAINS / OIDC_ALLOWED_EMAILS)."})
+		return refuse(store.User{}, &dashapi.Error{Status: http.StatusForbidden, Type: gw.CodeForbidden, Code: "not_allowed",
+			Message: "This email may not sign in here (OIDC_ALLOWED_DOMAINS / OIDC_ALLOWED_EMAILS)."})
 	}
 	u, err := x.s.st.FindUserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
@@ -443,15 +445,15 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 			x.s.log.Info("user created by OIDC sign-in", "user_id", u.ID, "role", string(u.Role))
 		}
 		if errors.Is(err, store.ErrInvalid) {
-			return refuse(store.User{}, badRequest("invalid_email", "The identity provider's email is not an address spark accepts."))
+			return refuse(store.User{}, dashapi.BadRequest("invalid_email", "The identity provider's email is not an address spark accepts."))
 		}
 	}
 	if err != nil {
 		return store.User{}, fmt.Errorf("identity: OIDC user: %w", err)
 	}
 	if u.Disabled {
-		return refuse(u, &apiError{status: http.StatusForbidden, typ: gw.CodeForbidden, code: "user_disabled",
-			message: "This user is disabled; ask an admin."})
+		return refuse(u, &dashapi.Error{Status: http.StatusForbidden, Type: gw.CodeForbidden, Code: "user_disabled",
+			Message: "This user is disabled; ask an admin."})
 	}
 	if admin && u.Role != store.RoleAdmin {
 		if u, err = x.s.st.UpdateUser(ctx, u.ID, store.UserPatch{Role: ptr(store.RoleAdmin)}); err != nil {
@@ -495,14 +497,14 @@ func (x *OIDC) admitted(email string) bool {
 }
 
 var (
-	errOIDCOff = &apiError{status: http.StatusNotFound, typ: gw.CodeNotFound, code: "oidc_disabled",
-		message: "Sign-in through an identity provider is not configured (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)."}
-	errProviderDown = &apiError{status: http.StatusServiceUnavailable, typ: gw.CodeUnavailable, code: "provider_unavailable",
-		message: "The identity provider cannot be reached; retry later.", retry: 30 * time.Second}
-	errBadState = &apiError{status: http.StatusBadRequest, typ: gw.CodeInvalidRequest, code: "invalid_state",
-		message: "This sign-in was not started in this browser, was already used or has expired; start again."}
-	errBadIDToken = &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "invalid_id_token",
-		message: "The identity provider's ID token could not be verified; start again."}
+	errOIDCOff = &dashapi.Error{Status: http.StatusNotFound, Type: gw.CodeNotFound, Code: "oidc_disabled",
+		Message: "Sign-in through an identity provider is not configured (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)."}
+	errProviderDown = &dashapi.Error{Status: http.StatusServiceUnavailable, Type: gw.CodeUnavailable, Code: "provider_unavailable",
+		Message: "The identity provider cannot be reached; retry later.", RetryAfter: 30 * time.Second}
+	errBadState = &dashapi.Error{Status: http.StatusBadRequest, Type: gw.CodeInvalidRequest, Code: "invalid_state",
+		Message: "This sign-in was not started in this browser, was already used or has expired; start again."}
+	errBadIDToken = &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "invalid_id_token",
+		Message: "The identity provider's ID token could not be verified; start again."}
 )
 
 // refuse answers a refused sign-in: JSON (the dashboard API's envelope)
@@ -514,10 +516,10 @@ func (x *OIDC) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	rec := &statusRecorder{header: http.Header{}}
 	x.s.fail(rec, r, err) // the status, Retry-After and the logged internal error
-	var ae *apiError
+	var ae *dashapi.Error
 	msg := "Internal error."
 	if errors.As(err, &ae) {
-		msg = ae.message
+		msg = ae.Message
 	} else if ge := gw.AsError(err); ge.Code != gw.CodeInternal {
 		msg = ge.Message
 	}

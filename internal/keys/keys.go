@@ -20,13 +20,9 @@ package keys
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -34,6 +30,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sparkgw/spark/internal/dashapi"
 
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/gw"
@@ -184,8 +182,8 @@ func nonNil(l []string) []string {
 func (h *Handler) caller(r *http.Request) (store.User, error) {
 	u, err := h.o.Store.GetUser(r.Context(), reqctx.KeyID(r.Context()))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, &apiError{status: http.StatusUnauthorized, typ: gw.CodeUnauthorized, code: "unauthorized",
-			message: "Sign in first: this route needs a valid dashboard session."}
+		return store.User{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "unauthorized",
+			Message: "Sign in first: this route needs a valid dashboard session."}
 	}
 	if err != nil {
 		return store.User{}, fmt.Errorf("keys: caller: %w", err)
@@ -224,7 +222,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	for i, k := range ks {
 		out[i] = h.toJSON(k)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	dashapi.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // createRequest is POST /api/keys's body.
@@ -248,7 +246,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in createRequest
-	if err := decodeJSON(r, &in); err != nil {
+	if err := dashapi.DecodeJSON(r, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -269,7 +267,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if live >= MaxKeysPerUser {
-		h.fail(w, r, badRequest("too_many_keys", fmt.Sprintf("You hold %d live keys, the limit; revoke one first.", live)))
+		h.fail(w, r, dashapi.BadRequest("too_many_keys", fmt.Sprintf("You hold %d live keys, the limit; revoke one first.", live)))
 		return
 	}
 	secret, rec, err := apikey.CreateWith(r.Context(), h.o.Store, k)
@@ -278,7 +276,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.audit(r, u, ActionKeyCreate, rec.ID)
-	writeJSON(w, http.StatusCreated, createdJSON{KeyJSON: h.toJSON(rec), Key: secret})
+	dashapi.WriteJSON(w, http.StatusCreated, createdJSON{KeyJSON: h.toJSON(rec), Key: secret})
 }
 
 // validate turns a create request into the key to store, or a 400 naming
@@ -286,14 +284,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) validate(ctx context.Context, u store.User, in createRequest) (store.APIKey, error) {
 	k := store.APIKey{OwnerID: u.ID}
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
-		return k, badRequest("missing_field", "name: give the key a name.")
+		return k, dashapi.BadRequest("missing_field", "name: give the key a name.")
 	}
 	k.Name = strings.TrimSpace(*in.Name)
 	if !utf8.ValidString(k.Name) || utf8.RuneCountInString(k.Name) > MaxNameRunes {
-		return k, badRequest("invalid_name", fmt.Sprintf("name: at most %d characters.", MaxNameRunes))
+		return k, dashapi.BadRequest("invalid_name", fmt.Sprintf("name: at most %d characters.", MaxNameRunes))
 	}
 	if strings.IndexFunc(k.Name, unicode.IsControl) >= 0 {
-		return k, badRequest("invalid_name", "name: no control characters.")
+		return k, dashapi.BadRequest("invalid_name", "name: no control characters.")
 	}
 	var err error
 	if k.Models, err = h.models(ctx, u, in.Models); err != nil {
@@ -305,10 +303,10 @@ func (h *Handler) validate(ctx context.Context, u store.User, in createRequest) 
 	if in.ExpiresAt != nil {
 		t, err := time.Parse(time.RFC3339, *in.ExpiresAt)
 		if err != nil {
-			return k, badRequest("invalid_expires_at", "expires_at: want an RFC 3339 time such as 2030-01-31T00:00:00Z.")
+			return k, dashapi.BadRequest("invalid_expires_at", "expires_at: want an RFC 3339 time such as 2030-01-31T00:00:00Z.")
 		}
 		if !t.After(h.o.Now()) {
-			return k, badRequest("invalid_expires_at", "expires_at is in the past: a key must expire in the future.")
+			return k, dashapi.BadRequest("invalid_expires_at", "expires_at is in the past: a key must expire in the future.")
 		}
 		k.ExpiresAt = t.UTC()
 	}
@@ -336,17 +334,17 @@ func (h *Handler) models(ctx context.Context, u store.User, names []string) ([]s
 		return nil, nil
 	}
 	if len(names) > MaxModels {
-		return nil, badRequest("too_many_models", fmt.Sprintf("models: at most %d.", MaxModels))
+		return nil, dashapi.BadRequest("too_many_models", fmt.Sprintf("models: at most %d.", MaxModels))
 	}
 	for _, n := range names {
 		if strings.TrimSpace(n) == "" || len(n) > MaxModelNameBytes {
-			return nil, badRequest("invalid_model", fmt.Sprintf("models: each must be a model id of 1 to %d bytes.", MaxModelNameBytes))
+			return nil, dashapi.BadRequest("invalid_model", fmt.Sprintf("models: each must be a model id of 1 to %d bytes.", MaxModelNameBytes))
 		}
 	}
 	ids, err := h.o.Models.ResolveModels(ctx, Owners(u), names)
 	if err != nil {
 		if ge := gw.AsError(err); ge.Code == gw.CodeInvalidRequest {
-			return nil, badRequest("unknown_model", ge.Message)
+			return nil, dashapi.BadRequest("unknown_model", ge.Message)
 		}
 		return nil, err
 	}
@@ -363,7 +361,7 @@ func (h *Handler) models(ctx context.Context, u store.User, names []string) ([]s
 // stored as canonical prefixes ("203.0.113.7/32", "10.0.0.0/8").
 func ipAllow(list []string) ([]string, error) {
 	if len(list) > MaxIPAllow {
-		return nil, badRequest("too_many_entries", fmt.Sprintf("ip_allow: at most %d entries.", MaxIPAllow))
+		return nil, dashapi.BadRequest("too_many_entries", fmt.Sprintf("ip_allow: at most %d entries.", MaxIPAllow))
 	}
 	var out []string
 	for _, s := range list {
@@ -373,7 +371,7 @@ func ipAllow(list []string) ([]string, error) {
 			if len(shown) > 64 {
 				shown = shown[:64] + "..."
 			}
-			return nil, badRequest("invalid_cidr", fmt.Sprintf("ip_allow: %q is neither a CIDR (10.0.0.0/8) nor an IP address.", shown))
+			return nil, dashapi.BadRequest("invalid_cidr", fmt.Sprintf("ip_allow: %q is neither a CIDR (10.0.0.0/8) nor an IP address.", shown))
 		}
 		if v := p.String(); !slices.Contains(out, v) {
 			out = append(out, v)
@@ -414,7 +412,7 @@ func bounded(field string, v *int64, limit int64) (int64, error) {
 		return 0, nil
 	}
 	if *v < 0 || *v > limit {
-		return 0, badRequest("invalid_"+field, fmt.Sprintf("%s: want a whole number from 0 (no limit) to %d.", field, limit))
+		return 0, dashapi.BadRequest("invalid_"+field, fmt.Sprintf("%s: want a whole number from 0 (no limit) to %d.", field, limit))
 	}
 	return *v, nil
 }
@@ -431,7 +429,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	k, err := h.o.Store.GetAPIKey(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(Owners(u), k.OwnerID) && u.Role != store.RoleAdmin) {
-		h.fail(w, r, &apiError{status: http.StatusNotFound, typ: gw.CodeNotFound, code: "not_found", message: "No such key."})
+		h.fail(w, r, &dashapi.Error{Status: http.StatusNotFound, Type: gw.CodeNotFound, Code: "not_found", Message: "No such key."})
 		return
 	}
 	if err != nil {
@@ -453,102 +451,14 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 // (the action itself succeeded).
 func (h *Handler) audit(r *http.Request, u store.User, action, keyID string) {
 	_, err := h.o.Store.AppendAudit(r.Context(), store.AuditEntry{Time: h.o.Now(), ActorID: u.ID, ActorEmail: u.Email,
-		Action: action, TargetType: "key", TargetID: keyID, IP: clientIP(r, h.o.TrustProxy)})
+		Action: action, TargetType: "key", TargetID: keyID, IP: dashapi.ClientIP(r, h.o.TrustProxy)})
 	if err != nil {
 		h.o.Logger.Error("could not write the audit trail", "action", action, "error", err)
 	}
 }
 
-// clientIP is the caller's address for the audit trail.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// apiError is the dashboard API's error: {"error":{"message","type","code"}}
-// with type the broad class (gw code) and code the precise reason.
-type apiError struct {
-	status  int
-	typ     gw.Code
-	code    string
-	message string
-}
-
-func (e *apiError) Error() string { return e.message }
-
-func badRequest(code, msg string) *apiError {
-	return &apiError{status: http.StatusBadRequest, typ: gw.CodeInvalidRequest, code: code, message: msg}
-}
-
 // fail writes err as the dashboard API's error envelope; errors that are
-// not an *apiError are internal (their text is not shown, only logged).
+// not an *dashapi.Error are internal (their text is not shown, only logged).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		h.o.Logger.Error("key request failed", "path", r.URL.Path, "request_id", reqctx.RequestID(r.Context()), "error", err)
-		ae = &apiError{status: http.StatusInternalServerError, typ: gw.CodeInternal, code: "internal", message: "Internal error."}
-	}
-	writeJSON(w, ae.status, map[string]any{"error": map[string]string{"message": ae.message, "type": string(ae.typ), "code": ae.code}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"Internal error.","type":"internal","code":"internal"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-// decodeJSON reads one JSON object from r's body into v; unknown fields
-// are refused, so a misspelt policy is not silently dropped.
-func decodeJSON(r *http.Request, v any) error {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" {
-		return badRequest("invalid_content_type", "Send a JSON body (Content-Type: application/json).")
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return &apiError{status: http.StatusRequestEntityTooLarge, typ: gw.CodeTooLarge, code: "too_large", message: "Request body too large."}
-		case errors.As(err, &te) && te.Field != "":
-			return badRequest("invalid_"+te.Field, fmt.Sprintf("%s: want a %s.", te.Field, jsonKind(te.Type.Kind().String())))
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return badRequest("unknown_field", strings.TrimPrefix(err.Error(), "json: ")+": the fields are name, models, ip_allow, expires_at, rpm, max_concurrency and token_quota.")
-		}
-		return badRequest("invalid_json", "The body is not a valid JSON object.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("invalid_json", "The body must hold one JSON object.")
-	}
-	return nil
-}
-
-// jsonKind names a Go kind the way a JSON client thinks of it.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64":
-		return "whole number"
-	case "slice":
-		return "list of strings"
-	case "string":
-		return "string"
-	}
-	return kind
+	dashapi.Fail(h.o.Logger, w, r, err)
 }

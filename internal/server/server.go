@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -27,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sparkgw/spark/internal/dashapi"
 
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/metrics"
@@ -878,26 +879,9 @@ func (s *Server) normalise(p string) (string, bool) {
 	return p, true
 }
 
-// ClientIP returns the client's address: the connection's remote address,
-// or with trustProxy the first X-Forwarded-For / X-Real-IP entry.
-func ClientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := strings.TrimSpace(first); ip != "" {
-				return ip
-			}
-		}
-		if ip := strings.TrimSpace(r.Header.Get("X-Real-IP")); ip != "" {
-			return ip
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// ClientIP returns the client's address as the limits, a key's IP
+// allowlist and the access log see it (dashapi.ClientIP).
+func ClientIP(r *http.Request, trustProxy bool) string { return dashapi.ClientIP(r, trustProxy) }
 
 func (s *Server) allowIP(w http.ResponseWriter, r *http.Request, d route.Dialect) bool {
 	return s.allow(w, r, d, s.opts.IPLimiter, "ip:"+ClientIP(r, s.opts.TrustProxy), "Too many requests from this IP address")
