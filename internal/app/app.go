@@ -350,12 +350,13 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, a.manageRoutes(chat)...)
 	table = append(table, a.metricsRoutes()...)
 
-	embedder, err := googleai.New(googleai.Config{
+	googleAI, err := googleai.New(googleai.Config{
 		BaseURL: cfg.GoogleAIBaseURL, APIKey: cfg.GoogleAIAPIKey, Clients: clients, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("google ai: %w", err)
 	}
+	embedder := keyEmbedder{googleAI} // a key's model list holds for embeddings too
 	table = append(table, gemini.New(chat, gemini.Options{Embedder: embedder, EmbeddingModel: googleai.DefaultModel, Logger: log, Files: a.files}).Routes()...)
 	table = append(table, extras.New(extras.Options{
 		Chat: drained, Embedder: embedder,

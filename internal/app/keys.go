@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sparkgw/spark/internal/cluster"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/sparkgw/spark/internal/cluster"
+	"github.com/sparkgw/spark/internal/provider/googleai"
 
 	"github.com/sparkgw/spark/internal/apikey"
 	"github.com/sparkgw/spark/internal/gw"
@@ -192,6 +195,10 @@ func (m modelResolver) ResolveModels(ctx context.Context, owners []string, names
 	}
 	out := make([]string, 0, len(names))
 	for _, name := range names {
+		if m.a.cfg.GoogleAIAPIKey != "" && isEmbeddingModel(name) {
+			out = append(out, embeddingModel(name)) // served by the Google AI API, not an account
+			continue
+		}
 		p, match, err := m.a.registry.Resolve(ctx, name)
 		if err != nil || match.Fallback {
 			return nil, &gw.Error{Code: gw.CodeInvalidRequest, Param: "models", Message: "models: unknown model `" + clipName(name) + "`."}
@@ -221,3 +228,35 @@ func clipName(s string) string {
 }
 
 var _ server.KeyVerifier = keyVerifier{}
+
+// keyEmbedder holds embeddings to a key's model list, as the gateway holds
+// chats to it: a key limited to models embeds only with an embedding model
+// it lists (POST /api/keys accepts the Google AI embedding models when
+// GOOGLE_AI_API_KEY is set).
+type keyEmbedder struct{ *googleai.Client }
+
+func (e keyEmbedder) Embed(ctx context.Context, model string, inputs []string, dimensions int) ([][]float32, error) {
+	name := embeddingModel(model)
+	if g := reqctx.GrantOf(ctx); !g.AllowsModel(name) {
+		return nil, &gw.Error{Code: gw.CodeForbidden, Param: "model",
+			Message: "This API key may not use the model `" + clipName(name) + "`. Allowed models: " + strings.Join(g.Models, ", ") + "."}
+	}
+	return e.Client.Embed(ctx, model, inputs, dimensions)
+}
+
+// embeddingModel is the Google AI model an embedding request names, as a
+// key's model list holds it: without "models/", the default when empty.
+func embeddingModel(model string) string {
+	name := strings.TrimPrefix(strings.TrimSpace(model), "models/")
+	if name == "" {
+		return googleai.DefaultModel
+	}
+	return name
+}
+
+// isEmbeddingModel reports whether name is a Google AI embedding model's
+// name (the API's own check runs when it is used).
+func isEmbeddingModel(name string) bool {
+	n := embeddingModel(name)
+	return strings.Contains(n, "embedding") && len(n) <= 128 && !strings.ContainsAny(n, " /\t\n")
+}

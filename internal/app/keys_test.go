@@ -469,3 +469,36 @@ func TestDisabledUsersKeysRefused(t *testing.T) {
 	_, err = e.chat(key, "gpt-5.1")
 	apiError(t, err, http.StatusServiceUnavailable)
 }
+
+// A key's model list holds for embeddings too: a key limited to a chat
+// model is refused on both embedding routes; one that lists the embedding
+// model embeds with it and with no other.
+func TestKeyModelsHoldForEmbeddings(t *testing.T) {
+	e := startKeys(t, nil)
+	_, chatOnly := e.mint(e.admin, `{"name":"chat only","models":["gpt-5.1"]}`)
+	c := e.sdk(chatOnly)
+	_, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "gemini-embedding-001", Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}})
+	if ae := apiError(t, err, http.StatusForbidden); !strings.Contains(ae.Message, "gpt-5.1") {
+		t.Fatalf("403 message %q does not name the allowed model", ae.Message)
+	}
+	st, _, out := call(t, http.DefaultClient, "POST", e.url+"/v1beta/models/gemini-embedding-001:embedContent",
+		`{"content":{"parts":[{"text":"alpha"}]}}`, "x-goog-api-key", chatOnly)
+	if st != http.StatusForbidden || !strings.Contains(out, "PERMISSION_DENIED") {
+		t.Fatalf("Gemini API embedContent with a chat-only key: %d %s", st, out)
+	}
+
+	_, embedder := e.mint(e.admin, `{"name":"embeddings","models":["models/gemini-embedding-001"]}`)
+	c = e.sdk(embedder)
+	res, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "gemini-embedding-001", Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}})
+	if err != nil || len(res.Data) != 1 || len(res.Data[0].Embedding) == 0 {
+		t.Fatalf("embedding with a key listing the model: %v", err)
+	}
+	if _, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "gemini-embedding-2", Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}}); err == nil {
+		t.Fatal("another embedding model was allowed")
+	} else {
+		apiError(t, err, http.StatusForbidden)
+	}
+}
