@@ -455,7 +455,8 @@ func TestReplicasRotateOnceAndShareTheCookie(t *testing.T) {
 
 // Replica A dies mid-stream (its Redis connection gone: no release, no
 // refresh, as after kill -9): B serves once A's slot has outlived its
-// LEASE_TTL, not before.
+// LEASE_TTL, not before. The clock is the test's; cmd/spark's
+// TestKilledReplicaLeasesExpire kills a real `spark serve` process.
 func TestReplicaKilledMidStream(t *testing.T) {
 	redisURL := redisURLForTest(t)
 	dbURL := storetest.PostgresURL(t)
