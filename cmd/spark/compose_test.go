@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,12 +84,7 @@ func TestComposeReplicas(t *testing.T) {
 		t.Fatalf("docker-compose.yml builds %d spark services, want at least 2: %v", len(replicas), replicas)
 	}
 
-	bin := filepath.Join(t.TempDir(), "spark")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sparkBinary(t)
 
 	const key = "sk-compose-test-key-0123456789"
 	vars := map[string]string{"SPARK_SECRET_KEY": strings.Repeat("ab", 32), "API_SECRET": key}
@@ -105,7 +102,7 @@ func TestComposeReplicas(t *testing.T) {
 		env["DATABASE_URL"], env["REDIS_URL"] = dbURL, redisURL
 		env["HOST"], env["PORT"], env["METRICS_ADDR"] = "127.0.0.1", "0", "127.0.0.1:0"
 		env["DATA_DIR"] = t.TempDir()
-		base := startReplica(t, bin, name, env)
+		base := startReplica(t, bin, name, env).url
 		for _, probe := range []struct{ path, auth string }{{"/readyz", ""}, {"/v1/models", "Bearer " + key}} {
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+probe.path, nil)
 			if probe.auth != "" {
@@ -124,10 +121,66 @@ func TestComposeReplicas(t *testing.T) {
 	}
 }
 
-// startReplica runs bin with exactly env and returns its base URL, read
-// from its "spark listening" log line (LOG_FORMAT=json); it is stopped with
-// SIGTERM when the test ends.
-func startReplica(t *testing.T, bin, name string, env map[string]string) string {
+// The spark binary the process tests run, built once per test binary
+// (CGO_ENABLED=0, as the Dockerfile builds it) into binDir, which TestMain
+// removes.
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// sparkBinary builds ./cmd/spark on the first call and returns its path.
+func sparkBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "spark-bin-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "spark")
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// replicaProcess is a running `spark serve`.
+type replicaProcess struct {
+	url    string // its base URL
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited
+}
+
+// kill ends the process with SIGKILL (no drain, no release of anything it
+// holds) and waits until it has exited.
+func (p *replicaProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill -9: %v", err)
+	}
+	<-p.exited
+}
+
+// startReplica runs bin with exactly env and returns it once listening
+// (its base URL read from its "spark listening" log line, LOG_FORMAT=json);
+// it is stopped with SIGINT when the test ends.
+func startReplica(t *testing.T, bin, name string, env map[string]string) *replicaProcess {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -145,7 +198,7 @@ func startReplica(t *testing.T, bin, name string, env map[string]string) string 
 	}
 	exited := make(chan struct{})
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt) // fails harmlessly once it has exited
 		<-exited
 	})
 	addr := make(chan string, 1)
@@ -168,11 +221,11 @@ func startReplica(t *testing.T, bin, name string, env map[string]string) string 
 	}()
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return &replicaProcess{url: "http://" + a, cmd: cmd, exited: exited}
 	case <-exited:
 		t.Fatalf("%s exited before listening:\n%s", name, strings.Join(tail, "\n"))
 	case <-ctx.Done():
 		t.Fatalf("%s did not start listening", name)
 	}
-	return ""
+	return nil
 }

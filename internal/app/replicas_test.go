@@ -3,6 +3,7 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -17,29 +18,35 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/sparkgw/spark/internal/app"
 	"github.com/sparkgw/spark/internal/cluster"
 	"github.com/sparkgw/spark/internal/config"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/simulator"
 	"github.com/sparkgw/spark/internal/store"
+	"github.com/sparkgw/spark/internal/store/storetest"
 )
 
 // replicaPair is two gateways in front of one simulator that share one
-// store and one Redis, as two replicas of one deployment. Each replica's
-// applied events from the other arrive on its channel.
-//
-// The store is one SQLite file opened by both (until the PostgreSQL
-// engine lands; then SPARK_TEST_DATABASE_URL): what is shared through the
-// database is real, the engine is not the one a deployment would use.
+// PostgreSQL database and one Redis, as two replicas of one deployment:
+// each has its own DATA_DIR, both the same SPARK_SECRET_KEY (as a
+// deployment must, or each reads only the secrets it sealed itself). Each
+// replica's applied events from the other arrive on its channel. The
+// built-in admin (boss@example.com, adminPassword) can sign in on either.
 type replicaPair struct {
-	a, b       *harness
-	aEv, bEv   chan cluster.Event
-	redisURL   string
-	sharedData string
+	a, b     *harness
+	aEv, bEv chan cluster.Event
+	redisURL string
+	dbURL    string
 }
 
-func startReplicas(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *replicaPair {
+// replicaSecretKey is the SPARK_SECRET_KEY both replicas of a pair share.
+const replicaSecretKey = "0000000000000000000000000000000000000000000000000000000000000015"
+
+// redisURLForTest is the test Redis (SPARK_TEST_REDIS_URL); without it
+// the test is skipped, or fails with SPARK_REQUIRE_SERVICES=1.
+func redisURLForTest(t *testing.T) string {
 	t.Helper()
 	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
 	if redisURL == "" {
@@ -48,27 +55,68 @@ func startReplicas(t *testing.T, mutate func(c *config.Config), opts ...app.Opti
 		}
 		t.Skip("SPARK_TEST_REDIS_URL is unset: no Redis for the two-replica test")
 	}
-	// A key and channel prefix of its own: the replicas meet no other
-	// test's keys or events in the shared test Redis.
-	prefix := "{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:"
+	return redisURL
+}
+
+// redisPrefix is a key and channel prefix of the test's own: its replicas
+// meet no other test's keys or events in the shared test Redis.
+func redisPrefix(t *testing.T) app.Option {
+	return app.WithRedisPrefix("{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:")
+}
+
+func startReplicas(t *testing.T, mutate func(c *config.Config), opts ...app.Option) *replicaPair {
+	t.Helper()
+	redisURL := redisURLForTest(t)
+	dbURL := storetest.PostgresURL(t) // a fresh database, dropped at the end
+	prefix := redisPrefix(t)
 	sim := simulator.New(simulator.Options{})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	p := &replicaPair{aEv: make(chan cluster.Event, 100), bEv: make(chan cluster.Event, 100), redisURL: redisURL, sharedData: t.TempDir()}
+	p := &replicaPair{aEv: make(chan cluster.Event, 100), bEv: make(chan cluster.Event, 100), redisURL: redisURL, dbURL: dbURL}
 	replica := func(events chan cluster.Event) *harness {
 		return startWith(t, sim, simSrv.URL, func(c *config.Config) {
-			c.DataDir = p.sharedData
+			c.DatabaseURL, c.SecretKey = dbURL, replicaSecretKey
 			c.RedisURL = redisURL
 			c.RequestRateLimit = 0
 			c.PoolStrategy = "round-robin"
+			c.AdminEmail, c.AdminPassword, c.PasswordLogin = "boss@example.com", adminPassword, true
 			if mutate != nil {
 				mutate(c)
 			}
-		}, append([]app.Option{app.WithSharedEventHook(func(ev cluster.Event) { events <- ev }), app.WithRedisPrefix(prefix)}, opts...)...)
+		}, append([]app.Option{app.WithSharedEventHook(func(ev cluster.Event) { events <- ev }), prefix}, opts...)...)
 	}
 	p.a = replica(p.aEv)
 	p.b = replica(p.bEv)
 	return p
+}
+
+// signIn signs the built-in admin in through replica h (a browser of its
+// own: cookies ignore ports, so one jar would carry one session to both).
+func (p *replicaPair) signIn(t *testing.T, h *harness) *http.Client {
+	t.Helper()
+	c := browser(t)
+	if st, _, body := call(t, c, "POST", h.url+"/auth/login", `{"email":"boss@example.com","password":"`+adminPassword+`"}`); st != http.StatusNoContent {
+		t.Fatalf("admin login: %d %s", st, body)
+	}
+	return c
+}
+
+// mintOn creates a key through replica h's POST /api/keys.
+func mintOn(t *testing.T, h *harness, c *http.Client, body string) (id, key string) {
+	t.Helper()
+	st, _, out := call(t, c, "POST", h.url+"/api/keys", body)
+	var k struct{ ID, Key string }
+	if st != http.StatusCreated || json.Unmarshal([]byte(out), &k) != nil || k.Key == "" {
+		t.Fatalf("POST /api/keys %s: %d %s", body, st, out)
+	}
+	return k.ID, k.Key
+}
+
+// chatOn sends one chat completion through replica h with key, by the
+// official SDK without retries (a retry would count in the key's window).
+func chatOn(h *harness, key, text string) (*openai.ChatCompletion, error) {
+	c := openai.NewClient(option.WithBaseURL(h.url+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	return c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-5.2", Messages: userMsg(text)})
 }
 
 func await(t *testing.T, ch <-chan cluster.Event, kind cluster.EventKind) cluster.Event {
@@ -330,13 +378,7 @@ func (p *blipProxy) setCut(cut bool) {
 // decides alone), an account limited meanwhile still rests, the failures
 // are counted; never a 5xx.
 func TestRedisBlipIsNoServerError(t *testing.T) {
-	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
-	if redisURL == "" {
-		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
-		}
-		t.Skip("SPARK_TEST_REDIS_URL is unset")
-	}
+	redisURL := redisURLForTest(t)
 	proxy, viaProxy := newBlipProxy(t, redisURL)
 	h := start(t, func(c *config.Config) {
 		c.RedisURL = viaProxy
@@ -344,7 +386,7 @@ func TestRedisBlipIsNoServerError(t *testing.T) {
 		c.AccountMaxConcurrency = 2
 		c.PoolStrategy = "round-robin"
 		c.RequestRateLimit = 0
-	}, app.WithRedisPrefix("{spark-"+t.Name()+"-"+time.Now().Format("150405.000000000")+"}:"))
+	}, redisPrefix(t))
 	ask := func(text string) {
 		t.Helper()
 		if _, err := h.client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
@@ -413,15 +455,11 @@ func TestReplicasRotateOnceAndShareTheCookie(t *testing.T) {
 
 // Replica A dies mid-stream (its Redis connection gone: no release, no
 // refresh, as after kill -9): B serves once A's slot has outlived its
-// LEASE_TTL, not before.
+// LEASE_TTL, not before. The clock is the test's; cmd/spark's
+// TestKilledReplicaLeasesExpire kills a real `spark serve` process.
 func TestReplicaKilledMidStream(t *testing.T) {
-	redisURL := os.Getenv("SPARK_TEST_REDIS_URL")
-	if redisURL == "" {
-		if os.Getenv("SPARK_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPARK_TEST_REDIS_URL is unset (scripts/services/redis.sh sets it)")
-		}
-		t.Skip("SPARK_TEST_REDIS_URL is unset")
-	}
+	redisURL := redisURLForTest(t)
+	dbURL := storetest.PostgresURL(t)
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -429,11 +467,10 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	sim := simulator.New(simulator.Options{})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	dir := t.TempDir()
-	prefix := app.WithRedisPrefix("{spark-" + t.Name() + "-" + time.Now().Format("150405.000000000") + "}:")
+	prefix := redisPrefix(t)
 	replica := func(url string) *harness {
 		return startWith(t, sim, simSrv.URL, func(c *config.Config) {
-			c.DataDir, c.RedisURL = dir, url
+			c.DatabaseURL, c.SecretKey, c.RedisURL = dbURL, replicaSecretKey, url
 			c.GSCookie = "session_id=healthy-only"
 			c.AccountMaxConcurrency = 1
 			c.RequestRateLimit = 0
