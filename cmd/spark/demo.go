@@ -39,11 +39,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
   base URL:   %[1]s/v1
   API key:    %[2]s
+  dashboard:  %[1]s/  (sign in as %[4]s, password %[5]s)
   simulator:  %[3]s  (request log: %[3]s/_sim/requests)
 
 Try one request of each kind:
 
-`, d.Base, d.Key, d.SimURL)
+`, d.Base, d.Key, d.SimURL, d.AdminEmail, d.AdminPassword)
 	for _, r := range d.Requests {
 		fmt.Fprintf(stdout, "  # %s\n  %s\n\n", r.Family, r.Curl(d.Base, d.Key))
 	}
@@ -66,6 +67,9 @@ type demo struct {
 	Key      string
 	SimURL   string
 	Requests []demoRequest
+	// AdminEmail and AdminPassword sign in to the dashboard as the
+	// built-in admin (a password made up for this run).
+	AdminEmail, AdminPassword string
 
 	ln      net.Listener
 	simSrv  *http.Server
@@ -103,8 +107,11 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demo, err error) {
 	}
 
 	d.Key = "sk-demo-" + rand.Text()
+	d.AdminEmail, d.AdminPassword = "admin@demo.local", rand.Text()[:16]
 	cfg := &config.Config{
 		Port: max(o.Port, 1), Host: "127.0.0.1", APISecret: d.Key, DataDir: d.dataDir,
+		AdminEmail: d.AdminEmail, AdminPassword: d.AdminPassword, PasswordLogin: true,
+		UsageRecords: true, UsageRetentionDays: 90,
 		GoogleAIBaseURL:       d.SimURL,
 		GoogleAIAPIKey:        "sim-google-key",
 		Debug:                 o.Debug,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -148,7 +149,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	defer deadline.Stop()
 
 	var out strings.Builder
-	var simURL, family string
+	var simURL, family, dashboard string
 	type printed struct{ family, line string }
 	var lines []printed
 	sc := bufio.NewScanner(pr)
@@ -158,6 +159,8 @@ func TestDemoCurlLinesWork(t *testing.T) {
 		switch {
 		case strings.HasPrefix(line, "simulator:"):
 			simURL = strings.Fields(line)[1]
+		case strings.HasPrefix(line, "dashboard:"):
+			dashboard = line
 		case strings.HasPrefix(line, "# "):
 			family = strings.TrimPrefix(line, "# ")
 		case strings.HasPrefix(line, "curl "):
@@ -170,6 +173,21 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 	if simURL == "" || len(lines) == 0 {
 		t.Fatalf("demo printed no simulator or no curl line:\n%s", out.String())
+	}
+
+	// The dashboard line's credentials sign in.
+	var base, email, password string
+	if _, err := fmt.Sscanf(dashboard, "dashboard: %s (sign in as %s password %s", &base, &email, &password); err != nil {
+		t.Fatalf("dashboard line %q: %v", dashboard, err)
+	}
+	email, password = strings.TrimSuffix(email, ","), strings.TrimSuffix(password, ")")
+	login, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	req, _ := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(base, "/")+"/auth/login", bytes.NewReader(login))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("signing in with the dashboard line's credentials: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	seen := map[string]bool{}
