@@ -99,6 +99,10 @@ type Options struct {
 	BodyReadBase time.Duration
 	BodyMinRate  int64
 	BodyReadMax  time.Duration
+	// Root serves GET / (a public route: the dashboard, which sends a
+	// browser without a session to its sign-in page); nil answers a line
+	// saying where the APIs are.
+	Root http.Handler
 }
 
 // policy is what the server applies to the routes of one class.
@@ -165,10 +169,14 @@ func New(opts Options) *Server {
 		// through a proxy that rewrites Host.
 		_ = s.sameOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
+	root := opts.Root
+	if root == nil {
+		root = http.HandlerFunc(s.root)
+	}
 	err := s.Handle(
 		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
 		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
-		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: http.HandlerFunc(s.root)},
+		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: root},
 	)
 	if err != nil {
 		panic(err) // the built-in routes are valid
