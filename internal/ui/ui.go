@@ -114,7 +114,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ui: static files: %w", err)
 	}
-	h.static = http.StripPrefix(opts.Prefix+"/ui/", http.FileServerFS(sub))
+	h.static = http.StripPrefix("/ui/", http.FileServerFS(sub))
 	h.csp = contentSecurityPolicy(opts.PublicURL)
 	return h, nil
 }
@@ -150,14 +150,14 @@ func (h *Handler) Root() http.Handler {
 }
 
 // Routes returns the sign-in page, the signed-in pages but the overview
-// (served at "/" through Root) and the static files. All are public: a
+// (served at "/" through Root) and the static files (the favicon among
+// them: every page links it, so /favicon.ico stays the API's 404). All are public: a
 // page checks the session itself and sends a browser without one to the
 // sign-in page.
 func (h *Handler) Routes() []route.Route {
 	rts := []route.Route{
 		{Pattern: "GET /login", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(h.signIn)},
 		{Pattern: "GET /ui/{file...}", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(h.serveStatic)},
-		{Pattern: "GET /favicon.ico", Class: route.Public, Dialect: route.OpenAI, Handler: http.HandlerFunc(h.favicon)},
 	}
 	for _, p := range pages[1:] {
 		rts = append(rts, route.Route{Pattern: "GET " + p.path, Class: route.Public, Dialect: route.OpenAI,
@@ -294,18 +294,4 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
 	h.headers(w)
 	w.Header().Set("Cache-Control", "no-cache")
 	h.static.ServeHTTP(w, r)
-}
-
-// favicon answers /favicon.ico, which browsers ask for on their own, with
-// the SVG icon.
-func (h *Handler) favicon(w http.ResponseWriter, r *http.Request) {
-	b, err := staticFS.ReadFile("static/favicon.svg")
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	h.headers(w)
-	w.Header().Set("Content-Type", "image/svg+xml")
-	w.Header().Set("Cache-Control", "public, max-age=86400")
-	_, _ = w.Write(b)
 }
