@@ -83,8 +83,12 @@ func language(r *http.Request) string {
 	return LangEnglish
 }
 
-// darkMode reports whether the dark-mode switch's cookie asks for it.
-func darkMode(r *http.Request) bool {
-	c, err := r.Cookie(ThemeCookie)
-	return err == nil && c.Value == "dark"
+// theme is the dark-mode switch's choice from its cookie: "dark", "light",
+// or "" when it was never switched (the page follows the browser's
+// preference).
+func theme(r *http.Request) string {
+	if c, err := r.Cookie(ThemeCookie); err == nil && (c.Value == "dark" || c.Value == "light") {
+		return c.Value
+	}
+	return ""
 }

@@ -170,7 +170,7 @@ func (h *Handler) Routes() []route.Route {
 type view struct {
 	Page          string
 	Lang          string
-	Dark          bool
+	Theme         string // "dark", "light" or "" (the browser's preference)
 	Base          string
 	User          *store.User
 	Admin         bool
@@ -198,7 +198,7 @@ func (v *view) Tf(key, name, value string) string {
 }
 
 func (h *Handler) newView(r *http.Request, name string) *view {
-	return &view{Page: name, Lang: language(r), Dark: darkMode(r), Base: h.opts.Prefix}
+	return &view{Page: name, Lang: language(r), Theme: theme(r), Base: h.opts.Prefix}
 }
 
 // servePage renders a signed-in page, or redirects to the sign-in page.

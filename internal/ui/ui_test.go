@@ -230,8 +230,11 @@ func TestLanguageAndTheme(t *testing.T) {
 	if body := get(t, mux, "/login", "Cookie", "spark_theme=dark").Body.String(); !strings.Contains(body, `data-theme="dark"`) || !strings.Contains(body, `id="dark-mode" checked`) {
 		t.Error("the dark-mode cookie does not render the dark theme")
 	}
-	if body := get(t, mux, "/login").Body.String(); strings.Contains(body, `data-theme="dark"`) {
-		t.Error("dark theme without the cookie")
+	if body := get(t, mux, "/login", "Cookie", "spark_theme=light").Body.String(); !strings.Contains(body, `data-theme="light"`) || strings.Contains(body, `id="dark-mode" checked`) {
+		t.Error("the light cookie does not render the light theme")
+	}
+	if body := get(t, mux, "/login").Body.String(); strings.Contains(body, `data-theme=`) {
+		t.Error("a theme without the cookie (the browser's preference should apply)")
 	}
 }
 

@@ -27,6 +27,7 @@ if (dark) {
     const theme = dark.checked ? "dark" : "light";
     remember("spark_theme", theme);
     document.documentElement.dataset.theme = theme;
+    document.dispatchEvent(new Event("spark-theme"));
   });
 }
 

@@ -21,7 +21,7 @@ function size(container) {
  */
 export function lineChart(container, times, series) {
   const old = charts.get(container);
-  if (old) old.destroy();
+  if (old) old.chart.destroy();
   const fg = cssVar("--fg-muted");
   const grid = cssVar("--border");
   const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
@@ -33,7 +33,7 @@ export function lineChart(container, times, series) {
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: times.length < 50 } }))],
   };
   const chart = new uPlot(opts, [times, ...series.map((s) => s.values)], container);
-  charts.set(container, chart);
+  charts.set(container, { chart, times, series });
   return chart;
 }
 
@@ -41,6 +41,11 @@ let pending = 0;
 window.addEventListener("resize", () => {
   cancelAnimationFrame(pending);
   pending = requestAnimationFrame(() => {
-    for (const [container, chart] of charts) chart.setSize(size(container));
+    for (const [container, c] of charts) c.chart.setSize(size(container));
   });
+});
+
+// The dark-mode switch changes the colours: draw the charts again.
+document.addEventListener("spark-theme", () => {
+  for (const [container, c] of charts) lineChart(container, c.times, c.series);
 });
