@@ -17,6 +17,7 @@ if [ -f test/js/package.json ]; then
   (cd test/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+source scripts/services/chromium.sh
 echo "== go vet"
 go vet ./...
 

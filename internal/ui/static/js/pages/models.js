@@ -40,7 +40,7 @@ export async function start() {
       }
       box.append(el("section", { class: "card" },
         el("h2", { text: providerTitle(provider, models) }),
-        el("div", { class: "table-wrap" }, el("table", {},
+        el("div", { class: "table-wrap", tabindex: 0 }, el("table", {},
           el("thead", {}, el("tr", {},
             el("th", { scope: "col", text: t("models.id") }),
             el("th", { scope: "col", text: t("models.display_name") }),
