@@ -2,7 +2,7 @@
 // remembered in cookies the server reads, so the next page renders in them
 // from its first byte), sign-out, the sign-in form, and the page's own
 // module.
-import { api, base, t, status } from "./lib.js";
+import { base, t, status } from "./lib.js";
 
 const year = 365 * 24 * 3600;
 
@@ -34,8 +34,9 @@ if (dark) {
 const signOut = document.getElementById("sign-out");
 if (signOut) {
   signOut.addEventListener("click", async () => {
+    signOut.disabled = true;
     try {
-      await api("POST", "/auth/logout");
+      await fetch(base + "/auth/logout", { method: "POST", credentials: "same-origin" });
     } finally {
       location.assign(base + "/login");
     }

@@ -18,11 +18,26 @@ export function groupTime(g) {
   return Date.parse(iso) / 1000;
 }
 
+/**
+ * buckets lays rows (by day or hour) over every bucket from from (a
+ * YYYY-MM-DD day) to now, empty buckets as zeros, so the time axis spans
+ * the range asked for.
+ */
+export function buckets(rows, from, byHour, now = Date.now()) {
+  const step = byHour ? 3600 : 86400;
+  const byTime = new Map(rows.map((x) => [groupTime(x.group), x]));
+  const zero = { requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, latency_p50_ms: null, latency_p95_ms: null, ttft_p50_ms: null };
+  const out = [];
+  const end = Math.floor(now / 1000 / step) * step;
+  for (let t = Date.parse(from + "T00:00:00Z") / 1000; t <= end; t += step) out.push({ t, ...(byTime.get(t) || zero) });
+  return out;
+}
+
 async function loadCharts() {
   const r = range();
   const res = await api("GET", `/api/usage?from=${r.from}&to=${r.to}&group_by=${r.byHour ? "hour" : "day"}`);
-  const rows = (res.data || []).slice().sort((a, b) => groupTime(a.group) - groupTime(b.group));
-  const times = rows.map((x) => groupTime(x.group));
+  const rows = buckets(res.data || [], r.from, r.byHour);
+  const times = rows.map((x) => x.t);
   const pick = (f) => rows.map(f);
   lineChart(document.getElementById("chart-requests"), times, [
     { label: t("usage.requests"), values: pick((x) => x.requests), color: "--accent" },
