@@ -4,6 +4,7 @@
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 
 const charts = new Map();
+const wholeSteps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 1e9];
 
 function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
@@ -29,7 +30,8 @@ export function lineChart(container, times, series) {
     ...size(container),
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true } },
-    axes: [axis, { ...axis, size: 56 }],
+    // Counts, tokens and milliseconds: whole-number ticks only.
+    axes: [axis, { ...axis, size: 56, incrs: wholeSteps }],
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: times.length < 50 } }))],
   };
   const chart = new uPlot(opts, [times, ...series.map((s) => s.values)], container);
