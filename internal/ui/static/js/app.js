@@ -76,6 +76,22 @@ if (signIn) {
   });
 }
 
+// On a phone, table rows become cards (style.css): each cell is labelled
+// with its column's heading, kept up to date as the pages add rows.
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => {
+      if (heads[i] && td.dataset.label !== heads[i] && !td.hasAttribute("colspan")) td.dataset.label = heads[i];
+    });
+  }
+}
+const observer = new MutationObserver((records) => {
+  const tables = new Set(records.map((r) => r.target.closest && r.target.closest("table")).filter(Boolean));
+  for (const t of tables) labelCells(t);
+});
+observer.observe(document.getElementById("main") || document.body, { childList: true, subtree: true });
+
 const page = document.body.dataset.page;
 const pageModules = new Set(["overview", "accounts", "keys", "usage", "models", "playground", "users", "audit"]);
 if (pageModules.has(page)) {
