@@ -43,7 +43,20 @@ test("a page without a session goes to the sign-in page, which has the fixed nam
   await page.getByRole("alert").filter({ hasText: "Wrong email or password" }).waitFor();
   assert.equal(await page.locator("link[rel=icon]").count(), 1);
   assert.equal(await page.locator('meta[name="viewport"]').count(), 1);
-  await axeCheck(page, "sign-in page");
+  for (const dark of [false, true]) {
+    for (const [size, viewport] of [["desktop", desktop], ["phone", phone]]) {
+      const where = `sign-in ${dark ? "dark" : "light"} ${size}`;
+      await page.setViewportSize(viewport);
+      await page.goto(url("/login"));
+      await setTheme(page, dark);
+      await shot(page, `signin-${dark ? "dark" : "light"}-${size}`);
+      await axeCheck(page, where);
+      await noHorizontalScroll(page, where);
+      noProblems(page, where);
+    }
+  }
+  await page.setViewportSize(desktop);
+  await setTheme(page, false);
 });
 
 test("sign in with a password", async () => {
