@@ -33,7 +33,7 @@ export async function start() {
         const aliases = m.aliases || [];
         const accounts = (m.accounts || m.account_ids || []).map(accountName).filter(Boolean);
         tb.append(el("tr", {},
-          el("td", {}, el("code", { text: m.id || m.name })),
+          el("td", {}, el("code", { text: m.id || m.name }), m.kind && m.kind !== "chat" ? el("span", { class: "badge", text: m.kind }) : null),
           el("td", { text: m.display_name || m.name || "" }),
           el("td", { text: aliases.join(", ") }),
           el("td", { text: accounts.join(", ") })));

@@ -64,8 +64,12 @@ async function loadModels() {
   try {
     const res = await api("GET", "/api/models");
     clear(sel);
+    const seen = new Set();
     for (const m of res.data || []) {
       const id = m.id || m.name;
+      // One option per model name (two providers may serve it); no embedding models.
+      if (!id || seen.has(id) || m.kind === "embedding") continue;
+      seen.add(id);
       sel.append(el("option", { value: id, text: m.display_name && m.display_name !== id ? `${m.display_name} (${id})` : id }));
     }
   } catch (err) {
