@@ -29,7 +29,7 @@ func dashboardPageLoads(today, yesterday, weekAgo string) map[string][]string {
 		"overview":   {"/", usage(today, "day"), "/api/accounts", usage(yesterday, "hour")},
 		"accounts":   {"/accounts", "/api/accounts"},
 		"keys":       {"/keys", "/api/keys"},
-		"usage":      {"/usage", "/api/keys", usage(weekAgo, "day"), usage(weekAgo, "model"), usage(weekAgo, "key"), usage(weekAgo, "account"), "/api/usage/requests?limit=50"},
+		"usage":      {"/usage", "/api/keys", "/api/accounts", usage(weekAgo, "day"), usage(weekAgo, "model"), usage(weekAgo, "key"), usage(weekAgo, "account"), "/api/usage/requests?limit=50"},
 		"models":     {"/models", "/api/models"},
 		"playground": {"/playground", "/api/models"},
 		"users":      {"/users", "/api/users"},

@@ -6,6 +6,7 @@ import { lineChart } from "../chart.js";
 
 let cursor = null;
 let keyNames = new Map();
+let accountNames = new Map();
 
 function range() {
   const days = Number(document.getElementById("range").value) || 7;
@@ -62,7 +63,8 @@ async function loadBreakdown(group) {
   const rows = res.data || [];
   if (rows.length === 0) tb.append(el("tr", {}, el("td", { colspan: 7, text: t("usage.none") })));
   for (const x of rows) {
-    const name = group === "key" ? keyNames.get(x.group) || x.group : x.group;
+    const names = group === "key" ? keyNames : group === "account" ? accountNames : null;
+    const name = (names && names.get(x.group)) || x.group;
     tb.append(el("tr", {},
       el("td", { text: name || "–" }),
       el("td", { class: "num", text: num(x.requests) }),
@@ -109,6 +111,15 @@ async function loadLog(reset) {
   document.getElementById("export-csv").href = base + "/api/usage/export.csv" + (filters().toString() ? "?" + filters() : "");
 }
 
+async function loadAccounts() {
+  try {
+    const res = await api("GET", "/api/accounts");
+    accountNames = new Map((res.data || []).map((a) => [a.id, a.label || a.id]));
+  } catch (err) {
+    fail(err);
+  }
+}
+
 async function loadKeys() {
   try {
     const res = await api("GET", "/api/keys");
@@ -132,6 +143,6 @@ export async function start() {
     loadLog(true).catch(fail);
   });
   document.getElementById("log-more").addEventListener("click", () => loadLog(false).catch(fail));
-  await loadKeys();
+  await Promise.all([loadKeys(), loadAccounts()]);
   loadAll();
 }
