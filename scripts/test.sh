@@ -22,6 +22,7 @@ fi
 
 . scripts/services/postgres.sh # PostgreSQL for the store suite (SPARK_TEST_DATABASE_URL)
 . scripts/services/redis.sh
+. scripts/services/chromium.sh # Chromium and test/browser for the dashboard browser tests (SPARK_TEST_CHROMIUM)
 
 echo "== go vet"
 go vet ./...

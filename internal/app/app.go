@@ -51,6 +51,7 @@ import (
 	"github.com/sparkgw/spark/internal/structured"
 	"github.com/sparkgw/spark/internal/tokens"
 	"github.com/sparkgw/spark/internal/toolcall"
+	"github.com/sparkgw/spark/internal/ui"
 	"github.com/sparkgw/spark/internal/usage"
 )
 
@@ -95,6 +96,7 @@ type App struct {
 	server   *server.Server
 	ident    *identity.Service
 	oidc     *identity.OIDC
+	ui       *ui.Handler
 	fetcher  *fetch.Fetcher
 	usage    *usage.Recorder // nil with USAGE_RECORDS=0
 	plugins  []provider.Plugin
@@ -323,6 +325,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 	table = append(table, imageproxy.NewHandler(signer, fetcher, imageproxy.HandlerOptions{WriteError: openai.WriteError, Logger: log}).Routes()...)
 	table = append(table, a.ident.Routes()...)
 	table = append(table, a.oidc.Routes()...)
+	table = append(table, a.ui.Routes()...)
 
 	a.files = files.New(files.Options{Store: a.db, MaxFileBytes: int64(cfg.FilesMaxBytes), QuotaBytes: int64(cfg.FilesQuotaBytes),
 		Logger: log, Now: a.now, Claim: a.claimer(jobFilesSweep, files.DefaultSweepInterval, true)})
@@ -403,6 +406,28 @@ func (a *App) signIn(ctx context.Context, srvOpts *server.Options) error {
 	}
 	srvOpts.Session = identity.SessionAuthenticator{S: svc}
 	srvOpts.Admin = identity.AdminAuthenticator{S: svc}
+	return a.dashboardUI(srvOpts)
+}
+
+// dashboardUI builds the dashboard's pages (internal/ui) over the identity
+// service: the overview at "/" through the server's root, the other pages
+// added with the routes.
+func (a *App) dashboardUI(srvOpts *server.Options) error {
+	var providers []ui.Provider
+	for _, p := range a.plugins {
+		providers = append(providers, ui.Provider{Name: p.Name, DisplayName: p.DisplayName})
+	}
+	oidcName := ""
+	if a.oidc.Enabled() {
+		oidcName = a.oidc.ProviderName()
+	}
+	d, err := ui.New(ui.Options{Sessions: a.ident, Prefix: a.cfg.Prefix(), PublicURL: a.cfg.PublicURL,
+		PasswordLogin: a.cfg.PasswordLogin, OIDCName: oidcName, Providers: providers, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	a.ui = d
+	srvOpts.Root = d.Root()
 	return nil
 }
 

@@ -160,6 +160,10 @@ type Options struct {
 	// Readiness are the checks /readyz runs (the store, shared state);
 	// AddReadinessCheck adds more.
 	Readiness []ReadinessCheck
+	// Root serves GET / (a public route: the dashboard, which sends a
+	// browser without a session to its sign-in page); nil answers a line
+	// saying where the APIs are.
+	Root http.Handler
 }
 
 // ReadinessCheck is one dependency /readyz checks: Check returns nil when
@@ -243,10 +247,14 @@ func New(opts Options) *Server {
 		// through a proxy that rewrites Host.
 		_ = s.sameOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
+	root := opts.Root
+	if root == nil {
+		root = http.HandlerFunc(s.root)
+	}
 	err := s.Handle(
 		route.Route{Pattern: "GET /healthz", Class: route.Public, Handler: http.HandlerFunc(s.healthz)},
 		route.Route{Pattern: "GET /readyz", Class: route.Public, Handler: http.HandlerFunc(s.readyz)},
-		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: http.HandlerFunc(s.root)},
+		route.Route{Pattern: "GET /{$}", Class: route.Public, Handler: root},
 	)
 	if err != nil {
 		panic(err) // the built-in routes are valid
