@@ -128,5 +128,8 @@ func (r *runner) plane(ctx context.Context) error {
 	for _, v := range res {
 		r.log("  %s: %.0f req/s, %d errors", v.Label, v.RPS(), v.Errors())
 	}
+	if r.opts.Pprof {
+		return r.profileVariants(ctx, "plane", []*variant{vs[0], vs[1], vs[2]}, body, cp.Conc)
+	}
 	return nil
 }

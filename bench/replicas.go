@@ -146,6 +146,9 @@ func (r *runner) replicas(ctx context.Context) error {
 		}
 	}
 	r.rep.Replicas = rep
+	if r.opts.Pprof {
+		return r.profileVariants(ctx, "replicas", []*variant{embedded, pgRedis}, body, cp.Conc)
+	}
 	return nil
 }
 

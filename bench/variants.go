@@ -10,6 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -418,4 +421,54 @@ func fmtRatios(rs []float64) string {
 	}
 	lo, hi := slices.Min(rs), slices.Max(rs)
 	return fmt.Sprintf("%.2f–%.2f×", lo, hi)
+}
+
+// profileVariants saves a CPU profile of each variant's spark under the
+// phase's load (-pprof), after the measured rounds so that profiling does
+// not disturb them, and adds to the report the top of each and the
+// difference of each from the first (go tool pprof -diff_base): where
+// the extra CPU of a configuration goes.
+func (r *runner) profileVariants(ctx context.Context, phase string, vs []*variant, body []byte, conc int) error {
+	if err := os.MkdirAll(r.opts.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	secs := max(int(r.p.ProfileDuration/time.Second)/2, 1)
+	var base string
+	for i, v := range vs {
+		if v.p.pprof == "" {
+			return nil
+		}
+		file := filepath.Join(r.opts.ProfileDir, fmt.Sprintf("spark-cpu-%s-%s-c%d.pprof", phase, v.key, conc))
+		r.log("profiling spark (%s) under non-stream c=%d for %ds → %s", v.label, conc, secs, relPath(file))
+		perr := make(chan error, 1)
+		go func() { perr <- v.p.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", secs), file) }()
+		time.Sleep(50 * time.Millisecond) // the profiler starts before the load
+		if _, err := runLoad(ctx, v.t, body, false, conc, 0, time.Duration(secs)*time.Second+500*time.Millisecond, []*proc{r.sim, v.p}); err != nil {
+			return err
+		}
+		if err := <-perr; err != nil {
+			return fmt.Errorf("%s CPU profile: %w", v.label, err)
+		}
+		r.rep.Profiles = append(r.rep.Profiles, file)
+		label := fmt.Sprintf("spark, %s, non-stream c=%d", v.label, conc)
+		if i == 0 {
+			base = file
+			r.rep.ProfileTops = append(r.rep.ProfileTops, ProfileTop{Label: label, File: file, Top: pprofTop(ctx, file)})
+			continue
+		}
+		r.rep.ProfileTops = append(r.rep.ProfileTops, ProfileTop{Label: label + ", minus " + vs[0].label + " (-diff_base; per-profile totals differ with the samples taken)",
+			File: file, Top: pprofDiff(ctx, base, file)})
+	}
+	return nil
+}
+
+// pprofDiff returns the cumulative top of spark's own functions in file
+// minus base (go tool pprof -diff_base), or why it failed.
+func pprofDiff(ctx context.Context, base, file string) string {
+	args := []string{"tool", "pprof", "-top", "-cum", "-nodecount=40", "-show=github.com/sparkgw/", "-diff_base=" + base, file}
+	out, err := exec.CommandContext(ctx, goTool(), args...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go %s failed: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
