@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"crypto/sha256"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/store"
@@ -33,6 +34,19 @@ func BenchmarkKeyLookups(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// As the gateway reads at c=16: more requests at once than the pool
+	// keeps idle connections.
+	b.Run("FindAPIKeyByHash/16-parallel", func(b *testing.B) {
+		b.SetParallelism(16 / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := db.FindAPIKeyByHash(b.Context(), hash[:]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 	b.Run("GetUser", func(b *testing.B) {
 		for b.Loop() {
