@@ -54,7 +54,7 @@ func TestQuickRun(t *testing.T) {
 	g := rep.Params.Growth
 	growth := 7*len(g.ConvBytes) + 6 + 4*len(g.ToolCounts) + 2 + 2*len(g.PoolSizes) + 2 + 4*len(g.Lengths) + 4 + 6*len(g.ConcStreams) + 6
 	// The management plane: 5 figures for each of its 3 configurations,
-	// 2 ratios and 3 showing it was on. The replicas: 9 at c=16, 11 at
+	// 2 ratios and 3 showing it was on. The replicas: 11 at c=16, 11 at
 	// c=1 and 7 of the admission step, when PostgreSQL and Redis were
 	// given; without them the phase says why it was skipped, and with
 	// SPARK_REQUIRE_SERVICES=1 it must have run.
@@ -63,7 +63,7 @@ func TestQuickRun(t *testing.T) {
 	case rep.Replicas == nil:
 		t.Error("the replicas phase left no trace in the report")
 	case rep.Replicas.Skipped == "":
-		replicas = 9 + 11 + 7
+		replicas = 11 + 11 + 7
 	case os.Getenv(requireServicesEnv) == "1":
 		t.Errorf("%s=1 but the replicas phase was skipped: %s", requireServicesEnv, rep.Replicas.Skipped)
 	default:
@@ -152,7 +152,7 @@ func mustBePositive(name string) bool {
 	for _, suffix := range []string{".rps", ".p50_ms", ".p99_ms", ".streams_per_s", ".deltas_per_s", ".deltas_per_stream",
 		".ttft_p50_ms", ".ttft_p99_ms", ".cpu_s_per_1000", ".ratio_vs_proxy", ".deltas_ratio_vs_proxy",
 		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", ".heap_inuse_per_stream_kib", ".stack_per_stream_kib", "_data_dir_ms",
-		".ratio_vs_off", ".ratio_vs_embedded", ".p50_us", ".p99_us", ".requests_counted", ".tokens_used"} {
+		".ratio_vs_off", ".ratio_vs_embedded", ".p50_us", ".p99_us", ".requests_counted", ".tokens_used", ".postgres_cpu_s_per_1000", ".redis_cpu_s_per_1000"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}

@@ -54,6 +54,10 @@ func (r *Report) compareFigures(add func(string, float64, bool)) {
 			add(pre+"errors", float64(v.Errors()), v != nil)
 			if key != "embedded" {
 				add(pre+"ratio_vs_embedded", ratio(v.RPS(), emb.RPS()), ok && emb.valid())
+				for _, srv := range []string{"postgres", "redis"} {
+					c, cok := v.ServerCPUPer1000(srv)
+					add(pre+srv+"_cpu_s_per_1000", c, ok && cok)
+				}
 			}
 		}
 		lemb := pickVariant(rp.Latency, "embedded")
@@ -127,8 +131,11 @@ func (r *Report) compareTargets() []Target {
 			} else {
 				q := pg.RPS() / emb.RPS()
 				t.Measured = fmt.Sprintf("%.2f×", q)
-				t.Note = fmt.Sprintf("PostgreSQL + Redis %.0f req/s vs embedded %.0f req/s over %d alternating rounds (per round %s); spark CPU %.3f vs %.3f ms per request (the PostgreSQL and Redis servers' own CPU not included)",
+				t.Note = fmt.Sprintf("PostgreSQL + Redis %.0f req/s vs embedded %.0f req/s over %d alternating rounds (per round %s); spark CPU %.3f vs %.3f ms per request",
 					pg.RPS(), emb.RPS(), len(pg.Rounds), fmtRatios(pg.RoundRatios(emb)), pg.CPUPer1000(), emb.CPUPer1000())
+				if srv := serverCPUNote(pg); srv != "" {
+					t.Note += "; " + srv
+				}
 				if n := pg.Errors() + emb.Errors(); n > 0 {
 					t.Note += fmt.Sprintf("; %d requests failed", n)
 				}
@@ -210,13 +217,16 @@ func (r *Report) compareMarkdown(w func(string, ...any), link func(file string) 
 		w("Skipped: %s.\n", rp.Skipped)
 		return
 	}
-	w("PostgreSQL %s (a database created for the run) and redis-server %s on 127.0.0.1, as `scripts/services/postgres.sh` and `redis.sh` start them (PostgreSQL without fsync). Each spark process uses a key minted through `POST /api/keys` (%s) and keeps usage records, so a request takes its admission, its usage record and its key's token count from the store and the shared state of its mode; the servers' own CPU is not in spark's CPU column but in *other load*.\n\n",
+	w("PostgreSQL %s (a database created for the run) and redis-server %s on 127.0.0.1, as `scripts/services/postgres.sh` and `redis.sh` start them (PostgreSQL without fsync). Each spark process uses a key minted through `POST /api/keys` (%s) and keeps usage records, so a request takes its key, its admission, its usage record and its key's token count from the store and the shared state of its mode. The CPU column is spark's; the servers' own CPU is given below the table (Redis's from its INFO cpu, PostgreSQL's from this machine's postgres processes) and is not in *other load*.\n\n",
 		rp.Postgres, rp.Redis, rp.Policy)
 	w("Throughput, non-stream, c=%d, %d alternating rounds of %s after %s warm-up:\n\n", cp.Conc, cp.Rounds, cp.Dur, cp.Warm)
 	header("embedded")
 	emb := pickVariant(rp.Throughput, "embedded")
 	for _, v := range rp.Throughput {
 		row(v, emb)
+	}
+	if srv := serverCPUNote(pickVariant(rp.Throughput, "pgredis")); srv != "" {
+		w("\nWith PostgreSQL + Redis, %s: on this machine they share the 2 cores with spark, the simulator and the load generator.\n", srv)
 	}
 	w("\nLatency, non-stream, c=1, %d alternating rounds of %s after %s warm-up (the difference is what the mode adds to one request):\n\n", cp.LatRounds, cp.LatDur, cp.LatWarm)
 	w("| spark | p50 | added p50 | p99 | requests | errors |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
@@ -233,4 +243,15 @@ func (r *Report) compareMarkdown(w func(string, ...any), link func(file string) 
 	w("| in process (`limit.MemoryAdmitter`) | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitMemory.P50), us(rp.AdmitMemory.P90), us(rp.AdmitMemory.P99), us(rp.ReleaseMemory.P50))
 	w("| Redis (`cluster.Redis`, REDIS_URL) | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitRedis.P50), us(rp.AdmitRedis.P90), us(rp.AdmitRedis.P99), us(rp.ReleaseRedis.P50))
 	chart(chartReplicas)
+}
+
+// serverCPUNote says what the PostgreSQL and Redis servers spent per
+// request of v ("" when unknown).
+func serverCPUNote(v *VariantResult) string {
+	pg, okPG := v.ServerCPUPer1000("postgres")
+	rd, okRD := v.ServerCPUPer1000("redis")
+	if !v.valid() || !okPG || !okRD {
+		return ""
+	}
+	return fmt.Sprintf("the PostgreSQL server spent %.3f ms and Redis %.3f ms of CPU per request besides spark's %.3f ms", pg, rd, v.CPUPer1000())
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,6 +101,14 @@ func (r *runner) replicas(ctx context.Context) error {
 	if rep.Redis, err = redisVersion(ctx, redisURL); err != nil {
 		return fmt.Errorf("replicas: %w", err)
 	}
+
+	servers, closeServers, err := serverProcs(redisURL)
+	if err != nil {
+		return fmt.Errorf("replicas: %w", err)
+	}
+	defer closeServers()
+	r.extraProcs = servers
+	defer func() { r.extraProcs = nil }()
 
 	embedded := &variant{key: "embedded", label: "embedded (SQLite, in-process limits)", policy: &policy}
 	withRedis := &variant{key: "redis", label: "SQLite + Redis (REDIS_URL)", env: []string{"REDIS_URL=" + redisURL}, policy: &policy}
@@ -258,4 +268,80 @@ func measureAdmission(ctx context.Context, redisURL string, p keyPolicy, n int, 
 	rep.AdmitMemory, rep.AdmitRedis = distOf(admit[0]), distOf(admit[1])
 	rep.ReleaseMemory, rep.ReleaseRedis = distOf(release[0]), distOf(release[1])
 	return nil
+}
+
+// serverProcs are the PostgreSQL and Redis servers as CPU sources for the
+// load's CPU accounts (keys "postgres" and "redis"): Redis's own account
+// (INFO cpu, all its threads), and every process of this machine named
+// postgres (the server's processes; none when it runs elsewhere, and then
+// the figure is missing).
+func serverProcs(redisURL string) ([]*proc, func(), error) {
+	o, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, nil, errors.New("the Redis URL must be a redis://, rediss:// or unix:// URL")
+	}
+	o.DisableIdentity = true
+	c := redis.NewClient(o)
+	rd := &proc{key: "redis", name: "redis-server", cpuOf: func() (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		info, err := c.Info(ctx, "cpu").Result()
+		if err != nil {
+			return 0, err
+		}
+		var secs float64
+		n := 0
+		for line := range strings.SplitSeq(info, "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return 0, err
+				}
+				secs += x
+				n++
+			}
+		}
+		if n != 2 {
+			return 0, errors.New("no used_cpu_sys and used_cpu_user in INFO cpu")
+		}
+		return time.Duration(secs * float64(time.Second)), nil
+	}}
+	pg := &proc{key: "postgres", name: "PostgreSQL", cpuOf: postgresCPU}
+	return []*proc{pg, rd}, func() { c.Close() }, nil
+}
+
+// postgresCPU is the CPU time of this machine's processes named postgres
+// (the server and its backends, as ps shows them).
+func postgresCPU() (time.Duration, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	found := false
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...: comm is the executable's name.
+		i, j := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if i < 0 || j < i || string(stat[i+1:j]) != "postgres" {
+			continue
+		}
+		d, err := cpuOfFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		sum += d
+		found = true
+	}
+	if !found {
+		return 0, errors.New("no postgres process on this machine")
+	}
+	return sum, nil
 }

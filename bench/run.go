@@ -116,6 +116,9 @@ type runner struct {
 	sim, proxy, spark  *proc
 	direct, bare, gate *target
 	procs              []*proc
+	// extraProcs are CPU sources the comparison phases add to each
+	// variant's accounts (the PostgreSQL and Redis servers).
+	extraProcs []*proc
 
 	sparkBin   string // the spark binary every spark process runs
 	sparkPprof bool   // it has --pprof

@@ -346,6 +346,23 @@ func (v *VariantResult) CPUPer1000() float64 {
 	return 0
 }
 
+// ServerCPUPer1000 is the CPU seconds of the process or server key per
+// 1,000 answers over every round (ok false when a round lacks it).
+func (v *VariantResult) ServerCPUPer1000(key string) (float64, bool) {
+	var cpu time.Duration
+	for _, x := range v.rounds() {
+		d, ok := x.CPU[key]
+		if !ok {
+			return 0, false
+		}
+		cpu += d
+	}
+	if n := v.Count(); n > 0 {
+		return cpu.Seconds() / float64(n) * 1000, true
+	}
+	return 0, false
+}
+
 // OtherCores is the cores other processes kept busy during the rounds
 // (-1 = unknown).
 func (v *VariantResult) OtherCores() float64 {
@@ -398,7 +415,7 @@ func (r *runner) measureRounds(ctx context.Context, what string, vs []*variant, 
 			if during != nil {
 				end = during(v)
 			}
-			res, err := runLoad(ctx, v.t, body, false, conc, warm, dur, []*proc{r.sim, v.p})
+			res, err := runLoad(ctx, v.t, body, false, conc, warm, dur, append([]*proc{r.sim, v.p}, r.extraProcs...))
 			if end != nil {
 				end()
 			}
