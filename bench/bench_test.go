@@ -53,7 +53,23 @@ func TestQuickRun(t *testing.T) {
 	// pool 2; stream length 4; concurrent streams 6).
 	g := rep.Params.Growth
 	growth := 7*len(g.ConvBytes) + 6 + 4*len(g.ToolCounts) + 2 + 2*len(g.PoolSizes) + 2 + 4*len(g.Lengths) + 4 + 6*len(g.ConcStreams) + 6
-	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*9 + growth; len(figs) != want {
+	// The management plane: 5 figures for each of its 3 configurations,
+	// 2 ratios and 3 showing it was on. The replicas: 11 at c=16, 11 at
+	// c=1 and 7 of the admission step, when PostgreSQL and Redis were
+	// given; without them the phase says why it was skipped, and with
+	// SPARK_REQUIRE_SERVICES=1 it must have run.
+	plane, replicas := 3*5+2+3, 0
+	switch {
+	case rep.Replicas == nil:
+		t.Error("the replicas phase left no trace in the report")
+	case rep.Replicas.Skipped == "":
+		replicas = 11 + 11 + 7
+	case os.Getenv(requireServicesEnv) == "1":
+		t.Errorf("%s=1 but the replicas phase was skipped: %s", requireServicesEnv, rep.Replicas.Skipped)
+	default:
+		t.Logf("replicas phase skipped: %s", rep.Replicas.Skipped)
+	}
+	if want := 2 + 3*17 + 2*23 + 8 + 6 + 2*9 + plane + replicas + growth; len(figs) != want {
 		t.Errorf("%d figures, want %d", len(figs), want)
 	}
 	for _, f := range figs {
@@ -81,17 +97,31 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s: figure %s = %v, report says %v", out, f.Name, v, f.Value)
 		}
 	}
+	skipped := 0
 	for _, tg := range rep.Targets() {
 		if tg.Status == statusNotMeasured && !strings.HasPrefix(tg.Name, "10,000") {
 			t.Errorf("target %q was not measured", tg.Name)
+		}
+		if tg.Status == statusSkipped {
+			skipped++
+			if replicas > 0 || tg.Note != rep.Replicas.Skipped {
+				t.Errorf("target %q skipped (%s) though the replicas phase ran or for another reason", tg.Name, tg.Note)
+			}
 		}
 		if !bytes.Contains(doc, []byte("| "+tg.Name+" |")) {
 			t.Errorf("%s has no row for target %q", out, tg.Name)
 		}
 	}
-	// The headline comparison and one chart per growth curve, each an SVG
-	// next to the report (docs/bench/) and shown in it.
-	wantCharts := []string{"headline.svg", "growth-conversation.svg", "growth-tools.svg", "growth-pool.svg", "growth-length.svg", "growth-streams.svg"}
+	if replicas == 0 && (skipped != 2 || !bytes.Contains(doc, []byte("Skipped: "+rep.Replicas.Skipped))) {
+		t.Errorf("the replicas phase was skipped, but %d targets say so and the report does not give the reason", skipped)
+	}
+	// The headline comparison, the management plane's and the replicas'
+	// (when they ran), and one chart per growth curve, each an SVG next to
+	// the report (docs/bench/) and shown in it.
+	wantCharts := []string{"headline.svg", "plane.svg", "growth-conversation.svg", "growth-tools.svg", "growth-pool.svg", "growth-length.svg", "growth-streams.svg"}
+	if replicas > 0 {
+		wantCharts = append(wantCharts, "replicas.svg")
+	}
 	if len(rep.Charts) != len(wantCharts) {
 		t.Errorf("%d charts, want %d: %+v", len(rep.Charts), len(wantCharts), rep.Charts)
 	}
@@ -109,7 +139,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s does not show the chart docs/bench/%s", out, name)
 		}
 	}
-	for _, want := range []string{markBegin, markEnd, "nproc", rep.Machine.GoVersion, "go test ./bench", "### Non-stream chat", "### Streaming", "### Open streams", "### CPU and start-up", "### Growth curves"} {
+	for _, want := range []string{markBegin, markEnd, "nproc", rep.Machine.GoVersion, "go test ./bench", "### Non-stream chat", "### Streaming", "### Open streams", "### CPU and start-up", "### Management plane", "### Replicas", "### Growth curves"} {
 		if !bytes.Contains(doc, []byte(want)) {
 			t.Errorf("%s lacks %q", out, want)
 		}
@@ -121,7 +151,8 @@ func TestQuickRun(t *testing.T) {
 func mustBePositive(name string) bool {
 	for _, suffix := range []string{".rps", ".p50_ms", ".p99_ms", ".streams_per_s", ".deltas_per_s", ".deltas_per_stream",
 		".ttft_p50_ms", ".ttft_p99_ms", ".cpu_s_per_1000", ".ratio_vs_proxy", ".deltas_ratio_vs_proxy",
-		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", ".heap_inuse_per_stream_kib", ".stack_per_stream_kib", "_data_dir_ms"} {
+		".streams", ".open_at_once", ".completed", ".rss_top_mib", ".goroutines_per_stream", ".heap_inuse_per_stream_kib", ".stack_per_stream_kib", "_data_dir_ms",
+		".ratio_vs_off", ".ratio_vs_embedded", ".p50_us", ".p99_us", ".requests_counted", ".tokens_used", ".postgres_cpu_s_per_1000", ".redis_cpu_s_per_1000"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}
@@ -281,5 +312,67 @@ func TestFitCurve(t *testing.T) {
 	}
 	if f, ok := fitCurve([]float64{1, 2, 3}, []float64{1, math.NaN(), 3}); !ok || f.N != 2 || math.Abs(f.Slope-1) > 1e-12 {
 		t.Errorf("NaN point not left out: %+v", f)
+	}
+}
+
+// TestCommandLineHidesServiceURLs: the command recorded in the report
+// never carries the services' URLs, which may hold passwords.
+func TestCommandLineHidesServiceURLs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-phases", "replicas", "-database-url", "postgres://u:pw@h/db", "-redis-url=redis://:pw@h:6379/0"},
+			"go run ./bench -phases replicas -database-url URL -redis-url=URL"},
+		{[]string{"--database-url=postgres://u:pw@h/db", "-quick"}, "go run ./bench --database-url=URL -quick"},
+		{[]string{"-out", "x y.md"}, "go run ./bench -out 'x y.md'"},
+	} {
+		got := commandLine(tc.args)
+		if got != tc.want || strings.Contains(got, "pw") {
+			t.Errorf("commandLine(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestReplicasWithoutServices: without PostgreSQL and Redis the replicas
+// phase is skipped and says why (the report shows it), unless the
+// services are required, which makes it an error.
+func TestReplicasWithoutServices(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		wantSkip string
+		wantErr  bool
+	}{
+		{"neither", Options{}, "no PostgreSQL (SPARK_TEST_DATABASE_URL or -database-url) and no Redis (SPARK_TEST_REDIS_URL or -redis-url)", false},
+		{"no Redis", Options{DatabaseURL: "postgres://127.0.0.1:1/x"}, "no Redis (SPARK_TEST_REDIS_URL or -redis-url)", false},
+		{"required", Options{RedisURL: "redis://127.0.0.1:1/0", RequireServices: true}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &runner{opts: tc.opts, p: paramsFor(true), rep: &Report{Params: paramsFor(true)}, log: func(string, ...any) {}}
+			err := r.replicas(t.Context())
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "SPARK_REQUIRE_SERVICES=1") {
+					t.Fatalf("err = %v, want the missing service named", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := r.rep.Replicas
+			if rp == nil || !strings.HasPrefix(rp.Skipped, tc.wantSkip) {
+				t.Fatalf("Replicas = %+v, want skipped: %q", rp, tc.wantSkip)
+			}
+			md := r.rep.Markdown()
+			if !strings.Contains(md, "Skipped: "+rp.Skipped) {
+				t.Errorf("the report does not say why the phase was skipped:\n%s", md)
+			}
+			for _, tg := range r.rep.Targets() {
+				if strings.Contains(tg.Name, "Redis") && (tg.Status != statusSkipped || tg.Note != rp.Skipped) {
+					t.Errorf("target %q: status %q, note %q", tg.Name, tg.Status, tg.Note)
+				}
+			}
+		})
 	}
 }

@@ -23,8 +23,12 @@ type Chart struct {
 	File  string
 }
 
-// chartHeadline is the ID of the headline comparison chart.
-const chartHeadline = "headline"
+// IDs of the charts that are not growth curves.
+const (
+	chartHeadline = "headline" // spark ÷ the bare proxy
+	chartPlane    = "plane"    // the management plane on vs off
+	chartReplicas = "replicas" // PostgreSQL + Redis vs embedded
+)
 
 // writeCharts draws the headline comparison (when the non-stream and
 // stream phases ran) and every growth curve into dir as SVG files and
@@ -41,6 +45,23 @@ func writeCharts(dir string, rep *Report) error {
 		} else {
 			rep.Charts = append(rep.Charts, Chart{ID: chartHeadline, Title: "spark's throughput relative to a bare reverse proxy", File: file})
 		}
+	}
+	for _, c := range []struct {
+		id, title string
+		plots     []*plot.Plot
+	}{
+		{chartPlane, "What the management plane costs: non-stream throughput, c=16", planePlots(rep)},
+		{chartReplicas, "What replicas cost: PostgreSQL + Redis vs the embedded store", replicaPlots(rep)},
+	} {
+		if len(c.plots) == 0 {
+			continue
+		}
+		file := filepath.Join(dir, c.id+".svg")
+		if err := saveSVG(file, vg.Length(len(c.plots))*4*vg.Inch, 3.6*vg.Inch, c.plots...); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Charts = append(rep.Charts, Chart{ID: c.id, Title: c.title, File: file})
 	}
 	for _, c := range rep.curves() {
 		var plots []*plot.Plot
@@ -201,4 +222,115 @@ func yRange(pn panel) (lo, hi float64) {
 		return 0, 0
 	}
 	return lo, hi
+}
+
+// barPlot draws one bar per value with its label under it and text above
+// it; ref, when not NaN, draws a dashed reference line labelled refLabel.
+func barPlot(title, ylabel string, labels []string, vals []float64, texts []string, ref float64, refLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	bars, err := plotter.NewBarChart(plotter.Values(vals), vg.Points(30))
+	if err != nil {
+		return nil
+	}
+	bars.Color = plotutil.Color(0)
+	bars.LineStyle.Width = 0
+	p.Add(plotter.NewGrid(), bars)
+	top := 0.0
+	for _, v := range vals {
+		top = max(top, v)
+	}
+	if !math.IsNaN(ref) {
+		line := plotter.NewFunction(func(float64) float64 { return ref })
+		line.Color = color.Gray{Y: 60}
+		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(line)
+		p.Legend.Add(refLabel, line)
+		p.Legend.Top = true
+		top = max(top, ref)
+	}
+	var at plotter.XYs
+	for i, v := range vals {
+		at = append(at, plotter.XY{X: float64(i), Y: v})
+	}
+	if l, err := plotter.NewLabels(plotter.XYLabels{XYs: at, Labels: texts}); err == nil {
+		for i := range l.TextStyle {
+			l.TextStyle[i].XAlign = draw.XCenter
+		}
+		l.Offset = vg.Point{Y: vg.Points(3)}
+		p.Add(l)
+	}
+	p.NominalX(labels...)
+	p.Y.Min = 0
+	p.Y.Max = math.Max(top*1.3, 1e-9)
+	return p
+}
+
+// planePlots are the plane phase's panels: throughput and spark's CPU per
+// request of each configuration.
+func planePlots(rep *Report) []*plot.Plot {
+	p := rep.Plane
+	off := p.variant("off")
+	if !off.valid() {
+		return nil
+	}
+	names := map[string]string{"off": "plane off", "usage": "usage records", "on": "plane on"}
+	var labels, rpsText, cpuText []string
+	var rps, cpu []float64
+	for _, v := range p.Variants {
+		labels = append(labels, names[v.Key])
+		rps = append(rps, v.RPS())
+		rpsText = append(rpsText, fmt.Sprintf("%.0f (%.2f×)", v.RPS(), v.RPS()/off.RPS()))
+		cpu = append(cpu, v.CPUPer1000())
+		cpuText = append(cpuText, fmt.Sprintf("%.3f", v.CPUPer1000()))
+	}
+	band := off.RPS() * (1 - planeGoalApart)
+	return nonNilPlots(
+		barPlot(fmt.Sprintf("Throughput, c=%d", p.Conc), "requests/s (all rounds)", labels, rps, rpsText, band, "5% below plane off (the goal's bound)"),
+		barPlot("spark CPU per request", "CPU ms per request", labels, cpu, cpuText, math.NaN(), ""),
+	)
+}
+
+// replicaPlots are the replicas phase's panels: throughput at c=16, the
+// c=1 p50 of each mode and the admission step's p50.
+func replicaPlots(rep *Report) []*plot.Plot {
+	rp := rep.Replicas
+	if rp == nil || rp.Skipped != "" {
+		return nil
+	}
+	emb := pickVariant(rp.Throughput, "embedded")
+	if !emb.valid() {
+		return nil
+	}
+	names := map[string]string{"embedded": "embedded", "redis": "SQLite + Redis", "pgredis": "PostgreSQL + Redis"}
+	var labels, texts []string
+	var vals []float64
+	for _, v := range rp.Throughput {
+		labels, vals = append(labels, names[v.Key]), append(vals, v.RPS())
+		texts = append(texts, fmt.Sprintf("%.0f (%.2f×)", v.RPS(), v.RPS()/emb.RPS()))
+	}
+	thr := barPlot(fmt.Sprintf("Throughput, c=%d", rep.Params.Compare.Conc), "requests/s (all rounds)", labels, vals, texts,
+		emb.RPS()*replicasGoalRatio, "0.9× embedded (the goal)")
+	labels, texts, vals = nil, nil, nil
+	for _, v := range rp.Latency {
+		labels, vals = append(labels, names[v.Key]), append(vals, ms(v.P50()))
+		texts = append(texts, fmt.Sprintf("%.3f", ms(v.P50())))
+	}
+	lat := barPlot("Latency p50, c=1", "ms", labels, vals, texts, math.NaN(), "")
+	adm := barPlot("Admission step p50 (in process)", "µs", []string{"in process", "Redis"},
+		[]float64{us(rp.AdmitMemory.P50), us(rp.AdmitRedis.P50)},
+		[]string{fmt.Sprintf("%.1f", us(rp.AdmitMemory.P50)), fmt.Sprintf("%.1f", us(rp.AdmitRedis.P50))},
+		us(rp.AdmitMemory.P50+admitGoal), "in process + 0.3 ms (the goal)")
+	return nonNilPlots(thr, lat, adm)
+}
+
+func nonNilPlots(ps ...*plot.Plot) []*plot.Plot {
+	var out []*plot.Plot
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -10,14 +10,20 @@
 // (RSS and goroutines per stream), CPU seconds per 1,000 requests,
 // start-up time to /healthz 200 and the growth curves (how the cost grows
 // with conversation size, tool definitions, pool size, stream length and
-// open streams), each with the issue's target and whether it was met, and
-// draws SVG charts of the headline comparison and of every curve.
+// open streams), what the management plane costs (usage records, key
+// policies and metrics on against off) and what the replica mode costs
+// (PostgreSQL and Redis against the embedded store, when both are given),
+// each with the issue's target and whether it was met, and draws SVG
+// charts of the headline comparison, of every curve and of both
+// comparisons.
 //
 // Usage:
 //
 //	go run ./bench              # full run (≤ 10 min), writes BENCHMARKS.md and docs/bench/*.svg
 //	go run ./bench -quick       # smaller run (≤ 1 min), prints to stdout
 //	go run ./bench -phases growth   # the growth curves only (printed; charts in bench/out/charts)
+//	go run ./bench -phases plane    # the management plane on vs off only
+//	go run ./bench -phases replicas # PostgreSQL + Redis vs embedded (needs SPARK_TEST_DATABASE_URL and SPARK_TEST_REDIS_URL, or the flags)
 //	go run ./bench -pprof       # also save CPU/heap/goroutine profiles of spark under bench/out/
 //
 // Every listener, including the profiling endpoints, is bound to 127.0.0.1.
@@ -51,11 +57,18 @@ type Options struct {
 	// NoUsage runs spark with USAGE_RECORDS=0 (no usage accounting), to
 	// compare with a run that keeps the records (the default).
 	NoUsage bool
-	// Phases limits the run to some of "nonstream", "stream" and "open"
-	// (nil = all); a partial run is never written to BENCHMARKS.md.
-	Phases  []string
-	Command string // the command line recorded in the report
-	Root    string // module root ("" = found with `go env GOMOD`)
+	// Phases limits the run to some of the phases (phaseNames; nil = all);
+	// a partial run is written only to an -out given explicitly.
+	Phases []string
+	// DatabaseURL and RedisURL are the PostgreSQL (a role that may create
+	// databases) and Redis servers of the replicas phase ("" =
+	// SPARK_TEST_DATABASE_URL, SPARK_TEST_REDIS_URL). Without either the
+	// phase is skipped and the report says why, unless RequireServices
+	// (SPARK_REQUIRE_SERVICES=1) makes that an error.
+	DatabaseURL, RedisURL string
+	RequireServices       bool
+	Command               string // the command line recorded in the report
+	Root                  string // module root ("" = found with `go env GOMOD`)
 	// ProfileDir receives the -pprof profiles ("" = Root/bench/out).
 	ProfileDir string
 	// ChartDir receives the SVG charts ("" = docs/bench next to Out, or
@@ -80,7 +93,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	prof := fs.Bool("pprof", false, "save spark's CPU profile under non-stream c=16 (and heap/goroutine profiles under open streams) to bench/out/ (loopback only)")
 	streams := fs.Int("streams", 0, "concurrently open streams to hold (default 10000, -quick 1000; the default is capped by the file-descriptor limit)")
 	spark := fs.String("spark", "", "use this prebuilt spark binary instead of building ./cmd/spark")
-	phases := fs.String("phases", "", "run only these phases, comma-separated: nonstream, stream, open, growth (default all; a partial run is printed, not written, unless -out is given)")
+	phases := fs.String("phases", "", "run only these phases, comma-separated: "+strings.Join(phaseNames, ", ")+" (default all; a partial run is printed, not written, unless -out is given)")
+	dbURL := fs.String("database-url", "", "PostgreSQL server of the replicas phase, a role that may create databases (default $"+databaseURLEnv+"; without it the phase is skipped)")
+	redisURL := fs.String("redis-url", "", "Redis server of the replicas phase (default $"+redisURLEnv+"; without it the phase is skipped)")
 	noUsage := fs.Bool("no-usage", false, "run spark with USAGE_RECORDS=0 (no usage records), to measure what usage accounting costs against a run without this flag")
 	plain := fs.Bool("plain-upstream", false, "serve the simulator over plain HTTP/1.1 (it then closes every connection after its answer) instead of HTTPS with HTTP/2")
 	fs.Usage = func() {
@@ -104,12 +119,12 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := Options{
 		Quick: *quick, Pprof: *prof, Streams: *streams, Spark: *spark, PlainUpstream: *plain, NoUsage: *noUsage,
-		Root: root, Log: stderr, Command: commandLine(args),
+		Root: root, Log: stderr, Command: commandLine(args), DatabaseURL: *dbURL, RedisURL: *redisURL,
 	}
 	if *phases != "" {
 		for p := range strings.SplitSeq(*phases, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case phaseNonStream, phaseStream, phaseOpen, phaseGrowth:
+			case phaseNonStream, phaseStream, phaseOpen, phaseGrowth, phasePlane, phaseReplicas:
 				opts.Phases = append(opts.Phases, p)
 			default:
 				fmt.Fprintf(stderr, "bench: unknown phase %q (%s)\n", p, strings.Join(phaseNames, ", "))
@@ -142,10 +157,23 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// commandLine is the command recorded in the report.
+// commandLine is the command recorded in the report, without the
+// services' URLs (they may hold passwords).
 func commandLine(args []string) string {
 	parts := []string{"go", "run", "./bench"}
+	secret := false
 	for _, a := range args {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case secret:
+			a, secret = "URL", false
+		case strings.HasPrefix(a, "-") && (name == "database-url" || name == "redis-url"):
+			if hasValue {
+				a = a[:strings.IndexByte(a, '=')] + "=URL"
+			} else {
+				secret = true
+			}
+		}
 		if strings.ContainsAny(a, " \t'\"") {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
@@ -176,6 +204,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if opts.Out != "" {
 			opts.ChartDir = filepath.Join(filepath.Dir(opts.Out), "docs", "bench")
 		}
+	}
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = os.Getenv(databaseURLEnv)
+	}
+	if opts.RedisURL == "" {
+		opts.RedisURL = os.Getenv(redisURLEnv)
+	}
+	if os.Getenv(requireServicesEnv) == "1" {
+		opts.RequireServices = true
 	}
 	if opts.Command == "" {
 		opts.Command = "go run ./bench"

@@ -49,6 +49,10 @@ type proc struct {
 
 	exited  chan struct{}
 	waitErr error
+
+	// cpuOf, when set, reads the CPU time of a server the benchmark did
+	// not start (PostgreSQL, Redis) instead of the process's own.
+	cpuOf func() (time.Duration, error)
 }
 
 // start starts cmd and watches its exit.
@@ -129,6 +133,9 @@ const clockTick = 10 * time.Millisecond
 
 // cpu returns user+system CPU time.
 func (p *proc) cpu() (time.Duration, error) {
+	if p.cpuOf != nil {
+		return p.cpuOf()
+	}
 	return cpuOfFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 }
 

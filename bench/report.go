@@ -87,6 +87,11 @@ type Report struct {
 	OpenCapNote   string // why fewer were held, if so
 
 	Growth *Growth // the growth curves (nil without the growth phase)
+	// Plane is what the management plane costs (nil without its phase);
+	// Replicas what PostgreSQL and Redis cost (nil without its phase,
+	// Skipped set when its services were not given).
+	Plane    *Plane
+	Replicas *Replicas
 
 	// Charts are the SVG charts written for this report; ChartBase is the
 	// directory the Markdown's links are relative to ("" = the working
@@ -251,6 +256,7 @@ func (r *Report) Figures() []Figure {
 		add(p+"heap_inuse_per_stream_kib", heap/1024, ok && memOK)
 		add(p+"stack_per_stream_kib", stack/1024, ok && memOK)
 	}
+	r.compareFigures(add)
 	r.growthFigures(add)
 	return out
 }
@@ -456,6 +462,7 @@ func (r *Report) Targets() []Target {
 		}
 		out = append(out, t)
 	}
+	out = append(out, r.compareTargets()...)
 	return append(out, r.growthTargets()...)
 }
 
@@ -639,6 +646,7 @@ func (r *Report) Markdown() string {
 		w("| existing DATA_DIR, spark's own `startup=` log (configuration → listening) | %s |\n", r.StartupSelf)
 	}
 
+	r.compareMarkdown(w, link)
 	r.growthMarkdown(w, link)
 
 	if len(r.Notes) > 0 {

@@ -26,10 +26,12 @@ const (
 	phaseStream    = "stream"
 	phaseOpen      = "open"
 	phaseGrowth    = "growth"
+	phasePlane     = "plane"
+	phaseReplicas  = "replicas"
 )
 
 // phaseNames lists every phase in run order.
-var phaseNames = []string{phaseNonStream, phaseStream, phaseOpen, phaseGrowth}
+var phaseNames = []string{phaseNonStream, phaseStream, phaseOpen, phasePlane, phaseReplicas, phaseGrowth}
 
 // params are the sizes of one run.
 type params struct {
@@ -48,7 +50,8 @@ type params struct {
 	ProfileDuration time.Duration // -pprof: CPU profile of spark under non-stream c=16
 	Accounts        int           // Genspark accounts in GS_COOKIE
 
-	Growth growthParams // the growth curves
+	Growth  growthParams  // the growth curves
+	Compare compareParams // the management plane and replicas phases
 }
 
 func paramsFor(quick bool) params {
@@ -59,7 +62,7 @@ func paramsFor(quick bool) params {
 			StreamDeltas: 200,
 			OpenStreams:  1000, OpenSlow: 500 * time.Millisecond, OpenDeltas: 6, OpenParallel: 128,
 			Settle: 300 * time.Millisecond, ProfileDuration: 2 * time.Second, Accounts: 8,
-			Growth: growthParamsFor(true),
+			Growth: growthParamsFor(true), Compare: compareParamsFor(true),
 		}
 	}
 	return params{
@@ -70,7 +73,7 @@ func paramsFor(quick bool) params {
 		// at once even when opening 10,000 takes 20 s on a busy machine.
 		OpenStreams: 10000, OpenSlow: 2 * time.Second, OpenDeltas: 15, OpenParallel: 256,
 		Settle: time.Second, ProfileDuration: 6 * time.Second, Accounts: 8,
-		Growth: growthParamsFor(false),
+		Growth: growthParamsFor(false), Compare: compareParamsFor(false),
 	}
 }
 
@@ -113,6 +116,9 @@ type runner struct {
 	sim, proxy, spark  *proc
 	direct, bare, gate *target
 	procs              []*proc
+	// extraProcs are CPU sources the comparison phases add to each
+	// variant's accounts (the PostgreSQL and Redis servers).
+	extraProcs []*proc
 
 	sparkBin   string // the spark binary every spark process runs
 	sparkPprof bool   // it has --pprof
@@ -149,7 +155,8 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	for _, ph := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{phaseNonStream, r.nonStream}, {phaseStream, r.streaming}, {phaseOpen, r.openStreams}, {phaseGrowth, r.growth}} {
+	}{{phaseNonStream, r.nonStream}, {phaseStream, r.streaming}, {phaseOpen, r.openStreams},
+		{phasePlane, r.plane}, {phaseReplicas, r.replicas}, {phaseGrowth, r.growth}} {
 		if r.opts.Phases != nil && !slices.Contains(r.opts.Phases, ph.name) {
 			continue
 		}

@@ -60,6 +60,15 @@ func (d *DB) oneUser(ctx context.Context, where string, args ...any) (store.User
 	return u, nil
 }
 
+// onePrepared is oneUser for a prepared statement's row.
+func (d *DB) onePrepared(row *sql.Row) (store.User, error) {
+	u, err := scanUser(row)
+	if err != nil {
+		return store.User{}, constraint("get user", err)
+	}
+	return u, nil
+}
+
 // CreateUser implements [store.IdentityStore].
 func (d *DB) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	u, err := store.PrepareUser(u, d.now())
@@ -77,7 +86,7 @@ func (d *DB) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 
 // GetUser implements [store.IdentityStore].
 func (d *DB) GetUser(ctx context.Context, id string) (store.User, error) {
-	return d.oneUser(ctx, `id = ?`, id)
+	return d.onePrepared(d.userByID.QueryRowContext(ctx, id))
 }
 
 // FindUserByEmail implements [store.IdentityStore].
@@ -92,7 +101,7 @@ func (d *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // BuiltinAdmin implements [store.IdentityStore].
 func (d *DB) BuiltinAdmin(ctx context.Context) (store.User, error) {
-	return d.oneUser(ctx, `builtin = 1`)
+	return d.onePrepared(d.builtinAdmin.QueryRowContext(ctx))
 }
 
 // UpdateUser implements [store.IdentityStore]. The last-admin rule is

@@ -56,7 +56,7 @@ func (d *DB) CreateAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, er
 
 // FindAPIKeyByHash implements [store.APIKeyStore].
 func (d *DB) FindAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(d.keyByHash.QueryRowContext(ctx, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.APIKey{}, fmt.Errorf("sqlite: API key: %w", store.ErrNotFound)
 	}
