@@ -123,6 +123,8 @@ type App struct {
 	meter     *apikey.Meter
 	admitter  limit.Admitter
 	builtinID atomic.Pointer[string]
+	// noBuiltinUntil: no built-in admin existed when last asked, until then.
+	noBuiltinUntil atomic.Pointer[time.Time]
 	// shared is what replicas agree on (shared.go): redis with REDIS_URL,
 	// else the in-process state (redis nil).
 	shared          cluster.State

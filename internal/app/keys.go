@@ -88,13 +88,22 @@ func (a *App) owners(ctx context.Context, ownerID string) ([]string, error) {
 }
 
 // builtinAdminID is the built-in admin's user id ("" before one exists),
-// read from the store until found (it never changes afterwards).
+// read from the store until found (it never changes afterwards). While
+// there is none, the answer is kept for a second (the setup link or
+// another replica may create one at any time), so that API_SECRET
+// requests do not each read the store.
 func (a *App) builtinAdminID(ctx context.Context) (string, error) {
 	if id := a.builtinID.Load(); id != nil {
 		return *id, nil
 	}
+	now := a.now()
+	if until := a.noBuiltinUntil.Load(); until != nil && now.Before(*until) {
+		return "", nil
+	}
 	u, err := a.db.BuiltinAdmin(ctx)
 	if errors.Is(err, store.ErrNotFound) {
+		until := now.Add(time.Second)
+		a.noBuiltinUntil.Store(&until)
 		return "", nil
 	}
 	if err != nil {
