@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lineSink collects log lines and reports the listening addresses of the
@@ -102,6 +104,7 @@ func TestServeJSONLogs(t *testing.T) {
 		resp.Body.Close()
 		ids[resp.Header.Get("X-Request-Id")] = false
 	}
+	const modelsSeries = `gen_ai_server_request_duration_seconds_count{error_type="",gen_ai_provider_name="",gen_ai_request_model="",gen_ai_response_model="",http_response_status_code="200",http_route="GET /v1/models"} 1`
 	for _, probe := range []struct {
 		url  string
 		want int
@@ -109,19 +112,29 @@ func TestServeJSONLogs(t *testing.T) {
 		{"http://" + logs.metrics() + "/metrics", http.StatusOK},
 		{"http://" + addr + "/metrics", http.StatusNotFound},
 	} {
-		resp, err := http.Get(probe.url)
-		if err != nil {
-			t.Fatal(err)
+		// A request is observed once the server has finished with it,
+		// which may be just after the client has read the answer: the
+		// scrape is repeated until it shows, within a bound.
+		var b []byte
+		for start := time.Now(); ; {
+			resp, err := http.Get(probe.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if id := resp.Header.Get("X-Request-Id"); id != "" {
+				ids[id] = false // the main port's answer: it has a request line too
+			}
+			if resp.StatusCode != probe.want {
+				t.Errorf("GET %s: %d, want %d", probe.url, resp.StatusCode, probe.want)
+			}
+			if probe.want != http.StatusOK || strings.Contains(string(b), modelsSeries) || time.Since(start) > 10*time.Second {
+				break
+			}
+			runtime.Gosched()
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if id := resp.Header.Get("X-Request-Id"); id != "" {
-			ids[id] = false // the main port's answer: it has a request line too
-		}
-		if resp.StatusCode != probe.want {
-			t.Errorf("GET %s: %d, want %d", probe.url, resp.StatusCode, probe.want)
-		}
-		if probe.want == http.StatusOK && !strings.Contains(string(b), `gen_ai_server_request_duration_seconds_count{error_type="",gen_ai_provider_name="",gen_ai_request_model="",gen_ai_response_model="",http_response_status_code="200",http_route="GET /v1/models"} 1`) {
+		if probe.want == http.StatusOK && !strings.Contains(string(b), modelsSeries) {
 			t.Errorf("the metrics lack the models request:\n%s", b)
 		}
 	}
