@@ -128,6 +128,10 @@ type LengthPoint struct {
 type ConcPoint struct {
 	Streams      int
 	Proxy, Spark *OpenResult
+	// Failures says which process failed some of the point's streams (the
+	// point is kept and its figures are those of the streams that opened;
+	// the report prints these lines under the curve).
+	Failures []string
 }
 
 // growth runs the growth curves.
@@ -627,7 +631,9 @@ func (r *runner) growthConcurrent(ctx context.Context) error {
 				return err
 			}
 			if res.Failed > 0 || res.OpenAtTop < n {
-				return fmt.Errorf("%s, %d streams: %d failed, %d open at once (%s)", t.name, n, res.Failed, res.OpenAtTop, res.FirstErr)
+				msg := fmt.Sprintf("%s, %d streams: %d failed, %d open at once (first error: %s)", t.name, n, res.Failed, res.OpenAtTop, res.FirstErr)
+				r.log("  %s", msg)
+				pt.Failures = append(pt.Failures, msg)
 			}
 			if base.key == "spark" {
 				pt.Spark = res

@@ -219,7 +219,7 @@ func (r *Report) curves() []curve {
 		out = append(out, curve{
 			ID: "streams", Title: "Concurrently open streams", XLabel: "streams open at once", XName: "streams", LogX: true, XFmt: intX,
 			About: fmt.Sprintf("`sim:slow %d sim:long %d` streams (as in the open-streams phase), opened at most %d at a time into a **fresh** process per point (so that no earlier point's memory is reused), after %d warm-up streams and a settle; RSS and goroutines are sampled once every stream has its first delta, then the live heap plus goroutine stacks right after a forced GC (what the streams hold, without the garbage the collector has not yet returned), each as growth over the idle process; the streams are then cancelled. The slope of the growth is the cost of one more open stream; the intercept is what the first streams cost once (connection pools, buffers).",
-				int(r.Params.OpenSlow/time.Millisecond), r.Params.OpenDeltas, r.Params.OpenParallel, p.ConcWarmStreams),
+				int(r.Params.OpenSlow/time.Millisecond), r.Params.OpenDeltas, r.Params.OpenParallel, p.ConcWarmStreams) + concFailures(g.Conc),
 			Panels: []panel{
 				{Metric: "RSS growth, MiB", Expect: verdictLinear, SlopeScale: 1024, SlopeUnit: "KiB per stream", Series: []series{
 					mk("spark.rss_growth_mib", "spark", rss),
@@ -443,4 +443,17 @@ func (r *Report) growthTargets() []Target {
 		out = append(out, t)
 	}
 	return out
+}
+
+// concFailures is the sentence that reports the streams that failed at
+// some point of the concurrent-streams curve ("" when none did).
+func concFailures(pts []ConcPoint) string {
+	var all []string
+	for _, pt := range pts {
+		all = append(all, pt.Failures...)
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return " **Streams failed in this run:** " + strings.Join(all, "; ") + "."
 }
