@@ -264,8 +264,11 @@ func embeddingModel(model string) string {
 }
 
 // isEmbeddingModel reports whether name is a Google AI embedding model's
-// name (the API's own check runs when it is used).
+// name, gemini-embedding-* (the API's own check runs when it is used). An
+// OpenAI name (text-embedding-3-small) is not one: the embeddings route
+// resolves it to a Google model, and that resolved model is what a key's
+// list must hold.
 func isEmbeddingModel(name string) bool {
 	n := embeddingModel(name)
-	return strings.Contains(n, "embedding") && len(n) <= 128 && !strings.ContainsAny(n, " /\t\n")
+	return strings.HasPrefix(n, "gemini-embedding") && len(n) <= 128 && !strings.ContainsAny(n, " /\t\n")
 }

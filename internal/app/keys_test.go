@@ -488,12 +488,19 @@ func TestKeyModelsHoldForEmbeddings(t *testing.T) {
 		t.Fatalf("Gemini API embedContent with a chat-only key: %d %s", st, out)
 	}
 
+	// An OpenAI embedding name is not a model a key can list: the route
+	// resolves it to Google's model, which is what the list must hold.
+	if st, _, out := call(t, e.admin, "POST", e.url+"/api/keys", `{"name":"x","models":["text-embedding-3-small"]}`); st != http.StatusBadRequest {
+		t.Fatalf("minting with an OpenAI embedding name: %d %s", st, out)
+	}
 	_, embedder := e.mint(e.admin, `{"name":"embeddings","models":["models/gemini-embedding-001"]}`)
 	c = e.sdk(embedder)
-	res, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
-		Model: "gemini-embedding-001", Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}})
-	if err != nil || len(res.Data) != 1 || len(res.Data[0].Embedding) == 0 {
-		t.Fatalf("embedding with a key listing the model: %v", err)
+	for _, model := range []string{"gemini-embedding-001", "text-embedding-3-small"} { // the latter resolves to the former
+		res, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+			Model: model, Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}})
+		if err != nil || len(res.Data) != 1 || len(res.Data[0].Embedding) == 0 {
+			t.Fatalf("embedding %s with a key listing gemini-embedding-001: %v", model, err)
+		}
 	}
 	if _, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
 		Model: "gemini-embedding-2", Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"alpha"}}}); err == nil {
