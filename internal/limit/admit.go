@@ -183,8 +183,9 @@ func (w *window) add(now time.Time, limit int) {
 	w.next = (w.next + 1) % limit
 }
 
-// sweep forgets windows idle for a whole Window; when none is, an
-// arbitrary one.
+// sweep forgets windows idle for a whole Window, then arbitrary ones
+// until a tenth of the table is free, so that a table full of active
+// windows is swept once per maxKeys/10 new names, not on every admission.
 func (m *MemoryAdmitter) sweep(now time.Time) {
 	for name, w := range m.windows {
 		if now.Sub(w.last) >= Window {
@@ -192,7 +193,7 @@ func (m *MemoryAdmitter) sweep(now time.Time) {
 		}
 	}
 	for name := range m.windows {
-		if len(m.windows) < m.maxKeys {
+		if len(m.windows) <= m.maxKeys-max(m.maxKeys/10, 1) {
 			break
 		}
 		delete(m.windows, name)
