@@ -204,6 +204,23 @@ func (h *Handler) caller(r *http.Request) (caller, error) {
 	return c, nil
 }
 
+// callerAndAccount is the signed-in caller and the account the path's
+// {id} names, which the caller may manage; on failure it has answered
+// (401, or 404 for an account that is missing or another owner's).
+func (h *Handler) callerAndAccount(w http.ResponseWriter, r *http.Request) (caller, store.Account, bool) {
+	c, err := h.caller(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return caller{}, store.Account{}, false
+	}
+	a, err := h.managed(r, c)
+	if err != nil {
+		h.fail(w, r, err)
+		return caller{}, store.Account{}, false
+	}
+	return c, a, true
+}
+
 // managed returns the account with the path's id when the caller may
 // manage it, else a 404.
 func (h *Handler) managed(r *http.Request, c caller) (store.Account, error) {
@@ -433,14 +450,8 @@ func (h *Handler) reload(ctx context.Context) {
 // patch is PATCH /api/accounts/{id} {"label","proxy","enabled","shared"}
 // (each optional; "shared" only for admins, 403 for a user).
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
-	c, err := h.caller(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	a, err := h.managed(r, c)
-	if err != nil {
-		h.fail(w, r, err)
+	c, a, ok := h.callerAndAccount(w, r)
+	if !ok {
 		return
 	}
 	var in struct {
@@ -483,6 +494,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		in.Proxy = &p
 	}
 	ctx := r.Context()
+	var err error
 	if in.Label != nil || in.Proxy != nil || in.Shared != nil {
 		a, err = h.opts.Store.UpdateAccountInfo(ctx, a.ID, store.AccountPatch{Label: in.Label, Proxy: in.Proxy, Shared: in.Shared})
 		switch {
@@ -534,14 +546,8 @@ func (h *Handler) setEnabled(ctx context.Context, a store.Account, enabled bool)
 // again at once (a disabled one stays disabled: only a new cookie or
 // "enabled":true brings it back).
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
-	c, err := h.caller(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	a, err := h.managed(r, c)
-	if err != nil {
-		h.fail(w, r, err)
+	c, a, ok := h.callerAndAccount(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -562,14 +568,8 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 
 // remove is DELETE /api/accounts/{id}: 204.
 func (h *Handler) remove(w http.ResponseWriter, r *http.Request) {
-	c, err := h.caller(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	a, err := h.managed(r, c)
-	if err != nil {
-		h.fail(w, r, err)
+	c, a, ok := h.callerAndAccount(w, r)
+	if !ok {
 		return
 	}
 	if err := h.opts.Store.DeleteAccount(r.Context(), a.ID); err != nil {

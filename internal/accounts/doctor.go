@@ -92,14 +92,8 @@ type verdictJSON struct {
 // state is not changed: the verdict is reported, and a reset or a new
 // cookie is the owner's call.
 func (h *Handler) test(w http.ResponseWriter, r *http.Request) {
-	c, err := h.caller(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	a, err := h.managed(r, c)
-	if err != nil {
-		h.fail(w, r, err)
+	_, a, ok := h.callerAndAccount(w, r)
+	if !ok {
 		return
 	}
 	if h.opts.Doctor == nil {
