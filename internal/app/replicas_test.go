@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"github.com/sparkgw/spark/internal/simulator"
 	"github.com/sparkgw/spark/internal/store"
 	"github.com/sparkgw/spark/internal/store/storetest"
+	"github.com/sparkgw/spark/internal/testutil"
 )
 
 // replicaPair is two gateways in front of one simulator that share one
@@ -307,79 +306,12 @@ func TestReplicasSeeEndedSession(t *testing.T) {
 	}
 }
 
-// blipProxy forwards TCP connections to Redis until cut: then it breaks
-// the open ones and swallows new ones (a Redis that stopped answering).
-type blipProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func newBlipProxy(t *testing.T, redisURL string) (*blipProxy, string) {
-	t.Helper()
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &blipProxy{ln: ln, target: u.Host}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-func (p *blipProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		cut := p.cut
-		p.conns = append(p.conns, c)
-		p.mu.Unlock()
-		if cut {
-			go io.Copy(io.Discard, c)
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, up)
-		p.mu.Unlock()
-		go func() { io.Copy(up, c); up.Close() }()
-		go func() { io.Copy(c, up); c.Close() }()
-	}
-}
-
-func (p *blipProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
 // Redis stops answering mid-test: requests are still served (the pool
 // decides alone), an account limited meanwhile still rests, the failures
 // are counted; never a 5xx.
 func TestRedisBlipIsNoServerError(t *testing.T) {
 	redisURL := redisURLForTest(t)
-	proxy, viaProxy := newBlipProxy(t, redisURL)
+	proxy, viaProxy := testutil.NewFaultProxy(t, redisURL)
 	h := start(t, func(c *config.Config) {
 		c.RedisURL = viaProxy
 		c.GSCookie = "session_id=healthy-one,session_id=limited-two"
@@ -395,7 +327,7 @@ func TestRedisBlipIsNoServerError(t *testing.T) {
 		}
 	}
 	ask("before the blip") // round-robin: the healthy account
-	proxy.setCut(true)
+	proxy.Set(testutil.ProxySwallow)
 	for i := range 3 { // the limited account first: it fails over
 		ask("during the blip " + itoa(i))
 	}
@@ -408,7 +340,7 @@ func TestRedisBlipIsNoServerError(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "Redis failed") {
 		t.Fatal("no WARN about Redis")
 	}
-	proxy.setCut(false)
+	proxy.Set(testutil.ProxyForward)
 	ask("after the blip")
 }
 
@@ -463,7 +395,7 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	proxy, viaProxy := newBlipProxy(t, redisURL)
+	proxy, viaProxy := testutil.NewFaultProxy(t, redisURL)
 	sim := simulator.New(simulator.Options{})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
@@ -484,8 +416,8 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	if !stream.Next() {
 		t.Fatalf("A's stream: %v", stream.Err())
 	}
-	proxy.setCut(true) // A loses Redis for good
-	kill()             // and its client: A's release cannot reach Redis
+	proxy.Set(testutil.ProxySwallow) // A loses Redis for good
+	kill()                           // and its client: A's release cannot reach Redis
 	stream.Close()
 
 	askB := func() error {

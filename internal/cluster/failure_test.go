@@ -2,90 +2,13 @@ package cluster_test
 
 import (
 	"errors"
-	"io"
-	"net"
-	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/sparkgw/spark/internal/cluster"
 	"github.com/sparkgw/spark/internal/limit"
+	"github.com/sparkgw/spark/internal/testutil"
 )
-
-// proxy forwards TCP connections to Redis until told to drop them
-// (a Redis restart) or to swallow them (a Redis that stops answering).
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	mode  string // "forward", "drop", "swallow"
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T, redisURL string) (*proxy, string) {
-	t.Helper()
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: u.Host, mode: "forward"}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.set("drop")
-	})
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		mode := p.mode
-		p.conns = append(p.conns, c)
-		p.mu.Unlock()
-		switch mode {
-		case "drop":
-			c.Close()
-		case "swallow": // read and never answer
-			go io.Copy(io.Discard, c)
-		default:
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}
-}
-
-// set changes the mode; leaving "forward" breaks every open connection.
-func (p *proxy) set(mode string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mode = mode
-	if mode != "forward" {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
 
 // TestRedisFailureMode checks what admission does while Redis is away:
 // with REDIS_FAILURE_MODE=open it admits against local limits, with
@@ -94,9 +17,9 @@ func (p *proxy) set(mode string) {
 func TestRedisFailureMode(t *testing.T) {
 	base := redisURL(t)
 	for _, mode := range []cluster.FailureMode{cluster.FailOpen, cluster.FailClosed} {
-		for _, outage := range []string{"drop", "swallow"} {
-			t.Run(string(mode)+"/"+outage, func(t *testing.T) {
-				p, url := newProxy(t, base)
+		for _, outage := range []testutil.ProxyMode{testutil.ProxyDrop, testutil.ProxySwallow} {
+			t.Run(string(mode)+"/"+string(outage), func(t *testing.T) {
+				p, url := testutil.NewFaultProxy(t, base)
 				var failures atomic.Int64
 				r := openRedis(t, url, prefix(t), cluster.Options{FailureMode: mode, LeaseTTL: testTTL, RefreshEvery: -1,
 					OnFailure: func(op string) { failures.Add(1) }})
@@ -108,7 +31,7 @@ func TestRedisFailureMode(t *testing.T) {
 				}
 				held.Release()
 
-				p.set(outage)
+				p.Set(outage)
 				for range 3 {
 					tk, err := adm.Admit(t.Context(), key)
 					var ref *limit.Refusal
@@ -132,7 +55,7 @@ func TestRedisFailureMode(t *testing.T) {
 					t.Fatalf("TakeSlot without Redis = %v, %v; want an error the pool falls back on", ok, err)
 				}
 
-				p.set("forward")
+				p.Set(testutil.ProxyForward)
 				// Redis is back: the shared window (one attempt so far)
 				// applies again.
 				for i := 0; r.Ready(t.Context()) != nil; i++ { // connections broken by the outage are dropped
@@ -168,7 +91,7 @@ func isRefusal(err error, name string) bool {
 func TestFeedResyncAfterOutage(t *testing.T) {
 	base := redisURL(t)
 	pfx := prefix(t)
-	p, url := newProxy(t, base)
+	p, url := testutil.NewFaultProxy(t, base)
 	o := cluster.Options{LeaseTTL: testTTL, RefreshEvery: -1}
 	cut := openRedis(t, url, pfx, o)
 	other := openRedis(t, base, pfx, o)
@@ -180,11 +103,11 @@ func TestFeedResyncAfterOutage(t *testing.T) {
 	if ev := next(t, events); ev.ID != "before" {
 		t.Fatalf("got %+v", ev)
 	}
-	p.set("drop")
+	p.Set(testutil.ProxyDrop)
 	if err := other.Publish(t.Context(), cluster.Event{Kind: cluster.EventBinding, ID: "lost"}); err != nil {
 		t.Fatal(err)
 	}
-	p.set("forward")
+	p.Set(testutil.ProxyForward)
 	if ev := next(t, events); ev.Kind != cluster.EventAccounts || ev.Origin != "" {
 		t.Fatalf("after the outage: %+v, want a resync (accounts event)", ev)
 	}

@@ -1,5 +1,6 @@
 // Package testutil holds the test doubles and checks that tests of several
-// packages share: a manually advanced clock and a goroutine-leak check. It
+// packages share: a manually advanced clock, a goroutine-leak check and a
+// TCP proxy that breaks a service's connections on demand. It
 // is imported by tests only; production code never depends on it.
 //
 // Doubles of the API front-ends (backends, streams, SSE parsers) live in
