@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/sparkgw/spark/internal/secret"
 )
 
 // ErrQuota means a file would take its owner's stored bytes over the quota
@@ -134,3 +137,63 @@ func FileChunkAAD(id, owner string, n int, last bool) []byte {
 func FileLive(expiresAt, now time.Time) bool {
 	return expiresAt.IsZero() || expiresAt.After(now)
 }
+
+// FileOpenError words a failure of engine (its name, for the message) to
+// open one of file id's sealed values: one sealed with another key means
+// the secret key changed (the file reads as missing, ErrNotFound, with the
+// hint); anything else is wrapped as it is.
+func FileOpenError(engine, id string, err error) error {
+	if errors.Is(err, secret.ErrUnknownKey) {
+		return fmt.Errorf("%s: file %s was sealed with another key (did SPARK_SECRET_KEY or %s change?): %w: %w",
+			engine, id, secret.KeyFileName, ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: open file %s: %w", engine, id, err)
+}
+
+// NewChunkReader returns the reader of file f's content, stored sealed in
+// chunks numbered 0 to chunks-1, which engine (its name, for errors) loads
+// one at a time with load (one row per call; a missing chunk is
+// ErrNotFound). Each chunk is opened with the AAD that binds it to the
+// file, its owner, its place and whether it is the last; a content whose
+// length is not f.Bytes is an error, not a short read.
+func NewChunkReader(engine string, f File, chunks int, s *secret.Sealer, load func(n int) ([]byte, error)) io.ReadCloser {
+	return &chunkReader{engine: engine, file: f, chunks: chunks, sealer: s, load: load}
+}
+
+type chunkReader struct {
+	engine string
+	file   File
+	chunks int
+	sealer *secret.Sealer
+	load   func(n int) ([]byte, error)
+	next   int    // number of the next chunk to load
+	buf    []byte // the unread rest of the loaded chunk
+	read   int64
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		if c.next >= c.chunks {
+			if c.read != c.file.Bytes {
+				return 0, fmt.Errorf("%s: file %s: content is %d bytes, want %d", c.engine, c.file.ID, c.read, c.file.Bytes)
+			}
+			return 0, io.EOF
+		}
+		sealed, err := c.load(c.next)
+		if err != nil {
+			return 0, fmt.Errorf("%s: file %s: chunk %d: %w", c.engine, c.file.ID, c.next, err)
+		}
+		plain, err := c.sealer.Open(PurposeFileContent, sealed, FileChunkAAD(c.file.ID, c.file.Owner, c.next, c.next == c.chunks-1))
+		if err != nil {
+			return 0, FileOpenError(c.engine, c.file.ID, err)
+		}
+		c.next++
+		c.buf = plain
+		c.read += int64(len(plain))
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+func (c *chunkReader) Close() error { c.buf = nil; c.next = c.chunks; return nil }

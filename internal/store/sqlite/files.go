@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sparkgw/spark/internal/secret"
 	"github.com/sparkgw/spark/internal/store"
 )
 
@@ -145,20 +144,10 @@ func (d *DB) scanFile(sc interface{ Scan(...any) error }) (fileRow, error) {
 	r.file.CreatedAt, r.file.ExpiresAt = fromMicros(created), fromMicros(expires)
 	plain, err := d.sealer.Open(store.PurposeFileName, name, store.FileAAD(r.file.ID, r.file.Owner))
 	if err != nil {
-		return fileRow{}, fileOpenError(r.file.ID, err)
+		return fileRow{}, store.FileOpenError("sqlite", r.file.ID, err)
 	}
 	r.file.Filename = string(plain)
 	return r, nil
-}
-
-// fileOpenError words a failure to open a file's sealed value: one sealed
-// under a previous master key is gone for the client (not found).
-func fileOpenError(id string, err error) error {
-	if errors.Is(err, secret.ErrUnknownKey) {
-		return fmt.Errorf("sqlite: file %s was sealed with another key (did SPARK_SECRET_KEY or %s change?): %w: %w",
-			id, secret.KeyFileName, store.ErrNotFound, err)
-	}
-	return fmt.Errorf("sqlite: open file %s: %w", id, err)
 }
 
 // getFile returns owner's current file id.
@@ -187,50 +176,15 @@ func (d *DB) OpenFile(ctx context.Context, owner, id string) (store.File, io.Rea
 	if err != nil {
 		return store.File{}, nil, err
 	}
-	return r.file, &chunkReader{ctx: ctx, d: d, row: r}, nil
-}
-
-// chunkReader reads a file's content chunk by chunk.
-type chunkReader struct {
-	ctx  context.Context
-	d    *DB
-	row  fileRow
-	next int    // number of the next chunk to load
-	buf  []byte // the unread rest of the loaded chunk
-	read int64
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	for len(c.buf) == 0 {
-		if c.next >= c.row.chunks {
-			if c.read != c.row.file.Bytes {
-				return 0, fmt.Errorf("sqlite: file %s: content is %d bytes, want %d", c.row.file.ID, c.read, c.row.file.Bytes)
-			}
-			return 0, io.EOF
-		}
+	return r.file, store.NewChunkReader("sqlite", r.file, r.chunks, d.sealer, func(n int) ([]byte, error) {
 		var sealed []byte
-		err := c.d.db.QueryRowContext(c.ctx, `SELECT data FROM file_chunks WHERE file_seq = ? AND n = ?`, c.row.seq, c.next).Scan(&sealed)
+		err := d.db.QueryRowContext(ctx, `SELECT data FROM file_chunks WHERE file_seq = ? AND n = ?`, r.seq, n).Scan(&sealed)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("sqlite: file %s: chunk %d: %w", c.row.file.ID, c.next, store.ErrNotFound)
+			return nil, store.ErrNotFound
 		}
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: file %s: chunk %d: %w", c.row.file.ID, c.next, err)
-		}
-		f := c.row.file
-		plain, err := c.d.sealer.Open(store.PurposeFileContent, sealed, store.FileChunkAAD(f.ID, f.Owner, c.next, c.next == c.row.chunks-1))
-		if err != nil {
-			return 0, fileOpenError(f.ID, err)
-		}
-		c.next++
-		c.buf = plain
-		c.read += int64(len(plain))
-	}
-	n := copy(p, c.buf)
-	c.buf = c.buf[n:]
-	return n, nil
+		return sealed, err
+	}), nil
 }
-
-func (c *chunkReader) Close() error { c.buf = nil; c.next = c.row.chunks; return nil }
 
 // ListFiles implements [store.FileStore].
 func (d *DB) ListFiles(ctx context.Context, owner string, ff store.FileFilter) ([]store.File, bool, error) {
