@@ -205,7 +205,7 @@ func (m modelResolver) ResolveModels(ctx context.Context, owners []string, names
 	out := make([]string, 0, len(names))
 	for _, name := range names {
 		if m.a.cfg.GoogleAIAPIKey != "" && isEmbeddingModel(name) {
-			out = append(out, embeddingModel(name)) // served by the Google AI API, not an account
+			out = append(out, googleai.ModelName(name)) // served by the Google AI API, not an account
 			continue
 		}
 		p, match, err := m.a.registry.Resolve(ctx, name)
@@ -245,22 +245,12 @@ var _ server.KeyVerifier = keyVerifier{}
 type keyEmbedder struct{ *googleai.Client }
 
 func (e keyEmbedder) Embed(ctx context.Context, model string, inputs []string, dimensions int) ([][]float32, error) {
-	name := embeddingModel(model)
+	name := googleai.ModelName(model)
 	if g := reqctx.GrantOf(ctx); !g.AllowsModel(name) {
 		return nil, &gw.Error{Code: gw.CodeForbidden, Param: "model",
 			Message: "This API key may not use the model `" + clipName(name) + "`. Allowed models: " + strings.Join(g.Models, ", ") + "."}
 	}
 	return e.Client.Embed(ctx, model, inputs, dimensions)
-}
-
-// embeddingModel is the Google AI model an embedding request names, as a
-// key's model list holds it: without "models/", the default when empty.
-func embeddingModel(model string) string {
-	name := strings.TrimPrefix(strings.TrimSpace(model), "models/")
-	if name == "" {
-		return googleai.DefaultModel
-	}
-	return name
 }
 
 // isEmbeddingModel reports whether name is a Google AI embedding model's
@@ -269,6 +259,6 @@ func embeddingModel(model string) string {
 // resolves it to a Google model, and that resolved model is what a key's
 // list must hold.
 func isEmbeddingModel(name string) bool {
-	n := embeddingModel(name)
+	n := googleai.ModelName(name)
 	return strings.HasPrefix(n, "gemini-embedding") && len(n) <= 128 && !strings.ContainsAny(n, " /\t\n")
 }

@@ -111,6 +111,15 @@ func New(cfg Config) (*Client, error) {
 	return &Client{cfg: cfg, base: base, log: cfg.Logger}, nil
 }
 
+// ModelName is the model an embedding request names, as the API calls
+// it: without "models/", DefaultModel when empty.
+func ModelName(model string) string {
+	if model = strings.TrimPrefix(strings.TrimSpace(model), "models/"); model == "" {
+		return DefaultModel
+	}
+	return model
+}
+
 // Configured reports whether an API key is set.
 func (c *Client) Configured() bool { return c.cfg.APIKey != "" }
 
@@ -126,10 +135,7 @@ func (c *Client) Embed(ctx context.Context, model string, inputs []string, dimen
 	if c.cfg.APIKey == "" {
 		return nil, &gw.Error{Code: gw.CodeUnavailable, Provider: Name, Message: NoKeyMessage}
 	}
-	model = strings.TrimPrefix(strings.TrimSpace(model), "models/")
-	if model == "" {
-		model = DefaultModel
-	}
+	model = ModelName(model)
 	if len(inputs) == 0 {
 		return [][]float32{}, nil
 	}
