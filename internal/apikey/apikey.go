@@ -171,7 +171,18 @@ type Options struct {
 	// Meter, when set, holds the tokens counted since they were last
 	// written; they count towards TokensUsed at once.
 	Meter *Meter
+	// CacheFor keeps a stored key read from the store for this long, so
+	// that a client's requests do not each read it (0: every call reads
+	// the store). A change made through this process is seen at once by
+	// calling [Verifier.Forget]; one made elsewhere (another replica, the
+	// CLI) within CacheFor.
+	CacheFor time.Duration
+	// CacheSize bounds the keys cached; default DefaultCacheSize.
+	CacheSize int
 }
+
+// DefaultCacheSize is how many stored keys a Verifier caches at most.
+const DefaultCacheSize = 10_000
 
 // Verifier checks presented keys against API_SECRET and the store. It is
 // safe for concurrent use.
@@ -184,6 +195,20 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	touched map[string]time.Time
+
+	cacheFor  time.Duration
+	cacheSize int
+	cacheMu   sync.Mutex
+	cached    map[string]cachedKey // by hash
+	// generation counts Forget calls: a read that began before one is
+	// not cached (it may hold what was just changed).
+	generation uint64
+}
+
+// cachedKey is a stored key as read at some time, kept until until.
+type cachedKey struct {
+	rec   store.APIKey
+	until time.Time
 }
 
 // NewVerifier returns a verifier accepting the stored keys and the
@@ -196,7 +221,11 @@ func NewVerifier(st store.APIKeyStore, apiSecretEnv string, o Options) *Verifier
 	if o.TouchEvery <= 0 {
 		o.TouchEvery = DefaultTouchEvery
 	}
-	v := &Verifier{st: st, clock: o.Clock, touchEvery: o.TouchEvery, meter: o.Meter, touched: map[string]time.Time{}}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	v := &Verifier{st: st, clock: o.Clock, touchEvery: o.TouchEvery, meter: o.Meter, touched: map[string]time.Time{},
+		cacheFor: o.CacheFor, cacheSize: o.CacheSize, cached: map[string]cachedKey{}}
 	for _, s := range splitSecrets(apiSecretEnv) {
 		v.env = append(v.env, Hash(s))
 	}
@@ -208,9 +237,10 @@ func NewVerifier(st store.APIKeyStore, apiSecretEnv string, o Options) *Verifier
 // CodeUnauthorized *gw.Error wrapping ErrInvalidKey (ErrMissingKey when
 // empty); an expired one with a CodeUnauthorized error wrapping
 // ErrExpiredKey that says so; a store failure is CodeInternal. Hashes are
-// compared in constant time. Every call reads the store: a key disabled a
-// moment ago is refused at once. A stored key's LastUsedAt is updated at
-// most once per TouchEvery.
+// compared in constant time. Without Options.CacheFor every call reads the
+// store, so a key disabled a moment ago is refused at once; with it, a key
+// is read at most once per CacheFor unless [Verifier.Forget] is called. A
+// stored key's LastUsedAt is updated at most once per TouchEvery.
 func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, error) {
 	presented = strings.TrimSpace(presented)
 	if presented == "" {
@@ -229,7 +259,8 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 	if v.st == nil {
 		return Principal{}, invalid()
 	}
-	rec, err := v.st.FindAPIKeyByHash(ctx, h)
+	now := v.clock.Now()
+	rec, err := v.find(ctx, h, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, invalid()
 	}
@@ -239,7 +270,6 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 	if subtle.ConstantTimeCompare(rec.Hash, h) != 1 || rec.Disabled {
 		return Principal{}, invalid()
 	}
-	now := v.clock.Now()
 	if rec.Expired(now) {
 		return Principal{}, &gw.Error{Code: gw.CodeUnauthorized, Cause: ErrExpiredKey,
 			Message: "This API key expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339) + "."}
@@ -247,7 +277,49 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 	v.touch(ctx, rec.ID, now)
 	return Principal{KeyID: rec.ID, Name: rec.Name, OwnerID: rec.OwnerID, RateLimit: rec.RateLimit,
 		Models: rec.Models, IPAllow: rec.IPAllow, MaxConcurrency: rec.MaxConcurrency,
-		TokenQuota: rec.TokenQuota, TokensUsed: rec.TokensUsed + v.meter.Pending(rec.ID)}, nil
+		TokenQuota: rec.TokenQuota, TokensUsed: v.meter.Used(rec.ID, rec.TokensUsed)}, nil
+}
+
+// find returns the stored key with hash h, from the cache while its copy
+// is fresh. Unknown keys are not cached (their number is the client's to
+// choose).
+func (v *Verifier) find(ctx context.Context, h []byte, now time.Time) (store.APIKey, error) {
+	if v.cacheFor <= 0 {
+		return v.st.FindAPIKeyByHash(ctx, h)
+	}
+	v.cacheMu.Lock()
+	c, ok := v.cached[string(h)]
+	gen := v.generation
+	v.cacheMu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.rec, nil
+	}
+	rec, err := v.st.FindAPIKeyByHash(ctx, h)
+	if err != nil {
+		return rec, err
+	}
+	v.cacheMu.Lock()
+	defer v.cacheMu.Unlock()
+	if v.generation != gen {
+		return rec, nil // changed while read: the next call reads again
+	}
+	if _, ok := v.cached[string(h)]; !ok && len(v.cached) >= v.cacheSize {
+		for k := range v.cached { // full: make room (any one will do)
+			delete(v.cached, k)
+			break
+		}
+	}
+	v.cached[string(h)] = cachedKey{rec: rec, until: now.Add(v.cacheFor)}
+	return rec, nil
+}
+
+// Forget drops every cached key, so the next call of each reads the
+// store: call it when a key was disabled or its owner changed.
+func (v *Verifier) Forget() {
+	v.cacheMu.Lock()
+	v.generation++
+	clear(v.cached)
+	v.cacheMu.Unlock()
 }
 
 func invalid() error {

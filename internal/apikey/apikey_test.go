@@ -356,3 +356,133 @@ func TestMeterCountsAndWrites(t *testing.T) {
 		t.Fatalf("stored %d, pending %d", stored.TokensUsed, m.Pending(rec.ID))
 	}
 }
+
+// With CacheFor, a client's requests read its key from the store once
+// per CacheFor: Forget makes the next one read it again (a key disabled
+// through this process is refused at once), and a change made elsewhere
+// is seen once the copy is CacheFor old. Unknown keys are never cached.
+func TestVerifyCachesStoredKeys(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	key, rec, _ := apikey.Create(ctx, mem, "k", 0)
+	reads := 0
+	st := &fakeKeys{TouchAPIKeyFn: mem.TouchAPIKey,
+		FindAPIKeyByHashFn: func(ctx context.Context, h []byte) (store.APIKey, error) {
+			reads++
+			return mem.FindAPIKeyByHash(ctx, h)
+		}}
+	c := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	v := apikey.NewVerifier(st, "", apikey.Options{Clock: c, CacheFor: time.Second})
+	verify := func(presented string) error {
+		t.Helper()
+		_, err := v.Verify(ctx, presented)
+		return err
+	}
+	for range 3 {
+		if err := verify(key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("three requests within CacheFor read the store %d times, want 1", reads)
+	}
+	for range 2 {
+		if err := verify(apikey.Prefix + "unknown"); !errors.Is(err, apikey.ErrInvalidKey) {
+			t.Fatalf("unknown key: %v", err)
+		}
+	}
+	if reads != 3 {
+		t.Fatalf("two unknown keys read the store %d times, want 2 (not cached)", reads-1)
+	}
+
+	// Disabled elsewhere (another replica): accepted until the copy is
+	// CacheFor old, then refused.
+	if err := mem.DisableAPIKey(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(999 * time.Millisecond)
+	if err := verify(key); err != nil {
+		t.Fatalf("within CacheFor of its read: %v", err)
+	}
+	c.Advance(time.Millisecond)
+	if err := verify(key); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Fatalf("CacheFor after its read, a key disabled elsewhere: %v, want ErrInvalidKey", err)
+	}
+
+	// Disabled through this process: Forget, refused on the next call.
+	key2, rec2, _ := apikey.Create(ctx, mem, "k2", 0)
+	if err := verify(key2); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.DisableAPIKey(ctx, rec2.ID); err != nil {
+		t.Fatal(err)
+	}
+	v.Forget()
+	if err := verify(key2); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Fatalf("after Forget, a disabled key: %v, want ErrInvalidKey", err)
+	}
+}
+
+// A key read while Forget is called is not cached: the read may hold what
+// was just changed.
+func TestVerifyForgetDuringRead(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	key, rec, _ := apikey.Create(ctx, mem, "k", 0)
+	var v *apikey.Verifier
+	first := true
+	st := &fakeKeys{TouchAPIKeyFn: mem.TouchAPIKey,
+		FindAPIKeyByHashFn: func(ctx context.Context, h []byte) (store.APIKey, error) {
+			k, err := mem.FindAPIKeyByHash(ctx, h)
+			if first { // the key is disabled (and Forget called) right after this read
+				first = false
+				_ = mem.DisableAPIKey(ctx, rec.ID)
+				v.Forget()
+			}
+			return k, err
+		}}
+	v = apikey.NewVerifier(st, "", apikey.Options{CacheFor: time.Hour})
+	if _, err := v.Verify(ctx, key); err != nil {
+		t.Fatalf("the read from before the change: %v", err)
+	}
+	if _, err := v.Verify(ctx, key); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Fatalf("the copy read across a Forget was cached: %v, want ErrInvalidKey", err)
+	}
+}
+
+// A cached key's TokensUsed, read before the meter wrote its tokens,
+// still counts them once: a token quota holds with the cache.
+func TestCachedKeyCountsWrittenTokensOnce(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	key, rec, _ := apikey.Create(ctx, mem, "k", 0)
+	m := apikey.NewMeter(mem, apikey.MeterOptions{Every: -1})
+	defer m.Close()
+	v := apikey.NewVerifier(mem, "", apikey.Options{Meter: m, CacheFor: time.Hour})
+	used := func() int64 {
+		t.Helper()
+		p, err := v.Verify(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.TokensUsed
+	}
+	if u := used(); u != 0 { // cached with TokensUsed 0
+		t.Fatalf("TokensUsed of a new key: %d", u)
+	}
+	m.AddTokens(rec.ID, 40)
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.AddTokens(rec.ID, 2)
+	if u := used(); u != 42 {
+		t.Fatalf("TokensUsed from a copy read before the write: %d, want 42", u)
+	}
+	if _, err := mem.AddAPIKeyTokens(ctx, rec.ID, 100); err != nil { // another replica's write
+		t.Fatal(err)
+	}
+	v.Forget()
+	if u := used(); u != 142 {
+		t.Fatalf("TokensUsed read again after another replica's write: %d, want 142", u)
+	}
+}

@@ -28,6 +28,7 @@ type Meter struct {
 	mu       sync.Mutex
 	pending  map[string]int64 // key id -> tokens not yet written
 	writing  map[string]int64 // taken by the write in progress
+	written  map[string]int64 // key id -> its TokensUsed after this meter's last write
 	stop     context.CancelFunc
 	done     chan struct{}
 	closeErr error
@@ -53,7 +54,7 @@ func NewMeter(st store.APIKeyStore, o MeterOptions) *Meter {
 		o.Every = DefaultMeterEvery
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Meter{st: st, log: o.Logger, pending: map[string]int64{}, writing: map[string]int64{}, stop: stop, done: make(chan struct{})}
+	m := &Meter{st: st, log: o.Logger, pending: map[string]int64{}, writing: map[string]int64{}, written: map[string]int64{}, stop: stop, done: make(chan struct{})}
 	go m.run(ctx, o.Every)
 	return m
 }
@@ -98,6 +99,18 @@ func (m *Meter) Pending(id string) int64 {
 	return m.pending[id] + m.writing[id]
 }
 
+// Used returns the key's tokens used: stored, its TokensUsed as read
+// from the store at some time (perhaps before this meter's last writes),
+// plus what is counted and not yet written.
+func (m *Meter) Used(id string, stored int64) int64 {
+	if m == nil {
+		return stored
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(stored, m.written[id]) + m.pending[id] + m.writing[id]
+}
+
 // Flush writes the counted tokens now. A sum the store fails to take is
 // kept for the next write; the first such error is returned.
 func (m *Meter) Flush(ctx context.Context) error {
@@ -117,9 +130,12 @@ func (m *Meter) Flush(ctx context.Context) error {
 
 	var first error
 	for id, n := range batch {
-		_, err := m.st.AddAPIKeyTokens(ctx, id, n)
+		total, err := m.st.AddAPIKeyTokens(ctx, id, n)
 		m.mu.Lock()
 		delete(m.writing, id)
+		if err == nil {
+			m.written[id] = total
+		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.pending[id] += n // retried at the next write
 		}

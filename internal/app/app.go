@@ -121,6 +121,7 @@ type App struct {
 	// Client keys (keys.go): the token meter (nil with ALLOW_NO_AUTH), the
 	// per-key limits, the built-in admin's id once known.
 	meter     *apikey.Meter
+	keys      *keyVerifier // nil with ALLOW_NO_AUTH
 	admitter  limit.Admitter
 	builtinID atomic.Pointer[string]
 	// noBuiltinUntil: no built-in admin existed when last asked, until then.
@@ -182,6 +183,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err := a.openShared(ctx); err != nil {
 		return nil, err
 	}
+	a.db = watchedStore{Store: a.db, changed: a.keysChanged}
 	if cfg.UsageRecords {
 		// Closed before the store (closers run newest first): its Close
 		// writes the records still queued.

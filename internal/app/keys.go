@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sparkgw/spark/internal/cluster"
@@ -38,8 +39,9 @@ func (a *App) clientKeys(ctx context.Context, srvOpts *server.Options) error {
 	}
 	a.meter = apikey.NewMeter(a.db, apikey.MeterOptions{Logger: a.log})
 	a.closers = append(a.closers, a.meter)
-	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter})
-	srvOpts.Keys = keyVerifier{v: v, owners: a.owners, users: a.db}
+	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter, CacheFor: keyCacheFor})
+	a.keys = &keyVerifier{v: v, owners: a.owners, users: a.db, now: a.now, ownerOK: map[string]cachedOwner{}}
+	srvOpts.Keys = a.keys
 	if a.admitter == nil {
 		a.admitter = a.sharedAdmitter() // REDIS_URL: limits across replicas
 	}
@@ -113,18 +115,72 @@ func (a *App) builtinAdminID(ctx context.Context) (string, error) {
 	return u.ID, nil
 }
 
+// keyCacheFor is how long a replica keeps a verified key and its owner's
+// state without reading the store again. A key revoked or an owner
+// disabled through this replica is refused from the next request on (the
+// store tells the verifier, see watchedStore), through another replica as
+// soon as its change-feed event arrives (Redis), and in every case within
+// keyCacheFor (another process without Redis, the CLI).
+const keyCacheFor = time.Second
+
 // keyVerifier adapts apikey.Verifier to the server's KeyVerifier: the key's
 // grant (owners, models) and policies. A key whose owner was disabled (or
-// is gone) is refused like an unknown key, from the next request on.
+// is gone) is refused like an unknown key.
 type keyVerifier struct {
 	v      *apikey.Verifier
 	owners func(ctx context.Context, ownerID string) ([]string, error)
 	users  interface {
 		GetUser(ctx context.Context, id string) (store.User, error)
 	}
+	now func() time.Time
+
+	mu         sync.Mutex
+	ownerOK    map[string]cachedOwner // by user id, for keyCacheFor
+	generation uint64                 // counts forget calls
 }
 
-func (k keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, bool, error) {
+// cachedOwner is whether a key owner may use their keys, as read at some
+// time, kept until until.
+type cachedOwner struct {
+	ok    bool
+	until time.Time
+}
+
+// forget drops the cached keys and owners: a key was revoked or a user
+// changed, here or on another replica.
+func (k *keyVerifier) forget() {
+	k.v.Forget()
+	k.mu.Lock()
+	k.generation++
+	clear(k.ownerOK)
+	k.mu.Unlock()
+}
+
+// ownerActive reports whether the user with id exists and is enabled,
+// from the cache while fresh.
+func (k *keyVerifier) ownerActive(ctx context.Context, id string) (bool, error) {
+	now := k.now()
+	k.mu.Lock()
+	c, ok := k.ownerOK[id]
+	gen := k.generation
+	k.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.ok, nil
+	}
+	u, err := k.users.GetUser(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("key owner: %w", err)
+	}
+	active := err == nil && !u.Disabled
+	k.mu.Lock()
+	if k.generation == gen && len(k.ownerOK) < apikey.DefaultCacheSize {
+		k.ownerOK[id] = cachedOwner{ok: active, until: now.Add(keyCacheFor)}
+	}
+	k.mu.Unlock()
+	return active, nil
+}
+
+func (k *keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, bool, error) {
 	p, err := k.v.Verify(ctx, key)
 	if err != nil {
 		if errors.Is(err, apikey.ErrInvalidKey) || errors.Is(err, apikey.ErrMissingKey) {
@@ -133,12 +189,12 @@ func (k keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, 
 		return server.ClientKey{}, false, err // expired: 401 with its message; the store: 500
 	}
 	if p.OwnerID != "" {
-		u, err := k.users.GetUser(ctx, p.OwnerID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-			return server.ClientKey{}, false, nil
-		}
+		ok, err := k.ownerActive(ctx, p.OwnerID)
 		if err != nil {
-			return server.ClientKey{}, false, fmt.Errorf("key owner: %w", err)
+			return server.ClientKey{}, false, err
+		}
+		if !ok {
+			return server.ClientKey{}, false, nil
 		}
 	}
 	owners, err := k.owners(ctx, p.OwnerID)
@@ -236,7 +292,53 @@ func clipName(s string) string {
 	return store.ClipUTF8(s, 64) + "..."
 }
 
-var _ server.KeyVerifier = keyVerifier{}
+var _ server.KeyVerifier = (*keyVerifier)(nil)
+
+// keysChanged is called once a key was disabled or a user changed through
+// this process: its cached keys and owners are dropped at once, and the
+// other replicas are told (cluster.EventKeys) to drop theirs.
+func (a *App) keysChanged(ctx context.Context) {
+	if a.keys != nil {
+		a.keys.forget()
+	}
+	if a.shared != nil {
+		if err := a.shared.Publish(context.WithoutCancel(ctx), cluster.Event{Kind: cluster.EventKeys}); err != nil {
+			a.log.Warn("could not tell the other replicas about a key or user change; they see it within a second", "error", err)
+		}
+	}
+}
+
+// watchedStore is the store as the gateway's own handlers (dashboard
+// keys, users, sign-in) write to it: a disabled key or a changed user is
+// reported to changed, which drops the verified keys cached from before.
+type watchedStore struct {
+	store.Store
+	changed func(ctx context.Context)
+}
+
+func (w watchedStore) DisableAPIKey(ctx context.Context, id string) error {
+	err := w.Store.DisableAPIKey(ctx, id)
+	if err == nil {
+		w.changed(ctx)
+	}
+	return err
+}
+
+func (w watchedStore) UpdateUser(ctx context.Context, id string, p store.UserPatch) (store.User, error) {
+	u, err := w.Store.UpdateUser(ctx, id, p)
+	if err == nil {
+		w.changed(ctx)
+	}
+	return u, err
+}
+
+// Ping reaches the engine's Ping (/readyz).
+func (w watchedStore) Ping(ctx context.Context) error {
+	if p, ok := w.Store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
 
 // keyEmbedder holds embeddings to a key's model list, as the gateway holds
 // chats to it: a key limited to models embeds only with an embedding model

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sparkgw/spark/internal/cluster"
 )
 
 // A key with rpm 5 minted through replica A's /api/keys gets its sixth
@@ -96,20 +98,25 @@ func TestReplicasShareKeyConcurrency(t *testing.T) {
 }
 
 // A key revoked through replica A's API (DELETE /api/keys/{id}) is
-// refused by replica B with 401 on the very next request.
+// refused by A on the very next request, and by B as soon as A's "keys"
+// event reached it: both had the key cached (keyCacheFor) from a request
+// just before, so it is the event that drops B's copy, not its age.
 func TestReplicasSeeRevokedKey(t *testing.T) {
 	p := startReplicas(t, nil)
 	admin := p.signIn(t, p.a)
 	id, key := mintOn(t, p.a, admin, `{"name":"short-lived"}`)
-	if _, err := chatOn(p.b, key, "before the revocation"); err != nil {
-		t.Fatalf("the key minted through A, on B: %v", err)
+	for _, h := range []*harness{p.a, p.b} {
+		if _, err := chatOn(h, key, "before the revocation"); err != nil {
+			t.Fatalf("the key minted through A, on %s: %v", h.url, err)
+		}
 	}
 	if st, _, out := call(t, admin, "DELETE", p.a.url+"/api/keys/"+id, ""); st != http.StatusNoContent {
 		t.Fatalf("revoke through A: %d %s", st, out)
 	}
-	_, err := chatOn(p.b, key, "after the revocation")
+	_, err := chatOn(p.a, key, "after the revocation")
 	apiError(t, err, http.StatusUnauthorized)
-	_, err = chatOn(p.a, key, "after the revocation")
+	await(t, p.bEv, cluster.EventKeys)
+	_, err = chatOn(p.b, key, "after the revocation")
 	apiError(t, err, http.StatusUnauthorized)
 }
 

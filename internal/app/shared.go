@@ -124,10 +124,11 @@ func (a *App) claimer(job string, period time.Duration, runIfUnsure bool) func(c
 
 // follow applies what the other replicas publish: their rests at once,
 // account changes by reloading the pool (coalesced), binding changes by
-// dropping the providers' cached copies. API keys and dashboard sessions
-// need nothing: they are read from the store on every request (no cache),
-// so a key revoked or a session ended on one replica is refused by every
-// replica at once.
+// dropping the providers' cached copies, key and user changes by dropping
+// the verified keys cached (also after the feed reconnected: events may
+// have been lost). Dashboard sessions need nothing: they are read from the
+// store on every request, so a session ended on one replica is refused by
+// every replica at once.
 func (a *App) follow() {
 	reload := make(chan struct{}, 1)
 	ctx, stop := context.WithCancel(context.Background())
@@ -160,7 +161,14 @@ func (a *App) follow() {
 		switch ev.Kind {
 		case cluster.EventRest:
 			a.pool.ApplyRest(ev.ID, ev.Until)
+		case cluster.EventKeys:
+			if a.keys != nil {
+				a.keys.forget()
+			}
 		case cluster.EventAccounts:
+			if ev.Origin == "" && a.keys != nil {
+				a.keys.forget() // the feed reconnected: a key event may be lost
+			}
 			select {
 			case reload <- struct{}{}:
 			default: // a reload is already due

@@ -146,11 +146,14 @@ const (
 	EventRest EventKind = "rest"
 	// EventBinding: the conversation binding under ID changed.
 	EventBinding EventKind = "binding"
+	// EventKeys: an API key was disabled or a user changed (disabled,
+	// role): drop the verified keys cached.
+	EventKeys EventKind = "keys"
 )
 
-// API keys and dashboard sessions have no event: every replica reads them
-// from the shared store on each request, so a key revoked or a session
-// ended on one replica is refused by all at once.
+// Dashboard sessions have no event: every replica reads them from the
+// shared store on each request, so a session ended on one replica is
+// refused by all at once.
 
 // State is what the replicas agree on besides admission. Implementations
 // are safe for concurrent use.
