@@ -39,6 +39,13 @@ import (
 //   - One flush is in flight at a time: while it is, the next batch
 //     gathers. (Two in flight measured no better: smaller batches.)
 //
+// Measured with the batcher, in the same benchmark (two runs): Redis CPU
+// per 1000 requests 0.0487 s -> 0.0405 and 0.0386 s; these commands'
+// share of the gateway's CPU about 9% (Admit 6%, Release 3%); the
+// throughput ratio unchanged (0.652, 0.665): at c=16 the commands of a
+// request rarely meet another's in flight, and PostgreSQL (the API key
+// lookup, 14% of the gateway's CPU) costs more than Redis.
+//
 // Semantics stay those of one command at a time: a caller waits until
 // Redis answered its command, so a released lease is gone from Redis
 // before Release returns (a client that sends its next request after the
