@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -351,5 +352,92 @@ func TestBatchedFailure(t *testing.T) {
 				t.Error("the failure was not counted")
 			}
 		})
+	}
+}
+
+// TestBatchedNoScript: Redis forgot the scripts (SCRIPT FLUSH, or a
+// restart): the batch's admissions and slots are sent again in full
+// (EVAL) and succeed.
+func TestBatchedNoScript(t *testing.T) {
+	url := redisURL(t)
+	var failures atomic.Int64
+	r := openRedis(t, url, prefix(t), cluster.Options{FailureMode: cluster.FailClosed, LeaseTTL: testTTL, RefreshEvery: -1,
+		OnFailure: func(string) { failures.Add(1) }})
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(ro)
+	defer admin.Close()
+	if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := r.Admitter().Admit(t.Context(), limit.Admission{KeyID: "key_n", KeyPerMinute: 10, KeyMaxConcurrent: 1})
+	if err != nil {
+		t.Fatalf("admission after SCRIPT FLUSH: %v", err)
+	}
+	tk.Release()
+	release, ok, err := r.TakeSlot(t.Context(), "acct_n", 1)
+	if err != nil || !ok {
+		t.Fatalf("slot after SCRIPT FLUSH: %v, %v", ok, err)
+	}
+	release()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d Redis failures counted after SCRIPT FLUSH, want none", n)
+	}
+}
+
+// TestBatchedBound: more callers queue behind a batch in flight than one
+// pipeline takes: they are sent in pipelines of at most 128 commands,
+// and every one is answered.
+func TestBatchedBound(t *testing.T) {
+	url := redisURL(t)
+	r := openRedis(t, url, prefix(t), cluster.Options{LeaseTTL: testTTL, RefreshEvery: -1})
+	held, resume := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	var mu sync.Mutex
+	var sizes []int
+	cluster.OnPipeline(r, func(ctx context.Context, cmds []redis.Cmder, next redis.ProcessPipelineHook) error {
+		if first.CompareAndSwap(false, true) {
+			close(held)
+			<-resume
+		}
+		mu.Lock()
+		sizes = append(sizes, len(cmds))
+		mu.Unlock()
+		return next(ctx, cmds)
+	})
+	adm := limit.Admission{KeyID: "key_many", KeyPerMinute: 1000}
+	leaderDone := make(chan error)
+	go func() {
+		_, err := r.Admitter().Admit(t.Context(), adm)
+		leaderDone <- err
+	}()
+	<-held
+	const callers = 300
+	var wg sync.WaitGroup
+	var admitted atomic.Int64
+	for range callers {
+		wg.Go(func() {
+			if _, err := r.Admitter().Admit(t.Context(), adm); err != nil {
+				t.Error(err)
+				return
+			}
+			admitted.Add(1)
+		})
+	}
+	waitQueued(t, r, callers)
+	close(resume)
+	if err := <-leaderDone; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if admitted.Load() != callers {
+		t.Fatalf("%d of %d queued callers admitted", admitted.Load(), callers)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 128, 128, 44}; !slices.Equal(sizes, want) {
+		t.Errorf("pipelines of %v commands, want %v", sizes, want)
 	}
 }
