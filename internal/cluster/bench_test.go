@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -13,21 +14,41 @@ import (
 // BenchmarkAdmit measures one admission (IP window, key window, key
 // concurrency, then the release) in process and through Redis: the
 // difference is what a replica pays per request for limits that hold
-// across replicas.
+// across replicas. c1 is one client at a time (the latency of a lone
+// request: one round trip for the admission, one for the release); c16
+// is 16 clients at once whatever -cpu says (the throughput when commands
+// of concurrent requests share pipelines).
 func BenchmarkAdmit(b *testing.B) {
+	admission := func(i int) limit.Admission {
+		return limit.Admission{IP: "192.0.2.1", IPPerMinute: 100_000,
+			KeyID: "key_" + strconv.Itoa(i%8), KeyPerMinute: 100_000, KeyMaxConcurrent: 1000}
+	}
+	once := func(b *testing.B, adm limit.Admitter, i int) {
+		tk, err := adm.Admit(b.Context(), admission(i))
+		if err == nil {
+			tk.Release()
+		} else if !isRefusal(err, limit.LimitIPRate) && !isRefusal(err, limit.LimitKeyRate) {
+			b.Fatal(err)
+		}
+	}
 	run := func(b *testing.B, adm limit.Admitter) {
-		b.RunParallel(func(pb *testing.PB) {
+		b.Run("c1", func(b *testing.B) {
 			i := 0
-			for pb.Next() {
+			for b.Loop() {
 				i++
-				tk, err := adm.Admit(b.Context(), limit.Admission{IP: "192.0.2.1", IPPerMinute: 100_000,
-					KeyID: "key_" + strconv.Itoa(i%8), KeyPerMinute: 100_000, KeyMaxConcurrent: 1000})
-				if err == nil {
-					tk.Release()
-				} else if !isRefusal(err, limit.LimitIPRate) && !isRefusal(err, limit.LimitKeyRate) {
-					b.Fatal(err)
-				}
+				once(b, adm, i)
 			}
+		})
+		b.Run("c16", func(b *testing.B) {
+			procs := runtime.GOMAXPROCS(0)
+			b.SetParallelism((16 + procs - 1) / procs)
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					once(b, adm, i)
+				}
+			})
 		})
 	}
 	b.Run("memory", func(b *testing.B) { run(b, limit.NewMemoryAdmitter(nil, 0)) })

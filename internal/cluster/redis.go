@@ -39,6 +39,9 @@ var errBroken = errors.New("cluster: Redis failed within the last second; not as
 // one Redis server.
 type Redis struct {
 	client *redis.Client
+	// batch coalesces the hot-path commands (admissions, slots, their
+	// releases) into pipelines; see batcher.
+	batch  *batcher
 	opts   Options
 	origin string
 	leases *leaseSet
@@ -77,7 +80,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Redis, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not answer: %w", err)
 	}
-	r := &Redis{client: client, opts: o, origin: newToken(), local: limit.NewMemoryAdmitter(o.Clock, 0),
+	if err := loadScripts(pctx, client, admitScript, slotScript); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not load the admission scripts: %w", err)
+	}
+	r := &Redis{client: client, batch: newBatcher(client), opts: o, origin: newToken(), local: limit.NewMemoryAdmitter(o.Clock, 0),
 		lastWarn: map[string]time.Time{}, subs: map[*redis.PubSub]func(){}}
 	r.leases = newLeaseSet(o.RefreshEvery, r.refresh)
 	return r, nil
@@ -241,10 +248,22 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	if r.down() {
 		return r.unavailable(ctx, adm)
 	}
-	octx, cancel := opCtx(ctx)
-	defer cancel()
-	res, err := admitScript.Run(octx, r.client, keys, ms(now), limit.Window.Milliseconds(), max(ipLimit, 0),
-		max(keyLimit, 0), max(keyMax, 0), tok, ms(now.Add(r.opts.LeaseTTL)), r.opts.LeaseTTL.Milliseconds()).Slice()
+	c := &command{script: admitScript, keys: keys, args: []any{ms(now), limit.Window.Milliseconds(), max(ipLimit, 0),
+		max(keyLimit, 0), max(keyMax, 0), tok, ms(now.Add(r.opts.LeaseTTL)), r.opts.LeaseTTL.Milliseconds()}}
+	if keyMax > 0 {
+		// The caller stopped waiting: an admission that took a lease
+		// gives it back (or, if that fails, it lapses after its TTL).
+		c.settle = func(cmd *redis.Cmd) {
+			if res, err := cmd.Slice(); err == nil && len(res) == 2 && res[0] == "" {
+				r.dropDetached(lease{key: leases, token: tok})
+			}
+		}
+	}
+	cmd, err := r.batch.run(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := cmd.Slice()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("admission script answered %d values", len(res))
 	}
@@ -322,10 +341,18 @@ func (r *Redis) TakeSlot(ctx context.Context, name string, max int) (func(), boo
 	now := r.opts.Clock.Now()
 	tok := newToken()
 	key := r.key("lease", "slot", name)
-	octx, cancel := opCtx(ctx)
-	defer cancel()
-	n, err := slotScript.Run(octx, r.client, []string{key}, ms(now), max, tok, ms(now.Add(r.opts.LeaseTTL)),
-		r.opts.LeaseTTL.Milliseconds()).Int()
+	c := &command{script: slotScript, keys: []string{key}, args: []any{ms(now), max, tok, ms(now.Add(r.opts.LeaseTTL)),
+		r.opts.LeaseTTL.Milliseconds()}}
+	c.settle = func(cmd *redis.Cmd) { // the caller stopped waiting
+		if n, err := cmd.Int(); err == nil && n == 1 {
+			r.dropDetached(lease{key: key, token: tok})
+		}
+	}
+	cmd, err := r.batch.run(ctx, c)
+	if err != nil { // the caller is gone
+		return nil, false, fmt.Errorf("cluster: take slot: %w", err)
+	}
+	n, err := cmd.Int()
 	if err != nil {
 		r.fail("take_slot", err)
 		return nil, false, fmt.Errorf("cluster: take slot: %w", err)
@@ -338,16 +365,35 @@ func (r *Redis) TakeSlot(ctx context.Context, name string, max int) (func(), boo
 	return r.leases.releaser(l, r.drop), true, nil
 }
 
-// drop removes a released lease.
+// drop removes a released lease; it returns once Redis has (so the
+// slot is free for the holder's next request, on any replica).
 func (r *Redis) drop(l lease) {
 	if r.down() {
 		return // the lease lapses after its TTL
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	if err := r.client.ZRem(ctx, l.key, l.token).Err(); err != nil {
+	cmd, _ := r.batch.run(context.Background(), r.dropCommand(l)) // no error: the context never ends
+	if err := cmd.Err(); err != nil {
 		r.fail("release", err) // the lease lapses after its TTL
 	}
+}
+
+// dropDetached removes a lease nobody holds any more (taken for a
+// caller that stopped waiting) without waiting for Redis.
+func (r *Redis) dropDetached(l lease) {
+	if r.down() {
+		return // the lease lapses after its TTL
+	}
+	c := r.dropCommand(l)
+	c.settle = func(cmd *redis.Cmd) {
+		if err := cmd.Err(); err != nil {
+			r.fail("release", err) // the lease lapses after its TTL
+		}
+	}
+	r.batch.detach(c)
+}
+
+func (r *Redis) dropCommand(l lease) *command {
+	return &command{args: []any{"zrem", l.key, l.token}}
 }
 
 // refresh moves the end of every held lease to now + TTL, in one round
