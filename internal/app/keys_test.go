@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -507,5 +508,44 @@ func TestKeyModelsHoldForEmbeddings(t *testing.T) {
 		t.Fatal("another embedding model was allowed")
 	} else {
 		apiError(t, err, http.StatusForbidden)
+	}
+}
+
+// A key limited to models sees only those in the models lists (OpenAI's
+// and Gemini's), and the others answer 404 as if they did not exist; a
+// key without a list sees every model.
+func TestKeyModelsListShowsOnlyAllowed(t *testing.T) {
+	e := startKeys(t, nil)
+	_, limited := e.mint(e.admin, `{"name":"one-model","models":["gpt-5.1"]}`)
+	_, open := e.mint(e.admin, `{"name":"all-models"}`)
+	ids := func(key string) []string {
+		t.Helper()
+		c := e.sdk(key)
+		page, err := c.Models.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range page.Data {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(limited); !slices.Equal(got, []string{"gpt-5.1"}) {
+		t.Errorf("GET /v1/models with a key limited to gpt-5.1: %v", got)
+	}
+	if got := ids(open); len(got) < 2 || !slices.Contains(got, "gpt-5.1") || !slices.Contains(got, "gemini-2.5-pro") {
+		t.Errorf("GET /v1/models with a key without a model list: %v", got)
+	}
+	c := e.sdk(limited)
+	if _, err := c.Models.Get(context.Background(), "gemini-2.5-pro"); err == nil {
+		t.Error("GET /v1/models/gemini-2.5-pro with a key limited to gpt-5.1 answered")
+	} else {
+		apiError(t, err, http.StatusNotFound)
+	}
+	st, _, body := call(t, &http.Client{}, "GET", e.url+"/v1beta/models", "", "x-goog-api-key", limited)
+	var gl struct{ Models []struct{ Name string } }
+	if err := json.Unmarshal([]byte(body), &gl); st != http.StatusOK || err != nil || len(gl.Models) != 1 || gl.Models[0].Name != "models/gpt-5.1" {
+		t.Errorf("GET /v1beta/models with a key limited to gpt-5.1: %d %s", st, body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/sparkgw/spark/internal/api/wire"
 	"github.com/sparkgw/spark/internal/gw"
 	"github.com/sparkgw/spark/internal/llm"
+	"github.com/sparkgw/spark/internal/reqctx"
 )
 
 // Model list paging, as the Gemini API pages it.
@@ -49,7 +50,7 @@ const (
 func (h *Handler) models(r *http.Request) []wireModel {
 	var out []wireModel
 	seen := map[string]bool{}
-	for _, m := range h.b.Models(r.Context()) {
+	for _, m := range wire.GrantedModels(r.Context(), h.b.Models(r.Context())) {
 		if m.Kind != llm.KindChat && m.Kind != "" || seen[m.ID] {
 			continue
 		}
@@ -65,7 +66,7 @@ func (h *Handler) models(r *http.Request) []wireModel {
 			Thinking:                   true,
 		})
 	}
-	if h.opts.Embedder != nil && !seen[h.opts.EmbeddingModel] {
+	if h.opts.Embedder != nil && !seen[h.opts.EmbeddingModel] && reqctx.GrantOf(r.Context()).AllowsModel(h.opts.EmbeddingModel) {
 		out = append(out, wireModel{
 			Name: "models/" + h.opts.EmbeddingModel, BaseModelID: h.opts.EmbeddingModel, Version: "001",
 			DisplayName: h.opts.EmbeddingModel, Description: "Google AI embeddings",

@@ -27,7 +27,7 @@ type openAIModelList struct {
 
 // listModels serves GET /v1/models in the shape the client family expects.
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) error {
-	models := h.b.Models(r.Context())
+	models := wire.GrantedModels(r.Context(), h.b.Models(r.Context()))
 	if wire.IsAnthropicClient(r) {
 		page, err := wire.AnthropicModelPage(wire.WithClaudeNames(models), r)
 		if err != nil {
@@ -51,7 +51,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) error {
 	if id == "" {
 		return h.listModels(w, r)
 	}
-	models := h.b.Models(r.Context())
+	models := wire.GrantedModels(r.Context(), h.b.Models(r.Context()))
 	if wire.IsAnthropicClient(r) {
 		models = wire.WithClaudeNames(models)
 	}

@@ -115,3 +115,20 @@ type ChatBackend interface {
 	Chat(ctx context.Context, req *llm.Request) (llm.Stream, error)
 	Models(ctx context.Context) []llm.ModelInfo
 }
+
+// GrantedModels returns the models of the list the request's API key may
+// use: all of them without a key or with a key that lists no models. A
+// models list shows a key only what it may call, as OpenAI's does.
+func GrantedModels(ctx context.Context, models []llm.ModelInfo) []llm.ModelInfo {
+	g := reqctx.GrantOf(ctx)
+	if g == nil || len(g.Models) == 0 {
+		return models
+	}
+	out := make([]llm.ModelInfo, 0, len(g.Models))
+	for _, m := range models {
+		if g.AllowsModel(m.ID) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
