@@ -126,6 +126,8 @@ type App struct {
 	builtinID atomic.Pointer[string]
 	// noBuiltinUntil: no built-in admin existed when last asked, until then.
 	noBuiltinUntil atomic.Pointer[time.Time]
+	// sealer seals with SPARK_SECRET_KEY (shared by replicas).
+	sealer *secret.Sealer
 	// shared is what replicas agree on (shared.go): redis with REDIS_URL,
 	// else the in-process state (redis nil).
 	shared          cluster.State
@@ -172,6 +174,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		log.Warn(w)
 	}
 	sealer, err := secret.NewSealer(key.Bytes)
+	a.sealer = sealer
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
@@ -393,7 +396,8 @@ func (a *App) signIn(ctx context.Context, srvOpts *server.Options) error {
 	a.ident = svc
 	a.oidc, err = svc.NewOIDC(identity.OIDCOptions{Issuer: cfg.OIDCIssuerURL(), ClientID: cfg.OIDCClientID,
 		ClientSecret: cfg.OIDCClientSecret, ProviderName: cfg.OIDCProviderLabel(), AllowedDomains: cfg.OIDCAllowedDomainList(),
-		AllowedEmails: cfg.OIDCAllowedEmailList(), AdminEmails: cfg.AdminEmailList()})
+		AllowedEmails: cfg.OIDCAllowedEmailList(), AdminEmails: cfg.AdminEmailList(),
+		Sealer: a.sealer, Once: a.once})
 	if err != nil {
 		return fmt.Errorf("OIDC sign-in: %w", err)
 	}

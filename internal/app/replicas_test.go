@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/sparkgw/spark/internal/app"
 	"github.com/sparkgw/spark/internal/cluster"
 	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/identity/idptest"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/simulator"
 	"github.com/sparkgw/spark/internal/store"
@@ -434,5 +436,51 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	mu.Unlock()
 	if err := askB(); err != nil {
 		t.Fatalf("B once dead A's slot outlived LEASE_TTL: %v", err)
+	}
+}
+
+// An OIDC sign-in started on replica A finishes on replica B (a load
+// balancer without sticky sessions): the started sign-in travels sealed in
+// the browser's state cookie under the deployment's SPARK_SECRET_KEY.
+// Replayed on A afterwards, the callback is refused: each sign-in is used
+// once across the replicas.
+func TestReplicasShareOIDCSignIn(t *testing.T) {
+	idp := idptest.New(t, "spark-app", "app-secret", time.Now)
+	p := startReplicas(t, func(c *config.Config) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = idp.URL, "spark-app", "app-secret"
+	})
+	idp.SignInAs(idptest.Verified("dev@example.com"))
+	c := browser(t)
+	st, hdr, body := call(t, c, "GET", p.a.url+"/auth/login", "")
+	if st != http.StatusFound {
+		t.Fatalf("GET /auth/login on A: %d %s", st, body)
+	}
+	resp, err := c.Get(hdr.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb, err := url.Parse(resp.Header.Get("Location")) // A's callback
+	if err != nil || cb.Path != "/auth/callback" {
+		t.Fatalf("the provider's redirect: %q %v", resp.Header.Get("Location"), err)
+	}
+	saved := c.Jar.Cookies(cb) // the state cookie, for the replay below
+	onB := p.b.url + cb.RequestURI()
+	if st, _, body := call(t, c, "GET", onB, "", "Accept", "application/json"); st != http.StatusFound {
+		t.Fatalf("the callback of a sign-in started on A, on B: %d %s", st, body)
+	}
+	for _, h := range []*harness{p.a, p.b} {
+		if st, _, body := call(t, c, "GET", h.url+"/api/me", ""); st != http.StatusOK || !strings.Contains(body, "dev@example.com") {
+			t.Fatalf("the session opened on B, on %s: %d %s", h.url, st, body)
+		}
+	}
+	replay := browser(t)
+	replay.Jar.SetCookies(cb, saved)
+	if len(saved) == 0 {
+		t.Fatal("no state cookie was set for the callback")
+	}
+	st, _, _ = call(t, replay, "GET", p.a.url+cb.RequestURI(), "", "Accept", "application/json")
+	if st != http.StatusBadRequest {
+		t.Fatalf("the same callback replayed on A: %d, want 400", st)
 	}
 }

@@ -106,6 +106,15 @@ func (a *App) claim(ctx context.Context, job string, period time.Duration) bool 
 	return a.claimer(job, period, false)(ctx)
 }
 
+// once reports whether key is seen for the first time within ttl by any
+// replica (a claim in the shared state); when the shared state fails it
+// answers true (what once guards is also refused elsewhere: an OIDC
+// sign-in's code is single-use at the provider).
+func (a *App) once(ctx context.Context, key string, ttl time.Duration) bool {
+	ok, err := a.shared.Claim(ctx, key, ttl)
+	return ok || err != nil
+}
+
 // claimer returns the function that asks whether this replica runs job
 // now, for a job run every period. When the shared state fails, the job
 // runs if runIfUnsure (work that is harmless twice), else it is skipped.

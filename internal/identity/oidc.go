@@ -2,7 +2,11 @@ package identity
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sparkgw/spark/internal/dashapi"
+	"github.com/sparkgw/spark/internal/secret"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -31,8 +36,10 @@ const (
 	// OIDCLoginTTL is how long a started sign-in (its state, nonce and
 	// PKCE verifier) waits for the provider's callback.
 	OIDCLoginTTL = 10 * time.Minute
-	// oidcMaxPending bounds the sign-ins waiting for their callback.
-	oidcMaxPending = 10_000
+	// oidcMaxUsed bounds the used sign-ins the default Once remembers
+	// (past it, a replay is refused by the provider alone: its codes are
+	// single-use).
+	oidcMaxUsed = 10_000
 	// oidcStateCookie binds a started sign-in to the browser that started
 	// it: it carries the state, which the callback must echo.
 	oidcStateCookie = "spark_oidc_state"
@@ -57,6 +64,14 @@ type OIDCOptions struct {
 	AllowedDomains, AllowedEmails, AdminEmails []string
 	// HTTPClient talks to the provider; default one with a 30 s timeout.
 	HTTPClient *http.Client
+	// Sealer seals a started sign-in into the browser's state cookie, so
+	// that whichever replica gets the callback can finish it (replicas
+	// share SPARK_SECRET_KEY); default a key of this process alone.
+	Sealer *secret.Sealer
+	// Once reports whether key is seen for the first time within ttl,
+	// across replicas (the shared state's claim), so a sign-in is used
+	// once; default: within this process.
+	Once func(ctx context.Context, key string, ttl time.Duration) bool
 }
 
 // OIDC is dashboard sign-in through an OpenID provider: GET /auth/login
@@ -64,10 +79,11 @@ type OIDCOptions struct {
 // S256, state and nonce), GET /auth/callback checks what comes back and
 // opens a session through [Service.StartSession].
 //
-// A started sign-in is kept in this process for OIDCLoginTTL, keyed by
-// the hash of its state, and used once; the state also travels in a
-// short-lived HttpOnly cookie so that only the browser that started a
-// sign-in can finish it (the CSRF protection of the callback).
+// A started sign-in (its state, nonce, PKCE verifier and where to go
+// next) travels sealed in a short-lived HttpOnly cookie scoped to the
+// callback, so that only the browser that started it can finish it (the
+// CSRF protection of the callback) and any replica can: no replica keeps
+// it. It lives OIDCLoginTTL and is used once (OIDCOptions.Once).
 type OIDC struct {
 	s        *Service
 	o        OIDCOptions
@@ -78,15 +94,22 @@ type OIDC struct {
 	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier
 
-	pmu     sync.Mutex
-	pending map[string]pendingLogin // by string(hashToken(state))
+	umu  sync.Mutex
+	used map[string]time.Time // the default Once: key -> until
 }
 
-// pendingLogin is a sign-in between /auth/login and its callback.
+// pendingLogin is a sign-in between /auth/login and its callback, as
+// sealed into the state cookie.
 type pendingLogin struct {
-	nonce, verifier, redirectURL, next string
-	expires                            time.Time
+	Nonce       string `json:"n"`
+	Verifier    string `json:"v"`
+	RedirectURL string `json:"r"`
+	Next        string `json:"x"`
+	Expires     int64  `json:"e"` // Unix seconds
 }
+
+// oidcSealPurpose separates the state cookie's key from the others.
+const oidcSealPurpose = "oidc-login"
 
 // NewOIDC returns OIDC sign-in for s. Without a client id and secret it
 // is off: its routes answer 404. The provider is discovered at the first
@@ -101,9 +124,23 @@ func (s *Service) NewOIDC(o OIDCOptions) (*OIDC, error) {
 	bounded := *o.HTTPClient
 	bounded.Transport = boundedTransport{next: o.HTTPClient.Transport}
 	o.HTTPClient = &bounded
-	x := &OIDC{s: s, o: o, enabled: o.ClientID != "" && o.ClientSecret != "", pending: map[string]pendingLogin{}}
+	x := &OIDC{s: s, o: o, enabled: o.ClientID != "" && o.ClientSecret != "", used: map[string]time.Time{}}
 	if !x.enabled {
 		return x, nil
+	}
+	if x.o.Sealer == nil {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, fmt.Errorf("identity: OIDC state key: %w", err)
+		}
+		sl, err := secret.NewSealer(k)
+		if err != nil {
+			return nil, fmt.Errorf("identity: OIDC state key: %w", err)
+		}
+		x.o.Sealer = sl
+	}
+	if x.o.Once == nil {
+		x.o.Once = x.onceHere
 	}
 	if o.Issuer == "" {
 		return nil, errors.New("identity: OIDC sign-in needs an issuer")
@@ -220,45 +257,83 @@ func (x *OIDC) login(w http.ResponseWriter, r *http.Request) {
 		x.refuse(w, r, err)
 		return
 	}
-	pl := pendingLogin{nonce: nonce, verifier: oauth2.GenerateVerifier(), redirectURL: x.callbackURL(r),
-		next: x.safeNext(r.URL.Query().Get("next")), expires: x.s.now().Add(OIDCLoginTTL)}
-	if !x.put(state, pl) {
-		x.refuse(w, r, &dashapi.Error{Status: http.StatusServiceUnavailable, Type: gw.CodeClientRateLimited, Code: "too_many_sign_ins",
-			Message: "Too many sign-ins are in progress; retry in a few minutes.", RetryAfter: time.Minute})
+	pl := pendingLogin{Nonce: nonce, Verifier: oauth2.GenerateVerifier(), RedirectURL: x.callbackURL(r),
+		Next: x.safeNext(r.URL.Query().Get("next")), Expires: x.s.now().Add(OIDCLoginTTL).Unix()}
+	value, err := x.seal(state, pl)
+	if err != nil {
+		x.refuse(w, r, err)
 		return
 	}
-	http.SetCookie(w, x.stateCookie(r, state, int(OIDCLoginTTL/time.Second)))
+	http.SetCookie(w, x.stateCookie(r, value, int(OIDCLoginTTL/time.Second)))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, x.oauthConfig(p, pl.redirectURL).AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(pl.verifier)), http.StatusFound)
+	http.Redirect(w, r, x.oauthConfig(p, pl.RedirectURL).AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(pl.Verifier)), http.StatusFound)
 }
 
-// put keeps a started sign-in; false when too many are pending.
-func (x *OIDC) put(state string, pl pendingLogin) bool {
-	x.pmu.Lock()
-	defer x.pmu.Unlock()
-	if len(x.pending) >= oidcMaxPending {
-		now := x.s.now()
-		for k, v := range x.pending {
-			if !now.Before(v.expires) {
-				delete(x.pending, k)
+// seal is the state cookie's value: the state, a dot, the sign-in sealed
+// and bound to the state.
+func (x *OIDC) seal(state string, pl pendingLogin) (string, error) {
+	b, err := json.Marshal(pl)
+	if err != nil {
+		return "", fmt.Errorf("identity: OIDC state: %w", err)
+	}
+	sealed, err := x.o.Sealer.Seal(oidcSealPurpose, b, []byte(state))
+	if err != nil {
+		return "", fmt.Errorf("identity: OIDC state: %w", err)
+	}
+	return state + "." + base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// open returns the sign-in the state cookie's value carries, if its state
+// is state (compared in constant time), it opens under this deployment's
+// key, has not expired and was not used before.
+func (x *OIDC) open(ctx context.Context, value, state string) (pendingLogin, bool) {
+	cs, sealed, ok := strings.Cut(value, ".")
+	if !ok || state == "" || len(state) > 128 || len(value) > maxStateCookie ||
+		subtle.ConstantTimeCompare([]byte(cs), []byte(state)) != 1 {
+		return pendingLogin{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	b, err := x.o.Sealer.Open(oidcSealPurpose, raw, []byte(state))
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	var pl pendingLogin
+	if json.Unmarshal(b, &pl) != nil || !x.s.now().Before(time.Unix(pl.Expires, 0)) {
+		return pendingLogin{}, false
+	}
+	// Remembered for twice the sign-in's life: longer than it can be
+	// valid whenever its callback comes.
+	return pl, x.o.Once(ctx, "oidc-state:"+hex.EncodeToString(hashToken(state)), 2*OIDCLoginTTL)
+}
+
+// maxStateCookie bounds the state cookie read back (the next path is at
+// most 1 KiB).
+const maxStateCookie = 4096
+
+// onceHere is the default Once: keys seen by this process, kept for
+// their ttl (bounded: sign-in starts are throttled per address).
+func (x *OIDC) onceHere(_ context.Context, key string, ttl time.Duration) bool {
+	x.umu.Lock()
+	defer x.umu.Unlock()
+	now := x.s.now()
+	if until, ok := x.used[key]; ok && now.Before(until) {
+		return false
+	}
+	if len(x.used) >= oidcMaxUsed {
+		for k, until := range x.used {
+			if !now.Before(until) {
+				delete(x.used, k)
 			}
 		}
-		if len(x.pending) >= oidcMaxPending {
-			return false
+		if len(x.used) >= oidcMaxUsed {
+			return true
 		}
 	}
-	x.pending[string(hashToken(state))] = pl
+	x.used[key] = now.Add(ttl)
 	return true
-}
-
-// take removes and returns the live sign-in started with state.
-func (x *OIDC) take(state string) (pendingLogin, bool) {
-	x.pmu.Lock()
-	defer x.pmu.Unlock()
-	k := string(hashToken(state))
-	pl, ok := x.pending[k]
-	delete(x.pending, k)
-	return pl, ok && x.s.now().Before(pl.expires)
 }
 
 // stateCookie carries the state of a started sign-in, scoped to the
@@ -313,14 +388,14 @@ func (x *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	c, cerr := r.Cookie(oidcStateCookie)
-	if cerr != nil || state == "" || len(state) > 128 || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+	if cerr != nil || state == "" || !strings.HasPrefix(c.Value, state+".") {
 		// Not audited: without a sign-in of this browser behind it, an
 		// entry would let anyone fill the audit trail.
 		x.s.log.Info("OIDC callback refused: state does not match this browser's sign-in", "ip", dashapi.ClientIP(r, x.s.opts.TrustProxy))
 		x.refuse(w, r, errBadState)
 		return
 	}
-	pl, ok := x.take(state)
+	pl, ok := x.open(r.Context(), c.Value, state)
 	if !ok {
 		x.s.log.Info("OIDC callback refused: sign-in unknown, used or expired", "ip", dashapi.ClientIP(r, x.s.opts.TrustProxy))
 		x.refuse(w, r, errBadState)
@@ -344,7 +419,7 @@ func (x *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	x.s.log.Info("signed in", "method", "oidc", "user_id", u.ID)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, pl.next, http.StatusFound)
+	http.Redirect(w, r, pl.Next, http.StatusFound)
 }
 
 // oidcRefusal is a refused sign-in with the user it concerns (for the
@@ -380,7 +455,7 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, x.o.HTTPClient), oidcProviderTimeout)
 	defer cancel()
-	tok, err := x.oauthConfig(p, pl.redirectURL).Exchange(ctx, code, oauth2.VerifierOption(pl.verifier))
+	tok, err := x.oauthConfig(p, pl.RedirectURL).Exchange(ctx, code, oauth2.VerifierOption(pl.Verifier))
 	if err != nil {
 		// Only the error code: the answer's body is the provider's.
 		var re *oauth2.RetrieveError
@@ -405,7 +480,7 @@ func (x *OIDC) signIn(r *http.Request, q url.Values, pl pendingLogin) (store.Use
 		x.s.log.Warn("OIDC ID token refused", "error", err)
 		return store.User{}, errBadIDToken
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.Nonce)) != 1 {
 		x.s.log.Warn("OIDC ID token refused: nonce does not match the sign-in")
 		return store.User{}, &dashapi.Error{Status: http.StatusUnauthorized, Type: gw.CodeUnauthorized, Code: "invalid_nonce",
 			Message: "The identity provider's ID token is not for this sign-in; start again."}

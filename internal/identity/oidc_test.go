@@ -155,8 +155,13 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 			stateCookie = ck
 		}
 	}
-	if stateCookie == nil || stateCookie.Value != auth.Get("state") {
+	if stateCookie == nil || !strings.HasPrefix(stateCookie.Value, auth.Get("state")+".") {
 		t.Fatalf("state cookie %v does not carry the state %q", stateCookie, auth.Get("state"))
+	}
+	for _, secret := range []string{auth.Get("nonce"), auth.Get("code_challenge")} {
+		if strings.Contains(stateCookie.Value, secret) {
+			t.Fatalf("the state cookie shows the sign-in's %q in clear", secret)
+		}
 	}
 
 	a := h.get(c, cb)
@@ -500,8 +505,7 @@ func TestOIDCMethods(t *testing.T) {
 }
 
 // TestOIDCLoginThrottled: starting sign-ins is limited per client IP (the
-// password sign-in's per-IP rate), so a flood cannot fill the pending
-// sign-ins; the limit frees up with time.
+// password sign-in's per-IP rate); the limit frees up with time.
 func TestOIDCLoginThrottled(t *testing.T) {
 	h := newOIDCHarness(t, nil)
 	c := h.client()
