@@ -389,7 +389,7 @@ func (a *App) routes(sealer *secret.Sealer, clients *httpx.Clients) error {
 func (a *App) signIn(ctx context.Context, srvOpts *server.Options) error {
 	cfg := a.cfg
 	svc, err := identity.New(identity.Options{Store: a.db, Logger: a.log, PasswordLogin: cfg.PasswordLogin,
-		PublicURL: cfg.PublicURL, Prefix: cfg.Prefix(), TrustProxy: cfg.TrustProxy, Now: a.now})
+		PublicURL: cfg.PublicURL, Prefix: cfg.Prefix(), TrustProxy: cfg.TrustProxy, Now: a.now, Shared: a.sharedAdmitter()})
 	if err != nil {
 		return err
 	}

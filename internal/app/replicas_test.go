@@ -21,6 +21,7 @@ import (
 	"github.com/sparkgw/spark/internal/app"
 	"github.com/sparkgw/spark/internal/cluster"
 	"github.com/sparkgw/spark/internal/config"
+	"github.com/sparkgw/spark/internal/identity"
 	"github.com/sparkgw/spark/internal/identity/idptest"
 	"github.com/sparkgw/spark/internal/pool"
 	"github.com/sparkgw/spark/internal/simulator"
@@ -482,5 +483,27 @@ func TestReplicasShareOIDCSignIn(t *testing.T) {
 	st, _, _ = call(t, replay, "GET", p.a.url+cb.RequestURI(), "", "Accept", "application/json")
 	if st != http.StatusBadRequest {
 		t.Fatalf("the same callback replayed on A: %d, want 400", st)
+	}
+}
+
+// The sign-in throttles hold across replicas: five wrong passwords for
+// one email, alternating between A and B, and the sixth attempt is
+// refused with 429 whichever replica gets it (per process, each replica
+// would have allowed five).
+func TestReplicasShareSignInThrottle(t *testing.T) {
+	p := startReplicas(t, nil)
+	c := &http.Client{}
+	wrong := `{"email":"boss@example.com","password":"not-the-password"}`
+	for i := range identity.DefaultLoginPerEmail {
+		h := []*harness{p.a, p.b}[i%2]
+		if st, _, body := call(t, c, "POST", h.url+"/auth/login", wrong); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d %s", i+1, st, body)
+		}
+	}
+	for _, h := range []*harness{p.a, p.b} {
+		st, hdr, body := call(t, c, "POST", h.url+"/auth/login", `{"email":"boss@example.com","password":"`+adminPassword+`"}`)
+		if st != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+			t.Fatalf("attempt %d on %s: %d %s, want 429 with Retry-After", identity.DefaultLoginPerEmail+1, h.url, st, body)
+		}
 	}
 }

@@ -81,6 +81,10 @@ type Options struct {
 	// login throttles; default the system clock.
 	Now   func() time.Time
 	Clock limit.Clock
+	// Shared, when set (REDIS_URL), keeps the sign-in throttles in the
+	// replicas' shared windows, so that running more replicas does not
+	// multiply the attempts a guesser gets; nil: per process.
+	Shared limit.Admitter
 }
 
 // Service signs people in and checks their sessions. It is safe for
@@ -114,23 +118,26 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{st: o.Store, log: o.Logger, opts: o, now: o.Now, hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	var err error
-	if s.ipLim, err = loginLimiter(o.LoginPerIP, DefaultLoginPerIP, o.Clock); err != nil {
+	if s.ipLim, err = s.loginLimiter(o.LoginPerIP, DefaultLoginPerIP); err != nil {
 		return nil, err
 	}
-	if s.mailLim, err = loginLimiter(o.LoginPerEmail, DefaultLoginPerEmail, o.Clock); err != nil {
+	if s.mailLim, err = s.loginLimiter(o.LoginPerEmail, DefaultLoginPerEmail); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func loginLimiter(n, def int, c limit.Clock) (limit.Limiter, error) {
+func (s *Service) loginLimiter(n, def int) (limit.Limiter, error) {
 	switch {
 	case n < 0:
 		return nil, nil
 	case n == 0:
 		n = def
 	}
-	l, err := limit.NewMemory(limit.Options{PerMinute: n, Clock: c})
+	if s.opts.Shared != nil {
+		return sharedLimiter{ad: s.opts.Shared, perMinute: n}, nil
+	}
+	l, err := limit.NewMemory(limit.Options{PerMinute: n, Clock: s.opts.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("identity: login limiter: %w", err)
 	}
@@ -399,4 +406,25 @@ func (a AdminAuthenticator) Authenticate(r *http.Request) (string, bool, error) 
 		return "", false, &gw.Error{Code: gw.CodeForbidden, Message: "This route is for admins."}
 	}
 	return u.ID, true, nil
+}
+
+// sharedLimiter is a sign-in throttle kept in the replicas' shared
+// sliding windows: a window per throttle key ("login:" + key), with
+// perMinute attempts in any 60 seconds.
+type sharedLimiter struct {
+	ad        limit.Admitter
+	perMinute int
+}
+
+func (l sharedLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	t, err := l.ad.Admit(ctx, limit.Admission{IP: "login:" + key, IPPerMinute: l.perMinute})
+	var ref *limit.Refusal
+	if errors.As(err, &ref) {
+		return false, ref.RetryAfter, nil
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	t.Release()
+	return true, 0, nil
 }

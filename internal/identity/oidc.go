@@ -146,7 +146,7 @@ func (s *Service) NewOIDC(o OIDCOptions) (*OIDC, error) {
 		return nil, errors.New("identity: OIDC sign-in needs an issuer")
 	}
 	var err error
-	if x.startLim, err = loginLimiter(s.opts.LoginPerIP, DefaultLoginPerIP, s.opts.Clock); err != nil {
+	if x.startLim, err = s.loginLimiter(s.opts.LoginPerIP, DefaultLoginPerIP); err != nil {
 		return nil, err
 	}
 	if len(o.AllowedDomains) == 0 && len(o.AllowedEmails) == 0 {
