@@ -141,12 +141,32 @@ type credits struct {
 	closed bool
 }
 
-// refund is credit to give back to Redis: window entries and spare
-// leases of key id.
+// refund is credit to give back to Redis: window entries (borrowed at
+// since or later) and spare leases of key id.
 type refund struct {
 	id          string
 	win, leases []string
+	since       time.Time
 }
+
+// add adds window entry s to f.
+func (f *refund) add(s stamped) {
+	if len(f.win) == 0 || s.at.Before(f.since) {
+		f.since = s.at
+	}
+	f.win = append(f.win, s.token)
+}
+
+// refundScript removes borrowed window entries (ARGV[2:]) from the key
+// window KEYS[1] unless the window was trimmed (KEYS[2], set by
+// admitScript) at or after ARGV[1], when the oldest was borrowed: a
+// trimmed window dropped older attempts in their favour, so they then
+// stay until they age out (conservative). Answers the entries removed.
+var refundScript = redis.NewScript(`
+local trimmed = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if trimmed >= tonumber(ARGV[1]) then return 0 end
+return redis.call('ZREM', KEYS[1], unpack(ARGV, 2))
+`)
 
 // wanted returns how many window entries and leases an admission of key
 // id asks the script to lend.
@@ -202,7 +222,7 @@ func (r *Redis) deposit(id string, lim limits, now time.Time, lent []string, cmd
 	kc := c.keys[id]
 	if c.closed || (kc == nil && len(c.keys) >= maxCreditKeys) {
 		c.mu.Unlock()
-		r.giveBack([]refund{{id: id, win: lent[:lentWin], leases: lent[:lentLeases]}}, false)
+		r.giveBack([]refund{{id: id, win: lent[:lentWin], leases: lent[:lentLeases], since: now}}, false)
 		return
 	}
 	if kc == nil {
@@ -229,7 +249,7 @@ func (r *Redis) deposit(id string, lim limits, now time.Time, lent []string, cmd
 func (kc *keyCredit) takeAll(id string) refund {
 	f := refund{id: id}
 	for _, s := range kc.win {
-		f.win = append(f.win, s.token)
+		f.add(s)
 	}
 	for _, s := range kc.spares {
 		f.leases = append(f.leases, s.token)
@@ -239,11 +259,9 @@ func (kc *keyCredit) takeAll(id string) refund {
 }
 
 // admitOnCredit admits on credit held for key id at now: a fresh window
-// entry (when the key has a rate limit) and a spare lease (when it has a
-// concurrency limit), or nothing. logged: the script already logged this
-// attempt in the window (it refused it), so the entry is removed rather
-// than re-dated.
-func (r *Redis) admitOnCredit(id string, lim limits, now time.Time, logged bool) (limit.Ticket, bool) {
+// entry (when the key has a rate limit), re-dated to now, and a spare
+// lease (when it has a concurrency limit), or nothing.
+func (r *Redis) admitOnCredit(id string, lim limits, now time.Time) (limit.Ticket, bool) {
 	c := &r.credit
 	c.mu.Lock()
 	kc := c.keys[id]
@@ -279,12 +297,7 @@ func (r *Redis) admitOnCredit(id string, lim limits, now time.Time, logged bool)
 	}
 	c.mu.Unlock()
 	if entry != "" {
-		win := r.key("win", "key", id)
-		if logged {
-			r.sendDetached("admit", "zrem", win, entry)
-		} else {
-			r.sendDetached("admit", "zadd", win, ms(now), entry)
-		}
+		r.sendDetached("admit", &command{args: []any{"zadd", r.key("win", "key", id), ms(now), entry}})
 	}
 	if spare == "" {
 		return noTicket{}, true
@@ -344,8 +357,8 @@ func (r *Redis) sweep(now time.Time) {
 	c.mu.Lock()
 	for id, kc := range c.keys {
 		f := refund{id: id}
-		kc.win = keepFresh(kc.win, now, &f.win)
-		kc.spares = keepFresh(kc.spares, now, &f.leases)
+		kc.win = keepFresh(kc.win, now, f.add)
+		kc.spares = keepFresh(kc.spares, now, func(s stamped) { f.leases = append(f.leases, s.token) })
 		if len(f.win)+len(f.leases) > 0 {
 			back = append(back, f)
 		}
@@ -357,46 +370,51 @@ func (r *Redis) sweep(now time.Time) {
 	r.giveBack(back, false)
 }
 
-// keepFresh returns the tokens of ss still fresh at now and appends the
-// others' to stale.
-func keepFresh(ss []stamped, now time.Time, stale *[]string) []stamped {
+// keepFresh returns the tokens of ss still fresh at now and passes the
+// others to stale.
+func keepFresh(ss []stamped, now time.Time, stale func(stamped)) []stamped {
 	kept := ss[:0]
 	for _, s := range ss {
 		if fresh(s.at, now) {
 			kept = append(kept, s)
 		} else {
-			*stale = append(*stale, s.token)
+			stale(s)
 		}
 	}
 	clear(ss[len(kept):])
 	return kept
 }
 
-// giveBack removes credit from Redis: one ZREM per set, waited for when
-// wait. While Redis fails it is not sent: window entries age out, leases
-// lapse after their TTL.
+// giveBack removes credit from Redis (window entries by refundScript,
+// leases by one ZREM), waited for when wait. While Redis fails it is not
+// sent: window entries age out, leases lapse after their TTL.
 func (r *Redis) giveBack(back []refund, wait bool) {
 	for _, f := range back {
-		sets := []struct {
-			key    string
-			tokens []string
-		}{{r.key("win", "key", f.id), f.win}, {r.key("lease", "key", f.id), f.leases}}
-		for _, t := range f.leases {
-			r.leases.forget(lease{key: sets[1].key, token: t})
+		var cmds []*command
+		if len(f.win) > 0 {
+			c := &command{script: refundScript, keys: []string{r.key("win", "key", f.id), r.key("trim", "key", f.id)},
+				args: make([]any, 0, 1+len(f.win))}
+			c.args = append(c.args, ms(f.since))
+			for _, t := range f.win {
+				c.args = append(c.args, t)
+			}
+			cmds = append(cmds, c)
 		}
-		for _, s := range sets {
-			if len(s.tokens) == 0 {
-				continue
+		if len(f.leases) > 0 {
+			key := r.key("lease", "key", f.id)
+			c := &command{args: make([]any, 0, 2+len(f.leases))}
+			c.args = append(c.args, "zrem", key)
+			for _, t := range f.leases {
+				r.leases.forget(lease{key: key, token: t})
+				c.args = append(c.args, t)
 			}
-			args := make([]any, 0, 2+len(s.tokens))
-			args = append(args, "zrem", s.key)
-			for _, t := range s.tokens {
-				args = append(args, t)
-			}
+			cmds = append(cmds, c)
+		}
+		for _, c := range cmds {
 			if !wait {
-				r.sendDetached("release", args...)
+				r.sendDetached("release", c)
 			} else if !r.down() {
-				cmd, _ := r.batch.run(context.Background(), &command{args: args})
+				cmd, _ := r.batch.run(context.Background(), c)
 				if err := cmd.Err(); err != nil {
 					r.fail("release", err)
 				}
@@ -405,13 +423,12 @@ func (r *Redis) giveBack(back []refund, wait bool) {
 	}
 }
 
-// sendDetached sends a plain command in the next batch without waiting;
-// a failure is counted under op. Not sent while Redis fails.
-func (r *Redis) sendDetached(op string, args ...any) {
+// sendDetached sends c in the next batch without waiting; a failure is
+// counted under op. Not sent while Redis fails.
+func (r *Redis) sendDetached(op string, c *command) {
 	if r.down() {
 		return
 	}
-	c := &command{args: args}
 	c.settle = func(cmd *redis.Cmd) {
 		if err := cmd.Err(); err != nil {
 			r.fail(op, err)
@@ -450,7 +467,7 @@ func (r *Redis) closeCredit() {
 		if len(kc.win) > 0 {
 			f := refund{id: id}
 			for _, s := range kc.win {
-				f.win = append(f.win, s.token)
+				f.add(s)
 			}
 			back = append(back, f)
 		}

@@ -90,7 +90,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Redis, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not answer: %w", err)
 	}
-	if err := loadScripts(pctx, client, admitScript, slotScript); err != nil {
+	if err := loadScripts(pctx, client, admitScript, slotScript, refundScript); err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not load the admission scripts: %w", err)
 	}
@@ -185,7 +185,11 @@ const LimitUnavailable = "shared_limits_unavailable"
 // requests in flight are a sorted set of tokens scored by the end of
 // their lease.
 //
-// KEYS: IP window, key window, key leases. ARGV: now, window, IP limit,
+// A window trimmed to its newest entries no longer knows of the attempts
+// trimmed, so an entry may then no longer be removed (see refundScript):
+// the key window's latest trim time is kept under KEYS[4].
+//
+// KEYS: IP window, key window, key leases, key window's trim time. ARGV: now, window, IP limit,
 // key limit, key max in flight, token, lease end, lease TTL (ms), and,
 // for an admission that may borrow (see credit): window entries wanted,
 // leases wanted, then that many tokens. Answers {refusal ("" =
@@ -206,9 +210,11 @@ local function wait(key, limit)
   if d > 0 then return d end
   return 0
 end
-local function add(key, limit)
+local function add(key, limit, mark)
   redis.call('ZADD', key, now, token)
-  redis.call('ZREMRANGEBYRANK', key, 0, -(limit + 1))
+  if redis.call('ZREMRANGEBYRANK', key, 0, -(limit + 1)) > 0 and mark then
+    redis.call('SET', mark, now, 'PX', win + 1000)
+  end
   redis.call('PEXPIRE', key, win + 1000)
 end
 local refused, retry = '', 0
@@ -219,7 +225,7 @@ end
 if keyLimit > 0 then
   local w = wait(KEYS[2], keyLimit)
   if w > 0 and refused == '' then refused = 'key' end
-  add(KEYS[2], keyLimit)
+  add(KEYS[2], keyLimit, KEYS[4])
   if refused == 'key' then retry = wait(KEYS[2], keyLimit) end
 end
 local held = 0
@@ -229,7 +235,7 @@ if refused == '' and keyMax > 0 then
   if held >= keyMax then refused, retry = 'conc', 1000 end
 end
 if refused ~= '' then return {refused, retry} end
-if ipLimit > 0 then add(KEYS[1], ipLimit) end
+if ipLimit > 0 then add(KEYS[1], ipLimit, nil) end
 if keyMax > 0 then
   redis.call('ZADD', KEYS[3], leaseEnd, token)
   redis.call('PEXPIRE', KEYS[3], 2 * ttl)
@@ -288,13 +294,13 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	lim := limits{perMinute: max(keyLimit, 0), maxConcurrent: max(keyMax, 0)}
 	borrow := borrowable(ipLimit, lim)
 	if borrow {
-		if tk, ok := r.admitOnCredit(adm.KeyID, lim, now, false); ok {
+		if tk, ok := r.admitOnCredit(adm.KeyID, lim, now); ok {
 			return tk, nil
 		}
 	}
 	tok := newToken()
 	leases := r.key("lease", "key", adm.KeyID)
-	keys := []string{r.key("win", "ip", adm.IP), r.key("win", "key", adm.KeyID), leases}
+	keys := []string{r.key("win", "ip", adm.IP), r.key("win", "key", adm.KeyID), leases, r.key("trim", "key", adm.KeyID)}
 	if r.down() {
 		return r.unavailable(ctx, adm)
 	}
@@ -342,10 +348,12 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 		return nil, &limit.Refusal{Limit: limit.LimitIPRate, RetryAfter: roundUp(waitMS)}
 	case "key":
 		// Credit this replica borrowed meanwhile (deposited before this
-		// answer was delivered) still admits: the script logged this
-		// attempt, so the window entry borrowed for it is given back.
+		// answer was delivered) still admits. The attempt then counts
+		// twice in the window (the script logged it, and the borrowed
+		// entry is re-dated): removing either could lose an attempt the
+		// full window trimmed.
 		if borrow {
-			if tk, ok := r.admitOnCredit(adm.KeyID, lim, now, true); ok {
+			if tk, ok := r.admitOnCredit(adm.KeyID, lim, now); ok {
 				return tk, nil
 			}
 		}
