@@ -404,3 +404,39 @@ func TestCreditRefundAfterTrim(t *testing.T) {
 		t.Fatalf("%d admitted after the sweep with 93 attempts in the window, want at most 7", n)
 	}
 }
+
+// While Redis is away, credit already borrowed still admits (it was
+// counted in Redis when borrowed); once it is used up, the failure mode
+// applies.
+func TestCreditDuringOutage(t *testing.T) {
+	base := redisURL(t)
+	p, url := testutil.NewFaultProxy(t, base)
+	clock := testutil.NewClock(creditStart)
+	var failures atomic.Int64
+	r := openRedis(t, url, prefix(t), cluster.Options{Clock: clock, FailureMode: cluster.FailClosed, LeaseTTL: testTTL, RefreshEvery: -1,
+		OnFailure: func(string) { failures.Add(1) }})
+	adm := limit.Admission{KeyID: "key_out", KeyPerMinute: 100, KeyMaxConcurrent: 32}
+	tk, err := r.Admitter().Admit(t.Context(), adm) // borrows 8 entries and 8 leases
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Release()
+	cluster.Settle(r)
+	p.Set(testutil.ProxyDrop)
+	if _, _, err := r.TakeSlot(t.Context(), "acct", 1); err == nil { // Redis is now known to fail
+		t.Fatal("TakeSlot with Redis away: no error")
+	}
+	for i := range 8 {
+		tk, err := r.Admitter().Admit(t.Context(), adm)
+		if err != nil {
+			t.Fatalf("admission %d on borrowed credit, Redis away: %v", i+1, err)
+		}
+		defer tk.Release()
+	}
+	if _, err := r.Admitter().Admit(t.Context(), adm); !isRefusal(err, cluster.LimitUnavailable) {
+		t.Fatalf("credit used up, Redis away, mode closed: %v, want the unavailable refusal", err)
+	}
+	if failures.Load() == 0 {
+		t.Fatal("no Redis failure counted")
+	}
+}
