@@ -91,6 +91,12 @@ type command struct {
 	// command nobody waits for any more (its caller's context ended, or
 	// it was sent detached): it undoes what the command took.
 	settle func(*redis.Cmd)
+	// done, if set, is called by the flusher with the command's result
+	// before it is delivered (and before the results of the commands
+	// after it in the batch are): what the command took for this replica
+	// as a whole (borrowed admissions) is known locally before any later
+	// command's caller looks.
+	done func(*redis.Cmd)
 }
 
 func newBatcher(client *redis.Client) *batcher { return &batcher{client: client} }
@@ -201,6 +207,9 @@ func (b *batcher) flush() {
 	b.mu.Unlock()
 	b.exec(batch)
 	for _, c := range batch {
+		if c.done != nil {
+			c.done(c.res)
+		}
 		if c.state.CompareAndSwap(waiting, delivered) {
 			c.signal <- struct{}{}
 		} else if c.settle != nil {

@@ -27,3 +27,17 @@ func Queued(r *Redis) int {
 	defer r.batch.mu.Unlock()
 	return len(r.batch.queue)
 }
+
+// Sweep gives back r's borrowed credit unused for a second by r's clock
+// (as the sweep loop does every quarter second), and returns once Redis
+// has removed it.
+func Sweep(r *Redis) {
+	r.sweep(r.opts.Clock.Now())
+	Settle(r)
+}
+
+// Settle returns once every command r sent so far without waiting has
+// been run by Redis (the batcher sends in order, one pipeline at a time).
+func Settle(r *Redis) {
+	_, _ = r.batch.run(context.Background(), &command{args: []any{"ping"}})
+}

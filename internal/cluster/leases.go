@@ -68,6 +68,13 @@ func (s *leaseSet) add(l lease) {
 	s.mu.Unlock()
 }
 
+// forget stops refreshing l (the caller removes it from Redis).
+func (s *leaseSet) forget(l lease) {
+	s.mu.Lock()
+	delete(s.held, l)
+	s.mu.Unlock()
+}
+
 func (s *leaseSet) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

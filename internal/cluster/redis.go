@@ -51,6 +51,12 @@ type Redis struct {
 	// (noteHeld), which says whether a release is waited for.
 	heldMu sync.Mutex
 	held   map[string]int64
+	// credit: admissions borrowed for keys far from their limits (see
+	// credit.go), given back by the sweep loop.
+	credit    credits
+	sweepQuit chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
 
 	warnMu   sync.Mutex
 	lastWarn map[string]time.Time
@@ -84,13 +90,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Redis, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not answer: %w", err)
 	}
-	if err := loadScripts(pctx, client, admitScript, slotScript); err != nil {
+	if err := loadScripts(pctx, client, admitScript, slotScript, refundScript); err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not load the admission scripts: %w", err)
 	}
 	r := &Redis{client: client, batch: newBatcher(client), opts: o, origin: newToken(), local: limit.NewMemoryAdmitter(o.Clock, 0), held: map[string]int64{},
 		lastWarn: map[string]time.Time{}, subs: map[*redis.PubSub]func(){}}
 	r.leases = newLeaseSet(o.RefreshEvery, r.refresh)
+	r.credit.keys = map[string]*keyCredit{}
+	r.sweepQuit, r.sweepDone = make(chan struct{}), make(chan struct{})
+	go r.sweepLoop(r.sweepQuit, r.sweepDone)
 	return r, nil
 }
 
@@ -176,10 +185,18 @@ const LimitUnavailable = "shared_limits_unavailable"
 // requests in flight are a sorted set of tokens scored by the end of
 // their lease.
 //
-// KEYS: IP window, key window, key leases. ARGV: now, window, IP limit,
-// key limit, key max in flight, token, lease end, lease TTL (ms). Answers
-// {refusal ("" = admitted), wait (ms), the key's requests in flight with
-// this one}.
+// A window trimmed to its newest entries no longer knows of the attempts
+// trimmed, so an entry may then no longer be removed (see refundScript):
+// the key window's latest trim time is kept under KEYS[4].
+//
+// KEYS: IP window, key window, key leases, key window's trim time. ARGV: now, window, IP limit,
+// key limit, key max in flight, token, lease end, lease TTL (ms), and,
+// for an admission that may borrow (see credit): window entries wanted,
+// leases wanted, then that many tokens. Answers {refusal ("" =
+// admitted), wait (ms), the key's requests in flight with this one},
+// and, when asked to lend, {..., window entries lent, leases lent, 1 if
+// the key is roomy (at most half of each limit taken) else 0}.
+// Something is lent only while the key stays roomy with it.
 var admitScript = redis.NewScript(`
 local now, win = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ipLimit, keyLimit, keyMax = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -193,9 +210,11 @@ local function wait(key, limit)
   if d > 0 then return d end
   return 0
 end
-local function add(key, limit)
+local function add(key, limit, mark)
   redis.call('ZADD', key, now, token)
-  redis.call('ZREMRANGEBYRANK', key, 0, -(limit + 1))
+  if redis.call('ZREMRANGEBYRANK', key, 0, -(limit + 1)) > 0 and mark then
+    redis.call('SET', mark, now, 'PX', win + 1000)
+  end
   redis.call('PEXPIRE', key, win + 1000)
 end
 local refused, retry = '', 0
@@ -206,7 +225,7 @@ end
 if keyLimit > 0 then
   local w = wait(KEYS[2], keyLimit)
   if w > 0 and refused == '' then refused = 'key' end
-  add(KEYS[2], keyLimit)
+  add(KEYS[2], keyLimit, KEYS[4])
   if refused == 'key' then retry = wait(KEYS[2], keyLimit) end
 end
 local held = 0
@@ -216,12 +235,33 @@ if refused == '' and keyMax > 0 then
   if held >= keyMax then refused, retry = 'conc', 1000 end
 end
 if refused ~= '' then return {refused, retry} end
-if ipLimit > 0 then add(KEYS[1], ipLimit) end
+if ipLimit > 0 then add(KEYS[1], ipLimit, nil) end
 if keyMax > 0 then
   redis.call('ZADD', KEYS[3], leaseEnd, token)
   redis.call('PEXPIRE', KEYS[3], 2 * ttl)
 end
-return {'', 0, held + 1}
+held = held + 1
+local wantWin, wantLease = tonumber(ARGV[9] or '0'), tonumber(ARGV[10] or '0')
+if wantWin + wantLease == 0 then return {'', 0, held} end
+local n = 0
+if keyLimit > 0 then n = redis.call('ZCARD', KEYS[2]) end
+if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * held > keyMax) then
+  return {'', 0, held, 0, 0, 0}
+end
+local lentWin, lentLease = 0, 0
+if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
+if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - held)) end
+if lentWin > 0 then
+  local a = {}
+  for i = 1, lentWin do a[#a + 1] = now; a[#a + 1] = ARGV[10 + i] end
+  redis.call('ZADD', KEYS[2], unpack(a))
+end
+if lentLease > 0 then
+  local a = {}
+  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[10 + i] end
+  redis.call('ZADD', KEYS[3], unpack(a))
+end
+return {'', 0, held, lentWin, lentLease, 1}
 `)
 
 // Admitter returns the [limit.Admitter] whose limits hold across every
@@ -230,10 +270,11 @@ func (r *Redis) Admitter() limit.Admitter { return redisAdmitter{r} }
 
 type redisAdmitter struct{ r *Redis }
 
-// Admit implements [limit.Admitter] in one script run. While Redis
-// fails, FailOpen admits against this replica's own limits and
-// FailClosed refuses with LimitUnavailable; neither returns an error but
-// the context's.
+// Admit implements [limit.Admitter] in one script run, or none for a key
+// far from its limits when this replica holds borrowed credit for it
+// (see credit). While Redis fails, FailOpen admits against this
+// replica's own limits and FailClosed refuses with LimitUnavailable;
+// neither returns an error but the context's.
 func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -250,19 +291,36 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 		return noTicket{}, nil
 	}
 	now := r.opts.Clock.Now()
+	lim := limits{perMinute: max(keyLimit, 0), maxConcurrent: max(keyMax, 0)}
+	borrow := borrowable(ipLimit, lim)
+	if borrow {
+		if tk, ok := r.admitOnCredit(adm.KeyID, lim, now); ok {
+			return tk, nil
+		}
+	}
 	tok := newToken()
 	leases := r.key("lease", "key", adm.KeyID)
-	keys := []string{r.key("win", "ip", adm.IP), r.key("win", "key", adm.KeyID), leases}
+	keys := []string{r.key("win", "ip", adm.IP), r.key("win", "key", adm.KeyID), leases, r.key("trim", "key", adm.KeyID)}
 	if r.down() {
 		return r.unavailable(ctx, adm)
 	}
 	c := &command{script: admitScript, keys: keys, args: []any{ms(now), limit.Window.Milliseconds(), max(ipLimit, 0),
 		max(keyLimit, 0), max(keyMax, 0), tok, ms(now.Add(r.opts.LeaseTTL)), r.opts.LeaseTTL.Milliseconds()}}
+	if borrow {
+		if wantWin, wantLease := r.credit.wanted(adm.KeyID, lim, now); wantWin+wantLease > 0 {
+			lent := newTokens(max(wantWin, wantLease))
+			c.args = append(c.args, wantWin, wantLease)
+			for _, t := range lent {
+				c.args = append(c.args, t)
+			}
+			c.done = func(cmd *redis.Cmd) { r.deposit(adm.KeyID, lim, now, lent, cmd) }
+		}
+	}
 	if keyMax > 0 {
 		// The caller stopped waiting: an admission that took a lease
 		// gives it back (or, if that fails, it lapses after its TTL).
 		c.settle = func(cmd *redis.Cmd) {
-			if res, err := cmd.Slice(); err == nil && len(res) >= 2 && res[0] == "" {
+			if res, err := cmd.Slice(); err == nil && len(res) >= 3 && res[0] == "" {
 				r.dropDetached(lease{key: leases, token: tok})
 			}
 		}
@@ -272,7 +330,7 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 		return nil, err
 	}
 	res, err := cmd.Slice()
-	if err == nil && len(res) != 2 && len(res) != 3 {
+	if err == nil && len(res) != 2 && len(res) != 3 && len(res) != 6 {
 		err = fmt.Errorf("admission script answered %d values", len(res))
 	}
 	if err != nil {
@@ -289,19 +347,39 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	case "ip":
 		return nil, &limit.Refusal{Limit: limit.LimitIPRate, RetryAfter: roundUp(waitMS)}
 	case "key":
+		// Credit this replica borrowed meanwhile (deposited before this
+		// answer was delivered) still admits. The attempt then counts
+		// twice in the window (the script logged it, and the borrowed
+		// entry is re-dated): removing either could lose an attempt the
+		// full window trimmed.
+		if borrow {
+			if tk, ok := r.admitOnCredit(adm.KeyID, lim, now); ok {
+				return tk, nil
+			}
+		}
 		return nil, &limit.Refusal{Limit: limit.LimitKeyRate, RetryAfter: roundUp(waitMS)}
 	default:
+		// The script logged this attempt in the window: only a spare
+		// lease is needed.
+		if borrow {
+			if tk, ok := r.admitOnSpare(adm.KeyID, lim); ok {
+				return tk, nil
+			}
+		}
 		return nil, &limit.Refusal{Limit: limit.LimitKeyConcurrency, RetryAfter: roundUp(waitMS)}
 	}
 	if keyMax <= 0 {
 		return noTicket{}, nil
 	}
 	l := lease{key: leases, token: tok}
-	if len(res) == 3 {
+	if len(res) >= 3 {
 		held, _ := res[2].(int64)
 		r.noteHeld(leases, held)
 	}
 	r.leases.add(l)
+	if borrow {
+		return releaseTicket(r.creditReleaser(adm.KeyID, lim, l)), nil
+	}
 	return releaseTicket(r.releaser(l, keyMax)), nil
 }
 
@@ -693,9 +771,15 @@ func (r *Redis) Subscribe(fn func(Event)) func() {
 	return stop
 }
 
-// Close implements [State]: it releases the leases still held, ends the
+// Close implements [State]: it gives borrowed credit back, releases the
+// leases still held (spare ones included), ends the
 // subscriptions and closes the connections.
 func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.sweepQuit)
+		<-r.sweepDone
+	})
+	r.closeCredit()
 	for _, l := range r.leases.close() {
 		r.drop(l)
 	}
