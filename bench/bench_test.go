@@ -55,7 +55,7 @@ func TestQuickRun(t *testing.T) {
 	growth := 7*len(g.ConvBytes) + 6 + 4*len(g.ToolCounts) + 2 + 2*len(g.PoolSizes) + 2 + 4*len(g.Lengths) + 4 + 6*len(g.ConcStreams) + 6
 	// The management plane: 5 figures for each of its 3 configurations,
 	// 2 ratios and 3 showing it was on. The replicas: 11 at c=16, 11 at
-	// c=1 and 7 of the admission step, when PostgreSQL and Redis were
+	// c=1 and 11 of the admission step, when PostgreSQL and Redis were
 	// given; without them the phase says why it was skipped, and with
 	// SPARK_REQUIRE_SERVICES=1 it must have run.
 	plane, replicas := 3*5+2+3, 0
@@ -63,7 +63,7 @@ func TestQuickRun(t *testing.T) {
 	case rep.Replicas == nil:
 		t.Error("the replicas phase left no trace in the report")
 	case rep.Replicas.Skipped == "":
-		replicas = 11 + 11 + 7
+		replicas = 11 + 11 + 11
 	case os.Getenv(requireServicesEnv) == "1":
 		t.Errorf("%s=1 but the replicas phase was skipped: %s", requireServicesEnv, rep.Replicas.Skipped)
 	default:

@@ -318,9 +318,9 @@ func replicaPlots(rep *Report) []*plot.Plot {
 		texts = append(texts, fmt.Sprintf("%.3f", ms(v.P50())))
 	}
 	lat := barPlot("Latency p50, c=1", "ms", labels, vals, texts, math.NaN(), "")
-	adm := barPlot("Admission step p50 (in process)", "µs", []string{"in process", "Redis"},
-		[]float64{us(rp.AdmitMemory.P50), us(rp.AdmitRedis.P50)},
-		[]string{fmt.Sprintf("%.1f", us(rp.AdmitMemory.P50)), fmt.Sprintf("%.1f", us(rp.AdmitRedis.P50))},
+	adm := barPlot("Admission step p50 (in process)", "µs", []string{"in process", "Redis, this key", "Redis, exact"},
+		[]float64{us(rp.AdmitMemory.P50), us(rp.AdmitRedis.P50), us(rp.AdmitRedisExact.P50)},
+		[]string{fmt.Sprintf("%.1f", us(rp.AdmitMemory.P50)), fmt.Sprintf("%.1f", us(rp.AdmitRedis.P50)), fmt.Sprintf("%.1f", us(rp.AdmitRedisExact.P50))},
 		us(rp.AdmitMemory.P50+admitGoal), "in process + 0.3 ms (the goal)")
 	return nonNilPlots(thr, lat, adm)
 }

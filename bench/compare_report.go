@@ -79,6 +79,10 @@ func (r *Report) compareFigures(add func(string, float64, bool)) {
 		add("replicas.admit.redis.added_p50_ms", ms(rp.AdmitRedis.P50-rp.AdmitMemory.P50), rp.AdmitRedis.N > 0 && rp.AdmitMemory.N > 0)
 		add("replicas.release.memory.p50_us", us(rp.ReleaseMemory.P50), rp.ReleaseMemory.N > 0)
 		add("replicas.release.redis.p50_us", us(rp.ReleaseRedis.P50), rp.ReleaseRedis.N > 0)
+		add("replicas.admit.redis_exact.p50_us", us(rp.AdmitRedisExact.P50), rp.AdmitRedisExact.N > 0)
+		add("replicas.admit.redis_exact.p99_us", us(rp.AdmitRedisExact.P99), rp.AdmitRedisExact.N > 0)
+		add("replicas.admit.redis_exact.added_p50_ms", ms(rp.AdmitRedisExact.P50-rp.AdmitMemory.P50), rp.AdmitRedisExact.N > 0 && rp.AdmitMemory.N > 0)
+		add("replicas.release.redis_exact.p50_us", us(rp.ReleaseRedisExact.P50), rp.ReleaseRedisExact.N > 0)
 	}
 }
 
@@ -152,13 +156,16 @@ func (r *Report) compareTargets() []Target {
 	{
 		t := skipped(Target{Name: "Redis admission step: added p50", Goal: fmt.Sprintf("≤ %.1f ms", ms(admitGoal))})
 		if t.Status == "" {
-			if rp.AdmitRedis.N == 0 || rp.AdmitMemory.N == 0 {
+			if rp.AdmitRedisExact.N == 0 || rp.AdmitMemory.N == 0 {
 				t.Status = statusNotMeasured
 			} else {
-				added := rp.AdmitRedis.P50 - rp.AdmitMemory.P50
+				// Judged on the exact path (one script run per admission),
+				// the slower of the two.
+				added := rp.AdmitRedisExact.P50 - rp.AdmitMemory.P50
 				t.Measured = fmtAdded(added)
-				t.Note = fmt.Sprintf("one admission (key window and concurrency slot) in process: Redis %.1f µs vs in-process %.1f µs at p50 (p99 %.1f vs %.1f µs), %s each; the ticket's release adds a ZREM of %.1f µs at the end of the request",
-					us(rp.AdmitRedis.P50), us(rp.AdmitMemory.P50), us(rp.AdmitRedis.P99), us(rp.AdmitMemory.P99), thousands(rp.AdmitRedis.N), us(rp.ReleaseRedis.P50))
+				t.Note = fmt.Sprintf("one admission (key window and concurrency slot) in process, on the exact path (one script run): Redis %.1f µs vs in-process %.1f µs at p50 (p99 %.1f vs %.1f µs), %s each; the ticket's release %.1f µs. For this key without an IP limit, far from its limits, spark admits on credit borrowed in blocks: %.1f µs at p50 (p99 %.1f µs), release %.1f µs",
+					us(rp.AdmitRedisExact.P50), us(rp.AdmitMemory.P50), us(rp.AdmitRedisExact.P99), us(rp.AdmitMemory.P99), thousands(rp.AdmitRedisExact.N), us(rp.ReleaseRedisExact.P50),
+					us(rp.AdmitRedis.P50), us(rp.AdmitRedis.P99), us(rp.ReleaseRedis.P50))
 				if e, x := pickVariant(rp.Latency, "embedded"), pickVariant(rp.Latency, "redis"); e.valid() && x.valid() {
 					t.Note += fmt.Sprintf("; through spark at c=1, REDIS_URL adds %s to the request's p50 (every Redis step of a request)", fmtAdded(x.P50()-e.P50()))
 				}
@@ -238,10 +245,11 @@ func (r *Report) compareMarkdown(w func(string, ...any), link func(file string) 
 		}
 		w("| %s | %s | %s | %s | %s | %s |\n", v.Label, fmtMS(v.P50()), added, fmtMS(v.P99()), thousands(v.Count()), errCell(v.Errors(), v.FirstErr()))
 	}
-	w("\nThe admission step alone, in the bench process, as the server calls it for a key with a rate and a concurrency limit (one `Admit`, then the ticket's `Release`), %s times each, the in-process admitter and the Redis one (one Lua script run) interleaved:\n\n", thousands(rp.AdmitRedis.N))
+	w("\nThe admission step alone, in the bench process, as the server calls it for a key with a rate and a concurrency limit (one `Admit`, then the ticket's `Release`), %s times each, interleaved: the in-process admitter; the Redis one as spark takes this key's admissions (far from its limits and without a per-IP limit, on credit the replica borrows in blocks, one script run per block); and the Redis one on its exact path (one Lua script run per admission, as for a key near its limits, with small limits or with a per-IP limit):\n\n", thousands(rp.AdmitRedis.N))
 	w("| admitter | Admit p50 | Admit p90 | Admit p99 | Release p50 |\n| --- | ---: | ---: | ---: | ---: |\n")
 	w("| in process (`limit.MemoryAdmitter`) | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitMemory.P50), us(rp.AdmitMemory.P90), us(rp.AdmitMemory.P99), us(rp.ReleaseMemory.P50))
-	w("| Redis (`cluster.Redis`, REDIS_URL) | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitRedis.P50), us(rp.AdmitRedis.P90), us(rp.AdmitRedis.P99), us(rp.ReleaseRedis.P50))
+	w("| Redis (`cluster.Redis`, REDIS_URL), this key | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitRedis.P50), us(rp.AdmitRedis.P90), us(rp.AdmitRedis.P99), us(rp.ReleaseRedis.P50))
+	w("| Redis, exact path | %.1f µs | %.1f µs | %.1f µs | %.1f µs |\n", us(rp.AdmitRedisExact.P50), us(rp.AdmitRedisExact.P90), us(rp.AdmitRedisExact.P99), us(rp.ReleaseRedisExact.P50))
 	chart(chartReplicas)
 }
 

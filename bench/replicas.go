@@ -47,8 +47,11 @@ type Replicas struct {
 	// server calls it for a key with a rate and a concurrency limit:
 	// limit.MemoryAdmitter against cluster's Redis admitter on the same
 	// redis-server, interleaved; ReleaseRedis is the Redis ticket's
-	// Release (one ZREM, at the end of the request).
+	// Release. AdmitRedis is the key's admission as spark takes it (on
+	// borrowed credit while far from its limits); AdmitRedisExact the
+	// exact path (one script run, the same key limits and a per-IP one).
 	AdmitMemory, AdmitRedis, ReleaseMemory, ReleaseRedis Dist
+	AdmitRedisExact, ReleaseRedisExact                   Dist
 }
 
 func pickVariant(vs []*VariantResult, key string) *VariantResult {
@@ -241,15 +244,25 @@ func measureAdmission(ctx context.Context, redisURL string, p keyPolicy, n int, 
 		return err
 	}
 	defer rc.Close()
-	admitters := []limit.Admitter{limit.NewMemoryAdmitter(nil, 0), rc.Admitter()}
-	adm := limit.Admission{KeyID: "key_bench", KeyPerMinute: p.RPM, KeyMaxConcurrent: p.MaxConcurrency}
-	admit := make([][]time.Duration, 2)
-	release := make([][]time.Duration, 2)
+	// Three ways, interleaved: in process; Redis as spark takes this
+	// key's admissions (far from its limits and without an IP limit, on
+	// credit borrowed in blocks, see cluster's credit.go); and Redis on
+	// its exact path, one script run per admission, as for a key near its
+	// limits, with small limits or with a per-IP limit (here the same key
+	// limits and an IP limit that never refuses).
+	admitters := []limit.Admitter{limit.NewMemoryAdmitter(nil, 0), rc.Admitter(), rc.Admitter()}
+	adms := []limit.Admission{
+		{KeyID: "key_bench", KeyPerMinute: p.RPM, KeyMaxConcurrent: p.MaxConcurrency},
+		{KeyID: "key_bench", KeyPerMinute: p.RPM, KeyMaxConcurrent: p.MaxConcurrency},
+		{KeyID: "key_bench_exact", KeyPerMinute: p.RPM, KeyMaxConcurrent: p.MaxConcurrency, IP: "192.0.2.1", IPPerMinute: 1_000_000},
+	}
+	admit := make([][]time.Duration, len(admitters))
+	release := make([][]time.Duration, len(admitters))
 	for i := range n + n/10 { // the first tenth warms up
 		for j := range admitters {
-			k := (i + j) % 2 // alternate which goes first
+			k := (i + j) % len(admitters) // rotate which goes first
 			t0 := time.Now()
-			tk, err := admitters[k].Admit(ctx, adm)
+			tk, err := admitters[k].Admit(ctx, adms[k])
 			t1 := time.Now()
 			if err != nil {
 				return fmt.Errorf("admit: %w", err)
@@ -265,6 +278,7 @@ func measureAdmission(ctx context.Context, redisURL string, p keyPolicy, n int, 
 	if n := failed.Load(); n > 0 {
 		return fmt.Errorf("%d Redis operations failed: the admissions fell back to local limits", n)
 	}
+	rep.AdmitRedisExact, rep.ReleaseRedisExact = distOf(admit[2]), distOf(release[2])
 	rep.AdmitMemory, rep.AdmitRedis = distOf(admit[0]), distOf(admit[1])
 	rep.ReleaseMemory, rep.ReleaseRedis = distOf(release[0]), distOf(release[1])
 	return nil

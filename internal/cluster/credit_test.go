@@ -192,9 +192,11 @@ func TestCreditRateExactAcrossReplicas(t *testing.T) {
 	}
 }
 
-// Attempts made on borrowed window entries leave the window 60 s after
-// they were made, not after they were borrowed.
-func TestCreditRateRedated(t *testing.T) {
+// Attempts made on borrowed window entries count in the window at least
+// 60 s after they were made (their entries are scored at the end of their
+// credit life, a second after they were borrowed), and leave it 60 s
+// after that end.
+func TestCreditRateEntriesOutliveAttempts(t *testing.T) {
 	url := redisURL(t)
 	pfx := prefix(t)
 	clock := testutil.NewClock(creditStart)
@@ -205,31 +207,42 @@ func TestCreditRateRedated(t *testing.T) {
 	if _, err := a.Admitter().Admit(t.Context(), adm); err != nil { // borrows 8 entries
 		t.Fatal(err)
 	}
-	clock.Advance(500 * time.Millisecond)
+	clock.Advance(999 * time.Millisecond) // the last moment the credit lives
 	for i := range 8 {
 		if _, err := a.Admitter().Admit(t.Context(), adm); err != nil {
-			t.Fatalf("attempt %d, half a second later: %v", i+2, err)
+			t.Fatalf("attempt %d, just under a second later: %v", i+2, err)
 		}
-	}
-	if n := scripts.Load(); n != 1 {
-		t.Fatalf("%d scripts for 9 attempts, want 1 (8 on borrowed entries)", n)
 	}
 	cluster.Settle(a)
-	// 60.1 s after the first attempt, 59.6 s after the 8 others: only
-	// the first has left the window.
-	clock.Advance(59600 * time.Millisecond)
-	n := 0
-	for ; n < 200; n++ {
-		if _, err := b.Admitter().Admit(t.Context(), adm); err != nil {
-			if !isRefusal(err, limit.LimitKeyRate) {
-				t.Fatal(err)
+	if n := scripts.Load(); n != 2 {
+		t.Fatalf("%d scripts for 9 attempts, want 2 (8 on borrowed entries, and one early refill)", n)
+	}
+	fill := func(want int, when string) {
+		t.Helper()
+		n := 0
+		for ; n < 200; n++ {
+			if _, err := b.Admitter().Admit(t.Context(), adm); err != nil {
+				if !isRefusal(err, limit.LimitKeyRate) {
+					t.Fatal(err)
+				}
+				break
 			}
-			break
+		}
+		if n != want {
+			t.Fatalf("%s: %d admitted, want %d", when, n, want)
 		}
 	}
-	if n != 92 {
-		t.Fatalf("%d admitted while 8 attempts of the last minute are in the window, want 92", n)
-	}
+	// 59.999 s after the 8 attempts on credit (60.998 s after the first,
+	// which has left): the 8 still count.
+	clock.Advance(59999 * time.Millisecond)
+	cluster.Sweep(a) // the refill, unused, goes back
+	cluster.Settle(a)
+	fill(92, "a minute after the first attempt, just under one after the 8 on credit")
+	// Past a minute after their credit's end, the 8 have left too: the
+	// 92 just admitted remain, and the refused attempt after them (a
+	// window counts refused attempts too).
+	clock.Advance(2 * time.Millisecond)
+	fill(7, "a minute after the 8 entries' credit ended")
 	if _, err := a.Admitter().Admit(t.Context(), adm); !isRefusal(err, limit.LimitKeyRate) {
 		t.Fatalf("replica A, window full: %v", err)
 	}

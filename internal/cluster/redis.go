@@ -90,7 +90,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Redis, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not answer: %w", err)
 	}
-	if err := loadScripts(pctx, client, admitScript, slotScript, refundScript); err != nil {
+	if err := loadScripts(pctx, client, admitScript, slotScript, refundScript, lendScript); err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("cluster: Redis at REDIS_URL does not load the admission scripts: %w", err)
 	}
@@ -192,7 +192,8 @@ const LimitUnavailable = "shared_limits_unavailable"
 // KEYS: IP window, key window, key leases, key window's trim time. ARGV: now, window, IP limit,
 // key limit, key max in flight, token, lease end, lease TTL (ms), and,
 // for an admission that may borrow (see credit): window entries wanted,
-// leases wanted, then that many tokens. Answers {refusal ("" =
+// leases wanted, the score of lent window entries (when their credit
+// ends: the latest an attempt on them is made), then that many tokens. Answers {refusal ("" =
 // admitted), wait (ms), the key's requests in flight with this one},
 // and, when asked to lend, {..., window entries lent, leases lent, 1 if
 // the key is roomy (at most half of each limit taken) else 0}.
@@ -252,13 +253,15 @@ local lentWin, lentLease = 0, 0
 if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
 if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - held)) end
 if lentWin > 0 then
+  local lentAt = tonumber(ARGV[11])
   local a = {}
-  for i = 1, lentWin do a[#a + 1] = now; a[#a + 1] = ARGV[10 + i] end
+  for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[11 + i] end
   redis.call('ZADD', KEYS[2], unpack(a))
+  redis.call('PEXPIRE', KEYS[2], lentAt - now + win + 1000)
 end
 if lentLease > 0 then
   local a = {}
-  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[10 + i] end
+  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[11 + i] end
   redis.call('ZADD', KEYS[3], unpack(a))
 end
 return {'', 0, held, lentWin, lentLease, 1}
@@ -309,11 +312,11 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	if borrow {
 		if wantWin, wantLease := r.credit.wanted(adm.KeyID, lim, now); wantWin+wantLease > 0 {
 			lent := newTokens(max(wantWin, wantLease))
-			c.args = append(c.args, wantWin, wantLease)
+			c.args = append(c.args, wantWin, wantLease, ms(now.Add(creditLife)))
 			for _, t := range lent {
 				c.args = append(c.args, t)
 			}
-			c.done = func(cmd *redis.Cmd) { r.deposit(adm.KeyID, lim, now, lent, cmd) }
+			c.done = func(cmd *redis.Cmd) { r.deposit(adm.KeyID, lim, now, lent, wantWin, wantLease, cmd) }
 		}
 	}
 	if keyMax > 0 {
@@ -350,8 +353,8 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 		// Credit this replica borrowed meanwhile (deposited before this
 		// answer was delivered) still admits. The attempt then counts
 		// twice in the window (the script logged it, and the borrowed
-		// entry is re-dated): removing either could lose an attempt the
-		// full window trimmed.
+		// entry stays): removing either could lose an attempt the full
+		// window trimmed.
 		if borrow {
 			if tk, ok := r.admitOnCredit(adm.KeyID, lim, now); ok {
 				return tk, nil
