@@ -279,8 +279,9 @@ func TestCreditRefund(t *testing.T) {
 }
 
 // Near the concurrency limit the exact path holds: past half the limit
-// nothing is lent, and spares another replica kept idle are given back
-// within a second.
+// (not counting a replica's own idle spares, at most a quarter of the
+// limit) nothing is lent, spares never take the set past the limit, and
+// spares another replica kept idle are given back within a second.
 func TestCreditNearLimit(t *testing.T) {
 	url := redisURL(t)
 	pfx := prefix(t)
@@ -300,8 +301,8 @@ func TestCreditNearLimit(t *testing.T) {
 	}
 	hold(a, 9)
 	cluster.Settle(a)
-	if n := zcard(t, raw, leases); n != 9 {
-		t.Fatalf("9 held: %d leases in Redis, want 9 (no spare past half the limit)", n)
+	if n := zcard(t, raw, leases); n < 9 || n > 9+4 {
+		t.Fatalf("9 held: %d leases in Redis, want 9 and at most 4 spares", n)
 	}
 	for i := range 7 {
 		hold([]*cluster.Redis{b, a}[i%2], 1)
@@ -312,16 +313,15 @@ func TestCreditNearLimit(t *testing.T) {
 		}
 	}
 
-	// A replica holding spares: A holds 5 (1 script, 3 of its 7 spares
-	// left), B holds 8; the 3 spares A does not use are B's after a
-	// second.
+	// A replica holding spares: A holds 5 (and keeps at most 4 spares),
+	// B holds 8; the spares A does not use are B's after a second.
 	adm.KeyID = "key_16b"
 	leases = pfx + "lease:key:key_16b"
 	hold(a, 5)
 	hold(b, 8)
 	cluster.Settle(a)
-	if n := zcard(t, raw, leases); n != 16 {
-		t.Fatalf("%d leases in Redis, want 16 (13 held, 3 spare)", n)
+	if n := zcard(t, raw, leases); n < 13 || n > 16 {
+		t.Fatalf("%d leases in Redis, want 13 held and at most 3 spares", n)
 	}
 	clock.Advance(1100 * time.Millisecond)
 	cluster.Sweep(a)

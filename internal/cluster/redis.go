@@ -193,10 +193,12 @@ const LimitUnavailable = "shared_limits_unavailable"
 // key limit, key max in flight, token, lease end, lease TTL (ms), and,
 // for an admission that may borrow (see credit): window entries wanted,
 // leases wanted, the score of lent window entries (when their credit
-// ends: the latest an attempt on them is made), then that many tokens. Answers {refusal ("" =
+// ends: the latest an attempt on them is made), the spare leases the
+// replica holds already, then that many tokens. Answers {refusal ("" =
 // admitted), wait (ms), the key's requests in flight with this one},
 // and, when asked to lend, {..., window entries lent, leases lent, 1 if
-// the key is roomy (at most half of each limit taken) else 0}.
+// the key is roomy (at most half of each limit taken, not counting the
+// asking replica's own spares) else 0}.
 // Something is lent only while the key stays roomy with it.
 var admitScript = redis.NewScript(`
 local now, win = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -246,22 +248,23 @@ local wantWin, wantLease = tonumber(ARGV[9] or '0'), tonumber(ARGV[10] or '0')
 if wantWin + wantLease == 0 then return {'', 0, held} end
 local n = 0
 if keyLimit > 0 then n = redis.call('ZCARD', KEYS[2]) end
-if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * held > keyMax) then
+local busy = held - tonumber(ARGV[12])
+if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * busy > keyMax) then
   return {'', 0, held, 0, 0, 0}
 end
 local lentWin, lentLease = 0, 0
 if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
-if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - held)) end
+if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - busy)) end
 if lentWin > 0 then
   local lentAt = tonumber(ARGV[11])
   local a = {}
-  for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[11 + i] end
+  for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[12 + i] end
   redis.call('ZADD', KEYS[2], unpack(a))
   redis.call('PEXPIRE', KEYS[2], lentAt - now + win + 1000)
 end
 if lentLease > 0 then
   local a = {}
-  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[11 + i] end
+  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[12 + i] end
   redis.call('ZADD', KEYS[3], unpack(a))
 end
 return {'', 0, held, lentWin, lentLease, 1}
@@ -310,9 +313,9 @@ func (a redisAdmitter) Admit(ctx context.Context, adm limit.Admission) (limit.Ti
 	c := &command{script: admitScript, keys: keys, args: []any{ms(now), limit.Window.Milliseconds(), max(ipLimit, 0),
 		max(keyLimit, 0), max(keyMax, 0), tok, ms(now.Add(r.opts.LeaseTTL)), r.opts.LeaseTTL.Milliseconds()}}
 	if borrow {
-		if wantWin, wantLease := r.credit.wanted(adm.KeyID, lim, now); wantWin+wantLease > 0 {
+		if wantWin, wantLease, own := r.credit.wanted(adm.KeyID, lim, now); wantWin+wantLease > 0 {
 			lent := newTokens(max(wantWin, wantLease))
-			c.args = append(c.args, wantWin, wantLease, ms(now.Add(creditLife)))
+			c.args = append(c.args, wantWin, wantLease, ms(now.Add(creditLife)), own)
 			for _, t := range lent {
 				c.args = append(c.args, t)
 			}
