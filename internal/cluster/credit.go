@@ -284,7 +284,18 @@ func (r *Redis) refill(id string, lim limits, now time.Time) {
 		c.args = append(c.args, t)
 	}
 	c.done = func(cmd *redis.Cmd) { r.deposit(id, lim, now, lent, wantWin, wantLease, cmd) }
-	r.sendDetached("lend", c)
+	if !r.sendDetached("lend", c) {
+		r.credit.unask(id, wantWin, wantLease) // Redis failed meanwhile
+	}
+}
+
+// unask settles an ask of key id that was not sent.
+func (c *credits) unask(id string, win, leases int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kc := c.keys[id]; kc != nil {
+		kc.askedWin, kc.askedLeases = max(kc.askedWin-win, 0), max(kc.askedLeases-leases, 0)
+	}
 }
 
 // wanted returns how many window entries and leases an admission of key
@@ -570,10 +581,10 @@ func (r *Redis) giveBack(back []refund, wait bool) {
 }
 
 // sendDetached sends c in the next batch without waiting; a failure is
-// counted under op. Not sent while Redis fails.
-func (r *Redis) sendDetached(op string, c *command) {
+// counted under op. Not sent (false) while Redis fails.
+func (r *Redis) sendDetached(op string, c *command) (sent bool) {
 	if r.down() {
-		return
+		return false
 	}
 	c.settle = func(cmd *redis.Cmd) {
 		if err := cmd.Err(); err != nil {
@@ -581,6 +592,7 @@ func (r *Redis) sendDetached(op string, c *command) {
 		}
 	}
 	r.batch.detach(c)
+	return true
 }
 
 // sweepLoop sweeps credit every sweepEvery until quit is closed.
