@@ -179,6 +179,15 @@ type Options struct {
 	CacheFor time.Duration
 	// CacheSize bounds the keys cached; default DefaultCacheSize.
 	CacheSize int
+	// Owners, when set, is where a stored key's owner is looked up: a key
+	// whose owner is disabled or gone is refused like an unknown key. The
+	// owner's state is kept like the key (CacheFor, Forget).
+	Owners OwnerStore
+}
+
+// OwnerStore finds a key's owner (store.IdentityStore satisfies it).
+type OwnerStore interface {
+	GetUser(ctx context.Context, id string) (store.User, error)
 }
 
 // DefaultCacheSize is how many stored keys a Verifier caches at most.
@@ -196,19 +205,9 @@ type Verifier struct {
 	mu      sync.Mutex
 	touched map[string]time.Time
 
-	cacheFor  time.Duration
-	cacheSize int
-	cacheMu   sync.Mutex
-	cached    map[string]cachedKey // by hash
-	// generation counts Forget calls: a read that began before one is
-	// not cached (it may hold what was just changed).
-	generation uint64
-}
-
-// cachedKey is a stored key as read at some time, kept until until.
-type cachedKey struct {
-	rec   store.APIKey
-	until time.Time
+	owners     OwnerStore
+	keys       *readCache[store.APIKey] // by hash
+	ownerAlive *readCache[bool]         // by user id: exists and is enabled
 }
 
 // NewVerifier returns a verifier accepting the stored keys and the
@@ -225,7 +224,7 @@ func NewVerifier(st store.APIKeyStore, apiSecretEnv string, o Options) *Verifier
 		o.CacheSize = DefaultCacheSize
 	}
 	v := &Verifier{st: st, clock: o.Clock, touchEvery: o.TouchEvery, meter: o.Meter, touched: map[string]time.Time{},
-		cacheFor: o.CacheFor, cacheSize: o.CacheSize, cached: map[string]cachedKey{}}
+		owners: o.Owners, keys: newReadCache[store.APIKey](o.CacheFor, o.CacheSize), ownerAlive: newReadCache[bool](o.CacheFor, o.CacheSize)}
 	for _, s := range splitSecrets(apiSecretEnv) {
 		v.env = append(v.env, Hash(s))
 	}
@@ -239,8 +238,9 @@ func NewVerifier(st store.APIKeyStore, apiSecretEnv string, o Options) *Verifier
 // ErrExpiredKey that says so; a store failure is CodeInternal. Hashes are
 // compared in constant time. Without Options.CacheFor every call reads the
 // store, so a key disabled a moment ago is refused at once; with it, a key
-// is read at most once per CacheFor unless [Verifier.Forget] is called. A
-// stored key's LastUsedAt is updated at most once per TouchEvery.
+// is read at most once per CacheFor unless [Verifier.Forget] is called
+// (and so is its owner, with Options.Owners). A stored key's LastUsedAt is
+// updated at most once per TouchEvery.
 func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, error) {
 	presented = strings.TrimSpace(presented)
 	if presented == "" {
@@ -260,7 +260,7 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 		return Principal{}, invalid()
 	}
 	now := v.clock.Now()
-	rec, err := v.find(ctx, h, now)
+	rec, err := v.keys.get(string(h), now, func() (store.APIKey, error) { return v.st.FindAPIKeyByHash(ctx, h) })
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, invalid()
 	}
@@ -275,51 +275,31 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (Principal, err
 			Message: "This API key expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339) + "."}
 	}
 	v.touch(ctx, rec.ID, now)
+	if rec.OwnerID != "" && v.owners != nil {
+		alive, err := v.ownerAlive.get(rec.OwnerID, now, func() (bool, error) {
+			u, err := v.owners.GetUser(ctx, rec.OwnerID)
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil && !u.Disabled, err
+		})
+		if err != nil {
+			return Principal{}, &gw.Error{Code: gw.CodeInternal, Message: "internal error", Cause: fmt.Errorf("key owner: %w", err)}
+		}
+		if !alive {
+			return Principal{}, invalid()
+		}
+	}
 	return Principal{KeyID: rec.ID, Name: rec.Name, OwnerID: rec.OwnerID, RateLimit: rec.RateLimit,
 		Models: rec.Models, IPAllow: rec.IPAllow, MaxConcurrency: rec.MaxConcurrency,
 		TokenQuota: rec.TokenQuota, TokensUsed: v.meter.Used(rec.ID, rec.TokensUsed)}, nil
 }
 
-// find returns the stored key with hash h, from the cache while its copy
-// is fresh. Unknown keys are not cached (their number is the client's to
-// choose).
-func (v *Verifier) find(ctx context.Context, h []byte, now time.Time) (store.APIKey, error) {
-	if v.cacheFor <= 0 {
-		return v.st.FindAPIKeyByHash(ctx, h)
-	}
-	v.cacheMu.Lock()
-	c, ok := v.cached[string(h)]
-	gen := v.generation
-	v.cacheMu.Unlock()
-	if ok && now.Before(c.until) {
-		return c.rec, nil
-	}
-	rec, err := v.st.FindAPIKeyByHash(ctx, h)
-	if err != nil {
-		return rec, err
-	}
-	v.cacheMu.Lock()
-	defer v.cacheMu.Unlock()
-	if v.generation != gen {
-		return rec, nil // changed while read: the next call reads again
-	}
-	if _, ok := v.cached[string(h)]; !ok && len(v.cached) >= v.cacheSize {
-		for k := range v.cached { // full: make room (any one will do)
-			delete(v.cached, k)
-			break
-		}
-	}
-	v.cached[string(h)] = cachedKey{rec: rec, until: now.Add(v.cacheFor)}
-	return rec, nil
-}
-
-// Forget drops every cached key, so the next call of each reads the
-// store: call it when a key was disabled or its owner changed.
+// Forget drops every cached key and owner, so the next call of each
+// reads the store: call it when a key was disabled or a user changed.
 func (v *Verifier) Forget() {
-	v.cacheMu.Lock()
-	v.generation++
-	clear(v.cached)
-	v.cacheMu.Unlock()
+	v.keys.forget()
+	v.ownerAlive.forget()
 }
 
 func invalid() error {

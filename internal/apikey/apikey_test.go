@@ -486,3 +486,48 @@ func TestCachedKeyCountsWrittenTokensOnce(t *testing.T) {
 		t.Fatalf("TokensUsed read again after another replica's write: %d, want 142", u)
 	}
 }
+
+// countingOwners counts the owner lookups of a Verifier.
+type countingOwners struct {
+	*memstore.Store
+	reads int
+}
+
+func (c *countingOwners) GetUser(ctx context.Context, id string) (store.User, error) {
+	c.reads++
+	return c.Store.GetUser(ctx, id)
+}
+
+// With Options.Owners, a key whose owner is disabled is refused like an
+// unknown one; the owner's state is cached like the key, and Forget drops
+// it.
+func TestVerifyOwnerDisabled(t *testing.T) {
+	ctx := t.Context()
+	mem := memstore.New(nil)
+	u, err := mem.CreateUser(ctx, store.User{Email: "dev@example.com", Role: store.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := apikey.CreateWith(ctx, mem, store.APIKey{Name: "k", OwnerID: u.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := &countingOwners{Store: mem}
+	v := apikey.NewVerifier(mem, "", apikey.Options{Owners: owners, CacheFor: time.Hour})
+	for range 2 {
+		if _, err := v.Verify(ctx, key); err != nil {
+			t.Fatalf("enabled owner: %v", err)
+		}
+	}
+	if owners.reads != 1 {
+		t.Fatalf("owner read %d times for two requests, want 1", owners.reads)
+	}
+	disabled := true
+	if _, err := mem.UpdateUser(ctx, u.ID, store.UserPatch{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	v.Forget()
+	if _, err := v.Verify(ctx, key); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Fatalf("disabled owner: %v, want ErrInvalidKey", err)
+	}
+}

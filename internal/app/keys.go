@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sparkgw/spark/internal/cluster"
@@ -39,8 +38,8 @@ func (a *App) clientKeys(ctx context.Context, srvOpts *server.Options) error {
 	}
 	a.meter = apikey.NewMeter(a.db, apikey.MeterOptions{Logger: a.log})
 	a.closers = append(a.closers, a.meter)
-	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter, CacheFor: keyCacheFor})
-	a.keys = &keyVerifier{v: v, owners: a.owners, users: a.db, now: a.now, ownerOK: map[string]cachedOwner{}}
+	v := apikey.NewVerifier(a.db, a.cfg.APISecret, apikey.Options{Clock: clockFunc(a.now), Meter: a.meter, CacheFor: keyCacheFor, Owners: a.db})
+	a.keys = &keyVerifier{v: v, owners: a.owners}
 	srvOpts.Keys = a.keys
 	if a.admitter == nil {
 		a.admitter = a.sharedAdmitter() // REDIS_URL: limits across replicas
@@ -125,60 +124,15 @@ const keyCacheFor = time.Second
 
 // keyVerifier adapts apikey.Verifier to the server's KeyVerifier: the key's
 // grant (owners, models) and policies. A key whose owner was disabled (or
-// is gone) is refused like an unknown key.
+// is gone) is refused like an unknown key (apikey.Options.Owners).
 type keyVerifier struct {
 	v      *apikey.Verifier
 	owners func(ctx context.Context, ownerID string) ([]string, error)
-	users  interface {
-		GetUser(ctx context.Context, id string) (store.User, error)
-	}
-	now func() time.Time
-
-	mu         sync.Mutex
-	ownerOK    map[string]cachedOwner // by user id, for keyCacheFor
-	generation uint64                 // counts forget calls
-}
-
-// cachedOwner is whether a key owner may use their keys, as read at some
-// time, kept until until.
-type cachedOwner struct {
-	ok    bool
-	until time.Time
 }
 
 // forget drops the cached keys and owners: a key was revoked or a user
 // changed, here or on another replica.
-func (k *keyVerifier) forget() {
-	k.v.Forget()
-	k.mu.Lock()
-	k.generation++
-	clear(k.ownerOK)
-	k.mu.Unlock()
-}
-
-// ownerActive reports whether the user with id exists and is enabled,
-// from the cache while fresh.
-func (k *keyVerifier) ownerActive(ctx context.Context, id string) (bool, error) {
-	now := k.now()
-	k.mu.Lock()
-	c, ok := k.ownerOK[id]
-	gen := k.generation
-	k.mu.Unlock()
-	if ok && now.Before(c.until) {
-		return c.ok, nil
-	}
-	u, err := k.users.GetUser(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return false, fmt.Errorf("key owner: %w", err)
-	}
-	active := err == nil && !u.Disabled
-	k.mu.Lock()
-	if k.generation == gen && len(k.ownerOK) < apikey.DefaultCacheSize {
-		k.ownerOK[id] = cachedOwner{ok: active, until: now.Add(keyCacheFor)}
-	}
-	k.mu.Unlock()
-	return active, nil
-}
+func (k *keyVerifier) forget() { k.v.Forget() }
 
 func (k *keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey, bool, error) {
 	p, err := k.v.Verify(ctx, key)
@@ -187,15 +141,6 @@ func (k *keyVerifier) Verify(ctx context.Context, key string) (server.ClientKey,
 			return server.ClientKey{}, false, nil
 		}
 		return server.ClientKey{}, false, err // expired: 401 with its message; the store: 500
-	}
-	if p.OwnerID != "" {
-		ok, err := k.ownerActive(ctx, p.OwnerID)
-		if err != nil {
-			return server.ClientKey{}, false, err
-		}
-		if !ok {
-			return server.ClientKey{}, false, nil
-		}
 	}
 	owners, err := k.owners(ctx, p.OwnerID)
 	if err != nil {
