@@ -211,7 +211,7 @@ return redis.call('ZREM', KEYS[1], unpack(ARGV, 2))
 // already, then that many tokens. Answers as
 // admitScript does when asked to lend: {"", 0, leases held, window
 // entries lent, leases lent, 1 if roomy else 0}.
-var lendScript = redis.NewScript(`
+var lendScript = redis.NewScript(luaLend + `
 local now, win = tonumber(ARGV[1]), tonumber(ARGV[2])
 local keyLimit, keyMax = tonumber(ARGV[3]), tonumber(ARGV[4])
 local lentAt, leaseEnd, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -225,26 +225,39 @@ if keyMax > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   held = redis.call('ZCARD', KEYS[2])
 end
-if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * (held - own) > keyMax) then
-  return {'', 0, held, 0, 0, 0}
-end
-local lentWin, lentLease = 0, 0
-if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
-if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - (held - own))) end
-if lentWin > 0 then
-  local a = {}
-  for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[10 + i] end
-  redis.call('ZADD', KEYS[1], unpack(a))
-  redis.call('PEXPIRE', KEYS[1], lentAt - now + win + 1000)
-end
-if lentLease > 0 then
-  local a = {}
-  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[10 + i] end
-  redis.call('ZADD', KEYS[2], unpack(a))
-  redis.call('PEXPIRE', KEYS[2], 2 * ttl)
-end
-return {'', 0, held, lentWin, lentLease, 1}
+return lend(KEYS[1], KEYS[2], now, win, keyLimit, keyMax, n, held - own, held, wantWin, wantLease, lentAt, leaseEnd, ttl, 10)
 `)
+
+// luaLend is the loan both admitScript and lendScript make, as a Lua
+// function: while the key stays roomy (at most half of each set limit
+// taken, busy being the leases held less the asking replica's own
+// spares), up to wantWin window entries scored lentAt and up to
+// wantLease leases ending at leaseEnd, under the tokens ARGV[first+1]
+// onwards. n is the key window's count, held its leases. It answers
+// {"", 0, held, window entries lent, leases lent, 1 if roomy else 0}.
+const luaLend = `
+local function lend(winKey, leaseKey, now, win, keyLimit, keyMax, n, busy, held, wantWin, wantLease, lentAt, leaseEnd, ttl, first)
+  if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * busy > keyMax) then
+    return {'', 0, held, 0, 0, 0}
+  end
+  local lentWin, lentLease = 0, 0
+  if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
+  if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - busy)) end
+  if lentWin > 0 then
+    local a = {}
+    for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[first + i] end
+    redis.call('ZADD', winKey, unpack(a))
+    redis.call('PEXPIRE', winKey, lentAt - now + win + 1000)
+  end
+  if lentLease > 0 then
+    local a = {}
+    for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[first + i] end
+    redis.call('ZADD', leaseKey, unpack(a))
+    redis.call('PEXPIRE', leaseKey, 2 * ttl)
+  end
+  return {'', 0, held, lentWin, lentLease, 1}
+end
+`
 
 // low reports whether kc's credit at now has run below half a block of
 // what lim needs, with no loan asked for: time to refill early.

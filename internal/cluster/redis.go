@@ -200,7 +200,7 @@ const LimitUnavailable = "shared_limits_unavailable"
 // the key is roomy (at most half of each limit taken, not counting the
 // asking replica's own spares) else 0}.
 // Something is lent only while the key stays roomy with it.
-var admitScript = redis.NewScript(`
+var admitScript = redis.NewScript(luaLend + `
 local now, win = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ipLimit, keyLimit, keyMax = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local token, leaseEnd, ttl = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -248,26 +248,8 @@ local wantWin, wantLease = tonumber(ARGV[9] or '0'), tonumber(ARGV[10] or '0')
 if wantWin + wantLease == 0 then return {'', 0, held} end
 local n = 0
 if keyLimit > 0 then n = redis.call('ZCARD', KEYS[2]) end
-local busy = held - tonumber(ARGV[12])
-if (keyLimit > 0 and 2 * n > keyLimit) or (keyMax > 0 and 2 * busy > keyMax) then
-  return {'', 0, held, 0, 0, 0}
-end
-local lentWin, lentLease = 0, 0
-if keyLimit > 0 then lentWin = math.max(0, math.min(wantWin, math.floor(keyLimit / 2) - n)) end
-if keyMax > 0 then lentLease = math.max(0, math.min(wantLease, math.floor(keyMax / 2) - busy)) end
-if lentWin > 0 then
-  local lentAt = tonumber(ARGV[11])
-  local a = {}
-  for i = 1, lentWin do a[#a + 1] = lentAt; a[#a + 1] = ARGV[12 + i] end
-  redis.call('ZADD', KEYS[2], unpack(a))
-  redis.call('PEXPIRE', KEYS[2], lentAt - now + win + 1000)
-end
-if lentLease > 0 then
-  local a = {}
-  for i = 1, lentLease do a[#a + 1] = leaseEnd; a[#a + 1] = ARGV[12 + i] end
-  redis.call('ZADD', KEYS[3], unpack(a))
-end
-return {'', 0, held, lentWin, lentLease, 1}
+return lend(KEYS[2], KEYS[3], now, win, keyLimit, keyMax, n, held - tonumber(ARGV[12]), held,
+  wantWin, wantLease, tonumber(ARGV[11]), leaseEnd, ttl, 12)
 `)
 
 // Admitter returns the [limit.Admitter] whose limits hold across every
