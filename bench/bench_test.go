@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -374,5 +377,30 @@ func TestReplicasWithoutServices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// schedRuntime reads a thread's scheduler runtime, which grows as the
+// thread works.
+func TestSchedRuntime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/sched"); err != nil {
+		t.Skip("no /proc/PID/sched here")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	path := fmt.Sprintf("/proc/%d/task/%d/sched", os.Getpid(), syscall.Gettid())
+	before, err := schedRuntime(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1_000_000 { // some CPU time of this thread
+		_ = strconv.Itoa(i)
+	}
+	after, err := schedRuntime(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("runtime %v after work, %v before: want it to grow", after, before)
 	}
 }
